@@ -1,0 +1,1 @@
+"""labelbot: labels the images posted in Slack channels with Amazon Rekognition."""

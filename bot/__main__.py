@@ -1,0 +1,97 @@
+"""python -m bot [http|socket] runs the bot; python -m bot label FILE tries the pipeline on a local file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+from bot.config import ConfigError, load_config
+from bot.logs import configure_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="labelbot: labels images posted in Slack")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP (default)")
+    sub.add_parser("http", help="serve Slack's HTTP requests on $PORT (the Procfile's web process)")
+    sub.add_parser("socket", help="connect to Slack in Socket Mode (the Procfile's worker process)")
+    label = sub.add_parser("label", help="label a local image file and print the reply, without Slack")
+    label.add_argument("path", type=Path)
+    label.add_argument("--threshold", type=_percent, help="minimum confidence, 0-100 (default LABELBOT_MIN_CONFIDENCE)")
+    label.add_argument("--max", type=_label_count, dest="max_labels", help="labels at most, 1-20 (default 5)")
+    args = parser.parse_args(argv)
+
+    load_dotenv(Path.cwd() / ".env", override=False)
+    try:
+        if args.command == "label":
+            return label_local_file(args.path, args.threshold, args.max_labels)
+        return run_bot(args.command or "run")
+    except ConfigError as exc:
+        print(f"labelbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _percent(text: str) -> float:
+    value = float(text.rstrip("%"))
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError("must be from 0 to 100")
+    return value
+
+
+def _label_count(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 20:
+        raise argparse.ArgumentTypeError("must be from 1 to 20")
+    return value
+
+
+def run_bot(command: str) -> int:
+    from bot.serve import serve_http, serve_socket_mode
+
+    config = load_config(mode={"run": "auto", "http": "http", "socket": "socket"}[command])
+    configure_logging(config.log_level, config.secrets)
+    if config.socket_mode:
+        serve_socket_mode(config)
+    else:
+        serve_http(config)
+    return 0
+
+
+def label_local_file(path: Path, threshold: float | None, max_labels: int | None) -> int:
+    from bot.config import load_label_defaults
+    from bot.images import ImageError, prepare_for_rekognition
+    from bot.rekognition import RekognitionError, RekognitionLabeler, build_rekognition_client
+    from bot.render import ImageResult, render_reply
+    from bot.settings import ChannelSettings
+
+    configure_logging("WARNING")
+    default_threshold, default_max = load_label_defaults()
+    settings = ChannelSettings(
+        threshold=default_threshold if threshold is None else threshold,
+        max_labels=default_max if max_labels is None else max_labels,
+    )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        print(f"labelbot: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 1
+    labeler = RekognitionLabeler(build_rekognition_client(max_pool_connections=1))
+    try:
+        prepared = prepare_for_rekognition(data)
+        labels = labeler.detect_labels(prepared.data, settings.threshold, settings.max_labels)
+        result = ImageResult(path.name, path.name, labels=labels)
+    except (ImageError, RekognitionError) as exc:
+        result = ImageResult(path.name, path.name, error=str(exc))
+    reply = render_reply([result], settings)
+    assert reply is not None
+    print(reply.text)
+    return 1 if result.error else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Build everything from a Config: the services (store, Slack client, Rekognition, workers) and the Bolt app.
+
+Nothing is global, so tests build as many apps as they like.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.config import Config
+from bot.jobs import WorkerPool
+from bot.listeners import commands, files
+from bot.pipeline import Pipeline
+from bot.rekognition import RekognitionLabeler, build_rekognition_client
+from bot.settings import ChannelSettings
+from bot.slack_files import SlackFileDownloader
+from bot.store import Store
+from bot.store.sqlite import SqliteStore
+
+
+@dataclass
+class Services:
+    store: Store
+    slack: WebClient
+    pipeline: Pipeline
+    pool: WorkerPool
+    defaults: ChannelSettings
+
+    def start(self) -> None:
+        self.pool.start()
+
+    def stop(self) -> None:
+        self.pool.stop()
+        self.store.close()
+
+
+def build_slack_client(config: Config) -> WebClient:
+    """Slack's Web API, retrying 429s after Retry-After, 5xx and dropped connections (slack_sdk's handlers)."""
+    return WebClient(
+        token=config.bot_token,
+        base_url=config.slack_api_url,
+        timeout=30,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def build_services(config: Config, *, rekognition_client=None, store: Store | None = None) -> Services:
+    store = store or SqliteStore(config.db_path)
+    slack = build_slack_client(config)
+    defaults = ChannelSettings(threshold=config.min_confidence, max_labels=config.max_labels)
+    pipeline = Pipeline(
+        store=store,
+        slack=slack,
+        downloader=SlackFileDownloader(
+            config.bot_token, config.slack_api_url, config.max_download_bytes, pool_size=config.workers
+        ),
+        labeler=RekognitionLabeler(rekognition_client or build_rekognition_client(config.workers)),
+        defaults=defaults,
+    )
+    pool = WorkerPool(store, pipeline.run_job, pipeline.post_reply, config.workers)
+    return Services(store=store, slack=slack, pipeline=pipeline, pool=pool, defaults=defaults)
+
+
+def build_app(config: Config, services: Services) -> App:
+    app = App(
+        client=services.slack,
+        signing_secret=config.signing_secret or "",
+        request_verification_enabled=not config.socket_mode,
+    )
+    files.register(app, services.store, services.pool)
+    commands.register(app, services.store, services.defaults)
+    return app

@@ -1,0 +1,144 @@
+"""One frozen Config built from the environment; every problem is a ConfigError naming the variable."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class ConfigError(Exception):
+    """A variable is missing or invalid; the message names it and says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Config:
+    bot_token: str
+    app_token: str | None
+    signing_secret: str | None
+    slack_api_url: str
+    port: int
+    db_path: Path
+    min_confidence: float
+    max_labels: int
+    workers: int
+    max_download_bytes: int
+    log_level: str
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.app_token is not None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value, so logging can redact them wherever they appear."""
+        return tuple(s for s in (self.bot_token, self.app_token, self.signing_secret) if s)
+
+
+def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto") -> Config:
+    """Validate the environment into a Config.
+
+    mode is "auto" (Socket Mode when SLACK_APP_TOKEN is set), "http" or "socket".
+    """
+    get = _reader(environ)
+    bot_token = get("SLACK_BOT_TOKEN")
+    if bot_token is None:
+        raise ConfigError(
+            "SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) from the app's "
+            "OAuth & Permissions page into .env"
+        )
+    if not bot_token.startswith("xoxb-"):
+        raise ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+
+    app_token = get("SLACK_APP_TOKEN")
+    signing_secret = get("SLACK_SIGNING_SECRET")
+    if mode == "http":
+        app_token = None
+    elif mode == "socket" and app_token is None:
+        raise ConfigError("SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token (xapp-…)")
+    if app_token is not None and not app_token.startswith("xapp-"):
+        raise ConfigError("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+    if app_token is None and signing_secret is None:
+        raise ConfigError(
+            "SLACK_SIGNING_SECRET is not set: HTTP mode (no SLACK_APP_TOKEN) needs the app's Signing Secret "
+            "from its Basic Information page"
+        )
+
+    min_confidence, max_labels = load_label_defaults(environ)
+    return Config(
+        bot_token=bot_token,
+        app_token=app_token,
+        signing_secret=signing_secret,
+        slack_api_url=_slack_api_url(get("SLACK_API_URL")),
+        port=_int(get, "PORT", 3000, 1, 65535),
+        db_path=Path(get("LABELBOT_DB") or "./labelbot.sqlite3"),
+        min_confidence=min_confidence,
+        max_labels=max_labels,
+        workers=_int(get, "LABELBOT_WORKERS", 8, 1, 64),
+        max_download_bytes=_int(get, "LABELBOT_MAX_DOWNLOAD_MB", 50, 1, 1024) * 1024 * 1024,
+        log_level=_log_level(get("LOG_LEVEL")),
+    )
+
+
+def load_label_defaults(environ: Mapping[str, str] | None = None) -> tuple[float, int]:
+    """LABELBOT_MIN_CONFIDENCE and LABELBOT_MAX_LABELS: the workspace-wide defaults a channel can override."""
+    get = _reader(environ)
+    return (
+        _number(get, "LABELBOT_MIN_CONFIDENCE", 75.0, 0.0, 100.0),
+        _int(get, "LABELBOT_MAX_LABELS", 5, 1, 20),
+    )
+
+
+def _reader(environ: Mapping[str, str] | None):
+    env = os.environ if environ is None else environ
+
+    def get(name: str) -> str | None:
+        return env.get(name, "").strip() or None
+
+    return get
+
+
+def _slack_api_url(value: str | None) -> str:
+    if value is None:
+        return DEFAULT_SLACK_API_URL
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"SLACK_API_URL must be an http(s) URL such as {DEFAULT_SLACK_API_URL}, got {value!r}")
+    return value if value.endswith("/") else value + "/"
+
+
+def _number(get, name: str, default: float, low: float, high: float) -> float:
+    raw = get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw.rstrip("%"))
+    except ValueError:
+        raise ConfigError(f"{name} must be a number from {low:g} to {high:g}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be from {low:g} to {high:g}, got {raw}")
+    return value
+
+
+def _int(get, name: str, default: int, low: int, high: int) -> int:
+    raw = get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be from {low} to {high}, got {value}")
+    return value
+
+
+def _log_level(value: str | None) -> str:
+    level = (value or "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {value!r}")
+    return level

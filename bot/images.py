@@ -1,0 +1,187 @@
+"""Pure: image bytes in, bytes that Rekognition's DetectLabels accepts out.
+
+DetectLabels takes only JPEG or PNG, at most 5 MiB, each side 80-10000 px. A JPEG/PNG that already meets
+that is passed through untouched; everything else is decoded once, turned upright, flattened to RGB and
+re-encoded as a JPEG no larger than labelling needs.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+
+import pillow_heif
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+pillow_heif.register_heif_opener()
+
+log = logging.getLogger(__name__)
+
+REKOGNITION_MAX_BYTES = 5 * 1024 * 1024
+REKOGNITION_MIN_SIDE = 80
+REKOGNITION_MAX_SIDE = 10_000
+# Enough for labelling (Slack's own previews stop at 1024) and far under 5 MiB as a JPEG.
+PREPARED_LONG_SIDE = 2048
+# A 108 MP phone photo still decodes; anything past this is treated as a decompression bomb.
+MAX_SOURCE_PIXELS = 120_000_000
+JPEG_QUALITIES = (88, 80, 70, 60)
+# Only these decoders ever run on user files (no EPS/Ghostscript, PSD, ... reachable).
+DECODERS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF", "ICO")
+EXIF_ORIENTATION = 0x0112
+
+
+class ImageError(Exception):
+    """An image we cannot turn into a Rekognition image; str() is a short, user-facing reason."""
+
+
+class UnsupportedImage(ImageError):
+    pass
+
+
+class CorruptImage(ImageError):
+    pass
+
+
+class ImageTooLarge(ImageError):
+    pass
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    data: bytes
+    format: str
+    width: int
+    height: int
+    source_format: str
+    converted: bool
+
+
+def prepare_for_rekognition(data: bytes) -> PreparedImage:
+    """Return bytes DetectLabels accepts, or raise an ImageError saying why not."""
+    try:
+        with Image.open(io.BytesIO(data), formats=DECODERS) as image:
+            _check_pixels(image)
+            if _acceptable_as_is(image, len(data)):
+                _verify_decodes(image)
+                return PreparedImage(data, image.format, *image.size, source_format=image.format, converted=False)
+            return _convert(image)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageTooLarge("This image has too many pixels to open safely.") from None
+    except UnidentifiedImageError:
+        raise UnsupportedImage(
+            "I can't read this file as an image. I can label JPEG, PNG, HEIC, WebP, AVIF, GIF, BMP and TIFF."
+        ) from None
+    except MemoryError:
+        raise ImageTooLarge("This image is too large to open.") from None
+    except Exception as exc:  # Pillow's decoders raise many types on damaged input; all mean "corrupt".
+        log.debug("image decode failed: %r", exc)
+        raise CorruptImage("This image looks damaged or incomplete, so I couldn't read it.") from None
+
+
+def _check_pixels(image: Image.Image) -> None:
+    width, height = image.size
+    if width * height > MAX_SOURCE_PIXELS:
+        raise ImageTooLarge(
+            f"This image is {width}×{height} pixels ({width * height / 1e6:.0f} MP), more than the "
+            f"{MAX_SOURCE_PIXELS // 1_000_000} MP I can open safely."
+        )
+    if width < 1 or height < 1:
+        raise CorruptImage("This image has no pixels.")
+
+
+def _acceptable_as_is(image: Image.Image, size: int) -> bool:
+    width, height = image.size
+    if image.format not in ("JPEG", "PNG") or size > REKOGNITION_MAX_BYTES:
+        return False
+    if not all(REKOGNITION_MIN_SIDE <= side <= REKOGNITION_MAX_SIDE for side in (width, height)):
+        return False
+    if image.getexif().get(EXIF_ORIENTATION, 1) != 1:
+        return False
+    if image.format == "JPEG":
+        return image.mode in ("RGB", "L")
+    return image.mode in ("RGB", "L") or (image.mode == "P" and "transparency" not in image.info)
+
+
+def _verify_decodes(image: Image.Image) -> None:
+    """Decode fully (cheaply, at 1/8 scale for JPEG) so a truncated file fails here, not at Rekognition."""
+    if image.format == "JPEG":
+        image.draft(image.mode, (image.width // 8, image.height // 8))
+    image.load()
+
+
+def _convert(image: Image.Image) -> PreparedImage:
+    source_format = image.format or "unknown"
+    if getattr(image, "n_frames", 1) > 1:
+        image.seek(0)
+    target = _target_size(*_upright_size(image))
+    if image.format in ("JPEG", "MPO"):
+        # DCT scaling: decode at the smallest power-of-two scale still at least the target size.
+        image.draft(image.mode, _stored_size(image, target))
+    upright = ImageOps.exif_transpose(image)
+    rgb = _flatten_to_rgb(upright)
+    fitted = _fit(rgb, target)
+    data = _encode_jpeg(fitted)
+    return PreparedImage(data, "JPEG", *fitted.size, source_format=source_format, converted=True)
+
+
+def _upright_size(image: Image.Image) -> tuple[int, int]:
+    width, height = image.size
+    rotated = image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+    return (height, width) if rotated else (width, height)
+
+
+def _stored_size(image: Image.Image, upright_target: tuple[int, int]) -> tuple[int, int]:
+    rotated = _upright_size(image) != image.size
+    return (upright_target[1], upright_target[0]) if rotated else upright_target
+
+
+def _target_size(width: int, height: int) -> tuple[int, int]:
+    """Long side at most PREPARED_LONG_SIDE, short side at least 80 (tiny icons scale up)."""
+    scale = min(1.0, PREPARED_LONG_SIDE / max(width, height))
+    if min(width, height) * scale < REKOGNITION_MIN_SIDE:
+        scale = REKOGNITION_MIN_SIDE / min(width, height)
+    new_w = min(REKOGNITION_MAX_SIDE, max(1, round(width * scale)))
+    new_h = min(REKOGNITION_MAX_SIDE, max(1, round(height * scale)))
+    return new_w, new_h
+
+
+def _flatten_to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGB", "L"):
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    if image.mode == "1":
+        return image.convert("L")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def _fit(image: Image.Image, target: tuple[int, int]) -> Image.Image:
+    """Scale to the target; pad an extreme panorama whose short side would still be under 80 px."""
+    if image.size != target:
+        if target[0] < image.width:
+            image = image.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        else:
+            image = image.resize(target, Image.Resampling.BICUBIC)
+    if min(image.size) < REKOGNITION_MIN_SIDE:
+        side = REKOGNITION_MIN_SIDE
+        padded = Image.new(image.mode, (max(image.width, side), max(image.height, side)), "white")
+        padded.paste(image, ((padded.width - image.width) // 2, (padded.height - image.height) // 2))
+        image = padded
+    return image
+
+
+def _encode_jpeg(image: Image.Image) -> bytes:
+    for quality in JPEG_QUALITIES:
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=quality, optimize=False)
+        if buffer.tell() <= REKOGNITION_MAX_BYTES:
+            return buffer.getvalue()
+    raise ImageTooLarge("This image stays over Rekognition's 5 MB limit even when compressed.")

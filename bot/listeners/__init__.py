@@ -1,0 +1,1 @@
+"""Thin Slack-facing callbacks: validate, record, ack. Nothing here downloads, decodes or calls AWS."""

@@ -1,0 +1,118 @@
+"""The only code that talks to Amazon Rekognition: client configuration, retries, errors -> domain errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+from bot.config import ConfigError
+from bot.render import Label
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5  # botocore "standard" mode: exponential backoff with jitter on throttling and 5xx
+IMAGE_ERRORS = frozenset(
+    {"InvalidImageFormatException", "ImageTooLargeException", "InvalidParameterException", "ValidationException"}
+)
+ACCESS_ERRORS = frozenset(
+    {
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "MissingAuthenticationTokenException",
+    }
+)
+
+
+class RekognitionError(Exception):
+    """DetectLabels did not give labels; str() is a short, user-facing reason."""
+
+
+class ImageRejected(RekognitionError):
+    pass
+
+
+class RekognitionUnavailable(RekognitionError):
+    """Credentials or permissions are wrong: nothing will work until an admin fixes them."""
+
+
+class RekognitionBusy(RekognitionError):
+    """Throttled, 5xx or unreachable even after retries."""
+
+
+def build_rekognition_client(max_pool_connections: int):
+    """boto3's standard chain decides credentials, region and endpoint (AWS_ENDPOINT_URL_REKOGNITION).
+
+    AWS_REGION is honoured as the other AWS SDKs and Lambda do; botocore alone reads AWS_DEFAULT_REGION.
+    """
+    config = BotoConfig(
+        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        max_pool_connections=max_pool_connections,
+        connect_timeout=5,
+        read_timeout=30,
+    )
+    try:
+        session = boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
+        return session.client("rekognition", config=config)
+    except NoRegionError:
+        raise ConfigError(
+            "AWS_REGION is not set: name the AWS region whose Rekognition to use, e.g. AWS_REGION=us-east-1"
+        ) from None
+
+
+class RekognitionLabeler:
+    def __init__(self, client) -> None:
+        self._client = client
+        self._reported: set[str] = set()
+        self._reported_lock = threading.Lock()
+
+    def detect_labels(self, image: bytes, min_confidence: float, max_labels: int) -> tuple[Label, ...]:
+        try:
+            response = self._client.detect_labels(
+                Image={"Bytes": image}, MinConfidence=min_confidence, MaxLabels=max_labels
+            )
+        except NoCredentialsError:
+            self._report_unavailable("NoCredentials", "no AWS credentials were found (boto3's standard chain)")
+            raise self._unavailable() from None
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            if code in IMAGE_ERRORS:
+                log.info("Rekognition rejected an image: %s", code)
+                raise ImageRejected("Amazon Rekognition couldn't read this image.") from None
+            if code in ACCESS_ERRORS:
+                self._report_unavailable(code, "check the credentials and the rekognition:DetectLabels permission")
+                raise self._unavailable() from None
+            log.warning("DetectLabels failed after %d attempts: %s", MAX_ATTEMPTS, code)
+            raise RekognitionBusy("I couldn't label this image right now; Rekognition is busy.") from None
+        except BotoCoreError as exc:
+            log.warning("DetectLabels could not reach Rekognition: %s", type(exc).__name__)
+            raise RekognitionBusy("I couldn't reach Amazon Rekognition right now.") from None
+        return tuple(
+            Label(
+                name=item["Name"],
+                confidence=float(item["Confidence"]),
+                parents=tuple(p["Name"] for p in item.get("Parents", ())),
+                aliases=tuple(a["Name"] for a in item.get("Aliases", ())),
+            )
+            for item in response.get("Labels", ())
+        )
+
+    def _report_unavailable(self, code: str, hint: str) -> None:
+        """One clear ERROR line per cause, not one per image."""
+        with self._reported_lock:
+            first = code not in self._reported
+            self._reported.add(code)
+        log.log(logging.ERROR if first else logging.DEBUG, "Rekognition is unavailable (%s): %s", code, hint)
+
+    @staticmethod
+    def _unavailable() -> RekognitionUnavailable:
+        return RekognitionUnavailable(
+            "I can't reach Amazon Rekognition: the bot's AWS access isn't set up. An admin can check the logs."
+        )

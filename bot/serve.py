@@ -1,0 +1,107 @@
+"""The two ways Slack reaches the bot: HTTP (gunicorn + Bolt's WSGI adapter) and Socket Mode."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable
+
+from gunicorn.app.base import BaseApplication
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.app import Services, build_app, build_services
+from bot.config import Config
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+
+
+def build_wsgi_app(app: App, services: Services) -> Callable:
+    """POST /slack/events goes to Bolt (which verifies signature and timestamp); GET /healthz reports the queue."""
+    bolt = SlackRequestHandler(app, path=EVENTS_PATH)
+
+    def wsgi_app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            stats = services.store.queue_stats()
+            body = json.dumps(
+                {
+                    "status": "ok",
+                    "queue_depth": stats.depth,
+                    "oldest_job_age_seconds": round(stats.oldest_age_seconds, 1),
+                }
+            ).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        return bolt(environ, start_response)
+
+    return wsgi_app
+
+
+class _Gunicorn(BaseApplication):
+    """gunicorn driven from Python: one process (the worker pool and SQLite live in it), threads for requests."""
+
+    def __init__(self, config: Config, load: Callable[[], Callable], on_exit: Callable[[], None]) -> None:
+        self._options = {
+            "bind": f"0.0.0.0:{config.port}",
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": 8,
+            "timeout": 30,
+            "graceful_timeout": 25,
+            "loglevel": config.log_level.lower(),
+            "worker_exit": lambda server, worker: on_exit(),
+        }
+        self._load = load
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Callable:
+        return self._load()
+
+
+def serve_http(config: Config) -> None:
+    services: list[Services] = []
+
+    def load() -> Callable:
+        # Runs in gunicorn's worker process, so the workers and the SQLite connection are created there.
+        built = build_services(config)
+        app = build_app(config, built)
+        built.start()
+        services.append(built)
+        log.info("serving Slack events on port %d at %s", config.port, EVENTS_PATH)
+        return build_wsgi_app(app, built)
+
+    def on_exit() -> None:
+        for built in services:
+            built.stop()
+
+    _Gunicorn(config, load, on_exit).run()
+
+
+def serve_socket_mode(config: Config) -> None:
+    services = build_services(config)
+    app = build_app(config, services)
+    services.start()
+    handler = SocketModeHandler(app, config.app_token)
+    stopped = threading.Event()
+
+    def stop(signum: int, frame) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    handler.connect()
+    log.info("connected to Slack in Socket Mode")
+    stopped.wait()
+    log.info("stopping: finishing in-flight jobs")
+    handler.close()
+    services.stop()

@@ -1,0 +1,130 @@
+"""The only code that downloads from Slack: host allow-list, redirects by hand, size cap, sign-in page check."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urljoin, urlsplit
+
+import urllib3
+
+log = logging.getLogger(__name__)
+
+SLACK_HOST_SUFFIXES = (".slack.com", ".slack-edge.com")
+MAX_REDIRECTS = 5
+CHUNK_BYTES = 64 * 1024
+
+
+class DownloadError(Exception):
+    """The file could not be downloaded; str() is a short, user-facing reason."""
+
+
+class FileTooLarge(DownloadError):
+    pass
+
+
+class MissingFilesReadScope(DownloadError):
+    pass
+
+
+class SlackFileDownloader:
+    def __init__(
+        self,
+        bot_token: str,
+        slack_api_url: str,
+        max_bytes: int,
+        *,
+        pool_size: int = 8,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+    ) -> None:
+        self._token = bot_token
+        api = urlsplit(slack_api_url)
+        self._api_origin = (api.scheme, api.hostname)
+        self.max_bytes = max_bytes
+        self._http = urllib3.PoolManager(
+            maxsize=pool_size,
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            retries=urllib3.Retry(
+                total=3,
+                redirect=False,
+                status_forcelist=(500, 502, 503, 504),
+                backoff_factor=0.3,
+                raise_on_status=False,
+            ),
+        )
+
+    def is_slack_url(self, url: str) -> bool:
+        """True for https Slack hosts and the configured SLACK_API_URL's own host: the only token holders."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if (parts.scheme, host) == self._api_origin:
+            return True
+        if parts.scheme != "https":
+            return False
+        return host == "slack.com" or host.endswith(SLACK_HOST_SUFFIXES)
+
+    def check_size(self, size: int) -> None:
+        """Refuse before downloading when Slack's file object already says the file is over the cap."""
+        if size > self.max_bytes:
+            raise self._too_large()
+
+    def download(self, url: str) -> bytes:
+        if not self.is_slack_url(url):
+            raise DownloadError("This file isn't hosted on Slack, so I didn't download it.")
+        for _ in range(MAX_REDIRECTS + 1):
+            headers = {"Authorization": f"Bearer {self._token}"} if self.is_slack_url(url) else {}
+            try:
+                response = self._http.request("GET", url, headers=headers, redirect=False, preload_content=False)
+            except urllib3.exceptions.HTTPError as exc:
+                log.warning("download from %s failed: %s", urlsplit(url).hostname, type(exc).__name__)
+                raise DownloadError("I couldn't download this file from Slack right now.") from None
+            try:
+                if response.status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
+                    url = urljoin(url, response.headers["Location"])
+                    continue
+                return self._read_body(response)
+            finally:
+                response.release_conn()
+        raise DownloadError("Slack redirected this download too many times.")
+
+    def _read_body(self, response: urllib3.BaseHTTPResponse) -> bytes:
+        if response.status == 404:
+            raise DownloadError("This file is no longer on Slack.")
+        if response.status != 200:
+            raise DownloadError(f"Slack answered HTTP {response.status} when I downloaded this file.")
+        if response.headers.get("Content-Type", "").lower().startswith("text/html"):
+            raise self._sign_in_page()
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            raise self._too_large()
+        body = bytearray()
+        try:
+            for chunk in response.stream(CHUNK_BYTES):
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise self._too_large()
+        except urllib3.exceptions.HTTPError as exc:
+            log.warning("download interrupted after %d bytes: %s", len(body), type(exc).__name__)
+            raise DownloadError("The download from Slack was cut off; I couldn't read the whole file.") from None
+        if _looks_like_html(body):
+            raise self._sign_in_page()
+        return bytes(body)
+
+    def _too_large(self) -> FileTooLarge:
+        return FileTooLarge(f"This file is over {self.max_bytes // (1024 * 1024)} MB, more than I download.")
+
+    @staticmethod
+    def _sign_in_page() -> MissingFilesReadScope:
+        log.error(
+            "Slack answered a file download with its sign-in page: the app is missing the files:read scope. "
+            "Add it under OAuth & Permissions and reinstall the app."
+        )
+        return MissingFilesReadScope(
+            "I can't open files in this workspace yet: the app is missing the `files:read` scope. "
+            "An admin can add it and reinstall the app."
+        )
+
+
+def _looks_like_html(body: bytes) -> bool:
+    head = bytes(body[:256]).lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html"))

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up (first time) and run every check: lint, format, and the offline test suite.
+# Any arguments go to pytest (e.g. `./test.sh -k slash`).
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/venv.sh dev
+.venv/bin/ruff check bot tests bench
+.venv/bin/ruff format --check bot tests bench
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,122 @@
+"""Fixtures: the loopback fakes, the AWS environment pointed at them, and a running bot behind real HTTP."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+
+from bot.app import Services, build_app, build_services
+from bot.config import Config, load_config
+from bot.serve import build_wsgi_app
+from tests import slack_requests
+from tests.fakes.rekognition import FakeRekognition
+from tests.fakes.slack import FakeSlack
+
+FIXTURES = Path(__file__).parent / "fixtures"
+BOT_TOKEN = "xoxb-test-token"
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def fake_rekognition() -> Iterator[FakeRekognition]:
+    fake = FakeRekognition()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def aws_env(monkeypatch, fake_rekognition, tmp_path) -> FakeRekognition:
+    """boto3's standard chain, pointed at the loopback Rekognition; nothing reaches a real AWS host."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-aws-secret-key-0123456789")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_REKOGNITION", fake_rekognition.url)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return fake_rekognition
+
+
+def bot_environ(fake_slack: FakeSlack, tmp_path: Path, **overrides: str) -> dict[str, str]:
+    environ = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": slack_requests.SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "LABELBOT_DB": str(tmp_path / "labelbot.sqlite3"),
+        "LABELBOT_WORKERS": "2",
+    }
+    environ.update(overrides)
+    return environ
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@dataclass
+class RunningBot:
+    config: Config
+    services: Services
+    url: str
+
+    @property
+    def events_url(self) -> str:
+        return f"{self.url}/slack/events"
+
+    def post_event(self, event: dict, **kw) -> slack_requests.HttpAnswer:
+        return slack_requests.post_event(self.events_url, event, **kw)
+
+    def command(self, text: str, **kw) -> slack_requests.HttpAnswer:
+        return slack_requests.post_command(self.events_url, text, **kw)
+
+
+@pytest.fixture
+def start_bot(fake_slack, aws_env, tmp_path) -> Iterator:
+    """start_bot(**env overrides) -> RunningBot: the real Bolt app and workers behind a loopback HTTP server."""
+    started: list[tuple[Services, WSGIServer]] = []
+
+    def start(*, start_workers: bool = True, **overrides: str) -> RunningBot:
+        config = load_config(bot_environ(fake_slack, tmp_path, **overrides), mode="http")
+        services = build_services(config)
+        app = build_app(config, services)
+        if start_workers:
+            services.start()
+        server = make_server(
+            "127.0.0.1",
+            0,
+            build_wsgi_app(app, services),
+            server_class=_ThreadingWSGIServer,
+            handler_class=_QuietHandler,
+        )
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        started.append((services, server))
+        return RunningBot(config, services, f"http://127.0.0.1:{server.server_port}")
+
+    yield start
+    for services, server in started:
+        server.shutdown()
+        server.server_close()
+        services.stop()
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()

@@ -1,0 +1,93 @@
+"""A loopback Rekognition that speaks the JSON 1.1 protocol boto3 uses and enforces the image contract."""
+
+from __future__ import annotations
+
+import base64
+import collections
+import io
+import threading
+import time
+from dataclasses import dataclass
+
+from PIL import Image
+
+from tests.fakes.http_server import LoopbackServer, Request, Response
+from tests.fakes.rekognition_contract import ContractViolation, check_rekognition_image
+
+CAT_LABELS = [
+    {"Name": "Cat", "Confidence": 99.21, "Parents": [{"Name": "Animal"}, {"Name": "Pet"}]},
+    {"Name": "Kitten", "Confidence": 96.43, "Parents": [{"Name": "Cat"}]},
+    {"Name": "Pet", "Confidence": 95.0, "Parents": [{"Name": "Animal"}]},
+    {"Name": "Animal", "Confidence": 94.8, "Parents": []},
+    {"Name": "Whiskers", "Confidence": 80.12, "Parents": [{"Name": "Cat"}]},
+    {"Name": "Carpet", "Confidence": 61.7, "Parents": []},
+]
+
+
+@dataclass
+class DetectCall:
+    image: bytes
+    format: str | None
+    size: tuple[int, int] | None
+    min_confidence: float | None
+    max_labels: int | None
+    outcome: str  # "labels" or the error code returned
+
+
+class FakeRekognition:
+    def __init__(self) -> None:
+        self.labels = list(CAT_LABELS)
+        self.calls: list[DetectCall] = []
+        self.delay_seconds = 0.0
+        self._forced: collections.deque[tuple[int, str]] = collections.deque()
+        self._lock = threading.Lock()
+        self.server = LoopbackServer(self._route)
+        self.url = self.server.url
+
+    def fail_next(self, code: str, status: int = 400, times: int = 1) -> None:
+        """The next `times` DetectLabels calls answer with this error code."""
+        with self._lock:
+            self._forced.extend([(status, code)] * times)
+
+    def received_image(self, index: int = -1) -> Image.Image:
+        return Image.open(io.BytesIO(self.calls[index].image))
+
+    def close(self) -> None:
+        self.server.close()
+
+    def _route(self, request: Request) -> Response:
+        if request.headers.get("x-amz-target") != "RekognitionService.DetectLabels":
+            return _error(400, "UnknownOperationException", "only DetectLabels is faked")
+        if "authorization" not in request.headers:
+            return _error(400, "MissingAuthenticationTokenException", "Missing Authentication Token")
+        if self.delay_seconds:
+            time.sleep(self.delay_seconds)
+        params = request.json()
+        image = base64.b64decode(params.get("Image", {}).get("Bytes", ""))
+        call = DetectCall(image, None, None, params.get("MinConfidence"), params.get("MaxLabels"), "labels")
+        with self._lock:
+            self.calls.append(call)
+            forced = self._forced.popleft() if self._forced else None
+        if forced:
+            call.outcome = forced[1]
+            return _error(forced[0], forced[1], "forced by the test")
+        try:
+            call.format, *size = check_rekognition_image(image)
+            call.size = tuple(size)
+        except ContractViolation as exc:
+            call.outcome = exc.code
+            return _error(400, exc.code, str(exc))
+        min_confidence = params.get("MinConfidence", 55.0)
+        labels = [label for label in self.labels if label["Confidence"] >= min_confidence]
+        labels = labels[: params.get("MaxLabels", 1000)]
+        return Response(
+            200, {"Labels": labels, "LabelModelVersion": "3.0"}, {"Content-Type": "application/x-amz-json-1.1"}
+        )
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return Response(
+        status,
+        {"__type": code, "Message": message},
+        {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code},
+    )

@@ -1,0 +1,184 @@
+"""A loopback Slack: the Web API methods the bot calls and a file host, recording everything it is sent."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.http_server import LoopbackServer, Request, Response
+
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+TEAM_ID = "T0001"
+
+SIGN_IN_PAGE = b"<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to Slack</body></html>"
+
+
+@dataclass
+class HostedFile:
+    data: bytes
+    content_type: str = "application/octet-stream"
+    sign_in_page: bool = False  # what Slack serves when the token lacks files:read
+    redirect_to: str | None = None
+    status: int = 200
+    chunked: bool = False  # no Content-Length; body streamed in pieces
+    content_length: int | None = None  # a lying Content-Length
+    downloads: list[dict] = field(default_factory=list)  # headers of each GET
+
+
+@dataclass
+class ApiCall:
+    method: str
+    args: dict
+    headers: dict
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.calls: list[ApiCall] = []
+        self.files: dict[str, HostedFile] = {}
+        self.file_objects: dict[str, dict] = {}
+        self.socket_mode_url: str | None = None
+        self._forced: dict[str, collections.deque[Response]] = collections.defaultdict(collections.deque)
+        self._ts = itertools.count(1)
+        self._changed = threading.Condition()
+        self.server = LoopbackServer(self._route)
+        self.url = self.server.url
+        self.api_url = f"{self.url}/api/"
+
+    # ---- what tests arrange -------------------------------------------------------------------------------
+    def add_file(
+        self, file_id: str, data: bytes, name: str, mimetype: str, filetype: str, *, host: str | None = None, **kw
+    ) -> dict:
+        """Host a file and return the file object Slack would put in a file_share event."""
+        self.files[file_id] = HostedFile(data=data, content_type=mimetype, **kw)
+        base = f"http://{host}:{self.server.port}" if host else self.url
+        file_object = {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": filetype,
+            "size": len(data),
+            "url_private": f"{base}/files-pri/{TEAM_ID}-{file_id}/{name}",
+            "url_private_download": f"{base}/files-pri/{TEAM_ID}-{file_id}/download/{name}",
+        }
+        self.file_objects[file_id] = file_object
+        return dict(file_object)
+
+    def fail_next(self, method: str, status: int = 200, error: str | None = None, headers: dict | None = None) -> None:
+        body = {"ok": False, "error": error} if error else {"ok": False}
+        self._forced[method].append(Response(status, body, headers))
+
+    # ---- what tests inspect ---------------------------------------------------------------------------------
+    def posts(self) -> list[dict]:
+        return [c.args for c in self.calls if c.method == "chat.postMessage" and c.args.get("_ok")]
+
+    def wait_for_posts(self, count: int, timeout: float = 15.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self.posts()) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"expected {count} posts, got {len(self.posts())}: {self.posts()}")
+                self._changed.wait(remaining)
+        return self.posts()
+
+    def downloads(self) -> list[dict]:
+        return [headers for f in self.files.values() for headers in f.downloads]
+
+    def close(self) -> None:
+        self.server.close()
+
+    # ---- the server side ----------------------------------------------------------------------------------
+    def _route(self, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if path.startswith("/api/"):
+            return self._api(path[len("/api/") :], request)
+        if path.startswith("/files-pri/"):
+            return self._serve_file(path, request)
+        return Response(404, "not found")
+
+    def _api(self, method: str, request: Request) -> Response:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            args = request.json()
+        else:
+            args = dict(parse_qsl(request.body.decode()))
+        if isinstance(args.get("blocks"), str):
+            args["blocks"] = json.loads(args["blocks"])
+        call = ApiCall(method, args, request.headers)
+        forced = None
+        with self._changed:
+            self.calls.append(call)
+            if self._forced[method]:
+                forced = self._forced[method].popleft()
+        if forced is not None:
+            self._notify()
+            return forced
+        if request.headers.get("authorization") != "Bearer xoxb-test-token" and method != "apps.connections.open":
+            self._notify()
+            return Response(200, {"ok": False, "error": "invalid_auth"})
+        response = self._answer(method, args)
+        args["_ok"] = True
+        self._notify()
+        return response
+
+    def _answer(self, method: str, args: dict) -> Response:
+        if method == "auth.test":
+            return Response(
+                200,
+                {
+                    "ok": True,
+                    "url": "https://fake.slack.com/",
+                    "team": "Fake",
+                    "user": "labelbot",
+                    "team_id": TEAM_ID,
+                    "user_id": BOT_USER_ID,
+                    "bot_id": BOT_ID,
+                },
+            )
+        if method == "chat.postMessage":
+            ts = f"{int(time.time())}.{next(self._ts):06d}"
+            return Response(200, {"ok": True, "channel": args.get("channel"), "ts": ts, "message": {"ts": ts}})
+        if method == "files.info":
+            file_object = self.file_objects.get(args.get("file", ""))
+            if file_object is None:
+                return Response(200, {"ok": False, "error": "file_not_found"})
+            return Response(200, {"ok": True, "file": file_object})
+        if method == "apps.connections.open":
+            return Response(200, {"ok": True, "url": self.socket_mode_url})
+        return Response(200, {"ok": False, "error": "unknown_method"})
+
+    def _serve_file(self, path: str, request: Request) -> Response | None:
+        file_id = path.split("/")[2].split("-", 1)[1]
+        hosted = self.files.get(file_id)
+        if hosted is None:
+            return Response(404, "not found")
+        hosted.downloads.append(dict(request.headers))
+        self._notify()
+        if hosted.redirect_to:
+            return Response(302, b"", {"Location": hosted.redirect_to})
+        if hosted.sign_in_page:
+            return Response(200, SIGN_IN_PAGE, {"Content-Type": "text/html; charset=utf-8"})
+        if request.headers.get("authorization") != "Bearer xoxb-test-token" and self._is_slack_host(request):
+            return Response(200, SIGN_IN_PAGE, {"Content-Type": "text/html; charset=utf-8"})
+        headers = {"Content-Type": hosted.content_type}
+        response = Response(hosted.status, hosted.data, headers)
+        if hosted.content_length is not None:
+            headers["Content-Length"] = str(hosted.content_length)
+            headers["Connection"] = "close"
+        if hosted.chunked:
+            response.stream = (hosted.data[i : i + 65536] for i in range(0, len(hosted.data), 65536))
+        return response
+
+    def _is_slack_host(self, request: Request) -> bool:
+        return request.host.startswith("127.0.0.1")
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()

@@ -1,0 +1,118 @@
+"""Requests the way Slack sends them: event envelopes and slash commands, signed with the signing secret."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from slack_sdk.signature import SignatureVerifier
+
+from tests.fakes.slack import BOT_USER_ID, TEAM_ID
+
+SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
+_event_ids = itertools.count(1)
+_ts = itertools.count(1)
+
+
+@dataclass
+class HttpAnswer:
+    status: int
+    body: str
+    seconds: float
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+def next_ts() -> str:
+    return f"{int(time.time())}.{next(_ts):06d}"
+
+
+def file_share_event(
+    channel: str,
+    files: list[dict],
+    *,
+    ts: str | None = None,
+    thread_ts: str | None = None,
+    user: str = "UALICE",
+    **extra,
+) -> dict:
+    event = {
+        "type": "message",
+        "subtype": "file_share",
+        "channel": channel,
+        "user": user,
+        "text": "",
+        "ts": ts or next_ts(),
+        "files": files,
+        "channel_type": "channel",
+        **extra,
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
+
+
+def envelope(event: dict, event_id: str | None = None) -> dict:
+    return {
+        "token": "legacy-verification-token",
+        "team_id": TEAM_ID,
+        "api_app_id": "A0001",
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id or f"Ev{next(_event_ids):08d}",
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
+    }
+
+
+def signed_headers(body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature}
+
+
+def post(url: str, body: str, headers: dict, content_type: str) -> HttpAnswer:
+    request = urllib.request.Request(
+        url, data=body.encode(), headers={"Content-Type": content_type, **headers}, method="POST"
+    )
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return HttpAnswer(response.status, response.read().decode(), time.perf_counter() - started)
+    except urllib.error.HTTPError as error:
+        return HttpAnswer(error.code, error.read().decode(), time.perf_counter() - started)
+
+
+def post_event(
+    url: str, event: dict, *, retry_num: int | None = None, event_id: str | None = None, **sign
+) -> HttpAnswer:
+    body = json.dumps(envelope(event, event_id))
+    headers = signed_headers(body, **sign)
+    if retry_num is not None:
+        headers.update({"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"})
+    return post(url, body, headers, "application/json")
+
+
+def post_command(url: str, text: str, *, channel: str = "C0001", user: str = "UALICE", **sign) -> HttpAnswer:
+    body = urlencode(
+        {
+            "token": "legacy",
+            "team_id": TEAM_ID,
+            "channel_id": channel,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": "alice",
+            "command": "/labels",
+            "text": text,
+            "response_url": "http://127.0.0.1:9/unused",
+            "trigger_id": "1.2.3",
+            "api_app_id": "A0001",
+        }
+    )
+    return post(url, body, signed_headers(body, **sign), "application/x-www-form-urlencoded")
