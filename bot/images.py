@@ -26,8 +26,9 @@ PREPARED_LONG_SIDE = 2048
 # A 108 MP phone photo still decodes; anything past this is treated as a decompression bomb.
 MAX_SOURCE_PIXELS = 120_000_000
 JPEG_QUALITIES = (88, 80, 70, 60)
-# Only these decoders ever run on user files (no EPS/Ghostscript, PSD, ... reachable).
-DECODERS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF", "ICO")
+# Only these decoders ever run on user files (no EPS/Ghostscript, PSD, ... reachable). Multi-picture JPEGs
+# (MPO) come from the JPEG opener; "MPO" has no opener of its own and listing it makes Image.open raise KeyError.
+DECODERS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF", "ICO")
 EXIF_ORIENTATION = 0x0112
 
 
@@ -62,9 +63,10 @@ def prepare_for_rekognition(data: bytes) -> PreparedImage:
     try:
         with Image.open(io.BytesIO(data), formats=DECODERS) as image:
             _check_pixels(image)
-            if _acceptable_as_is(image, len(data)):
-                _verify_decodes(image)
-                return PreparedImage(data, image.format, *image.size, source_format=image.format, converted=False)
+            if _acceptable_as_is(image, len(data)) and _png_chunks_intact(image, data):
+                (width, height), source_format = image.size, image.format
+                _verify_decodes(image)  # may draft a JPEG down to 1/8 scale, changing image.size
+                return PreparedImage(data, source_format, width, height, source_format=source_format, converted=False)
             return _convert(image)
     except ImageError:
         raise
@@ -102,7 +104,24 @@ def _acceptable_as_is(image: Image.Image, size: int) -> bool:
         return False
     if image.format == "JPEG":
         return image.mode in ("RGB", "L")
-    return image.mode in ("RGB", "L") or (image.mode == "P" and "transparency" not in image.info)
+    # A tRNS chunk can make an L, RGB or P image transparent; those are flattened onto white like RGBA.
+    return image.mode in ("RGB", "L", "P") and "transparency" not in image.info
+
+
+def _png_chunks_intact(image: Image.Image, data: bytes) -> bool:
+    """For a PNG, whether every chunk up to IEND is there with a matching CRC.
+
+    Pillow decodes a PNG whose IDAT CRC is wrong, or that lost its last bytes (CRC, IEND) after the pixels,
+    but strict decoders such as libpng reject it. Such a file is re-encoded instead of being sent as is.
+    """
+    if image.format != "PNG":
+        return True
+    try:
+        with Image.open(io.BytesIO(data), formats=("PNG",)) as probe:
+            probe.verify()
+    except Exception:
+        return False
+    return True
 
 
 def _verify_decodes(image: Image.Image) -> None:
@@ -116,11 +135,13 @@ def _convert(image: Image.Image) -> PreparedImage:
     source_format = image.format or "unknown"
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)
-    target = _target_size(*_upright_size(image))
     if image.format in ("JPEG", "MPO"):
         # DCT scaling: decode at the smallest power-of-two scale still at least the target size.
-        image.draft(image.mode, _stored_size(image, target))
+        image.draft(image.mode, _stored_size(image, _target_size(*_upright_size(image))))
     upright = ImageOps.exif_transpose(image)
+    # The target comes from the decoded, upright pixels: some decoders (TIFF, HEIF) already report or apply
+    # the orientation themselves, so predicting it from the EXIF tag would rotate those twice.
+    target = _target_size(*upright.size)
     rgb = _flatten_to_rgb(upright)
     fitted = _fit(rgb, target)
     data = _encode_jpeg(fitted)
@@ -139,27 +160,33 @@ def _stored_size(image: Image.Image, upright_target: tuple[int, int]) -> tuple[i
 
 
 def _target_size(width: int, height: int) -> tuple[int, int]:
-    """Long side at most PREPARED_LONG_SIDE, short side at least 80 (tiny icons scale up)."""
+    """Long side at most PREPARED_LONG_SIDE, short side at least 80 (tiny icons scale up), aspect kept.
+
+    A panorama too extreme for both (over 125:1) gets a long side of 10000 and a short side under 80,
+    which _fit pads: stretching it instead would distort what is in it.
+    """
     scale = min(1.0, PREPARED_LONG_SIDE / max(width, height))
     if min(width, height) * scale < REKOGNITION_MIN_SIDE:
-        scale = REKOGNITION_MIN_SIDE / min(width, height)
+        scale = min(REKOGNITION_MIN_SIDE / min(width, height), REKOGNITION_MAX_SIDE / max(width, height))
     new_w = min(REKOGNITION_MAX_SIDE, max(1, round(width * scale)))
     new_h = min(REKOGNITION_MAX_SIDE, max(1, round(height * scale)))
     return new_w, new_h
 
 
 def _flatten_to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode in ("RGB", "L"):
-        return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # (A 16-bit transparent colour key is ignored: Pillow's I;16 -> RGBA clips everything to white.)
         return image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
-    if image.mode == "1":
-        return image.convert("L")
+    # Before the RGB/L shortcut: an L or RGB image can carry a transparent colour key ("transparency").
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
+    if image.mode in ("RGB", "L"):
+        return image
+    if image.mode == "1":
+        return image.convert("L")
     return image.convert("RGB")
 
 

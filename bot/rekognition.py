@@ -8,14 +8,14 @@ import threading
 
 import boto3
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from bot.config import ConfigError
 from bot.render import Label
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5  # botocore "standard" mode: exponential backoff with jitter on throttling and 5xx
+MAX_ATTEMPTS = 5  # calls per image, the first included; botocore "standard" mode backs off with jitter between
 IMAGE_ERRORS = frozenset(
     {"InvalidImageFormatException", "ImageTooLargeException", "InvalidParameterException", "ValidationException"}
 )
@@ -47,24 +47,27 @@ class RekognitionBusy(RekognitionError):
     """Throttled, 5xx or unreachable even after retries."""
 
 
-def build_rekognition_client(max_pool_connections: int):
-    """boto3's standard chain decides credentials, region and endpoint (AWS_ENDPOINT_URL_REKOGNITION).
+def aws_session() -> boto3.session.Session:
+    """boto3's standard chain, with AWS_REGION honoured as the other AWS SDKs and Lambda do (botocore alone
+    reads only AWS_DEFAULT_REGION). A missing region is a start-up error, not a failure per image."""
+    session = boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
+    if not session.region_name:
+        raise ConfigError(
+            "AWS_REGION is not set: name the AWS region whose Rekognition to use, e.g. AWS_REGION=us-east-1"
+        )
+    return session
 
-    AWS_REGION is honoured as the other AWS SDKs and Lambda do; botocore alone reads AWS_DEFAULT_REGION.
-    """
+
+def build_rekognition_client(max_pool_connections: int):
+    """Credentials, region and endpoint (AWS_ENDPOINT_URL_REKOGNITION) come from boto3's chain."""
     config = BotoConfig(
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        # "total_max_attempts" counts the first call; botocore's "max_attempts" key counts retries only.
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
         max_pool_connections=max_pool_connections,
         connect_timeout=5,
         read_timeout=30,
     )
-    try:
-        session = boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
-        return session.client("rekognition", config=config)
-    except NoRegionError:
-        raise ConfigError(
-            "AWS_REGION is not set: name the AWS region whose Rekognition to use, e.g. AWS_REGION=us-east-1"
-        ) from None
+    return aws_session().client("rekognition", config=config)
 
 
 class RekognitionLabeler:
@@ -89,7 +92,8 @@ class RekognitionLabeler:
             if code in ACCESS_ERRORS:
                 self._report_unavailable(code, "check the credentials and the rekognition:DetectLabels permission")
                 raise self._unavailable() from None
-            log.warning("DetectLabels failed after %d attempts: %s", MAX_ATTEMPTS, code)
+            attempts = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
+            log.warning("DetectLabels failed after %d attempt(s): %s", attempts, code)
             raise RekognitionBusy("I couldn't label this image right now; Rekognition is busy.") from None
         except BotoCoreError as exc:
             log.warning("DetectLabels could not reach Rekognition: %s", type(exc).__name__)

@@ -6,6 +6,7 @@ import logging
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
+from urllib3.util import parse_url
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,14 @@ class SlackFileDownloader:
         read_timeout: float = 30.0,
     ) -> None:
         self._token = bot_token
-        api = urlsplit(slack_api_url)
-        self._api_origin = (api.scheme, api.hostname)
+        self._api_origin = _scheme_and_host(slack_api_url)
         self.max_bytes = max_bytes
         self._http = urllib3.PoolManager(
             maxsize=pool_size,
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             retries=urllib3.Retry(
                 total=3,
+                read=1,  # a host that hangs mid-answer costs one worker at most two read timeouts
                 redirect=False,
                 status_forcelist=(500, 502, 503, 504),
                 backoff_factor=0.3,
@@ -55,11 +56,13 @@ class SlackFileDownloader:
 
     def is_slack_url(self, url: str) -> bool:
         """True for https Slack hosts and the configured SLACK_API_URL's own host: the only token holders."""
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if (parts.scheme, host) == self._api_origin:
+        origin = _scheme_and_host(url)
+        if origin is None:
+            return False
+        if origin == self._api_origin:
             return True
-        if parts.scheme != "https":
+        scheme, host = origin
+        if scheme != "https":
             return False
         return host == "slack.com" or host.endswith(SLACK_HOST_SUFFIXES)
 
@@ -76,14 +79,25 @@ class SlackFileDownloader:
             try:
                 response = self._http.request("GET", url, headers=headers, redirect=False, preload_content=False)
             except urllib3.exceptions.HTTPError as exc:
-                log.warning("download from %s failed: %s", urlsplit(url).hostname, type(exc).__name__)
+                log.warning("download from %s failed: %s", _host_for_log(url), type(exc).__name__)
                 raise DownloadError("I couldn't download this file from Slack right now.") from None
+            complete = False
             try:
                 if response.status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
-                    url = urljoin(url, response.headers["Location"])
+                    try:
+                        url = urljoin(url, response.headers["Location"])
+                    except ValueError:
+                        log.warning("download from %s redirected to a malformed URL", _host_for_log(url))
+                        raise DownloadError("Slack redirected this download somewhere I can't follow.") from None
                     continue
-                return self._read_body(response)
+                body = self._read_body(response)
+                complete = True
+                return body
             finally:
+                if not complete:
+                    # Unread bytes (a redirect's body, a refused or cut-off file) must not reach the next request
+                    # on a kept-alive connection.
+                    response.close()
                 response.release_conn()
         raise DownloadError("Slack redirected this download too many times.")
 
@@ -123,6 +137,33 @@ class SlackFileDownloader:
             "I can't open files in this workspace yet: the app is missing the `files:read` scope. "
             "An admin can add it and reinstall the app."
         )
+
+
+def _scheme_and_host(url: str) -> tuple[str, str] | None:
+    """(scheme, host) of the server urllib3 will connect to, or None for a malformed or ambiguous URL.
+
+    The token decision and the request must read the URL the same way: urllib.parse and urllib3 split
+    `http://evil.example\\@files.slack.com/` differently (urllib3 connects to evil.example), so a URL with a
+    backslash, whitespace or control character, or one the two parsers disagree on, is not trusted.
+    """
+    if any(ch == "\\" or ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        return None
+    try:
+        split = urlsplit(url)
+        parsed = parse_url(url)  # what PoolManager.request() connects to
+        split_host = (split.hostname or "").lower()
+    except ValueError:  # includes urllib3's LocationParseError
+        return None
+    scheme = (parsed.scheme or "").lower()
+    host = (parsed.host or "").lower().removeprefix("[").removesuffix("]")
+    if not host or scheme != split.scheme.lower() or host != split_host:
+        return None
+    return scheme, host
+
+
+def _host_for_log(url: str) -> str:
+    origin = _scheme_and_host(url)
+    return origin[1] if origin else "an unparsable URL"
 
 
 def _looks_like_html(body: bytes) -> bool:

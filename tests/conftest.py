@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
-from bot.app import Services, build_app, build_services
-from bot.config import Config, load_config
-from bot.serve import build_wsgi_app
+from bot.config import load_config
 from tests import slack_requests
 from tests.fakes.rekognition import FakeRekognition
 from tests.fakes.slack import FakeSlack
+from tests.harness import RunningBot, serve_bot
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BOT_TOKEN = "xoxb-test-token"
@@ -63,59 +58,19 @@ def bot_environ(fake_slack: FakeSlack, tmp_path: Path, **overrides: str) -> dict
     return environ
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-@dataclass
-class RunningBot:
-    config: Config
-    services: Services
-    url: str
-
-    @property
-    def events_url(self) -> str:
-        return f"{self.url}/slack/events"
-
-    def post_event(self, event: dict, **kw) -> slack_requests.HttpAnswer:
-        return slack_requests.post_event(self.events_url, event, **kw)
-
-    def command(self, text: str, **kw) -> slack_requests.HttpAnswer:
-        return slack_requests.post_command(self.events_url, text, **kw)
-
-
 @pytest.fixture
 def start_bot(fake_slack, aws_env, tmp_path) -> Iterator:
     """start_bot(**env overrides) -> RunningBot: the real Bolt app and workers behind a loopback HTTP server."""
-    started: list[tuple[Services, WSGIServer]] = []
+    started: list[RunningBot] = []
 
     def start(*, start_workers: bool = True, **overrides: str) -> RunningBot:
         config = load_config(bot_environ(fake_slack, tmp_path, **overrides), mode="http")
-        services = build_services(config)
-        app = build_app(config, services)
-        if start_workers:
-            services.start()
-        server = make_server(
-            "127.0.0.1",
-            0,
-            build_wsgi_app(app, services),
-            server_class=_ThreadingWSGIServer,
-            handler_class=_QuietHandler,
-        )
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        started.append((services, server))
-        return RunningBot(config, services, f"http://127.0.0.1:{server.server_port}")
+        started.append(serve_bot(config, start_workers=start_workers))
+        return started[-1]
 
     yield start
-    for services, server in started:
-        server.shutdown()
-        server.server_close()
-        services.stop()
+    for bot in started:
+        bot.close()
 
 
 def fixture_bytes(name: str) -> bytes:

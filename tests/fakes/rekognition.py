@@ -7,7 +7,7 @@ import collections
 import io
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image
 
@@ -32,6 +32,7 @@ class DetectCall:
     min_confidence: float | None
     max_labels: int | None
     outcome: str  # "labels" or the error code returned
+    headers: dict = field(default_factory=dict)  # the request's headers, lower-case names (e.g. authorization)
 
 
 class FakeRekognition:
@@ -64,7 +65,9 @@ class FakeRekognition:
             time.sleep(self.delay_seconds)
         params = request.json()
         image = base64.b64decode(params.get("Image", {}).get("Bytes", ""))
-        call = DetectCall(image, None, None, params.get("MinConfidence"), params.get("MaxLabels"), "labels")
+        call = DetectCall(
+            image, None, None, params.get("MinConfidence"), params.get("MaxLabels"), "labels", dict(request.headers)
+        )
         with self._lock:
             self.calls.append(call)
             forced = self._forced.popleft() if self._forced else None

@@ -28,6 +28,8 @@ class HostedFile:
     status: int = 200
     chunked: bool = False  # no Content-Length; body streamed in pieces
     content_length: int | None = None  # a lying Content-Length
+    delay_seconds: float = 0.0  # a slow host: wait this long before answering
+    stall_seconds: float = 0.0  # a host that stalls mid-file: send half the body, wait this long, send the rest
     downloads: list[dict] = field(default_factory=list)  # headers of each GET
 
 
@@ -161,6 +163,8 @@ class FakeSlack:
             return Response(404, "not found")
         hosted.downloads.append(dict(request.headers))
         self._notify()
+        if hosted.delay_seconds:
+            time.sleep(hosted.delay_seconds)
         if hosted.redirect_to:
             return Response(302, b"", {"Location": hosted.redirect_to})
         if hosted.sign_in_page:
@@ -174,6 +178,13 @@ class FakeSlack:
             headers["Connection"] = "close"
         if hosted.chunked:
             response.stream = (hosted.data[i : i + 65536] for i in range(0, len(hosted.data), 65536))
+        if hosted.stall_seconds:
+            headers.setdefault("Content-Length", str(len(hosted.data)))
+            response.stream = _stalling(hosted.data, hosted.stall_seconds)
+        elif hosted.delay_seconds and response.stream is None:
+            # written as a stream so a client that gave up meanwhile is no error on the server side
+            headers.setdefault("Content-Length", str(len(hosted.data)))
+            response.stream = iter((hosted.data,))
         return response
 
     def _is_slack_host(self, request: Request) -> bool:
@@ -182,3 +193,10 @@ class FakeSlack:
     def _notify(self) -> None:
         with self._changed:
             self._changed.notify_all()
+
+
+def _stalling(data: bytes, seconds: float):
+    half = len(data) // 2
+    yield data[:half]
+    time.sleep(seconds)
+    yield data[half:]

@@ -1,0 +1,207 @@
+"""The real processes: `python -m bot` in HTTP (gunicorn) and Socket Mode, `label`, and start-up errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BOT_TOKEN, FIXTURES, fixture_bytes
+from tests.fakes.socket_mode import FakeSocketModeServer
+from tests.slack_requests import SIGNING_SECRET, envelope, file_share_event, post_event
+
+APP_TOKEN = "xapp-1-A0001-test-app-token"
+
+
+@pytest.fixture
+def process_env(aws_env, tmp_path) -> dict[str, str]:
+    """A clean environment for a bot process: the AWS variables aws_env set, and nothing of the developer's."""
+    keep = ("PATH", "HOME", "LANG", "SYSTEMROOT")
+    env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("AWS_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_bot(args: list[str], env: dict, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def start_bot_process(args: list[str], env: dict, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def stop(process: subprocess.Popen) -> tuple[int, str]:
+    process.send_signal(signal.SIGTERM)
+    try:
+        output, _ = process.communicate(timeout=25)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        raise AssertionError(f"the bot did not stop within 25 s after SIGTERM:\n{output}") from None
+    return process.returncode, output
+
+
+@pytest.mark.parametrize(
+    ("settings", "variable"),
+    [
+        ({}, "SLACK_BOT_TOKEN is not set"),
+        ({"SLACK_BOT_TOKEN": "xoxp-user-token"}, "SLACK_BOT_TOKEN must be a bot token"),
+        ({"SLACK_BOT_TOKEN": BOT_TOKEN}, "SLACK_SIGNING_SECRET is not set"),
+        ({"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": "xoxb-wrong"}, "SLACK_APP_TOKEN must be"),
+        ({"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": "s", "PORT": "http"}, "PORT must be a whole number"),
+        (
+            {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": "s", "LABELBOT_MIN_CONFIDENCE": "150"},
+            "LABELBOT_MIN_CONFIDENCE must be from 0 to 100",
+        ),
+        (
+            {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": "s", "LABELBOT_MAX_LABELS": "0"},
+            "LABELBOT_MAX_LABELS must be from 1 to 20",
+        ),
+        (
+            {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": "slack.com"},
+            "SLACK_API_URL must be an http(s) URL",
+        ),
+        (
+            {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": "s", "AWS_REGION": "", "AWS_DEFAULT_REGION": ""},
+            "AWS_REGION is not set",
+        ),
+    ],
+)
+def test_a_misconfiguration_stops_start_up_with_one_line_naming_the_variable(process_env, tmp_path, settings, variable):
+    result = run_bot([], {**process_env, **settings}, tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("labelbot: configuration error: ")
+    assert variable in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_settings_are_read_from_dot_env_in_the_working_directory(process_env, tmp_path):
+    (tmp_path / ".env").write_text(f"SLACK_BOT_TOKEN={BOT_TOKEN}\nSLACK_SIGNING_SECRET=s\nLABELBOT_WORKERS=lots\n")
+
+    result = run_bot([], process_env, tmp_path)
+
+    assert result.returncode == 2
+    assert "LABELBOT_WORKERS must be a whole number" in result.stderr
+
+
+def test_label_tries_the_aws_side_on_a_local_file(process_env, tmp_path):
+    result = run_bot(["label", str(FIXTURES / "cat.jpg")], process_env, tmp_path)
+    assert (result.returncode, result.stdout) == (
+        0,
+        "Cat 99.2% · Kitten 96.4% · Pet 95.0% · Animal 94.8% · Whiskers 80.1%\n",
+    )
+
+    narrow = run_bot(["label", str(FIXTURES / "cat.jpg"), "--threshold", "96", "--max", "3"], process_env, tmp_path)
+    assert narrow.stdout == "Cat 99.2% · Kitten 96.4%\n"
+
+
+def test_label_explains_a_file_it_cannot_read(process_env, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(fixture_bytes("cat.jpg")[:3000])
+
+    result = run_bot(["label", str(broken)], process_env, tmp_path)
+
+    assert result.returncode == 1
+    assert result.stdout == "This image looks damaged or incomplete, so I couldn't read it.\n"
+    assert "Traceback" not in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_health(url: str, process: subprocess.Popen, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the bot exited: {process.communicate()[0]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return json.loads(response.read())
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the bot never answered /healthz")
+
+
+def test_http_mode_under_gunicorn_labels_an_image_and_stops_on_sigterm(process_env, fake_slack, aws_env, tmp_path):
+    port = free_port()
+    env = {
+        **process_env,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "PORT": str(port),
+    }
+    process = start_bot_process(["http"], env, tmp_path)
+    try:
+        health = wait_for_health(f"http://127.0.0.1:{port}/healthz", process)
+        assert health["queue_depth"] == 0
+        photo = fake_slack.add_file("F1", fixture_bytes("cat.jpg"), "cat.jpg", "image/jpeg", "jpg")
+        event = file_share_event("C0001", [photo])
+
+        answer = post_event(f"http://127.0.0.1:{port}/slack/events", event)
+
+        assert answer.status == 200
+        [post] = fake_slack.wait_for_posts(1)
+        assert (post["thread_ts"], post["text"][:9]) == (event["ts"], "Cat 99.2%")
+    finally:
+        code, output = stop(process)
+    assert code == 0
+    assert "Traceback" not in output
+    assert BOT_TOKEN not in output and SIGNING_SECRET not in output
+
+
+def test_socket_mode_labels_an_image_and_answers_the_command(process_env, fake_slack, aws_env, tmp_path):
+    socket_server = FakeSocketModeServer()
+    fake_slack.socket_mode_url = socket_server.url
+    env = {
+        **process_env,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_APP_TOKEN": APP_TOKEN,
+        "SLACK_API_URL": fake_slack.api_url,
+    }
+    process = start_bot_process([], env, tmp_path)
+    try:
+        socket_server.wait_for_client(timeout=30)
+        photo = fake_slack.add_file("F1", fixture_bytes("cat.jpg"), "cat.jpg", "image/jpeg", "jpg")
+        event = file_share_event("D0001", [photo], channel_type="im")
+
+        event_ack = socket_server.wait_for_ack(socket_server.send_event(envelope(event)))
+        command_ack = socket_server.wait_for_ack(
+            socket_server.send_command(
+                {"command": "/labels", "text": "max 9", "channel_id": "D0001", "user_id": "UALICE", "team_id": "T0001"}
+            )
+        )
+
+        assert "payload" not in event_ack
+        assert command_ack["payload"]["text"].startswith("Done: in this channel I'll show at most 9 labels")
+        [post] = fake_slack.wait_for_posts(1)
+        assert (post["channel"], post["thread_ts"]) == ("D0001", event["ts"])
+        assert post["text"].startswith("Cat 99.2%")
+    finally:
+        code, output = stop(process)
+        socket_server.close()
+    assert code == 0
+    assert "Traceback" not in output
+    assert APP_TOKEN not in output and BOT_TOKEN not in output

@@ -1,0 +1,334 @@
+"""RekognitionLabeler and build_rekognition_client: the request, the mapping, errors, retries, configuration.
+
+(a) botocore's Stubber on a real client checks exactly what is sent and how answers and errors are mapped.
+(b) The loopback Rekognition (the `aws_env` fixture) checks boto3's own chain, retries and connection failures.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import socket
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.retries import standard
+from botocore.stub import Stubber
+from PIL import Image
+
+from bot.config import ConfigError
+from bot.rekognition import (
+    MAX_ATTEMPTS,
+    ImageRejected,
+    RekognitionBusy,
+    RekognitionLabeler,
+    RekognitionUnavailable,
+    build_rekognition_client,
+)
+from bot.render import Label
+from tests.fakes.rekognition import CAT_LABELS, FakeRekognition
+
+IMAGE_ERROR_CODES = [
+    "InvalidImageFormatException",
+    "ImageTooLargeException",
+    "InvalidParameterException",
+    "ValidationException",
+]
+ACCESS_ERROR_CODES = ["AccessDeniedException", "UnrecognizedClientException"]
+
+
+def jpeg(width: int = 120, height: int = 100) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 120, 40)).save(out, "JPEG")
+    return out.getvalue()
+
+
+IMAGE = jpeg()
+
+
+def rekognition_errors(caplog, level: int = logging.ERROR) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "bot.rekognition" and r.levelno == level]
+
+
+# ---- (a) Stubber: exactly what is sent, and how answers map ----------------------------------------------
+
+
+@pytest.fixture
+def stubbed(monkeypatch, tmp_path) -> Iterator[tuple[RekognitionLabeler, Stubber]]:
+    """A real us-east-1 rekognition client with dummy credentials; the Stubber answers, nothing is sent."""
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    client = boto3.session.Session().client(
+        "rekognition",
+        region_name="us-east-1",
+        aws_access_key_id="AKIDSTUBSTUBSTUB",
+        aws_secret_access_key="stub-secret",
+        endpoint_url="http://127.0.0.1:9",  # belt and braces: were the Stubber bypassed, nothing leaves loopback
+    )
+    with Stubber(client) as stubber:
+        yield RekognitionLabeler(client), stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_detect_labels_sends_exactly_the_image_and_settings(stubbed):
+    labeler, stubber = stubbed
+    stubber.add_response(
+        "detect_labels",
+        {"Labels": [], "LabelModelVersion": "3.0"},
+        expected_params={"Image": {"Bytes": IMAGE}, "MinConfidence": 80.5, "MaxLabels": 3},
+    )
+
+    assert labeler.detect_labels(IMAGE, 80.5, 3) == ()
+
+
+def test_detect_labels_maps_the_response_into_labels(stubbed):
+    labeler, stubber = stubbed
+    stubber.add_response(
+        "detect_labels",
+        {
+            "Labels": [
+                {
+                    "Name": "Cat",
+                    "Confidence": 99.21,
+                    "Parents": [{"Name": "Animal"}, {"Name": "Pet"}],
+                    "Aliases": [{"Name": "Kitty"}],
+                    "Categories": [{"Name": "Animals and Pets"}],
+                    "Instances": [],
+                },
+                {"Name": "Carpet", "Confidence": 61, "Parents": [], "Aliases": []},
+                {"Name": "Floor", "Confidence": 55.5},  # Parents and Aliases may be absent
+            ],
+            "LabelModelVersion": "3.0",
+        },
+        expected_params={"Image": {"Bytes": IMAGE}, "MinConfidence": 50, "MaxLabels": 10},
+    )
+
+    labels = labeler.detect_labels(IMAGE, 50, 10)
+
+    assert labels == (
+        Label(name="Cat", confidence=99.21, parents=("Animal", "Pet"), aliases=("Kitty",)),
+        Label(name="Carpet", confidence=61.0, parents=(), aliases=()),
+        Label(name="Floor", confidence=55.5, parents=(), aliases=()),
+    )
+    assert all(isinstance(label.confidence, float) for label in labels)
+
+
+@pytest.mark.parametrize("code", IMAGE_ERROR_CODES)
+def test_an_image_error_is_image_rejected(stubbed, caplog, code):
+    labeler, stubber = stubbed
+    stubber.add_client_error("detect_labels", service_error_code=code, service_message="bad", http_status_code=400)
+
+    with pytest.raises(ImageRejected, match="couldn't read this image"):
+        labeler.detect_labels(IMAGE, 75, 5)
+
+    assert rekognition_errors(caplog) == []  # the image's problem, not the bot's
+
+
+@pytest.mark.parametrize("code", ACCESS_ERROR_CODES)
+def test_an_access_error_is_unavailable_and_logged_once(stubbed, caplog, code):
+    labeler, stubber = stubbed
+    caplog.set_level(logging.DEBUG, logger="bot.rekognition")
+    for _ in range(3):
+        stubber.add_client_error("detect_labels", service_error_code=code, service_message="no", http_status_code=400)
+
+    for _ in range(3):
+        with pytest.raises(RekognitionUnavailable, match="AWS access isn't set up"):
+            labeler.detect_labels(IMAGE, 75, 5)
+
+    (error,) = rekognition_errors(caplog)
+    assert code in error.getMessage()
+    assert len(rekognition_errors(caplog, logging.DEBUG)) == 2  # the repeats are still there at DEBUG
+
+
+def test_each_access_cause_gets_its_own_error_line(stubbed, caplog):
+    labeler, stubber = stubbed
+    for code in ACCESS_ERROR_CODES * 2:
+        stubber.add_client_error("detect_labels", service_error_code=code, service_message="no", http_status_code=403)
+
+    for _ in range(4):
+        with pytest.raises(RekognitionUnavailable):
+            labeler.detect_labels(IMAGE, 75, 5)
+
+    assert [r.getMessage().split("(")[1].split(")")[0] for r in rekognition_errors(caplog)] == ACCESS_ERROR_CODES
+
+
+@pytest.mark.parametrize("code", ["ThrottlingException", "InternalServerError", "SomethingNew"])
+def test_any_other_service_error_is_busy(stubbed, caplog, code):
+    labeler, stubber = stubbed
+    stubber.add_client_error("detect_labels", service_error_code=code, service_message="x", http_status_code=500)
+
+    with pytest.raises(RekognitionBusy):
+        labeler.detect_labels(IMAGE, 75, 5)
+
+    assert rekognition_errors(caplog) == []
+    assert any(code in r.getMessage() for r in rekognition_errors(caplog, logging.WARNING))
+
+
+# ---- (b) the loopback Rekognition through boto3's own chain ---------------------------------------------
+
+
+@pytest.fixture
+def fast_throttle_backoff(monkeypatch) -> list[float]:
+    """Scales botocore's standard backoff down 50x and records the delays it chose (throttling waits 0-2^n s)."""
+    delays: list[float] = []
+    original = standard.ExponentialBackoff.delay_amount
+
+    def delay_amount(self, context):
+        delay = original(self, context)
+        delays.append(delay)
+        return delay / 50
+
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", delay_amount)
+    return delays
+
+
+def test_the_client_is_configured_from_the_environment(aws_env: FakeRekognition, monkeypatch):
+    monkeypatch.setenv("AWS_REGION", "eu-west-2")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-1")  # AWS_REGION wins, as in the other AWS SDKs
+
+    client = build_rekognition_client(8)
+
+    assert client.meta.region_name == "eu-west-2"
+    assert client.meta.endpoint_url == aws_env.url
+    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": MAX_ATTEMPTS}
+    assert client.meta.config.max_pool_connections >= 8
+    labels = RekognitionLabeler(client).detect_labels(IMAGE, 90, 2)
+    assert [label.name for label in labels] == ["Cat", "Kitten"]
+    (call,) = aws_env.calls
+    assert (call.min_confidence, call.max_labels, call.image) == (90, 2, IMAGE)
+    assert "/eu-west-2/rekognition/aws4_request" in call.headers["authorization"]
+    assert "Credential=AKIDTESTTESTTEST/" in call.headers["authorization"]
+
+
+def test_aws_default_region_alone_is_enough(aws_env, monkeypatch):
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
+
+    client = build_rekognition_client(2)
+
+    assert client.meta.region_name == "ap-southeast-2"
+    assert RekognitionLabeler(client).detect_labels(IMAGE, 75, 5)
+
+
+def test_the_pool_grows_with_the_workers(aws_env):
+    assert build_rekognition_client(32).meta.config.max_pool_connections >= 32
+
+
+def test_labels_from_the_fake_respect_min_confidence_and_max(aws_env):
+    labels = RekognitionLabeler(build_rekognition_client(8)).detect_labels(IMAGE, 95, 10)
+
+    expected = [label for label in CAT_LABELS if label["Confidence"] >= 95]
+    assert [(label.name, label.confidence, label.parents) for label in labels] == [
+        (label["Name"], label["Confidence"], tuple(p["Name"] for p in label["Parents"])) for label in expected
+    ]
+
+
+@pytest.mark.parametrize("code", ["ThrottlingException", "ProvisionedThroughputExceededException"])
+def test_throttling_is_retried_until_it_passes(aws_env, code):
+    aws_env.fail_next(code, 400, times=2)
+
+    labels = RekognitionLabeler(build_rekognition_client(8)).detect_labels(IMAGE, 75, 5)
+
+    assert [label.name for label in labels][:2] == ["Cat", "Kitten"]
+    assert [call.outcome for call in aws_env.calls] == [code, code, "labels"]
+
+
+def test_a_server_error_is_retried(aws_env):
+    aws_env.fail_next("InternalServerError", 500, times=2)
+
+    labels = RekognitionLabeler(build_rekognition_client(8)).detect_labels(IMAGE, 75, 5)
+
+    assert labels[0].name == "Cat"
+    assert [call.outcome for call in aws_env.calls] == ["InternalServerError", "InternalServerError", "labels"]
+
+
+def test_persistent_throttling_is_busy_after_max_attempts(aws_env, fast_throttle_backoff, caplog):
+    aws_env.fail_next("ThrottlingException", 400, times=MAX_ATTEMPTS + 3)
+
+    with pytest.raises(RekognitionBusy, match="busy"):
+        RekognitionLabeler(build_rekognition_client(8)).detect_labels(IMAGE, 75, 5)
+
+    assert len(aws_env.calls) == MAX_ATTEMPTS
+    assert len(fast_throttle_backoff) == MAX_ATTEMPTS - 1  # botocore's own backoff chose each wait
+    (warning,) = rekognition_errors(caplog, logging.WARNING)
+    assert f"after {MAX_ATTEMPTS} attempt" in warning.getMessage()
+    assert "ThrottlingException" in warning.getMessage()
+
+
+def test_persistent_server_errors_are_busy_after_max_attempts(aws_env):
+    aws_env.fail_next("ServiceUnavailableException", 503, times=MAX_ATTEMPTS + 3)
+
+    with pytest.raises(RekognitionBusy):
+        RekognitionLabeler(build_rekognition_client(8)).detect_labels(IMAGE, 75, 5)
+
+    assert len(aws_env.calls) == MAX_ATTEMPTS
+
+
+def test_a_rejected_image_is_not_retried(aws_env):
+    with pytest.raises(ImageRejected):
+        RekognitionLabeler(build_rekognition_client(8)).detect_labels(b"GIF89a not what DetectLabels takes", 75, 5)
+
+    assert [call.outcome for call in aws_env.calls] == ["InvalidImageFormatException"]
+
+
+def test_a_too_small_image_is_rejected(aws_env):
+    with pytest.raises(ImageRejected):
+        RekognitionLabeler(build_rekognition_client(8)).detect_labels(jpeg(40, 40), 75, 5)
+
+    assert [call.outcome for call in aws_env.calls] == ["InvalidParameterException"]
+
+
+def test_invalid_credentials_are_unavailable_without_retries(aws_env, caplog):
+    aws_env.fail_next("UnrecognizedClientException", 400, times=2)
+    labeler = RekognitionLabeler(build_rekognition_client(8))
+
+    for _ in range(2):
+        with pytest.raises(RekognitionUnavailable):
+            labeler.detect_labels(IMAGE, 75, 5)
+
+    assert len(aws_env.calls) == 2
+    assert len(rekognition_errors(caplog)) == 1
+
+
+def test_missing_credentials_are_unavailable(aws_env, monkeypatch, caplog):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    labeler = RekognitionLabeler(build_rekognition_client(8))
+
+    for _ in range(2):
+        with pytest.raises(RekognitionUnavailable):
+            labeler.detect_labels(IMAGE, 75, 5)
+
+    assert aws_env.calls == []  # nothing unsigned was sent
+    (error,) = rekognition_errors(caplog)
+    assert "credentials" in error.getMessage()
+
+
+def test_no_region_is_a_config_error_naming_aws_region(aws_env, monkeypatch):
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+
+    with pytest.raises(ConfigError, match="AWS_REGION"):
+        build_rekognition_client(8)
+
+
+def test_an_unreachable_endpoint_is_busy(aws_env, monkeypatch, caplog):
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_REKOGNITION", f"http://127.0.0.1:{port}")
+
+    with pytest.raises(RekognitionBusy, match="couldn't reach"):
+        RekognitionLabeler(build_rekognition_client(8)).detect_labels(IMAGE, 75, 5)
+
+    assert any("EndpointConnectionError" in r.getMessage() for r in rekognition_errors(caplog, logging.WARNING))
+    assert aws_env.calls == []

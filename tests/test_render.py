@@ -1,0 +1,52 @@
+"""render: labels and settings in, Block Kit and text out."""
+
+from __future__ import annotations
+
+from bot.render import ImageResult, Label, render_reply
+from bot.settings import ChannelSettings
+
+DEFAULTS = ChannelSettings(threshold=75.0, max_labels=5)
+CAT = (Label("Kitten", 96.43), Label("Cat", 99.21), Label("Carpet", 61.7), Label("Pet", 95.0))
+
+
+def test_labels_are_sorted_by_confidence_with_one_decimal_and_cut_at_the_threshold_and_max():
+    reply = render_reply([ImageResult("F1", "cat.jpg", labels=CAT)], ChannelSettings(75.0, 2))
+    assert reply.text == "Cat 99.2% · Kitten 96.4%"
+    assert reply.blocks[0] == {"type": "section", "text": {"type": "mrkdwn", "text": "Cat 99.2% · Kitten 96.4%"}}
+    assert reply.blocks[-1]["type"] == "context"
+
+
+def test_no_label_over_the_threshold_says_so_and_names_it():
+    reply = render_reply([ImageResult("F1", "x.png", labels=(Label("Blur", 60.0),))], ChannelSettings(92.5, 5))
+    assert reply.text == "No label reached this channel's 92.5% threshold."
+
+
+def test_several_images_get_a_line_each_in_posted_order_and_skipped_files_none():
+    results = [
+        ImageResult("F1", "a.jpg", labels=CAT),
+        ImageResult("F2", "notes.txt", skipped=True),
+        ImageResult("F3", "b.gif", error="This image looks damaged or incomplete, so I couldn't read it."),
+    ]
+    reply = render_reply(results, DEFAULTS)
+    assert reply.text.split("\n") == [
+        "*a.jpg*: Cat 99.2% · Kitten 96.4% · Pet 95.0%",
+        "*b.gif*: This image looks damaged or incomplete, so I couldn't read it.",
+    ]
+    assert [b["type"] for b in reply.blocks] == ["section", "section", "context"]
+
+
+def test_nothing_to_say_when_no_file_was_an_image():
+    assert render_reply([ImageResult("F1", "notes.txt", skipped=True)], DEFAULTS) is None
+
+
+def test_names_from_outside_cannot_become_mentions_or_links():
+    results = [ImageResult("F1", "<!channel>.jpg", labels=CAT), ImageResult("F2", "<@U1|x>.png", labels=CAT)]
+    text = render_reply(results, DEFAULTS).text
+    assert "<!channel>" not in text and "<@U1" not in text
+    assert "&lt;!channel&gt;.jpg" in text
+
+
+def test_block_text_stays_within_block_kit_limits():
+    many = tuple(Label("L" * 200 + str(i), 99.0 - i / 10) for i in range(20))
+    reply = render_reply([ImageResult("F1", "a.jpg", labels=many)], ChannelSettings(0.0, 20))
+    assert all(len(b["text"]["text"]) <= 3000 for b in reply.blocks if b["type"] == "section")
