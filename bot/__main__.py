@@ -51,11 +51,14 @@ def _label_count(text: str) -> int:
 
 
 def run_bot(command: str) -> int:
+    from bot.app import verify_slack_token
     from bot.rekognition import aws_session
     from bot.serve import serve_http, serve_socket_mode
 
     config = load_config(mode={"run": "auto", "http": "http", "socket": "socket"}[command])
-    aws_session()  # a missing region stops start-up here, before any process is forked
+    # Problems that would otherwise surface inside a gunicorn worker or a thread stop start-up here instead.
+    aws_session()
+    verify_slack_token(config)
     configure_logging(config.log_level, config.secrets)
     if config.socket_mode:
         serve_socket_mode(config)

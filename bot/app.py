@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
 
-from bot.config import Config
+from bot.config import Config, ConfigError
 from bot.jobs import WorkerPool
 from bot.listeners import commands, files
 from bot.pipeline import Pipeline
@@ -56,6 +57,20 @@ def build_slack_client(config: Config) -> WebClient:
     )
 
 
+def verify_slack_token(config: Config) -> None:
+    """Ask Slack (auth.test) whether the token works, so a bad one stops start-up with one line."""
+    try:
+        build_slack_client(config).auth_test()
+    except SlackApiError as exc:
+        raise ConfigError(
+            f"SLACK_BOT_TOKEN was refused by Slack ({exc.response.get('error', 'unknown error')}); "
+            "copy it again from the app's OAuth & Permissions page"
+        ) from None
+    except OSError as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ConfigError(f"cannot reach Slack at SLACK_API_URL {config.slack_api_url}: {reason}") from None
+
+
 def build_services(config: Config, *, rekognition_client=None, store: Store | None = None) -> Services:
     store = store or SqliteStore(config.db_path)
     slack = build_slack_client(config)
@@ -78,6 +93,8 @@ def build_app(config: Config, services: Services) -> App:
         client=services.slack,
         signing_secret=config.signing_secret or "",
         request_verification_enabled=not config.socket_mode,
+        # Ack only after the listener has recorded the job: if the store write fails, Slack gets a 500 and retries.
+        process_before_response=True,
     )
     files.register(app, services.store, services.pool)
     commands.register(app, services.store, services.defaults)

@@ -53,6 +53,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         )
     if not bot_token.startswith("xoxb-"):
         raise ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+    _not_placeholder("SLACK_BOT_TOKEN", bot_token)
 
     app_token = get("SLACK_APP_TOKEN")
     signing_secret = get("SLACK_SIGNING_SECRET")
@@ -62,6 +63,8 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         raise ConfigError("SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token (xapp-…)")
     if app_token is not None and not app_token.startswith("xapp-"):
         raise ConfigError("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+    if app_token is not None:
+        _not_placeholder("SLACK_APP_TOKEN", app_token)
     if app_token is None and signing_secret is None:
         raise ConfigError(
             "SLACK_SIGNING_SECRET is not set: HTTP mode (no SLACK_APP_TOKEN) needs the app's Signing Secret "
@@ -75,7 +78,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         signing_secret=signing_secret,
         slack_api_url=_slack_api_url(get("SLACK_API_URL")),
         port=_int(get, "PORT", 3000, 1, 65535),
-        db_path=Path(get("LABELBOT_DB") or "./labelbot.sqlite3"),
+        db_path=_db_path(get("LABELBOT_DB")),
         min_confidence=min_confidence,
         max_labels=max_labels,
         workers=_int(get, "LABELBOT_WORKERS", 8, 1, 64),
@@ -100,6 +103,19 @@ def _reader(environ: Mapping[str, str] | None):
         return env.get(name, "").strip() or None
 
     return get
+
+
+def _not_placeholder(name: str, value: str) -> None:
+    if "..." in value or "…" in value or value.endswith("-"):
+        raise ConfigError(f"{name} is still the placeholder from .env.example; paste the real token")
+
+
+def _db_path(value: str | None) -> Path:
+    path = Path(value or "./labelbot.sqlite3")
+    folder = path.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise ConfigError(f"LABELBOT_DB is {str(path)!r}, but the folder {str(folder)!r} is missing or not writable")
+    return path
 
 
 def _slack_api_url(value: str | None) -> str:

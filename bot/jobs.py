@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from bot.store import Job, Store
@@ -22,28 +23,34 @@ class WorkerPool:
         workers: int,
         *,
         poll_seconds: float = 1.0,
+        sweep_seconds: float = 30.0,
     ) -> None:
         self._store = store
         self._run_job = run_job
         self._post_reply = post_reply
         self._size = workers
         self._poll_seconds = poll_seconds
+        self._sweep_seconds = sweep_seconds
         self._wake = threading.Condition()
         self._signals = 0
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Requeue what a previous process left running, post replies it finished but never sent, then work."""
-        for channel_id, message_ts in self._store.resume_unfinished():
-            self._post_reply(channel_id, message_ts)
+        """Requeue what a stopped process left running, then work; replies it never sent go out in the sweep."""
+        if self._threads:
+            raise RuntimeError("the worker pool is already running")
+        requeued = self._store.requeue_interrupted()
         for index in range(self._size):
-            thread = threading.Thread(target=self._work, name=f"labelbot-worker-{index}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        depth = self._store.queue_stats().depth
-        log.info("started %d workers; %d job(s) waiting", self._size, depth)
-        self.notify(depth)
+            self._start_thread(self._work, f"labelbot-worker-{index}")
+        self._start_thread(self._sweep, "labelbot-reply-sweep")
+        log.info("started %d workers; %d interrupted job(s) requeued", self._size, requeued)
+        self.notify(self._store.queue_stats().depth)
+
+    def _start_thread(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def notify(self, count: int = 1) -> None:
         if count <= 0:
@@ -52,14 +59,26 @@ class WorkerPool:
             self._signals += count
             self._wake.notify(count)
 
-    def stop(self, timeout: float = 25.0) -> None:
-        """Claim nothing new; wait up to timeout for in-flight jobs (unfinished ones stay queued)."""
+    def stop(self, timeout: float = 20.0) -> None:
+        """Claim nothing new; wait up to timeout in all for in-flight jobs (unfinished ones stay queued)."""
         self._stopping.set()
         with self._wake:
             self._wake.notify_all()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
+
+    def _sweep(self) -> None:
+        """Post replies whose files are all done but whose post failed or was interrupted: at start, then every
+        sweep_seconds."""
+        while not self._stopping.is_set():
+            try:
+                for channel_id, message_ts in self._store.messages_ready_to_reply():
+                    self._post_reply(channel_id, message_ts)
+            except Exception:
+                log.exception("the reply sweep failed")
+            self._stopping.wait(self._sweep_seconds)
 
     def _work(self) -> None:
         while not self._stopping.is_set():

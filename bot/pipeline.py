@@ -24,6 +24,8 @@ UNSUPPORTED_IMAGE_FILETYPES = frozenset({"svg", "eps", "psd", "ai", "raw", "dng"
 PERMANENT_POST_ERRORS = frozenset(
     {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "token_revoked", "account_inactive"}
 )
+MAX_JOB_ATTEMPTS = 3
+GAVE_UP = "I couldn't label this image: labelling it was interrupted three times."
 KEPT_FILE_FIELDS = (
     "id",
     "name",
@@ -65,7 +67,12 @@ class Pipeline:
     def run_job(self, job: Job) -> None:
         started = time.monotonic()
         try:
-            result = self.label_file(job.file, self.settings_for(job.channel_id))
+            if job.attempts > MAX_JOB_ATTEMPTS:
+                # Claimed this often only if the process died while working on it: don't crash-loop on one file.
+                log.error("file %s was interrupted %d times; giving up on it", job.file.get("id"), MAX_JOB_ATTEMPTS)
+                result = ImageResult(job.file["id"], _file_name(job.file), error=GAVE_UP)
+            else:
+                result = self.label_file(job.file, self.settings_for(job.channel_id))
         except Exception:
             log.exception("labelling file %s failed unexpectedly", job.file.get("id"))
             result = ImageResult(

@@ -40,6 +40,7 @@ class SlackFileDownloader:
     ) -> None:
         self._token = bot_token
         self._api_origin = _scheme_and_host(slack_api_url)
+        self._api_port = _port(slack_api_url)
         self.max_bytes = max_bytes
         self._http = urllib3.PoolManager(
             maxsize=pool_size,
@@ -55,11 +56,11 @@ class SlackFileDownloader:
         )
 
     def is_slack_url(self, url: str) -> bool:
-        """True for https Slack hosts and the configured SLACK_API_URL's own host: the only token holders."""
+        """True for https Slack hosts and the configured SLACK_API_URL's own host and port: the only token holders."""
         origin = _scheme_and_host(url)
         if origin is None:
             return False
-        if origin == self._api_origin:
+        if origin == self._api_origin and _port(url) == self._api_port:
             return True
         scheme, host = origin
         if scheme != "https":
@@ -159,6 +160,11 @@ def _scheme_and_host(url: str) -> tuple[str, str] | None:
     if not host or scheme != split.scheme.lower() or host != split_host:
         return None
     return scheme, host
+
+
+def _port(url: str) -> int:
+    parsed = parse_url(url)
+    return parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
 def _host_for_log(url: str) -> str:

@@ -94,6 +94,35 @@ def test_a_misconfiguration_stops_start_up_with_one_line_naming_the_variable(pro
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"SLACK_BOT_TOKEN": "xoxb-revoked-token"}, "SLACK_BOT_TOKEN was refused by Slack (invalid_auth)"),
+        ({"SLACK_API_URL": "http://127.0.0.1:9/api/"}, "cannot reach Slack at SLACK_API_URL http://127.0.0.1:9/api/"),
+        ({"SLACK_BOT_TOKEN": "xoxb-..."}, "SLACK_BOT_TOKEN is still the placeholder from .env.example"),
+        ({"SLACK_APP_TOKEN": "xapp-..."}, "SLACK_APP_TOKEN is still the placeholder"),
+        ({"LABELBOT_DB": "/nonexistent/folder/labelbot.sqlite3"}, "LABELBOT_DB is '/nonexistent/folder"),
+    ],
+)
+def test_a_token_slack_refuses_or_an_unusable_setting_stops_start_up(
+    process_env, fake_slack, tmp_path, settings, message
+):
+    env = {
+        **process_env,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        **settings,
+    }
+
+    result = run_bot([], env, tmp_path)
+
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
 def test_settings_are_read_from_dot_env_in_the_working_directory(process_env, tmp_path):
     (tmp_path / ".env").write_text(f"SLACK_BOT_TOKEN={BOT_TOKEN}\nSLACK_SIGNING_SECRET=s\nLABELBOT_WORKERS=lots\n")
 

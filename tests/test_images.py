@@ -12,7 +12,6 @@ import functools
 import io
 import random
 import struct
-import time
 import zlib
 from collections.abc import Callable
 
@@ -518,11 +517,8 @@ def test_a_panorama_is_scaled_to_a_2048_long_side_unless_its_short_side_would_dr
 def test_an_extreme_panorama_is_fitted_and_padded_not_stretched(size, expected):
     # Solid red on a synthetic strip: the red band's extent in the output shows the geometry exactly.
     data = encode(Image.new("RGB", size, RED), "PNG")
-    started = time.perf_counter()
-
     result = prepare_for_rekognition(data)
 
-    assert time.perf_counter() - started < 2
     image = valid_output(result)
     assert image.size == expected
     # 300:1 is kept: a 10000 px long side leaves about 33 px of picture, centred between white padding.
@@ -540,11 +536,8 @@ def test_an_extreme_panorama_is_fitted_and_padded_not_stretched(size, expected):
 
 
 def test_a_50_megapixel_camera_jpeg_is_scaled_down(camera_jpeg):
-    started = time.perf_counter()
-
     result = prepare_for_rekognition(camera_jpeg)
 
-    elapsed = time.perf_counter() - started
     assert result.converted is True
     assert result.source_format == "JPEG"
     image = valid_output(result)
@@ -552,7 +545,6 @@ def test_a_50_megapixel_camera_jpeg_is_scaled_down(camera_jpeg):
     assert abs(image.width / image.height - 8660 / 5774) < 0.002
     assert len(result.data) < MiB
     assert_looks_like(image, photo("cat.jpg"), tolerance=12)
-    assert elapsed < 5  # DCT-scaled decode, not a full 50 MP one then a resize
 
 
 def test_an_over_5_mib_jpeg_within_the_pixel_limits_is_reencoded_under_5_mib(heavy_jpeg):
@@ -733,11 +725,8 @@ HEADER_BOMBS: dict[str, Callable[[], bytes]] = {
 @pytest.mark.parametrize("kind", list(HEADER_BOMBS))
 def test_a_header_claiming_huge_dimensions_is_refused_before_any_pixel_is_allocated(kind, pixel_allocations):
     data = HEADER_BOMBS[kind]()
-    started = time.perf_counter()
-
     expect_error(data, ImageTooLarge)
 
-    assert time.perf_counter() - started < 0.5
     assert all(w * h < 1_000_000 for w, h in pixel_allocations), pixel_allocations
 
 
@@ -746,11 +735,8 @@ def test_a_header_claiming_huge_dimensions_is_refused_before_any_pixel_is_alloca
 def test_a_real_decompression_bomb_is_refused_before_any_pixel_is_allocated(kind, png_bombs, pixel_allocations):
     data = png_bombs[kind]
     assert len(data) < 100_000  # a few tens of KB that would inflate to ~120-200 megapixels
-    started = time.perf_counter()
-
     error = expect_error(data, ImageTooLarge)
 
-    assert time.perf_counter() - started < 0.5
     assert pixel_allocations == []
     if kind == "our-limit":
         assert "11000×11000" in str(error)

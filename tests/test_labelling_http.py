@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
+import threading
 import time
 import urllib.request
 
@@ -50,15 +52,30 @@ def test_a_photo_posted_in_a_thread_is_answered_in_that_thread(start_bot, fake_s
     assert post["thread_ts"] == parent
 
 
-def test_the_ack_is_fast_and_the_work_happens_after_it(start_bot, fake_slack, aws_env):
-    aws_env.delay_seconds = 1.0  # Rekognition is slow; the ack must not wait for it
+def test_the_ack_does_not_wait_for_the_work(start_bot, fake_slack, aws_env):
+    aws_env.gate = threading.Event()  # Rekognition answers only when the test says so
     bot = start_bot()
 
     answer = bot.post_event(file_share_event("C0001", [cat_file(fake_slack)]))
 
     assert answer.status == 200
-    assert answer.seconds < 0.5
     assert fake_slack.posts() == []
+    aws_env.gate.set()
+    fake_slack.wait_for_posts(1)
+
+
+def test_an_event_the_store_cannot_record_is_not_acked_so_slack_retries_it(start_bot, fake_slack, monkeypatch):
+    bot = start_bot()
+
+    def store_down(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(bot.services.store, "enqueue_message", store_down)
+    answer = bot.post_event(file_share_event("C0001", [cat_file(fake_slack)]))
+
+    assert answer.status == 500
+    monkeypatch.undo()
+    assert bot.post_event(file_share_event("C0001", [cat_file(fake_slack, "F2")]), retry_num=1).status == 200
     fake_slack.wait_for_posts(1)
 
 

@@ -7,7 +7,6 @@ The fake Slack listens on 127.0.0.1 and its API URL is SLACK_API_URL, so 127.0.0
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -130,6 +129,7 @@ def test_is_slack_url_trusts_the_configured_api_host(fake_slack, downloader):
     assert downloader.is_slack_url(f"http://127.0.0.1:{port}/files-pri/T1-F1/cat.png")
     assert not downloader.is_slack_url(f"https://127.0.0.1:{port}/files-pri/T1-F1/cat.png")  # other scheme
     assert not downloader.is_slack_url(f"http://localhost:{port}/files-pri/T1-F1/cat.png")  # other host
+    assert not downloader.is_slack_url(f"http://127.0.0.1:{port + 1}/files-pri/T1-F1/cat.png")  # other port
     assert not downloader.is_slack_url(f"http://127.0.0.1:{port}@localhost:{port}/cat.png")
     assert not downloader.is_slack_url(f"http://localhost:{port}\\@127.0.0.1:{port}/cat.png")
     # and the real Slack hosts stay trusted alongside it
@@ -352,24 +352,20 @@ def test_a_host_that_never_answers_times_out_as_a_download_error(fake_slack):
     downloader = SlackFileDownloader(BOT_TOKEN, fake_slack.api_url, MiB, read_timeout=0.2)
     file_object = fake_slack.add_file("F1", PNG, "cat.png", "image/png", "png", delay_seconds=1.5)
 
-    started = time.monotonic()
     with pytest.raises(DownloadError, match="couldn't download") as raised:
         downloader.download(download_url(file_object))
 
     assert type(raised.value) is DownloadError
-    assert time.monotonic() - started < 10
 
 
 def test_a_host_that_stalls_mid_file_times_out_as_a_download_error(fake_slack):
     downloader = SlackFileDownloader(BOT_TOKEN, fake_slack.api_url, MiB, read_timeout=0.2)
     file_object = fake_slack.add_file("F1", PNG, "cat.png", "image/png", "png", stall_seconds=1.5)
 
-    started = time.monotonic()
     with pytest.raises(DownloadError, match="cut off") as raised:
         downloader.download(download_url(file_object))
 
     assert type(raised.value) is DownloadError
-    assert time.monotonic() - started < 1.5  # gave up at the read timeout, not when the host resumed
 
 
 # ---- logging -----------------------------------------------------------------------------------------------

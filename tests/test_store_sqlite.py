@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import stat
 
+import pytest
+
+from bot.config import ConfigError
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides
 from bot.store.sqlite import SqliteStore
@@ -65,7 +68,8 @@ def test_after_a_restart_running_jobs_are_requeued_and_unsent_replies_found(tmp_
     store.close()
 
     reopened = SqliteStore(path)
-    assert reopened.resume_unfinished() == [("C1", "1.0")]
+    assert reopened.requeue_interrupted() == 1
+    assert reopened.messages_ready_to_reply() == [("C1", "1.0")]
     job = reopened.claim_job()
     assert (job.message_ts, job.attempts) == ("2.0", 2)
 
@@ -80,3 +84,12 @@ def test_channel_settings_persist_and_stay_separate(tmp_path):
     reopened = SqliteStore(path)
     assert reopened.get_overrides("C1") == ChannelOverrides(threshold=90.0, max_labels=3)
     assert reopened.get_overrides("C2") == ChannelOverrides()
+
+
+def test_a_second_process_cannot_open_the_same_database(tmp_path):
+    path = tmp_path / "db"
+    first = SqliteStore(path)
+    with pytest.raises(ConfigError, match="is in use by another labelbot process"):
+        SqliteStore(path, lock_wait_seconds=0.3)
+    first.close()
+    SqliteStore(path, lock_wait_seconds=0.3).close()  # free again once the first has stopped

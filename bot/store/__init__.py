@@ -44,8 +44,11 @@ class Store(Protocol):
     def release_reply(self, channel_id: str, message_ts: str) -> None:
         """A claimed reply could not be posted; let the next resume try again."""
 
-    def resume_unfinished(self) -> list[tuple[str, str]]:
-        """After a restart: requeue running jobs; return messages whose jobs are done but reply is unposted."""
+    def requeue_interrupted(self) -> int:
+        """At start-up: jobs and replies a stopped process left running go back to waiting; returns the job count."""
+
+    def messages_ready_to_reply(self) -> list[tuple[str, str]]:
+        """(channel, message ts) of messages whose files are all done and whose reply is not posted or under way."""
 
     def queue_stats(self) -> QueueStats: ...
 

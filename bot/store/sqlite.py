@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bot.config import ConfigError
 from bot.render import ImageResult
 from bot.settings import ChannelOverrides
 from bot.store import Job, QueueStats, result_from_dict, result_to_dict
@@ -50,11 +52,12 @@ CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
 
 
 class SqliteStore:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, lock_wait_seconds: float = 20.0) -> None:
         path = str(path)
         if path != ":memory:" and not os.path.exists(path):
             # Created owner-only before SQLite opens it; its -wal and -shm files inherit the mode.
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self._process_lock = None if path == ":memory:" else _hold_process_lock(path + ".lock", lock_wait_seconds)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
@@ -155,11 +158,15 @@ class SqliteStore:
                 (channel_id, message_ts),
             )
 
-    def resume_unfinished(self) -> list[tuple[str, str]]:
+    def requeue_interrupted(self) -> int:
         with self._transaction() as db:
-            db.execute("UPDATE jobs SET state='queued' WHERE state='running'")
+            requeued = db.execute("UPDATE jobs SET state='queued' WHERE state='running'").rowcount
             db.execute("UPDATE messages SET reply_state='waiting' WHERE reply_state='posting'")
-            rows = db.execute(
+        return requeued
+
+    def messages_ready_to_reply(self) -> list[tuple[str, str]]:
+        with self._lock:
+            rows = self._db.execute(
                 "SELECT channel_id, message_ts FROM messages m WHERE reply_state='waiting' AND NOT EXISTS"
                 " (SELECT 1 FROM jobs j WHERE j.channel_id=m.channel_id AND j.message_ts=m.message_ts"
                 " AND j.state!='done')"
@@ -194,3 +201,27 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        if self._process_lock is not None:
+            os.close(self._process_lock)  # releases the flock
+            self._process_lock = None
+
+
+def _hold_process_lock(path: str, wait_seconds: float) -> int:
+    """One labelbot process per database: a second one would requeue the first one's running jobs.
+
+    Waits a while, so a restarting process (a gunicorn reload, a redeploy) can take over from a draining one.
+    """
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise ConfigError(
+                    f"LABELBOT_DB {path[: -len('.lock')]!r} is in use by another labelbot process; "
+                    "give each process its own database"
+                ) from None
+            time.sleep(0.2)

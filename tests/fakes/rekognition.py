@@ -40,6 +40,7 @@ class FakeRekognition:
         self.labels = list(CAT_LABELS)
         self.calls: list[DetectCall] = []
         self.delay_seconds = 0.0
+        self.gate: threading.Event | None = None  # when set by a test, every call waits until it opens
         self._forced: collections.deque[tuple[int, str]] = collections.deque()
         self._lock = threading.Lock()
         self.server = LoopbackServer(self._route)
@@ -63,6 +64,8 @@ class FakeRekognition:
             return _error(400, "MissingAuthenticationTokenException", "Missing Authentication Token")
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
+        if self.gate is not None:
+            self.gate.wait(30)
         params = request.json()
         image = base64.b64decode(params.get("Image", {}).get("Bytes", ""))
         call = DetectCall(
