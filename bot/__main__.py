@@ -51,9 +51,9 @@ def _label_count(text: str) -> int:
 
 
 def run_bot(command: str) -> int:
-    from bot.app import verify_slack_token
     from bot.rekognition import aws_session
     from bot.serve import serve_http, serve_socket_mode
+    from bot.services import verify_slack_token
 
     config = load_config(mode={"run": "auto", "http": "http", "socket": "socket"}[command])
     # Problems that would otherwise surface inside a gunicorn worker or a thread stop start-up here instead.

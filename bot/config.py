@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,9 @@ class Config:
     workers: int
     max_download_bytes: int
     log_level: str
+    admins: frozenset[str] = frozenset()
+    retention_days: int = 90
+    emoji_map_path: Path | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -84,6 +88,9 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         workers=_int(get, "LABELBOT_WORKERS", 8, 1, 64),
         max_download_bytes=_int(get, "LABELBOT_MAX_DOWNLOAD_MB", 50, 1, 1024) * 1024 * 1024,
         log_level=_log_level(get("LOG_LEVEL")),
+        admins=_user_ids(get("LABELBOT_ADMINS")),
+        retention_days=_int(get, "LABELBOT_RETENTION_DAYS", 90, 1, 3650),
+        emoji_map_path=_existing_file("LABELBOT_EMOJI_MAP", get("LABELBOT_EMOJI_MAP")),
     )
 
 
@@ -103,6 +110,23 @@ def _reader(environ: Mapping[str, str] | None):
         return env.get(name, "").strip() or None
 
     return get
+
+
+def _user_ids(value: str | None) -> frozenset[str]:
+    ids = frozenset((value or "").replace(",", " ").split())
+    for user_id in ids:
+        if not re.fullmatch(r"[UW][A-Z0-9]{2,}", user_id):
+            raise ConfigError(f"LABELBOT_ADMINS lists Slack user IDs such as U012AB3CD, got {user_id!r}")
+    return ids
+
+
+def _existing_file(name: str, value: str | None) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise ConfigError(f"{name} is {value!r}, which is not a readable file")
+    return path
 
 
 def _not_placeholder(name: str, value: str) -> None:

@@ -24,6 +24,7 @@ class WorkerPool:
         *,
         poll_seconds: float = 1.0,
         sweep_seconds: float = 30.0,
+        upkeep: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
         self._run_job = run_job
@@ -31,9 +32,11 @@ class WorkerPool:
         self._size = workers
         self._poll_seconds = poll_seconds
         self._sweep_seconds = sweep_seconds
+        self._upkeep = upkeep
         self._wake = threading.Condition()
         self._signals = 0
         self._stopping = threading.Event()
+        self._sweep_wake = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -59,9 +62,14 @@ class WorkerPool:
             self._signals += count
             self._wake.notify(count)
 
+    def sweep_soon(self) -> None:
+        """Run the sweep now rather than at its next interval (e.g. a message was deleted: its reply goes too)."""
+        self._sweep_wake.set()
+
     def stop(self, timeout: float = 20.0) -> None:
         """Claim nothing new; wait up to timeout in all for in-flight jobs (unfinished ones stay queued)."""
         self._stopping.set()
+        self._sweep_wake.set()
         with self._wake:
             self._wake.notify_all()
         deadline = time.monotonic() + timeout
@@ -70,15 +78,21 @@ class WorkerPool:
         self._threads.clear()
 
     def _sweep(self) -> None:
-        """Post replies whose files are all done but whose post failed or was interrupted: at start, then every
-        sweep_seconds."""
+        """Post replies whose files are all done but whose post failed or was interrupted, then run the upkeep
+        callable (deleted messages' replies, index retention): at start, then every sweep_seconds."""
         while not self._stopping.is_set():
             try:
                 for channel_id, message_ts in self._store.messages_ready_to_reply():
                     self._post_reply(channel_id, message_ts)
             except Exception:
                 log.exception("the reply sweep failed")
-            self._stopping.wait(self._sweep_seconds)
+            if self._upkeep is not None:
+                try:
+                    self._upkeep()
+                except Exception:
+                    log.exception("the upkeep sweep failed")
+            self._sweep_wake.wait(self._sweep_seconds)
+            self._sweep_wake.clear()
 
     def _work(self) -> None:
         while not self._stopping.is_set():

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.emoji_tags import EmojiMap
 from bot.images import ImageError, prepare_for_rekognition
 from bot.rekognition import RekognitionError, RekognitionLabeler
 from bot.render import ImageResult, render_reply
 from bot.settings import ChannelSettings
 from bot.slack_files import DownloadError, SlackFileDownloader
-from bot.store import Job, Store
+from bot.store import IndexedImage, Job, Store
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,8 @@ UNSUPPORTED_IMAGE_FILETYPES = frozenset({"svg", "eps", "psd", "ai", "raw", "dng"
 PERMANENT_POST_ERRORS = frozenset(
     {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "token_revoked", "account_inactive"}
 )
+# reactions.add errors that concern one emoji only: the others can still be added.
+SKIPPED_REACTION_ERRORS = frozenset({"already_reacted", "invalid_name"})
 MAX_JOB_ATTEMPTS = 3
 GAVE_UP = "I couldn't label this image: labelling it was interrupted three times."
 KEPT_FILE_FIELDS = (
@@ -60,6 +63,7 @@ class Pipeline:
     downloader: SlackFileDownloader
     labeler: RekognitionLabeler
     defaults: ChannelSettings
+    emoji_map: EmojiMap = field(default_factory=EmojiMap.load)
 
     def settings_for(self, channel_id: str) -> ChannelSettings:
         return self.store.get_overrides(channel_id).apply_to(self.defaults)
@@ -78,6 +82,8 @@ class Pipeline:
             result = ImageResult(
                 job.file["id"], _file_name(job.file), error="Something went wrong labelling this image."
             )
+        if result.labels and result.error is None and not result.skipped:
+            self.index_labels(job, result)  # before finish_job: a crash in between re-runs the job, re-indexing it
         self.store.finish_job(job.id, result)
         log.info(
             "job %d channel=%s file=%s outcome=%s duration_ms=%.0f",
@@ -88,6 +94,25 @@ class Pipeline:
             (time.monotonic() - started) * 1000,
         )
         self.post_reply(job.channel_id, job.message_ts)
+
+    def index_labels(self, job: Job, result: ImageResult) -> None:
+        """Make the image findable with /labels find; a failure here costs the search entry, not the reply."""
+        try:
+            self.store.index_images(
+                [
+                    IndexedImage(
+                        channel_id=job.channel_id,
+                        channel_type=job.channel_type,
+                        message_ts=job.message_ts,
+                        thread_ts=job.thread_ts,
+                        file_id=result.file_id,
+                        user_id=job.user_id,
+                        labels=result.labels,
+                    )
+                ]
+            )
+        except Exception:
+            log.exception("indexing file %s failed", result.file_id)
 
     def label_file(self, file: dict, settings: ChannelSettings) -> ImageResult:
         file_id = file["id"]
@@ -106,7 +131,13 @@ class Pipeline:
             self.downloader.check_size(int(file.get("size") or 0))
             data = self.downloader.download(file.get("url_private_download") or file["url_private"])
             prepared = prepare_for_rekognition(data)
-            labels = self.labeler.detect_labels(prepared.data, settings.threshold, settings.max_labels)
+            labels = self.labeler.detect_labels(
+                prepared.data,
+                settings.threshold,
+                settings.max_labels,
+                include=settings.include,
+                exclude=settings.exclude,
+            )
             return ImageResult(file_id, _file_name(file), labels=labels)
         except (DownloadError, ImageError, RekognitionError) as exc:
             return ImageResult(file_id, _file_name(file), error=str(exc))
@@ -120,7 +151,8 @@ class Pipeline:
         if claimed is None:
             return
         thread_ts, results = claimed
-        reply = render_reply(results, self.settings_for(channel_id))
+        settings = self.settings_for(channel_id)
+        reply = render_reply(results, settings)
         if reply is None:
             self.store.mark_replied(channel_id, message_ts, "")
             return
@@ -147,6 +179,44 @@ class Pipeline:
             self.store.release_reply(channel_id, message_ts)
             return
         self.store.mark_replied(channel_id, message_ts, response.get("ts", ""))
+        if settings.tags:
+            self.add_reactions(channel_id, message_ts, results, settings.threshold)
+
+    def add_reactions(self, channel_id: str, message_ts: str, results: list[ImageResult], threshold: float) -> None:
+        """Tag the image message (not the thread) with emoji for its images' labels; never raises.
+
+        Each image contributes up to 3 emoji; the message gets their union. slack_sdk's retry handler has
+        already waited out 429s (reactions.add is Tier 3); what still fails is logged and the rest skipped.
+        """
+        try:
+            names: list[str] = []
+            for result in results:
+                if result.error is None and not result.skipped:
+                    names += [n for n in self.emoji_map.choose(result.labels, threshold) if n not in names]
+            for name in names:
+                try:
+                    self.slack.reactions_add(channel=channel_id, timestamp=message_ts, name=name)
+                except SlackApiError as exc:
+                    error = exc.response.get("error") or f"HTTP {exc.response.status_code}"
+                    if error == "invalid_name":
+                        log.warning("Slack has no emoji :%s:; fix or remove it in %s", name, self.emoji_map.origin)
+                    if error in SKIPPED_REACTION_ERRORS:
+                        continue
+                    hint = " (the app needs the reactions:write scope)" if error == "missing_scope" else ""
+                    level = logging.INFO if error in ("message_not_found", "too_many_reactions") else logging.WARNING
+                    log.log(
+                        level,
+                        "stopped tagging message %s in %s after %d of %d emoji: %s%s",
+                        message_ts,
+                        channel_id,
+                        names.index(name),
+                        len(names),
+                        error,
+                        hint,
+                    )
+                    return
+        except Exception:
+            log.exception("tagging message %s in %s failed; the reply stands", message_ts, channel_id)
 
 
 def _file_name(file: dict) -> str:

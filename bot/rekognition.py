@@ -76,11 +76,21 @@ class RekognitionLabeler:
         self._reported: set[str] = set()
         self._reported_lock = threading.Lock()
 
-    def detect_labels(self, image: bytes, min_confidence: float, max_labels: int) -> tuple[Label, ...]:
+    def detect_labels(
+        self,
+        image: bytes,
+        min_confidence: float,
+        max_labels: int,
+        *,
+        include: tuple[str, ...] = (),
+        exclude: tuple[str, ...] = (),
+    ) -> tuple[Label, ...]:
+        request: dict = {"Image": {"Bytes": image}, "MinConfidence": min_confidence, "MaxLabels": max_labels}
+        filters = {"LabelInclusionFilters": list(include), "LabelExclusionFilters": list(exclude)}
+        if include or exclude:
+            request["Settings"] = {"GeneralLabels": {key: value for key, value in filters.items() if value}}
         try:
-            response = self._client.detect_labels(
-                Image={"Bytes": image}, MinConfidence=min_confidence, MaxLabels=max_labels
-            )
+            response = self._client.detect_labels(**request)
         except NoCredentialsError:
             self._report_unavailable("NoCredentials", "no AWS credentials were found (boto3's standard chain)")
             raise self._unavailable() from None

@@ -13,8 +13,9 @@ from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from bot.app import Services, build_app, build_services
+from bot.app import build_app
 from bot.config import Config
+from bot.services import Services, build_services
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from bot.app import Services, build_app, build_services
+from bot.app import build_app
 from bot.config import Config
 from bot.serve import build_wsgi_app
+from bot.services import Services, build_services
 from tests import slack_requests
 
 

@@ -116,3 +116,9 @@ def post_command(url: str, text: str, *, channel: str = "C0001", user: str = "UA
         }
     )
     return post(url, body, signed_headers(body, **sign), "application/x-www-form-urlencoded")
+
+
+def post_interaction(url: str, payload: dict, **sign) -> HttpAnswer:
+    """An interactivity request (shortcut, button, …): the JSON payload in a signed form field `payload`."""
+    body = urlencode({"payload": json.dumps(payload)})
+    return post(url, body, signed_headers(body, **sign), "application/x-www-form-urlencoded")

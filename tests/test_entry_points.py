@@ -224,10 +224,13 @@ def test_socket_mode_labels_an_image_and_answers_the_command(process_env, fake_s
         )
 
         assert "payload" not in event_ack
-        assert command_ack["payload"]["text"].startswith("Done: in this channel I'll show at most 9 labels")
-        [post] = fake_slack.wait_for_posts(1)
-        assert (post["channel"], post["thread_ts"]) == ("D0001", event["ts"])
-        assert post["text"].startswith("Cat 99.2%")
+        assert command_ack["payload"]["text"].startswith("Done: set the number of labels per image to at most 9")
+        posts = fake_slack.wait_for_posts(2)  # the reply in the thread, and the change announced in the DM
+        [reply] = [p for p in posts if "thread_ts" in p]
+        [announcement] = [p for p in posts if "thread_ts" not in p]
+        assert (reply["channel"], reply["thread_ts"]) == ("D0001", event["ts"])
+        assert reply["text"].startswith("Cat 99.2%")
+        assert announcement["text"] == "<@UALICE> set the number of labels per image to at most 9."
     finally:
         code, output = stop(process)
         socket_server.close()

@@ -1,6 +1,9 @@
-"""/labels through signed slash-command requests: ephemeral answers, per-channel settings that persist."""
+"""/labels through signed slash-command requests: ephemeral answers, per-channel settings that persist,
+a visible line in the channel for every change, and an optional admin list."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
@@ -8,35 +11,83 @@ from tests.conftest import fixture_bytes
 from tests.slack_requests import file_share_event
 
 
-def answer(bot, text: str, channel: str = "C0001") -> str:
-    response = bot.command(text, channel=channel)
+def answer(bot, text: str, channel: str = "C0001", user: str = "UALICE") -> str:
+    response = bot.command(text, channel=channel, user=user)
     assert response.status == 200
     body = response.json()
     assert body["response_type"] == "ephemeral"
     return body["text"]
 
 
+def photo(fake_slack, file_id: str = "F1") -> dict:
+    return fake_slack.add_file(file_id, fixture_bytes("cat.jpg"), "cat.jpg", "image/jpeg", "jpg")
+
+
+def channel_lines(fake_slack, count: int) -> list[str]:
+    """The visible (non-thread) lines the bot posted in channels."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = [p["text"] for p in fake_slack.posts() if "thread_ts" not in p]
+        if len(lines) >= count:
+            return lines
+        time.sleep(0.02)
+    raise AssertionError(f"expected {count} channel lines, got {fake_slack.posts()}")
+
+
 @pytest.mark.parametrize("text", ["", "help", "HELP"])
 def test_help_lists_every_subcommand_with_an_example(start_bot, text):
     reply = answer(start_bot(), text)
-    for example in ("/labels threshold 90", "/labels max 3", "/labels status", "/labels help"):
+    for example in (
+        "/labels on",
+        "/labels off",
+        "/labels threshold 90",
+        "/labels max 3",
+        "/labels tags on",
+        "/labels tags",
+        "/labels include Dog, Cat",
+        "/labels include clear",
+        "/labels exclude Person",
+        "/labels exclude clear",
+        "/labels find whiteboard in #design since 7d",
+        "/labels status",
+        "/labels reset",
+        "/labels help",
+    ):
         assert example in reply
 
 
 def test_status_shows_defaults_then_what_the_channel_set(start_bot):
     bot = start_bot()
     assert answer(bot, "status") == (
-        "Labelling in this channel:\n• threshold 75% (default)\n• at most 5 labels per image (default)"
+        "Labelling in this channel:\n"
+        "• automatic labelling on (default)\n"
+        "• threshold 75% (default)\n"
+        "• at most 5 labels per image (default)\n"
+        "• emoji tags off (default)\n"
+        "• only these labels: none (default)\n"
+        "• never these labels: none (default)"
     )
 
-    assert answer(bot, "threshold 90") == "Done: in this channel I'll show labels I'm at least 90% sure of."
-    assert answer(bot, "max 3") == "Done: in this channel I'll show at most 3 labels per image."
+    assert answer(bot, "threshold 90") == "Done: set the threshold to 90%."
+    assert answer(bot, "max 3") == "Done: set the number of labels per image to at most 3."
+    assert answer(bot, "tags on") == "Done: turned emoji tags on in this channel."
+    assert answer(bot, "exclude Person, Human") == "Done: set the labels to exclude to `Person`, `Human`."
+    assert answer(bot, "exclude person, Carpet") == "Done: set the labels to exclude to `Person`, `Human`, `Carpet`."
 
     assert answer(bot, "status") == (
-        "Labelling in this channel:\n• threshold 90% (set for this channel)\n"
-        "• at most 3 labels per image (set for this channel)"
+        "Labelling in this channel:\n"
+        "• automatic labelling on (default)\n"
+        "• threshold 90% (set for this channel)\n"
+        "• at most 3 labels per image (set for this channel)\n"
+        "• emoji tags on (set for this channel)\n"
+        "• only these labels: none (default)\n"
+        "• never these labels: `Person`, `Human`, `Carpet` (set for this channel)"
     )
     assert "threshold 75% (default)" in answer(bot, "status", channel="C0002")
+
+    assert answer(bot, "exclude clear") == "Done: cleared the list of labels to exclude."
+    assert answer(bot, "reset") == "Done: reset this channel's labelling settings to the defaults."
+    assert "(set for this channel)" not in answer(bot, "status")
 
 
 @pytest.mark.parametrize(
@@ -51,13 +102,40 @@ def test_status_shows_defaults_then_what_the_channel_set(start_bot):
         ("max 21", "from 1 to 20"),
         ("max 2.5", "from 1 to 20"),
         ("max", "from 1 to 20"),
+        ("on please", "takes nothing after it"),
+        ("tags maybe", "`/labels tags on`"),
+        ("include", "Name the labels to include"),
+        ("include " + "x" * 51, "longer than Rekognition's 50 characters"),
+        ("exclude Dog; Cat", "characters Rekognition doesn't allow"),
+        ("exclude Dog, C@t", "characters Rekognition doesn't allow"),
+        ("find", "Search like this"),
+        ("find cat in #random", "Pick the channel from Slack's suggestions"),
+        ("find cat since yesterday", "`since 7d`"),
         ("frobnicate", "I don't know `frobnicate`"),
+        ("threshhold 90", "Did you mean `/labels threshold`?"),
+        ("exlude Dog", "Did you mean `/labels exclude`?"),
     ],
 )
-def test_invalid_input_gets_the_accepted_range_and_changes_nothing(start_bot, text, expected):
+def test_invalid_input_gets_a_clear_answer_and_changes_nothing(start_bot, fake_slack, text, expected):
     bot = start_bot()
     assert expected in answer(bot, text)
-    assert "(default)" in answer(bot, "status").split("\n")[1]
+    assert "(set for this channel)" not in answer(bot, "status")
+    assert fake_slack.posts() == []
+
+
+def test_unknown_words_also_get_the_help(start_bot):
+    reply = answer(start_bot(), "threshhold 90")
+    assert "/labels max 3" in reply
+
+
+def test_more_than_a_hundred_filter_labels_is_refused(start_bot):
+    bot = start_bot()
+    names = ", ".join(f"Label {i}" for i in range(60))
+    answer(bot, f"include {names}")
+    more = ", ".join(f"Other {i}" for i in range(50))
+
+    assert "at most 100 labels to include; that would make 110" in answer(bot, f"include {more}")
+    assert answer(bot, "status").count("`Label ") == 60
 
 
 def test_user_text_is_shown_literally_never_as_a_mention(start_bot):
@@ -66,21 +144,93 @@ def test_user_text_is_shown_literally_never_as_a_mention(start_bot):
     assert "&lt;!channel&gt;" in reply
 
 
+def test_a_change_is_announced_in_the_channel_once(start_bot, fake_slack):
+    bot = start_bot()
+    answer(bot, "threshold 90")
+    answer(bot, "status")  # not a change: no line
+
+    lines = channel_lines(fake_slack, 1)
+    time.sleep(0.2)
+    assert lines == ["<@UALICE> set the threshold to 90%."]
+    assert [p["channel"] for p in fake_slack.posts()] == ["C0001"]
+
+
+def test_a_failed_announcement_does_not_undo_the_change(start_bot, fake_slack):
+    fake_slack.fail_next("chat.postMessage", error="not_in_channel")
+    bot = start_bot()
+
+    assert answer(bot, "max 2") == "Done: set the number of labels per image to at most 2."
+    time.sleep(0.3)
+    assert "at most 2 labels per image (set for this channel)" in answer(bot, "status")
+
+
+def test_off_stops_automatic_labelling_and_on_resumes_it(start_bot, fake_slack, aws_env):
+    bot = start_bot()
+    answer(bot, "off")
+    channel_lines(fake_slack, 1)
+    bot.post_event(file_share_event("C0001", [photo(fake_slack, "F1")]))
+    time.sleep(0.4)
+    assert fake_slack.downloads() == []
+
+    answer(bot, "on")
+    bot.post_event(file_share_event("C0001", [photo(fake_slack, "F2")]))
+
+    replies = [p for p in fake_slack.wait_for_posts(3) if "thread_ts" in p]
+    assert len(replies) == 1
+    assert len(aws_env.calls) == 1
+    assert channel_lines(fake_slack, 2) == [
+        "<@UALICE> turned automatic image labelling off in this channel.",
+        "<@UALICE> turned automatic image labelling on in this channel.",
+    ]
+
+
+def test_include_and_exclude_go_to_rekognition_as_general_label_filters(start_bot, fake_slack, aws_env):
+    bot = start_bot()
+    answer(bot, "include Cat, Kitten, Whiskers")
+    answer(bot, "exclude Kitten")
+    bot.post_event(file_share_event("C0001", [photo(fake_slack)]))
+
+    reply = next(p for p in fake_slack.wait_for_posts(3) if "thread_ts" in p)
+    assert reply["text"] == "Cat 99.2% · Whiskers 80.1%"
+    [call] = aws_env.calls
+    assert call.settings == {
+        "GeneralLabels": {"LabelInclusionFilters": ["Cat", "Kitten", "Whiskers"], "LabelExclusionFilters": ["Kitten"]}
+    }
+
+
 def test_a_channels_settings_steer_rekognition_and_survive_a_restart(start_bot, fake_slack, aws_env):
     first = start_bot()
     answer(first, "threshold 95.5")
     answer(first, "max 2")
-    first.services.stop()
+    channel_lines(fake_slack, 2)
+    first.close()
 
     bot = start_bot()
-    photo = fake_slack.add_file("F1", fixture_bytes("cat.jpg"), "cat.jpg", "image/jpeg", "jpg")
-    bot.post_event(file_share_event("C0001", [photo]))
+    bot.post_event(file_share_event("C0001", [photo(fake_slack)]))
 
-    [post] = fake_slack.wait_for_posts(1)
-    assert post["text"] == "Cat 99.2% · Kitten 96.4%"
+    reply = next(p for p in fake_slack.wait_for_posts(3) if "thread_ts" in p)
+    assert reply["text"] == "Cat 99.2% · Kitten 96.4%"
     [call] = aws_env.calls
     assert (call.min_confidence, call.max_labels) == (95.5, 2)
-    assert "threshold 95.5%" in post["blocks"][-1]["elements"][0]["text"]
+    assert "threshold 95.5%" in reply["blocks"][-1]["elements"][0]["text"]
+
+
+def test_with_labelbot_admins_only_they_and_workspace_admins_change_settings(start_bot, fake_slack):
+    fake_slack.users["UOWNER"] = {"is_owner": True}
+    bot = start_bot(LABELBOT_ADMINS="UBOSS,UOTHER")
+
+    refused = answer(bot, "threshold 10", user="UALICE")
+    assert "Only labelbot's admins (LABELBOT_ADMINS) and workspace admins or owners" in refused
+    assert "threshold 75% (default)" in answer(bot, "status", user="UALICE")  # reading is for everyone
+
+    assert answer(bot, "threshold 80", user="UBOSS").startswith("Done")
+    assert answer(bot, "max 4", user="UOWNER").startswith("Done")
+    assert channel_lines(fake_slack, 2) == [
+        "<@UBOSS> set the threshold to 80%.",
+        "<@UOWNER> set the number of labels per image to at most 4.",
+    ]
+    time.sleep(0.2)
+    assert len(fake_slack.posts()) == 2  # nothing announced for the refused change
 
 
 def test_a_forged_command_is_refused(start_bot):

@@ -8,14 +8,20 @@ import pytest
 
 from bot.config import ConfigError, load_config
 from bot.settings import (
+    AddFilterLabels,
     ChannelOverrides,
     ChannelSettings,
     CommandError,
+    Find,
+    Reset,
+    SetEnabled,
     SetMaxLabels,
+    SetTags,
     SetThreshold,
     ShowHelp,
     ShowStatus,
-    apply_command,
+    ShowTags,
+    apply_change,
     parse_command,
 )
 
@@ -30,6 +36,16 @@ from bot.settings import (
         ("max 1", SetMaxLabels(1)),
         ("max 20", SetMaxLabels(20)),
         ("status", ShowStatus()),
+        ("on", SetEnabled(True)),
+        ("OFF", SetEnabled(False)),
+        ("tags on", SetTags(True)),
+        ("tags", ShowTags()),
+        ("reset", Reset()),
+        ("include Dog, Golden  Retriever,dog", AddFilterLabels("include", ("Dog", "Golden Retriever"))),
+        ("exclude clear", AddFilterLabels("exclude", ())),
+        ("find white board", Find("white board")),
+        ("find cat in <#C0123|random> since 2w", Find("cat", "C0123", 14.0)),
+        ("find cat since 36h", Find("cat", None, 1.5)),
         ("  help ", ShowHelp()),
         ("", ShowHelp()),
     ],
@@ -43,11 +59,21 @@ def test_the_grammar_refuses(text):
     assert isinstance(parse_command(text), CommandError)
 
 
-def test_overrides_change_one_setting_and_keep_the_other():
-    overrides = apply_command(ChannelOverrides(max_labels=3), SetThreshold(90.0))
-    assert overrides == ChannelOverrides(threshold=90.0, max_labels=3)
-    assert overrides.apply_to(ChannelSettings(75.0, 5)) == ChannelSettings(90.0, 3)
-    assert ChannelOverrides().apply_to(ChannelSettings(75.0, 5)) == ChannelSettings(75.0, 5)
+def test_overrides_change_one_setting_and_keep_the_others():
+    defaults = ChannelSettings(75.0, 5)
+    overrides = apply_change(ChannelOverrides(max_labels=3, tags=True), SetThreshold(90.0), defaults)
+    assert overrides == ChannelOverrides(threshold=90.0, max_labels=3, tags=True)
+    assert overrides.apply_to(defaults) == ChannelSettings(90.0, 3, enabled=True, tags=True)
+    assert ChannelOverrides().apply_to(defaults) == defaults
+    assert apply_change(overrides, Reset(), defaults) == ChannelOverrides()
+
+
+def test_filter_labels_add_up_without_repeats_and_clear():
+    defaults = ChannelSettings(75.0, 5)
+    first = apply_change(ChannelOverrides(), AddFilterLabels("include", ("Dog",)), defaults)
+    second = apply_change(first, AddFilterLabels("include", ("dog", "Cat")), defaults)
+    assert second.include == ("Dog", "Cat")
+    assert apply_change(second, AddFilterLabels("include", ()), defaults).include == ()
 
 
 BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "secret"}
@@ -78,3 +104,14 @@ def test_the_api_url_gets_its_trailing_slash_and_secrets_are_listed():
     assert config.slack_api_url == "http://127.0.0.1:9/api/"
     assert config.min_confidence == 90.0
     assert config.secrets == ("xoxb-1", "secret")
+
+
+def test_admins_must_be_user_ids():
+    assert load_config({**BASE, "LABELBOT_ADMINS": "U012AB3CD, W0456"}).admins == frozenset({"U012AB3CD", "W0456"})
+    with pytest.raises(ConfigError, match="LABELBOT_ADMINS lists Slack user IDs"):
+        load_config({**BASE, "LABELBOT_ADMINS": "@ana"})
+
+
+def test_an_emoji_map_override_must_exist():
+    with pytest.raises(ConfigError, match="LABELBOT_EMOJI_MAP is '/nope/map\\.txt', which is not a readable file"):
+        load_config({**BASE, "LABELBOT_EMOJI_MAP": "/nope/map.txt"})

@@ -33,6 +33,7 @@ class DetectCall:
     max_labels: int | None
     outcome: str  # "labels" or the error code returned
     headers: dict = field(default_factory=dict)  # the request's headers, lower-case names (e.g. authorization)
+    settings: dict | None = None  # the request's Settings (GeneralLabels filters)
 
 
 class FakeRekognition:
@@ -69,7 +70,14 @@ class FakeRekognition:
         params = request.json()
         image = base64.b64decode(params.get("Image", {}).get("Bytes", ""))
         call = DetectCall(
-            image, None, None, params.get("MinConfidence"), params.get("MaxLabels"), "labels", dict(request.headers)
+            image,
+            None,
+            None,
+            params.get("MinConfidence"),
+            params.get("MaxLabels"),
+            "labels",
+            headers=dict(request.headers),
+            settings=params.get("Settings"),
         )
         with self._lock:
             self.calls.append(call)
@@ -85,6 +93,10 @@ class FakeRekognition:
             return _error(400, exc.code, str(exc))
         min_confidence = params.get("MinConfidence", 55.0)
         labels = [label for label in self.labels if label["Confidence"] >= min_confidence]
+        general = params.get("Settings", {}).get("GeneralLabels", {})
+        if general.get("LabelInclusionFilters"):
+            labels = [label for label in labels if label["Name"] in general["LabelInclusionFilters"]]
+        labels = [label for label in labels if label["Name"] not in general.get("LabelExclusionFilters", [])]
         labels = labels[: params.get("MaxLabels", 1000)]
         return Response(
             200, {"Labels": labels, "LabelModelVersion": "3.0"}, {"Content-Type": "application/x-amz-json-1.1"}

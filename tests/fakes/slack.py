@@ -46,6 +46,9 @@ class FakeSlack:
         self.files: dict[str, HostedFile] = {}
         self.file_objects: dict[str, dict] = {}
         self.socket_mode_url: str | None = None
+        self._reactions: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
+        self.channels: list[dict] = []  # users.conversations answers: the channels the bot is in
+        self.users: dict[str, dict] = {}  # users.info answers: user id -> fields such as is_admin
         self._forced: dict[str, collections.deque[Response]] = collections.defaultdict(collections.deque)
         self._ts = itertools.count(1)
         self._changed = threading.Condition()
@@ -90,6 +93,24 @@ class FakeSlack:
                     raise AssertionError(f"expected {count} posts, got {len(self.posts())}: {self.posts()}")
                 self._changed.wait(remaining)
         return self.posts()
+
+    def calls_to(self, method: str) -> list[dict]:
+        """The arguments of each answered call to `method`."""
+        return [c.args for c in self.calls if c.method == method and c.args.get("_ok")]
+
+    def wait_for_calls(self, method: str, count: int = 1, timeout: float = 15.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self.calls_to(method)) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"expected {count} {method} calls, got {self.calls_to(method)}")
+                self._changed.wait(remaining)
+        return self.calls_to(method)
+
+    def reactions(self, channel: str, timestamp: str) -> list[str]:
+        """The emoji names added to a message, in the order they were added."""
+        return list(self._reactions.get((channel, timestamp), ()))
 
     def downloads(self) -> list[dict]:
         return [headers for f in self.files.values() for headers in f.downloads]
@@ -147,11 +168,31 @@ class FakeSlack:
         if method == "chat.postMessage":
             ts = f"{int(time.time())}.{next(self._ts):06d}"
             return Response(200, {"ok": True, "channel": args.get("channel"), "ts": ts, "message": {"ts": ts}})
+        if method == "chat.delete":
+            return Response(200, {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")})
         if method == "files.info":
             file_object = self.file_objects.get(args.get("file", ""))
             if file_object is None:
                 return Response(200, {"ok": False, "error": "file_not_found"})
             return Response(200, {"ok": True, "file": file_object})
+        if method == "users.info":
+            user_id = args.get("user", "")
+            return Response(
+                200, {"ok": True, "user": {"id": user_id, "is_admin": False, **self.users.get(user_id, {})}}
+            )
+        if method == "users.conversations":
+            start, limit = int(args.get("cursor") or 0), int(args.get("limit") or 100)
+            page, rest = self.channels[start : start + limit], start + limit < len(self.channels)
+            metadata = {"next_cursor": str(start + limit) if rest else ""}
+            return Response(200, {"ok": True, "channels": page, "response_metadata": metadata})
+        if method in ("views.publish", "chat.postEphemeral"):  # generic ok answers
+            return Response(200, {"ok": True, "view": args.get("view"), "message_ts": f"{int(time.time())}.000001"})
+        if method == "reactions.add":
+            added = self._reactions[(args.get("channel", ""), args.get("timestamp", ""))]
+            if args.get("name") in added:
+                return Response(200, {"ok": False, "error": "already_reacted"})
+            added.append(args.get("name", ""))
+            return Response(200, {"ok": True})
         if method == "apps.connections.open":
             return Response(200, {"ok": True, "url": self.socket_mode_url})
         return Response(200, {"ok": False, "error": "unknown_method"})

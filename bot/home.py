@@ -1,0 +1,173 @@
+"""Pure: the App Home tab. The channels the bot is in with their settings, the last days' labelling (how many
+images, the top labels) and the latest problems, within Block Kit's limits whatever the numbers."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from bot.render import escape
+from bot.settings import ChannelSettings, format_percent
+from bot.store import LabellingSummary
+
+# Block Kit's limits for a Home tab view.
+MAX_BLOCKS = 100
+MAX_SECTION_TEXT = 3000
+MAX_HEADER_TEXT = 150
+MAX_FIELD_TEXT = 2000
+MAX_CONTEXT_TEXT = 2000
+
+SUMMARY_DAYS = 7
+TOP_LABELS = 10
+RECENT_ERRORS = 10
+# What the tab shows at most; the rest is "…and N more". Keeps the view far below MAX_BLOCKS.
+MAX_CHANNEL_BLOCKS = 30
+MAX_ERROR_BLOCKS = 10
+MAX_FILTER_NAMES = 5
+MAX_LINE = 600
+MAX_REASON = 200
+MAX_FILE_NAME = 80
+
+_URL = re.compile(r"(?:https?|ftp)://\S+|www\.\S+", re.IGNORECASE)
+_TOKEN = re.compile(r"\b(?:xox[a-z]|xapp)-[A-Za-z0-9-]+|\bA(?:KIA|SIA)[A-Z0-9]{12,}\b")
+
+
+@dataclass(frozen=True)
+class HomeChannel:
+    channel_id: str
+    name: str
+    settings: ChannelSettings
+
+
+def build_home_view(
+    channels: list[HomeChannel],
+    summary: LabellingSummary,
+    defaults: ChannelSettings,
+    *,
+    days: int = SUMMARY_DAYS,
+    channels_problem: str | None = None,
+    now: float | None = None,
+) -> dict:
+    """The `home` view for views.publish. `channels_problem`: why the channel list is missing or incomplete."""
+    now = time.time() if now is None else now
+    blocks: list[dict] = [
+        _header("labelbot"),
+        _context(
+            f"I label the images posted in my channels, in each image's thread. Updated {_date(now)}. "
+            "Tune a channel with `/labels` there; message menu → *Label this image* labels any message on request."
+        ),
+        {"type": "divider"},
+        _header(f"Last {days} days"),
+        {
+            "type": "section",
+            "fields": [
+                _mrkdwn(f"*Images labelled*\n{summary.images_labelled:,}", MAX_FIELD_TEXT),
+                _mrkdwn(f"*Couldn't label*\n{summary.images_failed:,}", MAX_FIELD_TEXT),
+            ],
+        },
+        _section(
+            "*Top labels:* "
+            + (" · ".join(f"{escape(name)} ({count:,})" for name, count in summary.top_labels) or "none yet")
+        ),
+        {"type": "divider"},
+        _header(f"Channels I'm in ({len(channels):,})"),
+    ]
+    if channels_problem:
+        blocks.append(_context(channels_problem))
+    if channels:
+        lines = [_channel_line(channel) for channel in sorted(channels, key=lambda c: (c.name.lower(), c.channel_id))]
+        blocks += _packed_sections(lines, MAX_CHANNEL_BLOCKS, "channels")
+    elif not channels_problem:
+        blocks.append(_section("I'm in no channel yet: `/invite @labelbot` in a channel, then post a photo."))
+    blocks.append(
+        _context(
+            f"Defaults: automatic labelling {_on_off(defaults.enabled)} · threshold "
+            f"{format_percent(defaults.threshold)} · at most {defaults.max_labels} labels · "
+            f"emoji tags {_on_off(defaults.tags)}"
+        )
+    )
+    blocks += [{"type": "divider"}, _header(f"Latest problems (last {days} days)")]
+    if summary.recent_errors:
+        lines = [
+            f"{_date(e.finished_at)} · <#{e.channel_id}> · *{escape(_clip(e.file_name or 'image', MAX_FILE_NAME))}*"
+            f" — {short_reason(e.reason)}"
+            for e in summary.recent_errors
+        ]
+        blocks += _packed_sections(lines, MAX_ERROR_BLOCKS, "problems")
+    else:
+        blocks.append(_section("None."))
+    return {"type": "home", "blocks": blocks[:MAX_BLOCKS]}
+
+
+def short_reason(reason: str) -> str:
+    """An error's user-facing reason, one line, with no link or anything that looks like a token or key."""
+    reason = _TOKEN.sub("[redacted]", _URL.sub("[link]", reason or ""))
+    return escape(_clip(" ".join(reason.split()), MAX_REASON)) or "unknown"
+
+
+def _channel_line(channel: HomeChannel) -> str:
+    s = channel.settings
+    name = escape(channel.name) if channel.name else ""
+    parts = [
+        f"<#{channel.channel_id}|{name}>" if name else f"<#{channel.channel_id}>",
+        "*on*" if s.enabled else "*off*",
+        f"threshold {format_percent(s.threshold)}",
+        f"max {s.max_labels}",
+        f"tags {_on_off(s.tags)}",
+    ]
+    if s.include:
+        parts.append("only " + _names(s.include))
+    if s.exclude:
+        parts.append("never " + _names(s.exclude))
+    return _clip(" · ".join(parts), MAX_LINE)
+
+
+def _names(values: tuple[str, ...]) -> str:
+    shown = ", ".join(escape(value) for value in values[:MAX_FILTER_NAMES])
+    more = len(values) - MAX_FILTER_NAMES
+    return shown + (f" +{more} more" if more > 0 else "")
+
+
+def _packed_sections(lines: list[str], max_blocks: int, noun: str) -> list[dict]:
+    """Lines packed into as few sections as fit; past max_blocks the rest is counted, not shown."""
+    blocks: list[list[str]] = []
+    for index, line in enumerate(lines):
+        line = _clip(line, MAX_SECTION_TEXT)
+        if blocks and len("\n".join([*blocks[-1], line])) <= MAX_SECTION_TEXT:
+            blocks[-1].append(line)
+        elif len(blocks) < max_blocks:
+            blocks.append([line])
+        else:
+            return [_section("\n".join(b)) for b in blocks] + [_context(f"…and {len(lines) - index:,} more {noun}.")]
+    return [_section("\n".join(b)) for b in blocks]
+
+
+def _header(text: str) -> dict:
+    return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, MAX_HEADER_TEXT), "emoji": True}}
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": _mrkdwn(text, MAX_SECTION_TEXT)}
+
+
+def _context(text: str) -> dict:
+    return {"type": "context", "elements": [_mrkdwn(text, MAX_CONTEXT_TEXT)]}
+
+
+def _mrkdwn(text: str, limit: int) -> dict:
+    return {"type": "mrkdwn", "text": _clip(text, limit)}
+
+
+def _date(epoch: float) -> str:
+    """Each viewer sees their own time zone; the fallback is UTC."""
+    fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
+    return f"<!date^{int(epoch)}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _on_off(value: bool) -> str:
+    return "on" if value else "off"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

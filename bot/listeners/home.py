@@ -1,0 +1,64 @@
+"""app_home_opened: acked at once; then (lazily) the Home tab is gathered and published for whoever opened it."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from slack_bolt import App
+from slack_sdk.errors import SlackApiError
+
+from bot.home import RECENT_ERRORS, SUMMARY_DAYS, TOP_LABELS, HomeChannel, build_home_view
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+CHANNEL_PAGE_SIZE = 200
+MAX_CHANNEL_PAGES = 5  # at most 1,000 channels: users.conversations is Tier 3, and the tab shows fewer anyway
+
+
+def register(app: App, services: Services) -> None:
+    def ack_event(ack) -> None:
+        ack()
+
+    def publish(event: dict) -> None:
+        if event.get("tab") != "home" or not isinstance(event.get("user"), str):
+            return  # the Messages tab
+        publish_home(services, event["user"])
+
+    app.event("app_home_opened")(ack=ack_event, lazy=[publish])
+
+
+def publish_home(services: Services, user_id: str) -> None:
+    channels, problem = member_channels(services)
+    settings = services.pipeline.settings_for  # the channel's overrides over the workspace defaults
+    home = [HomeChannel(c["id"], str(c.get("name") or ""), settings(c["id"])) for c in channels]
+    summary = services.store.labelling_summary(
+        time.time() - SUMMARY_DAYS * 86400, top_labels=TOP_LABELS, recent_errors=RECENT_ERRORS
+    )
+    view = build_home_view(home, summary, services.defaults, channels_problem=problem)
+    try:
+        services.slack.views_publish(user_id=user_id, view=view)
+    except SlackApiError as exc:
+        log.warning("publishing the Home tab for %s failed: %s", user_id, exc.response.get("error"))
+
+
+def member_channels(services: Services) -> tuple[list[dict], str | None]:
+    """The public and private channels the bot is in (users.conversations, paginated), and any problem listing them."""
+    channels: list[dict] = []
+    cursor = None
+    for _ in range(MAX_CHANNEL_PAGES):
+        try:
+            response = services.slack.users_conversations(
+                types="public_channel,private_channel", exclude_archived=True, limit=CHANNEL_PAGE_SIZE, cursor=cursor
+            )
+        except SlackApiError as exc:
+            error = exc.response.get("error", "unknown")
+            log.warning("listing the bot's channels for the Home tab failed: %s", error)
+            hint = " (the app needs the `channels:read` and `groups:read` scopes)" if error == "missing_scope" else ""
+            return channels, f"I couldn't list all my channels: Slack said `{error}`{hint}."
+        channels += [c for c in response.get("channels") or [] if isinstance(c, dict) and isinstance(c.get("id"), str)]
+        cursor = (response.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return channels, None
+    return channels, f"Showing my first {len(channels):,} channels."

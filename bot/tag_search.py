@@ -1,0 +1,178 @@
+"""`/labels find`: search the tag index and answer with up to 10 matches, newest first, with permalinks.
+
+Privacy: a search covers the channel the command was run in. `in #other` is answered only when every image the
+index holds of that channel was posted while it was public; private channels' and conversations' images are
+never shown outside them. (A refusal reads the same whether or not the index holds images there.)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.render import Label, escape
+from bot.settings import Find
+from bot.store import IndexedImage, Store, search_words
+
+log = logging.getLogger(__name__)
+
+MAX_RESULTS = 10
+LABELS_PER_RESULT = 4
+MAX_ANSWER = 3000  # an ephemeral answer stays readable (and within a section block's text limit)
+MAX_ECHO = 60  # characters of the user's words repeated back
+
+
+class TagSearch:
+    def __init__(self, store: Store, slack: WebClient, *, retention_days: int | None = None) -> None:
+        self._store = store
+        self._slack = slack
+        self._retention_days = retention_days
+        self._workspace_url: str | None = None
+        self._url_lock = threading.Lock()
+
+    def answer(self, find: Find, *, channel_id: str, user_id: str) -> str:
+        """The ephemeral answer to `/labels find` run in channel_id by user_id."""
+        echo = "“" + escape(_clip(" ".join(find.words.split()), MAX_ECHO)) + "”"
+        words = search_words(find.words)
+        if not words:
+            return "Give me a word to look for, e.g. `/labels find whiteboard`."
+        scope = find.channel_id or channel_id
+        if scope != channel_id and not self._store.channel_is_public(scope):
+            return (
+                f"I can't search <#{scope}> from here: I search another channel only when it is public and I have "
+                "labelled images there, so images in private channels and conversations stay in them. "
+                f"Run `/labels find {escape(_clip(find.words, MAX_ECHO))}` in that channel instead."
+            )
+        since = None if find.since_days is None else time.time() - find.since_days * 86400
+        started = time.perf_counter()
+        matches = self._store.search_images(words, channel_id=scope, since=since, limit=MAX_RESULTS)
+        log.debug(
+            "find: %d word(s) in %s, %d match(es) in %.1f ms",
+            len(words),
+            scope,
+            len(matches),
+            (time.perf_counter() - started) * 1000,
+        )
+        where = _describe_scope(scope, channel_id) + _describe_since(find.since_days)
+        if not matches:
+            kept = f" I keep labels for {self._retention_days} days." if self._retention_days else ""
+            return (
+                f"No labelled images match {echo} {where}. A label's broader names count too "
+                f"(`dog` finds a Labrador).{kept}"
+            )
+        count = f"The {len(matches)} newest images" if len(matches) == MAX_RESULTS else _plural(len(matches), "image")
+        header = f"{count} matching {echo} {where}, newest first:"
+        lines = [self._describe_match(match, words) for match in matches]
+        return _fit(header, lines)
+
+    def _describe_match(self, match: IndexedImage, words: tuple[str, ...]) -> str:
+        parts = [_posted(match, self._permalink(match))]
+        if match.user_id:
+            parts.append(f"<@{match.user_id}>")
+        parts.append(_describe_labels(match.labels, words))
+        return "• " + " · ".join(parts)
+
+    def _permalink(self, match: IndexedImage) -> str | None:
+        base = self.workspace_url()
+        if base is None:
+            return None
+        link = f"{base}archives/{match.channel_id}/p{match.message_ts.replace('.', '')}"
+        if match.thread_ts and match.thread_ts != match.message_ts:
+            link += f"?thread_ts={match.thread_ts}&cid={match.channel_id}"
+        return link
+
+    def workspace_url(self) -> str | None:
+        """https://WORKSPACE.slack.com/, from auth.test once; None (no links this time) if Slack didn't answer."""
+        with self._url_lock:
+            if self._workspace_url is None:
+                try:
+                    url = str(self._slack.auth_test().get("url") or "")
+                except (SlackApiError, OSError) as exc:
+                    log.warning("auth.test failed, so /labels find answers without links: %s", type(exc).__name__)
+                    return None
+                if url.startswith("https://"):
+                    self._workspace_url = url if url.endswith("/") else url + "/"
+            return self._workspace_url
+
+
+def _posted(match: IndexedImage, link: str | None) -> str:
+    """When it was posted, in the reader's time zone (Slack's date formatting), linked to the message."""
+    seconds = int(match.posted_at)
+    fallback = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    link_part = f"^{link}" if link else ""
+    return f"<!date^{seconds}^{{date_short_pretty}} {{time}}{link_part}|{fallback}>"
+
+
+def _describe_labels(labels: tuple[Label, ...], words: tuple[str, ...]) -> str:
+    """The top few labels, the ones the search matched in bold (with the matching parent or alias)."""
+    shown = list(labels[:LABELS_PER_RESULT])
+    matched = [label for label in labels if _matching_name(label, words) is not None]
+    if matched and not any(label in matched for label in shown):
+        shown = shown[: LABELS_PER_RESULT - 1] + matched[:1]
+    parts = []
+    for label in shown:
+        name = escape(_clip(label.name, 40))
+        via = _matching_name(label, words)
+        if via is None:
+            parts.append(f"{name} {label.confidence:.0f}%")
+        elif via == label.name:
+            parts.append(f"*{name}* {label.confidence:.0f}%")
+        else:
+            parts.append(f"*{name}* ({escape(_clip(via, 40))}) {label.confidence:.0f}%")
+    return " · ".join(parts)
+
+
+def _matching_name(label: Label, words: tuple[str, ...]) -> str | None:
+    """The label's own name, parent or alias that a searched word matches (plurals count), or None."""
+    for name in (label.name, *label.parents, *label.aliases):
+        tokens = search_words(name)
+        if any(_same_word(word, token) for word in words for token in tokens):
+            return name
+    return None
+
+
+def _same_word(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    return long in (short + "s", short + "es") or (short.endswith("y") and long == short[:-1] + "ies")
+
+
+def _describe_scope(scope: str, current: str) -> str:
+    if scope == current and scope.startswith("D"):
+        return "in this conversation"
+    return f"in <#{scope}>"
+
+
+def _describe_since(since_days: float | None) -> str:
+    if since_days is None:
+        return ""
+    hours = round(since_days * 24)
+    count, unit = (hours, "hour") if hours % 24 else (hours // 24, "day")
+    return f" in the last {unit}" if count == 1 else f" in the last {count} {unit}s"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fit(header: str, lines: list[str]) -> str:
+    """Header and lines within MAX_ANSWER characters, dropping the oldest matches if it must."""
+    kept = list(lines)
+    while kept:
+        dropped = len(lines) - len(kept)
+        tail = [f"…and {dropped} older"] if dropped else []
+        text = "\n".join([header, *kept, *tail])
+        if len(text) <= MAX_ANSWER:
+            return text
+        kept.pop()
+    return _clip(header, MAX_ANSWER)

@@ -1,0 +1,66 @@
+"""The sweep thread's upkeep: delete the bot's replies to images deleted in Slack; expire old tag index entries."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+# chat.delete errors worth another try at the next sweep; any other error means the reply can't (or needn't) go.
+TRANSIENT_DELETE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "request_timeout"})
+SECONDS_PER_DAY = 86400.0
+
+
+class Upkeep:
+    """Called by the worker pool's sweep (every 30 s): replies every time, the retention purge once an hour."""
+
+    def __init__(
+        self,
+        store: Store,
+        slack: WebClient,
+        retention_days: int,
+        *,
+        purge_every_seconds: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._slack = slack
+        self._retention_days = retention_days
+        self._purge_every_seconds = purge_every_seconds
+        self._clock = clock
+        self._next_purge = 0.0  # the first sweep, at start-up, purges
+
+    def __call__(self) -> None:
+        self.delete_replies_to_deleted_messages()
+        now = self._clock()
+        if now >= self._next_purge:
+            self._next_purge = now + self._purge_every_seconds
+            self.purge(now)
+
+    def purge(self, now: float) -> int:
+        purged = self._store.purge_index(now - self._retention_days * SECONDS_PER_DAY)
+        if purged:
+            log.info("expired %d tag index entries older than %d days", purged, self._retention_days)
+        return purged
+
+    def delete_replies_to_deleted_messages(self) -> None:
+        for channel_id, message_ts, reply_ts in self._store.replies_to_delete():
+            try:
+                self._slack.chat_delete(channel=channel_id, ts=reply_ts)
+            except SlackApiError as exc:
+                error = exc.response.get("error", "unknown")
+                if error in TRANSIENT_DELETE_ERRORS:
+                    log.warning("deleting the reply in %s failed: %s; will retry", channel_id, error)
+                    continue
+                log.info("could not delete the reply in %s (%s); leaving it", channel_id, error)
+            except Exception as exc:  # the connection: try again at the next sweep
+                log.warning("deleting the reply in %s failed: %s; will retry", channel_id, type(exc).__name__)
+                continue
+            self._store.mark_reply_deleted(channel_id, message_ts)

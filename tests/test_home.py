@@ -1,0 +1,251 @@
+"""The App Home tab: the pure view builder against Block Kit's limits, the store's summary, and app_home_opened
+end to end (signed event → users.conversations → views.publish on the fake Slack)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from bot.home import HomeChannel, build_home_view, short_reason
+from bot.render import ImageResult, Label
+from bot.settings import ChannelOverrides, ChannelSettings
+from bot.store import LabellingError, LabellingSummary
+from bot.store.sqlite import SqliteStore
+from tests.conftest import fixture_bytes
+from tests.slack_requests import file_share_event, next_ts
+
+DEFAULTS = ChannelSettings(threshold=75.0, max_labels=5)
+EMPTY = LabellingSummary(0, 0, (), ())
+BLOCK_TYPES = {"header", "section", "context", "divider"}
+
+
+def assert_valid_home_view(view: dict) -> None:
+    """Block Kit's limits for a Home tab (https://api.slack.com/reference/block-kit)."""
+    assert view["type"] == "home"
+    blocks = view["blocks"]
+    assert 0 < len(blocks) <= 100
+    for block in blocks:
+        assert block["type"] in BLOCK_TYPES, block
+        if block["type"] == "header":
+            assert block["text"]["type"] == "plain_text"
+            assert 0 < len(block["text"]["text"]) <= 150
+        elif block["type"] == "section":
+            assert "text" in block or "fields" in block
+            if "text" in block:
+                assert block["text"]["type"] == "mrkdwn"
+                assert 0 < len(block["text"]["text"]) <= 3000
+            for field in block.get("fields", []):
+                assert 0 < len(field["text"]) <= 2000
+            assert len(block.get("fields", [])) <= 10
+        elif block["type"] == "context":
+            assert 0 < len(block["elements"]) <= 10
+            assert all(0 < len(e["text"]) <= 2000 for e in block["elements"])
+    assert len(json.dumps(view)) < 250_000
+
+
+def view_text(view: dict) -> str:
+    parts = []
+    for block in view["blocks"]:
+        if "text" in block:
+            parts.append(block["text"]["text"])
+        parts += [f["text"] for f in block.get("fields", [])]
+        parts += [e["text"] for e in block.get("elements", [])]
+    return "\n".join(parts)
+
+
+# ---- the pure view builder ----------------------------------------------------------------------------------
+
+
+def test_the_view_shows_channels_settings_counts_top_labels_and_problems():
+    channels = [
+        HomeChannel("C0001", "general", DEFAULTS),
+        HomeChannel(
+            "C0002",
+            "design",
+            ChannelSettings(threshold=90.0, max_labels=3, enabled=False, tags=True, include=("Dog", "Cat")),
+        ),
+    ]
+    summary = LabellingSummary(
+        images_labelled=42,
+        images_failed=1,
+        top_labels=(("Cat", 30), ("Whiteboard", 12)),
+        recent_errors=(LabellingError(1_700_000_000.0, "C0001", "broken.jpg", "This image looks damaged."),),
+    )
+
+    view = build_home_view(channels, summary, DEFAULTS, now=1_700_000_100.0)
+
+    assert_valid_home_view(view)
+    text = view_text(view)
+    assert "*Images labelled*\n42" in text
+    assert "*Couldn't label*\n1" in text
+    assert "Cat (30) · Whiteboard (12)" in text
+    assert "Channels I'm in (2)" in text
+    assert "<#C0001|general> · *on* · threshold 75% · max 5 · tags off" in text
+    assert "<#C0002|design> · *off* · threshold 90% · max 3 · tags on · only Dog, Cat" in text
+    assert "<!date^1700000000^{date_short_pretty} {time}|2023-11-14 22:13 UTC> · <#C0001> · *broken.jpg*" in text
+    assert "This image looks damaged." in text
+
+
+def test_many_channels_long_filters_and_many_errors_stay_within_block_kit_limits():
+    long_names = tuple(f"Label {i:02d} " + "x" * 40 for i in range(100))
+    channels = [
+        HomeChannel(
+            f"C{i:05d}", f"team-{i:04d}-" + "n" * 60, ChannelSettings(80.0, 20, True, True, long_names, long_names)
+        )
+        for i in range(1000)
+    ]
+    errors = tuple(
+        LabellingError(1_700_000_000.0 - i, f"C{i:05d}", "F" * 300 + ".jpg", "Reason " + "y" * 2000) for i in range(50)
+    )
+    summary = LabellingSummary(10**6, 10**5, tuple((f"Label{i}" + "z" * 200, 10**6 - i) for i in range(10)), errors)
+
+    view = build_home_view(channels, summary, DEFAULTS)
+
+    assert_valid_home_view(view)
+    text = view_text(view)
+    assert "Channels I'm in (1,000)" in text
+    assert "more channels." in text
+    assert "+95 more" in text  # each filter list shows five names
+    assert "1,000,000" in text
+
+
+def test_an_empty_workspace_gets_a_hint_and_no_problem_lines():
+    view = build_home_view([], EMPTY, DEFAULTS)
+
+    assert_valid_home_view(view)
+    text = view_text(view)
+    assert "`/invite @labelbot`" in text
+    assert "*Images labelled*\n0" in text
+    assert "*Top labels:* none yet" in text
+
+
+def test_a_channel_listing_problem_is_shown_instead_of_the_invite_hint():
+    view = build_home_view([], EMPTY, DEFAULTS, channels_problem="I couldn't list all my channels: `missing_scope`.")
+
+    assert_valid_home_view(view)
+    assert "missing_scope" in view_text(view)
+    assert "/invite" not in view_text(view)
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("I couldn't download it from https://files.slack.com/files-pri/T1-F1/cat.jpg?t=xoxe-123", "[link]"),
+        ("token xoxb-1234-5678-abcdef was refused", "token [redacted] was refused"),
+        ("key AKIAABCDEFGHIJKLMNOP leaked", "key [redacted] leaked"),
+        ("<@U123> & <!channel>", "&lt;@U123&gt; &amp; &lt;!channel&gt;"),
+        ("one\n  two", "one two"),
+    ],
+)
+def test_error_reasons_carry_no_links_tokens_or_mentions(reason, expected):
+    shown = short_reason(reason)
+    assert expected in shown
+    for secret in ("https://", "xoxb-", "xoxe-", "AKIA", "<@", "<!"):
+        assert secret not in shown
+
+
+def test_user_text_in_names_is_escaped():
+    channels = [HomeChannel("C1", "x", ChannelSettings(75.0, 5, include=("<!here>",)))]
+    summary = LabellingSummary(1, 1, (("<b&d>", 1),), (LabellingError(1.0, "C1", "<@U1>.jpg", "bad"),))
+
+    text = view_text(build_home_view(channels, summary, DEFAULTS))
+
+    assert "<!here>" not in text and "<b&d>" not in text and "<@U1>" not in text
+    assert "&lt;!here&gt;" in text and "&lt;b&amp;d&gt;" in text
+
+
+# ---- the store's summary ------------------------------------------------------------------------------------
+
+
+def finish(store: SqliteStore, channel: str, results: list[ImageResult]) -> None:
+    store.enqueue_message(channel, next_ts(), "1.0", [{"id": r.file_id} for r in results])
+    for result in results:
+        job = store.claim_job()
+        store.finish_job(job.id, result)
+
+
+def test_the_summary_counts_labelled_and_failed_images_top_labels_and_latest_errors(tmp_path):
+    store = SqliteStore(tmp_path / "db.sqlite3")
+    cat = (Label("Cat", 99.0), Label("Pet", 95.0))
+    finish(store, "C1", [ImageResult("F1", "a.jpg", labels=cat), ImageResult("F2", "b.jpg", labels=cat[:1])])
+    finish(store, "C2", [ImageResult("F3", "c.jpg", error="damaged"), ImageResult("F4", "d.pdf", skipped=True)])
+    finish(store, "C2", [ImageResult("F5", "e.jpg", error="too big"), ImageResult("F6", "f.jpg")])
+    # A week-old job is outside the period.
+    finish(store, "C3", [ImageResult("F7", "old.jpg", labels=(Label("Dog", 99.0),), error=None)])
+    store._db.execute("UPDATE jobs SET updated_at=? WHERE file_id='F7'", (time.time() - 8 * 86400,))
+    finish(store, "C3", [ImageResult("F8", "old.jpg", error="old error")])
+    store._db.execute("UPDATE jobs SET updated_at=? WHERE file_id='F8'", (time.time() - 8 * 86400,))
+
+    summary = store.labelling_summary(time.time() - 7 * 86400, top_labels=1, recent_errors=5)
+
+    assert (summary.images_labelled, summary.images_failed) == (3, 2)
+    assert summary.top_labels == (("Cat", 2),)
+    assert [(e.channel_id, e.file_name, e.reason) for e in summary.recent_errors] == [
+        ("C2", "e.jpg", "too big"),
+        ("C2", "c.jpg", "damaged"),
+    ]
+    assert store.labelling_summary(time.time() - 7 * 86400).top_labels == (("Cat", 2), ("Pet", 1))
+    store.close()
+
+
+# ---- end to end ---------------------------------------------------------------------------------------------
+
+
+def home_opened(user: str = "UALICE", tab: str = "home") -> dict:
+    return {"type": "app_home_opened", "user": user, "channel": "D0001", "tab": tab, "event_ts": next_ts()}
+
+
+def test_opening_the_home_tab_publishes_channels_settings_counts_and_problems(start_bot, fake_slack, aws_env):
+    fake_slack.channels = [{"id": "C0001", "name": "general"}, {"id": "C0002", "name": "design"}] + [
+        {"id": f"CX{i:04d}", "name": f"zz-extra-{i:04d}"} for i in range(400)
+    ]
+    bot = start_bot()
+    bot.services.store.save_overrides("C0002", ChannelOverrides(enabled=False, threshold=90.0, include=("Dog",)))
+    cat = fake_slack.add_file("F_CAT", fixture_bytes("cat.jpg"), "cat.jpg", "image/jpeg", "jpg")
+    broken = fake_slack.add_file("F_BAD", fixture_bytes("cat.jpg")[:4000], "broken.jpg", "image/jpeg", "jpg")
+    bot.post_event(file_share_event("C0001", [cat]))
+    fake_slack.wait_for_posts(1)
+    bot.post_event(file_share_event("C0001", [broken]))
+    fake_slack.wait_for_posts(2)
+
+    answer = bot.post_event(home_opened())
+
+    assert answer.status == 200
+    [publish] = fake_slack.wait_for_calls("views.publish")
+    assert publish["user_id"] == "UALICE"
+    view = publish["view"]
+    assert_valid_home_view(view)
+    text = view_text(view)
+    assert "Channels I'm in (402)" in text
+    assert "<#C0001|general> · *on* · threshold 75% · max 5 · tags off" in text
+    assert "<#C0002|design> · *off* · threshold 90% · max 5 · tags off · only Dog" in text
+    assert "*Images labelled*\n1" in text
+    assert "*Couldn't label*\n1" in text
+    assert "Cat (1) · Kitten (1)" in text
+    assert "*broken.jpg* — This image looks damaged or incomplete, so I couldn't read it." in text
+    assert "xoxb-" not in json.dumps(view) and "/files-pri/" not in json.dumps(view)
+    listings = fake_slack.calls_to("users.conversations")
+    assert len(listings) == 3  # 402 channels, 200 a page
+    assert all(c["types"] == "public_channel,private_channel" for c in listings)
+
+
+def test_the_messages_tab_publishes_nothing(start_bot, fake_slack):
+    bot = start_bot()
+
+    assert bot.post_event(home_opened(tab="messages")).status == 200
+
+    time.sleep(0.5)
+    assert fake_slack.calls_to("views.publish") == []
+
+
+def test_without_the_channel_scopes_the_tab_still_shows_and_says_why(start_bot, fake_slack):
+    fake_slack.fail_next("users.conversations", error="missing_scope")
+    bot = start_bot()
+
+    bot.post_event(home_opened())
+
+    [publish] = fake_slack.wait_for_calls("views.publish")
+    assert_valid_home_view(publish["view"])
+    assert "`missing_scope` (the app needs the `channels:read` and `groups:read` scopes)" in view_text(publish["view"])
