@@ -171,11 +171,11 @@ class Pipeline:
                 log.error("cannot reply in channel %s: %s; giving up on this message", channel_id, error)
                 self.store.mark_replied(channel_id, message_ts, "")
             else:
-                log.warning("posting the reply in %s failed: %s; will retry at the next start", channel_id, error)
+                log.warning("posting the reply in %s failed: %s; the reply sweep will try again", channel_id, error)
                 self.store.release_reply(channel_id, message_ts)
             return
         except Exception:
-            log.exception("posting the reply in %s failed; will retry at the next start", channel_id)
+            log.exception("posting the reply in %s failed; the reply sweep will try again", channel_id)
             self.store.release_reply(channel_id, message_ts)
             return
         self.store.mark_replied(channel_id, message_ts, response.get("ts", ""))
