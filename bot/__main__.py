@@ -9,7 +9,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from bot.config import ConfigError, load_config
-from bot.logs import configure_logging
+from bot.logs import configure_logging, environment_secrets
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +59,7 @@ def run_bot(command: str) -> int:
     # Problems that would otherwise surface inside a gunicorn worker or a thread stop start-up here instead.
     aws_session()
     verify_slack_token(config)
-    configure_logging(config.log_level, config.secrets)
+    configure_logging(config.log_level, (*config.secrets, *environment_secrets()), config.log_format)
     if config.socket_mode:
         serve_socket_mode(config)
     else:

@@ -30,8 +30,10 @@ class Config:
     max_download_bytes: int
     log_level: str
     admins: frozenset[str] = frozenset()
+    log_format: str = "text"  # LOG_FORMAT: "text" (human-readable) or "json" (one object per line)
     retention_days: int = 90
     emoji_map_path: Path | None = None
+    max_queue: int = 1000  # images waiting at most; past it a new image message gets a "busy" reply
 
     @property
     def socket_mode(self) -> bool:
@@ -88,9 +90,11 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         workers=_int(get, "LABELBOT_WORKERS", 8, 1, 64),
         max_download_bytes=_int(get, "LABELBOT_MAX_DOWNLOAD_MB", 50, 1, 1024) * 1024 * 1024,
         log_level=_log_level(get("LOG_LEVEL")),
+        log_format=_log_format(get("LOG_FORMAT")),
         admins=_user_ids(get("LABELBOT_ADMINS")),
         retention_days=_int(get, "LABELBOT_RETENTION_DAYS", 90, 1, 3650),
         emoji_map_path=_existing_file("LABELBOT_EMOJI_MAP", get("LABELBOT_EMOJI_MAP")),
+        max_queue=_int(get, "LABELBOT_MAX_QUEUE", 1000, 1, 1_000_000),
     )
 
 
@@ -175,6 +179,13 @@ def _int(get, name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ConfigError(f"{name} must be from {low} to {high}, got {value}")
     return value
+
+
+def _log_format(value: str | None) -> str:
+    log_format = (value or "text").lower()
+    if log_format not in ("text", "json"):
+        raise ConfigError(f"LOG_FORMAT must be text (the default) or json, got {value!r}")
+    return log_format
 
 
 def _log_level(value: str | None) -> str:

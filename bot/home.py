@@ -1,5 +1,8 @@
-"""Pure: the App Home tab. The channels the bot is in with their settings, the last days' labelling (how many
-images, the top labels) and the latest problems, within Block Kit's limits whatever the numbers."""
+"""Pure: the App Home tab. The public channels the bot is in with their settings, the last days' labelling there
+(how many images, the top labels) and the latest problems, within Block Kit's limits whatever the numbers.
+
+Every user who opens the tab sees the same view, so it is given only what any member of the workspace may see:
+public channels. Private channels, DMs and their images, labels and file names never reach it."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from bot.render import escape
+from bot.mrkdwn import clip, escape, slack_date
 from bot.settings import ChannelSettings, format_percent
 from bot.store import LabellingSummary
 
@@ -54,11 +57,12 @@ def build_home_view(
     blocks: list[dict] = [
         _header("labelbot"),
         _context(
-            f"I label the images posted in my channels, in each image's thread. Updated {_date(now)}. "
-            "Tune a channel with `/labels` there; message menu → *Label this image* labels any message on request."
+            f"I label the images posted in my channels, in each image's thread. Updated {slack_date(now)}. "
+            "Tune a channel with `/labels` there; message menu → *Label this image* labels any message on request. "
+            "This tab covers public channels only: private channels and conversations stay private."
         ),
         {"type": "divider"},
-        _header(f"Last {days} days"),
+        _header(f"Last {days} days in public channels"),
         {
             "type": "section",
             "fields": [
@@ -71,7 +75,7 @@ def build_home_view(
             + (" · ".join(f"{escape(name)} ({count:,})" for name, count in summary.top_labels) or "none yet")
         ),
         {"type": "divider"},
-        _header(f"Channels I'm in ({len(channels):,})"),
+        _header(f"Public channels I'm in ({len(channels):,})"),
     ]
     if channels_problem:
         blocks.append(_context(channels_problem))
@@ -79,7 +83,7 @@ def build_home_view(
         lines = [_channel_line(channel) for channel in sorted(channels, key=lambda c: (c.name.lower(), c.channel_id))]
         blocks += _packed_sections(lines, MAX_CHANNEL_BLOCKS, "channels")
     elif not channels_problem:
-        blocks.append(_section("I'm in no channel yet: `/invite @labelbot` in a channel, then post a photo."))
+        blocks.append(_section("I'm in no public channel yet: `/invite @labelbot` in one, then post a photo."))
     blocks.append(
         _context(
             f"Defaults: automatic labelling {_on_off(defaults.enabled)} · threshold "
@@ -90,7 +94,7 @@ def build_home_view(
     blocks += [{"type": "divider"}, _header(f"Latest problems (last {days} days)")]
     if summary.recent_errors:
         lines = [
-            f"{_date(e.finished_at)} · <#{e.channel_id}> · *{escape(_clip(e.file_name or 'image', MAX_FILE_NAME))}*"
+            f"{slack_date(e.finished_at)} · <#{e.channel_id}> · *{escape(clip(e.file_name or 'image', MAX_FILE_NAME))}*"
             f" — {short_reason(e.reason)}"
             for e in summary.recent_errors
         ]
@@ -103,7 +107,7 @@ def build_home_view(
 def short_reason(reason: str) -> str:
     """An error's user-facing reason, one line, with no link or anything that looks like a token or key."""
     reason = _TOKEN.sub("[redacted]", _URL.sub("[link]", reason or ""))
-    return escape(_clip(" ".join(reason.split()), MAX_REASON)) or "unknown"
+    return escape(clip(" ".join(reason.split()), MAX_REASON)) or "unknown"
 
 
 def _channel_line(channel: HomeChannel) -> str:
@@ -120,7 +124,7 @@ def _channel_line(channel: HomeChannel) -> str:
         parts.append("only " + _names(s.include))
     if s.exclude:
         parts.append("never " + _names(s.exclude))
-    return _clip(" · ".join(parts), MAX_LINE)
+    return clip(" · ".join(parts), MAX_LINE)
 
 
 def _names(values: tuple[str, ...]) -> str:
@@ -133,7 +137,7 @@ def _packed_sections(lines: list[str], max_blocks: int, noun: str) -> list[dict]
     """Lines packed into as few sections as fit; past max_blocks the rest is counted, not shown."""
     blocks: list[list[str]] = []
     for index, line in enumerate(lines):
-        line = _clip(line, MAX_SECTION_TEXT)
+        line = clip(line, MAX_SECTION_TEXT)
         if blocks and len("\n".join([*blocks[-1], line])) <= MAX_SECTION_TEXT:
             blocks[-1].append(line)
         elif len(blocks) < max_blocks:
@@ -144,7 +148,7 @@ def _packed_sections(lines: list[str], max_blocks: int, noun: str) -> list[dict]
 
 
 def _header(text: str) -> dict:
-    return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, MAX_HEADER_TEXT), "emoji": True}}
+    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, MAX_HEADER_TEXT), "emoji": True}}
 
 
 def _section(text: str) -> dict:
@@ -156,18 +160,8 @@ def _context(text: str) -> dict:
 
 
 def _mrkdwn(text: str, limit: int) -> dict:
-    return {"type": "mrkdwn", "text": _clip(text, limit)}
-
-
-def _date(epoch: float) -> str:
-    """Each viewer sees their own time zone; the fallback is UTC."""
-    fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
-    return f"<!date^{int(epoch)}^{{date_short_pretty}} {{time}}|{fallback}>"
+    return {"type": "mrkdwn", "text": clip(text, limit)}
 
 
 def _on_off(value: bool) -> str:
     return "on" if value else "off"
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -23,8 +23,14 @@ REKOGNITION_MIN_SIDE = 80
 REKOGNITION_MAX_SIDE = 10_000
 # Enough for labelling (Slack's own previews stop at 1024) and far under 5 MiB as a JPEG.
 PREPARED_LONG_SIDE = 2048
-# A 108 MP phone photo still decodes; anything past this is treated as a decompression bomb.
+# A 108 MP phone photo still decodes (a baseline JPEG at 1/4 scale or less, so cheaply); anything past this is
+# treated as a decompression bomb.
 MAX_SOURCE_PIXELS = 120_000_000
+# Everything else decodes at full size, 6-10 bytes a pixel all told (a progressive JPEG keeps every DCT coefficient;
+# WebP ~15: its decoder keeps copies), so these caps hold one image near 500 MB whatever its header claims (the
+# fuzz test measures it). A 48 MP phone HEIC still opens.
+MAX_FULL_DECODE_PIXELS = 50_000_000
+MAX_WEBP_PIXELS = 25_000_000
 JPEG_QUALITIES = (88, 80, 70, 60)
 # Only these decoders ever run on user files (no EPS/Ghostscript, PSD, ... reachable). Multi-picture JPEGs
 # (MPO) come from the JPEG opener; "MPO" has no opener of its own and listing it makes Image.open raise KeyError.
@@ -85,13 +91,21 @@ def prepare_for_rekognition(data: bytes) -> PreparedImage:
 
 def _check_pixels(image: Image.Image) -> None:
     width, height = image.size
-    if width * height > MAX_SOURCE_PIXELS:
+    limit = pixel_limit(image)
+    if width * height > limit:
         raise ImageTooLarge(
             f"This image is {width}×{height} pixels ({width * height / 1e6:.0f} MP), more than the "
-            f"{MAX_SOURCE_PIXELS // 1_000_000} MP I can open safely."
+            f"{limit // 1_000_000} MP I can open safely."
         )
     if width < 1 or height < 1:
         raise CorruptImage("This image has no pixels.")
+
+
+def pixel_limit(image: Image.Image) -> int:
+    """The most pixels this opened (not yet loaded) image may have to be decoded."""
+    if image.format in ("JPEG", "MPO") and not image.info.get("progressive"):
+        return MAX_SOURCE_PIXELS
+    return MAX_WEBP_PIXELS if image.format == "WEBP" else MAX_FULL_DECODE_PIXELS
 
 
 def _acceptable_as_is(image: Image.Image, size: int) -> bool:
@@ -138,7 +152,9 @@ def _convert(image: Image.Image) -> PreparedImage:
     if image.format in ("JPEG", "MPO"):
         # DCT scaling: decode at the smallest power-of-two scale still at least the target size.
         image.draft(image.mode, _stored_size(image, _target_size(*_upright_size(image))))
-    upright = ImageOps.exif_transpose(image)
+    image.load()
+    # exif_transpose copies the full image even when there is nothing to turn: call it only when there is.
+    upright = ImageOps.exif_transpose(image) if image.getexif().get(EXIF_ORIENTATION, 1) != 1 else image
     # The target comes from the decoded, upright pixels: some decoders (TIFF, HEIF) already report or apply
     # the orientation themselves, so predicting it from the EXIF tag would rotate those twice.
     target = _target_size(*upright.size)
@@ -179,7 +195,7 @@ def _flatten_to_rgb(image: Image.Image) -> Image.Image:
         return image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
     # Before the RGB/L shortcut: an L or RGB image can carry a transparent colour key ("transparency").
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")  # convert() would copy an RGBA image
         background = Image.new("RGB", rgba.size, (255, 255, 255))
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background

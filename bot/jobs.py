@@ -36,6 +36,8 @@ class WorkerPool:
         self._wake = threading.Condition()
         self._signals = 0
         self._stopping = threading.Event()
+        self._stop_requested_at: float | None = None  # monotonic time of the first stop_claiming()
+        self._suspended = threading.Event()  # Slack refused the token: claim and post nothing until a restart
         self._sweep_wake = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -62,17 +64,37 @@ class WorkerPool:
             self._signals += count
             self._wake.notify(count)
 
+    @property
+    def suspended(self) -> bool:
+        return self._suspended.is_set()
+
+    def suspend(self) -> None:
+        """Claim no more jobs and post no more replies until the next start (Slack refused the token): jobs in
+        flight end as they can, queued ones and unposted replies stay in the store for the next process."""
+        self._suspended.set()
+        self._sweep_wake.set()
+        with self._wake:
+            self._wake.notify_all()
+
     def sweep_soon(self) -> None:
         """Run the sweep now rather than at its next interval (e.g. a message was deleted: its reply goes too)."""
         self._sweep_wake.set()
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """Claim nothing new; wait up to timeout in all for in-flight jobs (unfinished ones stay queued)."""
+    def stop_claiming(self) -> None:
+        """Claim nothing new from now on: the first thing on SIGTERM (safe in a signal handler, it only sets an
+        Event). Jobs in flight go on; stop() waits for them, its timeout counted from this call."""
+        if self._stop_requested_at is None:
+            self._stop_requested_at = time.monotonic()
         self._stopping.set()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Claim nothing new; wait up to timeout in all (from stop_claiming, if that came first) for in-flight
+        jobs (unfinished ones stay queued)."""
+        self.stop_claiming()
         self._sweep_wake.set()
         with self._wake:
             self._wake.notify_all()
-        deadline = time.monotonic() + timeout
+        deadline = (self._stop_requested_at or time.monotonic()) + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
@@ -80,13 +102,15 @@ class WorkerPool:
     def _sweep(self) -> None:
         """Post replies whose files are all done but whose post failed or was interrupted, then run the upkeep
         callable (deleted messages' replies, index retention): at start, then every sweep_seconds."""
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() and not self._suspended.is_set():
             try:
                 for channel_id, message_ts in self._store.messages_ready_to_reply():
+                    if self._suspended.is_set():
+                        break
                     self._post_reply(channel_id, message_ts)
             except Exception:
                 log.exception("the reply sweep failed")
-            if self._upkeep is not None:
+            if self._upkeep is not None and not self._suspended.is_set():
                 try:
                     self._upkeep()
                 except Exception:
@@ -95,7 +119,7 @@ class WorkerPool:
             self._sweep_wake.clear()
 
     def _work(self) -> None:
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() and not self._suspended.is_set():
             try:
                 job = self._store.claim_job()
             except Exception:

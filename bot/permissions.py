@@ -1,4 +1,7 @@
-"""Who may change a channel's settings: everyone, or (with LABELBOT_ADMINS) those users and workspace admins."""
+"""Who may change a channel's settings: everyone, or (with LABELBOT_ADMINS) those users and workspace admins.
+
+Asked inside the /labels ack, so the users.info client should have a short timeout and no retries: when Slack
+doesn't answer in time the user is told to try again, and nothing is remembered."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ DENIED = (
     "Only labelbot's admins (LABELBOT_ADMINS) and workspace admins or owners can change its settings. "
     "`/labels status`, `/labels find` and `/labels help` work for everyone."
 )
+UNCHECKED = "I couldn't check with Slack whether you're a workspace admin just now; try again in a moment."
 
 
 class SettingsPermission:
@@ -26,6 +30,10 @@ class SettingsPermission:
         self._lock = threading.Lock()
 
     def may_change(self, user_id: str) -> bool:
+        return self.decide(user_id) is True
+
+    def decide(self, user_id: str) -> bool | None:
+        """True or False; None when Slack couldn't say in time whether the user is a workspace admin."""
         if not self._admins or user_id in self._admins:
             return True
         with self._lock:
@@ -33,16 +41,19 @@ class SettingsPermission:
         if cached and time.monotonic() - cached[1] < self._cache_seconds:
             return cached[0]
         allowed = self._is_workspace_admin(user_id)
-        with self._lock:
-            self._cache[user_id] = (allowed, time.monotonic())
+        if allowed is not None:
+            with self._lock:
+                self._cache[user_id] = (allowed, time.monotonic())
         return allowed
 
-    def _is_workspace_admin(self, user_id: str) -> bool:
+    def _is_workspace_admin(self, user_id: str) -> bool | None:
         try:
             user = self._slack.users_info(user=user_id)["user"]
         except SlackApiError as exc:
-            log.warning(
-                "users.info for %s failed (%s); treating them as not an admin", user_id, exc.response.get("error")
-            )
-            return False
+            error = exc.response.get("error")
+            log.warning("users.info for %s failed: %s", user_id, error)
+            return False if error == "user_not_found" else None
+        except OSError as exc:  # a timeout or a dropped connection
+            log.warning("users.info for %s failed: %s", user_id, type(exc).__name__)
+            return None
         return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -14,6 +14,7 @@ from bot.images import ImageError, prepare_for_rekognition
 from bot.rekognition import RekognitionError, RekognitionLabeler
 from bot.render import ImageResult, render_reply
 from bot.settings import ChannelSettings
+from bot.slack_api import SlackTokenRefused, token_refused
 from bot.slack_files import DownloadError, SlackFileDownloader
 from bot.store import IndexedImage, Job, Store
 
@@ -21,13 +22,15 @@ log = logging.getLogger(__name__)
 
 IMAGE_FILETYPES = frozenset({"jpg", "jpeg", "png", "gif", "webp", "heic", "heif", "avif", "bmp", "tiff", "tif", "ico"})
 UNSUPPORTED_IMAGE_FILETYPES = frozenset({"svg", "eps", "psd", "ai", "raw", "dng", "cr2", "nef", "arw"})
-# Errors after which posting again can never succeed: drop the reply and say so in the log.
-PERMANENT_POST_ERRORS = frozenset(
-    {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "token_revoked", "account_inactive"}
-)
+# Errors after which posting again can never succeed: drop the reply and say so in the log. (A refused token is
+# not one: the reply waits in the store for a restart with a good token; see bot.slack_api.)
+PERMANENT_POST_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
 # reactions.add errors that concern one emoji only: the others can still be added.
 SKIPPED_REACTION_ERRORS = frozenset({"already_reacted", "invalid_name"})
 MAX_JOB_ATTEMPTS = 3
+# The Slack message metadata event type of the bot's replies; its payload names the message answered.
+REPLY_EVENT_TYPE = "labelbot_reply"
+MAX_THREAD_PAGES = 10  # conversations.replies pages (200 messages each) searched for an interrupted reply
 GAVE_UP = "I couldn't label this image: labelling it was interrupted three times."
 KEPT_FILE_FIELDS = (
     "id",
@@ -40,6 +43,24 @@ KEPT_FILE_FIELDS = (
     "url_private_download",
     "file_access",
 )
+
+
+@dataclass
+class JobMetrics:
+    """What one job measured, for its log line: sizes, and each stage's duration in ms (None: it didn't run)."""
+
+    downloaded_bytes: int | None = None
+    prepared_bytes: int | None = None
+    width: int | None = None  # of the image sent to Rekognition
+    height: int | None = None
+    download_ms: float | None = None
+    prepare_ms: float | None = None
+    detect_ms: float | None = None
+    post_ms: float | None = None  # the reply step; near 0 while the message's other files are still being labelled
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
 
 
 def is_candidate_image(file: dict) -> bool:
@@ -69,14 +90,19 @@ class Pipeline:
         return self.store.get_overrides(channel_id).apply_to(self.defaults)
 
     def run_job(self, job: Job) -> None:
-        started = time.monotonic()
+        started = time.perf_counter()
+        metrics = JobMetrics()
         try:
             if job.attempts > MAX_JOB_ATTEMPTS:
                 # Claimed this often only if the process died while working on it: don't crash-loop on one file.
                 log.error("file %s was interrupted %d times; giving up on it", job.file.get("id"), MAX_JOB_ATTEMPTS)
                 result = ImageResult(job.file["id"], _file_name(job.file), error=GAVE_UP)
             else:
-                result = self.label_file(job.file, self.settings_for(job.channel_id))
+                result = self.label_file(job.file, self.settings_for(job.channel_id), metrics)
+        except SlackTokenRefused:
+            # Left unfinished, not failed: the next process (with a good token) requeues and labels it.
+            log.info("job %d left for the next start: Slack refused the token", job.id)
+            return
         except Exception:
             log.exception("labelling file %s failed unexpectedly", job.file.get("id"))
             result = ImageResult(
@@ -85,15 +111,29 @@ class Pipeline:
         if result.labels and result.error is None and not result.skipped:
             self.index_labels(job, result)  # before finish_job: a crash in between re-runs the job, re-indexing it
         self.store.finish_job(job.id, result)
-        log.info(
-            "job %d channel=%s file=%s outcome=%s duration_ms=%.0f",
-            job.id,
-            job.channel_id,
-            job.file.get("id"),
-            "skipped" if result.skipped else "error" if result.error else "labelled",
-            (time.monotonic() - started) * 1000,
-        )
-        self.post_reply(job.channel_id, job.message_ts)
+        posting = time.perf_counter()
+        try:
+            self.post_reply(job.channel_id, job.message_ts)
+        finally:
+            metrics.post_ms = _ms_since(posting)
+            self.log_job(job, result, metrics, _ms_since(started))
+
+    def log_job(self, job: Job, result: ImageResult, metrics: JobMetrics, total_ms: float) -> None:
+        """The job's one line: `job 12 channel=C… file_id=F… outcome=labelled downloaded_bytes=… …` as text, the
+        same fields as keys of the JSON object with LOG_FORMAT=json."""
+        fields = {
+            "job_id": job.id,
+            "channel": job.channel_id,
+            "file_id": job.file.get("id"),
+            "outcome": "skipped" if result.skipped else "error" if result.error else "labelled",
+            **asdict(metrics),
+            "total_ms": total_ms,
+        }
+        if result.error:
+            fields["error"] = result.error
+        shown = {key: value for key, value in fields.items() if key not in ("job_id", "error")}
+        text = " ".join(f"{key}={'-' if value is None else value}" for key, value in shown.items())
+        log.info("job %d %s", job.id, text, extra={"fields": fields})
 
     def index_labels(self, job: Job, result: ImageResult) -> None:
         """Make the image findable with /labels find; a failure here costs the search entry, not the reply."""
@@ -114,7 +154,9 @@ class Pipeline:
         except Exception:
             log.exception("indexing file %s failed", result.file_id)
 
-    def label_file(self, file: dict, settings: ChannelSettings) -> ImageResult:
+    def label_file(self, file: dict, settings: ChannelSettings, metrics: JobMetrics | None = None) -> ImageResult:
+        """Label one file; metrics, if given, collects its sizes and stage durations."""
+        metrics = JobMetrics() if metrics is None else metrics
         file_id = file["id"]
         try:
             if "url_private_download" not in file and "url_private" not in file:
@@ -129,19 +171,35 @@ class Pipeline:
                     "GIF, BMP and TIFF work.",
                 )
             self.downloader.check_size(int(file.get("size") or 0))
-            data = self.downloader.download(file.get("url_private_download") or file["url_private"])
-            prepared = prepare_for_rekognition(data)
-            labels = self.labeler.detect_labels(
-                prepared.data,
-                settings.threshold,
-                settings.max_labels,
-                include=settings.include,
-                exclude=settings.exclude,
-            )
+            stage = time.perf_counter()
+            try:
+                data = self.downloader.download(file.get("url_private_download") or file["url_private"])
+            finally:
+                metrics.download_ms = _ms_since(stage)
+            metrics.downloaded_bytes = len(data)
+            stage = time.perf_counter()
+            try:
+                prepared = prepare_for_rekognition(data)
+            finally:
+                metrics.prepare_ms = _ms_since(stage)
+            metrics.prepared_bytes, metrics.width, metrics.height = len(prepared.data), prepared.width, prepared.height
+            stage = time.perf_counter()
+            try:
+                labels = self.labeler.detect_labels(
+                    prepared.data,
+                    settings.threshold,
+                    settings.max_labels,
+                    include=settings.include,
+                    exclude=settings.exclude,
+                )
+            finally:
+                metrics.detect_ms = _ms_since(stage)
             return ImageResult(file_id, _file_name(file), labels=labels)
         except (DownloadError, ImageError, RekognitionError) as exc:
             return ImageResult(file_id, _file_name(file), error=str(exc))
         except SlackApiError as exc:
+            if token_refused(exc):
+                raise SlackTokenRefused(exc.response.get("error")) from None
             log.warning("files.info for %s failed: %s", file_id, exc.response.get("error"))
             return ImageResult(file_id, _file_name(file), error="I couldn't look this file up on Slack.")
 
@@ -156,6 +214,27 @@ class Pipeline:
         if reply is None:
             self.store.mark_replied(channel_id, message_ts, "")
             return
+        if self.store.reply_interrupted(channel_id, message_ts):
+            # A process died while posting this reply, so the post may have reached Slack: look before posting.
+            try:
+                posted_ts = self.find_posted_reply(channel_id, thread_ts, message_ts)
+            except Exception as exc:
+                error = exc.response.get("error", "unknown") if isinstance(exc, SlackApiError) else type(exc).__name__
+                if isinstance(exc, SlackApiError) and token_refused(exc):
+                    self.store.release_reply(channel_id, message_ts)  # as for the post: tried after a restart
+                elif error in PERMANENT_POST_ERRORS:
+                    log.error("cannot reply in channel %s: %s; giving up on this message", channel_id, error)
+                    self.store.mark_replied(channel_id, message_ts, "")
+                else:
+                    log.warning("reading the thread in %s failed: %s; the sweep will try again", channel_id, error)
+                    self.store.release_reply(channel_id, message_ts)
+                return
+            if posted_ts is not None:
+                log.info("the reply to %s in %s was posted before a restart; not again", message_ts, channel_id)
+                self.store.mark_replied(channel_id, message_ts, posted_ts)
+                if settings.tags:
+                    self.add_reactions(channel_id, message_ts, results, settings.threshold)
+                return
         try:
             response = self.slack.chat_postMessage(
                 channel=channel_id,
@@ -164,10 +243,14 @@ class Pipeline:
                 blocks=reply.blocks,
                 unfurl_links=False,
                 unfurl_media=False,
+                # Names the message answered, so a process that died before recording the post can find it.
+                metadata={"event_type": REPLY_EVENT_TYPE, "event_payload": {"message_ts": message_ts}},
             )
         except SlackApiError as exc:
             error = exc.response.get("error", "unknown")
-            if error in PERMANENT_POST_ERRORS:
+            if token_refused(exc):  # logged once by the client; posted after a restart with a good token
+                self.store.release_reply(channel_id, message_ts)
+            elif error in PERMANENT_POST_ERRORS:
                 log.error("cannot reply in channel %s: %s; giving up on this message", channel_id, error)
                 self.store.mark_replied(channel_id, message_ts, "")
             else:
@@ -181,6 +264,43 @@ class Pipeline:
         self.store.mark_replied(channel_id, message_ts, response.get("ts", ""))
         if settings.tags:
             self.add_reactions(channel_id, message_ts, results, settings.threshold)
+
+    def find_posted_reply(self, channel_id: str, thread_ts: str, message_ts: str) -> str | None:
+        """The ts of the bot's reply to this message if it is in the thread already (recognised by the metadata
+        post_reply attaches), else None. Raises what conversations.replies raises, except for the errors after
+        which posting is still right (the thread is gone, or the app lacks the *:history scopes)."""
+        cursor = None
+        for _ in range(MAX_THREAD_PAGES):
+            try:
+                response = self.slack.conversations_replies(
+                    channel=channel_id,
+                    ts=thread_ts,
+                    oldest=message_ts,  # the reply came after the message (a long thread's older part is skipped)
+                    include_all_metadata=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+            except SlackApiError as exc:
+                error = exc.response.get("error")
+                if error == "missing_scope":
+                    log.warning("cannot read the thread in %s (needs the *:history scopes); posting", channel_id)
+                    return None
+                if error == "thread_not_found":
+                    return None
+                raise
+            for message in response.get("messages") or ():
+                metadata = message.get("metadata") or {}
+                if (
+                    message.get("bot_id")
+                    and metadata.get("event_type") == REPLY_EVENT_TYPE
+                    and (metadata.get("event_payload") or {}).get("message_ts") == message_ts
+                ):
+                    return str(message.get("ts", ""))
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not response.get("has_more") or not cursor:
+                return None
+        log.warning("the thread of %s in %s is too long to check for an earlier reply; posting", message_ts, channel_id)
+        return None
 
     def add_reactions(self, channel_id: str, message_ts: str, results: list[ImageResult], threshold: float) -> None:
         """Tag the image message (not the thread) with emoji for its images' labels; never raises.

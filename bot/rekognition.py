@@ -16,6 +16,11 @@ from bot.render import Label
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5  # calls per image, the first included; botocore "standard" mode backs off with jitter between
+CONNECT_TIMEOUT_SECONDS = 5.0
+READ_TIMEOUT_SECONDS = 30.0  # per socket read; a slow answer is a timeout, retried like a dropped connection
+# Worst case for one image: MAX_ATTEMPTS * (connect + read timeout) + the backoffs (at most 1+2+4+8 s when
+# throttled, under 1 s otherwise): about 3 minutes with the defaults. botocore's retry quota (shared by the
+# client's calls) also stops retrying early when most calls fail, so a long outage fails fast instead.
 IMAGE_ERRORS = frozenset(
     {"InvalidImageFormatException", "ImageTooLargeException", "InvalidParameterException", "ValidationException"}
 )
@@ -58,14 +63,20 @@ def aws_session() -> boto3.session.Session:
     return session
 
 
-def build_rekognition_client(max_pool_connections: int):
-    """Credentials, region and endpoint (AWS_ENDPOINT_URL_REKOGNITION) come from boto3's chain."""
+def build_rekognition_client(
+    max_pool_connections: int,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
+):
+    """Credentials, region and endpoint (AWS_ENDPOINT_URL_REKOGNITION) come from boto3's chain. The timeouts are
+    parameters for tests (a slow Rekognition in well under a second); the bot uses the defaults."""
     config = BotoConfig(
         # "total_max_attempts" counts the first call; botocore's "max_attempts" key counts retries only.
         retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
         max_pool_connections=max_pool_connections,
-        connect_timeout=5,
-        read_timeout=30,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
     )
     return aws_session().client("rekognition", config=config)
 
@@ -104,10 +115,14 @@ class RekognitionLabeler:
                 raise self._unavailable() from None
             attempts = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
             log.warning("DetectLabels failed after %d attempt(s): %s", attempts, code)
-            raise RekognitionBusy("I couldn't label this image right now; Rekognition is busy.") from None
+            raise RekognitionBusy(
+                "I couldn't label this image right now: Amazon Rekognition is busy. Please try again later."
+            ) from None
         except BotoCoreError as exc:
             log.warning("DetectLabels could not reach Rekognition: %s", type(exc).__name__)
-            raise RekognitionBusy("I couldn't reach Amazon Rekognition right now.") from None
+            raise RekognitionBusy(
+                "I couldn't label this image right now: I couldn't reach Amazon Rekognition. Please try again later."
+            ) from None
         return tuple(
             Label(
                 name=item["Name"],

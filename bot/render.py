@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.mrkdwn import clip, escape
 from bot.settings import ChannelSettings, format_percent
 
 SEPARATOR = " · "
@@ -54,12 +55,14 @@ def render_reply(results: list[ImageResult], settings: ChannelSettings) -> Reply
     results = [r for r in results if not r.skipped]
     if not results:
         return None
-    if len(results) == 1:
-        lines = [describe_result(results[0], settings)]
+    if len(results) == 1 or (results[0].error is not None and len({r.error for r in results}) == 1):
+        lines = [describe_result(results[0], settings)]  # one image, or one reason for all (e.g. busy): one line
     else:
         lines = [f"*{escape(r.file_name)}*: {describe_result(r, settings)}" for r in results]
     text = "\n".join(lines)
-    blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": _clip(line)}} for line in lines]
+    blocks: list[dict] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": clip(line, MAX_SECTION_TEXT)}} for line in lines
+    ]
     blocks.append(
         {
             "type": "context",
@@ -73,12 +76,3 @@ def render_reply(results: list[ImageResult], settings: ChannelSettings) -> Reply
         }
     )
     return Reply(text=text, blocks=blocks)
-
-
-def escape(text: str) -> str:
-    """Slack's mrkdwn escaping: user-supplied text can never become a mention or a link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_SECTION_TEXT else text[: MAX_SECTION_TEXT - 1] + "…"

@@ -8,6 +8,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -39,15 +40,49 @@ def build_wsgi_app(app: App, services: Services) -> Callable:
             ).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
+        if _malformed_timestamp(environ):
+            # Bolt's verifier would raise on it (a 500 and a traceback in the log for any stranger's request).
+            start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("Content-Length", "0")])
+            return [b""]
         return bolt(environ, start_response)
 
     return wsgi_app
 
 
+def _malformed_timestamp(environ: dict) -> bool:
+    """Whether the request has an X-Slack-Request-Timestamp that isn't a number (a missing one Bolt refuses)."""
+    value = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+    if value is None:
+        return False
+    try:
+        int(value)
+    except ValueError:
+        return True
+    return False
+
+
+class _GunicornLogger(glogging.Logger):
+    """gunicorn's own lines go to the root logger's handler instead of gunicorn's, so they come out in LOG_FORMAT
+    (text or JSON) and redacted like every other line."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            for handler in [h for h in logger.handlers if getattr(h, "_gunicorn", False)]:
+                logger.removeHandler(handler)
+            logger.propagate = True
+
+
 class _Gunicorn(BaseApplication):
     """gunicorn driven from Python: one process (the worker pool and SQLite live in it), threads for requests."""
 
-    def __init__(self, config: Config, load: Callable[[], Callable], on_exit: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        load: Callable[[], Callable],
+        on_exit: Callable[[], None],
+        on_term: Callable[[], None] = lambda: None,
+    ) -> None:
         self._options = {
             "bind": f"0.0.0.0:{config.port}",
             "workers": 1,
@@ -56,7 +91,9 @@ class _Gunicorn(BaseApplication):
             "timeout": 30,
             "graceful_timeout": 25,
             "loglevel": config.log_level.lower(),
+            "logger_class": _GunicornLogger,
             "worker_exit": lambda server, worker: on_exit(),
+            "post_worker_init": lambda worker: _also_on_sigterm(on_term),
         }
         self._load = load
         super().__init__()
@@ -85,7 +122,25 @@ def serve_http(config: Config) -> None:
         for built in services:
             built.stop()
 
-    _Gunicorn(config, load, on_exit).run()
+    def on_term() -> None:
+        for built in services:
+            built.pool.stop_claiming()
+
+    _Gunicorn(config, load, on_exit, on_term).run()
+
+
+def _also_on_sigterm(action: Callable[[], None]) -> None:
+    """In gunicorn's worker: run action first on SIGTERM, then gunicorn's own handler. gunicorn only calls
+    worker_exit once its open connections are done (kept-alive ones linger up to 2 s, requests up to
+    graceful_timeout); without this the pool would go on claiming jobs meanwhile."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum, frame) -> None:
+        action()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def serve_socket_mode(config: Config) -> None:
@@ -96,6 +151,7 @@ def serve_socket_mode(config: Config) -> None:
     stopped = threading.Event()
 
     def stop(signum: int, frame) -> None:
+        services.pool.stop_claiming()
         stopped.set()
 
     signal.signal(signal.SIGTERM, stop)

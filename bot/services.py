@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
 
 from bot.config import Config, ConfigError
 from bot.emoji_tags import EmojiMap
 from bot.jobs import WorkerPool
+from bot.overload import QueueGate
 from bot.permissions import SettingsPermission
 from bot.pipeline import Pipeline
 from bot.rekognition import RekognitionLabeler, build_rekognition_client
 from bot.settings import ChannelSettings
+from bot.slack_api import GuardedWebClient, build_web_client
 from bot.slack_files import SlackFileDownloader
 from bot.store import Store
 from bot.store.sqlite import SqliteStore
 from bot.tag_search import TagSearch
 from bot.upkeep import Upkeep
+
+log = logging.getLogger(__name__)
+
+QUICK_TIMEOUT_SECONDS = 2
 
 
 @dataclass
@@ -37,8 +39,10 @@ class Services:
     permission: SettingsPermission
     emoji_map: EmojiMap
     search: TagSearch
+    queue_gate: QueueGate | None = field(default=None)  # None: no bound (LABELBOT_MAX_QUEUE builds one)
 
     def start(self) -> None:
+        self.search.load_workspace_url(self.slack)  # now, not in a /labels find ack; the sweep retries if need be
         self.pool.start()
 
     def stop(self) -> None:
@@ -46,17 +50,37 @@ class Services:
         self.store.close()
 
 
-def build_slack_client(config: Config) -> WebClient:
-    """Slack's Web API, retrying 429s after Retry-After, 5xx and dropped connections (slack_sdk's handlers)."""
+def build_slack_client(config: Config) -> GuardedWebClient:
+    """Slack's Web API, retrying 429s after Retry-After, 5xx and dropped connections; see bot.slack_api."""
+    return build_web_client(config.bot_token, config.slack_api_url)
+
+
+def stop_when_token_refused(slack: GuardedWebClient, pool: WorkerPool, store: Store) -> None:
+    """Once Slack refuses the bot token (revoked, app uninstalled), every call would fail: the pool stops claiming
+    and posting, one ERROR line says so, and the queue waits in the store for a restart with a good token."""
+
+    def refused(api_method: str, error: str) -> None:
+        pool.suspend()
+        try:
+            waiting = f"{store.queue_stats().depth} image(s) waiting stay queued"
+        except Exception:
+            waiting = "images waiting stay queued"
+        log.error(
+            "Slack refused the bot token (%s on %s): labelbot has stopped working on this workspace; %s. "
+            "Reinstall the app (or copy its current Bot User OAuth Token into SLACK_BOT_TOKEN), then restart the bot.",
+            error,
+            api_method,
+            waiting,
+        )
+
+    slack.on_token_refused(refused)
+
+
+def build_quick_slack_client(config: Config) -> WebClient:
+    """For the few calls made inside a 3-second ack (users.info, conversations.info): a short timeout, no retries;
+    a caller that gets no answer says so instead of waiting."""
     return WebClient(
-        token=config.bot_token,
-        base_url=config.slack_api_url,
-        timeout=30,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=3),
-            ServerErrorRetryHandler(max_retry_count=2),
-        ],
+        token=config.bot_token, base_url=config.slack_api_url, timeout=QUICK_TIMEOUT_SECONDS, retry_handlers=[]
     )
 
 
@@ -77,6 +101,8 @@ def verify_slack_token(config: Config) -> None:
 def build_services(config: Config, *, rekognition_client=None, store: Store | None = None) -> Services:
     store = store or SqliteStore(config.db_path)
     slack = build_slack_client(config)
+    quick_slack = build_quick_slack_client(config)
+    search = TagSearch(store, quick_slack, retention_days=config.retention_days)
     defaults = ChannelSettings(threshold=config.min_confidence, max_labels=config.max_labels)
     emoji_map = EmojiMap.load(config.emoji_map_path)
     pipeline = Pipeline(
@@ -94,8 +120,9 @@ def build_services(config: Config, *, rekognition_client=None, store: Store | No
         pipeline.run_job,
         pipeline.post_reply,
         config.workers,
-        upkeep=Upkeep(store, slack, config.retention_days),
+        upkeep=Upkeep(store, slack, config.retention_days, search=search),
     )
+    stop_when_token_refused(slack, pool, store)
     return Services(
         config=config,
         store=store,
@@ -103,7 +130,8 @@ def build_services(config: Config, *, rekognition_client=None, store: Store | No
         pipeline=pipeline,
         pool=pool,
         defaults=defaults,
-        permission=SettingsPermission(config.admins, slack),
+        permission=SettingsPermission(config.admins, quick_slack),
         emoji_map=emoji_map,
-        search=TagSearch(store, slack, retention_days=config.retention_days),
+        search=search,
+        queue_gate=QueueGate(store, config.max_queue),
     )

@@ -6,6 +6,8 @@ import difflib
 import re
 from dataclasses import dataclass, field, replace
 
+from bot.mrkdwn import literal
+
 # Rekognition's MinConfidence accepts 0-100; more than 20 labels no longer reads as a short answer.
 THRESHOLD_RANGE = (0.0, 100.0)
 MAX_LABELS_RANGE = (1, 20)
@@ -141,8 +143,10 @@ def parse_command(text: str) -> Command:
         return ShowHelp()
     verb, args = words[0].lower(), words[1:]
     rest = text.strip()[len(words[0]) :].strip()
+    if verb in ("on", "off", "status", "reset") and args:
+        return _usage(f"`/labels {verb}` takes nothing after it.")
     if verb in ("on", "off"):
-        return SetEnabled(verb == "on") if not args else _usage(f"`/labels {verb}` takes nothing after it.")
+        return SetEnabled(verb == "on")
     if verb == "status":
         return ShowStatus()
     if verb == "reset":
@@ -159,7 +163,7 @@ def parse_command(text: str) -> Command:
         return _parse_find(args)
     guess = difflib.get_close_matches(verb, VERBS, n=1, cutoff=0.6)
     hint = f" Did you mean `/labels {guess[0]}`?" if guess else ""
-    return CommandError(f"I don't know `{_literal(words[0])}`.{hint}", show_help=True)
+    return CommandError(f"I don't know `{literal(words[0])}`.{hint}", show_help=True)
 
 
 def _usage(message: str) -> CommandError:
@@ -214,10 +218,10 @@ def _parse_filter(kind: str, rest: str) -> Command:
         if not name:
             continue
         if len(name) > MAX_FILTER_LABEL_LENGTH:
-            return _usage(f"`{_literal(name)}` is longer than Rekognition's {MAX_FILTER_LABEL_LENGTH} characters.")
+            return _usage(f"`{literal(name)}` is longer than Rekognition's {MAX_FILTER_LABEL_LENGTH} characters.")
         if not FILTER_LABEL_PATTERN.fullmatch(name):
             return _usage(
-                f"`{_literal(name)}` has characters Rekognition doesn't allow in a label name "
+                f"`{literal(name)}` has characters Rekognition doesn't allow in a label name "
                 "(letters, digits, spaces and ' - _ ( ) . are fine)."
             )
         if name.lower() not in (x.lower() for x in labels):
@@ -343,9 +347,4 @@ def format_percent(value: float) -> str:
 
 
 def _literal_list(values: tuple[str, ...]) -> str:
-    return ", ".join(f"`{_literal(value)}`" for value in values)
-
-
-def _literal(word: str) -> str:
-    """Show user text literally inside inline code: no mrkdwn, mentions or backticks of theirs."""
-    return word.replace("`", "'").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")[:60]
+    return ", ".join(f"`{literal(value)}`" for value in values)

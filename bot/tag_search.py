@@ -1,21 +1,25 @@
 """`/labels find`: search the tag index and answer with up to 10 matches, newest first, with permalinks.
 
-Privacy: a search covers the channel the command was run in. `in #other` is answered only when every image the
-index holds of that channel was posted while it was public; private channels' and conversations' images are
-never shown outside them. (A refusal reads the same whether or not the index holds images there.)
+Privacy: a search covers the channel the command was run in. `in #other` is answered only when that channel is
+public now (Slack is asked, the answer remembered for a minute) and no image the index holds of it was posted
+while it was private; private channels' and conversations' images are never shown outside them. (A refusal reads
+the same whether or not the index holds images there.)
+
+Answered within the slash command's ack, so nothing here waits long: the workspace URL for permalinks comes from
+one auth.test at start-up (`load_workspace_url`), and the public check's client has a short timeout, no retries.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from datetime import UTC, datetime
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.render import Label, escape
+from bot.conversations import PublicChannels
+from bot.mrkdwn import clip, escape, slack_date
+from bot.render import Label
 from bot.settings import Find
 from bot.store import IndexedImage, Store, search_words
 
@@ -28,26 +32,37 @@ MAX_ECHO = 60  # characters of the user's words repeated back
 
 
 class TagSearch:
-    def __init__(self, store: Store, slack: WebClient, *, retention_days: int | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        slack: WebClient,
+        *,
+        retention_days: int | None = None,
+        public_cache_seconds: float = 60.0,
+    ) -> None:
+        """`slack` answers the public check inside the ack: give it a short timeout and no retry handlers."""
         self._store = store
-        self._slack = slack
+        self._public = PublicChannels(slack, cache_seconds=public_cache_seconds)
         self._retention_days = retention_days
         self._workspace_url: str | None = None
-        self._url_lock = threading.Lock()
 
     def answer(self, find: Find, *, channel_id: str, user_id: str) -> str:
         """The ephemeral answer to `/labels find` run in channel_id by user_id."""
-        echo = "“" + escape(_clip(" ".join(find.words.split()), MAX_ECHO)) + "”"
+        echo = "“" + escape(clip(" ".join(find.words.split()), MAX_ECHO)) + "”"
         words = search_words(find.words)
         if not words:
             return "Give me a word to look for, e.g. `/labels find whiteboard`."
         scope = find.channel_id or channel_id
-        if scope != channel_id and not self._store.channel_is_public(scope):
-            return (
-                f"I can't search <#{scope}> from here: I search another channel only when it is public and I have "
-                "labelled images there, so images in private channels and conversations stay in them. "
-                f"Run `/labels find {escape(_clip(find.words, MAX_ECHO))}` in that channel instead."
-            )
+        if scope != channel_id:
+            public = self._store.channel_is_public(scope) and self._public.is_public(scope)
+            if public is None:
+                return f"I couldn't check with Slack whether <#{scope}> is public just now; try again in a moment."
+            if not public:
+                return (
+                    f"I can't search <#{scope}> from here: I search another channel only when it is public and I "
+                    "have labelled images there, so images in private channels and conversations stay in them. "
+                    f"Run `/labels find {escape(clip(find.words, MAX_ECHO))}` in that channel instead."
+                )
         since = None if find.since_days is None else time.time() - find.since_days * 86400
         started = time.perf_counter()
         matches = self._store.search_images(words, channel_id=scope, since=since, limit=MAX_RESULTS)
@@ -67,18 +82,19 @@ class TagSearch:
             )
         count = f"The {len(matches)} newest images" if len(matches) == MAX_RESULTS else _plural(len(matches), "image")
         header = f"{count} matching {echo} {where}, newest first:"
-        lines = [self._describe_match(match, words) for match in matches]
+        lines = [self._describe_match(match) for match in matches]
         return _fit(header, lines)
 
-    def _describe_match(self, match: IndexedImage, words: tuple[str, ...]) -> str:
-        parts = [_posted(match, self._permalink(match))]
+    def _describe_match(self, match: IndexedImage) -> str:
+        """When it was posted (in the reader's time zone, linked to the message), who posted it, its labels."""
+        parts = [slack_date(match.posted_at, self._permalink(match))]
         if match.user_id:
             parts.append(f"<@{match.user_id}>")
-        parts.append(_describe_labels(match.labels, words))
+        parts.append(_describe_labels(match.labels, match.matched))
         return "• " + " · ".join(parts)
 
     def _permalink(self, match: IndexedImage) -> str | None:
-        base = self.workspace_url()
+        base = self._workspace_url
         if base is None:
             return None
         link = f"{base}archives/{match.channel_id}/p{match.message_ts.replace('.', '')}"
@@ -87,60 +103,45 @@ class TagSearch:
         return link
 
     def workspace_url(self) -> str | None:
-        """https://WORKSPACE.slack.com/, from auth.test once; None (no links this time) if Slack didn't answer."""
-        with self._url_lock:
-            if self._workspace_url is None:
-                try:
-                    url = str(self._slack.auth_test().get("url") or "")
-                except (SlackApiError, OSError) as exc:
-                    log.warning("auth.test failed, so /labels find answers without links: %s", type(exc).__name__)
-                    return None
-                if url.startswith("https://"):
-                    self._workspace_url = url if url.endswith("/") else url + "/"
-            return self._workspace_url
+        """https://WORKSPACE.slack.com/ once known (`load_workspace_url`); None: answers go without links."""
+        return self._workspace_url
+
+    def load_workspace_url(self, slack: WebClient) -> str | None:
+        """Ask auth.test once for the permalinks' base; called at start-up and by the sweep until it is known.
+        Never from an ack."""
+        if self._workspace_url is None:
+            try:
+                url = str(slack.auth_test().get("url") or "")
+            except (SlackApiError, OSError) as exc:
+                log.warning("auth.test failed, so /labels find answers without links for now: %s", type(exc).__name__)
+                return None
+            if url.startswith("https://"):
+                self._workspace_url = url if url.endswith("/") else url + "/"
+        return self._workspace_url
 
 
-def _posted(match: IndexedImage, link: str | None) -> str:
-    """When it was posted, in the reader's time zone (Slack's date formatting), linked to the message."""
-    seconds = int(match.posted_at)
-    fallback = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    link_part = f"^{link}" if link else ""
-    return f"<!date^{seconds}^{{date_short_pretty}} {{time}}{link_part}|{fallback}>"
-
-
-def _describe_labels(labels: tuple[Label, ...], words: tuple[str, ...]) -> str:
+def _describe_labels(labels: tuple[Label, ...], matched_names: frozenset[str]) -> str:
     """The top few labels, the ones the search matched in bold (with the matching parent or alias)."""
     shown = list(labels[:LABELS_PER_RESULT])
-    matched = [label for label in labels if _matching_name(label, words) is not None]
+    matched = [label for label in labels if _matching_name(label, matched_names) is not None]
     if matched and not any(label in matched for label in shown):
         shown = shown[: LABELS_PER_RESULT - 1] + matched[:1]
     parts = []
     for label in shown:
-        name = escape(_clip(label.name, 40))
-        via = _matching_name(label, words)
+        name = escape(clip(label.name, 40))
+        via = _matching_name(label, matched_names)
         if via is None:
             parts.append(f"{name} {label.confidence:.0f}%")
         elif via == label.name:
             parts.append(f"*{name}* {label.confidence:.0f}%")
         else:
-            parts.append(f"*{name}* ({escape(_clip(via, 40))}) {label.confidence:.0f}%")
+            parts.append(f"*{name}* ({escape(clip(via, 40))}) {label.confidence:.0f}%")
     return " · ".join(parts)
 
 
-def _matching_name(label: Label, words: tuple[str, ...]) -> str | None:
-    """The label's own name, parent or alias that a searched word matches (plurals count), or None."""
-    for name in (label.name, *label.parents, *label.aliases):
-        tokens = search_words(name)
-        if any(_same_word(word, token) for word in words for token in tokens):
-            return name
-    return None
-
-
-def _same_word(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    short, long = sorted((a, b), key=len)
-    return long in (short + "s", short + "es") or (short.endswith("y") and long == short[:-1] + "ies")
+def _matching_name(label: Label, matched_names: frozenset[str]) -> str | None:
+    """The label's own name, parent or alias that the search matched (the index's stemming decided), or None."""
+    return next((name for name in (label.name, *label.parents, *label.aliases) if name in matched_names), None)
 
 
 def _describe_scope(scope: str, current: str) -> str:
@@ -161,10 +162,6 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _fit(header: str, lines: list[str]) -> str:
     """Header and lines within MAX_ANSWER characters, dropping the oldest matches if it must."""
     kept = list(lines)
@@ -175,4 +172,4 @@ def _fit(header: str, lines: list[str]) -> str:
         if len(text) <= MAX_ANSWER:
             return text
         kept.pop()
-    return _clip(header, MAX_ANSWER)
+    return clip(header, MAX_ANSWER)

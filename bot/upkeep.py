@@ -1,4 +1,5 @@
-"""The sweep thread's upkeep: delete the bot's replies to images deleted in Slack; expire old tag index entries."""
+"""The sweep thread's upkeep: delete the bot's replies to images deleted in Slack; expire old tag index entries
+and finished jobs; learn the workspace URL for `/labels find` if start-up couldn't."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.store import Store
+from bot.tag_search import TagSearch
 
 log = logging.getLogger(__name__)
 
@@ -29,25 +31,37 @@ class Upkeep:
         *,
         purge_every_seconds: float = 3600.0,
         clock: Callable[[], float] = time.time,
+        search: TagSearch | None = None,
     ) -> None:
         self._store = store
         self._slack = slack
         self._retention_days = retention_days
         self._purge_every_seconds = purge_every_seconds
         self._clock = clock
+        self._search = search
         self._next_purge = 0.0  # the first sweep, at start-up, purges
 
     def __call__(self) -> None:
         self.delete_replies_to_deleted_messages()
+        if self._search is not None and self._search.workspace_url() is None:
+            self._search.load_workspace_url(self._slack)
         now = self._clock()
         if now >= self._next_purge:
             self._next_purge = now + self._purge_every_seconds
             self.purge(now)
 
     def purge(self, now: float) -> int:
-        purged = self._store.purge_index(now - self._retention_days * SECONDS_PER_DAY)
-        if purged:
-            log.info("expired %d tag index entries older than %d days", purged, self._retention_days)
+        """The tag index and the finished jobs (whose results hold labels, file names and errors) alike."""
+        cutoff = now - self._retention_days * SECONDS_PER_DAY
+        purged = self._store.purge_index(cutoff)
+        jobs = self._store.purge_finished_jobs(cutoff)
+        if purged or jobs:
+            log.info(
+                "expired %d tag index entries and %d finished jobs older than %d days",
+                purged,
+                jobs,
+                self._retention_days,
+            )
         return purged
 
     def delete_replies_to_deleted_messages(self) -> None:

@@ -60,12 +60,13 @@ def bot_environ(fake_slack: FakeSlack, tmp_path: Path, **overrides: str) -> dict
 
 @pytest.fixture
 def start_bot(fake_slack, aws_env, tmp_path) -> Iterator:
-    """start_bot(**env overrides) -> RunningBot: the real Bolt app and workers behind a loopback HTTP server."""
+    """start_bot(**env overrides) -> RunningBot: the real Bolt app and workers behind a loopback HTTP server.
+    `services` (a dict) goes to build_services, e.g. {"rekognition_client": a client with short timeouts}."""
     started: list[RunningBot] = []
 
-    def start(*, start_workers: bool = True, **overrides: str) -> RunningBot:
+    def start(*, start_workers: bool = True, services: dict | None = None, **overrides: str) -> RunningBot:
         config = load_config(bot_environ(fake_slack, tmp_path, **overrides), mode="http")
-        started.append(serve_bot(config, start_workers=start_workers))
+        started.append(serve_bot(config, start_workers=start_workers, **(services or {})))
         return started[-1]
 
     yield start

@@ -46,8 +46,9 @@ class RunningBot:
         self.services.stop()
 
 
-def serve_bot(config: Config, *, start_workers: bool = True) -> RunningBot:
-    services = build_services(config)
+def serve_bot(config: Config, *, start_workers: bool = True, **service_options) -> RunningBot:
+    """service_options go to build_services (e.g. rekognition_client=... with short timeouts)."""
+    services = build_services(config, **service_options)
     app = build_app(config, services)
     if start_workers:
         services.start()

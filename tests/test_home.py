@@ -4,6 +4,7 @@ end to end (signed event → users.conversations → views.publish on the fake S
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -17,6 +18,7 @@ from tests.conftest import fixture_bytes
 from tests.slack_requests import file_share_event, next_ts
 
 DEFAULTS = ChannelSettings(threshold=75.0, max_labels=5)
+CAT_JPG = fixture_bytes("cat.jpg")
 EMPTY = LabellingSummary(0, 0, (), ())
 BLOCK_TYPES = {"header", "section", "context", "divider"}
 
@@ -81,7 +83,8 @@ def test_the_view_shows_channels_settings_counts_top_labels_and_problems():
     assert "*Images labelled*\n42" in text
     assert "*Couldn't label*\n1" in text
     assert "Cat (30) · Whiteboard (12)" in text
-    assert "Channels I'm in (2)" in text
+    assert "Public channels I'm in (2)" in text
+    assert "This tab covers public channels only" in text
     assert "<#C0001|general> · *on* · threshold 75% · max 5 · tags off" in text
     assert "<#C0002|design> · *off* · threshold 90% · max 3 · tags on · only Dog, Cat" in text
     assert "<!date^1700000000^{date_short_pretty} {time}|2023-11-14 22:13 UTC> · <#C0001> · *broken.jpg*" in text
@@ -105,7 +108,7 @@ def test_many_channels_long_filters_and_many_errors_stay_within_block_kit_limits
 
     assert_valid_home_view(view)
     text = view_text(view)
-    assert "Channels I'm in (1,000)" in text
+    assert "Public channels I'm in (1,000)" in text
     assert "more channels." in text
     assert "+95 more" in text  # each filter list shows five names
     assert "1,000,000" in text
@@ -218,7 +221,7 @@ def test_opening_the_home_tab_publishes_channels_settings_counts_and_problems(st
     view = publish["view"]
     assert_valid_home_view(view)
     text = view_text(view)
-    assert "Channels I'm in (402)" in text
+    assert "Public channels I'm in (402)" in text
     assert "<#C0001|general> · *on* · threshold 75% · max 5 · tags off" in text
     assert "<#C0002|design> · *off* · threshold 90% · max 5 · tags off · only Dog" in text
     assert "*Images labelled*\n1" in text
@@ -228,7 +231,64 @@ def test_opening_the_home_tab_publishes_channels_settings_counts_and_problems(st
     assert "xoxb-" not in json.dumps(view) and "/files-pri/" not in json.dumps(view)
     listings = fake_slack.calls_to("users.conversations")
     assert len(listings) == 3  # 402 channels, 200 a page
-    assert all(c["types"] == "public_channel,private_channel" for c in listings)
+    assert all(c["types"] == "public_channel" for c in listings)
+
+
+def test_every_user_sees_the_same_tab_with_nothing_of_private_channels_or_conversations(start_bot, fake_slack, aws_env):
+    # users.conversations lists public channels only; a private one slipping into the answer is dropped too.
+    fake_slack.channels = [
+        {"id": "C0PUB", "name": "general"},
+        {"id": "G0SLIP", "name": "hr-secret", "is_private": True},
+    ]
+    bot = start_bot(LABELBOT_WORKERS="1")
+    bot.services.store.save_overrides("G0SLIP", ChannelOverrides(include=("Payslip",)))
+    aws_env.labels = [{"Name": "Dog", "Confidence": 99.0, "Parents": []}]
+    bot.post_event(file_share_event("C0PUB", [fake_slack.add_file("F1", CAT_JPG, "dog.jpg", "image/jpeg", "jpg")]))
+    fake_slack.wait_for_posts(1)
+    aws_env.labels = [{"Name": "Passport", "Confidence": 99.0, "Parents": []}]
+    for channel, kind, name in (("G0SLIP", "group", "salaries.png"), ("D0DM", "im", "my-id.png")):
+        bot.post_event(
+            file_share_event(channel, [fake_slack.add_file(name, CAT_JPG, name, "image/png", "png")], channel_type=kind)
+        )
+    bot.post_event(
+        file_share_event("D0DM", [fake_slack.add_file("F_BAD", CAT_JPG[:4000], "divorce.jpg", "image/jpeg", "jpg")])
+    )
+    fake_slack.wait_for_posts(4)
+
+    for user in ("UALICE", "UBOB"):
+        bot.post_event(home_opened(user))
+    publishes = fake_slack.wait_for_calls("views.publish", 2)
+
+    assert sorted(p["user_id"] for p in publishes) == ["UALICE", "UBOB"]
+    alice, bob = (view_text(p["view"]) for p in publishes)
+    assert re.sub(r"<!date\^\d+", "", alice) == re.sub(r"<!date\^\d+", "", bob)
+    for secret in ("G0SLIP", "hr-secret", "Payslip", "Passport", "salaries", "my-id", "divorce", "D0DM"):
+        assert secret not in json.dumps([p["view"] for p in publishes]), secret
+    assert "Public channels I'm in (1)" in alice
+    assert "*Images labelled*\n1" in alice and "*Couldn't label*\n0" in alice
+    assert "Dog (1)" in alice
+
+
+def test_the_summary_can_be_limited_to_some_channels(tmp_path):
+    store = SqliteStore(tmp_path / "db.sqlite3")
+    finish(store, "C1", [ImageResult("F1", "a.jpg", labels=(Label("Cat", 99.0),))])
+    finish(
+        store, "G2", [ImageResult("F2", "b.jpg", labels=(Label("Dog", 99.0),)), ImageResult("F3", "c.jpg", error="x")]
+    )
+
+    everything = store.labelling_summary(0)
+    public = store.labelling_summary(0, channel_ids={"C1"})
+    nothing = store.labelling_summary(0, channel_ids=())
+
+    assert (everything.images_labelled, everything.images_failed, len(everything.top_labels)) == (2, 1, 2)
+    assert (public.images_labelled, public.images_failed, public.top_labels, public.recent_errors) == (
+        1,
+        0,
+        (("Cat", 1),),
+        (),
+    )
+    assert (nothing.images_labelled, nothing.images_failed, nothing.top_labels) == (0, 0, ())
+    store.close()
 
 
 def test_the_messages_tab_publishes_nothing(start_bot, fake_slack):
@@ -248,4 +308,4 @@ def test_without_the_channel_scopes_the_tab_still_shows_and_says_why(start_bot, 
 
     [publish] = fake_slack.wait_for_calls("views.publish")
     assert_valid_home_view(publish["view"])
-    assert "`missing_scope` (the app needs the `channels:read` and `groups:read` scopes)" in view_text(publish["view"])
+    assert "`missing_scope` (the app needs the `channels:read` scope)" in view_text(publish["view"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import random
 import struct
 import zlib
@@ -224,7 +225,7 @@ def png_bombs() -> dict[str, bytes]:
 
     return {
         "pillow-limit": bomb(14_000, 14_000),  # 196 MP: past Pillow's own DecompressionBombError threshold
-        "our-limit": bomb(11_000, 11_000),  # 121 MP: Pillow only warns; the module's 120 MP cap stops it
+        "our-limit": bomb(11_000, 11_000),  # 121 MP: Pillow only warns; the module's own cap stops it
     }
 
 
@@ -741,6 +742,48 @@ def test_a_real_decompression_bomb_is_refused_before_any_pixel_is_allocated(kind
     if kind == "our-limit":
         assert "11000×11000" in str(error)
         assert "121 MP" in str(error)
+
+
+def progressive_jpeg_claiming(width: int, height: int) -> bytes:
+    data = encode(photo("cat.jpg"), "JPEG", progressive=True)
+    sof = data.index(b"\xff\xc2")
+    return patched(data, sof + 5, ">HH", height, width)
+
+
+def webp_claiming(width: int, height: int) -> bytes:
+    data = encode(photo("cat.jpg"), "WEBP")
+    frame = data.index(b"\x9d\x01\x2a")  # the VP8 start code; 14-bit width and height follow
+    return patched(data, frame + 3, "<HH", width, height)
+
+
+# Only a baseline JPEG decodes at a fraction of its size (DCT scaling); every other image costs its full size, and
+# more (a progressive JPEG keeps all its coefficients, WebP's decoder keeps copies), so its cap is lower.
+PIXEL_LIMITS: dict[str, tuple[Callable[[int, int], bytes], int]] = {
+    "baseline jpeg": (jpeg_claiming, 120),
+    "progressive jpeg": (progressive_jpeg_claiming, 50),
+    "png": (lambda w, h: handmade_png(w, h, 8, 2, zlib.compress(b"\x00" * 99)), 50),
+    "tiff": (tiff_claiming, 50),
+    "webp": (webp_claiming, 25),
+}
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize("kind", list(PIXEL_LIMITS))
+def test_each_kind_of_image_has_a_pixel_limit_that_bounds_its_decoding_memory(kind, pixel_allocations):
+    claiming, megapixels = PIXEL_LIMITS[kind]
+    side = math.isqrt(megapixels * 1_000_000) + 1  # a square just over the limit
+
+    error = expect_error(claiming(side, side), ImageTooLarge)
+
+    assert f"more than the {megapixels} MP I can open safely" in str(error)
+    assert all(w * h < 1_000_000 for w, h in pixel_allocations), pixel_allocations  # refused from the header
+
+
+def test_a_60_megapixel_baseline_jpeg_still_opens():
+    result = prepare_for_rekognition(jpeg_claiming(12_000, 5_000))  # the cat's data, a camera's header
+
+    assert result.converted is True
+    assert valid_output(result).size == (2048, 853)
 
 
 # ------------------------------------------------------------------------------------ damaged & non-images

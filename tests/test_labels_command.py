@@ -3,10 +3,13 @@ a visible line in the channel for every change, and an optional admin list."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from dataclasses import replace
 
 import pytest
 
+from bot.permissions import UNCHECKED
 from tests.conftest import fixture_bytes
 from tests.slack_requests import file_share_event
 
@@ -103,6 +106,8 @@ def test_status_shows_defaults_then_what_the_channel_set(start_bot):
         ("max 2.5", "from 1 to 20"),
         ("max", "from 1 to 20"),
         ("on please", "takes nothing after it"),
+        ("reset threshold please", "`/labels reset` takes nothing after it"),
+        ("status junk", "`/labels status` takes nothing after it"),
         ("tags maybe", "`/labels tags on`"),
         ("include", "Name the labels to include"),
         ("include " + "x" * 51, "longer than Rekognition's 50 characters"),
@@ -162,6 +167,37 @@ def test_a_failed_announcement_does_not_undo_the_change(start_bot, fake_slack):
     assert answer(bot, "max 2") == "Done: set the number of labels per image to at most 2."
     time.sleep(0.3)
     assert "at most 2 labels per image (set for this channel)" in answer(bot, "status")
+
+
+def test_a_change_whose_save_failed_is_not_announced(start_bot, fake_slack, monkeypatch):
+    bot = start_bot()
+
+    def disk_full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(bot.services.store, "save_overrides", disk_full)
+    response = bot.command("threshold 90")
+
+    assert response.status == 500  # Slack shows the user that the command failed
+    time.sleep(0.5)  # the lazy listener has run meanwhile
+    assert fake_slack.posts() == []
+    monkeypatch.undo()
+    assert "threshold 75% (default)" in answer(bot, "status")
+
+
+def test_the_announcement_is_of_the_change_made_by_whoever_made_it(start_bot, fake_slack, monkeypatch):
+    """Another command saved in between (a concurrent one) neither changes the line nor who it credits."""
+    bot = start_bot()
+    save = bot.services.store.save_overrides
+
+    def save_then_bob_changes_it_too(channel_id, overrides):
+        save(channel_id, overrides)
+        save(channel_id, replace(overrides, include=("Dog", "Cat")))  # Bob's /labels include Cat, just after
+
+    monkeypatch.setattr(bot.services.store, "save_overrides", save_then_bob_changes_it_too)
+    assert answer(bot, "include Dog", user="UALICE") == "Done: set the labels to include to `Dog`."
+
+    assert channel_lines(fake_slack, 1) == ["<@UALICE> set the labels to include to `Dog`."]
 
 
 def test_off_stops_automatic_labelling_and_on_resumes_it(start_bot, fake_slack, aws_env):
@@ -231,6 +267,20 @@ def test_with_labelbot_admins_only_they_and_workspace_admins_change_settings(sta
     ]
     time.sleep(0.2)
     assert len(fake_slack.posts()) == 2  # nothing announced for the refused change
+
+
+def test_an_admin_check_slack_does_not_answer_in_time_is_neither_waited_for_nor_remembered(start_bot, fake_slack):
+    fake_slack.users["UOWNER"] = {"is_owner": True}
+    fake_slack.fail_next("users.info", status=429, error="ratelimited", headers={"Retry-After": "5"})
+    bot = start_bot(LABELBOT_ADMINS="UBOSS")
+
+    response = bot.command("threshold 80", user="UOWNER")
+
+    assert response.status == 200
+    assert response.seconds < 1.5  # no waiting out the Retry-After inside the ack
+    assert response.json()["text"] == UNCHECKED
+    assert answer(bot, "threshold 80", user="UOWNER").startswith("Done")  # asked again: not a cached refusal
+    assert len([c for c in fake_slack.calls if c.method == "users.info"]) == 2
 
 
 def test_a_forged_command_is_refused(start_bot):

@@ -9,8 +9,8 @@ import time
 import pytest
 from slack_sdk.errors import SlackApiError
 
-from bot.render import Label
-from bot.settings import Find, parse_command
+from bot.render import ImageResult, Label
+from bot.settings import ChannelOverrides, Find, parse_command
 from bot.store import IndexedImage
 from bot.store.sqlite import SqliteStore
 from bot.tag_search import MAX_ANSWER, TagSearch
@@ -140,21 +140,136 @@ def test_the_retention_purge_drops_entries_posted_before_the_cutoff(store):
     assert store.purge_index(NOW - 90 * DAY) == 0
 
 
-def test_a_channel_is_public_only_if_every_image_of_it_was_posted_public(store):
+def test_a_channel_is_public_only_if_no_image_of_it_was_posted_private(store):
     store.index_images(
         [
             image(channel="CPUB"),
             image(channel="GPRIV", channel_type="group"),
             image(channel="DIM", channel_type="im"),
-            image(channel="CUNKNOWN", channel_type=""),
+            image(channel="GMPIM", channel_type="mpim"),
+            image(channel="CUNKNOWN", channel_type=""),  # Slack didn't say: TagSearch asks Slack live
             image(channel="CTURNED", ts="1.000001"),
             image(channel="CTURNED", ts="2.000001", channel_type="group"),
         ]
     )
 
     assert store.channel_is_public("CPUB")
-    for channel in ("GPRIV", "DIM", "CUNKNOWN", "CTURNED", "CNEVERSEEN"):
+    assert store.channel_is_public("CUNKNOWN")
+    for channel in ("GPRIV", "DIM", "GMPIM", "CTURNED", "CNEVERSEEN"):
         assert not store.channel_is_public(channel), channel
+
+
+def test_a_channel_id_the_stemmer_folds_into_another_finds_only_its_own_images(store):
+    # Porter stems both ids to c0abcdei: the full-text channel term alone would match either channel.
+    store.index_images(
+        [
+            image(channel="C0ABCDEY", file_id="F_Y", ts="1.000001"),
+            image(channel="C0ABCDEI", file_id="F_I", ts="2.000001"),
+        ]
+    )
+
+    assert found(store, "cat", channel="C0ABCDEY") == [("1.000001", "F_Y")]
+    assert found(store, "cat", channel="C0ABCDEI") == [("2.000001", "F_I")]
+
+
+def test_a_busy_colliding_channel_does_not_crowd_out_the_searched_one(store):
+    store.index_images([image(channel="C0ABCDEI", file_id=f"F{n:02d}", ts=ts_at(NOW - n)) for n in range(15)])
+    store.index_images([image(channel="C0ABCDEY", file_id="F_OLD", ts=ts_at(NOW - 3600))])
+
+    assert found(store, "cat", channel="C0ABCDEY") == [(ts_at(NOW - 3600), "F_OLD")]
+
+
+def test_a_search_says_which_names_its_words_matched_stemmed_as_the_index_stems(store):
+    running = (Label("Running Shoe", 90.0, ("Footwear", "Clothing")), Label("Run", 80.0), Label("Grass", 70.0))
+    store.index_images([image(running)])
+
+    [match] = store.search_images(("running",), channel_id="C1")
+    assert match.matched == {"Running Shoe", "Run"}
+    [match] = store.search_images(("clothes",), channel_id="C1")  # porter: clothes -> cloth, clothing -> cloth
+    assert match.matched == {"Clothing"}
+
+
+def labelled(store, channel: str, ts: str, *files: str, reply_ts: str | None = None) -> None:
+    """Record a message's files, label them all (the one named SKIP turns out not to be an image), reply."""
+    store.enqueue_message(channel, ts, ts, [{"id": f} for f in files])
+    while (job := store.claim_job()) is not None:
+        file_id = job.file["id"]
+        skipped = file_id.startswith("SKIP")
+        store.finish_job(job.id, ImageResult(file_id, f"{file_id}.jpg", labels=() if skipped else CAT, skipped=skipped))
+    if reply_ts is not None:
+        assert store.claim_reply(channel, ts) is not None
+        store.mark_replied(channel, ts, reply_ts)
+
+
+def test_a_file_deleted_while_its_job_runs_is_not_indexed_when_the_job_ends(store):
+    store.enqueue_message("C1", "1.000001", "1.000001", [{"id": "F1"}, {"id": "F2"}])
+    running = store.claim_job()
+
+    store.forget_file(running.file["id"])
+
+    assert store.index_images([image(ts="1.000001", file_id="F1")]) == 0
+    assert store.index_images([image(ts="1.000001", file_id="F2")]) == 1  # the message's other image
+    assert [f for _, f in found(store, "cat")] == ["F2"]
+
+
+def test_a_message_deleted_while_its_job_runs_gets_no_reply(store):
+    store.enqueue_message("C1", "1.000001", "1.000001", [{"id": "F1"}])
+    running = store.claim_job()
+
+    store.forget_message("C1", "1.000001")
+    store.finish_job(running.id, ImageResult("F1", "F1.jpg", labels=CAT))
+
+    assert store.claim_reply("C1", "1.000001") is None
+    assert store.messages_ready_to_reply() == []
+    assert store.queue_stats().depth == 0
+
+
+def test_deletions_take_the_jobs_labels_and_file_names_with_them(store):
+    labelled(store, "C1", "1.000001", "F1")
+    labelled(store, "C1", "2.000001", "F2", "F3")
+    store.enqueue_message("C1", "3.000001", "3.000001", [{"id": "F4"}])
+    store.finish_job(store.claim_job().id, ImageResult("F4", "secret-plans.png", error="damaged"))
+    before = store.labelling_summary(0)
+    assert (before.images_labelled, before.images_failed) == (3, 1)
+
+    store.forget_message("C1", "1.000001")
+    store.forget_file("F2")
+    store.forget_file("F4")
+
+    after = store.labelling_summary(0)
+    assert (after.images_labelled, after.images_failed, after.recent_errors) == (1, 0, ())
+    assert after.top_labels[0] == ("Animal", 1)
+    files = [r[0] for r in store._db.execute("SELECT file_id FROM jobs")]
+    assert files == ["F3"]
+
+
+def test_a_reply_goes_once_every_image_of_its_message_is_deleted(store):
+    labelled(store, "C1", "1.000001", "F1", "F2", reply_ts="1.000009")
+    labelled(store, "C1", "2.000001", "F3", "SKIP_PDF", reply_ts="2.000009")
+
+    store.forget_file("F1")
+    assert store.replies_to_delete() == []  # F2 is still there: the reply stays
+    store.forget_file("F2")
+    store.forget_file("F3")  # the PDF that turned out not to be an image was never in the reply
+
+    assert sorted(store.replies_to_delete()) == [("C1", "1.000001", "1.000009"), ("C1", "2.000001", "2.000009")]
+
+
+def test_retention_purges_finished_jobs_and_settled_messages_too(store):
+    labelled(store, "C1", "1.000001", "F_OLD", reply_ts="1.000009")
+    labelled(store, "C1", "2.000001", "F_NEW", reply_ts="2.000009")
+    store.enqueue_message("C1", "3.000001", "3.000001", [{"id": "F_QUEUED"}])
+    store._db.execute("UPDATE jobs SET updated_at=?, created_at=? WHERE state='done' AND file_id='F_OLD'", (1.0, 1.0))
+    store._db.execute("UPDATE jobs SET created_at=? WHERE file_id='F_QUEUED'", (1.0,))
+    store._db.execute("UPDATE messages SET created_at=? WHERE message_ts IN ('1.000001', '3.000001')", (1.0,))
+
+    assert store.purge_finished_jobs(NOW - 90 * DAY, batch=1) == 1
+
+    assert sorted(r[0] for r in store._db.execute("SELECT file_id FROM jobs")) == ["F_NEW", "F_QUEUED"]
+    assert store.labelling_summary(0).images_labelled == 1
+    kept = sorted(r[0] for r in store._db.execute("SELECT message_ts FROM messages"))
+    assert kept == ["2.000001", "3.000001"]  # the queued message stays, however old
+    assert store.enqueue_message("C1", "1.000001", "1.000001", [{"id": "F_OLD"}]) == 1  # asked again: labelled afresh
 
 
 def test_the_poster_and_channel_type_travel_with_the_job(store):
@@ -171,10 +286,12 @@ def test_the_poster_and_channel_type_travel_with_the_job(store):
 
 
 class RecordingSlack:
-    def __init__(self, errors=()):
+    def __init__(self, errors=(), conversations=None):
         self.deleted: list[tuple[str, str]] = []
         self.errors = list(errors)
         self.auth_tests = 0
+        self.conversations = conversations or {}  # channel id -> conversations.info's channel, or an Exception
+        self.infos: list[str] = []
 
     def chat_delete(self, channel: str, ts: str):
         if self.errors:
@@ -187,6 +304,13 @@ class RecordingSlack:
         if self.errors:
             raise SlackApiError("failed", {"ok": False, "error": self.errors.pop(0)})
         return {"ok": True, "url": "https://acme.slack.com/"}
+
+    def conversations_info(self, channel: str):
+        self.infos.append(channel)
+        answer = self.conversations.get(channel, {"is_channel": True, "is_private": False, "is_member": True})
+        if isinstance(answer, Exception):
+            raise answer
+        return {"ok": True, "channel": {"id": channel, **answer}}
 
 
 def test_upkeep_deletes_replies_to_deleted_messages_and_retries_only_transient_errors(store):
@@ -208,9 +332,12 @@ def test_upkeep_purges_at_start_then_hourly(store):
     clock = [NOW]
     upkeep = Upkeep(store, RecordingSlack(), 30, clock=lambda: clock[0])
     store.index_images([image(ts=ts_at(NOW - 31 * DAY), file_id="OLD")])
+    labelled(store, "C1", "1.000001", "F_OLD_JOB")
+    store._db.execute("UPDATE jobs SET updated_at=?", (NOW - 31 * DAY,))
 
     upkeep()
     assert found(store, "cat") == []
+    assert store.labelling_summary(0).images_labelled == 0  # the finished job went too
 
     store.index_images([image(ts=ts_at(NOW - 29.99 * DAY), file_id="SOON")])
     clock[0] += 1800
@@ -227,7 +354,9 @@ def test_upkeep_purges_at_start_then_hourly(store):
 def search_answer(store, text: str, *, channel="C1", slack=None) -> str:
     find = parse_command("find " + text)
     assert isinstance(find, Find), find
-    return TagSearch(store, slack or RecordingSlack(), retention_days=90).answer(find, channel_id=channel, user_id="U")
+    search = TagSearch(store, slack or RecordingSlack(), retention_days=90)
+    search.load_workspace_url(RecordingSlack())
+    return search.answer(find, channel_id=channel, user_id="U")
 
 
 def test_the_answer_lists_matches_with_date_permalink_poster_and_the_matching_label(store):
@@ -313,19 +442,60 @@ def test_ten_matches_at_most_and_the_answer_stays_under_slacks_limit(store):
     assert text.endswith(f"…and {10 - text.count('archives/')} older")
 
 
-def test_the_workspace_url_is_asked_once_and_links_wait_when_slack_does_not_answer(store):
+def test_answers_never_call_auth_test_and_the_sweep_learns_the_workspace_url_start_up_missed(store):
     store.index_images([image()])
     slack = RecordingSlack(errors=["ratelimited"])
-    search = TagSearch(store, slack)
+    search = TagSearch(store, RecordingSlack())
+    upkeep = Upkeep(store, slack, 90, search=search)
     find = Find("cat")
 
+    assert search.load_workspace_url(slack) is None  # start-up: Slack didn't answer
     without_link = search.answer(find, channel_id="C1", user_id="U")
+    upkeep()  # the next sweep asks again
     with_link = search.answer(find, channel_id="C1", user_id="U")
-    search.answer(find, channel_id="C1", user_id="U")
+    upkeep()
 
     assert "1 image matching" in without_link and "archives" not in without_link
     assert "https://acme.slack.com/archives/C1/" in with_link
-    assert slack.auth_tests == 2
+    assert slack.auth_tests == 2  # once failed, once learnt; never from an answer, never again
+
+
+def test_another_channel_is_searched_only_while_slack_says_it_is_public(store):
+    store.index_images([image(channel="CPUB"), image(channel="CNOWPRIV"), image(channel="CUNKNOWN", channel_type="")])
+    slack = RecordingSlack(conversations={"CNOWPRIV": {"is_channel": True, "is_private": True}})
+
+    assert "1 image matching" in search_answer(store, "cat in <#CPUB>", slack=slack)
+    assert "1 image matching" in search_answer(store, "cat in <#CUNKNOWN>", slack=slack)  # a shortcut's image
+    refused = search_answer(store, "cat in <#CNOWPRIV>", slack=slack)
+    assert refused.startswith("I can't search <#CNOWPRIV> from here:")
+    assert "archives" not in refused
+    assert slack.infos == ["CPUB", "CUNKNOWN", "CNOWPRIV"]
+    assert "archives/CNOWPRIV/" in search_answer(store, "cat", channel="CNOWPRIV", slack=slack)  # from inside
+
+
+def test_the_public_check_is_remembered_briefly_and_a_failed_one_is_neither_trusted_nor_remembered(store):
+    store.index_images([image(channel="CPUB")])
+    slack = RecordingSlack(conversations={"CPUB": TimeoutError("timed out")})
+    search = TagSearch(store, slack, public_cache_seconds=60)
+    find = Find("cat", channel_id="CPUB")
+
+    unchecked = search.answer(find, channel_id="C1", user_id="U")
+    slack.conversations = {}
+    first, second = search.answer(find, channel_id="C1", user_id="U"), search.answer(find, channel_id="C1", user_id="U")
+
+    assert unchecked == "I couldn't check with Slack whether <#CPUB> is public just now; try again in a moment."
+    assert "1 image matching" in first and "1 image matching" in second
+    assert slack.infos == ["CPUB", "CPUB"]  # the failure wasn't remembered; the answer was, for a minute
+    assert "1 image matching" in search.answer(Find("cat"), channel_id="CPUB", user_id="U")
+    assert slack.infos == ["CPUB", "CPUB"]  # a search in the channel itself asks nothing
+
+
+def test_a_word_stemmed_to_a_label_is_shown_in_bold(store):
+    store.index_images([image((Label("Person", 99.0), Label("Running", 95.0, ("Sport",)), Label("Jogging", 90.0)))])
+
+    [_, line] = search_answer(store, "run").split("\n")
+
+    assert line.endswith("Person 99% · *Running* 95% · Jogging 90%")
 
 
 # ---- end to end -------------------------------------------------------------------------------------------
@@ -433,16 +603,64 @@ def test_deleting_the_message_in_slack_removes_it_and_the_bots_reply(start_bot, 
     assert len(fake_slack.calls_to("chat.delete")) == 2
 
 
-def test_deleting_a_file_removes_it_from_every_message_it_was_in(start_bot, fake_slack, aws_env):
+def test_deleting_a_file_removes_it_from_every_message_it_was_in_and_the_replies_about_it(
+    start_bot, fake_slack, aws_env
+):
     bot = start_bot()
     first = post_image(bot, fake_slack, "C0001", "F_SHARED")
     second = post_image(bot, fake_slack, "C0001", "F_OTHER")
-    post_image(bot, fake_slack, "C0001", "F_SHARED")  # shared again, in a new message
+    third = post_image(bot, fake_slack, "C0001", "F_SHARED")  # shared again, in a new message
+    deadline = time.monotonic() + 5
+    while (
+        None in (replies := dict(bot.services.store._db.execute("SELECT message_ts, reply_ts FROM messages"))).values()
+    ):
+        assert time.monotonic() < deadline, replies  # the last reply is posted, but not yet recorded
+        time.sleep(0.01)
+    first_reply, second_reply, third_reply = (replies[e["ts"]] for e in (first, second, third))
 
     assert bot.post_event({"type": "file_deleted", "file_id": "F_SHARED", "event_ts": next_ts()}).status == 200
 
     assert permalinks(find(bot, "cat")) == [link("C0001", second["ts"])]
     assert first["ts"] not in find(bot, "cat").replace(".", "")
+    deletes = fake_slack.wait_for_calls("chat.delete", 2)
+    assert sorted(d["ts"] for d in deletes) == sorted([first_reply, third_reply])
+    time.sleep(0.3)
+    assert second_reply not in [d["ts"] for d in fake_slack.calls_to("chat.delete")]
+
+
+def test_a_message_deleted_while_its_image_is_labelled_gets_no_reply_and_no_tags(start_bot, fake_slack, aws_env):
+    bot = start_bot()
+    bot.services.store.save_overrides("C0001", ChannelOverrides(tags=True))
+    slow = fake_slack.add_file("F_SLOW", fixture_bytes("cat.jpg"), "slow.jpg", "image/jpeg", "jpg", delay_seconds=0.5)
+    event = file_share_event("C0001", [slow])
+    assert bot.post_event(event).status == 200
+    while not fake_slack.downloads():  # the job is running
+        time.sleep(0.01)
+
+    gone = {"type": "message", "subtype": "message_deleted", "channel": "C0001", "deleted_ts": event["ts"]}
+    assert bot.post_event(gone).status == 200
+
+    deadline = time.monotonic() + 5
+    while not aws_env.calls:  # the job goes on (it was deleted in the store, not stopped) and labels it, but
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.5)
+    assert fake_slack.posts() == []
+    assert fake_slack.calls_to("reactions.add") == []
+    assert find(bot, "cat").startswith("No labelled images match")
+
+
+def test_a_public_channel_made_private_is_no_longer_searched_from_elsewhere(start_bot, fake_slack, aws_env):
+    bot = start_bot()
+    post_image(bot, fake_slack, "C0TURNED", "F_TURNED", channel_type="channel")
+    fake_slack.conversations["C0TURNED"] = {"is_private": True}  # made private since
+
+    refused = find(bot, "cat in <#C0TURNED>", channel="C0001")
+
+    assert refused.startswith("I can't search <#C0TURNED> from here"), refused
+    assert permalinks(refused) == []
+    assert fake_slack.calls_to("conversations.info")[-1]["channel"] == "C0TURNED"
+    assert len(permalinks(find(bot, "cat", channel="C0TURNED"))) == 1  # members still find it there
 
 
 def test_private_images_are_not_revealed_to_find_in_another_channel(start_bot, fake_slack, aws_env):
@@ -475,13 +693,12 @@ def test_entries_older_than_the_retention_are_purged_at_start(start_bot, fake_sl
     assert permalinks(find(restarted, "cat")) == [link("C0001", recent["ts"])]
 
 
-def test_the_workspace_url_comes_from_one_auth_test(start_bot, fake_slack, aws_env):
+def test_the_workspace_url_comes_from_the_auth_test_at_start_not_from_a_find(start_bot, fake_slack, aws_env):
     bot = start_bot()
     post_image(bot, fake_slack, "C0001", "F_CAT")
-    find(bot, "cat")
     asked = len(fake_slack.calls_to("auth.test"))
 
-    find(bot, "cat")
-    find(bot, "animal")
+    answers = [find(bot, "cat"), find(bot, "cat"), find(bot, "animal")]
 
+    assert all(len(permalinks(answer)) == 1 for answer in answers)
     assert len(fake_slack.calls_to("auth.test")) == asked

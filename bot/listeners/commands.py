@@ -1,17 +1,20 @@
-"""The /labels slash command: answered ephemerally within the ack; a change is also announced in the channel."""
+"""The /labels slash command: answered ephemerally within the ack; a change is also announced in the channel.
+
+The announcement is made by a lazy listener, after the ack. Bolt starts lazy listeners even when the ack function
+raised, so the ack function hands over the line itself, and only once the change is saved: Bolt copies the
+request's context for its lazy listeners after the ack function returns (process_before_response=True)."""
 
 from __future__ import annotations
 
 import logging
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 from slack_sdk.errors import SlackApiError
 
-from bot.permissions import DENIED
+from bot.permissions import DENIED, UNCHECKED
 from bot.services import Services
 from bot.settings import (
     HELP_TEXT,
-    Change,
     CommandError,
     Find,
     ShowHelp,
@@ -27,16 +30,21 @@ from bot.settings import (
 
 log = logging.getLogger(__name__)
 
+ANNOUNCEMENT = "labelbot_announcement"  # the context key of a saved change's channel line
+
 
 def register(app: App, services: Services) -> None:
-    def answer(ack, command: dict) -> None:
-        ack(response_type="ephemeral", text=run_labels_command(command, services))
+    def answer(ack, command: dict, context: BoltContext) -> None:
+        text, announcement = handle_labels_command(command, services)
+        if announcement is not None:
+            context[ANNOUNCEMENT] = announcement
+        ack(response_type="ephemeral", text=text)
 
-    def announce(command: dict) -> None:
+    def announce(command: dict, context: BoltContext) -> None:
         """After the ack: one visible line in the channel, so everyone knows why the bot changed."""
-        text = announcement_for(command, services)
-        if text is None:
-            return
+        text = context.get(ANNOUNCEMENT)
+        if not isinstance(text, str):
+            return  # not a change, refused, or its save failed
         try:
             services.slack.chat_postMessage(channel=command["channel_id"], text=text)
         except SlackApiError as exc:  # e.g. not_in_channel: the change still holds
@@ -46,36 +54,33 @@ def register(app: App, services: Services) -> None:
 
 
 def run_labels_command(command: dict, services: Services) -> str:
-    channel_id = command.get("channel_id", "")
+    """The ephemeral answer to a /labels command (a change is saved first)."""
+    return handle_labels_command(command, services)[0]
+
+
+def handle_labels_command(command: dict, services: Services) -> tuple[str, str | None]:
+    """(the ephemeral answer, the channel line announcing the change or None). A change is saved before this
+    returns; if saving fails it raises, and there is no line to announce."""
+    channel_id, user_id = command.get("channel_id", ""), command.get("user_id", "")
     parsed = parse_command(command.get("text") or "")
     if isinstance(parsed, CommandError):
-        return parsed.message + ("\n\n" + HELP_TEXT if parsed.show_help else "")
+        return parsed.message + ("\n\n" + HELP_TEXT if parsed.show_help else ""), None
     if isinstance(parsed, ShowHelp):
-        return HELP_TEXT
+        return HELP_TEXT, None
     if isinstance(parsed, ShowTags):
-        return services.emoji_map.describe()
+        return services.emoji_map.describe(), None
     if isinstance(parsed, Find):
-        return services.search.answer(parsed, channel_id=channel_id, user_id=command.get("user_id", ""))
+        return services.search.answer(parsed, channel_id=channel_id, user_id=user_id), None
     overrides = services.store.get_overrides(channel_id)
     if isinstance(parsed, ShowStatus):
-        return describe_status(overrides, services.defaults)
-    if not services.permission.may_change(command.get("user_id", "")):
-        return DENIED
+        return describe_status(overrides, services.defaults), None
+    allowed = services.permission.decide(user_id)
+    if not allowed:
+        return (UNCHECKED if allowed is None else DENIED), None
     problem = check_change(overrides, parsed, services.defaults)
     if problem:
-        return problem
+        return problem, None
     changed = apply_change(overrides, parsed, services.defaults)
     services.store.save_overrides(channel_id, changed)
-    return confirm_change(parsed, changed.apply_to(services.defaults))
-
-
-def announcement_for(command: dict, services: Services) -> str | None:
-    """The channel line for a change that was applied; recomputed from the stored state (changes are idempotent)."""
-    parsed = parse_command(command.get("text") or "")
-    if not isinstance(parsed, Change) or not services.permission.may_change(command.get("user_id", "")):
-        return None
-    channel_id = command.get("channel_id", "")
-    overrides = services.store.get_overrides(channel_id)
-    if check_change(overrides, parsed, services.defaults):
-        return None
-    return announce_change(parsed, overrides.apply_to(services.defaults), command.get("user_id", ""))
+    settings = changed.apply_to(services.defaults)
+    return confirm_change(parsed, settings), announce_change(parsed, settings, user_id)

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from slack_bolt import App
 
 from bot.jobs import WorkerPool
+from bot.overload import BUSY, QueueGate
 from bot.pipeline import is_candidate_image, job_file
 from bot.services import Services
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
+MESSAGE_TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")  # Slack's message timestamps: seconds.micro-sequence
+
 
 def register(app: App, services: Services) -> None:
     @app.event({"type": "message", "subtype": "file_share"})
     def record_shared_images(event: dict, context) -> None:
-        if not services.pipeline.settings_for(str(event.get("channel", ""))).enabled:
+        channel_id = event.get("channel")
+        if isinstance(channel_id, str) and not services.pipeline.settings_for(channel_id).enabled:
             return  # /labels off: only the "Label this image" shortcut labels here
-        record_images(event, services.store, services.pool, bot_id=context.bot_id)
+        record_images(event, services.store, services.pool, bot_id=context.bot_id, gate=services.queue_gate)
 
     # Deletions drop the tag index entries (before the catch-all below: Bolt runs the first matching listener).
     @app.event({"type": "message", "subtype": "message_deleted"})
@@ -42,6 +47,7 @@ def register(app: App, services: Services) -> None:
     def forget_deleted_file(event: dict) -> None:
         if isinstance(event.get("file_id"), str):
             services.store.forget_file(event["file_id"])
+            services.pool.sweep_soon()  # a reply left about no image at all is deleted
 
     @app.event("message")
     def ignore_other_messages() -> None:
@@ -52,19 +58,34 @@ def register(app: App, services: Services) -> None:
         """Acked as a no-op: the same file arrives in its file_share message, which is what gets labelled."""
 
 
-def record_images(event: dict, store: Store, pool: WorkerPool, *, bot_id: str | None = None) -> int:
-    """Record one job per image of the message; returns how many new jobs (retries and repeats add none)."""
+def record_images(
+    event: dict, store: Store, pool: WorkerPool, *, bot_id: str | None = None, gate: QueueGate | None = None
+) -> int:
+    """Record one job per image of the message; returns how many new jobs (retries and repeats add none).
+
+    A malformed event (Slack's or anyone's with the signing secret) is ignored with a DEBUG line. With a gate whose
+    queue is full, the images are recorded as refused instead: the sweep posts the "busy" reply, after the ack."""
     channel_id, message_ts, files = event.get("channel"), event.get("ts"), event.get("files")
-    if not isinstance(channel_id, str) or not isinstance(message_ts, str) or not isinstance(files, list):
-        log.debug("ignoring a file_share event without channel, ts or files")
+    if not isinstance(channel_id, str) or not channel_id:
+        log.debug("ignoring a file_share event without a channel")
+        return 0
+    if not isinstance(message_ts, str) or not MESSAGE_TS.fullmatch(message_ts):
+        log.debug("ignoring a file_share event in %s without a valid ts", channel_id)
+        return 0
+    if not isinstance(files, list):
+        log.debug("ignoring the file_share message %s in %s: its files are not a list", message_ts, channel_id)
         return 0
     if bot_id and event.get("bot_id") == bot_id:
         return 0
-    images = [job_file(f) for f in files if isinstance(f, dict) and isinstance(f.get("id"), str)]
-    images = [f for f in images if is_candidate_image(f)]
+    without_id = sum(1 for f in files if not isinstance(f, dict) or not isinstance(f.get("id"), str))
+    if without_id:
+        log.debug("ignoring %d file(s) without an id in message %s in %s", without_id, message_ts, channel_id)
+    images = message_images(event)
     if not images:
         return 0
-    thread_ts = event.get("thread_ts") if isinstance(event.get("thread_ts"), str) else message_ts
+    full = gate is not None and not gate.has_room()
+    thread_ts = event.get("thread_ts")
+    thread_ts = thread_ts if isinstance(thread_ts, str) and MESSAGE_TS.fullmatch(thread_ts) else message_ts
     added = store.enqueue_message(
         channel_id,
         message_ts,
@@ -72,6 +93,19 @@ def record_images(event: dict, store: Store, pool: WorkerPool, *, bot_id: str | 
         images,
         user_id=str(event.get("user") or ""),
         channel_type=str(event.get("channel_type") or ""),
+        refused=BUSY if full else None,
     )
+    if full:
+        if added:  # not a retry of a message already recorded
+            gate.turned_away(channel_id)
+            pool.sweep_soon()  # the sweep thread posts the "busy" reply
+        return added
     pool.notify(added)
     return added
+
+
+def message_images(message: dict) -> list[dict]:
+    """What a job keeps of each of the message's files that could be an image (the shortcut asks the same)."""
+    files = message.get("files") if isinstance(message.get("files"), list) else []
+    images = [job_file(f) for f in files if isinstance(f, dict) and isinstance(f.get("id"), str)]
+    return [f for f in images if is_candidate_image(f)]

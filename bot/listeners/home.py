@@ -1,4 +1,7 @@
-"""app_home_opened: acked at once; then (lazily) the Home tab is gathered and published for whoever opened it."""
+"""app_home_opened: acked at once; then (lazily) the Home tab is gathered and published for whoever opened it.
+
+Everyone sees the same tab, so it covers only the public channels the bot is in: their settings, and the counts,
+top labels and problems of their images. Nothing of private channels or conversations."""
 
 from __future__ import annotations
 
@@ -34,7 +37,10 @@ def publish_home(services: Services, user_id: str) -> None:
     settings = services.pipeline.settings_for  # the channel's overrides over the workspace defaults
     home = [HomeChannel(c["id"], str(c.get("name") or ""), settings(c["id"])) for c in channels]
     summary = services.store.labelling_summary(
-        time.time() - SUMMARY_DAYS * 86400, top_labels=TOP_LABELS, recent_errors=RECENT_ERRORS
+        time.time() - SUMMARY_DAYS * 86400,
+        top_labels=TOP_LABELS,
+        recent_errors=RECENT_ERRORS,
+        channel_ids={c["id"] for c in channels},  # public now: a channel made private drops out
     )
     view = build_home_view(home, summary, services.defaults, channels_problem=problem)
     try:
@@ -44,20 +50,24 @@ def publish_home(services: Services, user_id: str) -> None:
 
 
 def member_channels(services: Services) -> tuple[list[dict], str | None]:
-    """The public and private channels the bot is in (users.conversations, paginated), and any problem listing them."""
+    """The public channels the bot is in (users.conversations, paginated), and any problem listing them."""
     channels: list[dict] = []
     cursor = None
     for _ in range(MAX_CHANNEL_PAGES):
         try:
             response = services.slack.users_conversations(
-                types="public_channel,private_channel", exclude_archived=True, limit=CHANNEL_PAGE_SIZE, cursor=cursor
+                types="public_channel", exclude_archived=True, limit=CHANNEL_PAGE_SIZE, cursor=cursor
             )
         except SlackApiError as exc:
             error = exc.response.get("error", "unknown")
             log.warning("listing the bot's channels for the Home tab failed: %s", error)
-            hint = " (the app needs the `channels:read` and `groups:read` scopes)" if error == "missing_scope" else ""
+            hint = " (the app needs the `channels:read` scope)" if error == "missing_scope" else ""
             return channels, f"I couldn't list all my channels: Slack said `{error}`{hint}."
-        channels += [c for c in response.get("channels") or [] if isinstance(c, dict) and isinstance(c.get("id"), str)]
+        channels += [
+            c
+            for c in response.get("channels") or []
+            if isinstance(c, dict) and isinstance(c.get("id"), str) and not c.get("is_private")
+        ]
         cursor = (response.get("response_metadata") or {}).get("next_cursor")
         if not cursor:
             return channels, None

@@ -1,4 +1,8 @@
-"""The "Label this image" message shortcut: label any message's images on request, also where `/labels off`."""
+"""The "Label this image" message shortcut: label any message's images on request, also where `/labels off`.
+
+Acked at once; a lazy listener then asks Slack whether the bot is in that conversation (it couldn't answer
+otherwise), records the images as jobs with the conversation's type, and tells the user when there is nothing to do.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ import logging
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
-from bot.listeners.files import record_images
-from bot.pipeline import is_candidate_image, job_file
+from bot.conversations import Conversation, look_up
+from bot.listeners.files import message_images, record_images
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -16,34 +20,58 @@ log = logging.getLogger(__name__)
 CALLBACK_ID = "label_this_image"
 NO_IMAGES = "There's no image in that message for me to label."
 ALREADY_LABELLED = "I've already labelled the images in that message; my answer is in its thread."
+NOT_A_MEMBER = (
+    "I'm not in this conversation, so I can't answer there. Add me first (in a channel: `/invite @labelbot`), "
+    "then try *Label this image* again."
+)
+NOT_RECORDED = "Something went wrong on my side and I couldn't take that on; please try again in a moment."
 
 
 def register(app: App, services: Services) -> None:
-    @app.message_shortcut(CALLBACK_ID)
-    def label_this_image(ack, shortcut: dict, respond) -> None:
-        # Recorded before the ack, like a posted image: if the store fails, Slack shows the user an error.
+    def ack_shortcut(ack) -> None:
+        ack()  # within Slack's 3 seconds: everything that calls Slack happens in the lazy listener
+
+    def label_this_image(shortcut: dict, respond) -> None:
         notice = label_on_demand(shortcut, services)
-        ack()
         if notice:
             tell_user(services, shortcut, notice, respond)
+
+    app.message_shortcut(CALLBACK_ID)(ack=ack_shortcut, lazy=[label_this_image])
 
 
 def label_on_demand(shortcut: dict, services: Services) -> str | None:
     """Record the message's images as jobs (the reply goes to its thread); a note for the user, or None."""
     channel_id = (shortcut.get("channel") or {}).get("id")
     message = shortcut.get("message") or {}
-    if not isinstance(channel_id, str) or not has_images(message):
+    if not isinstance(channel_id, str) or not isinstance(message.get("ts"), str) or not message_images(message):
         return NO_IMAGES
-    # No bot_id: asked for explicitly, so even the bot's own uploads count.
-    added = record_images({**message, "channel": channel_id}, services.store, services.pool)
+    conversation = conversation_for(services, channel_id)
+    if conversation is None or conversation.is_member is False:
+        return NOT_A_MEMBER
+    try:
+        # No bot_id: asked for explicitly, so even the bot's own uploads count. The type decides whether
+        # `/labels find … in #channel` may show them elsewhere.
+        event = {**message, "channel": channel_id, "channel_type": conversation.channel_type}
+        added = record_images(event, services.store, services.pool)
+    except Exception:
+        log.exception("recording the shortcut's images in %s failed", channel_id)
+        return NOT_RECORDED
     return None if added else ALREADY_LABELLED
 
 
-def has_images(message: dict) -> bool:
-    files = message.get("files")
-    if not isinstance(message.get("ts"), str) or not isinstance(files, list):
-        return False
-    return any(isinstance(f, dict) and isinstance(f.get("id"), str) and is_candidate_image(job_file(f)) for f in files)
+def conversation_for(services: Services, channel_id: str) -> Conversation | None:
+    """conversations.info: None if the bot can't see the conversation; type and membership unknown if Slack
+    wouldn't say (DMs need scopes the bot doesn't ask for; the reply's post then decides)."""
+    try:
+        return look_up(services.slack, channel_id)
+    except SlackApiError as exc:
+        error = exc.response.get("error", "unknown")
+        if error == "channel_not_found":
+            return None
+        log.info("conversations.info for %s failed (%s); labelling anyway", channel_id, error)
+    except OSError as exc:
+        log.info("conversations.info for %s failed (%s); labelling anyway", channel_id, type(exc).__name__)
+    return Conversation(channel_id, "", None)
 
 
 def tell_user(services: Services, shortcut: dict, text: str, respond) -> None:

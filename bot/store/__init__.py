@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.render import ImageResult, Label
@@ -55,12 +56,14 @@ class IndexedImage:
     """One labelled image in the tag index."""
 
     channel_id: str
-    channel_type: str  # channel (public) | group (private) | im | mpim | "" (Slack didn't say: treated as private)
+    channel_type: str  # channel (public) | group (private) | im | mpim | "" (unknown: find asks Slack)
     message_ts: str
     thread_ts: str
     file_id: str
     user_id: str
     labels: tuple[Label, ...]  # most confident first; parents and aliases are searchable too
+    # From a search: the label names, parents and aliases its words matched (the index's own stemming decides).
+    matched: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
     def posted_at(self) -> float:
@@ -82,8 +85,11 @@ class Store(Protocol):
         *,
         user_id: str = "",
         channel_type: str = "",
+        refused: str | None = None,
     ) -> int:
-        """Record one job per file (ignoring any already recorded); returns how many are new."""
+        """Record one job per file (ignoring any already recorded); returns how many are new. With `refused` (the
+        queue is full), the new files are recorded as done with that reason as their error, so the message's reply
+        says it once and the Home tab counts them."""
 
     def claim_job(self) -> Job | None:
         """Take the oldest queued job, marking it running, or None when the queue is empty."""
@@ -99,15 +105,26 @@ class Store(Protocol):
         """A claimed reply could not be posted; let the next resume try again."""
 
     def requeue_interrupted(self) -> int:
-        """At start-up: jobs and replies a stopped process left running go back to waiting; returns the job count."""
+        """At start-up: jobs and replies a stopped process left running go back to waiting; returns the job count.
+        A reply that was being posted is marked interrupted (see reply_interrupted)."""
+
+    def reply_interrupted(self, channel_id: str, message_ts: str) -> bool:
+        """Whether a process died while posting this message's reply: it may be in the thread already."""
 
     def messages_ready_to_reply(self) -> list[tuple[str, str]]:
         """(channel, message ts) of messages whose files are all done and whose reply is not posted or under way."""
 
     def queue_stats(self) -> QueueStats: ...
 
-    def labelling_summary(self, since: float, *, top_labels: int = 10, recent_errors: int = 10) -> LabellingSummary:
-        """Jobs finished at or after `since` (epoch seconds), for the App Home tab."""
+    def labelling_summary(
+        self,
+        since: float,
+        *,
+        top_labels: int = 10,
+        recent_errors: int = 10,
+        channel_ids: Collection[str] | None = None,
+    ) -> LabellingSummary:
+        """Jobs finished at or after `since` (epoch seconds), for the App Home tab; only those channels' if given."""
 
     # ---- the tag index (/labels find) ----------------------------------------------------------------------
 
@@ -120,13 +137,15 @@ class Store(Protocol):
         """Images with every word among their labels, parents or aliases, newest first."""
 
     def channel_is_public(self, channel_id: str) -> bool:
-        """Whether the index has images of this channel, every one posted while it was public."""
+        """Whether the index has images of this channel and none was posted while it was private (a channel type
+        Slack didn't give counts as neither: the caller asks Slack whether the channel is public now)."""
 
     def forget_message(self, channel_id: str, message_ts: str) -> int:
-        """The message was deleted in Slack: drop its index entries and note it so its reply goes too."""
+        """The message was deleted in Slack: drop its index entries and jobs, and note it so its reply goes too."""
 
     def forget_file(self, file_id: str) -> int:
-        """The file was deleted in Slack: drop its index entries."""
+        """The file was deleted in Slack: drop its index entries and jobs, and never index it again; a message left
+        without images counts as deleted (its reply goes too)."""
 
     def replies_to_delete(self) -> list[tuple[str, str, str]]:
         """(channel, message ts, reply ts) of the bot's posted replies to messages deleted since."""
@@ -136,11 +155,27 @@ class Store(Protocol):
     def purge_index(self, older_than: float) -> int:
         """Drop index entries of images posted before `older_than` (epoch seconds); returns how many."""
 
+    def purge_finished_jobs(self, older_than: float) -> int:
+        """Drop finished jobs (their labels, file names and errors) done before `older_than`; returns how many."""
+
     def get_overrides(self, channel_id: str) -> ChannelOverrides: ...
 
     def save_overrides(self, channel_id: str, overrides: ChannelOverrides) -> None: ...
 
     def close(self) -> None: ...
+
+
+def label_to_dict(label: Label) -> dict:
+    return {
+        "name": label.name,
+        "confidence": label.confidence,
+        "parents": list(label.parents),
+        "aliases": list(label.aliases),
+    }
+
+
+def label_from_dict(data: dict) -> Label:
+    return Label(data["name"], data["confidence"], tuple(data.get("parents", ())), tuple(data.get("aliases", ())))
 
 
 def result_to_dict(result: ImageResult) -> dict:
@@ -149,10 +184,7 @@ def result_to_dict(result: ImageResult) -> dict:
         "file_name": result.file_name,
         "error": result.error,
         "skipped": result.skipped,
-        "labels": [
-            {"name": x.name, "confidence": x.confidence, "parents": list(x.parents), "aliases": list(x.aliases)}
-            for x in result.labels
-        ],
+        "labels": [label_to_dict(label) for label in result.labels],
     }
 
 
@@ -162,8 +194,5 @@ def result_from_dict(data: dict) -> ImageResult:
         file_name=data["file_name"],
         error=data.get("error"),
         skipped=data.get("skipped", False),
-        labels=tuple(
-            Label(x["name"], x["confidence"], tuple(x.get("parents", ())), tuple(x.get("aliases", ())))
-            for x in data.get("labels", ())
-        ),
+        labels=tuple(label_from_dict(x) for x in data.get("labels", ())),
     )

@@ -8,7 +8,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,6 +21,8 @@ from bot.store import (
     LabellingError,
     LabellingSummary,
     QueueStats,
+    label_from_dict,
+    label_to_dict,
     result_from_dict,
     result_to_dict,
 )
@@ -47,6 +49,8 @@ CREATE TABLE IF NOT EXISTS messages (
     channel_type TEXT NOT NULL DEFAULT '',  -- the event's: channel (public) | group (private) | im | mpim
     deleted_at REAL,                        -- deleted in Slack: its reply is deleted too
     reply_deleted INTEGER NOT NULL DEFAULT 0,
+    -- 1: a process died while posting its reply, so the reply may be in the thread already: look before posting
+    reply_interrupted INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (channel_id, message_ts)
 );
 CREATE INDEX IF NOT EXISTS messages_deleted ON messages (deleted_at)
@@ -72,7 +76,7 @@ CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
 CREATE TABLE IF NOT EXISTS tagged_images (
     id INTEGER PRIMARY KEY,
     channel_id TEXT NOT NULL,
-    channel_type TEXT NOT NULL,     -- channel (public) | group (private) | im | mpim | '' (unknown: private)
+    channel_type TEXT NOT NULL,     -- channel (public) | group (private) | im | mpim | '' (unknown: find asks Slack)
     message_ts TEXT NOT NULL,
     thread_ts TEXT NOT NULL,
     file_id TEXT NOT NULL,
@@ -89,6 +93,12 @@ CREATE VIRTUAL TABLE IF NOT EXISTS tag_words USING fts5(
     labels, channel, tokenize = 'porter unicode61 remove_diacritics 2'
 );
 CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs (state, updated_at);  -- the App Home summary
+-- Deletions in Slack: a file deleted while its job runs is not indexed afterwards; its jobs go.
+CREATE TABLE IF NOT EXISTS deleted_files (
+    file_id TEXT PRIMARY KEY,
+    deleted_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_file ON jobs (file_id);
 """
 
 
@@ -114,6 +124,7 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        _add_missing_columns(self._db, "messages", MESSAGES_COLUMNS_ADDED)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -135,8 +146,10 @@ class SqliteStore:
         *,
         user_id: str = "",
         channel_type: str = "",
+        refused: str | None = None,
     ) -> int:
         now = time.time()
+        state = "queued" if refused is None else "done"
         with self._transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO messages (channel_id, message_ts, thread_ts, created_at, user_id, channel_type)"
@@ -145,10 +158,14 @@ class SqliteStore:
             )
             added = 0
             for position, file in enumerate(files):
+                result = None
+                if refused is not None:  # done already, with the reason as its error: the reply says it, once
+                    name = str(file.get("name") or file.get("title") or file["id"])
+                    result = json.dumps(result_to_dict(ImageResult(file["id"], name, error=refused)))
                 cursor = db.execute(
-                    "INSERT OR IGNORE INTO jobs (channel_id, message_ts, file_id, position, file_json,"
-                    " created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
-                    (channel_id, message_ts, file["id"], position, json.dumps(file), now, now),
+                    "INSERT OR IGNORE INTO jobs (channel_id, message_ts, file_id, position, file_json, state,"
+                    " result_json, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (channel_id, message_ts, file["id"], position, json.dumps(file), state, result, now, now),
                 )
                 added += cursor.rowcount
             return added
@@ -195,7 +212,7 @@ class SqliteStore:
                 return None
             row = db.execute(
                 "UPDATE messages SET reply_state='posting' WHERE channel_id=? AND message_ts=?"
-                " AND reply_state='waiting' RETURNING thread_ts",
+                " AND reply_state='waiting' AND deleted_at IS NULL RETURNING thread_ts",  # deleted: no reply
                 key,
             ).fetchone()
             if row is None:
@@ -223,13 +240,22 @@ class SqliteStore:
     def requeue_interrupted(self) -> int:
         with self._transaction() as db:
             requeued = db.execute("UPDATE jobs SET state='queued' WHERE state='running'").rowcount
-            db.execute("UPDATE messages SET reply_state='waiting' WHERE reply_state='posting'")
+            # Its post may have reached Slack before the process died: the next try looks in the thread first.
+            db.execute("UPDATE messages SET reply_state='waiting', reply_interrupted=1 WHERE reply_state='posting'")
         return requeued
+
+    def reply_interrupted(self, channel_id: str, message_ts: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT reply_interrupted FROM messages WHERE channel_id=? AND message_ts=?", (channel_id, message_ts)
+            ).fetchone()
+        return bool(row and row["reply_interrupted"])
 
     def messages_ready_to_reply(self) -> list[tuple[str, str]]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT channel_id, message_ts FROM messages m WHERE reply_state='waiting' AND NOT EXISTS"
+                "SELECT channel_id, message_ts FROM messages m WHERE reply_state='waiting' AND deleted_at IS NULL"
+                " AND NOT EXISTS"
                 " (SELECT 1 FROM jobs j WHERE j.channel_id=m.channel_id AND j.message_ts=m.message_ts"
                 " AND j.state!='done')"
             ).fetchall()
@@ -238,32 +264,44 @@ class SqliteStore:
     def queue_stats(self) -> QueueStats:
         with self._lock:
             depth, oldest = self._db.execute(
-                "SELECT COUNT(*), MIN(created_at) FROM jobs WHERE state!='done'"
+                "SELECT COUNT(*), MIN(created_at) FROM jobs WHERE state IN ('queued', 'running')"  # the index
             ).fetchone()
         return QueueStats(depth=depth, oldest_age_seconds=0.0 if oldest is None else time.time() - oldest)
 
-    def labelling_summary(self, since: float, *, top_labels: int = 10, recent_errors: int = 10) -> LabellingSummary:
+    def labelling_summary(
+        self,
+        since: float,
+        *,
+        top_labels: int = 10,
+        recent_errors: int = 10,
+        channel_ids: Collection[str] | None = None,
+    ) -> LabellingSummary:
         # A done job's updated_at is when it finished; result_json holds its labels or its short error.
-        finished = "jobs.state='done' AND jobs.updated_at >= ? AND jobs.result_json IS NOT NULL"
+        finished = (
+            "jobs.state='done' AND jobs.updated_at >= ? AND jobs.result_json IS NOT NULL"
+            " AND (? IS NULL OR jobs.channel_id IN (SELECT value FROM json_each(?)))"
+        )
+        channels = None if channel_ids is None else json.dumps(sorted(channel_ids))
+        scope = (since, channels, channels)
         error = "json_extract(jobs.result_json, '$.error')"
         skipped = "COALESCE(json_extract(jobs.result_json, '$.skipped'), 0)"
         with self._lock:
             labelled, failed = self._db.execute(
                 f"SELECT COUNT(*) FILTER (WHERE {error} IS NULL AND NOT {skipped}),"
                 f" COUNT(*) FILTER (WHERE {error} IS NOT NULL) FROM jobs WHERE {finished}",
-                (since,),
+                scope,
             ).fetchone()
             top = self._db.execute(
                 "SELECT json_extract(label.value, '$.name') AS name, COUNT(DISTINCT jobs.id) AS images"
                 f" FROM jobs, json_each(jobs.result_json, '$.labels') AS label WHERE {finished}"
                 " GROUP BY name ORDER BY images DESC, name LIMIT ?",
-                (since, top_labels),
+                (*scope, top_labels),
             ).fetchall()
             errors = self._db.execute(
                 "SELECT jobs.updated_at, jobs.channel_id, json_extract(jobs.result_json, '$.file_name') AS file_name,"
                 f" {error} AS reason FROM jobs WHERE {finished} AND {error} IS NOT NULL"
                 " ORDER BY jobs.updated_at DESC, jobs.id DESC LIMIT ?",
-                (since, recent_errors),
+                (*scope, recent_errors),
             ).fetchall()
         return LabellingSummary(
             images_labelled=labelled,
@@ -327,6 +365,8 @@ class SqliteStore:
                     "SELECT 1 FROM messages WHERE channel_id=? AND message_ts=? AND deleted_at IS NOT NULL", key
                 ).fetchone():
                     continue  # deleted while it was being labelled
+                if db.execute("SELECT 1 FROM deleted_files WHERE file_id=?", (image.file_id,)).fetchone():
+                    continue  # the file, likewise
                 row = db.execute(
                     "SELECT id FROM tagged_images WHERE channel_id=? AND message_ts=? AND file_id=?",
                     (*key, image.file_id),
@@ -349,7 +389,7 @@ class SqliteStore:
                         image.file_id,
                         image.user_id,
                         image.posted_at,
-                        json.dumps([_label_to_dict(label) for label in labels]),
+                        json.dumps([label_to_dict(label) for label in labels]),
                     ),
                 )
                 db.execute(
@@ -365,14 +405,23 @@ class SqliteStore:
         if not words:
             return []
         query = "labels : (" + " AND ".join(_fts_string(word) for word in words) + ")"
-        if channel_id is not None:
-            query += " AND channel : " + _fts_string(channel_id)
         lowest = 0 if since is None else int(since * 1_000_000) * ID_SLOTS
+        same_channel, channel_params = "", ()
+        if channel_id is not None:
+            # The channel term narrows the full-text walk, but the stemmer can fold two ids into one term
+            # (C0ABCDEY and C0ABCDEI both become c0abcdei), so the row's own channel decides. (`+`: no index on
+            # it, so the walk stays newest first over the full-text matches.)
+            query += " AND channel : " + _fts_string(channel_id)
+            same_channel, channel_params = " AND +t.channel_id = ?", (channel_id,)
+        params = (query, lowest, *channel_params)
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM tagged_images WHERE id IN (SELECT rowid FROM tag_words WHERE tag_words MATCH ?"
-                " AND rowid >= ? ORDER BY rowid DESC LIMIT ?) ORDER BY id DESC",
-                (query, lowest, limit),
+                # highlight() marks the label names the words matched, with the index's own stemming.
+                "SELECT t.*, highlight(tag_words, 0, char(1), char(2)) AS marked"
+                " FROM tag_words JOIN tagged_images t ON t.id = tag_words.rowid"
+                f" WHERE tag_words MATCH ? AND tag_words.rowid >= ?{same_channel}"
+                " ORDER BY tag_words.rowid DESC LIMIT ?",
+                (*params, limit),
             ).fetchall()
         return [
             IndexedImage(
@@ -382,7 +431,8 @@ class SqliteStore:
                 thread_ts=r["thread_ts"],
                 file_id=r["file_id"],
                 user_id=r["user_id"],
-                labels=tuple(_label_from_dict(x) for x in json.loads(r["labels_json"])),
+                labels=tuple(label_from_dict(x) for x in json.loads(r["labels_json"])),
+                matched=_marked_names(r["marked"]),
             )
             for r in rows
         ]
@@ -390,11 +440,11 @@ class SqliteStore:
     def channel_is_public(self, channel_id: str) -> bool:
         with self._lock:
             (public,) = self._db.execute(
-                # Two index ranges (types sorting before and after 'channel'), not a scan of the channel's rows.
+                # An index range, not a scan of the channel's rows: group, im and mpim sort after 'channel'; ''
+                # (Slack didn't say) before it, and is settled by the caller's live check.
                 "SELECT EXISTS (SELECT 1 FROM tagged_images WHERE channel_id=?)"
-                " AND NOT EXISTS (SELECT 1 FROM tagged_images WHERE channel_id=? AND channel_type < 'channel')"
                 " AND NOT EXISTS (SELECT 1 FROM tagged_images WHERE channel_id=? AND channel_type > 'channel')",
-                (channel_id, channel_id, channel_id),
+                (channel_id, channel_id),
             ).fetchone()
         return bool(public)
 
@@ -403,16 +453,28 @@ class SqliteStore:
         with self._transaction() as db:
             ids = [r["id"] for r in db.execute("SELECT id FROM tagged_images WHERE channel_id=? AND message_ts=?", key)]
             _drop_index_rows(db, ids)
-            db.execute(
-                "UPDATE messages SET deleted_at=? WHERE channel_id=? AND message_ts=? AND deleted_at IS NULL",
-                (time.time(), *key),
-            )
+            # Its jobs hold labels and file names: they go too (a running one's finish_job then updates nothing).
+            db.execute("DELETE FROM jobs WHERE channel_id=? AND message_ts=?", key)
+            _mark_message_deleted(db, *key)
         return len(ids)
 
     def forget_file(self, file_id: str) -> int:
         with self._transaction() as db:
             ids = [r["id"] for r in db.execute("SELECT id FROM tagged_images WHERE file_id=?", (file_id,))]
             _drop_index_rows(db, ids)
+            db.execute("INSERT OR IGNORE INTO deleted_files (file_id, deleted_at) VALUES (?,?)", (file_id, time.time()))
+            messages = {
+                (r["channel_id"], r["message_ts"])
+                for r in db.execute("DELETE FROM jobs WHERE file_id=? RETURNING channel_id, message_ts", (file_id,))
+            }
+            for channel_id, message_ts in messages:
+                (images_left,) = db.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE channel_id=? AND message_ts=?"
+                    " AND NOT COALESCE(json_extract(result_json, '$.skipped'), 0)",
+                    (channel_id, message_ts),
+                ).fetchone()
+                if not images_left:  # the reply was about nothing that is left: it goes too
+                    _mark_message_deleted(db, channel_id, message_ts)
         return len(ids)
 
     def replies_to_delete(self) -> list[tuple[str, str, str]]:
@@ -440,7 +502,31 @@ class SqliteStore:
                 _drop_index_rows(db, ids)
             purged += len(ids)
             if len(ids) < batch:
+                with self._transaction() as db:  # no job of a file deleted that long ago is still running
+                    db.execute("DELETE FROM deleted_files WHERE deleted_at < ?", (older_than,))
                 return purged
+
+    def purge_finished_jobs(self, older_than: float, *, batch: int = 1000) -> int:
+        """Retention for the jobs too: their results hold labels, file names and errors. A message whose jobs are
+        all gone and whose reply is settled goes as well (a later "Label this image" on it labels it afresh)."""
+        purged = 0
+        while True:
+            with self._transaction() as db:
+                deleted = db.execute(
+                    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state='done' AND updated_at < ? LIMIT ?)",
+                    (older_than, batch),
+                ).rowcount
+            purged += deleted
+            if deleted < batch:
+                break
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM messages WHERE created_at < ? AND reply_state='posted'"
+                " AND (deleted_at IS NULL OR reply_deleted=1) AND NOT EXISTS (SELECT 1 FROM jobs j"
+                " WHERE j.channel_id=messages.channel_id AND j.message_ts=messages.message_ts)",
+                (older_than,),
+            )
+        return purged
 
     def close(self) -> None:
         with self._lock:
@@ -448,6 +534,17 @@ class SqliteStore:
         if self._process_lock is not None:
             os.close(self._process_lock)  # releases the flock
             self._process_lock = None
+
+
+# Columns added to messages after the first release: (name, SQL type and default). Older databases get them on open.
+MESSAGES_COLUMNS_ADDED = (("reply_interrupted", "INTEGER NOT NULL DEFAULT 0"),)
+
+
+def _add_missing_columns(db: sqlite3.Connection, table: str, columns: tuple[tuple[str, str], ...]) -> None:
+    present = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+    for name, sql_type in columns:
+        if name not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
 
 
 ID_SLOTS = 1000  # tagged_images ids per microsecond of message ts: a message's files (and a same-µs twin)
@@ -466,6 +563,14 @@ def _free_index_id(db: sqlite3.Connection, message_ts: str) -> int:
     return highest + 1
 
 
+def _mark_message_deleted(db: sqlite3.Connection, channel_id: str, message_ts: str) -> None:
+    """No reply is posted for it any more, and the reply sweep deletes one already posted."""
+    db.execute(
+        "UPDATE messages SET deleted_at=? WHERE channel_id=? AND message_ts=? AND deleted_at IS NULL",
+        (time.time(), channel_id, message_ts),
+    )
+
+
 def _drop_index_rows(db: sqlite3.Connection, ids: list[int]) -> None:
     db.executemany("DELETE FROM tag_words WHERE rowid=?", [(i,) for i in ids])
     db.executemany("DELETE FROM tagged_images WHERE id=?", [(i,) for i in ids])
@@ -477,21 +582,14 @@ def _label_words(labels: list[Label] | tuple[Label, ...]) -> str:
     return "\n".join(names)
 
 
+def _marked_names(marked: str | None) -> frozenset[str]:
+    """The names (lines of the labels column) in which highlight() marked a matched word."""
+    lines = (marked or "").split("\n")
+    return frozenset(line.replace("\x01", "").replace("\x02", "") for line in lines if "\x01" in line)
+
+
 def _fts_string(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
-
-
-def _label_to_dict(label: Label) -> dict:
-    return {
-        "name": label.name,
-        "confidence": label.confidence,
-        "parents": list(label.parents),
-        "aliases": list(label.aliases),
-    }
-
-
-def _label_from_dict(data: dict) -> Label:
-    return Label(data["name"], data["confidence"], tuple(data.get("parents", ())), tuple(data.get("aliases", ())))
 
 
 def _hold_process_lock(path: str, wait_seconds: float) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import dataclasses
 import io
 import threading
 import time
@@ -42,7 +43,8 @@ class FakeRekognition:
         self.calls: list[DetectCall] = []
         self.delay_seconds = 0.0
         self.gate: threading.Event | None = None  # when set by a test, every call waits until it opens
-        self._forced: collections.deque[tuple[int, str]] = collections.deque()
+        # What the next calls get instead of an answer: ("error", status, code), ("drop",) or ("slow", seconds)
+        self._forced: collections.deque[tuple] = collections.deque()
         self._lock = threading.Lock()
         self.server = LoopbackServer(self._route)
         self.url = self.server.url
@@ -50,7 +52,18 @@ class FakeRekognition:
     def fail_next(self, code: str, status: int = 400, times: int = 1) -> None:
         """The next `times` DetectLabels calls answer with this error code."""
         with self._lock:
-            self._forced.extend([(status, code)] * times)
+            self._forced.extend([("error", status, code)] * times)
+
+    def drop_next(self, times: int = 1) -> None:
+        """The next `times` DetectLabels calls get no answer: the connection is closed once the request is read."""
+        with self._lock:
+            self._forced.extend([("drop",)] * times)
+
+    def slow_next(self, seconds: float, times: int = 1) -> None:
+        """The next `times` DetectLabels calls answer only after `seconds` (a client that gave up meanwhile is no
+        error here: the answer is written as a stream, whose broken pipe the loopback server ignores)."""
+        with self._lock:
+            self._forced.extend([("slow", seconds)] * times)
 
     def received_image(self, index: int = -1) -> Image.Image:
         return Image.open(io.BytesIO(self.calls[index].image))
@@ -58,7 +71,7 @@ class FakeRekognition:
     def close(self) -> None:
         self.server.close()
 
-    def _route(self, request: Request) -> Response:
+    def _route(self, request: Request) -> Response | None:
         if request.headers.get("x-amz-target") != "RekognitionService.DetectLabels":
             return _error(400, "UnknownOperationException", "only DetectLabels is faked")
         if "authorization" not in request.headers:
@@ -82,9 +95,22 @@ class FakeRekognition:
         with self._lock:
             self.calls.append(call)
             forced = self._forced.popleft() if self._forced else None
-        if forced:
-            call.outcome = forced[1]
-            return _error(forced[0], forced[1], "forced by the test")
+        if forced and forced[0] == "drop":
+            call.outcome = "dropped"
+            return None
+        if forced and forced[0] == "error":
+            call.outcome = forced[2]
+            return _error(forced[1], forced[2], "forced by the test")
+        if forced and forced[0] == "slow":
+            call.outcome = "slow"  # whatever the answer, which the client has likely given up on
+            time.sleep(forced[1])
+            response = self._answer(dataclasses.replace(call), params, image)
+            response.headers["Content-Length"] = str(len(response.body))
+            response.stream = iter((response.body,))
+            return response
+        return self._answer(call, params, image)
+
+    def _answer(self, call: DetectCall, params: dict, image: bytes) -> Response:
         try:
             call.format, *size = check_rekognition_image(image)
             call.size = tuple(size)

@@ -7,6 +7,7 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
@@ -49,7 +50,15 @@ class FakeSlack:
         self._reactions: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
         self.channels: list[dict] = []  # users.conversations answers: the channels the bot is in
         self.users: dict[str, dict] = {}  # users.info answers: user id -> fields such as is_admin
+        # conversations.info answers: channel id -> fields over a public channel the bot is in (is_private,
+        # is_member, is_im…); None: channel_not_found (the bot can't see it).
+        self.conversations: dict[str, dict | None] = {}
         self._forced: dict[str, collections.deque[Response]] = collections.defaultdict(collections.deque)
+        # Called as on_answer(method, args) after a call was answered ok and before the answer is sent back:
+        # e.g. a test kills the bot there, so Slack has done the call but the bot never hears of it.
+        self.on_answer: Callable[[str, dict], None] | None = None
+        self.thread_messages: list[dict] = []  # what chat.postMessage posted, as conversations.replies shows it
+        self.token_error: str | None = None  # e.g. "token_revoked": every Web API call is refused with it
         self._ts = itertools.count(1)
         self._changed = threading.Condition()
         self.server = LoopbackServer(self._route)
@@ -146,9 +155,14 @@ class FakeSlack:
         if request.headers.get("authorization") != "Bearer xoxb-test-token" and method != "apps.connections.open":
             self._notify()
             return Response(200, {"ok": False, "error": "invalid_auth"})
+        if self.token_error is not None:  # the app was uninstalled or its token revoked
+            self._notify()
+            return Response(200, {"ok": False, "error": self.token_error})
         response = self._answer(method, args)
         args["_ok"] = True
         self._notify()
+        if self.on_answer is not None:
+            self.on_answer(method, args)
         return response
 
     def _answer(self, method: str, args: dict) -> Response:
@@ -167,8 +181,12 @@ class FakeSlack:
             )
         if method == "chat.postMessage":
             ts = f"{int(time.time())}.{next(self._ts):06d}"
+            self._remember_message(args, ts)
             return Response(200, {"ok": True, "channel": args.get("channel"), "ts": ts, "message": {"ts": ts}})
         if method == "chat.delete":
+            self.thread_messages = [
+                m for m in self.thread_messages if (m["channel"], m["ts"]) != (args.get("channel"), args.get("ts"))
+            ]
             return Response(200, {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")})
         if method == "files.info":
             file_object = self.file_objects.get(args.get("file", ""))
@@ -180,6 +198,12 @@ class FakeSlack:
             return Response(
                 200, {"ok": True, "user": {"id": user_id, "is_admin": False, **self.users.get(user_id, {})}}
             )
+        if method == "conversations.info":
+            channel_id = args.get("channel", "")
+            if channel_id in self.conversations and self.conversations[channel_id] is None:
+                return Response(200, {"ok": False, "error": "channel_not_found"})
+            public = {"id": channel_id, "is_channel": True, "is_private": False, "is_member": True}
+            return Response(200, {"ok": True, "channel": {**public, **(self.conversations.get(channel_id) or {})}})
         if method == "users.conversations":
             start, limit = int(args.get("cursor") or 0), int(args.get("limit") or 100)
             page, rest = self.channels[start : start + limit], start + limit < len(self.channels)
@@ -195,7 +219,37 @@ class FakeSlack:
             return Response(200, {"ok": True})
         if method == "apps.connections.open":
             return Response(200, {"ok": True, "url": self.socket_mode_url})
+        if method == "conversations.replies":
+            return self._thread(args)
         return Response(200, {"ok": False, "error": "unknown_method"})
+
+    def _remember_message(self, args: dict, ts: str) -> None:
+        message = {
+            "type": "message",
+            "channel": args.get("channel"),
+            "ts": ts,
+            "text": args.get("text", ""),
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "metadata": args.get("metadata"),
+        }
+        if args.get("thread_ts"):
+            message["thread_ts"] = args["thread_ts"]
+        self.thread_messages.append(message)
+
+    def _thread(self, args: dict) -> Response:
+        """conversations.replies over the bot's own posts (the fake knows no one else's); `oldest` is ignored,
+        as the fake's ts and the test events' ts come from different counters. Metadata only when asked for."""
+        channel, ts = args.get("channel"), args.get("ts")
+        thread = [m for m in self.thread_messages if m["channel"] == channel and ts in (m["ts"], m.get("thread_ts"))]
+        start, limit = int(args.get("cursor") or 0), int(args.get("limit") or 1000)
+        page, rest = thread[start : start + limit], start + limit < len(thread)
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        messages = [
+            {k: v for k, v in m.items() if k != "channel" and (k != "metadata" or (with_metadata and v))} for m in page
+        ]
+        metadata = {"next_cursor": str(start + limit) if rest else ""}
+        return Response(200, {"ok": True, "messages": messages, "has_more": rest, "response_metadata": metadata})
 
     def _serve_file(self, path: str, request: Request) -> Response | None:
         file_id = path.split("/")[2].split("-", 1)[1]
