@@ -258,8 +258,9 @@ class Pipeline:
                 self.store.release_reply(channel_id, message_ts)
             return
         except Exception:
+            # e.g. the connection dropped after Slack had posted it: the next try looks in the thread first.
             log.exception("posting the reply in %s failed; the reply sweep will try again", channel_id)
-            self.store.release_reply(channel_id, message_ts)
+            self.store.release_reply(channel_id, message_ts, maybe_posted=True)
             return
         self.store.mark_replied(channel_id, message_ts, response.get("ts", ""))
         if settings.tags:

@@ -90,6 +90,7 @@ class _Gunicorn(BaseApplication):
             "threads": 8,
             "timeout": 30,
             "graceful_timeout": 25,
+            "control_socket_disable": True,  # gunicorn 27's control socket in ~/.gunicorn is not used
             "loglevel": config.log_level.lower(),
             "logger_class": _GunicornLogger,
             "worker_exit": lambda server, worker: on_exit(),

@@ -93,3 +93,18 @@ def test_a_second_process_cannot_open_the_same_database(tmp_path):
         SqliteStore(path, lock_wait_seconds=0.3)
     first.close()
     SqliteStore(path, lock_wait_seconds=0.3).close()  # free again once the first has stopped
+
+
+def test_a_reply_whose_post_may_have_landed_is_checked_in_the_thread_next_time(tmp_path):
+    store = SqliteStore(tmp_path / "db")
+    store.enqueue_message("C1", "1.0", "1.0", FILES[:1])
+    store.finish_job(store.claim_job().id, ImageResult("F1", "a.jpg"))
+    store.claim_reply("C1", "1.0")
+    store.release_reply("C1", "1.0")  # Slack answered with an error: nothing was posted
+    assert store.reply_interrupted("C1", "1.0") is False
+
+    store.claim_reply("C1", "1.0")
+    store.release_reply("C1", "1.0", maybe_posted=True)  # the connection dropped: it may have been posted
+
+    assert store.reply_interrupted("C1", "1.0") is True
+    assert store.messages_ready_to_reply() == [("C1", "1.0")]

@@ -101,8 +101,9 @@ class Store(Protocol):
 
     def mark_replied(self, channel_id: str, message_ts: str, reply_ts: str) -> None: ...
 
-    def release_reply(self, channel_id: str, message_ts: str) -> None:
-        """A claimed reply could not be posted; let the next resume try again."""
+    def release_reply(self, channel_id: str, message_ts: str, *, maybe_posted: bool = False) -> None:
+        """A claimed reply could not be posted; the sweep tries again. maybe_posted: the post's outcome is unknown
+        (the connection failed), so the next try looks in the thread first."""
 
     def requeue_interrupted(self) -> int:
         """At start-up: jobs and replies a stopped process left running go back to waiting; returns the job count.

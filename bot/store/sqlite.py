@@ -102,13 +102,14 @@ CREATE INDEX IF NOT EXISTS jobs_by_file ON jobs (file_id);
 """
 
 
-# Columns added after the first release: (name, SQL type). Older databases get them on open.
+# Columns added after a table first shipped: (name, SQL type). Older databases get them on open.
 SETTINGS_COLUMNS_ADDED = (
     ("enabled", "INTEGER"),
     ("tags", "INTEGER"),
     ("include_labels", "TEXT"),
     ("exclude_labels", "TEXT"),
 )
+MESSAGES_COLUMNS_ADDED = (("reply_interrupted", "INTEGER NOT NULL DEFAULT 0"),)
 
 
 class SqliteStore:
@@ -124,6 +125,7 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        _add_missing_columns(self._db, "channel_settings", SETTINGS_COLUMNS_ADDED)
         _add_missing_columns(self._db, "messages", MESSAGES_COLUMNS_ADDED)
 
     @contextmanager
@@ -229,12 +231,12 @@ class SqliteStore:
                 (reply_ts, channel_id, message_ts),
             )
 
-    def release_reply(self, channel_id: str, message_ts: str) -> None:
+    def release_reply(self, channel_id: str, message_ts: str, *, maybe_posted: bool = False) -> None:
         with self._transaction() as db:
             db.execute(
-                "UPDATE messages SET reply_state='waiting' WHERE channel_id=? AND message_ts=?"
-                " AND reply_state='posting'",
-                (channel_id, message_ts),
+                "UPDATE messages SET reply_state='waiting', reply_interrupted=MAX(reply_interrupted, ?)"
+                " WHERE channel_id=? AND message_ts=? AND reply_state='posting'",
+                (int(maybe_posted), channel_id, message_ts),
             )
 
     def requeue_interrupted(self) -> int:
@@ -534,10 +536,6 @@ class SqliteStore:
         if self._process_lock is not None:
             os.close(self._process_lock)  # releases the flock
             self._process_lock = None
-
-
-# Columns added to messages after the first release: (name, SQL type and default). Older databases get them on open.
-MESSAGES_COLUMNS_ADDED = (("reply_interrupted", "INTEGER NOT NULL DEFAULT 0"),)
 
 
 def _add_missing_columns(db: sqlite3.Connection, table: str, columns: tuple[tuple[str, str], ...]) -> None:
