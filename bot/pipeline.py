@@ -219,15 +219,7 @@ class Pipeline:
             try:
                 posted_ts = self.find_posted_reply(channel_id, thread_ts, message_ts)
             except Exception as exc:
-                error = exc.response.get("error", "unknown") if isinstance(exc, SlackApiError) else type(exc).__name__
-                if isinstance(exc, SlackApiError) and token_refused(exc):
-                    self.store.release_reply(channel_id, message_ts)  # as for the post: tried after a restart
-                elif error in PERMANENT_POST_ERRORS:
-                    log.error("cannot reply in channel %s: %s; giving up on this message", channel_id, error)
-                    self.store.mark_replied(channel_id, message_ts, "")
-                else:
-                    log.warning("reading the thread in %s failed: %s; the sweep will try again", channel_id, error)
-                    self.store.release_reply(channel_id, message_ts)
+                self._settle_failed_reply(channel_id, message_ts, exc, "reading the thread", maybe_posted=False)
                 return
             if posted_ts is not None:
                 log.info("the reply to %s in %s was posted before a restart; not again", message_ts, channel_id)
@@ -246,21 +238,9 @@ class Pipeline:
                 # Names the message answered, so a process that died before recording the post can find it.
                 metadata={"event_type": REPLY_EVENT_TYPE, "event_payload": {"message_ts": message_ts}},
             )
-        except SlackApiError as exc:
-            error = exc.response.get("error", "unknown")
-            if token_refused(exc):  # logged once by the client; posted after a restart with a good token
-                self.store.release_reply(channel_id, message_ts)
-            elif error in PERMANENT_POST_ERRORS:
-                log.error("cannot reply in channel %s: %s; giving up on this message", channel_id, error)
-                self.store.mark_replied(channel_id, message_ts, "")
-            else:
-                log.warning("posting the reply in %s failed: %s; the reply sweep will try again", channel_id, error)
-                self.store.release_reply(channel_id, message_ts)
-            return
-        except Exception:
-            # e.g. the connection dropped after Slack had posted it: the next try looks in the thread first.
-            log.exception("posting the reply in %s failed; the reply sweep will try again", channel_id)
-            self.store.release_reply(channel_id, message_ts, maybe_posted=True)
+        except Exception as exc:
+            # A dropped connection may come after Slack posted it: then the next try looks in the thread first.
+            self._settle_failed_reply(channel_id, message_ts, exc, "posting the reply", maybe_posted=True)
             return
         self.store.mark_replied(channel_id, message_ts, response.get("ts", ""))
         if settings.tags:
@@ -302,6 +282,24 @@ class Pipeline:
                 return None
         log.warning("the thread of %s in %s is too long to check for an earlier reply; posting", message_ts, channel_id)
         return None
+
+    def _settle_failed_reply(
+        self, channel_id: str, message_ts: str, exc: Exception, doing: str, *, maybe_posted: bool
+    ) -> None:
+        """A claimed reply's post (or the thread check before it) failed: retry later, or give up for good."""
+        if not isinstance(exc, SlackApiError):
+            log.warning("%s in %s failed: %r; the reply sweep will try again", doing, channel_id, exc)
+            self.store.release_reply(channel_id, message_ts, maybe_posted=maybe_posted)
+            return
+        error = exc.response.get("error", "unknown")
+        if token_refused(exc):  # logged once by the client; posted after a restart with a good token
+            self.store.release_reply(channel_id, message_ts)
+        elif error in PERMANENT_POST_ERRORS:
+            log.error("cannot reply in channel %s: %s; giving up on this message", channel_id, error)
+            self.store.mark_replied(channel_id, message_ts, "")
+        else:
+            log.warning("%s in %s failed: %s; the reply sweep will try again", doing, channel_id, error)
+            self.store.release_reply(channel_id, message_ts)
 
     def add_reactions(self, channel_id: str, message_ts: str, results: list[ImageResult], threshold: float) -> None:
         """Tag the image message (not the thread) with emoji for its images' labels; never raises.
