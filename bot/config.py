@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ class Config:
     retention_days: int = 90
     emoji_map_path: Path | None = None
     max_queue: int = 1000  # images waiting at most; past it a new image message gets a "busy" reply
+    rekognition_tps: float = 5.0  # LABELBOT_REKOGNITION_TPS: DetectLabels calls a second, at most (every attempt)
 
     @property
     def socket_mode(self) -> bool:
@@ -78,6 +80,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         )
 
     min_confidence, max_labels = load_label_defaults(environ)
+    tps = _number(get, "LABELBOT_REKOGNITION_TPS", 5.0, 0.1, 1000.0)
     return Config(
         bot_token=bot_token,
         app_token=app_token,
@@ -87,7 +90,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         db_path=_db_path(get("LABELBOT_DB")),
         min_confidence=min_confidence,
         max_labels=max_labels,
-        workers=_int(get, "LABELBOT_WORKERS", 8, 1, 64),
+        workers=_int(get, "LABELBOT_WORKERS", default_workers(tps), 1, 64),
         max_download_bytes=_int(get, "LABELBOT_MAX_DOWNLOAD_MB", 50, 1, 1024) * 1024 * 1024,
         log_level=_log_level(get("LOG_LEVEL")),
         log_format=_log_format(get("LOG_FORMAT")),
@@ -95,7 +98,14 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         retention_days=_int(get, "LABELBOT_RETENTION_DAYS", 90, 1, 3650),
         emoji_map_path=_existing_file("LABELBOT_EMOJI_MAP", get("LABELBOT_EMOJI_MAP")),
         max_queue=_int(get, "LABELBOT_MAX_QUEUE", 1000, 1, 1_000_000),
+        rekognition_tps=tps,
     )
+
+
+def default_workers(tps: float) -> int:
+    """LABELBOT_WORKERS' default: enough threads to keep TPS x 1.5 s (a slow DetectLabels answer) calls in flight,
+    plus 2 downloading or preparing the next images; at least 4, at most 64 (5 TPS: 10 workers, 20 TPS: 32)."""
+    return max(4, min(64, math.ceil(tps * 1.5) + 2))
 
 
 def load_label_defaults(environ: Mapping[str, str] | None = None) -> tuple[float, int]:

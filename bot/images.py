@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 
 import pillow_heif
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 pillow_heif.register_heif_opener()
 
@@ -36,6 +36,17 @@ JPEG_QUALITIES = (88, 80, 70, 60)
 # (MPO) come from the JPEG opener; "MPO" has no opener of its own and listing it makes Image.open raise KeyError.
 DECODERS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF", "ICO")
 EXIF_ORIENTATION = 0x0112
+# EXIF orientation -> the transpose that makes the picture upright (as ImageOps.exif_transpose does).
+TRANSPOSE_FOR_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+REDUCIBLE_MODES = ("L", "RGB", "RGBA", "LA", "CMYK", "I")
 
 
 class ImageError(Exception):
@@ -153,15 +164,31 @@ def _convert(image: Image.Image) -> PreparedImage:
         # DCT scaling: decode at the smallest power-of-two scale still at least the target size.
         image.draft(image.mode, _stored_size(image, _target_size(*_upright_size(image))))
     image.load()
-    # exif_transpose copies the full image even when there is nothing to turn: call it only when there is.
-    upright = ImageOps.exif_transpose(image) if image.getexif().get(EXIF_ORIENTATION, 1) != 1 else image
-    # The target comes from the decoded, upright pixels: some decoders (TIFF, HEIF) already report or apply
-    # the orientation themselves, so predicting it from the EXIF tag would rotate those twice.
-    target = _target_size(*upright.size)
-    rgb = _flatten_to_rgb(upright)
-    fitted = _fit(rgb, target)
+    # The orientation still to apply is read after decoding: some decoders (HEIF) apply it themselves and drop
+    # the tag, so predicting it from the header would rotate those twice.
+    orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+    rotated = orientation in (5, 6, 7, 8)
+    upright_target = _target_size(*((image.height, image.width) if rotated else image.size))
+    target = (upright_target[1], upright_target[0]) if rotated else upright_target
+    # Everything from here works on as few pixels as possible: first a box-filter reduce by the whole factor
+    # (what DCT scaling already did for a JPEG), then the turn, the flattening and the final fractional resample.
+    image = _reduce(image, target)
+    if orientation in TRANSPOSE_FOR_ORIENTATION:
+        image = image.transpose(TRANSPOSE_FOR_ORIENTATION[orientation])
+    rgb = _flatten_to_rgb(image)
+    fitted = _fit(rgb, upright_target)
     data = _encode_jpeg(fitted)
     return PreparedImage(data, "JPEG", *fitted.size, source_format=source_format, converted=True)
+
+
+def _reduce(image: Image.Image, target: tuple[int, int]) -> Image.Image:
+    """Image.reduce by the largest whole factor that keeps both sides at least the target (cheap: a box filter
+    on the decoded pixels), leaving a resample by less than 2x. Modes reduce() cannot take, and a transparent
+    colour key (averaging would blur it into colours that are no longer the key), are left to _fit."""
+    factor = min(image.width // target[0], image.height // target[1])
+    if factor < 2 or image.mode not in REDUCIBLE_MODES or "transparency" in image.info:
+        return image
+    return image.reduce(factor)
 
 
 def _upright_size(image: Image.Image) -> tuple[int, int]:
@@ -210,7 +237,9 @@ def _fit(image: Image.Image, target: tuple[int, int]) -> Image.Image:
     """Scale to the target; pad an extreme panorama whose short side would still be under 80 px."""
     if image.size != target:
         if target[0] < image.width:
-            image = image.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            # Less than 2x is left after _reduce: bilinear (Pillow's is antialiased: its support grows with the
+            # factor) costs well under half of Lanczos here, and labelling cannot tell the difference.
+            image = image.resize(target, Image.Resampling.BILINEAR, reducing_gap=2.0)
         else:
             image = image.resize(target, Image.Resampling.BICUBIC)
     if min(image.size) < REKOGNITION_MIN_SIDE:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import threading
 import time
 from dataclasses import asdict, dataclass, field
+from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -12,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from bot.emoji_tags import EmojiMap
 from bot.images import ImageError, prepare_for_rekognition
 from bot.rekognition import RekognitionError, RekognitionLabeler
-from bot.render import ImageResult, render_reply
+from bot.render import ImageResult, Label, render_reply
 from bot.settings import ChannelSettings
 from bot.slack_api import SlackTokenRefused, token_refused
 from bot.slack_files import DownloadError, SlackFileDownloader
@@ -32,6 +36,12 @@ MAX_JOB_ATTEMPTS = 3
 REPLY_EVENT_TYPE = "labelbot_reply"
 MAX_THREAD_PAGES = 10  # conversations.replies pages (200 messages each) searched for an interrupted reply
 GAVE_UP = "I couldn't label this image: labelling it was interrupted three times."
+# Slack's thumbnails (thumb_N, no longer than N px a side, with thumb_N_w and thumb_N_h): the smallest whose long
+# side reaches THUMB_MIN_LONG_SIDE is downloaded instead of the original (in practice thumb_1024 of any photo at
+# least 1024 px), a tenth of a camera file's bytes and plenty for labelling. JPEG and PNG ones only.
+THUMB_SIZES = (360, 480, 720, 800, 960, 1024)
+THUMB_MIN_LONG_SIDE = 1024
+THUMB_SUFFIXES = (".jpg", ".jpeg", ".png")
 KEPT_FILE_FIELDS = (
     "id",
     "name",
@@ -42,7 +52,13 @@ KEPT_FILE_FIELDS = (
     "url_private",
     "url_private_download",
     "file_access",
+    *(f"thumb_{n}{suffix}" for n in THUMB_SIZES for suffix in ("", "_w", "_h")),
 )
+LABEL_CACHE_DAYS = 30  # how long Rekognition's answer for an image (and request parameters) is reused
+# Replies in one channel go out in message order, at most one a second (Slack's chat.postMessage limit); a
+# message whose reply isn't settled blocks later ones only until it was recorded this long ago.
+REPLY_ORDER_WAIT_SECONDS = 60.0
+CHANNEL_POST_INTERVAL_SECONDS = 1.0
 
 
 @dataclass
@@ -77,6 +93,48 @@ def job_file(file: dict) -> dict:
     return {key: file[key] for key in KEPT_FILE_FIELDS if key in file}
 
 
+def thumbnail_url(file: dict) -> str | None:
+    """The smallest JPEG/PNG thumbnail of the file whose long side is at least THUMB_MIN_LONG_SIDE, or None."""
+    for size in THUMB_SIZES:
+        url, width, height = file.get(f"thumb_{size}"), file.get(f"thumb_{size}_w"), file.get(f"thumb_{size}_h")
+        if not isinstance(url, str) or not urlsplit(url).path.lower().endswith(THUMB_SUFFIXES):
+            continue
+        try:
+            long_side = max(int(width), int(height))
+        except (TypeError, ValueError):
+            continue
+        if long_side >= THUMB_MIN_LONG_SIDE:
+            return url
+    return None
+
+
+def label_cache_key(image: bytes, settings: ChannelSettings) -> str:
+    """sha256 of the prepared image and of every request parameter that changes Rekognition's answer."""
+    digest = hashlib.sha256(image)
+    params = [settings.threshold, settings.max_labels, list(settings.include), list(settings.exclude)]
+    digest.update(b"\0" + json.dumps(params).encode())
+    return digest.hexdigest()
+
+
+class ChannelPacer:
+    """At most one post a second per channel: wait() sleeps only the caller, and only for its own channel."""
+
+    def __init__(self, interval: float = CHANNEL_POST_INTERVAL_SECONDS) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._next: dict[str, float] = {}  # channel -> monotonic time of its next free slot
+
+    def wait(self, channel_id: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if len(self._next) > 1000:  # forget channels with no recent post
+                self._next = {c: t for c, t in self._next.items() if t > now}
+            slot = max(now, self._next.get(channel_id, now))
+            self._next[channel_id] = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
 @dataclass
 class Pipeline:
     store: Store
@@ -85,6 +143,11 @@ class Pipeline:
     labeler: RekognitionLabeler
     defaults: ChannelSettings
     emoji_map: EmojiMap = field(default_factory=EmojiMap.load)
+    reply_order_wait_seconds: float = REPLY_ORDER_WAIT_SECONDS
+    pacer: ChannelPacer = field(default_factory=ChannelPacer)
+    # Labelling in flight by cache key: a second worker with the same image waits for the first one's answer.
+    _in_flight: dict[str, threading.Event] = field(default_factory=dict, init=False, repr=False)
+    _in_flight_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def settings_for(self, channel_id: str) -> ChannelSettings:
         return self.store.get_overrides(channel_id).apply_to(self.defaults)
@@ -170,28 +233,24 @@ class Pipeline:
                     error=f"I can't label {str(file['filetype']).upper()} files; JPEG, PNG, HEIC, WebP, AVIF, "
                     "GIF, BMP and TIFF work.",
                 )
-            self.downloader.check_size(int(file.get("size") or 0))
-            stage = time.perf_counter()
-            try:
-                data = self.downloader.download(file.get("url_private_download") or file["url_private"])
-            finally:
-                metrics.download_ms = _ms_since(stage)
-            metrics.downloaded_bytes = len(data)
-            stage = time.perf_counter()
-            try:
-                prepared = prepare_for_rekognition(data)
-            finally:
-                metrics.prepare_ms = _ms_since(stage)
+            prepared = self._prepare_thumbnail(file, metrics)
+            if prepared is None:
+                self.downloader.check_size(int(file.get("size") or 0))
+                stage = time.perf_counter()
+                try:
+                    data = self.downloader.download(file.get("url_private_download") or file["url_private"])
+                finally:
+                    metrics.download_ms = _ms_since(stage)
+                metrics.downloaded_bytes = len(data)
+                stage = time.perf_counter()
+                try:
+                    prepared = prepare_for_rekognition(data)
+                finally:
+                    metrics.prepare_ms = _ms_since(stage)
             metrics.prepared_bytes, metrics.width, metrics.height = len(prepared.data), prepared.width, prepared.height
             stage = time.perf_counter()
             try:
-                labels = self.labeler.detect_labels(
-                    prepared.data,
-                    settings.threshold,
-                    settings.max_labels,
-                    include=settings.include,
-                    exclude=settings.exclude,
-                )
+                labels = self.detect_labels_cached(prepared.data, settings)
             finally:
                 metrics.detect_ms = _ms_since(stage)
             return ImageResult(file_id, _file_name(file), labels=labels)
@@ -203,30 +262,104 @@ class Pipeline:
             log.warning("files.info for %s failed: %s", file_id, exc.response.get("error"))
             return ImageResult(file_id, _file_name(file), error="I couldn't look this file up on Slack.")
 
+    def _prepare_thumbnail(self, file: dict, metrics: JobMetrics):
+        """The file's large-enough Slack thumbnail, prepared, or None (none offered, or it failed: the original)."""
+        url = thumbnail_url(file)
+        if url is None:
+            return None
+        stage = time.perf_counter()
+        try:
+            data = self.downloader.download(url)
+            metrics.downloaded_bytes = len(data)
+            metrics.download_ms = _ms_since(stage)
+            stage = time.perf_counter()
+            prepared = prepare_for_rekognition(data)
+            metrics.prepare_ms = _ms_since(stage)
+            return prepared
+        except (DownloadError, ImageError) as exc:
+            log.info("the thumbnail of %s failed (%s); downloading the original", file.get("id"), exc)
+            return None
+
+    def detect_labels_cached(self, image: bytes, settings: ChannelSettings) -> tuple[Label, ...]:
+        """Rekognition's labels for the prepared image, from the store's cache when this image was labelled with
+        the same parameters in the last LABEL_CACHE_DAYS; a cache that fails costs a call, never the answer."""
+        key = label_cache_key(image, settings)
+        newer_than = time.time() - LABEL_CACHE_DAYS * 86400
+        cached = self._cached(key, newer_than)
+        if cached is not None:
+            return cached
+        with self._in_flight_lock:
+            waiting = self._in_flight.get(key)
+            if waiting is None:
+                self._in_flight[key] = threading.Event()
+        if waiting is not None:  # another worker is asking Rekognition about this very image: use its answer
+            waiting.wait(60)
+            cached = self._cached(key, newer_than)
+            if cached is not None:
+                return cached
+            return self._detect_and_cache(key, image, settings)
+        try:
+            cached = self._cached(key, newer_than)  # finished between the first look and taking the key
+            return cached if cached is not None else self._detect_and_cache(key, image, settings)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.pop(key).set()
+
+    def _cached(self, key: str, newer_than: float) -> tuple[Label, ...] | None:
+        try:
+            return self.store.cached_labels(key, newer_than=newer_than)
+        except Exception:
+            log.exception("reading the label cache failed")
+            return None
+
+    def _detect_and_cache(self, key: str, image: bytes, settings: ChannelSettings) -> tuple[Label, ...]:
+        labels = tuple(
+            self.labeler.detect_labels(
+                image, settings.threshold, settings.max_labels, include=settings.include, exclude=settings.exclude
+            )
+        )
+        try:
+            self.store.cache_labels(key, labels)
+        except Exception:
+            log.exception("writing the label cache failed")
+        return labels
+
     def post_reply(self, channel_id: str, message_ts: str) -> None:
-        """Post the message's one reply once all its files are done; only one caller ever wins the claim."""
-        claimed = self.store.claim_reply(channel_id, message_ts)
+        """Post the message's one reply once all its files are done and every earlier message of the channel has
+        its reply (or is stuck, see REPLY_ORDER_WAIT_SECONDS); then the channel's next replies that were waiting for
+        it, in message order. Only one caller ever wins a reply's claim."""
+        while self._post_one_reply(channel_id, message_ts):
+            following = self.store.next_waiting_reply(channel_id, message_ts)
+            if following is None:
+                return
+            message_ts = following
+
+    def _post_one_reply(self, channel_id: str, message_ts: str) -> bool:
+        """Post (or settle) one message's reply; True when it is settled, so the next one in the channel may go."""
+        claimed = self.store.claim_reply(
+            channel_id, message_ts, after_earlier_since=time.time() - self.reply_order_wait_seconds
+        )
         if claimed is None:
-            return
+            return False
         thread_ts, results = claimed
         settings = self.settings_for(channel_id)
         reply = render_reply(results, settings)
         if reply is None:
             self.store.mark_replied(channel_id, message_ts, "")
-            return
+            return True
         if self.store.reply_interrupted(channel_id, message_ts):
             # A process died while posting this reply, so the post may have reached Slack: look before posting.
             try:
                 posted_ts = self.find_posted_reply(channel_id, thread_ts, message_ts)
             except Exception as exc:
-                self._settle_failed_reply(channel_id, message_ts, exc, "reading the thread", maybe_posted=False)
-                return
+                return self._settle_failed_reply(channel_id, message_ts, exc, "reading the thread", maybe_posted=False)
             if posted_ts is not None:
                 log.info("the reply to %s in %s was posted before a restart; not again", message_ts, channel_id)
                 self.store.mark_replied(channel_id, message_ts, posted_ts)
                 if settings.tags:
                     self.add_reactions(channel_id, message_ts, results, settings.threshold)
-                return
+                return True
+        self.pacer.wait(channel_id)
         try:
             response = self.slack.chat_postMessage(
                 channel=channel_id,
@@ -240,11 +373,11 @@ class Pipeline:
             )
         except Exception as exc:
             # A dropped connection may come after Slack posted it: then the next try looks in the thread first.
-            self._settle_failed_reply(channel_id, message_ts, exc, "posting the reply", maybe_posted=True)
-            return
+            return self._settle_failed_reply(channel_id, message_ts, exc, "posting the reply", maybe_posted=True)
         self.store.mark_replied(channel_id, message_ts, response.get("ts", ""))
         if settings.tags:
             self.add_reactions(channel_id, message_ts, results, settings.threshold)
+        return True
 
     def find_posted_reply(self, channel_id: str, thread_ts: str, message_ts: str) -> str | None:
         """The ts of the bot's reply to this message if it is in the thread already (recognised by the metadata
@@ -285,21 +418,23 @@ class Pipeline:
 
     def _settle_failed_reply(
         self, channel_id: str, message_ts: str, exc: Exception, doing: str, *, maybe_posted: bool
-    ) -> None:
-        """A claimed reply's post (or the thread check before it) failed: retry later, or give up for good."""
+    ) -> bool:
+        """A claimed reply's post (or the thread check before it) failed: retry later, or give up for good (True)."""
         if not isinstance(exc, SlackApiError):
             log.warning("%s in %s failed: %r; the reply sweep will try again", doing, channel_id, exc)
             self.store.release_reply(channel_id, message_ts, maybe_posted=maybe_posted)
-            return
+            return False
         error = exc.response.get("error", "unknown")
         if token_refused(exc):  # logged once by the client; posted after a restart with a good token
             self.store.release_reply(channel_id, message_ts)
         elif error in PERMANENT_POST_ERRORS:
             log.error("cannot reply in channel %s: %s; giving up on this message", channel_id, error)
             self.store.mark_replied(channel_id, message_ts, "")
+            return True
         else:
             log.warning("%s in %s failed: %s; the reply sweep will try again", doing, channel_id, error)
             self.store.release_reply(channel_id, message_ts)
+        return False
 
     def add_reactions(self, channel_id: str, message_ts: str, results: list[ImageResult], threshold: float) -> None:
         """Tag the image message (not the thread) with emoji for its images' labels; never raises.

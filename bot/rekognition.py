@@ -11,6 +11,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from bot.config import ConfigError
+from bot.rate_limit import RateLimiter
 from bot.render import Label
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,10 @@ READ_TIMEOUT_SECONDS = 30.0  # per socket read; a slow answer is a timeout, retr
 # Worst case for one image: MAX_ATTEMPTS * (connect + read timeout) + the backoffs (at most 1+2+4+8 s when
 # throttled, under 1 s otherwise): about 3 minutes with the defaults. botocore's retry quota (shared by the
 # client's calls) also stops retrying early when most calls fail, so a long outage fails fast instead.
+DEFAULT_TPS = 5.0  # LABELBOT_REKOGNITION_TPS: the account's DetectLabels quota (5 is the lowest AWS default)
+# The pacer aims 2% under the quota: AWS counts requests as they arrive, and network jitter between two calls
+# paced exactly 1/TPS apart could otherwise put TPS + 1 of them into one of its 1-second windows.
+PACING_HEADROOM = 0.98
 IMAGE_ERRORS = frozenset(
     {"InvalidImageFormatException", "ImageTooLargeException", "InvalidParameterException", "ValidationException"}
 )
@@ -82,8 +87,14 @@ def build_rekognition_client(
 
 
 class RekognitionLabeler:
-    def __init__(self, client) -> None:
+    """DetectLabels for every worker. One RateLimiter, shared by all the threads using this labeler, paces every
+    HTTP attempt (botocore's retries included): it waits on the client's per-attempt `before-sign` event, so the
+    signature is made after the wait and a long queue never sends a stale one."""
+
+    def __init__(self, client, *, tps: float = DEFAULT_TPS, limiter: RateLimiter | None = None) -> None:
         self._client = client
+        self.limiter = limiter or RateLimiter(tps * PACING_HEADROOM)
+        client.meta.events.register("before-sign.rekognition.DetectLabels", self._pace)
         self._reported: set[str] = set()
         self._reported_lock = threading.Lock()
 
@@ -132,6 +143,11 @@ class RekognitionLabeler:
             )
             for item in response.get("Labels", ())
         )
+
+    def _pace(self, **_kwargs) -> None:
+        waited = self.limiter.acquire()
+        if waited > 1:
+            log.debug("DetectLabels waited %.1f s for the rate limit", waited)
 
     def _report_unavailable(self, code: str, hint: str) -> None:
         """One clear ERROR line per cause, not one per image."""

@@ -111,7 +111,9 @@ def build_services(config: Config, *, rekognition_client=None, store: Store | No
         downloader=SlackFileDownloader(
             config.bot_token, config.slack_api_url, config.max_download_bytes, pool_size=config.workers
         ),
-        labeler=RekognitionLabeler(rekognition_client or build_rekognition_client(config.workers)),
+        labeler=RekognitionLabeler(
+            rekognition_client or build_rekognition_client(config.workers), tps=config.rekognition_tps
+        ),
         defaults=defaults,
         emoji_map=emoji_map,
     )

@@ -1,5 +1,5 @@
-"""The sweep thread's upkeep: delete the bot's replies to images deleted in Slack; expire old tag index entries
-and finished jobs; learn the workspace URL for `/labels find` if start-up couldn't."""
+"""The sweep thread's upkeep: delete the bot's replies to images deleted in Slack; expire old tag index entries,
+finished jobs and cached labels; learn the workspace URL for `/labels find` if start-up couldn't."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Callable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.pipeline import LABEL_CACHE_DAYS
 from bot.store import Store
 from bot.tag_search import TagSearch
 
@@ -55,6 +56,12 @@ class Upkeep:
         cutoff = now - self._retention_days * SECONDS_PER_DAY
         purged = self._store.purge_index(cutoff)
         jobs = self._store.purge_finished_jobs(cutoff)
+        try:
+            cached = self._store.purge_label_cache(now - LABEL_CACHE_DAYS * SECONDS_PER_DAY)
+            if cached:
+                log.info("expired %d cached label answers older than %d days", cached, LABEL_CACHE_DAYS)
+        except Exception:
+            log.exception("purging the label cache failed")
         if purged or jobs:
             log.info(
                 "expired %d tag index entries and %d finished jobs older than %d days",

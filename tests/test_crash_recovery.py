@@ -345,6 +345,11 @@ class Message:
         return self.event["channel"], self.event["ts"]
 
 
+def _photo(file_id: str) -> bytes:
+    """A distinct photo per file (bytes after the JPEG's end), so the label cache doesn't answer for it."""
+    return CAT + file_id.encode()
+
+
 def _burst(fake_slack, count: int = 18) -> list[Message]:
     """`count` image messages over three channels: every third with two images (24 images for 18 messages), and
     the last two posted in the threads of the second and third, so those threads get two replies each."""
@@ -355,7 +360,7 @@ def _burst(fake_slack, count: int = 18) -> list[Message]:
         files = []
         for slot in range(images):
             file_id = f"F{index:02d}{slot}"
-            files.append(fake_slack.add_file(file_id, CAT, f"photo-{file_id}.jpg", "image/jpeg", "jpg"))
+            files.append(fake_slack.add_file(file_id, _photo(file_id), f"photo-{file_id}.jpg", "image/jpeg", "jpg"))
         parent = messages[index - count + 3] if index >= count - 2 else None
         if parent is not None:
             event = file_share_event(parent.event["channel"], files, thread_ts=parent.event["ts"])
@@ -499,9 +504,13 @@ def test_sigkill_mid_burst_then_restart_answers_every_image_exactly_once(
 # ---- SIGTERM drains ---------------------------------------------------------------------------------------------
 
 
-def _one_image_messages(fake_slack, count: int) -> list[dict]:
+def _one_image_messages(fake_slack, count: int, *, channels: int = 1) -> list[dict]:
+    """With several channels, in turn: replies in one channel go out in order, a second apart."""
     return [
-        file_share_event("C0001", [fake_slack.add_file(f"F{i:02d}", CAT, f"photo{i}.jpg", "image/jpeg", "jpg")])
+        file_share_event(
+            f"C{i % channels + 1:04d}",
+            [fake_slack.add_file(f"F{i:02d}", _photo(f"F{i:02d}"), f"photo{i}.jpg", "image/jpeg", "jpg")],
+        )
         for i in range(count)
     ]
 
@@ -541,7 +550,7 @@ def _start_draining_bot(mode: str, env: dict, processes, fake_slack, events: lis
 def test_sigterm_lets_in_flight_jobs_finish_claims_no_more_and_exits_0(mode, bot_env, processes, fake_slack, aws_env):
     aws_env.delay_seconds = 3.0  # a slow Rekognition: every call takes 3 s
     env = {**bot_env, "LABELBOT_WORKERS": "3"}
-    events = _one_image_messages(fake_slack, 8)
+    events = _one_image_messages(fake_slack, 8, channels=8)  # replies in one channel would wait for earlier ones
     bot = _start_draining_bot(mode, env, processes, fake_slack, events)
     # SIGTERM just before the three calls answer: a worker that then went on would claim a fourth job. In HTTP
     # mode a connection kept alive (as Slack's and load balancers' are) holds gunicorn's worker up to 2 s longer.
@@ -555,7 +564,7 @@ def test_sigterm_lets_in_flight_jobs_finish_claims_no_more_and_exits_0(mode, bot
     assert seconds < 5, f"took {seconds:.1f} s"
     jobs, replies = _db_counts(env["LABELBOT_DB"])
     assert jobs == Counter({"done": 3, "queued": 5})  # the in-flight ones finished; nothing new was started
-    assert replies == Counter({"posted": 3, "waiting": 5})
+    assert replies == Counter({"posted": 3, "waiting": 5}), output
     assert len(aws_env.calls) == 3 and len(fake_slack.posts()) == 3
     assert "Traceback" not in output
     if kept_alive is not None:

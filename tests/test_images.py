@@ -569,6 +569,26 @@ def test_an_over_5_mib_png_within_the_pixel_limits_becomes_a_jpeg_under_5_mib():
     assert image.size == (1400, 1400)
 
 
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_a_large_transparent_png_is_reduced_then_flattened_and_turned(orientation):
+    """4500x3000 RGBA: reduced 2x (alpha-weighted) before flattening, then resampled to 2048; the transparent
+    box (black underneath) comes out white, the photo keeps its colours, an EXIF turn still applies."""
+    logo = photo("cat.jpg").convert("RGBA").resize((4500, 3000), Image.Resampling.BILINEAR)
+    logo.paste((0, 0, 0, 0), (0, 0, 1500, 1500))
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = orientation
+    data = encode(logo, "PNG", compress_level=1, exif=exif.tobytes())
+
+    result = prepare_for_rekognition(data)
+
+    image = valid_output(result).convert("RGB")
+    assert image.size == ((2048, 1365) if orientation == 1 else (1365, 2048))
+    upright = logo.convert("RGB") if orientation == 1 else logo.convert("RGB").transpose(Image.Transpose.ROTATE_270)
+    corner = (300, 300) if orientation == 1 else (image.width - 300, 300)  # the box, wherever the turn put it
+    assert is_white(image.getpixel(corner))
+    assert_looks_like(image.crop((0, 800, 1365, 1365)), upright.resize(image.size).crop((0, 800, 1365, 1365)))
+
+
 def test_jpeg_quality_steps_down_until_the_size_limit_is_met(monkeypatch):
     import bot.images
 

@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
@@ -332,3 +334,42 @@ def test_an_unreachable_endpoint_is_busy(aws_env, monkeypatch, caplog):
 
     assert any("EndpointConnectionError" in r.getMessage() for r in rekognition_errors(caplog, logging.WARNING))
     assert aws_env.calls == []
+
+
+# ---- (c) LABELBOT_REKOGNITION_TPS: the pacer in front of every attempt, as the loopback Rekognition saw it ---
+
+
+def most_calls_in_one_second(times: list[float]) -> int:
+    ordered = sorted(times)
+    return max(sum(1 for t in ordered if start <= t < start + 1.0) for start in ordered)
+
+
+def test_workers_sharing_a_labeler_stay_within_the_tps(aws_env):
+    labeler = RekognitionLabeler(build_rekognition_client(16), tps=20)
+    calls = 41
+
+    def label(_: int) -> tuple[Label, ...]:
+        return labeler.detect_labels(IMAGE, 75, 5)
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(label, range(calls)))
+
+    assert all(labels[0].name == "Cat" for labels in results)
+    times = sorted(call.received_at for call in aws_env.calls)
+    assert len(times) == calls
+    assert times[-1] - times[0] >= (calls - 1) / 20
+    assert most_calls_in_one_second(times) <= 20
+
+
+def test_retries_count_against_the_tps(aws_env, fast_throttle_backoff):
+    aws_env.fail_next("ThrottlingException", 400, times=3)
+    labeler = RekognitionLabeler(build_rekognition_client(8), tps=5)
+
+    labels = labeler.detect_labels(IMAGE, 75, 5)
+
+    assert labels[0].name == "Cat"
+    assert [call.outcome for call in aws_env.calls] == ["ThrottlingException"] * 3 + ["labels"]
+    # botocore's (scaled-down) backoff waited under 0.1 s before each retry; each attempt still waited for its slot
+    assert max(fast_throttle_backoff) / 50 < 0.1
+    times = [call.received_at for call in aws_env.calls]
+    assert all(later - earlier >= 0.19 for earlier, later in itertools.pairwise(times))

@@ -115,3 +115,18 @@ def test_admins_must_be_user_ids():
 def test_an_emoji_map_override_must_exist():
     with pytest.raises(ConfigError, match="LABELBOT_EMOJI_MAP is '/nope/map\\.txt', which is not a readable file"):
         load_config({**BASE, "LABELBOT_EMOJI_MAP": "/nope/map.txt"})
+
+
+def test_the_rekognition_tps_sets_the_default_worker_count():
+    config = load_config(BASE)
+    assert (config.rekognition_tps, config.workers) == (5.0, 10)  # ceil(5 x 1.5 s) + 2
+    assert load_config({**BASE, "LABELBOT_REKOGNITION_TPS": "20"}).workers == 32
+    assert load_config({**BASE, "LABELBOT_REKOGNITION_TPS": "0.5"}).workers == 4
+    assert load_config({**BASE, "LABELBOT_REKOGNITION_TPS": "1000"}).workers == 64
+    assert load_config({**BASE, "LABELBOT_REKOGNITION_TPS": "50", "LABELBOT_WORKERS": "6"}).workers == 6
+
+
+@pytest.mark.parametrize("value", ["0", "0.05", "1001", "fast"])
+def test_the_rekognition_tps_must_be_in_range(value):
+    with pytest.raises(ConfigError, match="LABELBOT_REKOGNITION_TPS"):
+        load_config({**BASE, "LABELBOT_REKOGNITION_TPS": value})

@@ -513,6 +513,7 @@ def post_image(bot, fake_slack, channel: str, file_id: str, *, channel_type="cha
     """Post one image and wait until its reply is out (so it is indexed); returns the event."""
     if labels is not None:
         aws.labels = labels
+        bot.services.store.purge_label_cache(float("inf"))  # the same photo now means these labels
     photo = fake_slack.add_file(file_id, fixture_bytes("cat.jpg"), f"{file_id}.jpg", "image/jpeg", "jpg")
     event = file_share_event(channel, [photo], channel_type=channel_type, **kw)
     before = len(fake_slack.posts())

@@ -96,8 +96,12 @@ class Store(Protocol):
 
     def finish_job(self, job_id: int, result: ImageResult) -> None: ...
 
-    def claim_reply(self, channel_id: str, message_ts: str) -> tuple[str, list[ImageResult]] | None:
-        """When every job of the message is done and no reply is under way: (thread_ts, results in post order)."""
+    def claim_reply(
+        self, channel_id: str, message_ts: str, *, after_earlier_since: float | None = None
+    ) -> tuple[str, list[ImageResult]] | None:
+        """When every job of the message is done and no reply is under way: (thread_ts, results in post order).
+        With after_earlier_since (epoch seconds): also only once no earlier message of the channel recorded since
+        then is waiting for its reply or being answered (replies go out in message order; older ones block no one)."""
 
     def mark_replied(self, channel_id: str, message_ts: str, reply_ts: str) -> None: ...
 
@@ -113,7 +117,19 @@ class Store(Protocol):
         """Whether a process died while posting this message's reply: it may be in the thread already."""
 
     def messages_ready_to_reply(self) -> list[tuple[str, str]]:
-        """(channel, message ts) of messages whose files are all done and whose reply is not posted or under way."""
+        """(channel, message ts) of messages whose files are all done and whose reply is not posted or under way,
+        in message order per channel."""
+
+    def next_waiting_reply(self, channel_id: str, after_ts: str) -> str | None:
+        """The ts of the channel's first message after after_ts whose reply is waiting (done or not), if any."""
+
+    def cached_labels(self, cache_key: str, *, newer_than: float) -> tuple[Label, ...] | None:
+        """Labels cached under this key (see bot.pipeline.label_cache_key) at or after newer_than, else None."""
+
+    def cache_labels(self, cache_key: str, labels: tuple[Label, ...]) -> None: ...
+
+    def purge_label_cache(self, older_than: float) -> int:
+        """Drop cached labels stored before older_than (epoch seconds); returns how many."""
 
     def queue_stats(self) -> QueueStats: ...
 

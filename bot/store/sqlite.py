@@ -99,6 +99,16 @@ CREATE TABLE IF NOT EXISTS deleted_files (
     deleted_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_file ON jobs (file_id);
+-- Rekognition's answers by content: sha256 of the prepared image and the request parameters -> labels, so a
+-- re-posted or cross-posted image costs no second call. Purged by age (the upkeep).
+CREATE TABLE IF NOT EXISTS label_cache (
+    cache_key TEXT PRIMARY KEY,
+    labels_json TEXT NOT NULL,     -- [{name, confidence, parents, aliases}] as Rekognition answered
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS label_cache_by_age ON label_cache (created_at);
+-- Per-channel reply order: a message's earlier unsettled neighbours in its channel.
+CREATE INDEX IF NOT EXISTS messages_by_channel_state ON messages (channel_id, reply_state, message_ts);
 """
 
 
@@ -204,13 +214,26 @@ class SqliteStore:
                 (json.dumps(result_to_dict(result)), time.time(), job_id),
             )
 
-    def claim_reply(self, channel_id: str, message_ts: str) -> tuple[str, list[ImageResult]] | None:
+    def claim_reply(
+        self, channel_id: str, message_ts: str, *, after_earlier_since: float | None = None
+    ) -> tuple[str, list[ImageResult]] | None:
         key = (channel_id, message_ts)
         with self._transaction() as db:
             (unfinished,) = db.execute(
                 "SELECT COUNT(*) FROM jobs WHERE channel_id=? AND message_ts=? AND state!='done'", key
             ).fetchone()
             if unfinished:
+                return None
+            if (
+                after_earlier_since is not None
+                and db.execute(
+                    # An earlier message of the channel, recorded since then, whose reply is not settled yet: it goes
+                    # first (its poster then posts this one).
+                    "SELECT 1 FROM messages WHERE channel_id=? AND reply_state!='posted' AND message_ts < ?"
+                    " AND deleted_at IS NULL AND created_at >= ? LIMIT 1",
+                    (channel_id, message_ts, after_earlier_since),
+                ).fetchone()
+            ):
                 return None
             row = db.execute(
                 "UPDATE messages SET reply_state='posting' WHERE channel_id=? AND message_ts=?"
@@ -259,9 +282,38 @@ class SqliteStore:
                 "SELECT channel_id, message_ts FROM messages m WHERE reply_state='waiting' AND deleted_at IS NULL"
                 " AND NOT EXISTS"
                 " (SELECT 1 FROM jobs j WHERE j.channel_id=m.channel_id AND j.message_ts=m.message_ts"
-                " AND j.state!='done')"
+                " AND j.state!='done') ORDER BY channel_id, message_ts"
             ).fetchall()
         return [(r["channel_id"], r["message_ts"]) for r in rows]
+
+    def next_waiting_reply(self, channel_id: str, after_ts: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT message_ts FROM messages WHERE channel_id=? AND reply_state='waiting' AND message_ts > ?"
+                " AND deleted_at IS NULL ORDER BY message_ts LIMIT 1",
+                (channel_id, after_ts),
+            ).fetchone()
+        return None if row is None else row["message_ts"]
+
+    # ---- the label cache -----------------------------------------------------------------------------------
+
+    def cached_labels(self, cache_key: str, *, newer_than: float) -> tuple[Label, ...] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT labels_json FROM label_cache WHERE cache_key=? AND created_at >= ?", (cache_key, newer_than)
+            ).fetchone()
+        return None if row is None else tuple(label_from_dict(x) for x in json.loads(row["labels_json"]))
+
+    def cache_labels(self, cache_key: str, labels: tuple[Label, ...]) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO label_cache (cache_key, labels_json, created_at) VALUES (?,?,?)",
+                (cache_key, json.dumps([label_to_dict(label) for label in labels]), time.time()),
+            )
+
+    def purge_label_cache(self, older_than: float) -> int:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM label_cache WHERE created_at < ?", (older_than,)).rowcount
 
     def queue_stats(self) -> QueueStats:
         with self._lock:

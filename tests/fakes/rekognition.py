@@ -6,6 +6,7 @@ import base64
 import collections
 import dataclasses
 import io
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ class DetectCall:
     outcome: str  # "labels" or the error code returned
     headers: dict = field(default_factory=dict)  # the request's headers, lower-case names (e.g. authorization)
     settings: dict | None = None  # the request's Settings (GeneralLabels filters)
+    received_at: float = 0.0  # time.monotonic() when the request arrived, before any injected delay
 
 
 class FakeRekognition:
@@ -43,6 +45,14 @@ class FakeRekognition:
         self.calls: list[DetectCall] = []
         self.delay_seconds = 0.0
         self.gate: threading.Event | None = None  # when set by a test, every call waits until it opens
+        self.image_delays: dict[bytes, float] = {}  # a call with exactly this image answers that many seconds late
+        # Benchmarks: a latency drawn per call from this (low, high) range in seconds (seeded), and an account's
+        # transactions-per-second quota: above `tps_quota` calls in any one second, ThrottlingException. Off: None.
+        self.delay_range: tuple[float, float] | None = None
+        self.random = random.Random(0)
+        self.tps_quota: int | None = None
+        self.throttled = 0  # calls answered ThrottlingException by the quota
+        self._recent: collections.deque[float] = collections.deque()  # accepted calls' times, the last second
         # What the next calls get instead of an answer: ("error", status, code), ("drop",) or ("slow", seconds)
         self._forced: collections.deque[tuple] = collections.deque()
         self._lock = threading.Lock()
@@ -72,16 +82,25 @@ class FakeRekognition:
         self.server.close()
 
     def _route(self, request: Request) -> Response | None:
+        received_at = time.monotonic()
         if request.headers.get("x-amz-target") != "RekognitionService.DetectLabels":
             return _error(400, "UnknownOperationException", "only DetectLabels is faked")
         if "authorization" not in request.headers:
             return _error(400, "MissingAuthenticationTokenException", "Missing Authentication Token")
+        if self.tps_quota is not None and not self._within_quota():
+            return _error(400, "ThrottlingException", "Rate exceeded")
+        if self.delay_range is not None:
+            with self._lock:
+                delay = self.random.uniform(*self.delay_range)
+            time.sleep(delay)
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
         if self.gate is not None:
             self.gate.wait(30)
         params = request.json()
         image = base64.b64decode(params.get("Image", {}).get("Bytes", ""))
+        if image in self.image_delays:
+            time.sleep(self.image_delays[image])
         call = DetectCall(
             image,
             None,
@@ -91,6 +110,7 @@ class FakeRekognition:
             "labels",
             headers=dict(request.headers),
             settings=params.get("Settings"),
+            received_at=received_at,
         )
         with self._lock:
             self.calls.append(call)
@@ -109,6 +129,17 @@ class FakeRekognition:
             response.stream = iter((response.body,))
             return response
         return self._answer(call, params, image)
+
+    def _within_quota(self) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            while self._recent and self._recent[0] <= now - 1.0:
+                self._recent.popleft()
+            if len(self._recent) >= self.tps_quota:
+                self.throttled += 1
+                return False
+            self._recent.append(now)
+            return True
 
     def _answer(self, call: DetectCall, params: dict, image: bytes) -> Response:
         try:

@@ -39,6 +39,7 @@ class ApiCall:
     method: str
     args: dict
     headers: dict
+    received_at: float = field(default_factory=time.monotonic)  # when the request arrived
 
 
 class FakeSlack:
@@ -59,6 +60,11 @@ class FakeSlack:
         self.on_answer: Callable[[str, dict], None] | None = None
         self.thread_messages: list[dict] = []  # what chat.postMessage posted, as conversations.replies shows it
         self.token_error: str | None = None  # e.g. "token_revoked": every Web API call is refused with it
+        # Benchmarks: chat.postMessage at most this many per second per channel; above it 429 with Retry-After: 1,
+        # as Slack answers. None: no limit.
+        self.post_rate_per_channel: float | None = None
+        self.rate_limited = 0  # chat.postMessage calls answered 429
+        self._last_post: dict[str, float] = {}
         self._ts = itertools.count(1)
         self._changed = threading.Condition()
         self.server = LoopbackServer(self._route)
@@ -67,9 +73,20 @@ class FakeSlack:
 
     # ---- what tests arrange -------------------------------------------------------------------------------
     def add_file(
-        self, file_id: str, data: bytes, name: str, mimetype: str, filetype: str, *, host: str | None = None, **kw
+        self,
+        file_id: str,
+        data: bytes,
+        name: str,
+        mimetype: str,
+        filetype: str,
+        *,
+        host: str | None = None,
+        thumbs: dict[int, tuple[bytes, int, int]] | None = None,
+        **kw,
     ) -> dict:
-        """Host a file and return the file object Slack would put in a file_share event."""
+        """Host a file and return the file object Slack would put in a file_share event. thumbs: {N: (data, width,
+        height)} adds Slack's thumb_N, thumb_N_w and thumb_N_h, hosted at files-tmb (thumb_file(file_id, N) is
+        its HostedFile, e.g. to count or break its downloads)."""
         self.files[file_id] = HostedFile(data=data, content_type=mimetype, **kw)
         base = f"http://{host}:{self.server.port}" if host else self.url
         file_object = {
@@ -82,8 +99,21 @@ class FakeSlack:
             "url_private": f"{base}/files-pri/{TEAM_ID}-{file_id}/{name}",
             "url_private_download": f"{base}/files-pri/{TEAM_ID}-{file_id}/download/{name}",
         }
+        for size, (thumb, width, height) in (thumbs or {}).items():
+            png = thumb.startswith(b"\x89PNG")
+            self.files[f"{file_id}~thumb_{size}"] = HostedFile(
+                data=thumb, content_type=f"image/{'png' if png else 'jpeg'}"
+            )
+            stem = name.rsplit(".", 1)[0]
+            file_object[f"thumb_{size}"] = (
+                f"{base}/files-tmb/{TEAM_ID}-{file_id}~thumb_{size}/{stem}_{size}.{'png' if png else 'jpg'}"
+            )
+            file_object[f"thumb_{size}_w"], file_object[f"thumb_{size}_h"] = width, height
         self.file_objects[file_id] = file_object
         return dict(file_object)
+
+    def thumb_file(self, file_id: str, size: int) -> HostedFile:
+        return self.files[f"{file_id}~thumb_{size}"]
 
     def fail_next(self, method: str, status: int = 200, error: str | None = None, headers: dict | None = None) -> None:
         body = {"ok": False, "error": error} if error else {"ok": False}
@@ -132,7 +162,7 @@ class FakeSlack:
         path = urlsplit(request.path).path
         if path.startswith("/api/"):
             return self._api(path[len("/api/") :], request)
-        if path.startswith("/files-pri/"):
+        if path.startswith(("/files-pri/", "/files-tmb/")):
             return self._serve_file(path, request)
         return Response(404, "not found")
 
@@ -158,12 +188,25 @@ class FakeSlack:
         if self.token_error is not None:  # the app was uninstalled or its token revoked
             self._notify()
             return Response(200, {"ok": False, "error": self.token_error})
+        if method == "chat.postMessage" and self.post_rate_per_channel and self._over_post_rate(args.get("channel")):
+            self._notify()
+            return Response(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
         response = self._answer(method, args)
         args["_ok"] = True
         self._notify()
         if self.on_answer is not None:
             self.on_answer(method, args)
         return response
+
+    def _over_post_rate(self, channel: str | None) -> bool:
+        now = time.monotonic()
+        with self._changed:
+            last = self._last_post.get(channel or "")
+            if last is not None and now - last < 1.0 / self.post_rate_per_channel:
+                self.rate_limited += 1
+                return True
+            self._last_post[channel or ""] = now
+            return False
 
     def _answer(self, method: str, args: dict) -> Response:
         if method == "auth.test":
