@@ -29,6 +29,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from bench.stats import percentile
 from tests.fakes.rekognition import FakeRekognition
 from tests.fakes.slack import FakeSlack
 from tests.slack_requests import SIGNING_SECRET, file_share_event, post_event
@@ -284,13 +285,6 @@ def run_burst(
 
 
 # ---- report ------------------------------------------------------------------------------------------------------
-def percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 def rows(result: BurstResult) -> dict[str, float]:
     return {
         "ack p50 (ms)": statistics.median(result.acks_ms) if result.acks_ms else float("nan"),

@@ -17,6 +17,7 @@ import statistics
 import tempfile
 import time
 
+from bench.stats import percentile
 from bot.render import Label
 from bot.settings import Find
 from bot.store import IndexedImage, search_words
@@ -174,11 +175,6 @@ def fill(store: SqliteStore, count: int, rng: random.Random, now: float) -> dict
         sizes[channel] += 1
     store.index_images(images)
     return sizes
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 class NoSlack:
