@@ -36,6 +36,16 @@ class Config:
     emoji_map_path: Path | None = None
     max_queue: int = 1000  # images waiting at most; past it a new image message gets a "busy" reply
     rekognition_tps: float = 5.0  # LABELBOT_REKOGNITION_TPS: DetectLabels calls a second, at most (every attempt)
+    store: str = "sqlite"  # LABELBOT_STORE: sqlite (one machine) or dynamodb (AWS Lambda; see dynamodb_tables)
+    dynamodb_tables: Mapping[str, str] | None = None  # {"Settings": name, "Jobs": name, "Tags": name}
+    on_lambda: bool = False  # the AWS Lambda entry point: no threads, work runs in Bolt lazy listeners
+    label_function: str | None = None  # LABELBOT_LABEL_FUNCTION: the Lambda function lazy listeners invoke
+    label_concurrency: int = 1  # LABELBOT_LABEL_CONCURRENCY: Lambda instances sharing the Rekognition quota
+
+    @property
+    def rekognition_tps_per_process(self) -> float:
+        """This process's share of LABELBOT_REKOGNITION_TPS: on Lambda, the instances that may run at once split it."""
+        return self.rekognition_tps / self.label_concurrency
 
     @property
     def socket_mode(self) -> bool:
@@ -50,7 +60,8 @@ class Config:
 def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto") -> Config:
     """Validate the environment into a Config.
 
-    mode is "auto" (Socket Mode when SLACK_APP_TOKEN is set), "http" or "socket".
+    mode is "auto" (Socket Mode when SLACK_APP_TOKEN is set), "http", "socket" or "lambda" (HTTP requests
+    through AWS Lambda, with the DynamoDB store).
     """
     get = _reader(environ)
     bot_token = get("SLACK_BOT_TOKEN")
@@ -65,7 +76,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
 
     app_token = get("SLACK_APP_TOKEN")
     signing_secret = get("SLACK_SIGNING_SECRET")
-    if mode == "http":
+    if mode in ("http", "lambda"):
         app_token = None
     elif mode == "socket" and app_token is None:
         raise ConfigError("SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token (xapp-…)")
@@ -81,13 +92,14 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
 
     min_confidence, max_labels = load_label_defaults(environ)
     tps = _number(get, "LABELBOT_REKOGNITION_TPS", 5.0, 0.1, 1000.0)
+    store = _store_kind(get("LABELBOT_STORE"), on_lambda=mode == "lambda")
     return Config(
         bot_token=bot_token,
         app_token=app_token,
         signing_secret=signing_secret,
         slack_api_url=_slack_api_url(get("SLACK_API_URL")),
         port=_int(get, "PORT", 3000, 1, 65535),
-        db_path=_db_path(get("LABELBOT_DB")),
+        db_path=_db_path(get("LABELBOT_DB")) if store == "sqlite" else Path(get("LABELBOT_DB") or "unused"),
         min_confidence=min_confidence,
         max_labels=max_labels,
         workers=_int(get, "LABELBOT_WORKERS", default_workers(tps), 1, 64),
@@ -99,7 +111,41 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         emoji_map_path=_existing_file("LABELBOT_EMOJI_MAP", get("LABELBOT_EMOJI_MAP")),
         max_queue=_int(get, "LABELBOT_MAX_QUEUE", 1000, 1, 1_000_000),
         rekognition_tps=tps,
+        store=store,
+        dynamodb_tables=_dynamodb_tables(get) if store == "dynamodb" else None,
+        on_lambda=mode == "lambda",
+        label_function=get("LABELBOT_LABEL_FUNCTION") if mode == "lambda" else None,
+        label_concurrency=_int(get, "LABELBOT_LABEL_CONCURRENCY", 1, 1, 10_000) if mode == "lambda" else 1,
     )
+
+
+# The DynamoDB store's tables (bot/store/dynamodb_tables.py), each named by its own variable.
+DYNAMODB_TABLE_VARIABLES = {
+    "Settings": "LABELBOT_SETTINGS_TABLE",
+    "Jobs": "LABELBOT_JOBS_TABLE",
+    "Tags": "LABELBOT_TAGS_TABLE",
+}
+
+
+def _store_kind(value: str | None, *, on_lambda: bool) -> str:
+    store = (value or ("dynamodb" if on_lambda else "sqlite")).lower()
+    if store not in ("sqlite", "dynamodb"):
+        raise ConfigError(f"LABELBOT_STORE must be sqlite (the default) or dynamodb, got {value!r}")
+    if on_lambda and store != "dynamodb":
+        raise ConfigError("LABELBOT_STORE must be dynamodb on AWS Lambda: a SQLite file would live in one instance")
+    return store
+
+
+def _dynamodb_tables(get) -> dict[str, str]:
+    tables = {}
+    for logical, variable in DYNAMODB_TABLE_VARIABLES.items():
+        name = get(variable)
+        if name is None:
+            raise ConfigError(f"{variable} is not set: LABELBOT_STORE=dynamodb needs the {logical} table's name")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", name):
+            raise ConfigError(f"{variable} must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ - .), got {name!r}")
+        tables[logical] = name
+    return tables
 
 
 def default_workers(tps: float) -> int:

@@ -1,4 +1,5 @@
-"""The worker pool over the store's durable queue: claim, run, finish; resume after a restart."""
+"""Who works on the store's durable queue: a long-running bot's worker pool (threads that claim, run and finish
+jobs, resuming after a restart), or on AWS Lambda the invocation after each ack (InvocationWork)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,66 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from bot.store import Job, Store
 
 log = logging.getLogger(__name__)
 
 
+class Work(Protocol):
+    """What listeners and the services need of whoever does the work after the ack."""
+
+    # True: the listeners register the work as Bolt lazy listeners, run after the ack (AWS Lambda).
+    works_after_ack: bool
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = 20.0) -> None: ...
+
+    def notify(self, count: int = 1) -> None:
+        """count new jobs were recorded."""
+
+    def sweep_soon(self) -> None:
+        """Replies may be due (a message was deleted, a "busy" reply waits): look soon."""
+
+    def suspend(self) -> None:
+        """Slack refused the token: claim and post nothing more."""
+
+    @property
+    def suspended(self) -> bool: ...
+
+    def work_on_message(self, channel_id: str, message_ts: str) -> None:
+        """Label the message's queued images now, then post its reply if it is due (in a lazy listener)."""
+
+    def sweep(self) -> None:
+        """Post the replies that are due and run the upkeep (in a lazy listener, or a scheduled invocation)."""
+
+
+def post_due_replies(store: Store, post_reply: Callable[[str, str], None], stopped: Callable[[], bool]) -> None:
+    """Post the replies whose files are all done but whose post failed, waited or was interrupted."""
+    try:
+        for channel_id, message_ts in store.messages_ready_to_reply():
+            if stopped():
+                break
+            post_reply(channel_id, message_ts)
+    except Exception:
+        log.exception("the reply sweep failed")
+
+
+def run_upkeep(upkeep: Callable[[], None] | None) -> None:
+    if upkeep is None:
+        return
+    try:
+        upkeep()
+    except Exception:
+        log.exception("the upkeep sweep failed")
+
+
 class WorkerPool:
     """N threads that claim jobs from the store; enqueuers call notify() so an idle worker wakes at once."""
+
+    works_after_ack = False
 
     def __init__(
         self,
@@ -80,6 +133,12 @@ class WorkerPool:
         """Run the sweep now rather than at its next interval (e.g. a message was deleted: its reply goes too)."""
         self._sweep_wake.set()
 
+    def work_on_message(self, channel_id: str, message_ts: str) -> None:
+        self.notify()  # the threads take it from the queue
+
+    def sweep(self) -> None:
+        self.sweep_soon()
+
     def stop_claiming(self) -> None:
         """Claim nothing new from now on: the first thing on SIGTERM (safe in a signal handler, it only sets an
         Event). Jobs in flight go on; stop() waits for them, its timeout counted from this call."""
@@ -103,18 +162,9 @@ class WorkerPool:
         """Post replies whose files are all done but whose post failed or was interrupted, then run the upkeep
         callable (deleted messages' replies, index retention): at start, then every sweep_seconds."""
         while not self._stopping.is_set() and not self._suspended.is_set():
-            try:
-                for channel_id, message_ts in self._store.messages_ready_to_reply():
-                    if self._suspended.is_set():
-                        break
-                    self._post_reply(channel_id, message_ts)
-            except Exception:
-                log.exception("the reply sweep failed")
-            if self._upkeep is not None and not self._suspended.is_set():
-                try:
-                    self._upkeep()
-                except Exception:
-                    log.exception("the upkeep sweep failed")
+            post_due_replies(self._store, self._post_reply, self._suspended.is_set)
+            if not self._suspended.is_set():
+                run_upkeep(self._upkeep)
             self._sweep_wake.wait(self._sweep_seconds)
             self._sweep_wake.clear()
 
@@ -131,10 +181,87 @@ class WorkerPool:
             try:
                 self._run_job(job)
             except Exception:
-                log.exception("job %d failed unexpectedly", job.id)
+                log.exception("job %s failed unexpectedly", job.id)
 
     def _idle(self) -> None:
         with self._wake:
             if self._signals == 0 and not self._stopping.is_set():
                 self._wake.wait(self._poll_seconds)
             self._signals = max(0, self._signals - 1)
+
+
+class InvocationWork:
+    """On AWS Lambda: no threads. The invocation after an ack (a Bolt lazy listener, see bot.aws_lambda) labels the
+    message the ack recorded and posts its reply; a scheduled invocation requeues what a timed-out invocation left
+    running, labels what is still queued while time allows, posts the replies that are due and runs the upkeep."""
+
+    works_after_ack = True
+
+    def __init__(
+        self,
+        store: Store,
+        run_job: Callable[[Job], None],
+        post_reply: Callable[[str, str], None],
+        *,
+        upkeep: Callable[[], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._run_job = run_job
+        self._post_reply = post_reply
+        self._upkeep = upkeep
+        self._suspended = False
+
+    def start(self) -> None:
+        """Nothing to start: other invocations may be running, so nothing is requeued here (see sweep_queue)."""
+
+    def stop(self, timeout: float = 20.0) -> None:
+        pass
+
+    def notify(self, count: int = 1) -> None:
+        """The lazy listener that follows the ack does the work."""
+
+    def sweep_soon(self) -> None:
+        """The lazy listener that follows the ack sweeps."""
+
+    def suspend(self) -> None:
+        self._suspended = True
+
+    @property
+    def suspended(self) -> bool:
+        return self._suspended
+
+    def work_on_message(self, channel_id: str, message_ts: str) -> None:
+        for job in self._store.claim_message_jobs(channel_id, message_ts):
+            if self._suspended:
+                return  # left running: the scheduled sweep requeues it (with a good token)
+            self._run_job_logged(job)
+        if not self._suspended:
+            self._post_reply(channel_id, message_ts)  # a retried event's, or a "busy" one: no job ran to post it
+
+    def sweep(self) -> None:
+        post_due_replies(self._store, self._post_reply, lambda: self._suspended)
+        if not self._suspended:
+            run_upkeep(self._upkeep)
+
+    def sweep_queue(self, stalled_after_seconds: float, time_left: Callable[[], float], job_budget: float) -> int:
+        """The scheduled sweep: jobs running for longer than stalled_after_seconds (an invocation that timed out or
+        crashed) go back to the queue; queued jobs are labelled while time_left() exceeds job_budget; then the due
+        replies and the upkeep. Returns how many jobs ran."""
+        requeued = self._store.requeue_stalled(time.time() - stalled_after_seconds)
+        if requeued:
+            log.warning("%d job(s) left running by an invocation that stopped were requeued", requeued)
+        ran = 0
+        while not self._suspended and time_left() > job_budget:
+            job = self._store.claim_job()
+            if job is None:
+                break
+            self._run_job_logged(job)
+            ran += 1
+        self.sweep()
+        return ran
+
+    def _run_job_logged(self, job: Job) -> None:
+        try:
+            self._run_job(job)
+        except Exception:
+            log.exception("job %s failed unexpectedly", job.id)

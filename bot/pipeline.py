@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -145,6 +146,9 @@ class Pipeline:
     emoji_map: EmojiMap = field(default_factory=EmojiMap.load)
     reply_order_wait_seconds: float = REPLY_ORDER_WAIT_SECONDS
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
+    prepare_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(os.cpu_count() or 1)
+    )
     # Labelling in flight by cache key: a second worker with the same image waits for the first one's answer.
     _in_flight: dict[str, threading.Event] = field(default_factory=dict, init=False, repr=False)
     _in_flight_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -164,7 +168,7 @@ class Pipeline:
                 result = self.label_file(job.file, self.settings_for(job.channel_id), metrics)
         except SlackTokenRefused:
             # Left unfinished, not failed: the next process (with a good token) requeues and labels it.
-            log.info("job %d left for the next start: Slack refused the token", job.id)
+            log.info("job %s left for the next start: Slack refused the token", job.id)
             return
         except Exception:
             log.exception("labelling file %s failed unexpectedly", job.file.get("id"))
@@ -196,7 +200,7 @@ class Pipeline:
             fields["error"] = result.error
         shown = {key: value for key, value in fields.items() if key not in ("job_id", "error")}
         text = " ".join(f"{key}={'-' if value is None else value}" for key, value in shown.items())
-        log.info("job %d %s", job.id, text, extra={"fields": fields})
+        log.info("job %s %s", job.id, text, extra={"fields": fields})
 
     def index_labels(self, job: Job, result: ImageResult) -> None:
         """Make the image findable with /labels find; a failure here costs the search entry, not the reply."""
@@ -242,11 +246,7 @@ class Pipeline:
                 finally:
                     metrics.download_ms = _ms_since(stage)
                 metrics.downloaded_bytes = len(data)
-                stage = time.perf_counter()
-                try:
-                    prepared = prepare_for_rekognition(data)
-                finally:
-                    metrics.prepare_ms = _ms_since(stage)
+                prepared = self._prepare(data, metrics)
             metrics.prepared_bytes, metrics.width, metrics.height = len(prepared.data), prepared.width, prepared.height
             stage = time.perf_counter()
             try:
@@ -272,13 +272,20 @@ class Pipeline:
             data = self.downloader.download(url)
             metrics.downloaded_bytes = len(data)
             metrics.download_ms = _ms_since(stage)
-            stage = time.perf_counter()
-            prepared = prepare_for_rekognition(data)
-            metrics.prepare_ms = _ms_since(stage)
-            return prepared
+            return self._prepare(data, metrics)
         except (DownloadError, ImageError) as exc:
             log.info("the thumbnail of %s failed (%s); downloading the original", file.get("id"), exc)
             return None
+
+    def _prepare(self, data: bytes, metrics: JobMetrics):
+        """prepare_for_rekognition, at most one per core at a time: decoding is CPU-bound and takes up to ~500 MB, so
+        more at once would only add memory and hold the GIL longer against the listener's acks."""
+        stage = time.perf_counter()
+        try:
+            with self.prepare_slots:
+                return prepare_for_rekognition(data)
+        finally:
+            metrics.prepare_ms = _ms_since(stage)
 
     def detect_labels_cached(self, image: bytes, settings: ChannelSettings) -> tuple[Label, ...]:
         """Rekognition's labels for the prepared image, from the store's cache when this image was labelled with

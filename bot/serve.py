@@ -40,7 +40,7 @@ def build_wsgi_app(app: App, services: Services) -> Callable:
             ).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
-        if _malformed_timestamp(environ):
+        if malformed_timestamp(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")):
             # Bolt's verifier would raise on it (a 500 and a traceback in the log for any stranger's request).
             start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("Content-Length", "0")])
             return [b""]
@@ -49,9 +49,9 @@ def build_wsgi_app(app: App, services: Services) -> Callable:
     return wsgi_app
 
 
-def _malformed_timestamp(environ: dict) -> bool:
-    """Whether the request has an X-Slack-Request-Timestamp that isn't a number (a missing one Bolt refuses)."""
-    value = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+def malformed_timestamp(value: str | None) -> bool:
+    """Whether the request's X-Slack-Request-Timestamp is there but isn't a number (Bolt's verifier would raise on
+    it; a missing one Bolt refuses by itself)."""
     if value is None:
         return False
     try:

@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import Config, ConfigError
 from bot.emoji_tags import EmojiMap
-from bot.jobs import WorkerPool
+from bot.jobs import InvocationWork, Work, WorkerPool
 from bot.overload import QueueGate
 from bot.permissions import SettingsPermission
 from bot.pipeline import Pipeline
@@ -34,7 +34,7 @@ class Services:
     store: Store
     slack: WebClient
     pipeline: Pipeline
-    pool: WorkerPool
+    pool: Work  # threads over the queue (a long-running bot) or the work of one Lambda invocation
     defaults: ChannelSettings
     permission: SettingsPermission
     emoji_map: EmojiMap
@@ -55,7 +55,7 @@ def build_slack_client(config: Config) -> GuardedWebClient:
     return build_web_client(config.bot_token, config.slack_api_url)
 
 
-def stop_when_token_refused(slack: GuardedWebClient, pool: WorkerPool, store: Store) -> None:
+def stop_when_token_refused(slack: GuardedWebClient, pool: Work, store: Store) -> None:
     """Once Slack refuses the bot token (revoked, app uninstalled), every call would fail: the pool stops claiming
     and posting, one ERROR line says so, and the queue waits in the store for a restart with a good token."""
 
@@ -98,8 +98,17 @@ def verify_slack_token(config: Config) -> None:
         raise ConfigError(f"cannot reach Slack at SLACK_API_URL {config.slack_api_url}: {reason}") from None
 
 
+def build_store(config: Config) -> Store:
+    """LABELBOT_STORE: the SQLite file (one machine) or the DynamoDB tables (AWS Lambda, or several machines)."""
+    if config.store == "dynamodb":
+        from bot.store.dynamodb import DynamoStore  # boto3's DynamoDB model loads only where it is used
+
+        return DynamoStore(config.dynamodb_tables or {}, retention_days=config.retention_days)
+    return SqliteStore(config.db_path)
+
+
 def build_services(config: Config, *, rekognition_client=None, store: Store | None = None) -> Services:
-    store = store or SqliteStore(config.db_path)
+    store = store or build_store(config)
     slack = build_slack_client(config)
     quick_slack = build_quick_slack_client(config)
     search = TagSearch(store, quick_slack, retention_days=config.retention_days)
@@ -112,18 +121,17 @@ def build_services(config: Config, *, rekognition_client=None, store: Store | No
             config.bot_token, config.slack_api_url, config.max_download_bytes, pool_size=config.workers
         ),
         labeler=RekognitionLabeler(
-            rekognition_client or build_rekognition_client(config.workers), tps=config.rekognition_tps
+            rekognition_client or build_rekognition_client(config.workers), tps=config.rekognition_tps_per_process
         ),
         defaults=defaults,
         emoji_map=emoji_map,
     )
-    pool = WorkerPool(
-        store,
-        pipeline.run_job,
-        pipeline.post_reply,
-        config.workers,
-        upkeep=Upkeep(store, slack, config.retention_days, search=search),
-    )
+    upkeep = Upkeep(store, slack, config.retention_days, search=search)
+    pool: Work
+    if config.on_lambda:
+        pool = InvocationWork(store, pipeline.run_job, pipeline.post_reply, upkeep=upkeep)
+    else:
+        pool = WorkerPool(store, pipeline.run_job, pipeline.post_reply, config.workers, upkeep=upkeep)
     stop_when_token_refused(slack, pool, store)
     return Services(
         config=config,

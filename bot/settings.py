@@ -42,6 +42,10 @@ class ChannelOverrides:
     include: tuple[str, ...] | None = None
     exclude: tuple[str, ...] | None = None
 
+    def changed_fields(self, before: ChannelOverrides) -> tuple[str, ...]:
+        """The names of the fields whose value differs from before's: what a save of this change writes."""
+        return tuple(name for name in self.__dataclass_fields__ if getattr(self, name) != getattr(before, name))
+
     def apply_to(self, defaults: ChannelSettings) -> ChannelSettings:
         return ChannelSettings(
             **{

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from bot.config import load_config
+from bot.config import DYNAMODB_TABLE_VARIABLES, load_config
+from bot.store import Store
+from bot.store.dynamodb import DynamoStore
+from bot.store.sqlite import SqliteStore
 from tests import slack_requests
+from tests.fakes.aws_lambda import FakeLambda
+from tests.fakes.dynamodb import LocalDynamoDB
 from tests.fakes.rekognition import FakeRekognition
 from tests.fakes.slack import FakeSlack
-from tests.harness import RunningBot, serve_bot
+from tests.harness import RunningBot, serve_bot, serve_bot_on_lambda
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BOT_TOKEN = "xoxb-test-token"
@@ -29,6 +35,51 @@ def fake_rekognition() -> Iterator[FakeRekognition]:
     fake = FakeRekognition()
     yield fake
     fake.close()
+
+
+@pytest.fixture(scope="session")
+def local_dynamodb() -> Iterator[LocalDynamoDB]:
+    """DynamoDB on 127.0.0.1 (moto's server mode), shared by the session; tests make their own tables."""
+    server = LocalDynamoDB()
+    yield server
+    server.close()
+
+
+# ---- stores: the store-level behaviour tests run against both (see tests/test_store.py) ---------------------------
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def store_kind(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_store(request, store_kind, tmp_path) -> Iterator[Callable[..., Store]]:
+    """make_store(**options) -> a fresh, empty store of the parametrised kind: a SQLite file, or new tables in the
+    local DynamoDB. options go to the constructor (both take clock=, a function of the current time)."""
+    local = request.getfixturevalue("local_dynamodb") if store_kind == "dynamodb" else None
+    made: list[Store] = []
+
+    def make(**options) -> Store:
+        if local is None:
+            made.append(SqliteStore(tmp_path / f"store-{len(made)}.sqlite3", **options))
+        else:
+            made.append(DynamoStore(local.new_tables(), client=local.client(), **options))
+        return made[-1]
+
+    yield make
+    for store in made:
+        store.close()
+
+
+class Clock:
+    """A store's clock that a test moves (make_store(clock=Clock())): `now`, in epoch seconds."""
+
+    def __init__(self, now: float | None = None) -> None:
+        self.now = time.time() if now is None else now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture
@@ -59,19 +110,63 @@ def bot_environ(fake_slack: FakeSlack, tmp_path: Path, **overrides: str) -> dict
 
 
 @pytest.fixture
-def start_bot(fake_slack, aws_env, tmp_path) -> Iterator:
+def start_bot(request, fake_slack, aws_env, tmp_path, monkeypatch) -> Iterator:
     """start_bot(**env overrides) -> RunningBot: the real Bolt app and workers behind a loopback HTTP server.
-    `services` (a dict) goes to build_services, e.g. {"rekognition_client": a client with short timeouts}."""
+    `services` (a dict) goes to build_services, e.g. {"rekognition_client": a client with short timeouts}.
+    Parametrised indirectly with "lambda" (see `both_runtimes`), the bot runs as on AWS Lambda instead: the
+    handler behind API Gateway's event format, lazy listeners through a loopback Lambda, DynamoDB served locally."""
+    runtime = getattr(request, "param", "server")
     started: list[RunningBot] = []
+    fake_lambda = None
+    if runtime == "lambda":
+        local_dynamodb = request.getfixturevalue("local_dynamodb")
+        fake_lambda = FakeLambda()
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", local_dynamodb.url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", fake_lambda.url)
+
+    tables: dict[str, str] = {}  # on Lambda, a second start is a new instance on the same tables
 
     def start(*, start_workers: bool = True, services: dict | None = None, **overrides: str) -> RunningBot:
-        config = load_config(bot_environ(fake_slack, tmp_path, **overrides), mode="http")
-        started.append(serve_bot(config, start_workers=start_workers, **(services or {})))
+        if runtime == "lambda":
+            tables.update(tables or request.getfixturevalue("local_dynamodb").new_tables())
+            environ = bot_environ(fake_slack, tmp_path, **{**lambda_environ(tables), **overrides})
+            fake_lambda.hold = not start_workers
+            started.append(serve_bot_on_lambda(load_config(environ, mode="lambda"), fake_lambda, **(services or {})))
+        else:
+            config = load_config(bot_environ(fake_slack, tmp_path, **overrides), mode="http")
+            started.append(serve_bot(config, start_workers=start_workers, **(services or {})))
         return started[-1]
 
     yield start
     for bot in started:
         bot.close()
+    if fake_lambda is not None:
+        fake_lambda.close()
+        assert not fake_lambda.errors, f"a lazy invocation raised: {fake_lambda.errors[0]!r}"
+
+
+# For a test module whose behaviour tests should hold on AWS Lambda too: pytestmark = both_runtimes. Its tests
+# that start a bot run twice: as the long-running bot and as on Lambda.
+both_runtimes = pytest.mark.both_runtimes
+
+
+# A test in such a module about what only the long-running bot has (a restart's requeue, /healthz, worker threads,
+# the SQLite file): @server_only.
+server_only = pytest.mark.server_only
+
+
+def pytest_generate_tests(metafunc) -> None:
+    marked = metafunc.definition.get_closest_marker("both_runtimes")
+    if marked and "start_bot" in metafunc.fixturenames and not metafunc.definition.get_closest_marker("server_only"):
+        metafunc.parametrize("start_bot", ["server", "lambda"], indirect=True)
+
+
+def lambda_environ(tables: dict[str, str]) -> dict[str, str]:
+    return {
+        "LABELBOT_STORE": "dynamodb",
+        **{DYNAMODB_TABLE_VARIABLES[logical]: name for logical, name in tables.items()},
+        "LABELBOT_LABEL_FUNCTION": "labelbot-label",
+    }
 
 
 def fixture_bytes(name: str) -> bytes:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from http import HTTPStatus
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from bot.app import build_app
+from bot.aws_lambda import SWEEP_EVENT, LambdaRuntime
 from bot.config import Config
 from bot.serve import build_wsgi_app
 from bot.services import Services, build_services
 from tests import slack_requests
+from tests.fakes.aws_lambda import FakeContext, FakeLambda, api_gateway_event
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
@@ -40,9 +43,33 @@ class RunningBot:
     def command(self, text: str, **kw) -> slack_requests.HttpAnswer:
         return slack_requests.post_command(self.events_url, text, **kw)
 
+    def sweep(self) -> None:
+        """Post due replies and run the upkeep now (the sweep thread's work; on Lambda the scheduled invocation)."""
+        self.services.pool.sweep_soon()
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.services.stop()
+
+
+@dataclass
+class RunningLambdaBot(RunningBot):
+    """The bot as AWS Lambda runs it: requests go through API Gateway's event format into the handler, lazy
+    listeners through Lambda's Invoke API (the loopback FakeLambda) back into it."""
+
+    runtime: LambdaRuntime | None = None
+    fake_lambda: FakeLambda | None = None
+
+    def sweep(self) -> dict:
+        assert self.runtime is not None
+        return self.runtime(SWEEP_EVENT, FakeContext(self.config.label_function or "labelbot-events"))
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        if self.fake_lambda is not None:
+            self.fake_lambda.wait_idle()
         self.services.stop()
 
 
@@ -57,3 +84,33 @@ def serve_bot(config: Config, *, start_workers: bool = True, **service_options) 
     )
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return RunningBot(config, services, f"http://127.0.0.1:{server.server_port}", server)
+
+
+def serve_bot_on_lambda(config: Config, fake_lambda: FakeLambda, **service_options) -> RunningLambdaBot:
+    """One Lambda runtime plays both functions: API Gateway's (events) and the labelling one (lazy listeners and
+    the sweep, invoked through fake_lambda, which must be what AWS_ENDPOINT_URL_LAMBDA points at)."""
+    runtime = LambdaRuntime(config, **service_options)
+    for name in ("labelbot-events", config.label_function or "labelbot-events"):
+        fake_lambda.functions[name] = runtime
+
+    def api_gateway(environ: dict, start_response) -> list[bytes]:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        headers = {
+            key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")
+        }
+        for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(key):
+                headers[key.replace("_", "-").lower()] = environ[key]
+        event = api_gateway_event(environ["REQUEST_METHOD"], environ["PATH_INFO"], headers, body)
+        answer = runtime(event, FakeContext("labelbot-events", timeout_seconds=10))
+        status = int(answer["statusCode"])
+        data = answer.get("body") or ""
+        data = data.encode() if isinstance(data, str) else data
+        start_response(f"{status} {HTTPStatus(status).phrase}", list((answer.get("headers") or {}).items()))
+        return [data]
+
+    server = make_server("127.0.0.1", 0, api_gateway, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    return RunningLambdaBot(
+        config, runtime.services, f"http://127.0.0.1:{server.server_port}", server, runtime, fake_lambda
+    )

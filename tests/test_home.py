@@ -12,10 +12,11 @@ import pytest
 from bot.home import HomeChannel, build_home_view, short_reason
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides, ChannelSettings
-from bot.store import LabellingError, LabellingSummary
-from bot.store.sqlite import SqliteStore
-from tests.conftest import fixture_bytes
+from bot.store import LabellingError, LabellingSummary, Store
+from tests.conftest import Clock, both_runtimes, fixture_bytes
 from tests.slack_requests import file_share_event, next_ts
+
+pytestmark = both_runtimes  # each behaviour test that starts a bot also runs on AWS Lambda (tests/conftest.py)
 
 DEFAULTS = ChannelSettings(threshold=75.0, max_labels=5)
 CAT_JPG = fixture_bytes("cat.jpg")
@@ -162,24 +163,24 @@ def test_user_text_in_names_is_escaped():
 # ---- the store's summary ------------------------------------------------------------------------------------
 
 
-def finish(store: SqliteStore, channel: str, results: list[ImageResult]) -> None:
+def finish(store: Store, channel: str, results: list[ImageResult]) -> None:
     store.enqueue_message(channel, next_ts(), "1.0", [{"id": r.file_id} for r in results])
     for result in results:
         job = store.claim_job()
         store.finish_job(job.id, result)
 
 
-def test_the_summary_counts_labelled_and_failed_images_top_labels_and_latest_errors(tmp_path):
-    store = SqliteStore(tmp_path / "db.sqlite3")
+def test_the_summary_counts_labelled_and_failed_images_top_labels_and_latest_errors(make_store):
+    clock = Clock()
+    store = make_store(clock=clock)
+    clock.now -= 8 * 86400  # jobs finished eight days ago are outside the period
+    finish(store, "C3", [ImageResult("F7", "old.jpg", labels=(Label("Dog", 99.0),), error=None)])
+    finish(store, "C3", [ImageResult("F8", "old.jpg", error="old error")])
+    clock.now += 8 * 86400
     cat = (Label("Cat", 99.0), Label("Pet", 95.0))
     finish(store, "C1", [ImageResult("F1", "a.jpg", labels=cat), ImageResult("F2", "b.jpg", labels=cat[:1])])
     finish(store, "C2", [ImageResult("F3", "c.jpg", error="damaged"), ImageResult("F4", "d.pdf", skipped=True)])
     finish(store, "C2", [ImageResult("F5", "e.jpg", error="too big"), ImageResult("F6", "f.jpg")])
-    # A week-old job is outside the period.
-    finish(store, "C3", [ImageResult("F7", "old.jpg", labels=(Label("Dog", 99.0),), error=None)])
-    store._db.execute("UPDATE jobs SET updated_at=? WHERE file_id='F7'", (time.time() - 8 * 86400,))
-    finish(store, "C3", [ImageResult("F8", "old.jpg", error="old error")])
-    store._db.execute("UPDATE jobs SET updated_at=? WHERE file_id='F8'", (time.time() - 8 * 86400,))
 
     summary = store.labelling_summary(time.time() - 7 * 86400, top_labels=1, recent_errors=5)
 
@@ -190,7 +191,6 @@ def test_the_summary_counts_labelled_and_failed_images_top_labels_and_latest_err
         ("C2", "c.jpg", "damaged"),
     ]
     assert store.labelling_summary(time.time() - 7 * 86400).top_labels == (("Cat", 2), ("Pet", 1))
-    store.close()
 
 
 # ---- end to end ---------------------------------------------------------------------------------------------
@@ -269,8 +269,8 @@ def test_every_user_sees_the_same_tab_with_nothing_of_private_channels_or_conver
     assert "Dog (1)" in alice
 
 
-def test_the_summary_can_be_limited_to_some_channels(tmp_path):
-    store = SqliteStore(tmp_path / "db.sqlite3")
+def test_the_summary_can_be_limited_to_some_channels(make_store):
+    store = make_store()
     finish(store, "C1", [ImageResult("F1", "a.jpg", labels=(Label("Cat", 99.0),))])
     finish(
         store, "G2", [ImageResult("F2", "b.jpg", labels=(Label("Dog", 99.0),)), ImageResult("F3", "c.jpg", error="x")]
@@ -288,7 +288,6 @@ def test_the_summary_can_be_limited_to_some_channels(tmp_path):
         (),
     )
     assert (nothing.images_labelled, nothing.images_failed, nothing.top_labels) == (0, 0, ())
-    store.close()
 
 
 def test_the_messages_tab_publishes_nothing(start_bot, fake_slack):

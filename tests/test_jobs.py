@@ -14,8 +14,8 @@ from tests.conftest import fixture_bytes
 from tests.slack_requests import file_share_event
 
 
-def test_replies_whose_post_failed_are_swept_up_without_a_restart(tmp_path):
-    store = SqliteStore(tmp_path / "db")
+def test_replies_whose_post_failed_are_swept_up_without_a_restart(make_store):
+    store = make_store()
     store.enqueue_message("C1", "1.0", "1.0", [{"id": "F1"}])
     store.finish_job(store.claim_job().id, ImageResult("F1", "a.jpg"))
     posted = threading.Event()

@@ -12,8 +12,10 @@ import urllib.request
 from PIL import Image
 
 from tests import slack_requests
-from tests.conftest import fixture_bytes
+from tests.conftest import both_runtimes, fixture_bytes, server_only
 from tests.slack_requests import file_share_event, next_ts
+
+pytestmark = both_runtimes  # each behaviour below also holds on AWS Lambda (tests/conftest.py)
 
 
 def cat_file(fake_slack, file_id="F_CAT", **kw) -> dict:
@@ -259,6 +261,7 @@ def test_requests_without_a_valid_signature_are_refused_and_do_nothing(start_bot
     assert bot.services.store.queue_stats().depth == 0
 
 
+@server_only
 def test_healthz_reports_the_queue(start_bot, fake_slack):
     bot = start_bot(start_workers=False)
     bot.post_event(file_share_event("C0001", [cat_file(fake_slack)]))
@@ -272,6 +275,7 @@ def test_healthz_reports_the_queue(start_bot, fake_slack):
     assert health["oldest_job_age_seconds"] >= 0
 
 
+@server_only
 def test_jobs_recorded_before_a_stop_are_resumed_at_the_next_start(start_bot, fake_slack, aws_env):
     stopped = start_bot(start_workers=False)
     event = file_share_event("C0001", [cat_file(fake_slack)])

@@ -10,8 +10,10 @@ from dataclasses import replace
 import pytest
 
 from bot.permissions import UNCHECKED
-from tests.conftest import fixture_bytes
+from tests.conftest import both_runtimes, fixture_bytes
 from tests.slack_requests import file_share_event
+
+pytestmark = both_runtimes  # each behaviour below also holds on AWS Lambda (tests/conftest.py)
 
 
 def answer(bot, text: str, channel: str = "C0001", user: str = "UALICE") -> str:
@@ -190,14 +192,33 @@ def test_the_announcement_is_of_the_change_made_by_whoever_made_it(start_bot, fa
     bot = start_bot()
     save = bot.services.store.save_overrides
 
-    def save_then_bob_changes_it_too(channel_id, overrides):
-        save(channel_id, overrides)
+    def save_then_bob_changes_it_too(channel_id, overrides, **kw):
+        save(channel_id, overrides, **kw)
         save(channel_id, replace(overrides, include=("Dog", "Cat")))  # Bob's /labels include Cat, just after
 
     monkeypatch.setattr(bot.services.store, "save_overrides", save_then_bob_changes_it_too)
     assert answer(bot, "include Dog", user="UALICE") == "Done: set the labels to include to `Dog`."
 
     assert channel_lines(fake_slack, 1) == ["<@UALICE> set the labels to include to `Dog`."]
+
+
+def test_a_change_saved_by_someone_else_meanwhile_is_kept(start_bot, fake_slack, monkeypatch):
+    """Alice's /labels threshold reads the settings, Bob's /labels max lands, then Alice's save: both hold."""
+    bot = start_bot()
+    read = bot.services.store.get_overrides
+
+    def read_then_bob_saves(channel_id):
+        overrides = read(channel_id)
+        monkeypatch.undo()
+        bot.services.store.save_overrides(channel_id, replace(overrides, max_labels=2), fields=("max_labels",))
+        return overrides
+
+    monkeypatch.setattr(bot.services.store, "get_overrides", read_then_bob_saves)
+    answer(bot, "threshold 90")
+
+    status = answer(bot, "status")
+    assert "threshold 90% (set for this channel)" in status
+    assert "at most 2 labels per image (set for this channel)" in status
 
 
 def test_off_stops_automatic_labelling_and_on_resumes_it(start_bot, fake_slack, aws_env):

@@ -4,7 +4,7 @@ SQL, a mention, a broadcast, a link or formatting in the answer.
 
 Also covered elsewhere: forged, stale (10 min) and unsigned requests (test_labelling_http, test_labels_command,
 test_shortcut); file URLs outside Slack and redirects (test_slack_files); the SQLite file's mode 0600
-(test_store_sqlite); secrets in the real process's DEBUG logs (test_observability)."""
+(test_store); secrets in the real process's DEBUG logs (test_observability)."""
 
 from __future__ import annotations
 

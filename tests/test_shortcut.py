@@ -8,9 +8,11 @@ import time
 from bot.listeners.shortcuts import ALREADY_LABELLED, NO_IMAGES, NOT_A_MEMBER, NOT_RECORDED
 from bot.settings import ChannelOverrides
 from tests import slack_requests
-from tests.conftest import fixture_bytes
+from tests.conftest import both_runtimes, fixture_bytes, server_only
 from tests.fakes.slack import TEAM_ID
 from tests.slack_requests import file_share_event, next_ts
+
+pytestmark = both_runtimes  # each behaviour below also holds on AWS Lambda (tests/conftest.py)
 
 
 def cat_file(fake_slack, file_id="F_CAT") -> dict:
@@ -173,6 +175,7 @@ def test_where_the_bot_is_not_a_member_the_user_is_asked_to_invite_it_and_nothin
     assert aws_env.calls == [] and fake_slack.posts() == []
 
 
+@server_only
 def test_shortcut_labelled_images_keep_their_channels_type_for_find(start_bot, fake_slack, aws_env):
     """A public channel stays searchable from elsewhere; a private one's image stays in it."""
     fake_slack.conversations["G0PRIV"] = {"is_private": True}

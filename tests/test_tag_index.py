@@ -12,11 +12,12 @@ from slack_sdk.errors import SlackApiError
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides, Find, parse_command
 from bot.store import IndexedImage
-from bot.store.sqlite import SqliteStore
 from bot.tag_search import MAX_ANSWER, TagSearch
 from bot.upkeep import Upkeep
-from tests.conftest import fixture_bytes
+from tests.conftest import Clock, both_runtimes, fixture_bytes, server_only
 from tests.slack_requests import file_share_event, next_ts
+
+pytestmark = both_runtimes  # each behaviour test that starts a bot also runs on AWS Lambda (tests/conftest.py)
 
 DAY = 86400
 NOW = time.time()
@@ -29,16 +30,19 @@ def ts_at(seconds: float, n: int = 0) -> str:
     return f"{int(seconds)}.{n:06d}"
 
 
+# Messages posted a minute ago, in this order (index entries expire with the retention: they must be recent).
+T1, T2, T3, T9 = (ts_at(NOW - 60 + n, 1) for n in (1, 2, 3, 9))
+
+
 def image(labels=CAT, *, channel="C1", ts=None, file_id="F1", channel_type="channel", thread_ts=None, user="U1"):
     ts = ts or ts_at(NOW)
     return IndexedImage(channel, channel_type, ts, thread_ts or ts, file_id, user, labels)
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = SqliteStore(tmp_path / "db")
-    yield store
-    store.close()
+def store(make_store):
+    """A fresh store of each kind (SQLite, DynamoDB)."""
+    return make_store()
 
 
 def found(store, *words, channel="C1", since=None, limit=10) -> list[tuple[str, str]]:
@@ -56,7 +60,8 @@ def test_an_indexed_image_is_found_by_its_labels_parents_and_aliases_in_any_case
     assert found(store, "dog") == [(ts_at(NOW), "F_LAB")]  # a parent
     assert found(store, "lab") == [(ts_at(NOW), "F_LAB")]  # an alias
     assert found(store, "cats") == found(store, "CAT") == found(store, "Kitten")  # plural and case
-    assert [f for _, f in found(store, "animal")] == ["F_LAB", "F_CAT"]  # same message ts: later slot first
+    # The same message ts: SQLite puts the one indexed later first, DynamoDB the greater file id.
+    assert [f for _, f in found(store, "animal")] == ["F_LAB", "F_CAT"]
     assert found(store, "dining", "table") == [(ts_at(NOW), "F_TABLE")]  # every word must match
     assert found(store, "dining", "cat") == []
     assert found(store, "whiteboard") == []
@@ -103,31 +108,30 @@ def test_the_files_of_one_message_and_a_reindexed_file_are_separate_and_single(s
 
 
 def test_deleting_the_message_or_the_file_removes_its_entries(store):
-    store.index_images(
-        [image(ts="1.000001", file_id="F1"), image(ts="1.000001", file_id="F2"), image(ts="2.000001", file_id="F3")]
-    )
-    store.index_images([image(ts="3.000001", file_id="F3", channel="C2")])  # the same file shared again
+    store.index_images([image(ts=T1, file_id="F1"), image(ts=T1, file_id="F2"), image(ts=T2, file_id="F3")])
+    store.index_images([image(ts=T3, file_id="F3", channel="C2")])  # the same file shared again
 
-    assert store.forget_message("C1", "1.000001") == 2
-    assert found(store, "cat", channel=None) == [("3.000001", "F3"), ("2.000001", "F3")]
+    assert store.forget_message("C1", T1) == 2
+    assert found(store, "cat", channel=None) == [(T3, "F3"), (T2, "F3")]
     assert store.forget_file("F3") == 2
     assert found(store, "cat", channel=None) == []
-    assert store.forget_message("C1", "9.000001") == 0
+    assert store.forget_message("C1", T9) == 0
 
 
 def test_a_message_deleted_while_it_was_labelled_is_not_indexed_and_its_reply_goes(store):
-    store.enqueue_message("C1", "1.000001", "1.000001", [{"id": "F1"}])
-    store.mark_replied("C1", "1.000001", "1.000002")
-    store.enqueue_message("C1", "2.000001", "2.000001", [{"id": "F2"}])  # no reply yet
+    store.enqueue_message("C1", T1, T1, [{"id": "F1"}])
+    store.mark_replied("C1", T1, T9)
+    store.enqueue_message("C1", T2, T2, [{"id": "F2"}])  # no reply yet
     assert store.replies_to_delete() == []
 
-    store.forget_message("C1", "1.000001")
-    store.forget_message("C1", "2.000001")
+    store.forget_message("C1", T1)
+    store.forget_message("C1", T2)
 
-    assert store.index_images([image(ts="1.000001")]) == 0
+    assert store.index_images([image(ts=T1)]) == 0
+    assert store.index_images([image(ts=T2, file_id="F2")]) == 0
     assert found(store, "cat") == []
-    assert store.replies_to_delete() == [("C1", "1.000001", "1.000002")]
-    store.mark_reply_deleted("C1", "1.000001")
+    assert store.replies_to_delete() == [("C1", T1, T9)]
+    store.mark_reply_deleted("C1", T1)
     assert store.replies_to_delete() == []
 
 
@@ -148,8 +152,8 @@ def test_a_channel_is_public_only_if_no_image_of_it_was_posted_private(store):
             image(channel="DIM", channel_type="im"),
             image(channel="GMPIM", channel_type="mpim"),
             image(channel="CUNKNOWN", channel_type=""),  # Slack didn't say: TagSearch asks Slack live
-            image(channel="CTURNED", ts="1.000001"),
-            image(channel="CTURNED", ts="2.000001", channel_type="group"),
+            image(channel="CTURNED", ts=T1),
+            image(channel="CTURNED", ts=T2, channel_type="group"),
         ]
     )
 
@@ -163,13 +167,13 @@ def test_a_channel_id_the_stemmer_folds_into_another_finds_only_its_own_images(s
     # Porter stems both ids to c0abcdei: the full-text channel term alone would match either channel.
     store.index_images(
         [
-            image(channel="C0ABCDEY", file_id="F_Y", ts="1.000001"),
-            image(channel="C0ABCDEI", file_id="F_I", ts="2.000001"),
+            image(channel="C0ABCDEY", file_id="F_Y", ts=T1),
+            image(channel="C0ABCDEI", file_id="F_I", ts=T2),
         ]
     )
 
-    assert found(store, "cat", channel="C0ABCDEY") == [("1.000001", "F_Y")]
-    assert found(store, "cat", channel="C0ABCDEI") == [("2.000001", "F_I")]
+    assert found(store, "cat", channel="C0ABCDEY") == [(T1, "F_Y")]
+    assert found(store, "cat", channel="C0ABCDEI") == [(T2, "F_I")]
 
 
 def test_a_busy_colliding_channel_does_not_crowd_out_the_searched_one(store):
@@ -202,13 +206,13 @@ def labelled(store, channel: str, ts: str, *files: str, reply_ts: str | None = N
 
 
 def test_a_file_deleted_while_its_job_runs_is_not_indexed_when_the_job_ends(store):
-    store.enqueue_message("C1", "1.000001", "1.000001", [{"id": "F1"}, {"id": "F2"}])
+    store.enqueue_message("C1", T1, T1, [{"id": "F1"}, {"id": "F2"}])
     running = store.claim_job()
 
     store.forget_file(running.file["id"])
 
-    assert store.index_images([image(ts="1.000001", file_id="F1")]) == 0
-    assert store.index_images([image(ts="1.000001", file_id="F2")]) == 1  # the message's other image
+    assert store.index_images([image(ts=T1, file_id="F1")]) == 0
+    assert store.index_images([image(ts=T1, file_id="F2")]) == 1  # the message's other image
     assert [f for _, f in found(store, "cat")] == ["F2"]
 
 
@@ -239,8 +243,10 @@ def test_deletions_take_the_jobs_labels_and_file_names_with_them(store):
     after = store.labelling_summary(0)
     assert (after.images_labelled, after.images_failed, after.recent_errors) == (1, 0, ())
     assert after.top_labels[0] == ("Animal", 1)
-    files = [r[0] for r in store._db.execute("SELECT file_id FROM jobs")]
-    assert files == ["F3"]
+    # Their jobs are gone (recorded again, they are new), F3's is kept.
+    assert store.enqueue_message("C1", "1.000001", "1.000001", [{"id": "F1"}]) == 1
+    assert store.enqueue_message("C1", "2.000001", "2.000001", [{"id": "F2"}, {"id": "F3"}]) == 1
+    assert store.enqueue_message("C1", "3.000001", "3.000001", [{"id": "F4"}]) == 1
 
 
 def test_a_reply_goes_once_every_image_of_its_message_is_deleted(store):
@@ -255,21 +261,24 @@ def test_a_reply_goes_once_every_image_of_its_message_is_deleted(store):
     assert sorted(store.replies_to_delete()) == [("C1", "1.000001", "1.000009"), ("C1", "2.000001", "2.000009")]
 
 
-def test_retention_purges_finished_jobs_and_settled_messages_too(store):
+def test_retention_purges_finished_jobs_and_settled_messages_too(make_store):
+    clock = Clock(NOW - 91 * DAY)
+    store = make_store(clock=clock)
     labelled(store, "C1", "1.000001", "F_OLD", reply_ts="1.000009")
+    clock.now = NOW
     labelled(store, "C1", "2.000001", "F_NEW", reply_ts="2.000009")
+    clock.now = NOW - 91 * DAY
     store.enqueue_message("C1", "3.000001", "3.000001", [{"id": "F_QUEUED"}])
-    store._db.execute("UPDATE jobs SET updated_at=?, created_at=? WHERE state='done' AND file_id='F_OLD'", (1.0, 1.0))
-    store._db.execute("UPDATE jobs SET created_at=? WHERE file_id='F_QUEUED'", (1.0,))
-    store._db.execute("UPDATE messages SET created_at=? WHERE message_ts IN ('1.000001', '3.000001')", (1.0,))
+    clock.now = NOW
 
     assert store.purge_finished_jobs(NOW - 90 * DAY, batch=1) == 1
 
-    assert sorted(r[0] for r in store._db.execute("SELECT file_id FROM jobs")) == ["F_NEW", "F_QUEUED"]
     assert store.labelling_summary(0).images_labelled == 1
-    kept = sorted(r[0] for r in store._db.execute("SELECT message_ts FROM messages"))
-    assert kept == ["2.000001", "3.000001"]  # the queued message stays, however old
-    assert store.enqueue_message("C1", "1.000001", "1.000001", [{"id": "F_OLD"}]) == 1  # asked again: labelled afresh
+    assert store.enqueue_message("C1", "2.000001", "2.000001", [{"id": "F_NEW"}]) == 0  # kept
+    queued = store.claim_job()  # the queued message and its job stay, however old
+    assert (queued.file["id"], queued.thread_ts) == ("F_QUEUED", "3.000001")
+    # The old message went with its job: asked again, it is labelled and answered afresh.
+    labelled(store, "C1", "1.000001", "F_OLD", reply_ts="1.000019")
 
 
 def test_the_poster_and_channel_type_travel_with_the_job(store):
@@ -328,12 +337,14 @@ def test_upkeep_deletes_replies_to_deleted_messages_and_retries_only_transient_e
     assert store.replies_to_delete() == []
 
 
-def test_upkeep_purges_at_start_then_hourly(store):
+def test_upkeep_purges_at_start_then_hourly(make_store):
+    store_clock = Clock(NOW - 31 * DAY)
+    store = make_store(clock=store_clock)
+    labelled(store, "C1", "1.000001", "F_OLD_JOB")
+    store_clock.now = NOW
     clock = [NOW]
     upkeep = Upkeep(store, RecordingSlack(), 30, clock=lambda: clock[0])
     store.index_images([image(ts=ts_at(NOW - 31 * DAY), file_id="OLD")])
-    labelled(store, "C1", "1.000001", "F_OLD_JOB")
-    store._db.execute("UPDATE jobs SET updated_at=?", (NOW - 31 * DAY,))
 
     upkeep()
     assert found(store, "cat") == []
@@ -604,6 +615,20 @@ def test_deleting_the_message_in_slack_removes_it_and_the_bots_reply(start_bot, 
     assert len(fake_slack.calls_to("chat.delete")) == 2
 
 
+def recorded_replies(bot, fake_slack) -> dict[str, str]:
+    """{message ts: the ts of the bot's reply to it}, once every posted reply is recorded in the store."""
+    if getattr(bot, "fake_lambda", None) is not None:
+        bot.fake_lambda.wait_idle()  # the invocations that posted and recorded them have ended
+        return {m["thread_ts"]: m["ts"] for m in fake_slack.thread_messages if m.get("thread_ts")}
+    deadline = time.monotonic() + 5
+    while (
+        None in (replies := dict(bot.services.store._db.execute("SELECT message_ts, reply_ts FROM messages"))).values()
+    ):
+        assert time.monotonic() < deadline, replies
+        time.sleep(0.01)
+    return replies
+
+
 def test_deleting_a_file_removes_it_from_every_message_it_was_in_and_the_replies_about_it(
     start_bot, fake_slack, aws_env
 ):
@@ -611,12 +636,7 @@ def test_deleting_a_file_removes_it_from_every_message_it_was_in_and_the_replies
     first = post_image(bot, fake_slack, "C0001", "F_SHARED")
     second = post_image(bot, fake_slack, "C0001", "F_OTHER")
     third = post_image(bot, fake_slack, "C0001", "F_SHARED")  # shared again, in a new message
-    deadline = time.monotonic() + 5
-    while (
-        None in (replies := dict(bot.services.store._db.execute("SELECT message_ts, reply_ts FROM messages"))).values()
-    ):
-        assert time.monotonic() < deadline, replies  # the last reply is posted, but not yet recorded
-        time.sleep(0.01)
+    replies = recorded_replies(bot, fake_slack)  # the last reply is posted, but maybe not yet recorded
     first_reply, second_reply, third_reply = (replies[e["ts"]] for e in (first, second, third))
 
     assert bot.post_event({"type": "file_deleted", "file_id": "F_SHARED", "event_ts": next_ts()}).status == 200
@@ -679,6 +699,7 @@ def test_private_images_are_not_revealed_to_find_in_another_channel(start_bot, f
     assert permalinks(find(bot, "cat in <#G0PRIV>", channel="G0PRIV")) == [link("G0PRIV", private["ts"])]
 
 
+@server_only  # DynamoDB reads skip expired entries at once (tests/test_store.py), so there is no purge to wait for
 def test_entries_older_than_the_retention_are_purged_at_start(start_bot, fake_slack, aws_env):
     bot = start_bot(LABELBOT_RETENTION_DAYS="2")
     post_image(bot, fake_slack, "C0001", "F_OLD", ts=ts_at(time.time() - 3 * DAY, 1))  # indexed after the purge

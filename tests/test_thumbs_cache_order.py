@@ -13,7 +13,6 @@ from PIL import Image
 from bot.pipeline import label_cache_key, thumbnail_url
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides, ChannelSettings
-from bot.store.sqlite import SqliteStore
 from tests.conftest import fixture_bytes
 from tests.slack_requests import file_share_event
 
@@ -144,8 +143,8 @@ def test_the_same_photo_labelled_at_the_same_time_is_one_call(start_bot, fake_sl
     assert len(aws_env.calls) == 1
 
 
-def test_cached_labels_expire_and_the_key_covers_every_parameter(tmp_path):
-    store = SqliteStore(tmp_path / "db")
+def test_cached_labels_expire_and_the_key_covers_every_parameter(make_store):
+    store = make_store()
     settings = ChannelSettings(threshold=75.0, max_labels=5)
     key = label_cache_key(CAT, settings)
     labels = (Label("Cat", 99.2, ("Animal",), ()),)
@@ -235,8 +234,8 @@ def test_a_stuck_earlier_message_blocks_the_next_reply_only_for_a_while(start_bo
     assert posts[1]["thread_ts"] == first["ts"]
 
 
-def test_the_claim_waits_for_earlier_unsettled_messages_of_the_channel_only(tmp_path):
-    store = SqliteStore(tmp_path / "db")
+def test_the_claim_waits_for_earlier_unsettled_messages_of_the_channel_only(make_store):
+    store = make_store()
     for ts in ("100.000001", "100.000002"):
         store.enqueue_message("C1", ts, ts, [{"id": f"F{ts}", "name": "a.jpg"}])
     store.enqueue_message("C2", "100.000000", "100.000000", [{"id": "FX", "name": "x.jpg"}])
@@ -256,10 +255,10 @@ def test_the_claim_waits_for_earlier_unsettled_messages_of_the_channel_only(tmp_
     assert store.next_waiting_reply("C1", "100.000000") == "100.000002"
 
 
-def test_the_hourly_upkeep_expires_cached_labels_after_30_days(tmp_path):
+def test_the_hourly_upkeep_expires_cached_labels_after_30_days(make_store):
     from bot.upkeep import Upkeep
 
-    store = SqliteStore(tmp_path / "db")
+    store = make_store()
     store.cache_labels("key", (Label("Cat", 99.2, (), ()),))
     Upkeep(store, slack=None, retention_days=90, clock=lambda: time.time() + 29 * 86400)()
     assert store.cached_labels("key", newer_than=0) is not None

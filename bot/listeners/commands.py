@@ -81,6 +81,7 @@ def handle_labels_command(command: dict, services: Services) -> tuple[str, str |
     if problem:
         return problem, None
     changed = apply_change(overrides, parsed, services.defaults)
-    services.store.save_overrides(channel_id, changed)
+    # Only what this command changed: someone else's change to another setting meanwhile stays.
+    services.store.save_overrides(channel_id, changed, fields=changed.changed_fields(overrides))
     settings = changed.apply_to(services.defaults)
     return confirm_change(parsed, settings), announce_change(parsed, settings, user_id)

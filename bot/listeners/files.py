@@ -7,7 +7,7 @@ import re
 
 from slack_bolt import App
 
-from bot.jobs import WorkerPool
+from bot.jobs import Work
 from bot.overload import BUSY, QueueGate
 from bot.pipeline import is_candidate_image, job_file
 from bot.services import Services
@@ -19,22 +19,27 @@ MESSAGE_TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")  # Slack's message timestamp
 
 
 def register(app: App, services: Services) -> None:
-    @app.event({"type": "message", "subtype": "file_share"})
     def record_shared_images(event: dict, context) -> None:
         channel_id = event.get("channel")
         if isinstance(channel_id, str) and not services.pipeline.settings_for(channel_id).enabled:
             return  # /labels off: only the "Label this image" shortcut labels here
         record_images(event, services.store, services.pool, bot_id=context.bot_id, gate=services.queue_gate)
 
-    # Deletions drop the tag index entries (before the catch-all below: Bolt runs the first matching listener).
-    @app.event({"type": "message", "subtype": "message_deleted"})
+    def label_recorded_images(event: dict) -> None:
+        """On AWS Lambda, after the ack: label the images the ack recorded (a retried event's are claimed once)."""
+        if isinstance(event.get("channel"), str) and isinstance(event.get("ts"), str):
+            services.pool.work_on_message(event["channel"], event["ts"])
+
+    def sweep_replies() -> None:
+        """On AWS Lambda, after the ack: delete the bot's replies to what was deleted."""
+        services.pool.sweep()
+
     def forget_deleted_message(event: dict) -> None:
         channel_id, deleted_ts = event.get("channel"), event.get("deleted_ts")
         if isinstance(channel_id, str) and isinstance(deleted_ts, str):
             services.store.forget_message(channel_id, deleted_ts)
             services.pool.sweep_soon()  # the worker side deletes the bot's reply to it, if any
 
-    @app.event({"type": "message", "subtype": "message_changed"})
     def forget_tombstoned_message(event: dict) -> None:
         """A deleted message that has thread replies (ours, at least) stays as a tombstone instead."""
         message = event.get("message") if isinstance(event.get("message"), dict) else {}
@@ -43,11 +48,26 @@ def register(app: App, services: Services) -> None:
             services.store.forget_message(channel_id, message_ts)
             services.pool.sweep_soon()
 
-    @app.event("file_deleted")
     def forget_deleted_file(event: dict) -> None:
         if isinstance(event.get("file_id"), str):
             services.store.forget_file(event["file_id"])
             services.pool.sweep_soon()  # a reply left about no image at all is deleted
+
+    def after_ack(work):
+        """The listener's work after the ack: Bolt lazy listeners where each request is its own invocation."""
+        return [work] if services.pool.works_after_ack else []
+
+    app.event({"type": "message", "subtype": "file_share"})(
+        ack=record_shared_images, lazy=after_ack(label_recorded_images)
+    )
+    # Deletions drop the tag index entries (before the catch-all below: Bolt runs the first matching listener).
+    app.event({"type": "message", "subtype": "message_deleted"})(
+        ack=forget_deleted_message, lazy=after_ack(sweep_replies)
+    )
+    app.event({"type": "message", "subtype": "message_changed"})(
+        ack=forget_tombstoned_message, lazy=after_ack(sweep_replies)
+    )
+    app.event("file_deleted")(ack=forget_deleted_file, lazy=after_ack(sweep_replies))
 
     @app.event("message")
     def ignore_other_messages() -> None:
@@ -59,7 +79,7 @@ def register(app: App, services: Services) -> None:
 
 
 def record_images(
-    event: dict, store: Store, pool: WorkerPool, *, bot_id: str | None = None, gate: QueueGate | None = None
+    event: dict, store: Store, pool: Work, *, bot_id: str | None = None, gate: QueueGate | None = None
 ) -> int:
     """Record one job per image of the message; returns how many new jobs (retries and repeats add none).
 

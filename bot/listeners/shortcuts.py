@@ -35,6 +35,8 @@ def register(app: App, services: Services) -> None:
         notice = label_on_demand(shortcut, services)
         if notice:
             tell_user(services, shortcut, notice, respond)
+        elif services.pool.works_after_ack:  # AWS Lambda: this invocation is the one to label them
+            services.pool.work_on_message(shortcut["channel"]["id"], shortcut["message"]["ts"])
 
     app.message_shortcut(CALLBACK_ID)(ack=ack_shortcut, lazy=[label_this_image])
 

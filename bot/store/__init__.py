@@ -1,9 +1,10 @@
-"""The Store protocol: channel settings, the durable job queue and the per-message reply state."""
+"""The Store protocol: channel settings, the durable job queue and the per-message reply state; what both stores
+(sqlite.py, dynamodb.py) share."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -15,7 +16,7 @@ from bot.settings import ChannelOverrides
 class Job:
     """Label one file of one message."""
 
-    id: int
+    id: int | str  # SqliteStore: a row id; DynamoStore: "<pk>|<sk>"
     channel_id: str
     message_ts: str
     thread_ts: str
@@ -75,6 +76,21 @@ def search_words(text: str) -> tuple[str, ...]:
     return tuple(re.findall(r"[^\W_]+", text.lower()))
 
 
+# How the tag index splits and stems words: SQLite FTS5's tokenizer, which the DynamoDB store runs too.
+TAG_TOKENIZER = "porter unicode61 remove_diacritics 2"
+
+
+def label_names(labels: Iterable[Label]) -> tuple[str, ...]:
+    """What the tag index knows of an image: each label's name, parents and aliases, once each."""
+    return tuple(dict.fromkeys(name for label in labels for name in (label.name, *label.parents, *label.aliases)))
+
+
+def ts_microseconds(message_ts: str) -> int:
+    """A Slack ts ("seconds.micro") as whole microseconds, so message order is numeric order."""
+    seconds, _, fraction = message_ts.partition(".")
+    return int(seconds) * 1_000_000 + int((fraction + "000000")[:6])
+
+
 class Store(Protocol):
     def enqueue_message(
         self,
@@ -94,7 +110,11 @@ class Store(Protocol):
     def claim_job(self) -> Job | None:
         """Take the oldest queued job, marking it running, or None when the queue is empty."""
 
-    def finish_job(self, job_id: int, result: ImageResult) -> None: ...
+    def claim_message_jobs(self, channel_id: str, message_ts: str) -> list[Job]:
+        """Take this message's queued jobs (in post order), marking them running: on AWS Lambda the invocation after
+        the ack works on the message it recorded."""
+
+    def finish_job(self, job_id: int | str, result: ImageResult) -> None: ...
 
     def claim_reply(
         self, channel_id: str, message_ts: str, *, after_earlier_since: float | None = None
@@ -112,6 +132,11 @@ class Store(Protocol):
     def requeue_interrupted(self) -> int:
         """At start-up: jobs and replies a stopped process left running go back to waiting; returns the job count.
         A reply that was being posted is marked interrupted (see reply_interrupted)."""
+
+    def requeue_stalled(self, older_than: float) -> int:
+        """Like requeue_interrupted, for what was taken before older_than (epoch seconds) only: jobs running since
+        then go back to the queue, replies being posted since then wait again, marked interrupted. On AWS Lambda no
+        process starts, so a scheduled sweep calls this with now minus the function's timeout."""
 
     def reply_interrupted(self, channel_id: str, message_ts: str) -> bool:
         """Whether a process died while posting this message's reply: it may be in the thread already."""
@@ -177,7 +202,11 @@ class Store(Protocol):
 
     def get_overrides(self, channel_id: str) -> ChannelOverrides: ...
 
-    def save_overrides(self, channel_id: str, overrides: ChannelOverrides) -> None: ...
+    def save_overrides(
+        self, channel_id: str, overrides: ChannelOverrides, *, fields: Collection[str] | None = None
+    ) -> None:
+        """Write the channel's overrides: only the named fields (the others as they are in the store, whoever
+        changed them meanwhile), or all of them."""
 
     def close(self) -> None: ...
 

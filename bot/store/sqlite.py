@@ -8,7 +8,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,18 +16,21 @@ from bot.config import ConfigError
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides
 from bot.store import (
+    TAG_TOKENIZER,
     IndexedImage,
     Job,
     LabellingError,
     LabellingSummary,
     QueueStats,
     label_from_dict,
+    label_names,
     label_to_dict,
     result_from_dict,
     result_to_dict,
+    ts_microseconds,
 )
 
-SCHEMA = """
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS channel_settings (
     channel_id TEXT PRIMARY KEY,
     threshold REAL,                -- NULL: the workspace default
@@ -51,6 +54,7 @@ CREATE TABLE IF NOT EXISTS messages (
     reply_deleted INTEGER NOT NULL DEFAULT 0,
     -- 1: a process died while posting its reply, so the reply may be in the thread already: look before posting
     reply_interrupted INTEGER NOT NULL DEFAULT 0,
+    posting_since REAL,                     -- when its reply was claimed for posting (requeue_stalled)
     PRIMARY KEY (channel_id, message_ts)
 );
 CREATE INDEX IF NOT EXISTS messages_deleted ON messages (deleted_at)
@@ -82,7 +86,7 @@ CREATE TABLE IF NOT EXISTS tagged_images (
     file_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
     posted_at REAL NOT NULL,        -- the message ts as a number
-    labels_json TEXT NOT NULL,      -- [{name, confidence, parents, aliases}], most confident first
+    labels_json TEXT NOT NULL,      -- [{{name, confidence, parents, aliases}}], most confident first
     UNIQUE (channel_id, message_ts, file_id)
 );
 CREATE INDEX IF NOT EXISTS tagged_images_by_file ON tagged_images (file_id);
@@ -90,7 +94,7 @@ CREATE INDEX IF NOT EXISTS tagged_images_by_channel_type ON tagged_images (chann
 -- Full text, rowid = tagged_images.id: every label's name, parents and aliases (porter stems, so "cats" finds
 -- Cat) and the channel id, so one MATCH does word + channel and walks the rowids newest first.
 CREATE VIRTUAL TABLE IF NOT EXISTS tag_words USING fts5(
-    labels, channel, tokenize = 'porter unicode61 remove_diacritics 2'
+    labels, channel, tokenize = '{TAG_TOKENIZER}'
 );
 CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs (state, updated_at);  -- the App Home summary
 -- Deletions in Slack: a file deleted while its job runs is not indexed afterwards; its jobs go.
@@ -103,7 +107,7 @@ CREATE INDEX IF NOT EXISTS jobs_by_file ON jobs (file_id);
 -- re-posted or cross-posted image costs no second call. Purged by age (the upkeep).
 CREATE TABLE IF NOT EXISTS label_cache (
     cache_key TEXT PRIMARY KEY,
-    labels_json TEXT NOT NULL,     -- [{name, confidence, parents, aliases}] as Rekognition answered
+    labels_json TEXT NOT NULL,     -- [{{name, confidence, parents, aliases}}] as Rekognition answered
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS label_cache_by_age ON label_cache (created_at);
@@ -112,6 +116,16 @@ CREATE INDEX IF NOT EXISTS messages_by_channel_state ON messages (channel_id, re
 """
 
 
+# channel_settings' columns -> the ChannelOverrides field each holds
+SETTINGS_COLUMNS = {
+    "threshold": "threshold",
+    "max_labels": "max_labels",
+    "enabled": "enabled",
+    "tags": "tags",
+    "include_labels": "include",
+    "exclude_labels": "exclude",
+}
+
 # Columns added after a table first shipped: (name, SQL type). Older databases get them on open.
 SETTINGS_COLUMNS_ADDED = (
     ("enabled", "INTEGER"),
@@ -119,11 +133,15 @@ SETTINGS_COLUMNS_ADDED = (
     ("include_labels", "TEXT"),
     ("exclude_labels", "TEXT"),
 )
-MESSAGES_COLUMNS_ADDED = (("reply_interrupted", "INTEGER NOT NULL DEFAULT 0"),)
+MESSAGES_COLUMNS_ADDED = (("reply_interrupted", "INTEGER NOT NULL DEFAULT 0"), ("posting_since", "REAL"))
 
 
 class SqliteStore:
-    def __init__(self, path: Path | str, *, lock_wait_seconds: float = 20.0) -> None:
+    def __init__(
+        self, path: Path | str, *, lock_wait_seconds: float = 20.0, clock: Callable[[], float] = time.time
+    ) -> None:
+        """clock: the time records are stamped with (tests move it)."""
+        self._clock = clock
         path = str(path)
         if path != ":memory:" and not os.path.exists(path):
             # Created owner-only before SQLite opens it; its -wal and -shm files inherit the mode.
@@ -160,7 +178,7 @@ class SqliteStore:
         channel_type: str = "",
         refused: str | None = None,
     ) -> int:
-        now = time.time()
+        now = self._clock()
         state = "queued" if refused is None else "done"
         with self._transaction() as db:
             db.execute(
@@ -184,34 +202,22 @@ class SqliteStore:
 
     def claim_job(self) -> Job | None:
         with self._transaction() as db:
-            row = db.execute(
-                "UPDATE jobs SET state='running', attempts=attempts+1, updated_at=?"
-                " WHERE id = (SELECT id FROM jobs WHERE state='queued' ORDER BY id LIMIT 1)"
-                " RETURNING id, channel_id, message_ts, file_json, attempts",
-                (time.time(),),
-            ).fetchone()
-            if row is None:
-                return None
-            message = db.execute(
-                "SELECT thread_ts, user_id, channel_type FROM messages WHERE channel_id=? AND message_ts=?",
-                (row["channel_id"], row["message_ts"]),
-            ).fetchone()
-        return Job(
-            id=row["id"],
-            channel_id=row["channel_id"],
-            message_ts=row["message_ts"],
-            thread_ts=message["thread_ts"],
-            file=json.loads(row["file_json"]),
-            attempts=row["attempts"],
-            user_id=message["user_id"],
-            channel_type=message["channel_type"],
-        )
+            jobs = _take_jobs(
+                db, "id = (SELECT id FROM jobs WHERE state='queued' ORDER BY id LIMIT 1)", (), self._clock()
+            )
+        return jobs[0] if jobs else None
 
-    def finish_job(self, job_id: int, result: ImageResult) -> None:
+    def claim_message_jobs(self, channel_id: str, message_ts: str) -> list[Job]:
+        with self._transaction() as db:
+            return _take_jobs(
+                db, "channel_id=? AND message_ts=? AND state='queued'", (channel_id, message_ts), self._clock()
+            )
+
+    def finish_job(self, job_id: int | str, result: ImageResult) -> None:
         with self._transaction() as db:
             db.execute(
                 "UPDATE jobs SET state='done', result_json=?, updated_at=? WHERE id=?",
-                (json.dumps(result_to_dict(result)), time.time(), job_id),
+                (json.dumps(result_to_dict(result)), self._clock(), job_id),
             )
 
     def claim_reply(
@@ -236,9 +242,9 @@ class SqliteStore:
             ):
                 return None
             row = db.execute(
-                "UPDATE messages SET reply_state='posting' WHERE channel_id=? AND message_ts=?"
+                "UPDATE messages SET reply_state='posting', posting_since=? WHERE channel_id=? AND message_ts=?"
                 " AND reply_state='waiting' AND deleted_at IS NULL RETURNING thread_ts",  # deleted: no reply
-                key,
+                (self._clock(), *key),
             ).fetchone()
             if row is None:
                 return None
@@ -263,10 +269,20 @@ class SqliteStore:
             )
 
     def requeue_interrupted(self) -> int:
+        return self.requeue_stalled(float("inf"))
+
+    def requeue_stalled(self, older_than: float) -> int:
         with self._transaction() as db:
-            requeued = db.execute("UPDATE jobs SET state='queued' WHERE state='running'").rowcount
+            # A running job's updated_at is when it was claimed.
+            requeued = db.execute(
+                "UPDATE jobs SET state='queued' WHERE state='running' AND updated_at < ?", (older_than,)
+            ).rowcount
             # Its post may have reached Slack before the process died: the next try looks in the thread first.
-            db.execute("UPDATE messages SET reply_state='waiting', reply_interrupted=1 WHERE reply_state='posting'")
+            db.execute(
+                "UPDATE messages SET reply_state='waiting', reply_interrupted=1"
+                " WHERE reply_state='posting' AND COALESCE(posting_since, 0) < ?",  # NULL: claimed before the column
+                (older_than,),
+            )
         return requeued
 
     def reply_interrupted(self, channel_id: str, message_ts: str) -> bool:
@@ -308,7 +324,7 @@ class SqliteStore:
         with self._transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO label_cache (cache_key, labels_json, created_at) VALUES (?,?,?)",
-                (cache_key, json.dumps([label_to_dict(label) for label in labels]), time.time()),
+                (cache_key, json.dumps([label_to_dict(label) for label in labels]), self._clock()),
             )
 
     def purge_label_cache(self, older_than: float) -> int:
@@ -320,7 +336,7 @@ class SqliteStore:
             depth, oldest = self._db.execute(
                 "SELECT COUNT(*), MIN(created_at) FROM jobs WHERE state IN ('queued', 'running')"  # the index
             ).fetchone()
-        return QueueStats(depth=depth, oldest_age_seconds=0.0 if oldest is None else time.time() - oldest)
+        return QueueStats(depth=depth, oldest_age_seconds=0.0 if oldest is None else self._clock() - oldest)
 
     def labelling_summary(
         self,
@@ -384,28 +400,27 @@ class SqliteStore:
             exclude=None if row["exclude_labels"] is None else tuple(json.loads(row["exclude_labels"])),
         )
 
-    def save_overrides(self, channel_id: str, overrides: ChannelOverrides) -> None:
+    def save_overrides(
+        self, channel_id: str, overrides: ChannelOverrides, *, fields: Collection[str] | None = None
+    ) -> None:
         def as_json(values: tuple[str, ...] | None) -> str | None:
             return None if values is None else json.dumps(list(values))
 
+        values = {
+            "threshold": overrides.threshold,
+            "max_labels": overrides.max_labels,
+            "enabled": overrides.enabled,
+            "tags": overrides.tags,
+            "include_labels": as_json(overrides.include),
+            "exclude_labels": as_json(overrides.exclude),
+        }
+        columns = [column for column in values if fields is None or SETTINGS_COLUMNS[column] in fields]
+        updates = "".join(f", {column}=excluded.{column}" for column in columns)
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO channel_settings (channel_id, threshold, max_labels, enabled, tags, include_labels,"
-                " exclude_labels, updated_at) VALUES (?,?,?,?,?,?,?,?)"
-                " ON CONFLICT (channel_id) DO UPDATE SET threshold=excluded.threshold,"
-                " max_labels=excluded.max_labels, enabled=excluded.enabled, tags=excluded.tags,"
-                " include_labels=excluded.include_labels, exclude_labels=excluded.exclude_labels,"
-                " updated_at=excluded.updated_at",
-                (
-                    channel_id,
-                    overrides.threshold,
-                    overrides.max_labels,
-                    overrides.enabled,
-                    overrides.tags,
-                    as_json(overrides.include),
-                    as_json(overrides.exclude),
-                    time.time(),
-                ),
+                f"INSERT INTO channel_settings (channel_id, {', '.join(values)}, updated_at) VALUES (?,?,?,?,?,?,?,?)"
+                f" ON CONFLICT (channel_id) DO UPDATE SET updated_at=excluded.updated_at{updates}",
+                (channel_id, *values.values(), self._clock()),
             )
 
     # ---- the tag index -------------------------------------------------------------------------------------
@@ -509,14 +524,16 @@ class SqliteStore:
             _drop_index_rows(db, ids)
             # Its jobs hold labels and file names: they go too (a running one's finish_job then updates nothing).
             db.execute("DELETE FROM jobs WHERE channel_id=? AND message_ts=?", key)
-            _mark_message_deleted(db, *key)
+            _mark_message_deleted(db, *key, self._clock())
         return len(ids)
 
     def forget_file(self, file_id: str) -> int:
         with self._transaction() as db:
             ids = [r["id"] for r in db.execute("SELECT id FROM tagged_images WHERE file_id=?", (file_id,))]
             _drop_index_rows(db, ids)
-            db.execute("INSERT OR IGNORE INTO deleted_files (file_id, deleted_at) VALUES (?,?)", (file_id, time.time()))
+            db.execute(
+                "INSERT OR IGNORE INTO deleted_files (file_id, deleted_at) VALUES (?,?)", (file_id, self._clock())
+            )
             messages = {
                 (r["channel_id"], r["message_ts"])
                 for r in db.execute("DELETE FROM jobs WHERE file_id=? RETURNING channel_id, message_ts", (file_id,))
@@ -528,7 +545,7 @@ class SqliteStore:
                     (channel_id, message_ts),
                 ).fetchone()
                 if not images_left:  # the reply was about nothing that is left: it goes too
-                    _mark_message_deleted(db, channel_id, message_ts)
+                    _mark_message_deleted(db, channel_id, message_ts, self._clock())
         return len(ids)
 
     def replies_to_delete(self) -> list[tuple[str, str, str]]:
@@ -590,6 +607,34 @@ class SqliteStore:
             self._process_lock = None
 
 
+def _take_jobs(db: sqlite3.Connection, which: str, params: tuple, now: float) -> list[Job]:
+    """Mark the queued jobs `which` selects running and return them, in post order."""
+    rows = db.execute(
+        f"UPDATE jobs SET state='running', attempts=attempts+1, updated_at=? WHERE {which}"
+        " RETURNING id, channel_id, message_ts, position, file_json, attempts",
+        (now, *params),
+    ).fetchall()
+    jobs = []
+    for row in sorted(rows, key=lambda r: (r["position"], r["id"])):
+        message = db.execute(
+            "SELECT thread_ts, user_id, channel_type FROM messages WHERE channel_id=? AND message_ts=?",
+            (row["channel_id"], row["message_ts"]),
+        ).fetchone()
+        jobs.append(
+            Job(
+                id=row["id"],
+                channel_id=row["channel_id"],
+                message_ts=row["message_ts"],
+                thread_ts=message["thread_ts"],
+                file=json.loads(row["file_json"]),
+                attempts=row["attempts"],
+                user_id=message["user_id"],
+                channel_type=message["channel_type"],
+            )
+        )
+    return jobs
+
+
 def _add_missing_columns(db: sqlite3.Connection, table: str, columns: tuple[tuple[str, str], ...]) -> None:
     present = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
     for name, sql_type in columns:
@@ -601,8 +646,7 @@ ID_SLOTS = 1000  # tagged_images ids per microsecond of message ts: a message's 
 
 
 def _free_index_id(db: sqlite3.Connection, message_ts: str) -> int:
-    seconds, _, fraction = message_ts.partition(".")
-    first = (int(seconds) * 1_000_000 + int((fraction + "000000")[:6])) * ID_SLOTS
+    first = ts_microseconds(message_ts) * ID_SLOTS
     (highest,) = db.execute(
         "SELECT MAX(id) FROM tagged_images WHERE id BETWEEN ? AND ?", (first, first + ID_SLOTS - 1)
     ).fetchone()
@@ -613,11 +657,11 @@ def _free_index_id(db: sqlite3.Connection, message_ts: str) -> int:
     return highest + 1
 
 
-def _mark_message_deleted(db: sqlite3.Connection, channel_id: str, message_ts: str) -> None:
+def _mark_message_deleted(db: sqlite3.Connection, channel_id: str, message_ts: str, now: float) -> None:
     """No reply is posted for it any more, and the reply sweep deletes one already posted."""
     db.execute(
         "UPDATE messages SET deleted_at=? WHERE channel_id=? AND message_ts=? AND deleted_at IS NULL",
-        (time.time(), channel_id, message_ts),
+        (now, channel_id, message_ts),
     )
 
 
@@ -627,9 +671,8 @@ def _drop_index_rows(db: sqlite3.Connection, ids: list[int]) -> None:
 
 
 def _label_words(labels: list[Label] | tuple[Label, ...]) -> str:
-    """What the full-text index knows of an image: each label's name, parents and aliases."""
-    names = dict.fromkeys(name for label in labels for name in (label.name, *label.parents, *label.aliases))
-    return "\n".join(names)
+    """What the full-text index knows of an image, one name a line (see _marked_names)."""
+    return "\n".join(label_names(labels))
 
 
 def _marked_names(marked: str | None) -> frozenset[str]:

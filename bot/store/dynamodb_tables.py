@@ -1,0 +1,100 @@
+"""The DynamoDB store's three tables: keys, indexes and TTL attribute. template.yaml declares the same (a test
+compares them), and tests create them from here in a local DynamoDB.
+
+Settings: one item per channel (`channel_id`).
+
+Jobs (`pk`, `sk`), items by kind:
+- a message:  pk "msg#<channel>#<ts>", sk "message"
+- its files:  pk "msg#<channel>#<ts>", sk "file#<file_id>" (one job each, deduped by file as in SQLite; the
+  attribute `position` orders them; Job.id is "<pk>|<sk>")
+- a cached Rekognition answer: pk "cache#<key>", sk "labels"
+- a file deleted in Slack: pk "deleted-file#<file_id>", sk "file"
+  Indexes (sparse: an item is in one only while it carries the index's key attributes):
+- by_state (state_key, state_since): jobs "queued"/"running" oldest first; messages "reply-ready"/"reply-posting"/
+  "reply-delete"; cached answers "cache" (for the purge)
+- by_channel_waiting (waiting_channel, message_ts): a channel's messages whose reply is not settled, in order
+- by_finish_day (finished_day "YYYY-MM-DD", finished_at): finished jobs, for the Home tab's last 7 days
+- by_file (file_id, pk): a file's jobs, for file_deleted
+
+Tags (`pk`, `sk`), the /labels find index:
+- a word of an image: pk "word#<channel>#<stem>", sk "<message_ts>#<file_id>" (newest first = descending sk; the
+  ts's seconds zero-padded to 10 digits, as Slack's are, so string order is time order)
+- the image:          pk "image#<channel>", sk "<message_ts>#<file_id>" (lists its stems, so deletes find them)
+- the channel:        pk "channel#<channel>", sk "private#<message_ts>#<file_id>": one per image posted while the
+  channel was private (channel_is_public)
+- the channel registry: pk "channels", sk "<channel>" (the hourly purge walks it instead of a Scan)
+  Index by_file (file_id, sk) on image items.
+
+Every item that should go by itself carries `expires_at` (epoch seconds), the tables' TTL attribute.
+"""
+
+from __future__ import annotations
+
+TTL_ATTRIBUTE = "expires_at"
+
+
+def _keys(hash_key: str, range_key: str | None = None) -> list[dict]:
+    keys = [{"AttributeName": hash_key, "KeyType": "HASH"}]
+    if range_key:
+        keys.append({"AttributeName": range_key, "KeyType": "RANGE"})
+    return keys
+
+
+def _index(name: str, hash_key: str, range_key: str, projection: str = "ALL") -> dict:
+    return {"IndexName": name, "KeySchema": _keys(hash_key, range_key), "Projection": {"ProjectionType": projection}}
+
+
+# Logical name (the template's resource and the config variable's stem) -> CreateTable arguments minus TableName.
+TABLES: dict[str, dict] = {
+    "Settings": {
+        "KeySchema": _keys("channel_id"),
+        "AttributeDefinitions": [{"AttributeName": "channel_id", "AttributeType": "S"}],
+        "ttl": False,
+    },
+    "Jobs": {
+        "KeySchema": _keys("pk", "sk"),
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": kind}
+            for name, kind in (
+                ("pk", "S"),
+                ("sk", "S"),
+                ("state_key", "S"),
+                ("state_since", "N"),
+                ("waiting_channel", "S"),
+                ("message_ts", "S"),
+                ("finished_day", "S"),
+                ("finished_at", "N"),
+                ("file_id", "S"),
+            )
+        ],
+        "GlobalSecondaryIndexes": [
+            _index("by_state", "state_key", "state_since"),
+            _index("by_channel_waiting", "waiting_channel", "message_ts", "KEYS_ONLY"),
+            _index("by_finish_day", "finished_day", "finished_at"),
+            _index("by_file", "file_id", "pk", "KEYS_ONLY"),
+        ],
+        "ttl": True,
+    },
+    "Tags": {
+        "KeySchema": _keys("pk", "sk"),
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "file_id", "AttributeType": "S"},
+        ],
+        "GlobalSecondaryIndexes": [_index("by_file", "file_id", "sk", "KEYS_ONLY")],
+        "ttl": True,
+    },
+}
+
+
+def create_tables(client, names: dict[str, str]) -> None:
+    """Create the tables (on-demand, TTL on) under names {"Settings": ..., "Jobs": ..., "Tags": ...}: for tests and
+    local development; on AWS the template creates them."""
+    for logical, definition in TABLES.items():
+        spec = {key: value for key, value in definition.items() if key != "ttl"}
+        client.create_table(TableName=names[logical], BillingMode="PAY_PER_REQUEST", **spec)
+        if definition["ttl"]:
+            client.update_time_to_live(
+                TableName=names[logical], TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+            )
