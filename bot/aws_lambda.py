@@ -28,7 +28,7 @@ from bot.jobs import InvocationWork
 from bot.logs import configure_logging, environment_secrets
 from bot.rekognition import aws_session
 from bot.serve import EVENTS_PATH, malformed_timestamp
-from bot.services import Services, build_services
+from bot.services import Services, build_services, verify_store
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,7 @@ def _start(environ: Mapping[str, str]) -> LambdaRuntime | ConfigError:
     """The instance's runtime, or the configuration error every invocation then reports in one line."""
     try:
         config = load_config(environ, mode="lambda")
+        verify_store(config)
     except ConfigError as exc:
         configure_logging("INFO", environment_secrets(), "json")
         return exc

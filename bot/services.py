@@ -107,6 +107,18 @@ def build_store(config: Config) -> Store:
     return SqliteStore(config.db_path)
 
 
+def verify_store(config: Config) -> None:
+    """At start-up, the DynamoDB store's tables exist (the SQLite file's folder was checked by load_config)."""
+    if config.store == "dynamodb":
+        from bot.store.dynamodb import DynamoStore
+
+        store = DynamoStore(config.dynamodb_tables or {})
+        try:
+            store.check_tables()
+        finally:
+            store.close()
+
+
 def build_services(config: Config, *, rekognition_client=None, store: Store | None = None) -> Services:
     store = store or build_store(config)
     slack = build_slack_client(config)

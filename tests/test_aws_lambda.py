@@ -12,8 +12,10 @@ import time
 
 import pytest
 
+from bot.config import ConfigError, load_config
+from bot.services import verify_store
 from tests import slack_requests
-from tests.conftest import fixture_bytes
+from tests.conftest import fixture_bytes, lambda_environ
 from tests.slack_requests import file_share_event
 
 on_lambda = pytest.mark.parametrize("start_bot", ["lambda"], indirect=True)
@@ -202,3 +204,22 @@ def test_a_misconfigured_function_answers_500_and_logs_one_line_naming_the_varia
     assert len(lines) == 2  # one per invocation, no traceback
     assert all("LABELBOT_JOBS_TABLE is not set" in json.loads(line)["message"] for line in lines)
     assert "xoxb-test-token" not in done.stderr
+
+
+def test_a_table_name_that_names_no_table_stops_start_up_naming_its_variable(local_dynamodb, aws_env, monkeypatch):
+    tables = local_dynamodb.new_tables()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", local_dynamodb.url)
+    environ = {
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_SIGNING_SECRET": slack_requests.SIGNING_SECRET,
+        **lambda_environ(tables),
+        "LABELBOT_TAGS_TABLE": "labelbot-tags-typo",
+    }
+    verify_store(load_config({**environ, "LABELBOT_TAGS_TABLE": tables["Tags"]}, mode="lambda"))  # all there: fine
+
+    with pytest.raises(ConfigError) as refused:
+        verify_store(load_config(environ, mode="lambda"))
+
+    assert str(refused.value) == (
+        "LABELBOT_TAGS_TABLE is 'labelbot-tags-typo', but no DynamoDB table has that name in us-east-1"
+    )

@@ -39,7 +39,6 @@ import heapq
 import itertools
 import json
 import math
-import os
 import random
 import re
 import sqlite3
@@ -50,12 +49,13 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from bot.config import DYNAMODB_TABLE_VARIABLES, ConfigError
 from bot.pipeline import LABEL_CACHE_DAYS
+from bot.rekognition import aws_session
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides
 from bot.store import (
@@ -90,7 +90,7 @@ def build_dynamodb_client():
     short timeouts, as every call is inside an ack or a job. AWS_REGION is honoured as Lambda and the other SDKs do
     (botocore alone reads AWS_DEFAULT_REGION); AWS_ENDPOINT_URL_DYNAMODB points it elsewhere."""
     config = BotoConfig(retries={"mode": "standard", "total_max_attempts": 5}, connect_timeout=3, read_timeout=5)
-    return boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None).client("dynamodb", config=config)
+    return aws_session().client("dynamodb", config=config)
 
 
 class DynamoStore:
@@ -111,6 +111,23 @@ class DynamoStore:
         self._retention = retention_days * DAY
         self._clock = clock
         self._registered_channels: set[str] = set()
+
+    def check_tables(self) -> None:
+        """At start-up: every table exists and can be read, else a ConfigError naming the variable to fix."""
+        for logical, name in (("Settings", self._settings), ("Jobs", self._jobs), ("Tags", self._tags)):
+            variable = DYNAMODB_TABLE_VARIABLES[logical]
+            try:
+                self._db.describe_table(TableName=name)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code == "ResourceNotFoundException":
+                    region = self._db.meta.region_name
+                    raise ConfigError(
+                        f"{variable} is {name!r}, but no DynamoDB table has that name in {region}"
+                    ) from None
+                raise ConfigError(f"{variable}: reading the DynamoDB table {name!r} failed ({code})") from None
+            except BotoCoreError as exc:
+                raise ConfigError(f"{variable}: cannot reach DynamoDB for the table {name!r} ({exc})") from None
 
     # ---- the queue ---------------------------------------------------------------------------------------------
 
