@@ -4,26 +4,31 @@ bot beside the straightforward design (bench/burst_baseline.py), driven the same
     .venv/bin/python -m bench.burst                       # 200 photos of 12 MP, 20 channels, quotas 5 and 50
     .venv/bin/python -m bench.burst --images 40 --quota 5 # smaller
 
-The fakes (tests/fakes) and the 20 sender threads run in this process; each design's server runs in its own
-subprocess (`python -m bench.burst serve bot|baseline`), so its peak RSS (ru_maxrss) is the bot side's alone.
+The fakes (tests/fakes) run in this process, the 20 sender threads in a process of their own, and each design's server
+in its own: the bot as in production (`python -m bot http`, gunicorn), the baseline as `python -m bench.burst serve
+baseline`; so a server's peak RSS (VmHWM) is its own alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import concurrent.futures
 import io
 import json
+import multiprocessing
 import os
 import platform
 import random
-import resource
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,43 +73,148 @@ def make_photos(distinct: int, megapixels: float = 12.0, seed: int = 0) -> list[
     return photos
 
 
-# ---- the bot side, in a subprocess -------------------------------------------------------------------------------
-def serve(design: str) -> None:
-    """Start one design's HTTP server, print its URL, serve until stdin closes, then print the peak RSS."""
+# Slack's thumb_N of a photo: the whole image scaled to a long side of N (never up), JPEG; its file object names
+# each with thumb_N_w and thumb_N_h. The bot downloads thumb_1024 (bot.pipeline.thumbnail_url); the others are there
+# because Slack sends them too.
+SLACK_THUMB_SIZES = (360, 480, 720, 800, 960, 1024)
+SLACK_THUMB_QUALITY = 85
+
+
+def make_thumbs(photo: bytes) -> dict[int, tuple[bytes, int, int]]:
+    """Slack's thumbnails of one photo, as FakeSlack.add_file's `thumbs`: {N: (JPEG, width, height)}."""
+    thumbs = {}
+    with Image.open(io.BytesIO(photo)) as source:
+        width, height = source.size
+        source.draft("RGB", (max(SLACK_THUMB_SIZES), max(SLACK_THUMB_SIZES)))  # DCT-scaled decode, >= 1024 a side
+        image = source.convert("RGB")
+    for size in SLACK_THUMB_SIZES:
+        if max(width, height) <= size:
+            continue
+        scale = size / max(width, height)
+        dimensions = (max(1, round(width * scale)), max(1, round(height * scale)))
+        out = io.BytesIO()
+        image.resize(dimensions, Image.Resampling.LANCZOS).save(out, "JPEG", quality=SLACK_THUMB_QUALITY)
+        thumbs[size] = (out.getvalue(), *dimensions)
+    return thumbs
+
+
+# ---- the designs' servers, each in its own process ---------------------------------------------------------------
+LISTEN_BACKLOG = 2048  # gunicorn's default; socketserver's 5 would drop the SYNs of a burst (a 1 s retransmit each)
+
+
+def serve_baseline() -> None:
+    """The baseline's HTTP server (Bolt's WSGI adapter on a thread-per-request server): print its URL, then serve
+    until stdin closes."""
     from wsgiref.simple_server import make_server
 
     from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+    from bench.burst_baseline import build_baseline_app
     from bot.config import load_config
     from bot.logs import configure_logging
-    from tests.harness import _QuietHandler, _ThreadingWSGIServer, serve_bot
+    from tests.harness import _QuietHandler, _ThreadingWSGIServer
+
+    class Server(_ThreadingWSGIServer):
+        request_queue_size = LISTEN_BACKLOG
 
     config = load_config(dict(os.environ), mode="http")
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))  # to the server log file, as the bot logs in production
-    if design == "bot":
-        running = serve_bot(config)
-        url, close = running.url, running.close
-    else:
-        from bench.burst_baseline import build_baseline_app
-
-        server = make_server(
-            "127.0.0.1",
-            0,
-            SlackRequestHandler(build_baseline_app(config)),
-            server_class=_ThreadingWSGIServer,
-            handler_class=_QuietHandler,
-        )
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        url = f"http://127.0.0.1:{server.server_port}"
-
-        def close() -> None:
-            server.shutdown()
-            server.server_close()
-
-    print(json.dumps({"url": url}), flush=True)
+    server = make_server(
+        "127.0.0.1",
+        0,
+        SlackRequestHandler(build_baseline_app(config)),
+        server_class=Server,
+        handler_class=_QuietHandler,
+    )
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    print(json.dumps({"url": f"http://127.0.0.1:{server.server_port}"}), flush=True)
     sys.stdin.read()
-    close()
-    print(json.dumps({"maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+    server.shutdown()
+    server.server_close()
+
+
+def start_server(
+    design: str, env: dict[str, str], log, cwd: str, cpus: set[int] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start a design's server; returns the process and its base URL once it answers. The bot runs as in production,
+    `python -m bot http` (gunicorn: one worker process, its threads, the worker pool and SQLite in it)."""
+    env = {**env, "PYTHONPATH": str(ROOT)}
+    if design == "bot":
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        command, env["PORT"], url = ["-m", "bot", "http"], str(port), f"http://127.0.0.1:{port}"
+    else:
+        command, url = ["-m", "bench.burst", "serve", design], ""
+    mine = os.sched_getaffinity(0)
+    if cpus:
+        os.sched_setaffinity(0, cpus)  # this thread's mask, which the child inherits
+    try:
+        child = subprocess.Popen(  # noqa: S603 (this interpreter, this project's modules)
+            [sys.executable, *command],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+    finally:
+        os.sched_setaffinity(0, mine)
+    if not url:
+        line = child.stdout.readline()
+        url = json.loads(line)["url"] if line else ""
+    deadline = time.monotonic() + 60
+    while url and child.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}{'/healthz' if design == 'bot' else '/'}", timeout=5):  # noqa: S310 (http)
+                return child, url
+        except urllib.error.HTTPError:
+            return child, url  # answering (the baseline has no /healthz)
+        except OSError:
+            time.sleep(0.1)
+    child.kill()
+    child.wait()
+    raise RuntimeError(f"the {design} server did not start")
+
+
+def _process_tree(pid: int) -> list[int]:
+    pids, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            pending += [int(child) for child in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+        except OSError:
+            continue
+        pids.append(current)
+    return pids
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by the server's process tree."""
+    total = 0
+    for current in _process_tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def server_peak_rss_mb(pid: int) -> tuple[float, float]:
+    """(the largest peak RSS in the server's process tree, the sum of the others'): for gunicorn the worker process
+    (where the bot lives) and the arbiter. VmHWM, not ru_maxrss: on Linux a spawned process's ru_maxrss starts at
+    its parent's RSS when it was spawned (the high-water mark survives exec), here the benchmark's."""
+    peaks = []
+    for current in _process_tree(pid):
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue
+        peaks += [int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")]
+    peaks.sort(reverse=True)
+    return (peaks[0], sum(peaks[1:])) if peaks else (float("nan"), 0.0)
 
 
 # ---- one burst ---------------------------------------------------------------------------------------------------
@@ -118,6 +228,9 @@ class BurstResult:
     acks_ms: list[float] = field(default_factory=list)
     replies_ms: list[float] = field(default_factory=list)  # event sent -> first reply received, per answered image
     total_s: float = 0.0
+    sending_s: float = 0.0  # first event sent to the last one acked
+    server_cpu_s: float = 0.0  # CPU time the design's server used during the burst
+    driver_cpu_s: float = 0.0  # CPU time this process (the senders and the fakes) used during the burst
     answered: int = 0
     duplicate_replies: int = 0
     busy_replies: int = 0
@@ -127,18 +240,36 @@ class BurstResult:
     rekognition_calls: int = 0
     throttled_calls: int = 0
     slack_429s: int = 0
-    peak_rss_mb: float = 0.0
+    original_downloads: int = 0
+    thumb_downloads: int = 0
+    downloaded_mb: float = 0.0
+    peak_rss_mb: float = 0.0  # the server's largest process (gunicorn's worker)
+    other_processes_rss_mb: float = 0.0  # the rest of its process tree (gunicorn's arbiter)
 
     @property
     def bound_s(self) -> float:
         return self.images / self.quota
 
 
-def run_burst(
+def run_burst(design: str, photos: list[bytes], *, pin: bool = False, **options) -> BurstResult:
+    """One design through one burst (options: see _burst). pin: the design's server on the last core, this process
+    (the fakes) and the senders' on the others, so that neither side's CPU delays the other's (Linux, 2+ cores)."""
+    all_cpus = os.sched_getaffinity(0)
+    server_cpus = {max(all_cpus)} if pin and len(all_cpus) > 1 else None
+    if server_cpus:
+        os.sched_setaffinity(0, all_cpus - server_cpus)  # the fakes' threads and the sender process inherit it
+    try:
+        return _burst(design, photos, server_cpus=server_cpus, **options)
+    finally:
+        os.sched_setaffinity(0, all_cpus)
+
+
+def _burst(
     design: str,
     photos: list[bytes],
     *,
     images: int,
+    thumbs: list[dict[int, tuple[bytes, int, int]]] | None = None,
     channels: int = 20,
     senders: int = 20,
     quota: int = 5,
@@ -148,6 +279,7 @@ def run_burst(
     timeout: float = 900.0,
     idle: float = 20.0,
     bot_env: dict[str, str] | None = None,
+    server_cpus: set[int] | None = None,
 ) -> BurstResult:
     slack, rekognition = FakeSlack(), FakeRekognition()
     rekognition.delay_range, rekognition.random, rekognition.tps_quota = latency, random.Random(seed), quota
@@ -164,7 +296,14 @@ def run_burst(
 
     slack.on_answer = on_answer
     files = [
-        slack.add_file(f"F{index:05d}", photos[index % len(photos)], f"IMG_{index:04d}.jpg", "image/jpeg", "jpg")
+        slack.add_file(
+            f"F{index:05d}",
+            photos[index % len(photos)],
+            f"IMG_{index:04d}.jpg",
+            "image/jpeg",
+            "jpg",
+            thumbs=thumbs[index % len(photos)] if thumbs else None,
+        )
         for index in range(images)
     ]
     result = BurstResult(design, images, min(images, len(photos)), channels, quota)
@@ -186,52 +325,19 @@ def run_burst(
             **(bot_env or {}),
         }
         with open(f"{tmp}/server.log", "wb") as log:
-            child = subprocess.Popen(  # noqa: S603 (this interpreter, this module)
-                [sys.executable, "-m", "bench.burst", "serve", design],
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-            )
+            try:
+                child, url = start_server(design, env, log, tmp, server_cpus)
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}: {Path(tmp, 'server.log').read_text()[-3000:]}") from None
         try:
-            line = child.stdout.readline()
-            if not line:
-                raise RuntimeError(f"the {design} server did not start: {Path(tmp, 'server.log').read_text()[-3000:]}")
-            events_url = json.loads(line)["url"] + "/slack/events"
-            sent: dict[tuple[str, str], float] = {}
-            order: dict[str, list[str]] = collections.defaultdict(list)
-
-            def send(worker: int) -> None:
-                for index in range(worker, images, senders):
-                    channel = f"C{index % channels:04d}"
-                    with lock:  # ts and send order agree per channel
-                        event = file_share_event(channel, [files[index]])
-                        sent[(channel, event["ts"])] = time.perf_counter()
-                        order[channel].append(event["ts"])
-                    for attempt in range(4):  # Slack's first delivery, then up to 3 retries of the same event
-                        try:
-                            answer = post_event(
-                                events_url, event, event_id=f"EvBURST{index:06d}", retry_num=attempt or None
-                            )
-                            ok = answer.status == 200 and answer.seconds <= SLACK_ACK_LIMIT
-                            if attempt == 0:
-                                with lock:
-                                    result.acks_ms.append(answer.seconds * 1000)
-                        except OSError:
-                            ok = False
-                        if ok or attempt == 3:
-                            break
-                        with lock:
-                            result.slack_retries += 1
-
-            started = time.perf_counter()
-            threads = [threading.Thread(target=send, args=(k,)) for k in range(senders)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            events_url = url + "/slack/events"
+            server_cpu, driver_cpu = server_cpu_seconds(child.pid), _own_cpu_seconds()
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                sending = pool.submit(send_events, events_url, files, channels, senders).result()
+            started = sending["started"]
+            sent = {(channel, ts): at for channel, ts, at in sending["sent"]}
+            result.acks_ms, result.slack_retries = sending["acks_ms"], sending["retries"]
+            result.sending_s = sending["finished"] - started
             # Until every image is answered, or no reply came for `idle` seconds (a design that lost some).
             deadline, answered, quiet_since = time.monotonic() + timeout, -1, time.monotonic()
             while time.monotonic() < deadline and time.monotonic() - quiet_since < idle:
@@ -243,8 +349,10 @@ def run_burst(
                     answered, quiet_since = now_answered, time.monotonic()
                 time.sleep(0.05)
             time.sleep(0.5)  # a duplicate would come now
-            child.stdin.close()
-            result.peak_rss_mb = json.loads(child.stdout.readline() or '{"maxrss_mb": 0}')["maxrss_mb"]
+            result.server_cpu_s = server_cpu_seconds(child.pid) - server_cpu
+            result.driver_cpu_s = _own_cpu_seconds() - driver_cpu + sending["cpu_s"]
+            result.peak_rss_mb, result.other_processes_rss_mb = server_peak_rss_mb(child.pid)
+            child.terminate()  # gunicorn stops gracefully on SIGTERM; the baseline's server just ends
             child.wait(30)
         finally:
             if child.poll() is None:
@@ -268,6 +376,9 @@ def run_burst(
                 result.busy_replies += 1
             elif "couldn't" in text or "can't" in text:
                 result.error_replies += 1
+        order: dict[str, list[str]] = collections.defaultdict(list)
+        for (channel, ts), _ in sorted(sent.items(), key=lambda item: item[1]):
+            order[channel].append(ts)
         for channel, stamps in order.items():
             latest = 0.0
             for ts in stamps:
@@ -281,7 +392,59 @@ def run_burst(
     result.rekognition_calls = len(rekognition.calls)
     result.throttled_calls = rekognition.throttled
     result.slack_429s = slack.rate_limited
+    for name, hosted in slack.files.items():
+        if "~thumb_" in name:
+            result.thumb_downloads += len(hosted.downloads)
+        else:
+            result.original_downloads += len(hosted.downloads)
+        result.downloaded_mb += len(hosted.downloads) * len(hosted.data) / 1e6
     return result
+
+
+def _own_cpu_seconds() -> float:
+    usage = os.times()
+    return usage.user + usage.system
+
+
+def send_events(events_url: str, files: list[dict], channels: int, senders: int) -> dict:
+    """Slack's side, in a process of its own (so the fakes' CPU in the benchmark's process never delays a sender's
+    clock): `senders` threads post the file_share events, image i to channel i % channels, each thread its next
+    event as soon as the last one is acked; an ack over 3 s or a failed one is delivered again with
+    X-Slack-Retry-Num (same event id), up to 3 times, as Slack does. Times are time.perf_counter(), which is
+    CLOCK_MONOTONIC on Linux and so comparable with the benchmark process's."""
+    lock = threading.Lock()
+    out: dict = {"sent": [], "acks_ms": [], "retries": 0}
+
+    def send(worker: int) -> None:
+        for index in range(worker, len(files), senders):
+            channel = f"C{index % channels:04d}"
+            with lock:  # ts and send order agree per channel
+                event = file_share_event(channel, [files[index]])
+                out["sent"].append((channel, event["ts"], time.perf_counter()))
+            for attempt in range(4):  # Slack's first delivery, then up to 3 retries of the same event
+                try:
+                    answer = post_event(events_url, event, event_id=f"EvBURST{index:06d}", retry_num=attempt or None)
+                    ok = answer.status == 200 and answer.seconds <= SLACK_ACK_LIMIT
+                    if attempt == 0:
+                        with lock:
+                            out["acks_ms"].append(answer.seconds * 1000)
+                except OSError:
+                    ok = False
+                if ok or attempt == 3:
+                    break
+                with lock:
+                    out["retries"] += 1
+
+    cpu = _own_cpu_seconds()
+    out["started"] = time.perf_counter()
+    threads = [threading.Thread(target=send, args=(k,)) for k in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out["finished"] = time.perf_counter()
+    out["cpu_s"] = _own_cpu_seconds() - cpu
+    return out
 
 
 # ---- report ------------------------------------------------------------------------------------------------------
@@ -293,7 +456,11 @@ def rows(result: BurstResult) -> dict[str, float]:
         "event-to-reply p99 (s)": percentile(result.replies_ms, 0.99) / 1000,
         "total time (s)": result.total_s,
         "total / (images / quota)": result.total_s / result.bound_s,
+        "events sent in (s)": result.sending_s,
+        "CPU: server (s)": result.server_cpu_s,
+        "CPU: senders and fakes (s)": result.driver_cpu_s,
         "peak RSS (MB)": result.peak_rss_mb,
+        "peak RSS of its other processes (MB)": result.other_processes_rss_mb,
         "images answered": result.answered,
         "duplicate replies": result.duplicate_replies,
         "throttling errors seen by users": result.busy_replies,
@@ -303,6 +470,9 @@ def rows(result: BurstResult) -> dict[str, float]:
         "Rekognition calls throttled": result.throttled_calls,
         "Slack 429s on chat.postMessage": result.slack_429s,
         "Slack retries (acks > 3 s or failed)": result.slack_retries,
+        "downloads of originals": result.original_downloads,
+        "downloads of thumbnails": result.thumb_downloads,
+        "MB downloaded": result.downloaded_mb,
     }
 
 
@@ -322,9 +492,13 @@ def _fmt(value: float) -> str:
     return "–" if value != value else f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
 
 
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def main() -> None:
-    if sys.argv[1:2] == ["serve"]:
-        serve(sys.argv[2])
+    if sys.argv[1:3] == ["serve", "baseline"]:
+        serve_baseline()
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=200)
@@ -337,19 +511,32 @@ def main() -> None:
     parser.add_argument("--post-rate", type=float, default=1.0, help="chat.postMessage per second per channel (0: off)")
     parser.add_argument("--designs", nargs="+", default=["bot", "baseline"], choices=["bot", "baseline"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="run each design's server on the last core and the fakes and senders on the others",
+    )
+    parser.add_argument(
+        "--no-thumbs",
+        action="store_true",
+        help="file objects without Slack's thumbnails: the bot downloads and prepares the originals",
+    )
+    parser.add_argument("--bot-env", nargs="*", default=[], metavar="NAME=VALUE", help="extra environment for the bot")
     args = parser.parse_args()
 
     started = time.perf_counter()
     photos = make_photos(min(args.distinct, args.images), args.megapixels, args.seed)
     sizes = sorted(len(p) for p in photos)
+    thumbs = None if args.no_thumbs else [make_thumbs(photo) for photo in photos]
     with Image.open(io.BytesIO(photos[0])) as first:
         dimensions = f"{first.width}×{first.height}"
     print(
         f"{args.images} images ({len(photos)} distinct {dimensions} JPEGs, "
         f"{sizes[0] / 1e6:.1f}–{sizes[-1] / 1e6:.1f} MB, "
+        f"{'no thumbnails' if thumbs is None else 'with thumbnails ' + ', '.join(map(str, SLACK_THUMB_SIZES))}, "
         f"made in {time.perf_counter() - started:.1f} s) across {args.channels} channels, {args.senders} senders; "
         f"DetectLabels {args.latency[0]}–{args.latency[1]} s; chat.postMessage ≤ {args.post_rate}/s/channel; "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores, load average {_load()}, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         flush=True,
     )
@@ -360,14 +547,21 @@ def main() -> None:
                 design,
                 photos,
                 images=args.images,
+                thumbs=thumbs,
                 channels=args.channels,
                 senders=args.senders,
                 quota=quota,
                 latency=tuple(args.latency),
                 post_rate=args.post_rate or None,
                 seed=args.seed,
+                bot_env=dict(item.split("=", 1) for item in args.bot_env) if design == "bot" else None,
+                pin=args.pin,
             )
-            print(f"  quota {quota}, {design}: done in {results[design].total_s:.1f} s", file=sys.stderr, flush=True)
+            print(
+                f"  quota {quota}, {design}: done in {results[design].total_s:.1f} s; load average now {_load()}",
+                file=sys.stderr,
+                flush=True,
+            )
         bot = results.get("bot") or results.get("baseline")
         print(f"\nquota {quota} TPS: images / quota = {bot.bound_s:.1f} s\n")
         print(table(bot, results.get("baseline") if "bot" in results else None))

@@ -4,6 +4,7 @@ jobs, resuming after a restart), or on AWS Lambda the invocation after each ack 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -64,7 +65,12 @@ def run_upkeep(upkeep: Callable[[], None] | None) -> None:
 
 
 class WorkerPool:
-    """N threads that claim jobs from the store; enqueuers call notify() so an idle worker wakes at once."""
+    """N threads that claim jobs from the store; enqueuers call notify() so an idle worker wakes at once.
+
+    Claiming is a write transaction on the store, which the listener's acks share, so an idle pool claims little: a
+    worker whose claim found nothing tries again only if jobs were recorded since that claim began, and otherwise
+    polls (a safety net: every job recorded in this process notifies) so that the pool as a whole looks about once a
+    poll_seconds, not once per worker."""
 
     works_after_ack = False
 
@@ -87,7 +93,7 @@ class WorkerPool:
         self._sweep_seconds = sweep_seconds
         self._upkeep = upkeep
         self._wake = threading.Condition()
-        self._signals = 0
+        self._notified = 0  # jobs notified so far
         self._stopping = threading.Event()
         self._stop_requested_at: float | None = None  # monotonic time of the first stop_claiming()
         self._suspended = threading.Event()  # Slack refused the token: claim and post nothing until a restart
@@ -114,7 +120,7 @@ class WorkerPool:
         if count <= 0:
             return
         with self._wake:
-            self._signals += count
+            self._notified += count
             self._wake.notify(count)
 
     @property
@@ -170,24 +176,26 @@ class WorkerPool:
 
     def _work(self) -> None:
         while not self._stopping.is_set() and not self._suspended.is_set():
+            with self._wake:
+                notified = self._notified
             try:
                 job = self._store.claim_job()
             except Exception:
                 log.exception("could not claim a job from the store")
                 job = None
             if job is None:
-                self._idle()
+                self._idle(notified)
                 continue
             try:
                 self._run_job(job)
             except Exception:
                 log.exception("job %s failed unexpectedly", job.id)
 
-    def _idle(self) -> None:
+    def _idle(self, notified_before_claim: int) -> None:
+        """Wait for a notify, unless one came since the claim that found nothing began (then claim again)."""
         with self._wake:
-            if self._signals == 0 and not self._stopping.is_set():
-                self._wake.wait(self._poll_seconds)
-            self._signals = max(0, self._signals - 1)
+            if self._notified == notified_before_claim and not self._stopping.is_set():
+                self._wake.wait(self._poll_seconds * self._size * random.uniform(0.5, 1.5))  # noqa: S311 (jitter)
 
 
 class InvocationWork:

@@ -118,7 +118,11 @@ def label_cache_key(image: bytes, settings: ChannelSettings) -> str:
 
 
 class ChannelPacer:
-    """At most one post a second per channel: wait() sleeps only the caller, and only for its own channel."""
+    """At most one post a second per channel: wait() sleeps only the caller, and only for its own channel.
+
+    The second runs from the previous post's answer (posted()), not from when it was sent: Slack counts a post when
+    it arrives, somewhere between the two, so spacing the starts alone lets network and scheduling jitter bring two
+    posts closer than a second at Slack's end (a 429 and a Retry-After second lost)."""
 
     def __init__(self, interval: float = CHANNEL_POST_INTERVAL_SECONDS) -> None:
         self.interval = interval
@@ -134,6 +138,12 @@ class ChannelPacer:
             self._next[channel_id] = slot + self.interval
         if slot > now:
             time.sleep(slot - now)
+
+    def posted(self, channel_id: str) -> None:
+        """The channel's post was answered (or failed): its next one waits a full interval from now."""
+        with self._lock:
+            now = time.monotonic()
+            self._next[channel_id] = max(self._next.get(channel_id, now), now + self.interval)
 
 
 @dataclass
@@ -381,6 +391,8 @@ class Pipeline:
         except Exception as exc:
             # A dropped connection may come after Slack posted it: then the next try looks in the thread first.
             return self._settle_failed_reply(channel_id, message_ts, exc, "posting the reply", maybe_posted=True)
+        finally:
+            self.pacer.posted(channel_id)
         self.store.mark_replied(channel_id, message_ts, response.get("ts", ""))
         if settings.tags:
             self.add_reactions(channel_id, message_ts, results, settings.threshold)

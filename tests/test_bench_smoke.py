@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.burst import make_photos, run_burst
+from bench.burst import make_photos, make_thumbs, run_burst
 
 
 def test_small_burst_answers_every_image_once_with_one_call_per_distinct_image():
@@ -16,4 +16,19 @@ def test_small_burst_answers_every_image_once_with_one_call_per_distinct_image()
     assert result.slack_retries == 0
     assert len(photos) <= result.rekognition_calls <= 6  # distinct images with the label cache, never more than images
     assert result.throttled_calls == 0
+    assert result.original_downloads == 6 and result.thumb_downloads == 0  # no thumbnails offered
     assert result.peak_rss_mb > 0
+
+
+def test_with_slack_thumbnails_the_bot_downloads_thumb_1024_and_never_the_original():
+    photos = make_photos(2, megapixels=1.2)  # 1264 x 948: Slack makes thumb_1024
+    thumbs = [make_thumbs(photo) for photo in photos]
+    assert sorted(thumbs[0]) == [360, 480, 720, 800, 960, 1024]
+    assert thumbs[0][1024][1:] == (1024, 768)
+    result = run_burst(
+        "bot", photos, images=4, thumbs=thumbs, channels=2, senders=2, quota=50, latency=(0.01, 0.05), post_rate=None
+    )
+    assert result.answered == 4
+    assert result.busy_replies == 0 and result.error_replies == 0 and result.duplicate_replies == 0
+    assert result.original_downloads == 0 and result.thumb_downloads == 4
+    assert result.rekognition_calls == 2  # the same thumbnail, the same answer

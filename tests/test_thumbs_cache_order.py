@@ -10,7 +10,7 @@ import time
 
 from PIL import Image
 
-from bot.pipeline import label_cache_key, thumbnail_url
+from bot.pipeline import ChannelPacer, label_cache_key, thumbnail_url
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides, ChannelSettings
 from tests.conftest import fixture_bytes
@@ -264,3 +264,20 @@ def test_the_hourly_upkeep_expires_cached_labels_after_30_days(make_store):
     assert store.cached_labels("key", newer_than=0) is not None
     Upkeep(store, slack=None, retention_days=90, clock=lambda: time.time() + 31 * 86400).purge(time.time() + 31 * 86400)
     assert store.cached_labels("key", newer_than=0) is None
+
+
+def test_a_channels_next_post_waits_a_full_interval_from_the_previous_posts_answer():
+    """Slack counts a post when it arrives: a slow answer must not let the next post come sooner than the interval."""
+    pacer = ChannelPacer(interval=0.3)
+    pacer.wait("C1")
+    time.sleep(0.2)  # the post took 0.2 s to be answered
+    pacer.posted("C1")
+    answered = time.monotonic()
+
+    started = time.monotonic()
+    pacer.wait("C2")  # another channel is not held
+    other = time.monotonic() - started
+    pacer.wait("C1")
+
+    assert other < 0.05
+    assert time.monotonic() - answered >= 0.29
