@@ -82,6 +82,7 @@ class LambdaRuntime:
     def __init__(self, config: Config, *, lambda_client: Any = None, **service_options) -> None:
         self.config = config
         self.services: Services = build_services(config, **service_options)
+        verify_store(config, self.services.store)  # raises ConfigError, naming the variable of a missing table
         self.app: App = build_app(config, self.services)
         self.services.start()
         self.app.listener_runner.lazy_listener_runner = LabelFunctionInvoker(
@@ -174,9 +175,11 @@ def _start(environ: Mapping[str, str]) -> LambdaRuntime | ConfigError:
     """The instance's runtime, or the configuration error every invocation then reports in one line."""
     try:
         config = load_config(environ, mode="lambda")
-        verify_store(config)
     except ConfigError as exc:
         configure_logging("INFO", environment_secrets(), "json")
         return exc
     configure_logging(config.log_level, (*config.secrets, *environment_secrets()), config.log_format)
-    return LambdaRuntime(config)
+    try:
+        return LambdaRuntime(config)
+    except ConfigError as exc:
+        return exc

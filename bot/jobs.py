@@ -55,6 +55,14 @@ def post_due_replies(store: Store, post_reply: Callable[[str, str], None], stopp
         log.exception("the reply sweep failed")
 
 
+def run_job_logged(run_job: Callable[[Job], None], job: Job) -> None:
+    """Run one job; an unexpected error is logged, never raised into the loop that runs jobs."""
+    try:
+        run_job(job)
+    except Exception:
+        log.exception("job %s failed unexpectedly", job.id)
+
+
 def run_upkeep(upkeep: Callable[[], None] | None) -> None:
     if upkeep is None:
         return
@@ -186,10 +194,7 @@ class WorkerPool:
             if job is None:
                 self._idle(notified)
                 continue
-            try:
-                self._run_job(job)
-            except Exception:
-                log.exception("job %s failed unexpectedly", job.id)
+            run_job_logged(self._run_job, job)
 
     def _idle(self, notified_before_claim: int) -> None:
         """Wait for a notify, unless one came since the claim that found nothing began (then claim again)."""
@@ -242,7 +247,7 @@ class InvocationWork:
         for job in self._store.claim_message_jobs(channel_id, message_ts):
             if self._suspended:
                 return  # left running: the scheduled sweep requeues it (with a good token)
-            self._run_job_logged(job)
+            run_job_logged(self._run_job, job)
         if not self._suspended:
             self._post_reply(channel_id, message_ts)  # a retried event's, or a "busy" one: no job ran to post it
 
@@ -263,13 +268,7 @@ class InvocationWork:
             job = self._store.claim_job()
             if job is None:
                 break
-            self._run_job_logged(job)
+            run_job_logged(self._run_job, job)
             ran += 1
         self.sweep()
         return ran
-
-    def _run_job_logged(self, job: Job) -> None:
-        try:
-            self._run_job(job)
-        except Exception:
-            log.exception("job %s failed unexpectedly", job.id)

@@ -107,16 +107,19 @@ def build_store(config: Config) -> Store:
     return SqliteStore(config.db_path)
 
 
-def verify_store(config: Config) -> None:
-    """At start-up, the DynamoDB store's tables exist (the SQLite file's folder was checked by load_config)."""
-    if config.store == "dynamodb":
-        from bot.store.dynamodb import DynamoStore
+def verify_store(config: Config, store: Store | None = None) -> None:
+    """At start-up, the DynamoDB store's tables exist (the SQLite file's folder was checked by load_config): through
+    `store` when the services are built already, else a store opened for the check alone."""
+    if config.store != "dynamodb":
+        return
+    from bot.store.dynamodb import DynamoStore
 
-        store = DynamoStore(config.dynamodb_tables or {})
-        try:
-            store.check_tables()
-        finally:
-            store.close()
+    checked = store if isinstance(store, DynamoStore) else DynamoStore(config.dynamodb_tables or {})
+    try:
+        checked.check_tables()
+    finally:
+        if checked is not store:
+            checked.close()
 
 
 def build_services(config: Config, *, rekognition_client=None, store: Store | None = None) -> Services:

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from bot.aws_lambda import LambdaRuntime
 from bot.config import ConfigError, load_config
 from bot.services import verify_store
 from tests import slack_requests
@@ -223,3 +224,6 @@ def test_a_table_name_that_names_no_table_stops_start_up_naming_its_variable(loc
     assert str(refused.value) == (
         "LABELBOT_TAGS_TABLE is 'labelbot-tags-typo', but no DynamoDB table has that name in us-east-1"
     )
+    # The cold start checks through the runtime's own store, before anything reaches Slack.
+    with pytest.raises(ConfigError, match="LABELBOT_TAGS_TABLE is 'labelbot-tags-typo'"):
+        LambdaRuntime(load_config(environ, mode="lambda"))
