@@ -6,7 +6,7 @@ bot beside the straightforward design (bench/burst_baseline.py), driven the same
 
 The fakes (tests/fakes) run in this process, the 20 sender threads in a process of their own, and each design's server
 in its own: the bot as in production (`python -m bot http`, gunicorn), the baseline as `python -m bench.burst serve
-baseline`; so a server's peak RSS (VmHWM) is its own alone.
+baseline`; so a server's peak RSS (VmHWM, each of its processes) is its own alone.
 """
 
 from __future__ import annotations
@@ -202,19 +202,29 @@ def server_cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def server_peak_rss_mb(pid: int) -> tuple[float, float]:
-    """(the largest peak RSS in the server's process tree, the sum of the others'): for gunicorn the worker process
-    (where the bot lives) and the arbiter. VmHWM, not ru_maxrss: on Linux a spawned process's ru_maxrss starts at
-    its parent's RSS when it was spawned (the high-water mark survives exec), here the benchmark's."""
-    peaks = []
-    for current in _process_tree(pid):
+def server_peak_rss_mb(pid: int) -> dict[str, float]:
+    """Each process of the server's tree: its peak RSS in MB, by role. For the bot: gunicorn's arbiter, its worker
+    (the acks) and the labelling process; the baseline is one process. VmHWM, not ru_maxrss: on Linux a spawned
+    process's ru_maxrss starts at its parent's RSS when it was spawned (the high-water mark survives exec), here
+    the benchmark's."""
+    peaks: dict[str, float] = {}
+    tree = _process_tree(pid)
+    for current in tree:
         try:
             status = Path(f"/proc/{current}/status").read_text()
+            command = Path(f"/proc/{current}/cmdline").read_bytes()
         except OSError:
             continue
-        peaks += [int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")]
-    peaks.sort(reverse=True)
-    return (peaks[0], sum(peaks[1:])) if peaks else (float("nan"), 0.0)
+        if b"bot.labelling_process" in command:
+            role = "labelling"
+        elif current == pid:
+            role = "arbiter" if len(tree) > 1 else "server"
+        else:
+            role = "acks"
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peaks[role] = peaks.get(role, 0.0) + int(line.split()[1]) / 1024
+    return peaks
 
 
 # ---- one burst ---------------------------------------------------------------------------------------------------
@@ -243,8 +253,12 @@ class BurstResult:
     original_downloads: int = 0
     thumb_downloads: int = 0
     downloaded_mb: float = 0.0
-    peak_rss_mb: float = 0.0  # the server's largest process (gunicorn's worker)
-    other_processes_rss_mb: float = 0.0  # the rest of its process tree (gunicorn's arbiter)
+    rss_mb: dict[str, float] = field(default_factory=dict)  # peak RSS of each of the server's processes, by role
+
+    @property
+    def peak_rss_mb(self) -> float:
+        """The server's processes' peak RSS summed (pages they share counted in each)."""
+        return sum(self.rss_mb.values())
 
     @property
     def bound_s(self) -> float:
@@ -351,7 +365,7 @@ def _burst(
             time.sleep(0.5)  # a duplicate would come now
             result.server_cpu_s = server_cpu_seconds(child.pid) - server_cpu
             result.driver_cpu_s = _own_cpu_seconds() - driver_cpu + sending["cpu_s"]
-            result.peak_rss_mb, result.other_processes_rss_mb = server_peak_rss_mb(child.pid)
+            result.rss_mb = server_peak_rss_mb(child.pid)
             child.terminate()  # gunicorn stops gracefully on SIGTERM; the baseline's server just ends
             child.wait(30)
         finally:
@@ -459,8 +473,8 @@ def rows(result: BurstResult) -> dict[str, float]:
         "events sent in (s)": result.sending_s,
         "CPU: server (s)": result.server_cpu_s,
         "CPU: senders and fakes (s)": result.driver_cpu_s,
-        "peak RSS (MB)": result.peak_rss_mb,
-        "peak RSS of its other processes (MB)": result.other_processes_rss_mb,
+        "peak RSS, its processes summed (MB)": result.peak_rss_mb,
+        **{f"peak RSS: {role} (MB)": mb for role, mb in sorted(result.rss_mb.items())},
         "images answered": result.answered,
         "duplicate replies": result.duplicate_replies,
         "throttling errors seen by users": result.busy_replies,

@@ -16,6 +16,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.app import build_app
 from bot.config import Config
+from bot.labelling_process import LabellingProcess
 from bot.services import Services, build_services
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,8 @@ class _GunicornLogger(glogging.Logger):
 
 
 class _Gunicorn(BaseApplication):
-    """gunicorn driven from Python: one process (the worker pool and SQLite live in it), threads for requests."""
+    """gunicorn driven from Python: one worker process with threads for requests (the labelling process is its
+    child, see bot.labelling_process)."""
 
     def __init__(
         self,
@@ -111,8 +113,8 @@ def serve_http(config: Config) -> None:
     services: list[Services] = []
 
     def load() -> Callable:
-        # Runs in gunicorn's worker process, so the workers and the SQLite connection are created there.
-        built = build_services(config)
+        # Runs in gunicorn's worker process, so the labelling process and the SQLite connection are created there.
+        built = build_services(config, labelling=LabellingProcess("http"))
         app = build_app(config, built)
         built.start()
         services.append(built)
@@ -133,7 +135,7 @@ def serve_http(config: Config) -> None:
 def _also_on_sigterm(action: Callable[[], None]) -> None:
     """In gunicorn's worker: run action first on SIGTERM, then gunicorn's own handler. gunicorn only calls
     worker_exit once its open connections are done (kept-alive ones linger up to 2 s, requests up to
-    graceful_timeout); without this the pool would go on claiming jobs meanwhile."""
+    graceful_timeout); without this the labelling process would go on claiming jobs meanwhile."""
     previous = signal.getsignal(signal.SIGTERM)
 
     def handler(signum, frame) -> None:
@@ -145,7 +147,7 @@ def _also_on_sigterm(action: Callable[[], None]) -> None:
 
 
 def serve_socket_mode(config: Config) -> None:
-    services = build_services(config)
+    services = build_services(config, labelling=LabellingProcess("socket"))
     app = build_app(config, services)
     services.start()
     handler = SocketModeHandler(app, config.app_token)

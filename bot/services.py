@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
@@ -26,6 +27,7 @@ from bot.upkeep import Upkeep
 log = logging.getLogger(__name__)
 
 QUICK_TIMEOUT_SECONDS = 2
+WORKSPACE_URL_RETRY_SECONDS = 30.0
 
 
 @dataclass
@@ -33,21 +35,33 @@ class Services:
     config: Config
     store: Store
     slack: WebClient
-    pipeline: Pipeline
-    pool: Work  # threads over the queue (a long-running bot) or the work of one Lambda invocation
+    pipeline: Pipeline | None  # None where the labelling runs in a process of its own
+    pool: Work  # threads over the queue, the labelling process, or the work of one Lambda invocation
     defaults: ChannelSettings
     permission: SettingsPermission
     emoji_map: EmojiMap
     search: TagSearch
     queue_gate: QueueGate | None = field(default=None)  # None: no bound (LABELBOT_MAX_QUEUE builds one)
+    stopped: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def start(self) -> None:
-        self.search.load_workspace_url(self.slack)  # now, not in a /labels find ack; the sweep retries if need be
+        if self.search.load_workspace_url(self.slack) is None and not self.pool.works_after_ack:
+            # Now, not in a /labels find ack; retried in the background (on Lambda the sweep retries).
+            threading.Thread(target=self._load_workspace_url, name="labelbot-workspace-url", daemon=True).start()
         self.pool.start()
 
-    def stop(self) -> None:
-        self.pool.stop()
+    def _load_workspace_url(self) -> None:
+        while not self.stopped.wait(WORKSPACE_URL_RETRY_SECONDS) and self.search.load_workspace_url(self.slack) is None:
+            pass
+
+    def stop(self, timeout: float = 20.0) -> None:
+        self.stopped.set()
+        self.pool.stop(timeout)
         self.store.close()
+
+    def settings_for(self, channel_id: str) -> ChannelSettings:
+        """The channel's overrides over the workspace defaults."""
+        return self.store.get_overrides(channel_id).apply_to(self.defaults)
 
 
 def build_slack_client(config: Config) -> GuardedWebClient:
@@ -98,19 +112,23 @@ def verify_slack_token(config: Config) -> None:
         raise ConfigError(f"cannot reach Slack at SLACK_API_URL {config.slack_api_url}: {reason}") from None
 
 
-def build_store(config: Config) -> Store:
-    """LABELBOT_STORE: the SQLite file (one machine) or the DynamoDB tables (AWS Lambda, or several machines)."""
+def build_store(config: Config, *, exclusive: bool = True) -> Store:
+    """LABELBOT_STORE: the SQLite file (one machine) or the DynamoDB tables (AWS Lambda, or several machines).
+    exclusive: this process works on the queue (the SQLite file admits one such process; see SqliteStore)."""
     if config.store == "dynamodb":
         from bot.store.dynamodb import DynamoStore  # boto3's DynamoDB model loads only where it is used
 
         return DynamoStore(config.dynamodb_tables or {}, retention_days=config.retention_days)
-    return SqliteStore(config.db_path)
+    return SqliteStore(config.db_path, exclusive=exclusive)
 
 
 def verify_store(config: Config, store: Store | None = None) -> None:
-    """At start-up, the DynamoDB store's tables exist (the SQLite file's folder was checked by load_config): through
-    `store` when the services are built already, else a store opened for the check alone."""
+    """At start-up: the SQLite file opens (its schema made or brought up to date before two processes share it) and
+    no other labelbot works on it; the DynamoDB store's tables exist. Through `store` when the services are built
+    already, else a store opened for the check alone."""
     if config.store != "dynamodb":
+        if store is None:
+            build_store(config).close()
         return
     from bot.store.dynamodb import DynamoStore
 
@@ -122,31 +140,23 @@ def verify_store(config: Config, store: Store | None = None) -> None:
             checked.close()
 
 
-def build_services(config: Config, *, rekognition_client=None, store: Store | None = None) -> Services:
-    store = store or build_store(config)
+def build_services(
+    config: Config, *, rekognition_client=None, store: Store | None = None, labelling: Work | None = None
+) -> Services:
+    """Everything the listeners and the work on the queue use. labelling: who does that work when it is not this
+    process (bot.labelling_process); then no pipeline is built here."""
+    store = store or build_store(config, exclusive=labelling is None)
     slack = build_slack_client(config)
     quick_slack = build_quick_slack_client(config)
     search = TagSearch(store, quick_slack, retention_days=config.retention_days)
     defaults = ChannelSettings(threshold=config.min_confidence, max_labels=config.max_labels)
     emoji_map = EmojiMap.load(config.emoji_map_path)
-    pipeline = Pipeline(
-        store=store,
-        slack=slack,
-        downloader=SlackFileDownloader(
-            config.bot_token, config.slack_api_url, config.max_download_bytes, pool_size=config.workers
-        ),
-        labeler=RekognitionLabeler(
-            rekognition_client or build_rekognition_client(config.workers), tps=config.rekognition_tps_per_process
-        ),
-        defaults=defaults,
-        emoji_map=emoji_map,
-    )
-    upkeep = Upkeep(store, slack, config.retention_days, search=search)
+    pipeline: Pipeline | None = None
     pool: Work
-    if config.on_lambda:
-        pool = InvocationWork(store, pipeline.run_job, pipeline.post_reply, upkeep=upkeep)
+    if labelling is not None:
+        pool = labelling
     else:
-        pool = WorkerPool(store, pipeline.run_job, pipeline.post_reply, config.workers, upkeep=upkeep)
+        pipeline, pool = _build_labelling(config, store, slack, search, defaults, emoji_map, rekognition_client)
     stop_when_token_refused(slack, pool, store)
     return Services(
         config=config,
@@ -160,3 +170,31 @@ def build_services(config: Config, *, rekognition_client=None, store: Store | No
         search=search,
         queue_gate=QueueGate(store, config.max_queue),
     )
+
+
+def _build_labelling(
+    config: Config,
+    store: Store,
+    slack: WebClient,
+    search: TagSearch,
+    defaults: ChannelSettings,
+    emoji_map: EmojiMap,
+    rekognition_client,
+) -> tuple[Pipeline, Work]:
+    """The pipeline, and who runs it: worker threads, or on AWS Lambda the invocation after each ack."""
+    pipeline = Pipeline(
+        store=store,
+        slack=slack,
+        downloader=SlackFileDownloader(
+            config.bot_token, config.slack_api_url, config.max_download_bytes, pool_size=config.workers
+        ),
+        labeler=RekognitionLabeler(
+            rekognition_client or build_rekognition_client(config.workers), tps=config.rekognition_tps_per_process
+        ),
+        defaults=defaults,
+        emoji_map=emoji_map,
+    )
+    upkeep = Upkeep(store, slack, config.retention_days, search=search)
+    if config.on_lambda:
+        return pipeline, InvocationWork(store, pipeline.run_job, pipeline.post_reply, upkeep=upkeep)
+    return pipeline, WorkerPool(store, pipeline.run_job, pipeline.post_reply, config.workers, upkeep=upkeep)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from bot.store import Store
 from bot.store.dynamodb import DynamoStore
 from bot.store.sqlite import SqliteStore
 from tests import slack_requests
+from tests.bot_processes import BotProcess
 from tests.fakes.aws_lambda import FakeLambda
 from tests.fakes.dynamodb import LocalDynamoDB
 from tests.fakes.rekognition import FakeRekognition
@@ -167,6 +169,36 @@ def lambda_environ(tables: dict[str, str]) -> dict[str, str]:
         **{DYNAMODB_TABLE_VARIABLES[logical]: name for logical, name in tables.items()},
         "LABELBOT_LABEL_FUNCTION": "labelbot-label",
     }
+
+
+@pytest.fixture
+def bot_env(aws_env, fake_slack, tmp_path) -> dict[str, str]:
+    """The environment of a real bot process (tests.bot_processes): the fakes', and nothing of the developer's."""
+    keep = ("PATH", "HOME", "LANG", "SYSTEMROOT")
+    env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("AWS_")}
+    env.update(
+        PYTHONUNBUFFERED="1",
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=slack_requests.SIGNING_SECRET,
+        SLACK_API_URL=fake_slack.api_url,
+        LABELBOT_DB=str(tmp_path / "labelbot.sqlite3"),
+        LABELBOT_WORKERS="4",
+    )
+    return env
+
+
+@pytest.fixture
+def processes(tmp_path):
+    """processes(env, name, mode="http") -> a started BotProcess; all killed at the end whatever happened."""
+    started: list[BotProcess] = []
+
+    def start(env: dict, name: str, mode: str = "http") -> BotProcess:
+        started.append(BotProcess(env, tmp_path, name, mode))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.close()
 
 
 def fixture_bytes(name: str) -> bytes:

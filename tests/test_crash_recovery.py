@@ -10,16 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import json
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from bot.store.sqlite import SqliteStore
+from tests.bot_processes import APP_TOKEN, BotProcess
 from tests.conftest import BOT_TOKEN, fixture_bytes
 from tests.fakes.socket_mode import FakeSocketModeServer
 from tests.slack_requests import SIGNING_SECRET, envelope, file_share_event, post_event
 
-APP_TOKEN = "xapp-1-A0001-test-app-token"
 CAT = fixture_bytes("cat.jpg")
 
 
@@ -211,127 +204,6 @@ def test_a_database_from_before_the_interrupted_mark_gets_the_column(tmp_path):
 
 
 # ---- real processes ---------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _living_members(group: int) -> list[int]:
-    """Processes of a process group that have not exited (zombies count as exited)."""
-    living = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == group and fields[0] not in ("Z", "X"):
-            living.append(int(entry))
-    return living
-
-
-class BotProcess:
-    """`python -m bot MODE` in its own process group, its output in a file."""
-
-    def __init__(self, env: dict, workdir: Path, name: str, mode: str = "http") -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = workdir / f"{name}.log"
-        self.socket_server: FakeSocketModeServer | None = None  # Socket Mode: where Slack's end is
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in close()
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "bot", mode],
-            env={**env, "PORT": str(self.port)},
-            cwd=workdir,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def events_url(self) -> str:
-        return f"{self.url}/slack/events"
-
-    def health(self) -> dict:
-        with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
-            return json.loads(response.read())
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                raise AssertionError(f"the bot exited:\n{self.output()}")
-            try:
-                self.health()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError(f"the bot never answered /healthz:\n{self.output()}")
-
-    def kill(self) -> None:
-        """SIGKILL the whole group (arbiter and worker) and return once none of it can run any more."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait()
-        deadline = time.monotonic() + 10
-        while _living_members(self.popen.pid):
-            assert time.monotonic() < deadline, "the bot's processes outlived SIGKILL"
-            time.sleep(0.005)
-
-    def terminate(self, timeout: float = 30) -> tuple[int, float]:
-        """SIGTERM to the main process, as a platform stopping it does; (exit code, seconds it took)."""
-        started = time.monotonic()
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            code = self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"the bot did not stop within {timeout} s of SIGTERM:\n{self.output()}") from None
-        return code, time.monotonic() - started
-
-    def output(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text()
-
-    def close(self) -> None:
-        if self.popen.poll() is None or _living_members(self.popen.pid):
-            self.kill()
-        self._log.close()
-        if self.socket_server is not None:
-            self.socket_server.close()
-
-
-@pytest.fixture
-def bot_env(aws_env, fake_slack, tmp_path) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "SYSTEMROOT")
-    env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("AWS_")}
-    env.update(
-        PYTHONUNBUFFERED="1",
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=fake_slack.api_url,
-        LABELBOT_DB=str(tmp_path / "labelbot.sqlite3"),
-        LABELBOT_WORKERS="4",
-    )
-    return env
-
-
-@pytest.fixture
-def processes(tmp_path):
-    """processes(env, name, mode="http") -> a started BotProcess; all killed at the end whatever happened."""
-    started: list[BotProcess] = []
-
-    def start(env: dict, name: str, mode: str = "http") -> BotProcess:
-        started.append(BotProcess(env, tmp_path, name, mode))
-        return started[-1]
-
-    yield start
-    for process in started:
-        process.close()
 
 
 @dataclass

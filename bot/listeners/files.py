@@ -21,7 +21,7 @@ MESSAGE_TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")  # Slack's message timestamp
 def register(app: App, services: Services) -> None:
     def record_shared_images(event: dict, context) -> None:
         channel_id = event.get("channel")
-        if isinstance(channel_id, str) and not services.pipeline.settings_for(channel_id).enabled:
+        if isinstance(channel_id, str) and not services.settings_for(channel_id).enabled:
             return  # /labels off: only the "Label this image" shortcut labels here
         record_images(event, services.store, services.pool, bot_id=context.bot_id, gate=services.queue_gate)
 

@@ -34,7 +34,7 @@ def register(app: App, services: Services) -> None:
 
 def publish_home(services: Services, user_id: str) -> None:
     channels, problem = member_channels(services)
-    settings = services.pipeline.settings_for  # the channel's overrides over the workspace defaults
+    settings = services.settings_for  # the channel's overrides over the workspace defaults
     home = [HomeChannel(c["id"], str(c.get("name") or ""), settings(c["id"])) for c in channels]
     summary = services.store.labelling_summary(
         time.time() - SUMMARY_DAYS * 86400,

@@ -1,4 +1,4 @@
-"""The embedded default store: one SQLite file (WAL), shared by the listener and the worker threads."""
+"""The embedded default store: one SQLite file (WAL), shared by the threads and processes of one bot."""
 
 from __future__ import annotations
 
@@ -138,15 +138,24 @@ MESSAGES_COLUMNS_ADDED = (("reply_interrupted", "INTEGER NOT NULL DEFAULT 0"), (
 
 class SqliteStore:
     def __init__(
-        self, path: Path | str, *, lock_wait_seconds: float = 20.0, clock: Callable[[], float] = time.time
+        self,
+        path: Path | str,
+        *,
+        exclusive: bool = True,
+        lock_wait_seconds: float = 20.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        """clock: the time records are stamped with (tests move it)."""
+        """exclusive: this process works on the queue and holds the database's process lock (waiting up to
+        lock_wait_seconds for it); the process that only answers Slack's acks beside it opens the file shared.
+        clock: the time records are stamped with (tests move it)."""
         self._clock = clock
         path = str(path)
         if path != ":memory:" and not os.path.exists(path):
             # Created owner-only before SQLite opens it; its -wal and -shm files inherit the mode.
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self._process_lock = None if path == ":memory:" else _hold_process_lock(path + ".lock", lock_wait_seconds)
+        self._process_lock = None
+        if exclusive and path != ":memory:":
+            self._process_lock = _hold_process_lock(path + ".lock", lock_wait_seconds)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
@@ -686,7 +695,7 @@ def _fts_string(text: str) -> str:
 
 
 def _hold_process_lock(path: str, wait_seconds: float) -> int:
-    """One labelbot process per database: a second one would requeue the first one's running jobs.
+    """One process working on a database's queue: a second one would requeue the first one's running jobs.
 
     Waits a while, so a restarting process (a gunicorn reload, a redeploy) can take over from a draining one.
     """

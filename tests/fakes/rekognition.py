@@ -45,6 +45,7 @@ class FakeRekognition:
         self.calls: list[DetectCall] = []
         self.delay_seconds = 0.0
         self.gate: threading.Event | None = None  # when set by a test, every call waits until it opens
+        self.at_gate = 0  # calls waiting at the gate now
         self.image_delays: dict[bytes, float] = {}  # a call with exactly this image answers that many seconds late
         # Benchmarks: a latency drawn per call from this (low, high) range in seconds (seeded), and an account's
         # transactions-per-second quota: above `tps_quota` calls in any one second, ThrottlingException. Off: None.
@@ -96,7 +97,11 @@ class FakeRekognition:
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
         if self.gate is not None:
+            with self._lock:
+                self.at_gate += 1
             self.gate.wait(30)
+            with self._lock:
+                self.at_gate -= 1
         params = request.json()
         image = base64.b64decode(params.get("Image", {}).get("Bytes", ""))
         if image in self.image_delays:

@@ -1,0 +1,263 @@
+"""Labelling in a process of its own, so that Slack's acks never wait for it.
+
+A long-running bot (HTTP under gunicorn, or Socket Mode) is two processes: the one that answers Slack acks and
+records jobs in the store, and this one, which runs the worker pool (download, prepare, Rekognition, reply). One
+Python interpreter doing both made every ack wait for the GIL behind dozens of worker threads (ack p99 192-216 ms
+in the burst benchmark); apart, the acks have an interpreter to themselves.
+
+The store is the queue between them. The ack side writes a byte to a pipe per job recorded, so an idle worker wakes
+at once instead of at its next poll; the pipe is never waited on (a full pipe means the workers have plenty to do).
+The labelling process stops when the pipe closes: its parent stopped, or died. LabellingProcess, in the parent,
+starts it, restarts it if it dies, and stops it with the parent.
+
+    python -m bot.labelling_process --wake-fd N --mode http|socket    (started by LabellingProcess, not by hand)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+# One byte each on the wake pipe.
+JOB_RECORDED = b"j"
+SWEEP_SOON = b"s"
+SUSPEND = b"x"  # Slack refused the token: claim and post nothing more
+STOP_CLAIMING = b"q"
+MAX_WAKE_BYTES = 64  # more wakes than workers are of no use
+RESTART_DELAYS_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+HEALTHY_AFTER_SECONDS = 60.0  # a process that ran this long restarts after the first delay again
+STOP_TIMEOUT_SECONDS = 20.0
+
+
+class LabellingProcess:
+    """The parent's handle on the labelling process; it is the listeners' Work (see bot.jobs)."""
+
+    works_after_ack = False
+
+    def __init__(
+        self,
+        mode: str,
+        *,
+        restart_delays: tuple[float, ...] = RESTART_DELAYS_SECONDS,
+        healthy_after: float = HEALTHY_AFTER_SECONDS,
+    ) -> None:
+        self._mode = mode
+        self._restart_delays = restart_delays
+        self._healthy_after = healthy_after
+        self._pipe_lock = threading.Lock()  # the write end is replaced when the process is restarted
+        self._wake_fd: int | None = None
+        self._process: subprocess.Popen | None = None
+        self._stopping = threading.Event()
+        self._stop_requested_at: float | None = None
+        self._suspended = threading.Event()
+        self._supervisor: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None else None
+
+    @property
+    def running(self) -> bool:
+        process = self._process
+        return process is not None and process.poll() is None
+
+    def start(self) -> None:
+        if self._supervisor is not None:
+            raise RuntimeError("the labelling process is already running")
+        self._spawn()
+        self._supervisor = threading.Thread(target=self._supervise, name="labelbot-labelling-process", daemon=True)
+        self._supervisor.start()
+
+    def _spawn(self) -> None:
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        try:
+            process = subprocess.Popen(  # noqa: S603 (our own interpreter and module, no outside input)
+                [sys.executable, "-m", "bot.labelling_process", "--wake-fd", str(read_fd), "--mode", self._mode],
+                pass_fds=(read_fd,),  # the working directory and environment (.env included) are the parent's
+            )
+        except BaseException:
+            os.close(write_fd)
+            raise
+        finally:
+            os.close(read_fd)
+        with self._pipe_lock:
+            self._process, self._wake_fd = process, write_fd
+        log.info("labelling process %d started", process.pid)
+
+    def _supervise(self) -> None:
+        """Wait on the process; if it exits while the parent isn't stopping, start another after a delay."""
+        failures = 0
+        while True:
+            process = self._process
+            assert process is not None
+            started = time.monotonic()
+            code = process.wait()
+            self._close_pipe()
+            if self._stopping.is_set():
+                return
+            failures = 1 if time.monotonic() - started >= self._healthy_after else failures + 1
+            delay = self._restart_delays[min(failures, len(self._restart_delays)) - 1]
+            log.error(
+                "the labelling process %d exited (%s); images stay queued, starting another in %g s",
+                process.pid,
+                _exit_reason(code),
+                delay,
+            )
+            if self._stopping.wait(delay):
+                return
+            try:
+                self._spawn()
+            except OSError:
+                log.exception("could not start the labelling process")
+                self._stopping.wait(self._restart_delays[-1])
+            if self._suspended.is_set():
+                self._send(SUSPEND)
+
+    def _send(self, message: bytes) -> None:
+        """Write to the wake pipe without ever waiting: a full pipe already wakes every worker."""
+        with self._pipe_lock:
+            if self._wake_fd is None:
+                return
+            # Full (BlockingIOError) or the process gone (BrokenPipeError): the jobs are in the store either way.
+            with contextlib.suppress(OSError):
+                os.write(self._wake_fd, message)
+
+    def _close_pipe(self) -> None:
+        with self._pipe_lock:
+            if self._wake_fd is not None:
+                os.close(self._wake_fd)
+                self._wake_fd = None
+
+    def notify(self, count: int = 1) -> None:
+        if count > 0:
+            self._send(JOB_RECORDED * min(count, MAX_WAKE_BYTES))
+
+    def sweep_soon(self) -> None:
+        self._send(SWEEP_SOON)
+
+    def work_on_message(self, channel_id: str, message_ts: str) -> None:
+        self.notify()
+
+    def sweep(self) -> None:
+        self.sweep_soon()
+
+    @property
+    def suspended(self) -> bool:
+        return self._suspended.is_set()
+
+    def suspend(self) -> None:
+        self._suspended.set()
+        self._send(SUSPEND)
+
+    def stop_claiming(self) -> None:
+        """The first thing on SIGTERM (from a signal handler: never waits on the pipe lock for long)."""
+        if self._stop_requested_at is None:
+            self._stop_requested_at = time.monotonic()
+        self._stopping.set()
+        if self._pipe_lock.acquire(timeout=0.1):
+            try:
+                if self._wake_fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.write(self._wake_fd, STOP_CLAIMING)
+            finally:
+                self._pipe_lock.release()
+
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+        """Close the pipe (the process claims nothing more and finishes its jobs in flight) and wait for it, up to
+        timeout from stop_claiming; past that it is killed and its unfinished jobs wait in the store."""
+        self.stop_claiming()
+        self._close_pipe()
+        process = self._process
+        if process is None:
+            return
+        assert self._stop_requested_at is not None
+        try:
+            process.wait(max(0.0, self._stop_requested_at + timeout + 1.0 - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("the labelling process %d did not stop in time; its unfinished images stay queued", process.pid)
+            process.kill()
+            process.wait()
+        if self._supervisor is not None:
+            self._supervisor.join(5)
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The labelling process: the worker pool over the store, woken through the pipe, until the pipe closes."""
+    parser = argparse.ArgumentParser(prog="python -m bot.labelling_process")
+    parser.add_argument("--wake-fd", type=int, required=True)
+    parser.add_argument("--mode", choices=("http", "socket"), required=True)
+    args = parser.parse_args(argv)
+
+    from bot.config import ConfigError, load_config
+    from bot.logs import configure_logging, environment_secrets
+    from bot.services import build_services
+
+    stop = threading.Event()
+    # Until the pool runs, a signal just ends the wait for it (e.g. Ctrl-C reaches the whole process group).
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        config = load_config(mode=args.mode)  # the environment the parent checked and passed on
+        configure_logging(config.log_level, (*config.secrets, *environment_secrets()), config.log_format)
+        services = build_services(config)  # the SQLite store waits for a previous labelling process to let go
+    except ConfigError as exc:
+        print(f"labelbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    pool = services.pool
+
+    def stop_claiming(*_) -> None:
+        pool.stop_claiming()
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop_claiming)
+    if stop.is_set():
+        services.store.close()
+        return 0
+    services.start()
+    threading.Thread(target=_read_wakes, args=(args.wake_fd, pool, stop_claiming), daemon=True).start()
+    stop.wait()
+    log.info("labelling process stopping: finishing the images in flight")
+    services.stop(STOP_TIMEOUT_SECONDS)
+    return 0
+
+
+def _read_wakes(fd: int, pool, stop_claiming) -> None:
+    """Turn the pipe's bytes into the pool's calls; the pipe's end (the parent stopped or died) stops the process."""
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if not data or STOP_CLAIMING in data:
+            stop_claiming()
+            return
+        if SUSPEND in data:
+            pool.suspend()
+        if SWEEP_SOON in data:
+            pool.sweep_soon()
+        pool.notify(data.count(JOB_RECORDED))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
