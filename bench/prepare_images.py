@@ -31,9 +31,10 @@ MiB = 1024 * 1024
 # name -> (format, width, height, grain, quality): a fixture photo scaled up, with sensor-like grain so the file
 # is as large as a camera's (grain 0: a smooth, small file).
 CASES: dict[str, tuple[str, int, int, int, int]] = {
-    "JPEG 12 MP, under 5 MiB (sent as is)": ("JPEG", 4000, 3000, 12, 90),
-    "JPEG 24 MP, under 5 MiB (sent as is)": ("JPEG", 6000, 4000, 8, 85),
-    "JPEG 24 MP, over 5 MiB (re-encoded)": ("JPEG", 6000, 4000, 14, 92),
+    "JPEG 12 MP, under 1 MiB (sent as is)": ("JPEG", 4000, 3000, 0, 80),
+    "JPEG 12 MP, camera-sized": ("JPEG", 4000, 3000, 12, 90),
+    "JPEG 24 MP, camera-sized, under 5 MiB": ("JPEG", 6000, 4000, 8, 85),
+    "JPEG 24 MP, over 5 MiB": ("JPEG", 6000, 4000, 14, 92),
     "HEIC 12 MP (phone)": ("HEIF", 4032, 3024, 3, 60),
     "PNG 8 MP (3840×2160 photo)": ("PNG", 3840, 2160, 8, 0),
     "WebP 12 MP": ("WEBP", 4000, 3000, 8, 85),

@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
@@ -55,6 +56,12 @@ KEPT_FILE_FIELDS = (
     "file_access",
     *(f"thumb_{n}{suffix}" for n in THUMB_SIZES for suffix in ("", "_w", "_h")),
 )
+# Downloaded images held at once by all workers together, until each is prepared (or answered from the cache): a
+# worker about to download waits while the others hold this many bytes, so memory follows this, not the worker count
+# (64 workers downloading 4 MB originals at once would hold 250 MB). A file counts as its size from the file object;
+# a thumbnail, whose size isn't given, as THUMB_BUDGET_BYTES.
+DOWNLOAD_BUDGET_BYTES = 32 * 1024 * 1024
+THUMB_BUDGET_BYTES = 256 * 1024
 LABEL_CACHE_DAYS = 30  # how long Rekognition's answer for an image (and request parameters) is reused
 # Replies in one channel go out in message order, at most one a second (Slack's chat.postMessage limit); a
 # message whose reply isn't settled blocks later ones only until it was recorded this long ago.
@@ -110,7 +117,8 @@ def thumbnail_url(file: dict) -> str | None:
 
 
 def label_cache_key(image: bytes, settings: ChannelSettings) -> str:
-    """sha256 of the prepared image and of every request parameter that changes Rekognition's answer."""
+    """sha256 of the downloaded image (which prepare_for_rekognition turns into the same request every time) and of
+    every request parameter that changes Rekognition's answer."""
     digest = hashlib.sha256(image)
     params = [settings.threshold, settings.max_labels, list(settings.include), list(settings.exclude)]
     digest.update(b"\0" + json.dumps(params).encode())
@@ -146,6 +154,28 @@ class ChannelPacer:
             self._next[channel_id] = max(self._next.get(channel_id, now), now + self.interval)
 
 
+class ByteBudget:
+    """At most `limit` bytes held at once across threads; a request larger than the limit counts as the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._used = 0
+        self._changed = threading.Condition()
+
+    def acquire(self, size: int) -> int:
+        """Wait until size bytes fit, take them and return how many were taken (for release)."""
+        size = max(1, min(size, self.limit))
+        with self._changed:
+            self._changed.wait_for(lambda: self._used + size <= self.limit)
+            self._used += size
+        return size
+
+    def release(self, size: int) -> None:
+        with self._changed:
+            self._used -= size
+            self._changed.notify_all()
+
+
 @dataclass
 class Pipeline:
     store: Store
@@ -159,6 +189,7 @@ class Pipeline:
     prepare_slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(os.cpu_count() or 1)
     )
+    download_budget: ByteBudget = field(default_factory=lambda: ByteBudget(DOWNLOAD_BUDGET_BYTES))
     # Labelling in flight by cache key: a second worker with the same image waits for the first one's answer.
     _in_flight: dict[str, threading.Event] = field(default_factory=dict, init=False, repr=False)
     _in_flight_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -247,22 +278,18 @@ class Pipeline:
                     error=f"I can't label {str(file['filetype']).upper()} files; JPEG, PNG, HEIC, WebP, AVIF, "
                     "GIF, BMP and TIFF work.",
                 )
-            prepared = self._prepare_thumbnail(file, metrics)
-            if prepared is None:
-                self.downloader.check_size(int(file.get("size") or 0))
-                stage = time.perf_counter()
+            labels = None
+            thumbnail = thumbnail_url(file)
+            if thumbnail is not None:
                 try:
-                    data = self.downloader.download(file.get("url_private_download") or file["url_private"])
-                finally:
-                    metrics.download_ms = _ms_since(stage)
-                metrics.downloaded_bytes = len(data)
-                prepared = self._prepare(data, metrics)
-            metrics.prepared_bytes, metrics.width, metrics.height = len(prepared.data), prepared.width, prepared.height
-            stage = time.perf_counter()
-            try:
-                labels = self.detect_labels_cached(prepared.data, settings)
-            finally:
-                metrics.detect_ms = _ms_since(stage)
+                    labels = self._label_download(thumbnail, THUMB_BUDGET_BYTES, settings, metrics)
+                except (DownloadError, ImageError) as exc:
+                    log.info("the thumbnail of %s failed (%s); downloading the original", file.get("id"), exc)
+            if labels is None:
+                size = int(file.get("size") or 0)
+                self.downloader.check_size(size)
+                original = file.get("url_private_download") or file["url_private"]
+                labels = self._label_download(original, size or self.downloader.max_bytes, settings, metrics)
             return ImageResult(file_id, _file_name(file), labels=labels)
         except (DownloadError, ImageError, RekognitionError) as exc:
             return ImageResult(file_id, _file_name(file), error=str(exc))
@@ -272,24 +299,57 @@ class Pipeline:
             log.warning("files.info for %s failed: %s", file_id, exc.response.get("error"))
             return ImageResult(file_id, _file_name(file), error="I couldn't look this file up on Slack.")
 
-    def _prepare_thumbnail(self, file: dict, metrics: JobMetrics):
-        """The file's large-enough Slack thumbnail, prepared, or None (none offered, or it failed: the original)."""
-        url = thumbnail_url(file)
-        if url is None:
-            return None
-        stage = time.perf_counter()
+    def _label_download(self, url: str, size: int, settings: ChannelSettings, metrics: JobMetrics) -> tuple[Label, ...]:
+        """Download the image (size bytes, expected) and label it: from the cache when these bytes were labelled
+        with these settings, else prepared and sent to DetectLabels. A re-posted image costs a download and a hash,
+        not a decode. The downloaded bytes count against download_budget until they are let go, once prepared: a
+        worker waiting on Rekognition holds the prepared JPEG (~0.5 MB for a photo), not the original too."""
+        metrics.prepare_ms = metrics.prepared_bytes = metrics.width = metrics.height = None  # a failed thumbnail's
+        held = self.download_budget.acquire(size)
+
+        def let_go() -> None:
+            nonlocal held
+            if held:
+                self.download_budget.release(held)
+                held = 0
+
         try:
-            data = self.downloader.download(url)
-            metrics.downloaded_bytes = len(data)
-            metrics.download_ms = _ms_since(stage)
-            return self._prepare(data, metrics)
-        except (DownloadError, ImageError) as exc:
-            log.info("the thumbnail of %s failed (%s); downloading the original", file.get("id"), exc)
-            return None
+            stage = time.perf_counter()
+            try:
+                source = [self.downloader.download(url)]
+            finally:
+                metrics.download_ms = _ms_since(stage)
+            metrics.downloaded_bytes = len(source[0])
+            key = label_cache_key(source[0], settings)
+
+            def prepare() -> bytes:
+                try:
+                    prepared = self._prepare(source.pop(), metrics)
+                finally:
+                    let_go()
+                metrics.prepared_bytes, metrics.width, metrics.height = (
+                    len(prepared.data),
+                    prepared.width,
+                    prepared.height,
+                )
+                return prepared.data
+
+            stage = time.perf_counter()
+            try:
+                labels = self.detect_labels_cached(key, prepare, settings)
+            except ImageError:
+                raise  # no DetectLabels call
+            except BaseException:
+                metrics.detect_ms = round(_ms_since(stage) - (metrics.prepare_ms or 0.0), 1)
+                raise
+            metrics.detect_ms = round(_ms_since(stage) - (metrics.prepare_ms or 0.0), 1)  # the cache, or the call
+            return labels
+        finally:
+            let_go()
 
     def _prepare(self, data: bytes, metrics: JobMetrics):
         """prepare_for_rekognition, at most one per core at a time: decoding is CPU-bound and takes up to ~500 MB, so
-        more at once would only add memory and hold the GIL longer against the listener's acks."""
+        more at once would only add memory (and CPU the other workers' downloads and calls are waiting for)."""
         stage = time.perf_counter()
         try:
             with self.prepare_slots:
@@ -297,10 +357,12 @@ class Pipeline:
         finally:
             metrics.prepare_ms = _ms_since(stage)
 
-    def detect_labels_cached(self, image: bytes, settings: ChannelSettings) -> tuple[Label, ...]:
-        """Rekognition's labels for the prepared image, from the store's cache when this image was labelled with
-        the same parameters in the last LABEL_CACHE_DAYS; a cache that fails costs a call, never the answer."""
-        key = label_cache_key(image, settings)
+    def detect_labels_cached(
+        self, key: str, prepare: Callable[[], bytes], settings: ChannelSettings
+    ) -> tuple[Label, ...]:
+        """Rekognition's labels for the image under key (label_cache_key), from the store's cache when it was
+        labelled with the same parameters in the last LABEL_CACHE_DAYS, else for prepare()'s bytes; a cache that
+        fails costs a call, never the answer."""
         newer_than = time.time() - LABEL_CACHE_DAYS * 86400
         cached = self._cached(key, newer_than)
         if cached is not None:
@@ -314,10 +376,10 @@ class Pipeline:
             cached = self._cached(key, newer_than)
             if cached is not None:
                 return cached
-            return self._detect_and_cache(key, image, settings)
+            return self._detect_and_cache(key, prepare(), settings)
         try:
             cached = self._cached(key, newer_than)  # finished between the first look and taking the key
-            return cached if cached is not None else self._detect_and_cache(key, image, settings)
+            return cached if cached is not None else self._detect_and_cache(key, prepare(), settings)
         finally:
             with self._in_flight_lock:
                 self._in_flight.pop(key).set()

@@ -276,6 +276,28 @@ def test_the_side_limits_decide_whether_a_jpeg_goes_as_posted(size, converted):
     assert all(80 <= side <= 10_000 for side in image.size)
 
 
+@pytest.mark.parametrize(
+    ("size", "quality", "converted"),
+    [((4000, 3000), 95, True), ((4000, 3000), 30, False), ((2048, 1536), 100, False), ((2049, 1536), 100, True)],
+    ids=["12MP-over-1MiB", "12MP-under-1MiB", "2048px-over-1MiB", "2049px-over-1MiB"],
+)
+def test_a_jpeg_goes_as_posted_only_if_it_is_small_or_no_larger_than_labelling_needs(size, quality, converted):
+    grain = Image.merge("RGB", [Image.effect_noise(size, 40) for _ in range(3)])
+    source = Image.blend(photo("coffee.jpg").resize(size), grain, 0.3)
+    data = encode(source, "JPEG", quality=quality)
+    assert (len(data) > MiB) is (quality > 50)
+
+    result = prepare_for_rekognition(data)
+
+    assert result.converted is converted
+    image = valid_output(result)
+    if converted:  # decoded at 1/2 (2000x1500; 1025x768 from 2049 px), well under a MiB as a JPEG
+        assert 1024 <= max(image.size) <= 2048 and len(result.data) < MiB
+        assert_looks_like(image, source, tolerance=12)
+    else:
+        assert result.data == data
+
+
 # ------------------------------------------------------------------------------------- other formats
 
 
@@ -542,7 +564,7 @@ def test_a_50_megapixel_camera_jpeg_is_scaled_down(camera_jpeg):
     assert result.converted is True
     assert result.source_format == "JPEG"
     image = valid_output(result)
-    assert max(image.size) == 2048
+    assert image.size == (1083, 722)  # decoded at 1/8, the smallest DCT scale still reaching 1024 px: no resampling
     assert abs(image.width / image.height - 8660 / 5774) < 0.002
     assert len(result.data) < MiB
     assert_looks_like(image, photo("cat.jpg"), tolerance=12)
@@ -554,7 +576,7 @@ def test_an_over_5_mib_jpeg_within_the_pixel_limits_is_reencoded_under_5_mib(hea
     assert result.converted is True
     image = valid_output(result)
     assert len(result.data) <= 5 * MiB
-    assert image.size == (2048, 1365)
+    assert image.size == (1200, 800)  # 2400x1600 decoded at 1/2
 
 
 def test_an_over_5_mib_png_within_the_pixel_limits_becomes_a_jpeg_under_5_mib():
@@ -675,7 +697,7 @@ def test_a_large_exif_rotated_jpeg_is_rotated_and_scaled_down():
     result = prepare_for_rekognition(data)
 
     image = valid_output(result)
-    assert max(image.size) == 2048
+    assert max(image.size) == 2000  # decoded at 1/2
     assert image.height > image.width
     assert abs(image.height / image.width - 4000 / 2667) < 0.002
     assert red_corner(image) == "bottom-left"
@@ -803,7 +825,7 @@ def test_a_60_megapixel_baseline_jpeg_still_opens():
     result = prepare_for_rekognition(jpeg_claiming(12_000, 5_000))  # the cat's data, a camera's header
 
     assert result.converted is True
-    assert valid_output(result).size == (2048, 853)
+    assert valid_output(result).size == (1500, 625)  # decoded at 1/8
 
 
 # ------------------------------------------------------------------------------------ damaged & non-images

@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -78,6 +79,9 @@ def test_labelling_runs_in_a_child_of_the_process_that_answers_slack(mode, bot_e
     else:
         assert web == bot.popen.pid
     assert bot.labelling_pids() == [labelling]
+    environ = Path(f"/proc/{labelling}/environ").read_bytes().split(b"\0")
+    assert b"MALLOC_MMAP_THRESHOLD_=131072" in environ  # large buffers go back to the system when freed
+    assert f"SLACK_BOT_TOKEN={bot_env['SLACK_BOT_TOKEN']}".encode() in environ  # the parent's environment
 
 
 def test_acks_and_recording_go_on_while_the_labelling_process_is_stopped(bot_env, processes, fake_slack):

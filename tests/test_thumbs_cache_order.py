@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import io
 import itertools
+import logging
 import threading
 import time
 
 from PIL import Image
 
-from bot.pipeline import ChannelPacer, label_cache_key, thumbnail_url
+from bot.pipeline import ByteBudget, ChannelPacer, label_cache_key, thumbnail_url
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides, ChannelSettings
 from tests.conftest import fixture_bytes
@@ -128,6 +129,80 @@ def test_the_same_photo_in_two_channels_costs_one_call_and_a_new_threshold_anoth
     assert len(aws_env.calls) == 2
     assert aws_env.calls[1].min_confidence == 90.0
     assert "Whiskers" not in third["text"]
+
+
+def test_a_camera_photo_goes_to_rekognition_at_labelling_size_and_its_repost_is_not_decoded_again(
+    start_bot, fake_slack, aws_env, caplog
+):
+    """No thumbnail in the file object: the 4000x3000 original is downloaded, decoded at 1/2 and sent as a JPEG of a
+    few hundred KB; the same bytes posted again are answered from the cache before any decoding."""
+    caplog.set_level(logging.INFO, logger="bot.pipeline")
+    grain = Image.merge("RGB", [Image.effect_noise((4000, 3000), 40) for _ in range(3)])
+    camera = io.BytesIO()
+    Image.blend(Image.open(io.BytesIO(CAT)).convert("RGB").resize((4000, 3000)), grain, 0.3).save(
+        camera, "JPEG", quality=92
+    )
+    original = camera.getvalue()
+    assert len(original) > 2 * 1024 * 1024
+    bot = start_bot()
+
+    bot.post_event(file_share_event("C0001", [photo(fake_slack, "F1", original)]))
+    fake_slack.wait_for_posts(1)
+    bot.post_event(file_share_event("C0002", [photo(fake_slack, "F2", original)]))
+    fake_slack.wait_for_posts(2)
+
+    [call] = aws_env.calls
+    assert aws_env.received_image().size == (2000, 1500) and len(call.image) < 1024 * 1024
+    first, repost = wait_for_job_fields(caplog, 2)
+    assert (first["downloaded_bytes"], first["prepared_bytes"]) == (len(original), len(call.image))
+    assert first["prepare_ms"] is not None
+    assert repost["downloaded_bytes"] == len(original)
+    assert repost["prepare_ms"] is repost["prepared_bytes"] is None  # the cache answered from the download's hash
+
+
+def test_workers_hold_no_more_downloaded_bytes_at_once_than_the_budget(start_bot, fake_slack, aws_env):
+    """Six workers, six distinct originals, a budget that fits two: the downloads go two at a time, and all six are
+    answered."""
+    bot = start_bot(LABELBOT_WORKERS="6")
+    bot.services.pipeline.download_budget = ByteBudget(2 * len(CAT) + 16)
+    events = [
+        file_share_event(f"C000{n}", [photo(fake_slack, f"F{n}", CAT + bytes([n]), delay_seconds=0.3)])
+        for n in range(1, 7)
+    ]
+
+    for event in events:
+        bot.post_event(event)
+    posts = fake_slack.wait_for_posts(6)
+
+    assert sorted(p["channel"] for p in posts) == [f"C000{n}" for n in range(1, 7)]
+    assert all(p["text"].startswith("Cat 99.2%") for p in posts)
+    assert fake_slack.most_files_served_at_once == 2
+
+
+def test_a_byte_budget_waits_until_the_bytes_fit_and_counts_an_oversized_request_as_all_of_it():
+    budget = ByteBudget(100)
+    first = budget.acquire(60)
+    taken: list[int] = []
+    waiting = threading.Thread(target=lambda: taken.append(budget.acquire(50)))
+    waiting.start()
+    time.sleep(0.1)
+    assert taken == []  # 60 + 50 > 100
+
+    budget.release(first)
+    waiting.join(2)
+
+    assert taken == [50]
+    budget.release(50)
+    assert budget.acquire(10_000) == 100  # larger than the whole budget: takes all of it, never waits forever
+
+
+def wait_for_job_fields(caplog, count: int, timeout: float = 10) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        fields = [r.fields for r in caplog.records if r.name == "bot.pipeline" and hasattr(r, "fields")]
+        if len(fields) >= count or time.monotonic() > deadline:
+            return fields
+        time.sleep(0.02)
 
 
 def test_the_same_photo_labelled_at_the_same_time_is_one_call(start_bot, fake_slack, aws_env):

@@ -65,6 +65,8 @@ class FakeSlack:
         self.post_rate_per_channel: float | None = None
         self.rate_limited = 0  # chat.postMessage calls answered 429
         self._last_post: dict[str, float] = {}
+        self.serving_files = 0  # file downloads in their delay_seconds now, and the most at once so far
+        self.most_files_served_at_once = 0
         self._ts = itertools.count(1)
         self._changed = threading.Condition()
         self.server = LoopbackServer(self._route)
@@ -302,7 +304,12 @@ class FakeSlack:
         hosted.downloads.append(dict(request.headers))
         self._notify()
         if hosted.delay_seconds:
+            with self._changed:
+                self.serving_files += 1
+                self.most_files_served_at_once = max(self.most_files_served_at_once, self.serving_files)
             time.sleep(hosted.delay_seconds)
+            with self._changed:
+                self.serving_files -= 1
         if hosted.redirect_to:
             return Response(302, b"", {"Location": hosted.redirect_to})
         if hosted.sign_in_page:
