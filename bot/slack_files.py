@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
@@ -13,6 +14,7 @@ log = logging.getLogger(__name__)
 SLACK_HOST_SUFFIXES = (".slack.com", ".slack-edge.com")
 MAX_REDIRECTS = 5
 CHUNK_BYTES = 64 * 1024
+DOWNLOAD_DEADLINE_SECONDS = 120.0  # the whole body; Slack serves a 50 MB file in a few seconds
 
 
 class DownloadError(Exception):
@@ -37,8 +39,12 @@ class SlackFileDownloader:
         pool_size: int = 8,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
+        deadline_seconds: float = DOWNLOAD_DEADLINE_SECONDS,
     ) -> None:
+        """read_timeout bounds each wait for bytes; deadline_seconds the whole body (a host trickling a byte every
+        few seconds would otherwise hold a worker, and its share of the download budget, for hours)."""
         self._token = bot_token
+        self.deadline_seconds = deadline_seconds
         self._api_origin = _scheme_and_host(slack_api_url)
         self._api_port = _port(slack_api_url)
         self.max_bytes = max_bytes
@@ -91,7 +97,7 @@ class SlackFileDownloader:
                         log.warning("download from %s redirected to a malformed URL", _host_for_log(url))
                         raise DownloadError("Slack redirected this download somewhere I can't follow.") from None
                     continue
-                body = self._read_body(response)
+                body = self._read_body(response, time.monotonic() + self.deadline_seconds)
                 complete = True
                 return body
             finally:
@@ -102,7 +108,7 @@ class SlackFileDownloader:
                 response.release_conn()
         raise DownloadError("Slack redirected this download too many times.")
 
-    def _read_body(self, response: urllib3.BaseHTTPResponse) -> bytes:
+    def _read_body(self, response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
         if response.status == 404:
             raise DownloadError("This file is no longer on Slack.")
         if response.status != 200:
@@ -114,10 +120,15 @@ class SlackFileDownloader:
             raise self._too_large()
         body = bytearray()
         try:
-            for chunk in response.stream(CHUNK_BYTES):
+            # read1: whatever arrived, at most CHUNK_BYTES, so the deadline is looked at after every receive (a full
+            # chunk from a trickling host could take its whole time).
+            while chunk := response.read1(CHUNK_BYTES):
                 body += chunk
                 if len(body) > self.max_bytes:
                     raise self._too_large()
+                if time.monotonic() > deadline:
+                    log.warning("download gave up after %g s with %d bytes", self.deadline_seconds, len(body))
+                    raise DownloadError("The download from Slack was too slow; I gave up on this file.")
         except urllib3.exceptions.HTTPError as exc:
             log.warning("download interrupted after %d bytes: %s", len(body), type(exc).__name__)
             raise DownloadError("The download from Slack was cut off; I couldn't read the whole file.") from None

@@ -7,6 +7,7 @@ The fake Slack listens on 127.0.0.1 and its API URL is SLACK_API_URL, so 127.0.0
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -366,6 +367,22 @@ def test_a_host_that_stalls_mid_file_times_out_as_a_download_error(fake_slack):
         downloader.download(download_url(file_object))
 
     assert type(raised.value) is DownloadError
+
+
+def test_a_host_that_trickles_the_file_is_given_up_on_at_the_deadline(fake_slack):
+    """Each 1 KB comes well within the read timeout, so only the deadline on the whole body ends it."""
+    downloader = SlackFileDownloader(BOT_TOKEN, fake_slack.api_url, MiB, read_timeout=5, deadline_seconds=0.5)
+    big = PNG * 8
+    file_object = fake_slack.add_file("F1", big, "cat.png", "image/png", "png", trickle_seconds=0.05)
+    assert len(big) > 40 * 1024  # 2 s or more at this pace
+    started = time.monotonic()
+
+    with pytest.raises(DownloadError, match="too slow"):
+        downloader.download(download_url(file_object))
+
+    assert time.monotonic() - started < 1.5
+    fast = fake_slack.add_file("F2", PNG, "cat.png", "image/png", "png")
+    assert downloader.download(download_url(fast)) == PNG  # the pool's connections are still good
 
 
 # ---- logging -----------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ class HostedFile:
     content_length: int | None = None  # a lying Content-Length
     delay_seconds: float = 0.0  # a slow host: wait this long before answering
     stall_seconds: float = 0.0  # a host that stalls mid-file: send half the body, wait this long, send the rest
+    trickle_seconds: float = 0.0  # a host that sends the body 1 KB at a time, this long apart
     downloads: list[dict] = field(default_factory=list)  # headers of each GET
 
 
@@ -326,6 +327,9 @@ class FakeSlack:
         if hosted.stall_seconds:
             headers.setdefault("Content-Length", str(len(hosted.data)))
             response.stream = _stalling(hosted.data, hosted.stall_seconds)
+        elif hosted.trickle_seconds:
+            headers.setdefault("Content-Length", str(len(hosted.data)))
+            response.stream = _trickling(hosted.data, hosted.trickle_seconds)
         elif hosted.delay_seconds and response.stream is None:
             # written as a stream so a client that gave up meanwhile is no error on the server side
             headers.setdefault("Content-Length", str(len(hosted.data)))
@@ -338,6 +342,12 @@ class FakeSlack:
     def _notify(self) -> None:
         with self._changed:
             self._changed.notify_all()
+
+
+def _trickling(data: bytes, seconds: float):
+    for start in range(0, len(data), 1024):
+        yield data[start : start + 1024]
+        time.sleep(seconds)
 
 
 def _stalling(data: bytes, seconds: float):
