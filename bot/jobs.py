@@ -37,6 +37,10 @@ class Work(Protocol):
     @property
     def suspended(self) -> bool: ...
 
+    @property
+    def state(self) -> str:
+        """For /healthz: "running", "restarting" (the labelling process), "suspended" (token refused) or "stopped"."""
+
     def work_on_message(self, channel_id: str, message_ts: str) -> None:
         """Label the message's queued images now, then post its reply if it is due (in a lazy listener)."""
 
@@ -134,6 +138,12 @@ class WorkerPool:
     @property
     def suspended(self) -> bool:
         return self._suspended.is_set()
+
+    @property
+    def state(self) -> str:
+        if self._suspended.is_set():
+            return "suspended"
+        return "running" if self._threads and not self._stopping.is_set() else "stopped"
 
     def suspend(self) -> None:
         """Claim no more jobs and post no more replies until the next start (Slack refused the token): jobs in
@@ -242,6 +252,10 @@ class InvocationWork:
     @property
     def suspended(self) -> bool:
         return self._suspended
+
+    @property
+    def state(self) -> str:
+        return "suspended" if self._suspended else "running"
 
     def work_on_message(self, channel_id: str, message_ts: str) -> None:
         for job in self._store.claim_message_jobs(channel_id, message_ts):

@@ -32,7 +32,10 @@ JOB_RECORDED = b"j"
 SWEEP_SOON = b"s"
 SUSPEND = b"x"  # Slack refused the token: claim and post nothing more
 STOP_CLAIMING = b"q"
-MAX_WAKE_BYTES = 64  # more wakes than workers are of no use
+MAX_WAKE_BYTES = 64
+# The labelling process's exit code when Slack refused the token: it is not started again (it could do nothing);
+# the images wait in the store for a restart with a good token.
+TOKEN_REFUSED_EXIT = 3  # more wakes than workers are of no use
 RESTART_DELAYS_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 # The labelling process yields the CPU to the acks when both want it (CFS weights: about 9 to 1 at nice 10); alone,
 # it has whole cores as before.
@@ -79,6 +82,14 @@ class LabellingProcess:
         process = self._process
         return process is not None and process.poll() is None
 
+    @property
+    def state(self) -> str:
+        if self._suspended.is_set():
+            return "suspended"
+        if self._stopping.is_set() or self._process is None:
+            return "stopped"
+        return "running" if self.running else "restarting"
+
     def start(self) -> None:
         if self._supervisor is not None:
             raise RuntimeError("the labelling process is already running")
@@ -114,6 +125,13 @@ class LabellingProcess:
             code = process.wait()
             self._close_pipe()
             if self._stopping.is_set():
+                return
+            if code == TOKEN_REFUSED_EXIT:
+                self._suspended.set()
+                log.warning(
+                    "the labelling process stopped because Slack refused the bot token; images stay queued "
+                    "until the bot is restarted with a good SLACK_BOT_TOKEN"
+                )
                 return
             failures = 1 if time.monotonic() - started >= self._healthy_after else failures + 1
             delay = self._restart_delays[min(failures, len(self._restart_delays)) - 1]
@@ -234,10 +252,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"labelbot: configuration error: {exc}", file=sys.stderr)
         return 2
     pool = services.pool
+    refused = threading.Event()
 
     def stop_claiming(*_) -> None:
         pool.stop_claiming()
         stop.set()
+
+    def token_refused(*_) -> None:
+        """Slack refused the token (seen here, or by the parent): nothing more can be done until a restart."""
+        pool.suspend()
+        refused.set()
+        stop.set()
+
+    services.slack.on_token_refused(token_refused)  # after the services' own handler, which logs it
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop_claiming)
@@ -245,14 +272,14 @@ def main(argv: list[str] | None = None) -> int:
         services.store.close()
         return 0
     services.start()
-    threading.Thread(target=_read_wakes, args=(args.wake_fd, pool, stop_claiming), daemon=True).start()
+    threading.Thread(target=_read_wakes, args=(args.wake_fd, pool, stop_claiming, token_refused), daemon=True).start()
     stop.wait()
     log.info("labelling process stopping: finishing the images in flight")
     services.stop(STOP_TIMEOUT_SECONDS)
-    return 0
+    return TOKEN_REFUSED_EXIT if refused.is_set() else 0
 
 
-def _read_wakes(fd: int, pool, stop_claiming) -> None:
+def _read_wakes(fd: int, pool, stop_claiming, token_refused) -> None:
     """Turn the pipe's bytes into the pool's calls; the pipe's end (the parent stopped or died) stops the process."""
     while True:
         try:
@@ -263,7 +290,7 @@ def _read_wakes(fd: int, pool, stop_claiming) -> None:
             stop_claiming()
             return
         if SUSPEND in data:
-            pool.suspend()
+            token_refused()
         if SWEEP_SOON in data:
             pool.sweep_soon()
         pool.notify(data.count(JOB_RECORDED))

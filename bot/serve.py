@@ -26,15 +26,19 @@ HEALTH_PATH = "/healthz"
 
 
 def build_wsgi_app(app: App, services: Services) -> Callable:
-    """POST /slack/events goes to Bolt (which verifies signature and timestamp); GET /healthz reports the queue."""
+    """POST /slack/events goes to Bolt (which verifies signature and timestamp); GET /healthz reports the queue and
+    whether labelling runs ("degraded" while the labelling process restarts, or after Slack refused the token; still
+    200: the acks still record every image for later)."""
     bolt = SlackRequestHandler(app, path=EVENTS_PATH)
 
     def wsgi_app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
             stats = services.store.queue_stats()
+            labelling = services.pool.state
             body = json.dumps(
                 {
-                    "status": "ok",
+                    "status": "ok" if labelling == "running" else "degraded",
+                    "labelling": labelling,
                     "queue_depth": stats.depth,
                     "oldest_job_age_seconds": round(stats.oldest_age_seconds, 1),
                 }

@@ -110,6 +110,12 @@ class BotProcess:
         if self.socket_server is not None:
             self.socket_server.close()
 
+    def wait_for_output(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            assert time.monotonic() < deadline, f"never logged {text!r}:\n{self.output()}"
+            time.sleep(0.05)
+
     def labelling_pids(self) -> list[int]:
         """The living labelling processes of the group (one, unless one is stopping while its successor starts)."""
         return [pid for pid in living_members(self.popen.pid) if "bot.labelling_process" in command_line(pid)]

@@ -270,9 +270,15 @@ def test_healthz_reports_the_queue(start_bot, fake_slack):
         health = json.loads(response.read())
 
     assert response.status == 200
-    assert health["status"] == "ok"
+    assert (health["status"], health["labelling"]) == ("degraded", "stopped")  # no workers were started
     assert health["queue_depth"] == 1
     assert health["oldest_job_age_seconds"] >= 0
+
+    bot.services.pool.start()
+    fake_slack.wait_for_posts(1)
+    with urllib.request.urlopen(f"{bot.url}/healthz", timeout=5) as response:
+        health = json.loads(response.read())
+    assert (health["status"], health["labelling"], health["queue_depth"]) == ("ok", "running", 0)
 
 
 @server_only

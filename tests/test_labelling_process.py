@@ -155,6 +155,37 @@ def test_when_its_parent_dies_the_labelling_process_stops_and_the_next_worker_st
     _answered_once(fake_slack, events)
 
 
+def test_a_refused_token_stops_the_labelling_process_for_good_and_health_says_so(bot_env, processes, fake_slack):
+    bot = processes(bot_env, "bot")
+    bot.wait_ready()
+    labelling = bot.wait_for_labelling_process()
+    bot.wait_for_output("started 4 workers")  # the labelling process's start-up calls to Slack are done
+    assert (bot.health()["status"], bot.health()["labelling"]) == ("ok", "running")
+    fake_slack.token_error = "token_revoked"
+    events = _image_events(fake_slack, "T", 3)
+
+    assert post_event(bot.events_url, events[0]).status == 200  # its reply is refused: the token is revoked
+    _wait_until(lambda: labelling not in living_members(bot.popen.pid), 15, bot.output)
+    for event in events[1:]:
+        assert post_event(bot.events_url, event).status == 200  # still acked and recorded, for a restart
+    time.sleep(1.5)  # a restart would come after 1 s
+
+    assert bot.labelling_pids() == []
+    health = bot.health()
+    assert (health["status"], health["labelling"], health["queue_depth"]) == ("degraded", "suspended", 2)
+    output = bot.output()
+    assert output.count("Slack refused the bot token (token_revoked") == 1  # the one ERROR line, from the worker
+    assert "Traceback" not in output and bot_env["SLACK_BOT_TOKEN"] not in output
+
+    code, _ = bot.terminate()
+    fake_slack.token_error = None  # an admin fixes the token and restarts the bot
+    again = processes(bot_env, "again")
+    again.wait_ready()
+
+    assert code == 0
+    _answered_once(fake_slack, events)
+
+
 def test_a_full_wake_pipe_never_holds_up_an_ack():
     """The ack side writes a byte per job to the labelling process's pipe; one that isn't read (the process stopped,
     busy, or gone) fills up, and then the byte is dropped instead of waited for: the job is in the store anyway."""
