@@ -226,9 +226,10 @@ def _target_size(width: int, height: int) -> tuple[int, int]:
 
 
 def _draft_size(width: int, height: int) -> tuple[int, int]:
-    """What a JPEG's DCT scaling must keep: DRAFT_LONG_SIDE on the long side (or the target, if smaller)."""
+    """What a JPEG's DCT scaling must keep: DRAFT_LONG_SIDE on the long side (or the target, if smaller), and the
+    target's short side when that is at Rekognition's minimum (a panorama is never decoded below it and scaled up)."""
     target = _target_size(width, height)
-    scale = min(1.0, DRAFT_LONG_SIDE / max(target))
+    scale = min(1.0, max(DRAFT_LONG_SIDE / max(target), REKOGNITION_MIN_SIDE / min(target)))
     return max(1, round(target[0] * scale)), max(1, round(target[1] * scale))
 
 

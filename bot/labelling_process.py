@@ -45,7 +45,8 @@ NICENESS = 10
 # Fixed at 128 KiB, every block past it is mapped and unmapped on its own (the burst benchmark without thumbnails:
 # 258 -> 122 MB). An operator's own setting wins.
 MALLOC_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": "131072"}
-HEALTHY_AFTER_SECONDS = 60.0  # a process that ran this long restarts after the first delay again
+HEALTHY_AFTER_SECONDS = 60.0
+PARENT_STOP_GRACE_SECONDS = 0.5  # a process that ran this long restarts after the first delay again
 STOP_TIMEOUT_SECONDS = 20.0
 
 
@@ -65,6 +66,7 @@ class LabellingProcess:
         self._restart_delays = restart_delays
         self._healthy_after = healthy_after
         self._pipe_lock = threading.Lock()  # the write end is replaced when the process is restarted
+        self._lifecycle = threading.Lock()  # a restart and stop() never interleave
         self._wake_fd: int | None = None
         self._process: subprocess.Popen | None = None
         self._stopping = threading.Event()
@@ -124,7 +126,8 @@ class LabellingProcess:
             started = time.monotonic()
             code = process.wait()
             self._close_pipe()
-            if self._stopping.is_set():
+            # Ctrl-C reaches the whole process group: an idle labelling process may exit before its parent notices.
+            if self._stopping.wait(PARENT_STOP_GRACE_SECONDS):
                 return
             if code == TOKEN_REFUSED_EXIT:
                 self._suspended.set()
@@ -141,15 +144,18 @@ class LabellingProcess:
                 _exit_reason(code),
                 delay,
             )
-            if self._stopping.wait(delay):
+            while not self._stopping.wait(delay):
+                with self._lifecycle:  # stop() holds it from reading the process to its end: no start after that
+                    if self._stopping.is_set() or self._suspended.is_set():
+                        return
+                    try:
+                        self._spawn()
+                        break
+                    except Exception:
+                        delay = self._restart_delays[-1]
+                        log.exception("could not start the labelling process; trying again in %g s", delay)
+            else:
                 return
-            try:
-                self._spawn()
-            except OSError:
-                log.exception("could not start the labelling process")
-                self._stopping.wait(self._restart_delays[-1])
-            if self._suspended.is_set():
-                self._send(SUSPEND)
 
     def _send(self, message: bytes) -> None:
         """Write to the wake pipe without ever waiting: a full pipe already wakes every worker."""
@@ -204,8 +210,9 @@ class LabellingProcess:
         """Close the pipe (the process claims nothing more and finishes its jobs in flight) and wait for it, up to
         timeout from stop_claiming; past that it is killed and its unfinished jobs wait in the store."""
         self.stop_claiming()
-        self._close_pipe()
-        process = self._process
+        with self._lifecycle:
+            self._close_pipe()
+            process = self._process
         if process is None:
             return
         assert self._stop_requested_at is not None
@@ -254,9 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     pool = services.pool
     refused = threading.Event()
 
-    def stop_claiming(*_) -> None:
+    def stop_claiming() -> None:
         pool.stop_claiming()
         stop.set()
+
+    def on_signal(*_) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):  # once is enough (and a handler run inside set() would hang)
+            signal.signal(signum, signal.SIG_IGN)
+        stop_claiming()
 
     def token_refused(*_) -> None:
         """Slack refused the token (seen here, or by the parent): nothing more can be done until a restart."""
@@ -267,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     services.slack.on_token_refused(token_refused)  # after the services' own handler, which logs it
 
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, stop_claiming)
+        signal.signal(signum, on_signal)
     if stop.is_set():
         services.store.close()
         return 0

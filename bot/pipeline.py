@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import logging
@@ -155,18 +156,31 @@ class ChannelPacer:
 
 
 class ByteBudget:
-    """At most `limit` bytes held at once across threads; a request larger than the limit counts as the limit."""
+    """At most `limit` bytes held at once across threads, handed out first come, first served (a large request is not
+    overtaken by smaller ones for ever); a request larger than the limit counts as the whole limit."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._used = 0
+        self._queue: collections.deque[object] = collections.deque()
         self._changed = threading.Condition()
 
     def acquire(self, size: int) -> int:
-        """Wait until size bytes fit, take them and return how many were taken (for release)."""
+        """Wait for size bytes behind earlier requests, take them and return how many were taken (for release)."""
         size = max(1, min(size, self.limit))
+        turn = object()
         with self._changed:
-            self._changed.wait_for(lambda: self._used + size <= self.limit)
+            self._queue.append(turn)
+            self._changed.wait_for(lambda: self._queue[0] is turn and self._used + size <= self.limit)
+            self._queue.popleft()
+            self._used += size
+            self._changed.notify_all()  # the next in line may fit too
+        return size
+
+    def take_more(self, size: int) -> int:
+        """Count size more bytes now, without waiting (what was held turned out larger than asked for): later
+        requests wait for them. Returns size, to release with the rest."""
+        with self._changed:
             self._used += size
         return size
 
@@ -320,6 +334,8 @@ class Pipeline:
             finally:
                 metrics.download_ms = _ms_since(stage)
             metrics.downloaded_bytes = len(source[0])
+            if len(source[0]) > held:  # a thumbnail larger than its estimate (a PNG screenshot's can be MBs)
+                held += self.download_budget.take_more(len(source[0]) - held)
             key = label_cache_key(source[0], settings)
 
             def prepare() -> bytes:

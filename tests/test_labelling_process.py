@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -184,6 +185,49 @@ def test_a_refused_token_stops_the_labelling_process_for_good_and_health_says_so
 
     assert code == 0
     _answered_once(fake_slack, events)
+
+
+class _ExitingAtOnce:
+    """Stands in for the labelling process's Popen: a process that has exited already (crashed at start)."""
+
+    started: ClassVar[list[_ExitingAtOnce]] = []
+
+    def __init__(self, args, **kwargs) -> None:
+        self.pid = 4_000_000 + len(self.started)
+        self.started.append(self)
+
+    def wait(self, timeout=None) -> int:
+        return 1
+
+    def poll(self) -> int:
+        return 1
+
+    def kill(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("then", ["stop", "suspend"])
+def test_no_labelling_process_is_started_once_the_parent_stops_or_the_token_was_refused(monkeypatch, caplog, then):
+    """The process died; during the delay before the next one the parent stops (or Slack refuses the token): no
+    new process is started, and stop() returns at once."""
+    monkeypatch.setattr("bot.labelling_process.subprocess.Popen", _ExitingAtOnce)
+    monkeypatch.setattr(_ExitingAtOnce, "started", [])
+    work = LabellingProcess("http", restart_delays=(0.8,))
+    work.start()
+    time.sleep(0.7)  # it exited; the supervisor waits 0.5 s for a stopping parent, then 0.8 s before a restart
+    assert len(_ExitingAtOnce.started) == 1 and work.state == "restarting"
+
+    started = time.monotonic()
+    if then == "stop":
+        work.stop()
+        assert time.monotonic() - started < 1
+    else:
+        work.suspend()
+    time.sleep(1.2)
+
+    assert len(_ExitingAtOnce.started) == 1
+    assert work.state == ("stopped" if then == "stop" else "suspended")
+    work.stop()
 
 
 def test_a_full_wake_pipe_never_holds_up_an_ack():

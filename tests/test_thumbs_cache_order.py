@@ -196,6 +196,39 @@ def test_a_byte_budget_waits_until_the_bytes_fit_and_counts_an_oversized_request
     assert budget.acquire(10_000) == 100  # larger than the whole budget: takes all of it, never waits forever
 
 
+def test_a_byte_budget_serves_requests_in_turn_so_a_large_one_is_not_overtaken():
+    budget = ByteBudget(100)
+    held = budget.acquire(30)
+    order: list[str] = []
+
+    def take(name: str, size: int) -> None:
+        order.append(f"{name} waits")
+        budget.release(budget.acquire(size))
+        order.append(f"{name} took {size}")
+
+    large = threading.Thread(target=take, args=("large", 90))
+    large.start()
+    time.sleep(0.1)
+    small = threading.Thread(target=take, args=("small", 10))  # would fit now (30 + 10), but comes later
+    small.start()
+    time.sleep(0.1)
+    assert order == ["large waits", "small waits"]
+
+    budget.release(held)
+    large.join(2)
+    small.join(2)
+
+    assert order[2:] == ["large took 90", "small took 10"]
+    assert budget.take_more(150) == 150  # counted at once, over the limit: the next request waits for it
+    waiting = threading.Thread(target=take, args=("next", 1))
+    waiting.start()
+    time.sleep(0.1)
+    assert order[-1] == "next waits"
+    budget.release(150)
+    waiting.join(2)
+    assert order[-1] == "next took 1"
+
+
 def wait_for_job_fields(caplog, count: int, timeout: float = 10) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:
