@@ -7,8 +7,9 @@ in the burst benchmark); apart, the acks have an interpreter to themselves.
 
 The store is the queue between them. The ack side writes a byte to a pipe per job recorded, so an idle worker wakes
 at once instead of at its next poll; the pipe is never waited on (a full pipe means the workers have plenty to do).
-The labelling process stops when the pipe closes: its parent stopped, or died. LabellingProcess, in the parent,
-starts it, restarts it if it dies, and stops it with the parent.
+The labelling process stops when the pipe closes (its parent stopped, or died), after finishing its jobs in flight;
+it exits with TOKEN_REFUSED_EXIT once Slack refuses the bot token. LabellingProcess, in the parent, starts it,
+restarts it if it dies otherwise, and stops it with the parent.
 
     python -m bot.labelling_process --wake-fd N --mode http|socket    (started by LabellingProcess, not by hand)
 """
@@ -32,10 +33,10 @@ JOB_RECORDED = b"j"
 SWEEP_SOON = b"s"
 SUSPEND = b"x"  # Slack refused the token: claim and post nothing more
 STOP_CLAIMING = b"q"
-MAX_WAKE_BYTES = 64
+MAX_WAKE_BYTES = 64  # more wakes than workers are of no use
 # The labelling process's exit code when Slack refused the token: it is not started again (it could do nothing);
 # the images wait in the store for a restart with a good token.
-TOKEN_REFUSED_EXIT = 3  # more wakes than workers are of no use
+TOKEN_REFUSED_EXIT = 3
 RESTART_DELAYS_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 # The labelling process yields the CPU to the acks when both want it (CFS weights: about 9 to 1 at nice 10); alone,
 # it has whole cores as before.
@@ -45,8 +46,9 @@ NICENESS = 10
 # Fixed at 128 KiB, every block past it is mapped and unmapped on its own (the burst benchmark without thumbnails:
 # 258 -> 122 MB). An operator's own setting wins.
 MALLOC_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": "131072"}
-HEALTHY_AFTER_SECONDS = 60.0
-PARENT_STOP_GRACE_SECONDS = 0.5  # a process that ran this long restarts after the first delay again
+HEALTHY_AFTER_SECONDS = 60.0  # a process that ran this long restarts after the first delay again
+# Ctrl-C reaches the whole process group: an idle labelling process exits before its parent says it is stopping.
+PARENT_STOP_GRACE_SECONDS = 0.5
 STOP_TIMEOUT_SECONDS = 20.0
 
 
@@ -126,7 +128,6 @@ class LabellingProcess:
             started = time.monotonic()
             code = process.wait()
             self._close_pipe()
-            # Ctrl-C reaches the whole process group: an idle labelling process may exit before its parent notices.
             if self._stopping.wait(PARENT_STOP_GRACE_SECONDS):
                 return
             if code == TOKEN_REFUSED_EXIT:
