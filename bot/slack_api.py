@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable
+from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -19,6 +21,8 @@ log = logging.getLogger(__name__)
 # Errors meaning Slack no longer accepts the bot token at all: every later call fails the same way.
 TOKEN_REFUSED_ERRORS = frozenset({"invalid_auth", "token_revoked", "token_expired", "account_inactive", "not_authed"})
 TIMEOUT_SECONDS = 30  # each call's connect and each read; slack_sdk's urlopen timeout
+# Calls that post something new each time: a retry after an answer was lost would post it twice.
+NOT_IDEMPOTENT_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral"})
 MAX_RETRY_AFTER_SECONDS = 20  # a 429 asking for a longer wait fails the call instead (the caller retries later)
 
 
@@ -49,6 +53,25 @@ class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
                 except (TypeError, ValueError):
                     return True  # slack_sdk then waits its default second
         return True
+
+
+class PostOnceConnectionRetryHandler(ConnectionErrorRetryHandler):
+    """slack_sdk's retry of a failed connection, except where a retry could post twice: a chat.postMessage whose
+    connection failed after the request went out (reset, closed before the answer) may have been posted already, so
+    it is retried only when the connection was never made (refused, no DNS answer). The reply's poster then looks in
+    the thread before posting again (bot.pipeline: a reply whose post may have reached Slack)."""
+
+    def _can_retry(self, *, state, request, response=None, error=None) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        if request.url.rstrip("/").rsplit("/", 1)[-1] in NOT_IDEMPOTENT_METHODS:
+            return _never_connected(error)
+        return True
+
+
+def _never_connected(error: BaseException | None) -> bool:
+    reason = getattr(error, "reason", error)  # urllib wraps a failure to connect in URLError(reason)
+    return isinstance(error, URLError) and isinstance(reason, ConnectionRefusedError | socket.gaierror)
 
 
 class GuardedWebClient(WebClient):
@@ -89,13 +112,14 @@ class GuardedWebClient(WebClient):
 
 
 def build_web_client(token: str, base_url: str, *, timeout: float = TIMEOUT_SECONDS) -> GuardedWebClient:
-    """Retries dropped connections, 429s (Retry-After, at most MAX_RETRY_AFTER_SECONDS) and 500/503 a few times."""
+    """Retries dropped connections (a post only if it surely never reached Slack), 429s (Retry-After, at most
+    MAX_RETRY_AFTER_SECONDS) and 500/503 a few times."""
     return GuardedWebClient(
         token=token,
         base_url=base_url,
         timeout=timeout,
         retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
+            PostOnceConnectionRetryHandler(max_retry_count=2),
             BoundedRateLimitRetryHandler(max_retry_count=3),
             ServerErrorRetryHandler(max_retry_count=2),
         ],

@@ -7,18 +7,24 @@ downloader's faults in test_slack_files.)"""
 from __future__ import annotations
 
 import logging
+import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from http.client import RemoteDisconnected
+from urllib.error import URLError
 
 import pytest
 from botocore.retries import standard
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.state import RetryState
 
 from bot.config import ConfigError, load_config
 from bot.overload import BUSY
 from bot.rekognition import MAX_ATTEMPTS, build_rekognition_client
 from bot.settings import ChannelOverrides
+from bot.slack_api import PostOnceConnectionRetryHandler, build_web_client
 from tests.conftest import bot_environ, fixture_bytes
 from tests.slack_requests import file_share_event, next_ts
 
@@ -137,6 +143,50 @@ def test_a_dropped_connection_is_retried(start_bot, fake_slack, aws_env):
     [post] = fake_slack.wait_for_posts(1)
     assert post["text"].startswith("Cat 99.2%")
     assert [call.outcome for call in aws_env.calls] == ["dropped", "dropped", "labels"]
+
+
+def test_a_reply_whose_answer_slack_lost_is_found_in_the_thread_not_posted_twice(start_bot, fake_slack, aws_env):
+    """Slack posted the reply but the connection closed before its answer: the client does not post it again; the
+    reply sweep reads the thread, finds it (its metadata names the message) and records it."""
+    bot = start_bot()
+    fake_slack.lose_next_answer("chat.postMessage")
+    event = file_share_event("C0001", [cat_file(fake_slack)])
+
+    bot.post_event(event)
+    fake_slack.wait_for_posts(1)
+    wait_until(lambda: bot.services.store.reply_interrupted("C0001", event["ts"]), what="the post to count as unsure")
+    bot.services.pool.sweep_soon()  # as the 30-second reply sweep would
+    fake_slack.wait_for_calls("conversations.replies")
+    wait_until(lambda: bot.services.store.messages_ready_to_reply() == [], what="the reply to be recorded")
+    time.sleep(0.3)
+
+    [post] = fake_slack.posts()
+    assert (post["thread_ts"], post["text"][:9]) == (event["ts"], "Cat 99.2%")
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "error", "retried"),
+    [
+        ("chat.postMessage", URLError(ConnectionRefusedError()), True),  # never sent: safe
+        ("chat.postMessage", URLError(socket.gaierror()), True),
+        ("chat.postMessage", RemoteDisconnected(), False),  # sent; the answer was lost
+        ("chat.postMessage", ConnectionResetError(), False),
+        ("chat.postMessage", URLError(ConnectionResetError()), False),
+        ("chat.postEphemeral", RemoteDisconnected(), False),
+        ("reactions.add", RemoteDisconnected(), True),  # doing it twice changes nothing
+        ("conversations.replies", URLError(ConnectionResetError()), True),
+    ],
+)
+def test_the_client_retries_a_post_only_if_it_surely_never_reached_slack(method, error, retried):
+    [handler] = [
+        h
+        for h in build_web_client("xoxb-t", "https://slack.com/api/").retry_handlers
+        if isinstance(h, PostOnceConnectionRetryHandler)  # the bot's client uses it for every call
+    ]
+    request = HttpRequest(method="POST", url=f"https://slack.com/api/{method}", headers={})
+
+    assert handler.can_retry(state=RetryState(), request=request, error=error) is retried
 
 
 def throttle(aws_env) -> None:

@@ -66,6 +66,7 @@ class FakeSlack:
         self.post_rate_per_channel: float | None = None
         self.rate_limited = 0  # chat.postMessage calls answered 429
         self._last_post: dict[str, float] = {}
+        self._answers_to_lose: collections.Counter[str] = collections.Counter()
         self.serving_files = 0  # file downloads in their delay_seconds now, and the most at once so far
         self.most_files_served_at_once = 0
         self._ts = itertools.count(1)
@@ -118,6 +119,12 @@ class FakeSlack:
     def thumb_file(self, file_id: str, size: int) -> HostedFile:
         return self.files[f"{file_id}~thumb_{size}"]
 
+    def lose_next_answer(self, method: str, times: int = 1) -> None:
+        """The next `times` calls of method are done (a post is posted) but their connection is closed before the
+        answer: the bot cannot tell whether Slack did it."""
+        with self._changed:
+            self._answers_to_lose[method] += times
+
     def fail_next(self, method: str, status: int = 200, error: str | None = None, headers: dict | None = None) -> None:
         body = {"ok": False, "error": error} if error else {"ok": False}
         self._forced[method].append(Response(status, body, headers))
@@ -169,7 +176,7 @@ class FakeSlack:
             return self._serve_file(path, request)
         return Response(404, "not found")
 
-    def _api(self, method: str, request: Request) -> Response:
+    def _api(self, method: str, request: Request) -> Response | None:
         if request.headers.get("content-type", "").startswith("application/json"):
             args = request.json()
         else:
@@ -196,10 +203,14 @@ class FakeSlack:
             return Response(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
         response = self._answer(method, args)
         args["_ok"] = True
+        with self._changed:
+            lose = self._answers_to_lose[method] > 0
+            if lose:
+                self._answers_to_lose[method] -= 1
         self._notify()
         if self.on_answer is not None:
             self.on_answer(method, args)
-        return response
+        return None if lose else response
 
     def _over_post_rate(self, channel: str | None) -> bool:
         now = time.monotonic()
