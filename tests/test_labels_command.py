@@ -171,6 +171,19 @@ def test_a_failed_announcement_does_not_undo_the_change(start_bot, fake_slack):
     assert "at most 2 labels per image (set for this channel)" in answer(bot, "status")
 
 
+def test_an_announcement_whose_answer_was_lost_is_posted_once_and_the_failure_logged(start_bot, fake_slack, caplog):
+    fake_slack.lose_next_answer("chat.postMessage")  # Slack posts it, the connection closes before the answer
+    bot = start_bot()
+
+    assert answer(bot, "max 3") == "Done: set the number of labels per image to at most 3."
+    channel_lines(fake_slack, 1)
+    time.sleep(0.5)
+
+    assert [p["text"] for p in fake_slack.posts()] == ["<@UALICE> set the number of labels per image to at most 3."]
+    [line] = [r for r in caplog.records if "announcing a settings change in C0001 failed" in r.getMessage()]
+    assert line.levelname == "WARNING" and not line.exc_info
+
+
 def test_a_change_whose_save_failed_is_not_announced(start_bot, fake_slack, monkeypatch):
     bot = start_bot()
 

@@ -49,6 +49,8 @@ def register(app: App, services: Services) -> None:
             services.slack.chat_postMessage(channel=command["channel_id"], text=text)
         except SlackApiError as exc:  # e.g. not_in_channel: the change still holds
             log.info("could not announce a settings change in %s: %s", command["channel_id"], exc.response.get("error"))
+        except OSError as exc:  # the connection failed; after it was sent, Slack may have posted it: not again
+            log.warning("announcing a settings change in %s failed: %r", command["channel_id"], exc)
 
     app.command("/labels")(ack=answer, lazy=[announce])
 
