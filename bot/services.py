@@ -45,8 +45,9 @@ class Services:
     stopped: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def start(self) -> None:
-        if self.search.load_workspace_url(self.slack) is None and not self.pool.works_after_ack:
-            # Now, not in a /labels find ack; retried in the background (on Lambda the sweep retries).
+        if self.search.load_workspace_url(self.slack) is None and self.pipeline is None:
+            # Now, not in a /labels find ack. The upkeep sweep retries where the pipeline runs; in the process whose
+            # labelling runs in a child, which has no upkeep, a thread does.
             threading.Thread(target=self._load_workspace_url, name="labelbot-workspace-url", daemon=True).start()
         self.pool.start()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.bot_processes import APP_TOKEN, free_port
 from tests.conftest import BOT_TOKEN, FIXTURES, fixture_bytes
 from tests.fakes.socket_mode import FakeSocketModeServer
 from tests.slack_requests import SIGNING_SECRET, envelope, file_share_event, post_event
-
-APP_TOKEN = "xapp-1-A0001-test-app-token"
 
 
 @pytest.fixture
@@ -152,12 +150,6 @@ def test_label_explains_a_file_it_cannot_read(process_env, tmp_path):
     assert result.returncode == 1
     assert result.stdout == "This image looks damaged or incomplete, so I couldn't read it.\n"
     assert "Traceback" not in result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_health(url: str, process: subprocess.Popen, timeout: float = 30) -> dict:

@@ -14,12 +14,11 @@ from PIL import Image
 
 from bot.config import ConfigError, load_config
 from bot.logs import JsonFormatter
+from tests.bot_processes import APP_TOKEN, free_port
 from tests.conftest import BOT_TOKEN, fixture_bytes
 from tests.fakes.socket_mode import FakeSocketModeServer
 from tests.slack_requests import SIGNING_SECRET, envelope, file_share_event, post_command, post_event
 from tests.test_entry_points import (
-    APP_TOKEN,
-    free_port,
     process_env,  # noqa: F401  (a fixture)
     start_bot_process,
     stop,
