@@ -69,6 +69,7 @@ def run_bot(command: str) -> int:
 
 
 def label_local_file(path: Path, threshold: float | None, max_labels: int | None) -> int:
+    from bot.analysis import ImageAnalysis, LabelsStep, NoLabelCache, content_hash
     from bot.config import load_label_defaults
     from bot.images import ImageError, prepare_for_rekognition
     from bot.rekognition import RekognitionError, RekognitionLabeler, build_rekognition_client
@@ -87,10 +88,10 @@ def label_local_file(path: Path, threshold: float | None, max_labels: int | None
         print(f"labelbot: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 1
     labeler = RekognitionLabeler(build_rekognition_client(max_pool_connections=1))
+    analysis = ImageAnalysis([LabelsStep(labeler, NoLabelCache())])
     try:
-        prepared = prepare_for_rekognition(data)
-        labels = labeler.detect_labels(prepared.data, settings.threshold, settings.max_labels)
-        result = ImageResult(path.name, path.name, labels=labels)
+        found = analysis.analyse(content_hash(data), lambda: prepare_for_rekognition(data).data, settings)
+        result = ImageResult(path.name, path.name, labels=found.labels)
     except (ImageError, RekognitionError) as exc:
         result = ImageResult(path.name, path.name, error=str(exc))
     reply = render_reply([result], settings)

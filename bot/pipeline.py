@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import collections
-import hashlib
-import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.analysis import Analysis, ImageAnalysis, content_hash
+from bot.download_budget import ByteBudget
 from bot.emoji_tags import EmojiMap
 from bot.images import ImageError, prepare_for_rekognition
-from bot.rekognition import RekognitionError, RekognitionLabeler
-from bot.render import ImageResult, Label, render_reply
+from bot.rekognition import RekognitionError
+from bot.render import ImageResult, render_reply
 from bot.settings import ChannelSettings
 from bot.slack_api import SlackTokenRefused, token_refused
 from bot.slack_files import DownloadError, SlackFileDownloader
@@ -63,7 +61,6 @@ KEPT_FILE_FIELDS = (
 # a thumbnail, whose size isn't given, as THUMB_BUDGET_BYTES.
 DOWNLOAD_BUDGET_BYTES = 32 * 1024 * 1024
 THUMB_BUDGET_BYTES = 256 * 1024
-LABEL_CACHE_DAYS = 30  # how long Rekognition's answer for an image (and request parameters) is reused
 # Replies in one channel go out in message order, at most one a second (Slack's chat.postMessage limit); a
 # message whose reply isn't settled blocks later ones only until it was recorded this long ago.
 REPLY_ORDER_WAIT_SECONDS = 60.0
@@ -117,15 +114,6 @@ def thumbnail_url(file: dict) -> str | None:
     return None
 
 
-def label_cache_key(image: bytes, settings: ChannelSettings) -> str:
-    """sha256 of the downloaded image (which prepare_for_rekognition turns into the same request every time) and of
-    every request parameter that changes Rekognition's answer."""
-    digest = hashlib.sha256(image)
-    params = [settings.threshold, settings.max_labels, list(settings.include), list(settings.exclude)]
-    digest.update(b"\0" + json.dumps(params).encode())
-    return digest.hexdigest()
-
-
 class ChannelPacer:
     """At most one post a second per channel: wait() sleeps only the caller, and only for its own channel.
 
@@ -155,47 +143,12 @@ class ChannelPacer:
             self._next[channel_id] = max(self._next.get(channel_id, now), now + self.interval)
 
 
-class ByteBudget:
-    """At most `limit` bytes held at once across threads, handed out first come, first served (a large request is not
-    overtaken by smaller ones for ever); a request larger than the limit counts as the whole limit."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._used = 0
-        self._queue: collections.deque[object] = collections.deque()
-        self._changed = threading.Condition()
-
-    def acquire(self, size: int) -> int:
-        """Wait for size bytes behind earlier requests, take them and return how many were taken (for release)."""
-        size = max(1, min(size, self.limit))
-        turn = object()
-        with self._changed:
-            self._queue.append(turn)
-            self._changed.wait_for(lambda: self._queue[0] is turn and self._used + size <= self.limit)
-            self._queue.popleft()
-            self._used += size
-            self._changed.notify_all()  # the next in line may fit too
-        return size
-
-    def take_more(self, size: int) -> int:
-        """Count size more bytes now, without waiting (what was held turned out larger than asked for): later
-        requests wait for them. Returns size, to release with the rest."""
-        with self._changed:
-            self._used += size
-        return size
-
-    def release(self, size: int) -> None:
-        with self._changed:
-            self._used -= size
-            self._changed.notify_all()
-
-
 @dataclass
 class Pipeline:
     store: Store
     slack: WebClient
     downloader: SlackFileDownloader
-    labeler: RekognitionLabeler
+    analysis: ImageAnalysis
     defaults: ChannelSettings
     emoji_map: EmojiMap = field(default_factory=EmojiMap.load)
     reply_order_wait_seconds: float = REPLY_ORDER_WAIT_SECONDS
@@ -204,9 +157,6 @@ class Pipeline:
         default_factory=lambda: threading.BoundedSemaphore(os.cpu_count() or 1)
     )
     download_budget: ByteBudget = field(default_factory=lambda: ByteBudget(DOWNLOAD_BUDGET_BYTES))
-    # Labelling in flight by cache key: a second worker with the same image waits for the first one's answer.
-    _in_flight: dict[str, threading.Event] = field(default_factory=dict, init=False, repr=False)
-    _in_flight_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def settings_for(self, channel_id: str) -> ChannelSettings:
         return self.store.get_overrides(channel_id).apply_to(self.defaults)
@@ -292,19 +242,19 @@ class Pipeline:
                     error=f"I can't label {str(file['filetype']).upper()} files; JPEG, PNG, HEIC, WebP, AVIF, "
                     "GIF, BMP and TIFF work.",
                 )
-            labels = None
+            analysis = None
             thumbnail = thumbnail_url(file)
             if thumbnail is not None:
                 try:
-                    labels = self._label_download(thumbnail, THUMB_BUDGET_BYTES, settings, metrics)
+                    analysis = self._analyse_download(thumbnail, THUMB_BUDGET_BYTES, settings, metrics)
                 except (DownloadError, ImageError) as exc:
                     log.info("the thumbnail of %s failed (%s); downloading the original", file.get("id"), exc)
-            if labels is None:
+            if analysis is None:
                 size = int(file.get("size") or 0)
                 self.downloader.check_size(size)
                 original = file.get("url_private_download") or file["url_private"]
-                labels = self._label_download(original, size or self.downloader.max_bytes, settings, metrics)
-            return ImageResult(file_id, _file_name(file), labels=labels)
+                analysis = self._analyse_download(original, size or self.downloader.max_bytes, settings, metrics)
+            return ImageResult(file_id, _file_name(file), labels=analysis.labels)
         except (DownloadError, ImageError, RekognitionError) as exc:
             return ImageResult(file_id, _file_name(file), error=str(exc))
         except SlackApiError as exc:
@@ -313,11 +263,11 @@ class Pipeline:
             log.warning("files.info for %s failed: %s", file_id, exc.response.get("error"))
             return ImageResult(file_id, _file_name(file), error="I couldn't look this file up on Slack.")
 
-    def _label_download(self, url: str, size: int, settings: ChannelSettings, metrics: JobMetrics) -> tuple[Label, ...]:
-        """Download the image (size bytes, expected) and label it: from the cache when these bytes were labelled
-        with these settings, else prepared and sent to DetectLabels. A re-posted image costs a download and a hash,
-        not a decode. The downloaded bytes count against download_budget until they are let go, once prepared: a
-        worker waiting on Rekognition holds the prepared JPEG (~0.5 MB for a photo), not the original too."""
+    def _analyse_download(self, url: str, size: int, settings: ChannelSettings, metrics: JobMetrics) -> Analysis:
+        """Download the image (size bytes, expected) and analyse it: each step from its cache when these bytes were
+        analysed with these settings, else on the prepared image. A re-posted image costs a download and a hash, not
+        a decode. The downloaded bytes count against download_budget until they are let go, once prepared: a worker
+        waiting on Rekognition holds the prepared JPEG (~0.5 MB for a photo), not the original too."""
         metrics.prepare_ms = metrics.prepared_bytes = metrics.width = metrics.height = None  # a failed thumbnail's
         held = self.download_budget.acquire(size)
 
@@ -336,7 +286,7 @@ class Pipeline:
             metrics.downloaded_bytes = len(source[0])
             if len(source[0]) > held:  # a thumbnail larger than its estimate (a PNG screenshot's can be MBs)
                 held += self.download_budget.take_more(len(source[0]) - held)
-            key = label_cache_key(source[0], settings)
+            content = content_hash(source[0])
 
             def prepare() -> bytes:
                 try:
@@ -351,15 +301,15 @@ class Pipeline:
                 return prepared.data
 
             stage = time.perf_counter()
+            unprepared = False
             try:
-                labels = self.detect_labels_cached(key, prepare, settings)
+                return self.analysis.analyse(content, prepare, settings)
             except ImageError:
-                raise  # no DetectLabels call
-            except BaseException:
-                metrics.detect_ms = round(_ms_since(stage) - (metrics.prepare_ms or 0.0), 1)
+                unprepared = True  # no Rekognition call: detect_ms stays None
                 raise
-            metrics.detect_ms = round(_ms_since(stage) - (metrics.prepare_ms or 0.0), 1)  # the cache, or the call
-            return labels
+            finally:
+                if not unprepared:  # the steps' caches and calls, without the preparing
+                    metrics.detect_ms = round(_ms_since(stage) - (metrics.prepare_ms or 0.0), 1)
         finally:
             let_go()
 
@@ -372,52 +322,6 @@ class Pipeline:
                 return prepare_for_rekognition(data)
         finally:
             metrics.prepare_ms = _ms_since(stage)
-
-    def detect_labels_cached(
-        self, key: str, prepare: Callable[[], bytes], settings: ChannelSettings
-    ) -> tuple[Label, ...]:
-        """Rekognition's labels for the image under key (label_cache_key), from the store's cache when it was
-        labelled with the same parameters in the last LABEL_CACHE_DAYS, else for prepare()'s bytes; a cache that
-        fails costs a call, never the answer."""
-        newer_than = time.time() - LABEL_CACHE_DAYS * 86400
-        cached = self._cached(key, newer_than)
-        if cached is not None:
-            return cached
-        with self._in_flight_lock:
-            waiting = self._in_flight.get(key)
-            if waiting is None:
-                self._in_flight[key] = threading.Event()
-        if waiting is not None:  # another worker is asking Rekognition about this very image: use its answer
-            waiting.wait(60)
-            cached = self._cached(key, newer_than)
-            if cached is not None:
-                return cached
-            return self._detect_and_cache(key, prepare(), settings)
-        try:
-            cached = self._cached(key, newer_than)  # finished between the first look and taking the key
-            return cached if cached is not None else self._detect_and_cache(key, prepare(), settings)
-        finally:
-            with self._in_flight_lock:
-                self._in_flight.pop(key).set()
-
-    def _cached(self, key: str, newer_than: float) -> tuple[Label, ...] | None:
-        try:
-            return self.store.cached_labels(key, newer_than=newer_than)
-        except Exception:
-            log.exception("reading the label cache failed")
-            return None
-
-    def _detect_and_cache(self, key: str, image: bytes, settings: ChannelSettings) -> tuple[Label, ...]:
-        labels = tuple(
-            self.labeler.detect_labels(
-                image, settings.threshold, settings.max_labels, include=settings.include, exclude=settings.exclude
-            )
-        )
-        try:
-            self.store.cache_labels(key, labels)
-        except Exception:
-            log.exception("writing the label cache failed")
-        return labels
 
     def post_reply(self, channel_id: str, message_ts: str) -> None:
         """Post the message's one reply once all its files are done and every earlier message of the channel has

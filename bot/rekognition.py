@@ -1,4 +1,5 @@
-"""The only code that talks to Amazon Rekognition: client configuration, retries, errors -> domain errors."""
+"""The only code that talks to Amazon Rekognition: client configuration, retries, each API's own pace, errors ->
+domain errors."""
 
 from __future__ import annotations
 
@@ -86,17 +87,75 @@ def build_rekognition_client(
     return aws_session().client("rekognition", config=config)
 
 
-class RekognitionLabeler:
-    """DetectLabels for every worker. One RateLimiter, shared by all the threads using this labeler, paces every
-    HTTP attempt (botocore's retries included): it waits on the client's per-attempt `before-sign` event, so the
-    signature is made after the wait and a long queue never sends a stale one."""
+class PacedRekognitionApi:
+    """One Rekognition API (`operation`) for every worker, paced and with its errors mapped to short replies.
+
+    Rekognition's quotas are per API, so each API has its own RateLimiter, shared by all the threads using this
+    object; it paces every HTTP attempt (botocore's retries included) by waiting on the client's per-attempt
+    `before-sign` event for that operation, so the signature is made after the wait and a long queue never sends a
+    stale one. A subclass builds the request and reads the answer; `doing` ("label") words its failures."""
+
+    operation = ""
+    doing = ""
 
     def __init__(self, client, *, tps: float = DEFAULT_TPS, limiter: RateLimiter | None = None) -> None:
         self._client = client
         self.limiter = limiter or RateLimiter(tps * PACING_HEADROOM)
-        client.meta.events.register("before-sign.rekognition.DetectLabels", self._pace)
+        client.meta.events.register(f"before-sign.rekognition.{self.operation}", self._pace)
         self._reported: set[str] = set()
         self._reported_lock = threading.Lock()
+
+    def _call(self, method, request: dict) -> dict:
+        """method(**request), the client's method for `operation`; every failure becomes a RekognitionError."""
+        try:
+            return method(**request)
+        except NoCredentialsError:
+            self._report_unavailable("NoCredentials", "no AWS credentials were found (boto3's standard chain)")
+            raise self._unavailable() from None
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            if code in IMAGE_ERRORS:
+                log.info("Rekognition rejected an image (%s): %s", self.operation, code)
+                raise ImageRejected("Amazon Rekognition couldn't read this image.") from None
+            if code in ACCESS_ERRORS:
+                self._report_unavailable(code, f"check the credentials and the rekognition:{self.operation} permission")
+                raise self._unavailable() from None
+            attempts = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
+            log.warning("%s failed after %d attempt(s): %s", self.operation, attempts, code)
+            raise RekognitionBusy(
+                f"I couldn't {self.doing} this image right now: Amazon Rekognition is busy. Please try again later."
+            ) from None
+        except BotoCoreError as exc:
+            log.warning("%s could not reach Rekognition: %s", self.operation, type(exc).__name__)
+            raise RekognitionBusy(
+                f"I couldn't {self.doing} this image right now: I couldn't reach Amazon Rekognition. "
+                "Please try again later."
+            ) from None
+
+    def _pace(self, **_kwargs) -> None:
+        waited = self.limiter.acquire()
+        if waited > 1:
+            log.debug("%s waited %.1f s for the rate limit", self.operation, waited)
+
+    def _report_unavailable(self, code: str, hint: str) -> None:
+        """One clear ERROR line per cause, not one per image."""
+        with self._reported_lock:
+            first = code not in self._reported
+            self._reported.add(code)
+        log.log(logging.ERROR if first else logging.DEBUG, "Rekognition is unavailable (%s): %s", code, hint)
+
+    @staticmethod
+    def _unavailable() -> RekognitionUnavailable:
+        return RekognitionUnavailable(
+            "I can't reach Amazon Rekognition: the bot's AWS access isn't set up. An admin can check the logs."
+        )
+
+
+class RekognitionLabeler(PacedRekognitionApi):
+    """DetectLabels, paced by LABELBOT_REKOGNITION_TPS."""
+
+    operation = "DetectLabels"
+    doing = "label"
 
     def detect_labels(
         self,
@@ -111,29 +170,7 @@ class RekognitionLabeler:
         filters = {"LabelInclusionFilters": list(include), "LabelExclusionFilters": list(exclude)}
         if include or exclude:
             request["Settings"] = {"GeneralLabels": {key: value for key, value in filters.items() if value}}
-        try:
-            response = self._client.detect_labels(**request)
-        except NoCredentialsError:
-            self._report_unavailable("NoCredentials", "no AWS credentials were found (boto3's standard chain)")
-            raise self._unavailable() from None
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "Unknown")
-            if code in IMAGE_ERRORS:
-                log.info("Rekognition rejected an image: %s", code)
-                raise ImageRejected("Amazon Rekognition couldn't read this image.") from None
-            if code in ACCESS_ERRORS:
-                self._report_unavailable(code, "check the credentials and the rekognition:DetectLabels permission")
-                raise self._unavailable() from None
-            attempts = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
-            log.warning("DetectLabels failed after %d attempt(s): %s", attempts, code)
-            raise RekognitionBusy(
-                "I couldn't label this image right now: Amazon Rekognition is busy. Please try again later."
-            ) from None
-        except BotoCoreError as exc:
-            log.warning("DetectLabels could not reach Rekognition: %s", type(exc).__name__)
-            raise RekognitionBusy(
-                "I couldn't label this image right now: I couldn't reach Amazon Rekognition. Please try again later."
-            ) from None
+        response = self._call(self._client.detect_labels, request)
         return tuple(
             Label(
                 name=item["Name"],
@@ -142,22 +179,4 @@ class RekognitionLabeler:
                 aliases=tuple(a["Name"] for a in item.get("Aliases", ())),
             )
             for item in response.get("Labels", ())
-        )
-
-    def _pace(self, **_kwargs) -> None:
-        waited = self.limiter.acquire()
-        if waited > 1:
-            log.debug("DetectLabels waited %.1f s for the rate limit", waited)
-
-    def _report_unavailable(self, code: str, hint: str) -> None:
-        """One clear ERROR line per cause, not one per image."""
-        with self._reported_lock:
-            first = code not in self._reported
-            self._reported.add(code)
-        log.log(logging.ERROR if first else logging.DEBUG, "Rekognition is unavailable (%s): %s", code, hint)
-
-    @staticmethod
-    def _unavailable() -> RekognitionUnavailable:
-        return RekognitionUnavailable(
-            "I can't reach Amazon Rekognition: the bot's AWS access isn't set up. An admin can check the logs."
         )

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.analysis import AnalysisStep, ImageAnalysis, LabelsStep
 from bot.config import Config, ConfigError
 from bot.emoji_tags import EmojiMap
 from bot.jobs import InvocationWork, Work, WorkerPool
@@ -173,6 +174,12 @@ def build_services(
     )
 
 
+def analysis_steps(config: Config, store: Store, rekognition_client) -> list[AnalysisStep]:
+    """The image's analysis, in order: each step with its Rekognition API, paced at its own share of the quota."""
+    client = rekognition_client or build_rekognition_client(config.workers)
+    return [LabelsStep(RekognitionLabeler(client, tps=config.rekognition_tps_per_process), store)]
+
+
 def _build_labelling(
     config: Config,
     store: Store,
@@ -189,9 +196,7 @@ def _build_labelling(
         downloader=SlackFileDownloader(
             config.bot_token, config.slack_api_url, config.max_download_bytes, pool_size=config.workers
         ),
-        labeler=RekognitionLabeler(
-            rekognition_client or build_rekognition_client(config.workers), tps=config.rekognition_tps_per_process
-        ),
+        analysis=ImageAnalysis(analysis_steps(config, store, rekognition_client)),
         defaults=defaults,
         emoji_map=emoji_map,
     )

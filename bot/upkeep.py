@@ -10,7 +10,7 @@ from collections.abc import Callable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.pipeline import LABEL_CACHE_DAYS
+from bot.analysis import ANALYSIS_CACHE_DAYS
 from bot.store import Store
 from bot.tag_search import TagSearch
 
@@ -57,9 +57,9 @@ class Upkeep:
         purged = self._store.purge_index(cutoff)
         jobs = self._store.purge_finished_jobs(cutoff)
         try:
-            cached = self._store.purge_label_cache(now - LABEL_CACHE_DAYS * SECONDS_PER_DAY)
+            cached = self._store.purge_label_cache(now - ANALYSIS_CACHE_DAYS * SECONDS_PER_DAY)
             if cached:
-                log.info("expired %d cached label answers older than %d days", cached, LABEL_CACHE_DAYS)
+                log.info("expired %d cached label answers older than %d days", cached, ANALYSIS_CACHE_DAYS)
         except Exception:
             log.exception("purging the label cache failed")
         if purged or jobs:

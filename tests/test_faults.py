@@ -426,7 +426,7 @@ def test_every_outside_client_has_a_timeout(start_bot):
     assert all(0 < client.timeout <= 30 for client in slack_clients)
     download_timeout = services.pipeline.downloader._http.connection_pool_kw["timeout"]
     assert 0 < download_timeout.connect_timeout <= 10 and 0 < download_timeout.read_timeout <= 30
-    rekognition = services.pipeline.labeler._client.meta.config
+    rekognition = services.pipeline.analysis.steps[0]._labeler._client.meta.config
     assert 0 < rekognition.connect_timeout <= 10 and 0 < rekognition.read_timeout <= 30
 
 

@@ -234,7 +234,7 @@ class RecordingSlack:
 
 def tagging_pipeline(slack) -> Pipeline:
     """Only add_reactions is used: it needs the Slack client and the map, nothing else."""
-    return Pipeline(store=None, slack=slack, downloader=None, labeler=None, defaults=None, emoji_map=EmojiMap.load())
+    return Pipeline(store=None, slack=slack, downloader=None, analysis=None, defaults=None, emoji_map=EmojiMap.load())
 
 
 def test_each_image_adds_up_to_three_emoji_to_the_message():

@@ -11,7 +11,9 @@ import time
 
 from PIL import Image
 
-from bot.pipeline import ByteBudget, ChannelPacer, label_cache_key, thumbnail_url
+from bot.analysis import label_cache_key
+from bot.download_budget import ByteBudget
+from bot.pipeline import ChannelPacer, thumbnail_url
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides, ChannelSettings
 from tests.conftest import fixture_bytes

@@ -53,8 +53,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bot.analysis import ANALYSIS_CACHE_DAYS
 from bot.config import DYNAMODB_TABLE_VARIABLES, ConfigError
-from bot.pipeline import LABEL_CACHE_DAYS
 from bot.rekognition import aws_session
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides
@@ -480,7 +480,7 @@ class DynamoStore:
             "created_at": now,
             "state_key": "cache",  # by_state: the purge finds them oldest first
             "state_since": now,
-            "expires_at": int(now + LABEL_CACHE_DAYS * DAY),
+            "expires_at": int(now + ANALYSIS_CACHE_DAYS * DAY),
         }
         self._db.put_item(TableName=self._jobs, Item=to_wire(item))
 

@@ -1,0 +1,196 @@
+"""An image's analysis: a sequence of steps, each with its own Rekognition call, pace and cache entry.
+
+The pipeline downloads an image, then hands its content hash and a way to prepare it to ImageAnalysis.analyse, which
+runs the steps in order. Each step says whether it is wanted (from the channel's settings and what earlier steps
+found), answers from its cache when these bytes were analysed with the same request parameters in the last
+ANALYSIS_CACHE_DAYS, and otherwise calls its Rekognition API (paced by its own limiter, see bot.rekognition) on the
+prepared image, which is made once, only when some step needs it. Today the one step is LabelsStep (DetectLabels);
+moderation (before it) and text (after it) join as classes of the same shape in the list services.py builds, so
+neither this module nor the pipeline grows a branch per feature. A step whose call must not fail the image (text)
+catches its own errors; one whose answer stops the others (moderation) says so in the Analysis it returns, and the
+later steps' `wanted` reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from bot.rekognition import RekognitionLabeler
+from bot.render import Label
+from bot.settings import ChannelSettings
+
+log = logging.getLogger(__name__)
+
+ANALYSIS_CACHE_DAYS = 30  # how long Rekognition's answer for an image (and request parameters) is reused
+IN_FLIGHT_WAIT_SECONDS = 60.0  # a worker with the same image as another waits this long for the other's answer
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the steps found in one image so far."""
+
+    labels: tuple[Label, ...] = ()
+
+
+class AnalysisStep(Protocol):
+    """One step: its own Rekognition call and its own cache (a store concern of its own)."""
+
+    name: str  # for logs: "labels"
+
+    def wanted(self, settings: ChannelSettings, so_far: Analysis) -> bool:
+        """Whether this image needs the step, in this channel, after what the earlier steps found."""
+
+    def cache_params(self, settings: ChannelSettings) -> list:
+        """Every request parameter that changes the step's answer (with the image, its cache key)."""
+
+    def cached(self, key: str, newer_than: float) -> Any | None:
+        """The answer cached under key at or after newer_than (epoch seconds), else None."""
+
+    def cache(self, key: str, answer: Any) -> None: ...
+
+    def call(self, image: bytes, settings: ChannelSettings) -> Any:
+        """Ask Rekognition about the prepared image; raises RekognitionError (or ImageError from preparing)."""
+
+    def add_to(self, analysis: Analysis, answer: Any) -> Analysis:
+        """The analysis with this step's answer in it."""
+
+
+def content_hash(image: bytes) -> hashlib._Hash:
+    """The hash of the downloaded bytes that every step's cache key starts from (prepare_for_rekognition turns the
+    same bytes into the same request every time)."""
+    return hashlib.sha256(image)
+
+
+def cache_key(content: hashlib._Hash, params: list) -> str:
+    """sha256 of the image and the step's request parameters."""
+    digest = content.copy()
+    digest.update(b"\0" + json.dumps(params).encode())
+    return digest.hexdigest()
+
+
+class LabelsStep:
+    """DetectLabels with the channel's threshold, label count and include/exclude lists, cached in the label cache."""
+
+    name = "labels"
+
+    def __init__(self, labeler: RekognitionLabeler, label_cache) -> None:
+        self._labeler = labeler
+        self._label_cache = label_cache  # the store's label cache: cached_labels / cache_labels
+
+    def wanted(self, settings: ChannelSettings, so_far: Analysis) -> bool:
+        return True
+
+    @staticmethod
+    def cache_params(settings: ChannelSettings) -> list:
+        return [settings.threshold, settings.max_labels, list(settings.include), list(settings.exclude)]
+
+    def cached(self, key: str, newer_than: float) -> tuple[Label, ...] | None:
+        return self._label_cache.cached_labels(key, newer_than=newer_than)
+
+    def cache(self, key: str, answer: tuple[Label, ...]) -> None:
+        self._label_cache.cache_labels(key, answer)
+
+    def call(self, image: bytes, settings: ChannelSettings) -> tuple[Label, ...]:
+        return tuple(
+            self._labeler.detect_labels(
+                image, settings.threshold, settings.max_labels, include=settings.include, exclude=settings.exclude
+            )
+        )
+
+    def add_to(self, analysis: Analysis, answer: tuple[Label, ...]) -> Analysis:
+        return replace(analysis, labels=answer)
+
+
+class NoLabelCache:
+    """A label cache that keeps nothing: `python -m bot label FILE` asks Rekognition every time."""
+
+    def cached_labels(self, cache_key: str, *, newer_than: float) -> None:
+        return None
+
+    def cache_labels(self, cache_key: str, labels: tuple[Label, ...]) -> None:
+        pass
+
+
+def label_cache_key(image: bytes, settings: ChannelSettings) -> str:
+    """The label cache's key for these downloaded bytes in a channel with these settings."""
+    return cache_key(content_hash(image), LabelsStep.cache_params(settings))
+
+
+class _PreparedOnce:
+    """prepare() run at most once, by the first step that calls Rekognition."""
+
+    def __init__(self, prepare: Callable[[], bytes]) -> None:
+        self._prepare = prepare
+        self._image: bytes | None = None
+
+    def __call__(self) -> bytes:
+        if self._image is None:
+            self._image = self._prepare()
+        return self._image
+
+
+class ImageAnalysis:
+    """The steps, in order, shared by every worker: a second worker with the same image and step waits for the first
+    one's answer instead of calling Rekognition again. A cache that fails costs a call, never the answer."""
+
+    def __init__(self, steps: Sequence[AnalysisStep], *, clock: Callable[[], float] = time.time) -> None:
+        self.steps = tuple(steps)
+        self._clock = clock
+        self._in_flight: dict[str, threading.Event] = {}
+        self._in_flight_lock = threading.Lock()
+
+    def analyse(self, content: hashlib._Hash, prepare: Callable[[], bytes], settings: ChannelSettings) -> Analysis:
+        """content: content_hash of the downloaded bytes (the caller lets the bytes go once prepared); prepare():
+        the bytes Rekognition is sent."""
+        prepared = _PreparedOnce(prepare)
+        analysis = Analysis()
+        for step in self.steps:
+            if step.wanted(settings, analysis):
+                key = cache_key(content, step.cache_params(settings))
+                analysis = step.add_to(analysis, self._answer(step, key, prepared, settings))
+        return analysis
+
+    def _answer(self, step: AnalysisStep, key: str, prepare: Callable[[], bytes], settings: ChannelSettings) -> Any:
+        newer_than = self._clock() - ANALYSIS_CACHE_DAYS * 86400
+        cached = self._cached(step, key, newer_than)
+        if cached is not None:
+            return cached
+        flight = f"{step.name}:{key}"
+        with self._in_flight_lock:
+            waiting = self._in_flight.get(flight)
+            if waiting is None:
+                self._in_flight[flight] = threading.Event()
+        if waiting is not None:  # another worker is asking Rekognition about this very image: use its answer
+            waiting.wait(IN_FLIGHT_WAIT_SECONDS)
+            cached = self._cached(step, key, newer_than)
+            return cached if cached is not None else self._call_and_cache(step, key, prepare(), settings)
+        try:
+            cached = self._cached(step, key, newer_than)  # finished between the first look and taking the key
+            return cached if cached is not None else self._call_and_cache(step, key, prepare(), settings)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.pop(flight).set()
+
+    @staticmethod
+    def _cached(step: AnalysisStep, key: str, newer_than: float) -> Any | None:
+        try:
+            return step.cached(key, newer_than)
+        except Exception:
+            log.exception("reading the %s cache failed", step.name)
+            return None
+
+    @staticmethod
+    def _call_and_cache(step: AnalysisStep, key: str, image: bytes, settings: ChannelSettings) -> Any:
+        answer = step.call(image, settings)
+        try:
+            step.cache(key, answer)
+        except Exception:
+            log.exception("writing the %s cache failed", step.name)
+        return answer

@@ -1,0 +1,139 @@
+"""ImageAnalysis: steps in order, each with its own cache entry and call; the image prepared once, only if needed."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+
+from bot.analysis import Analysis, ImageAnalysis, LabelsStep, cache_key, content_hash, label_cache_key
+from bot.rekognition import RekognitionBusy
+from bot.render import Label
+from bot.settings import ChannelSettings
+
+SETTINGS = ChannelSettings(threshold=80.0, max_labels=5)
+IMAGE = b"downloaded bytes"
+
+
+class RecordingStep:
+    """A step whose answer is its name; records its calls, and keeps its own cache in a dict."""
+
+    def __init__(self, name: str, *, wanted_after: str | None = None, fails: Exception | None = None) -> None:
+        self.name = name
+        self.wanted_after = wanted_after  # wanted only if this label was found by an earlier step
+        self.fails = fails
+        self.calls: list[bytes] = []
+        self.store: dict[str, tuple[Label, ...]] = {}
+        self.gate: threading.Event | None = None
+
+    def wanted(self, settings: ChannelSettings, so_far: Analysis) -> bool:
+        return self.wanted_after is None or any(label.name == self.wanted_after for label in so_far.labels)
+
+    def cache_params(self, settings: ChannelSettings) -> list:
+        return [self.name, settings.threshold]
+
+    def cached(self, key: str, newer_than: float):
+        return self.store.get(key)
+
+    def cache(self, key: str, answer) -> None:
+        self.store[key] = answer
+
+    def call(self, image: bytes, settings: ChannelSettings):
+        self.calls.append(image)
+        if self.gate is not None:
+            self.gate.wait(5)
+        if self.fails is not None:
+            raise self.fails
+        return (Label(self.name, 99.0),)
+
+    def add_to(self, analysis: Analysis, answer) -> Analysis:
+        return replace(analysis, labels=analysis.labels + answer)
+
+
+class Preparer:
+    def __init__(self) -> None:
+        self.times = 0
+
+    def __call__(self) -> bytes:
+        self.times += 1
+        return b"prepared"
+
+
+def test_steps_run_in_order_on_the_image_prepared_once_and_a_later_step_sees_the_earlier_answers():
+    first, second, never = (
+        RecordingStep("Text"),
+        RecordingStep("Words", wanted_after="Text"),
+        RecordingStep("X", wanted_after="Dog"),
+    )
+    prepare = Preparer()
+
+    found = ImageAnalysis([first, second, never]).analyse(content_hash(IMAGE), prepare, SETTINGS)
+
+    assert [label.name for label in found.labels] == ["Text", "Words"]
+    assert first.calls == second.calls == [b"prepared"]  # what Rekognition is sent: the prepared bytes
+    assert prepare.times == 1
+    assert never.calls == [] and never.store == {}  # not wanted: no call, no cache entry
+
+
+def test_a_cached_answer_costs_no_call_and_no_preparing_and_each_step_has_its_own_entry():
+    labels, text = RecordingStep("labels"), RecordingStep("text")
+    analysis = ImageAnalysis([labels, text])
+    analysis.analyse(content_hash(IMAGE), Preparer(), SETTINGS)
+    prepare = Preparer()
+
+    again = analysis.analyse(content_hash(IMAGE), prepare, SETTINGS)
+
+    assert [label.name for label in again.labels] == ["labels", "text"]
+    assert len(labels.calls) == len(text.calls) == 1 and prepare.times == 0
+    assert labels.store.keys() != text.store.keys()  # the step's parameters are in its key
+    other_settings = analysis.analyse(content_hash(IMAGE), Preparer(), replace(SETTINGS, threshold=90.0))
+    assert len(other_settings.labels) == 2 and len(labels.calls) == 2  # a parameter changed: a new call
+
+
+def test_the_labels_key_is_the_image_and_every_parameter_that_changes_detect_labels():
+    key = label_cache_key(IMAGE, SETTINGS)
+    assert key == cache_key(content_hash(IMAGE), LabelsStep.cache_params(SETTINGS))
+    assert key != label_cache_key(IMAGE + b"x", SETTINGS)
+    assert key != label_cache_key(IMAGE, replace(SETTINGS, include=("Dog",)))
+    assert key == label_cache_key(IMAGE, replace(SETTINGS, tags=True))  # reactions don't change Rekognition's answer
+
+
+def test_two_workers_with_the_same_image_make_one_call():
+    step = RecordingStep("labels")
+    step.gate = threading.Event()
+    analysis = ImageAnalysis([step])
+    answers: list[Analysis] = []
+    workers = [
+        threading.Thread(target=lambda: answers.append(analysis.analyse(content_hash(IMAGE), Preparer(), SETTINGS)))
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    step.gate.set()
+    for worker in workers:
+        worker.join(10)
+
+    assert len(step.calls) == 1
+    assert answers == [Analysis((Label("labels", 99.0),))] * 2
+
+
+def test_a_broken_cache_costs_a_call_never_the_answer(caplog):
+    step = RecordingStep("labels")
+
+    def broken(*args, **kwargs):
+        raise OSError("disk gone")
+
+    step.cached = step.cache = broken
+
+    found = ImageAnalysis([step]).analyse(content_hash(IMAGE), Preparer(), SETTINGS)
+
+    assert found.labels == (Label("labels", 99.0),)
+    assert "reading the labels cache failed" in caplog.text and "writing the labels cache failed" in caplog.text
+
+
+def test_a_step_that_fails_fails_the_analysis_and_caches_nothing():
+    step = RecordingStep("labels", fails=RekognitionBusy("busy"))
+    with pytest.raises(RekognitionBusy):
+        ImageAnalysis([step]).analyse(content_hash(IMAGE), Preparer(), SETTINGS)
+    assert step.store == {}
