@@ -12,6 +12,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from bot.config import ConfigError
+from bot.moderation import ModerationLabel
 from bot.rate_limit import RateLimiter
 from bot.render import Label
 
@@ -179,4 +180,26 @@ class RekognitionLabeler(PacedRekognitionApi):
                 aliases=tuple(a["Name"] for a in item.get("Aliases", ())),
             )
             for item in response.get("Labels", ())
+        )
+
+
+class RekognitionModerator(PacedRekognitionApi):
+    """DetectModerationLabels, paced by its own quota (LABELBOT_MODERATION_TPS). Its failures are RekognitionErrors
+    like any other: the caller treats an image it couldn't check as not labelled (failing closed), never as safe."""
+
+    operation = "DetectModerationLabels"
+    doing = "check"
+
+    def detect_moderation_labels(self, image: bytes, min_confidence: float) -> tuple[ModerationLabel, ...]:
+        response = self._call(
+            self._client.detect_moderation_labels, {"Image": {"Bytes": image}, "MinConfidence": min_confidence}
+        )
+        return tuple(
+            ModerationLabel(
+                name=item["Name"],
+                confidence=float(item["Confidence"]),
+                parent=item.get("ParentName", ""),
+                level=int(item.get("TaxonomyLevel", 1)),
+            )
+            for item in response.get("ModerationLabels", ())
         )

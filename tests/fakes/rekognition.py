@@ -26,6 +26,9 @@ CAT_LABELS = [
 ]
 
 
+OPERATIONS = ("DetectLabels", "DetectModerationLabels")
+
+
 @dataclass
 class DetectCall:
     image: bytes
@@ -37,11 +40,15 @@ class DetectCall:
     headers: dict = field(default_factory=dict)  # the request's headers, lower-case names (e.g. authorization)
     settings: dict | None = None  # the request's Settings (GeneralLabels filters)
     received_at: float = 0.0  # time.monotonic() when the request arrived, before any injected delay
+    operation: str = "DetectLabels"
 
 
 class FakeRekognition:
     def __init__(self) -> None:
         self.labels = list(CAT_LABELS)
+        # DetectModerationLabels' answer for every image (ModerationLabels items), and for particular images.
+        self.moderation_labels: list[dict] = []
+        self.moderation_for: dict[bytes, list[dict]] = {}
         self.calls: list[DetectCall] = []
         self.delay_seconds = 0.0
         self.gate: threading.Event | None = None  # when set by a test, every call waits until it opens
@@ -60,21 +67,33 @@ class FakeRekognition:
         self.server = LoopbackServer(self._route)
         self.url = self.server.url
 
-    def fail_next(self, code: str, status: int = 400, times: int = 1) -> None:
-        """The next `times` DetectLabels calls answer with this error code."""
-        with self._lock:
-            self._forced.extend([("error", status, code)] * times)
+    def fail_next(self, code: str, status: int = 400, times: int = 1, operation: str | None = None) -> None:
+        """The next `times` calls (of operation only, if given) answer with this error code."""
+        self._force(operation, [("error", status, code)] * times)
 
-    def drop_next(self, times: int = 1) -> None:
-        """The next `times` DetectLabels calls get no answer: the connection is closed once the request is read."""
-        with self._lock:
-            self._forced.extend([("drop",)] * times)
+    def drop_next(self, times: int = 1, operation: str | None = None) -> None:
+        """The next `times` calls get no answer: the connection is closed once the request is read."""
+        self._force(operation, [("drop",)] * times)
 
-    def slow_next(self, seconds: float, times: int = 1) -> None:
-        """The next `times` DetectLabels calls answer only after `seconds` (a client that gave up meanwhile is no
-        error here: the answer is written as a stream, whose broken pipe the loopback server ignores)."""
+    def slow_next(self, seconds: float, times: int = 1, operation: str | None = None) -> None:
+        """The next `times` calls answer only after `seconds` (a client that gave up meanwhile is no error here:
+        the answer is written as a stream, whose broken pipe the loopback server ignores)."""
+        self._force(operation, [("slow", seconds)] * times)
+
+    def calls_to(self, operation: str) -> list[DetectCall]:
+        return [call for call in self.calls if call.operation == operation]
+
+    def _force(self, operation: str | None, outcomes: list[tuple]) -> None:
         with self._lock:
-            self._forced.extend([("slow", seconds)] * times)
+            self._forced.extend((operation, *outcome) for outcome in outcomes)
+
+    def _take_forced(self, operation: str) -> tuple | None:
+        """The first forced outcome meant for this operation (or any), taken off the queue."""
+        for index, (meant_for, *outcome) in enumerate(self._forced):
+            if meant_for in (None, operation):
+                del self._forced[index]
+                return tuple(outcome)
+        return None
 
     def received_image(self, index: int = -1) -> Image.Image:
         return Image.open(io.BytesIO(self.calls[index].image))
@@ -84,8 +103,9 @@ class FakeRekognition:
 
     def _route(self, request: Request) -> Response | None:
         received_at = time.monotonic()
-        if request.headers.get("x-amz-target") != "RekognitionService.DetectLabels":
-            return _error(400, "UnknownOperationException", "only DetectLabels is faked")
+        operation = str(request.headers.get("x-amz-target", "")).removeprefix("RekognitionService.")
+        if operation not in OPERATIONS:
+            return _error(400, "UnknownOperationException", f"only {', '.join(OPERATIONS)} are faked")
         if "authorization" not in request.headers:
             return _error(400, "MissingAuthenticationTokenException", "Missing Authentication Token")
         if self.tps_quota is not None and not self._within_quota():
@@ -116,10 +136,11 @@ class FakeRekognition:
             headers=dict(request.headers),
             settings=params.get("Settings"),
             received_at=received_at,
+            operation=operation,
         )
         with self._lock:
             self.calls.append(call)
-            forced = self._forced.popleft() if self._forced else None
+            forced = self._take_forced(operation)
         if forced and forced[0] == "drop":
             call.outcome = "dropped"
             return None
@@ -153,6 +174,8 @@ class FakeRekognition:
         except ContractViolation as exc:
             call.outcome = exc.code
             return _error(400, exc.code, str(exc))
+        if call.operation == "DetectModerationLabels":
+            return self._moderation_answer(params, image)
         min_confidence = params.get("MinConfidence", 55.0)
         labels = [label for label in self.labels if label["Confidence"] >= min_confidence]
         general = params.get("Settings", {}).get("GeneralLabels", {})
@@ -162,6 +185,16 @@ class FakeRekognition:
         labels = labels[: params.get("MaxLabels", 1000)]
         return Response(
             200, {"Labels": labels, "LabelModelVersion": "3.0"}, {"Content-Type": "application/x-amz-json-1.1"}
+        )
+
+    def _moderation_answer(self, params: dict, image: bytes) -> Response:
+        min_confidence = params.get("MinConfidence", 50.0)  # Rekognition's default
+        found = self.moderation_for.get(image, self.moderation_labels)
+        labels = [label for label in found if label["Confidence"] >= min_confidence]
+        return Response(
+            200,
+            {"ModerationLabels": labels, "ModerationModelVersion": "7.0"},
+            {"Content-Type": "application/x-amz-json-1.1"},
         )
 
 

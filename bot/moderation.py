@@ -1,0 +1,115 @@
+"""Pure: Rekognition's moderation taxonomy and the rule that holds an image for an admin.
+
+DetectModerationLabels (model 7) answers labels in a three-level taxonomy; a channel counts or ignores whole
+top-level (L1) categories, and an image is held when a counted category was found at or above the channel's
+threshold. Names follow the taxonomy table of Rekognition's developer guide ("Using the image and video moderation
+APIs", label categories, model 7.0).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# The top-level (L1) categories of moderation model 7, in the guide's order.
+MODERATION_CATEGORIES = (
+    "Explicit",
+    "Non-Explicit Nudity of Intimate parts and Kissing",
+    "Swimwear or Underwear",
+    "Violence",
+    "Visually Disturbing",
+    "Drugs & Tobacco",
+    "Alcohol",
+    "Rude Gestures",
+    "Gambling",
+    "Hate Symbols",
+)
+_BY_FOLDED = {name.casefold(): name for name in MODERATION_CATEGORIES}
+# Each second-level (L2) category's top level, for an L3 label whose L2 parent is not in the answer itself.
+TOP_LEVEL_OF_L2 = {
+    "Explicit Nudity": "Explicit",
+    "Explicit Sexual Activity": "Explicit",
+    "Sex Toys": "Explicit",
+    "Non-Explicit Nudity": "Non-Explicit Nudity of Intimate parts and Kissing",
+    "Obstructed Intimate Parts": "Non-Explicit Nudity of Intimate parts and Kissing",
+    "Kissing on the Lips": "Non-Explicit Nudity of Intimate parts and Kissing",
+    "Female Swimwear or Underwear": "Swimwear or Underwear",
+    "Male Swimwear or Underwear": "Swimwear or Underwear",
+    "Weapons": "Violence",
+    "Graphic Violence": "Violence",
+    "Death and Emaciation": "Visually Disturbing",
+    "Crashes": "Visually Disturbing",
+    "Products": "Drugs & Tobacco",
+    "Drugs & Tobacco Paraphernalia & Use": "Drugs & Tobacco",
+    "Alcohol Use": "Alcohol",
+    "Alcoholic Beverages": "Alcohol",
+    "Middle Finger": "Rude Gestures",
+    "Nazi Party": "Hate Symbols",
+    "White Supremacy": "Hate Symbols",
+    "Extremist": "Hate Symbols",
+}
+
+
+@dataclass(frozen=True)
+class ModerationLabel:
+    """One label of DetectModerationLabels' answer."""
+
+    name: str
+    confidence: float
+    parent: str = ""  # ParentName: "" at the top level
+    level: int = 1  # TaxonomyLevel, 1-3
+
+
+class UnknownCategory(ValueError):
+    """A name that isn't a top-level category; str() says which and, if one is close, which was meant."""
+
+
+def category_named(text: str) -> str:
+    """The top-level category a user typed (any case, extra spaces, "and" for "&"), or UnknownCategory."""
+    folded = " ".join(text.split()).casefold()
+    for candidate in (folded, folded.replace(" and ", " & ")):
+        if candidate in _BY_FOLDED:
+            return _BY_FOLDED[candidate]
+    guess = difflib.get_close_matches(folded, list(_BY_FOLDED), n=1, cutoff=0.6)
+    hint = f"; did you mean “{_BY_FOLDED[guess[0]]}”?" if guess else ""
+    raise UnknownCategory(f"“{' '.join(text.split())}” is not one of Rekognition's moderation categories{hint}")
+
+
+def categories_named(text: str) -> tuple[str, ...]:
+    """`Alcohol, Swimwear or Underwear` -> the categories, each once, in the taxonomy's order; "none" -> ()."""
+    if text.strip().casefold() == "none":
+        return ()
+    named = {category_named(part) for part in text.split(",") if part.strip()}
+    if not named:
+        raise UnknownCategory("name one or more moderation categories, separated by commas, or `none`")
+    return tuple(name for name in MODERATION_CATEGORIES if name in named)
+
+
+def top_level_of(label: ModerationLabel, labels: Iterable[ModerationLabel]) -> str:
+    """The L1 category a label belongs to, following ParentName through the answer's other labels, then the
+    taxonomy. A name the taxonomy doesn't know (a newer model's) is its own category: it counts, and since only
+    top-level names can be ignored, it can't be ignored by mistake (failing closed)."""
+    parents = {item.name: item.parent for item in labels}
+    name, seen = label.name, set()
+    parent = label.parent
+    while parent and name not in seen:
+        seen.add(name)
+        name, parent = parent, parents.get(parent, "")
+    return TOP_LEVEL_OF_L2.get(name, name)
+
+
+def held_categories(
+    labels: Iterable[ModerationLabel], threshold: float, ignored: Iterable[str] = ()
+) -> tuple[tuple[str, float], ...]:
+    """The counted top-level categories found at or above threshold, each with its highest confidence, most
+    confident first: the image is held when this is not empty."""
+    labels = tuple(labels)
+    skip = set(ignored)
+    found: dict[str, float] = {}
+    for label in labels:
+        category = top_level_of(label, labels)
+        if category in skip or label.confidence < threshold:
+            continue
+        found[category] = max(found.get(category, 0.0), label.confidence)
+    return tuple(sorted(found.items(), key=lambda item: (-item[1], item[0])))
