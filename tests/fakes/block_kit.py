@@ -189,6 +189,7 @@ def limit_problems(block: dict, pointer: str) -> list[str]:
 
 
 def _part_problems(part: dict, pointer: str) -> list[str]:
+    """One object's text lengths and kinds, where the Block Kit reference sets limits slack_sdk doesn't check."""
     kind, text, problems = part.get("type"), part.get("text"), []
     if kind in TEXT_TYPES and isinstance(text, str) and len(text) > MAX_TEXT:
         problems.append(f"must be less than {MAX_TEXT + 1} characters [json-pointer:{pointer}/text]")
