@@ -10,7 +10,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from bot.mrkdwn import clip, escape, slack_date
+from bot.mrkdwn import clip, escape, pack_lines, slack_date
 from bot.settings import ChannelSettings, format_percent
 from bot.store import LabellingSummary
 
@@ -135,16 +135,8 @@ def _names(values: tuple[str, ...]) -> str:
 
 def _packed_sections(lines: list[str], max_blocks: int, noun: str) -> list[dict]:
     """Lines packed into as few sections as fit; past max_blocks the rest is counted, not shown."""
-    blocks: list[list[str]] = []
-    for index, line in enumerate(lines):
-        line = clip(line, MAX_SECTION_TEXT)
-        if blocks and len("\n".join([*blocks[-1], line])) <= MAX_SECTION_TEXT:
-            blocks[-1].append(line)
-        elif len(blocks) < max_blocks:
-            blocks.append([line])
-        else:
-            return [_section("\n".join(b)) for b in blocks] + [_context(f"…and {len(lines) - index:,} more {noun}.")]
-    return [_section("\n".join(b)) for b in blocks]
+    texts, left_out = pack_lines(lines, MAX_SECTION_TEXT, max_blocks)
+    return [_section(text) for text in texts] + ([_context(f"…and {left_out:,} more {noun}.")] if left_out else [])
 
 
 def _header(text: str) -> dict:

@@ -17,6 +17,21 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def pack_lines(lines: list[str], limit: int, max_texts: int) -> tuple[list[str], int]:
+    """Lines joined into as few texts of at most `limit` characters as hold them (a longer line clipped), at most
+    max_texts of them; and how many lines were left out. Block Kit caps both a block's text and the blocks."""
+    texts: list[list[str]] = []
+    for index, line in enumerate(lines):
+        line = clip(line, limit)
+        if texts and len("\n".join([*texts[-1], line])) <= limit:
+            texts[-1].append(line)
+        elif len(texts) < max_texts:
+            texts.append([line])
+        else:
+            return ["\n".join(text) for text in texts], len(lines) - index
+    return ["\n".join(text) for text in texts], 0
+
+
 def literal(text: str, limit: int = MAX_LITERAL) -> str:
     """User text for inside inline code: shown as typed, no mrkdwn, mention or backtick of theirs."""
     return escape(clip(text.replace("`", "'"), limit))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.mrkdwn import clip, escape
+from bot.mrkdwn import clip, escape, pack_lines
 from bot.settings import ChannelSettings, format_percent
 
 SEPARATOR = " · "
-MAX_SECTION_TEXT = 3000  # Block Kit's limit for a section's text
+# Block Kit's limits for a message: a section's text, the blocks, the text fallback (Slack cuts a longer one).
+MAX_SECTION_TEXT = 3000
+MAX_BLOCKS = 50
+MAX_TEXT = 40_000
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,7 @@ def render_reply(results: list[ImageResult], settings: ChannelSettings) -> Reply
         lines = [describe_result(results[0], settings)]  # one image, or one reason for all (e.g. busy): one line
     else:
         lines = [f"*{escape(r.file_name)}*: {describe_result(r, settings)}" for r in results]
-    text = "\n".join(lines)
-    blocks: list[dict] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": clip(line, MAX_SECTION_TEXT)}} for line in lines
-    ]
+    blocks = _image_sections(lines)
     blocks.append(
         {
             "type": "context",
@@ -75,4 +75,16 @@ def render_reply(results: list[ImageResult], settings: ChannelSettings) -> Reply
             ],
         }
     )
-    return Reply(text=text, blocks=blocks)
+    return Reply(text=clip("\n".join(lines), MAX_TEXT), blocks=blocks)
+
+
+def _image_sections(lines: list[str]) -> list[dict]:
+    """A section per image; with more images than a message has blocks for, the lines packed into as few sections
+    as hold them, and any that still don't fit counted."""
+    room = MAX_BLOCKS - 1  # the context block closes the reply
+    if len(lines) <= room:
+        texts, left_out = [clip(line, MAX_SECTION_TEXT) for line in lines], 0
+    else:
+        texts, left_out = pack_lines(lines, MAX_SECTION_TEXT, room - 1)
+    more = [f"…and {left_out:,} more images."] if left_out else []
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}} for text in texts + more]

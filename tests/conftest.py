@@ -30,6 +30,8 @@ def fake_slack() -> Iterator[FakeSlack]:
     fake = FakeSlack()
     yield fake
     fake.close()
+    # Slack refuses (or cuts) Block Kit that breaks its rules: a test that expects it takes its violations first.
+    fake.assert_no_block_kit_violations()
 
 
 @pytest.fixture
@@ -133,10 +135,11 @@ def start_bot(request, fake_slack, aws_env, tmp_path, monkeypatch) -> Iterator:
             tables.update(tables or request.getfixturevalue("local_dynamodb").new_tables())
             environ = bot_environ(fake_slack, tmp_path, **{**lambda_environ(tables), **overrides})
             fake_lambda.hold = not start_workers
-            started.append(serve_bot_on_lambda(load_config(environ, mode="lambda"), fake_lambda, **(services or {})))
+            config = load_config(environ, mode="lambda")
+            started.append(serve_bot_on_lambda(config, fake_lambda, fake_slack=fake_slack, **(services or {})))
         else:
             config = load_config(bot_environ(fake_slack, tmp_path, **overrides), mode="http")
-            started.append(serve_bot(config, start_workers=start_workers, **(services or {})))
+            started.append(serve_bot(config, start_workers=start_workers, fake_slack=fake_slack, **(services or {})))
         return started[-1]
 
     yield start

@@ -15,6 +15,7 @@ from bot.serve import build_wsgi_app
 from bot.services import Services, build_services
 from tests import slack_requests
 from tests.fakes.aws_lambda import FakeContext, FakeLambda, api_gateway_event
+from tests.fakes.slack import FakeSlack
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
@@ -32,6 +33,7 @@ class RunningBot:
     services: Services
     url: str
     server: WSGIServer
+    fake_slack: FakeSlack | None = None  # checks each /labels ack body as Slack checks a message
 
     @property
     def events_url(self) -> str:
@@ -41,7 +43,10 @@ class RunningBot:
         return slack_requests.post_event(self.events_url, event, **kw)
 
     def command(self, text: str, **kw) -> slack_requests.HttpAnswer:
-        return slack_requests.post_command(self.events_url, text, **kw)
+        answer = slack_requests.post_command(self.events_url, text, **kw)
+        if self.fake_slack is not None and answer.status == 200:
+            self.fake_slack.check_command_ack(answer.body)
+        return answer
 
     def sweep(self) -> None:
         """Post due replies and run the upkeep now (the sweep thread's work; on Lambda the scheduled invocation)."""
@@ -73,8 +78,11 @@ class RunningLambdaBot(RunningBot):
         self.services.stop()
 
 
-def serve_bot(config: Config, *, start_workers: bool = True, **service_options) -> RunningBot:
-    """service_options go to build_services (e.g. rekognition_client=... with short timeouts)."""
+def serve_bot(
+    config: Config, *, start_workers: bool = True, fake_slack: FakeSlack | None = None, **service_options
+) -> RunningBot:
+    """service_options go to build_services (e.g. rekognition_client=... with short timeouts); fake_slack, if given,
+    checks the acks of /labels."""
     services = build_services(config, **service_options)
     app = build_app(config, services)
     if start_workers:
@@ -83,10 +91,12 @@ def serve_bot(config: Config, *, start_workers: bool = True, **service_options) 
         "127.0.0.1", 0, build_wsgi_app(app, services), server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
     )
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    return RunningBot(config, services, f"http://127.0.0.1:{server.server_port}", server)
+    return RunningBot(config, services, f"http://127.0.0.1:{server.server_port}", server, fake_slack)
 
 
-def serve_bot_on_lambda(config: Config, fake_lambda: FakeLambda, **service_options) -> RunningLambdaBot:
+def serve_bot_on_lambda(
+    config: Config, fake_lambda: FakeLambda, *, fake_slack: FakeSlack | None = None, **service_options
+) -> RunningLambdaBot:
     """One Lambda runtime plays both functions: API Gateway's (events) and the labelling one (lazy listeners and
     the sweep, invoked through fake_lambda, which must be what AWS_ENDPOINT_URL_LAMBDA points at)."""
     runtime = LambdaRuntime(config, **service_options)
@@ -111,6 +121,5 @@ def serve_bot_on_lambda(config: Config, fake_lambda: FakeLambda, **service_optio
 
     server = make_server("127.0.0.1", 0, api_gateway, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    return RunningLambdaBot(
-        config, runtime.services, f"http://127.0.0.1:{server.server_port}", server, runtime, fake_lambda
-    )
+    url = f"http://127.0.0.1:{server.server_port}"
+    return RunningLambdaBot(config, runtime.services, url, server, fake_slack, runtime=runtime, fake_lambda=fake_lambda)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.mrkdwn import clip, escape, literal, slack_date
+from bot.mrkdwn import clip, escape, literal, pack_lines, slack_date
 from bot.settings import CommandError, parse_command
 
 
@@ -33,3 +33,9 @@ def test_a_date_reads_in_each_readers_time_zone_optionally_linked():
     assert slack_date(1_700_000_000, "https://x.slack.com/archives/C1/p1") == (
         "<!date^1700000000^{date_short_pretty} {time}^https://x.slack.com/archives/C1/p1|2023-11-14 22:13 UTC>"
     )
+
+
+def test_lines_are_packed_into_as_few_texts_as_hold_them_and_the_rest_counted():
+    assert pack_lines(["a" * 4, "b" * 4, "c" * 4], 9, 5) == (["aaaa\nbbbb", "cccc"], 0)
+    assert pack_lines(["a" * 20, "b"], 9, 5) == (["a" * 8 + "…", "b"], 0)  # a longer line is clipped
+    assert pack_lines(["x" * 8] * 5, 9, 2) == (["x" * 8, "x" * 8], 3)

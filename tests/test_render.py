@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.render import ImageResult, Label, render_reply
 from bot.settings import ChannelSettings
+from tests.fakes.block_kit import Verdict, check_message
 
 DEFAULTS = ChannelSettings(threshold=75.0, max_labels=5)
 CAT = (Label("Kitten", 96.43), Label("Cat", 99.21), Label("Carpet", 61.7), Label("Pet", 95.0))
@@ -50,3 +51,32 @@ def test_block_text_stays_within_block_kit_limits():
     many = tuple(Label("L" * 200 + str(i), 99.0 - i / 10) for i in range(20))
     reply = render_reply([ImageResult("F1", "a.jpg", labels=many)], ChannelSettings(0.0, 20))
     assert all(len(b["text"]["text"]) <= 3000 for b in reply.blocks if b["type"] == "section")
+    assert slack_verdict(reply) == Verdict()
+
+
+def slack_verdict(reply) -> Verdict:
+    """What Slack would make of the reply as chat.postMessage's text and blocks (tests/fakes/block_kit.py)."""
+    return check_message({"text": reply.text, "blocks": reply.blocks})
+
+
+def test_more_images_than_a_message_has_blocks_for_share_sections_and_every_line_is_shown():
+    results = [ImageResult(f"F{i}", f"photo-{i}.jpg", labels=CAT) for i in range(120)]
+
+    reply = render_reply(results, DEFAULTS)
+
+    assert slack_verdict(reply) == Verdict()
+    assert len(reply.blocks) < 50
+    sections = [b["text"]["text"] for b in reply.blocks if b["type"] == "section"]
+    assert "\n".join(sections) == reply.text  # every image's line, in the order posted
+    assert reply.text.split("\n")[119] == "*photo-119.jpg*: Cat 99.2% · Kitten 96.4% · Pet 95.0%"
+
+
+def test_images_past_what_50_blocks_hold_are_counted_and_the_text_fallback_is_cut_at_40000_characters():
+    results = [ImageResult(f"F{i}", "n" * 2900 + f"{i}.jpg", labels=CAT) for i in range(60)]
+
+    reply = render_reply(results, DEFAULTS)
+
+    assert slack_verdict(reply) == Verdict()
+    assert len(reply.blocks) == 50
+    assert reply.blocks[-2]["text"]["text"] == "…and 12 more images."  # 48 lines fit, one per section
+    assert len(reply.text) == 40_000 and reply.text.endswith("…")

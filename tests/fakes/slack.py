@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.fakes import block_kit
+from tests.fakes.block_kit import Verdict, Violation
 from tests.fakes.http_server import LoopbackServer, Request, Response
 
 BOT_USER_ID = "UBOT"
@@ -46,6 +48,7 @@ class ApiCall:
 class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[ApiCall] = []
+        self.block_kit_violations: list[Violation] = []  # what Slack would have refused or cut (block_kit.py)
         self.files: dict[str, HostedFile] = {}
         self.file_objects: dict[str, dict] = {}
         self.socket_mode_url: str | None = None
@@ -192,6 +195,12 @@ class FakeSlack:
         if forced is not None:
             self._notify()
             return forced
+        if method.startswith("response_url."):  # tests point response_urls at /api/response_url.…: no token
+            return self._answer_response_url(args)
+        # Checked before the token: a violation fails the test whatever else Slack would have answered.
+        if (refused := self._judge(method, block_kit.check_api_call(method, args))) is not None:
+            self._notify()
+            return refused
         if request.headers.get("authorization") != "Bearer xoxb-test-token" and method != "apps.connections.open":
             self._notify()
             return Response(200, {"ok": False, "error": "invalid_auth"})
@@ -353,6 +362,35 @@ class FakeSlack:
     def _notify(self) -> None:
         with self._changed:
             self._changed.notify_all()
+
+    # ---- Block Kit, checked as Slack checks it (tests/fakes/block_kit.py) --------------------------------------------
+    def check_command_ack(self, body: str) -> None:
+        """A slash command's ack body is a message Slack shows the user, so the same rules hold (tests/harness.py)."""
+        self._judge("slash command ack", block_kit.check_message(block_kit.ack_message(body)))
+
+    def assert_no_block_kit_violations(self) -> None:
+        """Fails naming each method and reason (the fake_slack fixture calls it at teardown)."""
+        violations = "\n".join(str(violation) for violation in self.block_kit_violations)
+        assert not violations, f"the bot sent what Slack would refuse or cut:\n{violations}"
+
+    def take_block_kit_violations(self) -> list[Violation]:
+        """The violations so far, forgotten: for a test that expects some (the fake_slack fixture fails on any left)."""
+        with self._changed:
+            taken, self.block_kit_violations = self.block_kit_violations, []
+        return taken
+
+    def _judge(self, method: str, verdict: Verdict) -> Response | None:
+        """Record what Slack would refuse or cut; Slack's refusal to send back, or None to answer as usual."""
+        if verdict.reasons:
+            with self._changed:
+                self.block_kit_violations.append(Violation(method, verdict.reasons))
+        return block_kit.refusal(method, verdict) if verdict.refused else None
+
+    def _answer_response_url(self, args: dict) -> Response:
+        """A response_url takes a message without a token and answers as an incoming webhook does: ok, or a 400."""
+        refused = self._judge("response_url", block_kit.check_message(args))
+        self._notify()
+        return refused or Response(200, "ok", {"Content-Type": "text/plain"})
 
 
 def _trickling(data: bytes, seconds: float):

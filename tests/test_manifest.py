@@ -1,0 +1,102 @@
+"""manifest.yml against Slack's published app-manifest JSON schema (tests/schemas/, from slackapi/manifest-schema)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from jsonschema import Draft7Validator
+
+SCHEMAS = Path(__file__).parent / "schemas"
+MANIFEST = Path(__file__).parent.parent / "manifest.yml"
+
+
+def load_manifest() -> dict:
+    return yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+
+
+def load_schema(name: str) -> dict:
+    return json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
+
+
+def versioned_schema_name(manifest: dict) -> str:
+    """The versioned schema Slack's main schema applies to this manifest: its oneOf branches are each a condition on
+    `_metadata` and a $ref, and exactly one condition holds."""
+    [ref] = [
+        branch["allOf"][1]["$ref"]
+        for branch in load_schema("manifest.schema.json")["oneOf"]
+        if Draft7Validator(branch["allOf"][0]).is_valid(manifest)
+    ]
+    return Path(urlsplit(ref).path).name
+
+
+def schema_errors(manifest: dict) -> list[str]:
+    """Every way the manifest breaks the schema that applies to it, each with where."""
+    schema = load_schema(versioned_schema_name(manifest))
+    validator = Draft7Validator(schema, format_checker=Draft7Validator.FORMAT_CHECKER)
+    errors = sorted(validator.iter_errors(manifest), key=lambda error: list(error.absolute_path))
+    return [f"{'/'.join(map(str, error.absolute_path)) or '(top)'}: {error.message}" for error in errors]
+
+
+def test_the_kept_schemas_are_valid_draft_7_schemas():
+    for name in ("manifest.schema.json", "manifest.schema.1.0.0.json"):
+        Draft7Validator.check_schema(load_schema(name))
+
+
+def test_the_manifest_is_valid_against_slacks_schema():
+    manifest = load_manifest()
+
+    assert versioned_schema_name(manifest) == "manifest.schema.1.0.0.json"  # no _metadata: Slack's 1.0.0 format
+    assert schema_errors(manifest) == []
+
+
+@pytest.mark.parametrize(
+    ("metadata", "schema"),
+    [({"major_version": 1}, "manifest.schema.1.0.0.json"), ({"major_version": 2}, "manifest.schema.2.0.0.json")],
+)
+def test_the_main_schema_picks_the_version_by_metadata(metadata, schema):
+    assert versioned_schema_name({**load_manifest(), "_metadata": metadata}) == schema
+
+
+def _without_app_name(manifest: dict) -> None:
+    del manifest["display_information"]["name"]
+
+
+def _with_unknown_setting(manifest: dict) -> None:
+    manifest["settings"]["socket_mode"] = True  # the setting is socket_mode_enabled
+
+
+def _with_long_shortcut_name(manifest: dict) -> None:
+    manifest["features"]["shortcuts"][0]["name"] = "Label every image in this message"  # at most 24 characters
+
+
+def _with_command_without_slash(manifest: dict) -> None:
+    manifest["features"]["slash_commands"][0]["command"] = "labels"
+
+
+def _with_event_twice(manifest: dict) -> None:
+    manifest["settings"]["event_subscriptions"]["bot_events"].append("message.channels")
+
+
+@pytest.mark.parametrize(
+    ("breakage", "where", "what"),
+    [
+        (_without_app_name, "display_information", "'name' is a required property"),
+        (_with_unknown_setting, "settings", "Additional properties are not allowed ('socket_mode' was unexpected)"),
+        (_with_long_shortcut_name, "features/shortcuts/0/name", "'Label every image in this message' is too long"),
+        (_with_command_without_slash, "features/slash_commands/0/command", "'labels' does not match '^\\\\/'"),
+        (_with_event_twice, "settings/event_subscriptions/bot_events", "has non-unique elements"),
+    ],
+)
+def test_the_schema_rejects_a_broken_manifest(breakage, where, what):
+    """Not vacuous: each of these breaks Slack's schema, and the check says where and how."""
+    manifest = copy.deepcopy(load_manifest())
+    breakage(manifest)
+
+    [error] = schema_errors(manifest)
+
+    assert error.startswith(f"{where}: ") and what in error, error
