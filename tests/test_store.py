@@ -3,11 +3,14 @@ make_store fixture); then what only one of them has (SQLite's file and lock, Dyn
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import os
 import sqlite3
 import stat
 import threading
 import time
+import typing
 from collections.abc import Callable
 
 import pytest
@@ -180,6 +183,23 @@ def test_a_message_deleted_while_its_reply_is_posted_gets_the_reply_deleted(stor
 
     assert store.replies.replies_to_delete() == [("C1", "1.0", "1.5")]
     assert store.replies.messages_ready_to_reply() == []
+
+
+def test_each_concern_implements_its_protocol_with_the_same_parameters(make_store):
+    """What a new concern (a field of Stores) must match on both backends: every method of its protocol, with the
+    protocol's parameters (an implementation may add keyword-only ones with defaults, e.g. a purge's batch size)."""
+    store = make_store()
+    protocols = typing.get_type_hints(Stores)
+    for concern in dataclasses.fields(Stores):
+        protocol, implementation = protocols[concern.name], getattr(store, concern.name)
+        methods = [name for name, value in vars(protocol).items() if callable(value) and not name.startswith("_")]
+        assert methods, concern.name
+        for name in methods:
+            wanted = list(inspect.signature(getattr(protocol, name)).parameters.values())
+            given = list(inspect.signature(getattr(type(implementation), name)).parameters.values())
+            assert given[: len(wanted)] == wanted, f"{concern.name}.{name}"
+            extra = given[len(wanted) :]
+            assert all(p.kind is p.KEYWORD_ONLY and p.default is not p.empty for p in extra), f"{concern.name}.{name}"
 
 
 # ---- SQLite only ------------------------------------------------------------------------------------------------

@@ -1,33 +1,34 @@
 """The store, split by concern: one small protocol per concern (protocols.py), each implemented by both backends in
-a module of its own, and `Stores`, the set of them one backend opens, built in one place from the config
-(open_stores). The rest of the code receives the concerns it needs (a TagIndex, a JobQueue...), not the set.
+a module of its own, and `Stores`, one backend's set of them, opened in one place from the config (open_stores). The
+rest of the code receives the concerns it needs (a TagIndex, a JobQueue and ReplyState...), not the backend.
 
-    concern            protocol (protocols.py)  SQLite (sqlite/)        DynamoDB (dynamodb/)
-    settings           ChannelSettingsStore     settings.py             settings.py
-    queue              JobQueue                 queue.py                queue.py
-    replies            ReplyState               replies.py              replies.py
-    label_cache        LabelCache               label_cache.py          label_cache.py
-    tags               TagIndex                 tag_index.py            tag_index.py
-    deletions          Deletions                deletions.py            deletions.py
-    summary            LabellingSummaries       summary.py              summary.py
-    (shared)           StoreBackend             database.py, messages   base.py, wire.py, messages.py, tables.py
+    Stores field   protocol              SQLite (sqlite/)     DynamoDB (dynamodb/)
+    settings       ChannelSettingsStore  settings.py          settings.py
+    queue          JobQueue              queue.py             queue.py
+    replies        ReplyState            replies.py           replies.py
+    deletions      Deletions             deletions.py         deletions.py
+    summary        LabellingSummaries    summary.py           summary.py
+    label_cache    LabelCache            label_cache.py       label_cache.py
+    tags           TagIndex              tag_index.py         tag_index.py, stemmer.py
+    backend        StoreBackend          database.py          base.py (wire.py, tables.py)
 
-What each backend's concerns share: SQLite's one connection, its lock, transaction helper and process lock
-(sqlite/database.py); DynamoDB's client, table names and call helpers (dynamodb/base.py). The queue, the replies,
-the deletions and the Home tab's summary work on the same records, a message and one job per file (sqlite/messages.py:
-the tables; dynamodb/messages.py: the message's partition): claim_reply reads the jobs it answers for, and a
-DynamoDB finish_job bumps the message's revision so that a reply claimed on what was read before fails. What must
-change together across concerns does so in one place: a deletion in Slack (Deletions) drops the message's index
-entries, its jobs and its reply in one SQLite transaction, composing the other modules' in-transaction helpers; on
-DynamoDB, in the order that lets concurrent work see it. At start-up the queue and the replies requeue what a stopped
-process left, each its own (no transaction needs to span them: nothing else claims until the workers start).
+What a backend's concerns share: on SQLite one connection, its lock, the transaction helper and the process lock
+(database.py); on DynamoDB the client, the table names and the call helpers (base.py). The queue, the replies, the
+deletions and the summary work on the same records, a message and one job per file (messages.py in each backend:
+SQLite's tables and in-transaction helpers, DynamoDB's message partition): claim_reply reads the jobs it answers for
+in its own transaction (SQLite) or checks the message's revision, which every job change bumps (DynamoDB). Only a
+deletion in Slack must change several concerns together, so it is a concern of its own (Deletions) that coordinates
+them: one SQLite transaction composing tag_index's and messages' helpers; on DynamoDB, the message marked deleted
+first so that labelling or a reply under way sees it. At start-up the queue and the replies each requeue what a
+stopped process left (jobs.py calls both; nothing else claims meanwhile, so no transaction needs to span them).
 
-Adding a concern (moderation decisions, OCR text, usage counters): a protocol in protocols.py; a SQLite module with its
-SCHEMA (its own tables) and a class taking the SqliteDatabase, added to sqlite/__init__.py's open_sqlite_stores; a
-DynamoDB module with a class taking the DynamoTables (its items in an existing table under a key prefix of its own,
-documented in dynamodb/tables.py, or a new table there and in template.yaml), added to dynamodb/__init__.py's
-open_dynamodb_stores; a field of Stores; the shared behaviour tests run it on both (tests/conftest.py's make_store).
-A concern that holds a message's or a file's data (OCR text) also drops it in both deletions.py modules.
+Adding a concern (moderation decisions, OCR text, usage counters): its protocol in protocols.py and a field of
+Stores; sqlite/<concern>.py with its own tables (SCHEMA) and a class taking the SqliteDatabase, listed in
+sqlite/__init__.py (SCHEMAS and open_sqlite_stores); dynamodb/<concern>.py with a class taking the DynamoTables, its
+items in an existing table under a pk prefix of its own (documented in dynamodb/tables.py; a new table also goes in
+template.yaml, config.py and DynamoTables), built in dynamodb/__init__.py's open_dynamodb_stores. Its behaviour
+tests take tests/conftest.py's make_store, so they run on both; test_store checks that both match the protocol. A
+concern that keeps data of a message or a file (OCR text) drops it in both deletions.py modules too.
 """
 
 from __future__ import annotations

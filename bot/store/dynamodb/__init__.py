@@ -16,6 +16,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
+from botocore.client import BaseClient
+
 from bot.store import Stores
 from bot.store.dynamodb.base import DynamoTables, build_dynamodb_client
 from bot.store.dynamodb.deletions import DynamoDeletions
@@ -33,7 +35,7 @@ __all__ = ["DynamoTables", "build_dynamodb_client", "index_stems", "open_dynamod
 def open_dynamodb_stores(
     tables: Mapping[str, str],
     *,
-    client=None,
+    client: BaseClient | None = None,
     retention_days: int = 90,
     clock: Callable[[], float] = time.time,
 ) -> Stores:

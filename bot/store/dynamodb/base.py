@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 
+from botocore.client import BaseClient
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -23,7 +24,7 @@ TRIES = 8  # a write that meets a concurrent change (or a transaction another on
 TRANSIENT_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 
 
-def build_dynamodb_client():
+def build_dynamodb_client() -> BaseClient:
     """boto3's DynamoDB client: botocore's standard retries (throttling, 5xx, dropped connections), 5 attempts, and
     short timeouts, as every call is inside an ack or a job. AWS_REGION is honoured as Lambda and the other SDKs do
     (botocore alone reads AWS_DEFAULT_REGION); AWS_ENDPOINT_URL_DYNAMODB points it elsewhere."""
@@ -36,7 +37,7 @@ class DynamoTables:
         self,
         tables: Mapping[str, str],
         *,
-        client=None,
+        client: BaseClient | None = None,
         retention_days: int = 90,
         clock: Callable[[], float] = time.time,
     ) -> None:

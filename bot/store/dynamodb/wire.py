@@ -23,7 +23,7 @@ def from_wire(item: dict) -> dict:
     return {name: _deserializer.deserialize(value) for name, value in item.items()}
 
 
-def as_dynamodb(value):
+def as_dynamodb(value: object) -> object:
     """DynamoDB numbers are Decimals (a float's shortest repr, exactly); infinities become its largest ones."""
     if isinstance(value, float):
         if math.isinf(value):
