@@ -20,8 +20,8 @@ import time
 from bench.stats import percentile
 from bot.render import Label
 from bot.settings import Find
-from bot.store import IndexedImage, search_words
-from bot.store.sqlite import SqliteStore
+from bot.store import IndexedImage, Stores, search_words
+from bot.store.sqlite import open_sqlite_stores
 from bot.tag_search import TagSearch
 
 DAY = 86400.0
@@ -162,7 +162,7 @@ def channels(rng: random.Random) -> tuple[list[tuple[str, str]], list[float]]:
     return names, [1 / (rank + 1) for rank in range(len(names))]  # Zipf: the busiest holds ~23%
 
 
-def fill(store: SqliteStore, count: int, rng: random.Random, now: float) -> dict[str, int]:
+def fill(store: Stores, count: int, rng: random.Random, now: float) -> dict[str, int]:
     names, weights = channels(rng)
     images, sizes = [], dict.fromkeys((c for c, _ in names), 0)
     for index in range(count):
@@ -173,7 +173,7 @@ def fill(store: SqliteStore, count: int, rng: random.Random, now: float) -> dict
         user = f"U{rng.randrange(500):06d}"
         images.append(IndexedImage(channel, kind, ts, thread, f"F{index:09d}", user, random_labels(rng)))
         sizes[channel] += 1
-    store.index_images(images)
+    store.tags.index_images(images)
     return sizes
 
 
@@ -203,12 +203,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = f"{tmp}/bench.sqlite3"
-        store = SqliteStore(path)
+        store = open_sqlite_stores(path)
         started = time.perf_counter()
         sizes = fill(store, args.images, rng, now)
         filled = time.perf_counter() - started
         store.close()
-        store = SqliteStore(path)  # reopened: nothing of the fill left in the connection's cache
+        store = open_sqlite_stores(path)  # reopened: nothing of the fill left in the connection's cache
         size_mb = sum(os.path.getsize(f"{tmp}/{name}") for name in os.listdir(tmp)) / 1e6
         print(
             f"{args.images:,} images indexed in {filled:.1f} s (one transaction); database {size_mb:.0f} MB; "
@@ -216,7 +216,7 @@ def main() -> None:
             f"C00000039 (quietest) {sizes['C00000039']:,}"
         )
         slack = NoSlack(dict(channels(random.Random(args.seed))[0]))
-        search = TagSearch(store, slack, retention_days=90)
+        search = TagSearch(store.tags, slack, retention_days=90)
         search.load_workspace_url(slack)
         here = "C00000000"
         cases = [
@@ -239,13 +239,13 @@ def main() -> None:
             query_ms, answer_ms = [], []
             for _ in range(args.runs):
                 t0 = time.perf_counter()
-                store.search_images(words, channel_id=scope, since=since, limit=10)
+                store.tags.search_images(words, channel_id=scope, since=since, limit=10)
                 t1 = time.perf_counter()
                 search.answer(find, channel_id=channel, user_id="U1")
                 t2 = time.perf_counter()
                 query_ms.append((t1 - t0) * 1000)
                 answer_ms.append((t2 - t1) * 1000)
-            total = len(store.search_images(words, channel_id=scope, since=since, limit=10**9))
+            total = len(store.tags.search_images(words, channel_id=scope, since=since, limit=10**9))
             print(
                 f"{name:28} {total:>8,} {statistics.median(query_ms):>8.2f}ms {percentile(query_ms, 0.99):>8.2f}ms "
                 f"{statistics.median(answer_ms):>9.2f}ms {percentile(answer_ms, 0.99):>9.2f}ms"

@@ -20,11 +20,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.rekognition import RekognitionLabeler
 from bot.render import Label
 from bot.settings import ChannelSettings
+
+if TYPE_CHECKING:
+    from bot.store import LabelCache
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +83,9 @@ class LabelsStep:
 
     name = "labels"
 
-    def __init__(self, labeler: RekognitionLabeler, label_cache) -> None:
+    def __init__(self, labeler: RekognitionLabeler, label_cache: LabelCache | NoLabelCache) -> None:
         self._labeler = labeler
-        self._label_cache = label_cache  # the store's label cache: cached_labels / cache_labels
+        self._label_cache = label_cache
 
     def wanted(self, settings: ChannelSettings, so_far: Analysis) -> bool:
         return True

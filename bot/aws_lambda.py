@@ -82,7 +82,7 @@ class LambdaRuntime:
     def __init__(self, config: Config, *, lambda_client: Any = None, **service_options) -> None:
         self.config = config
         self.services: Services = build_services(config, **service_options)
-        verify_store(config, self.services.store)  # raises ConfigError, naming the variable of a missing table
+        verify_store(config, self.services.stores)  # raises ConfigError, naming the variable of a missing table
         self.app: App = build_app(config, self.services)
         self.services.start()
         self.app.listener_runner.lazy_listener_runner = LabelFunctionInvoker(

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from bot.store import Job, Store
+from bot.store import Job, JobQueue, ReplyState
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,10 @@ class Work(Protocol):
         """Post the replies that are due and run the upkeep (in a lazy listener, or a scheduled invocation)."""
 
 
-def post_due_replies(store: Store, post_reply: Callable[[str, str], None], stopped: Callable[[], bool]) -> None:
+def post_due_replies(replies: ReplyState, post_reply: Callable[[str, str], None], stopped: Callable[[], bool]) -> None:
     """Post the replies whose files are all done but whose post failed, waited or was interrupted."""
     try:
-        for channel_id, message_ts in store.messages_ready_to_reply():
+        for channel_id, message_ts in replies.messages_ready_to_reply():
             if stopped():
                 break
             post_reply(channel_id, message_ts)
@@ -88,7 +88,8 @@ class WorkerPool:
 
     def __init__(
         self,
-        store: Store,
+        queue: JobQueue,
+        replies: ReplyState,
         run_job: Callable[[Job], None],
         post_reply: Callable[[str, str], None],
         workers: int,
@@ -97,7 +98,8 @@ class WorkerPool:
         sweep_seconds: float = 30.0,
         upkeep: Callable[[], None] | None = None,
     ) -> None:
-        self._store = store
+        self._queue = queue
+        self._replies = replies
         self._run_job = run_job
         self._post_reply = post_reply
         self._size = workers
@@ -116,12 +118,13 @@ class WorkerPool:
         """Requeue what a stopped process left running, then work; replies it never sent go out in the sweep."""
         if self._threads:
             raise RuntimeError("the worker pool is already running")
-        requeued = self._store.requeue_interrupted()
+        requeued = self._queue.requeue_interrupted()
+        self._replies.requeue_interrupted()
         for index in range(self._size):
             self._start_thread(self._work, f"labelbot-worker-{index}")
         self._start_thread(self._sweep, "labelbot-reply-sweep")
         log.info("started %d workers; %d interrupted job(s) requeued", self._size, requeued)
-        self.notify(self._store.queue_stats().depth)
+        self.notify(self._queue.queue_stats().depth)
 
     def _start_thread(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -186,7 +189,7 @@ class WorkerPool:
         """Post replies whose files are all done but whose post failed or was interrupted, then run the upkeep
         callable (deleted messages' replies, index retention): at start, then every sweep_seconds."""
         while not self._stopping.is_set() and not self._suspended.is_set():
-            post_due_replies(self._store, self._post_reply, self._suspended.is_set)
+            post_due_replies(self._replies, self._post_reply, self._suspended.is_set)
             if not self._suspended.is_set():
                 run_upkeep(self._upkeep)
             self._sweep_wake.wait(self._sweep_seconds)
@@ -197,7 +200,7 @@ class WorkerPool:
             with self._wake:
                 notified = self._notified
             try:
-                job = self._store.claim_job()
+                job = self._queue.claim_job()
             except Exception:
                 log.exception("could not claim a job from the store")
                 job = None
@@ -222,13 +225,15 @@ class InvocationWork:
 
     def __init__(
         self,
-        store: Store,
+        queue: JobQueue,
+        replies: ReplyState,
         run_job: Callable[[Job], None],
         post_reply: Callable[[str, str], None],
         *,
         upkeep: Callable[[], None] | None = None,
     ) -> None:
-        self._store = store
+        self._queue = queue
+        self._replies = replies
         self._run_job = run_job
         self._post_reply = post_reply
         self._upkeep = upkeep
@@ -258,7 +263,7 @@ class InvocationWork:
         return "suspended" if self._suspended else "running"
 
     def work_on_message(self, channel_id: str, message_ts: str) -> None:
-        for job in self._store.claim_message_jobs(channel_id, message_ts):
+        for job in self._queue.claim_message_jobs(channel_id, message_ts):
             if self._suspended:
                 return  # left running: the scheduled sweep requeues it (with a good token)
             run_job_logged(self._run_job, job)
@@ -266,7 +271,7 @@ class InvocationWork:
             self._post_reply(channel_id, message_ts)  # a retried event's, or a "busy" one: no job ran to post it
 
     def sweep(self) -> None:
-        post_due_replies(self._store, self._post_reply, lambda: self._suspended)
+        post_due_replies(self._replies, self._post_reply, lambda: self._suspended)
         if not self._suspended:
             run_upkeep(self._upkeep)
 
@@ -274,12 +279,14 @@ class InvocationWork:
         """The scheduled sweep: jobs running for longer than stalled_after_seconds (an invocation that timed out or
         crashed) go back to the queue; queued jobs are labelled while time_left() exceeds job_budget; then the due
         replies and the upkeep. Returns how many jobs ran."""
-        requeued = self._store.requeue_stalled(time.time() - stalled_after_seconds)
+        stalled_since = time.time() - stalled_after_seconds
+        requeued = self._queue.requeue_stalled(stalled_since)
+        self._replies.requeue_stalled(stalled_since)
         if requeued:
             log.warning("%d job(s) left running by an invocation that stopped were requeued", requeued)
         ran = 0
         while not self._suspended and time_left() > job_budget:
-            job = self._store.claim_job()
+            job = self._queue.claim_job()
             if job is None:
                 break
             run_job_logged(self._run_job, job)

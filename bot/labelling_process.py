@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
     if stop.is_set():
-        services.store.close()
+        services.stores.close()
         return 0
     services.start()
     threading.Thread(target=_read_wakes, args=(args.wake_fd, pool, stop_claiming, token_refused), daemon=True).start()

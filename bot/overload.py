@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from bot.store import Store
+from bot.store import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +21,13 @@ class QueueGate:
 
     def __init__(
         self,
-        store: Store,
+        queue: JobQueue,
         max_queue: int,
         *,
         warn_every_seconds: float = WARN_EVERY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._store = store
+        self._queue = queue
         self.max_queue = max_queue
         self._warn_every_seconds = warn_every_seconds
         self._clock = clock
@@ -37,7 +37,7 @@ class QueueGate:
 
     def has_room(self) -> bool:
         """A soft bound: listener threads checking at the same moment may each add one message's images."""
-        return self._store.queue_stats().depth < self.max_queue
+        return self._queue.queue_stats().depth < self.max_queue
 
     def turned_away(self, channel_id: str) -> None:
         """A message was answered "busy" instead of being queued."""

@@ -21,7 +21,7 @@ from bot.render import ImageResult, render_reply
 from bot.settings import ChannelSettings
 from bot.slack_api import SlackTokenRefused, token_refused
 from bot.slack_files import DownloadError, SlackFileDownloader
-from bot.store import IndexedImage, Job, Store
+from bot.store import IndexedImage, Job, Stores
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class ChannelPacer:
 
 @dataclass
 class Pipeline:
-    store: Store
+    stores: Stores
     slack: WebClient
     downloader: SlackFileDownloader
     analysis: ImageAnalysis
@@ -159,7 +159,7 @@ class Pipeline:
     download_budget: ByteBudget = field(default_factory=lambda: ByteBudget(DOWNLOAD_BUDGET_BYTES))
 
     def settings_for(self, channel_id: str) -> ChannelSettings:
-        return self.store.get_overrides(channel_id).apply_to(self.defaults)
+        return self.stores.settings.get_overrides(channel_id).apply_to(self.defaults)
 
     def run_job(self, job: Job) -> None:
         started = time.perf_counter()
@@ -182,7 +182,7 @@ class Pipeline:
             )
         if result.labels and result.error is None and not result.skipped:
             self.index_labels(job, result)  # before finish_job: a crash in between re-runs the job, re-indexing it
-        self.store.finish_job(job.id, result)
+        self.stores.queue.finish_job(job.id, result)
         posting = time.perf_counter()
         try:
             self.post_reply(job.channel_id, job.message_ts)
@@ -210,7 +210,7 @@ class Pipeline:
     def index_labels(self, job: Job, result: ImageResult) -> None:
         """Make the image findable with /labels find; a failure here costs the search entry, not the reply."""
         try:
-            self.store.index_images(
+            self.stores.tags.index_images(
                 [
                     IndexedImage(
                         channel_id=job.channel_id,
@@ -328,14 +328,14 @@ class Pipeline:
         its reply (or is stuck, see REPLY_ORDER_WAIT_SECONDS); then the channel's next replies that were waiting for
         it, in message order. Only one caller ever wins a reply's claim."""
         while self._post_one_reply(channel_id, message_ts):
-            following = self.store.next_waiting_reply(channel_id, message_ts)
+            following = self.stores.replies.next_waiting_reply(channel_id, message_ts)
             if following is None:
                 return
             message_ts = following
 
     def _post_one_reply(self, channel_id: str, message_ts: str) -> bool:
         """Post (or settle) one message's reply; True when it is settled, so the next one in the channel may go."""
-        claimed = self.store.claim_reply(
+        claimed = self.stores.replies.claim_reply(
             channel_id, message_ts, after_earlier_since=time.time() - self.reply_order_wait_seconds
         )
         if claimed is None:
@@ -344,9 +344,9 @@ class Pipeline:
         settings = self.settings_for(channel_id)
         reply = render_reply(results, settings)
         if reply is None:
-            self.store.mark_replied(channel_id, message_ts, "")
+            self.stores.replies.mark_replied(channel_id, message_ts, "")
             return True
-        if self.store.reply_interrupted(channel_id, message_ts):
+        if self.stores.replies.reply_interrupted(channel_id, message_ts):
             # A process died while posting this reply, so the post may have reached Slack: look before posting.
             try:
                 posted_ts = self.find_posted_reply(channel_id, thread_ts, message_ts)
@@ -354,7 +354,7 @@ class Pipeline:
                 return self._settle_failed_reply(channel_id, message_ts, exc, "reading the thread", maybe_posted=False)
             if posted_ts is not None:
                 log.info("the reply to %s in %s was posted before a restart; not again", message_ts, channel_id)
-                self.store.mark_replied(channel_id, message_ts, posted_ts)
+                self.stores.replies.mark_replied(channel_id, message_ts, posted_ts)
                 if settings.tags:
                     self.add_reactions(channel_id, message_ts, results, settings.threshold)
                 return True
@@ -375,7 +375,7 @@ class Pipeline:
             return self._settle_failed_reply(channel_id, message_ts, exc, "posting the reply", maybe_posted=True)
         finally:
             self.pacer.posted(channel_id)
-        self.store.mark_replied(channel_id, message_ts, response.get("ts", ""))
+        self.stores.replies.mark_replied(channel_id, message_ts, response.get("ts", ""))
         if settings.tags:
             self.add_reactions(channel_id, message_ts, results, settings.threshold)
         return True
@@ -423,18 +423,18 @@ class Pipeline:
         """A claimed reply's post (or the thread check before it) failed: retry later, or give up for good (True)."""
         if not isinstance(exc, SlackApiError):
             log.warning("%s in %s failed: %r; the reply sweep will try again", doing, channel_id, exc)
-            self.store.release_reply(channel_id, message_ts, maybe_posted=maybe_posted)
+            self.stores.replies.release_reply(channel_id, message_ts, maybe_posted=maybe_posted)
             return False
         error = exc.response.get("error", "unknown")
         if token_refused(exc):  # logged once by the client; posted after a restart with a good token
-            self.store.release_reply(channel_id, message_ts)
+            self.stores.replies.release_reply(channel_id, message_ts)
         elif error in PERMANENT_POST_ERRORS:
             log.error("cannot reply in channel %s: %s; giving up on this message", channel_id, error)
-            self.store.mark_replied(channel_id, message_ts, "")
+            self.stores.replies.mark_replied(channel_id, message_ts, "")
             return True
         else:
             log.warning("%s in %s failed: %s; the reply sweep will try again", doing, channel_id, error)
-            self.store.release_reply(channel_id, message_ts)
+            self.stores.replies.release_reply(channel_id, message_ts)
         return False
 
     def add_reactions(self, channel_id: str, message_ts: str, results: list[ImageResult], threshold: float) -> None:

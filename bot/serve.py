@@ -33,7 +33,7 @@ def build_wsgi_app(app: App, services: Services) -> Callable:
 
     def wsgi_app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-            stats = services.store.queue_stats()
+            stats = services.stores.queue.queue_stats()
             labelling = services.pool.state
             body = json.dumps(
                 {

@@ -1,4 +1,4 @@
-"""Build the services from a Config: store, Slack client, downloader, Rekognition, pipeline and workers."""
+"""Build the services from a Config: the stores, Slack client, downloader, Rekognition, pipeline and workers."""
 
 from __future__ import annotations
 
@@ -20,8 +20,7 @@ from bot.rekognition import RekognitionLabeler, build_rekognition_client
 from bot.settings import ChannelSettings
 from bot.slack_api import GuardedWebClient, build_web_client
 from bot.slack_files import SlackFileDownloader
-from bot.store import Store
-from bot.store.sqlite import SqliteStore
+from bot.store import JobQueue, Stores, open_stores
 from bot.tag_search import TagSearch
 from bot.upkeep import Upkeep
 
@@ -34,7 +33,7 @@ WORKSPACE_URL_RETRY_SECONDS = 30.0
 @dataclass
 class Services:
     config: Config
-    store: Store
+    stores: Stores
     slack: WebClient
     pipeline: Pipeline | None  # None where the labelling runs in a process of its own
     pool: Work  # threads over the queue, the labelling process, or the work of one Lambda invocation
@@ -59,11 +58,11 @@ class Services:
     def stop(self, timeout: float = 20.0) -> None:
         self.stopped.set()
         self.pool.stop(timeout)
-        self.store.close()
+        self.stores.close()
 
     def settings_for(self, channel_id: str) -> ChannelSettings:
         """The channel's overrides over the workspace defaults."""
-        return self.store.get_overrides(channel_id).apply_to(self.defaults)
+        return self.stores.settings.get_overrides(channel_id).apply_to(self.defaults)
 
 
 def build_slack_client(config: Config) -> GuardedWebClient:
@@ -71,14 +70,14 @@ def build_slack_client(config: Config) -> GuardedWebClient:
     return build_web_client(config.bot_token, config.slack_api_url)
 
 
-def stop_when_token_refused(slack: GuardedWebClient, pool: Work, store: Store) -> None:
+def stop_when_token_refused(slack: GuardedWebClient, pool: Work, queue: JobQueue) -> None:
     """Once Slack refuses the bot token (revoked, app uninstalled), every call would fail: the pool stops claiming
     and posting, one ERROR line says so, and the queue waits in the store for a restart with a good token."""
 
     def refused(api_method: str, error: str) -> None:
         pool.suspend()
         try:
-            waiting = f"{store.queue_stats().depth} image(s) waiting stay queued"
+            waiting = f"{queue.queue_stats().depth} image(s) waiting stay queued"
         except Exception:
             waiting = "images waiting stay queued"
         log.error(
@@ -114,43 +113,27 @@ def verify_slack_token(config: Config) -> None:
         raise ConfigError(f"cannot reach Slack at SLACK_API_URL {config.slack_api_url}: {reason}") from None
 
 
-def build_store(config: Config, *, exclusive: bool = True) -> Store:
-    """LABELBOT_STORE: the SQLite file (one machine) or the DynamoDB tables (AWS Lambda, or several machines).
-    exclusive: this process works on the queue (the SQLite file admits one such process; see SqliteStore)."""
-    if config.store == "dynamodb":
-        from bot.store.dynamodb import DynamoStore  # boto3's DynamoDB model loads only where it is used
-
-        return DynamoStore(config.dynamodb_tables or {}, retention_days=config.retention_days)
-    return SqliteStore(config.db_path, exclusive=exclusive)
-
-
-def verify_store(config: Config, store: Store | None = None) -> None:
+def verify_store(config: Config, stores: Stores | None = None) -> None:
     """At start-up: the SQLite file opens (its schema made or brought up to date before two processes share it) and
-    no other labelbot works on it; the DynamoDB store's tables exist. Through `store` when the services are built
-    already, else a store opened for the check alone."""
-    if config.store != "dynamodb":
-        if store is None:
-            build_store(config).close()
-        return
-    from bot.store.dynamodb import DynamoStore
-
-    checked = store if isinstance(store, DynamoStore) else DynamoStore(config.dynamodb_tables or {})
+    no other labelbot works on it; the DynamoDB store's tables exist. Through `stores` when the services are built
+    already, else stores opened for the check alone."""
+    checked = stores or open_stores(config)
     try:
-        checked.check_tables()
+        checked.check()
     finally:
-        if checked is not store:
+        if checked is not stores:
             checked.close()
 
 
 def build_services(
-    config: Config, *, rekognition_client=None, store: Store | None = None, labelling: Work | None = None
+    config: Config, *, rekognition_client=None, stores: Stores | None = None, labelling: Work | None = None
 ) -> Services:
     """Everything the listeners and the work on the queue use. labelling: who does that work when it is not this
     process (bot.labelling_process); then no pipeline is built here."""
-    store = store or build_store(config, exclusive=labelling is None)
+    stores = stores or open_stores(config, exclusive=labelling is None)
     slack = build_slack_client(config)
     quick_slack = build_quick_slack_client(config)
-    search = TagSearch(store, quick_slack, retention_days=config.retention_days)
+    search = TagSearch(stores.tags, quick_slack, retention_days=config.retention_days)
     defaults = ChannelSettings(threshold=config.min_confidence, max_labels=config.max_labels)
     emoji_map = EmojiMap.load(config.emoji_map_path)
     pipeline: Pipeline | None = None
@@ -158,11 +141,11 @@ def build_services(
     if labelling is not None:
         pool = labelling
     else:
-        pipeline, pool = _build_labelling(config, store, slack, search, defaults, emoji_map, rekognition_client)
-    stop_when_token_refused(slack, pool, store)
+        pipeline, pool = _build_labelling(config, stores, slack, search, defaults, emoji_map, rekognition_client)
+    stop_when_token_refused(slack, pool, stores.queue)
     return Services(
         config=config,
-        store=store,
+        stores=stores,
         slack=slack,
         pipeline=pipeline,
         pool=pool,
@@ -170,19 +153,19 @@ def build_services(
         permission=SettingsPermission(config.admins, quick_slack),
         emoji_map=emoji_map,
         search=search,
-        queue_gate=QueueGate(store, config.max_queue),
+        queue_gate=QueueGate(stores.queue, config.max_queue),
     )
 
 
-def analysis_steps(config: Config, store: Store, rekognition_client) -> list[AnalysisStep]:
+def analysis_steps(config: Config, stores: Stores, rekognition_client) -> list[AnalysisStep]:
     """The image's analysis, in order: each step with its Rekognition API, paced at its own share of the quota."""
     client = rekognition_client or build_rekognition_client(config.workers)
-    return [LabelsStep(RekognitionLabeler(client, tps=config.rekognition_tps_per_process), store)]
+    return [LabelsStep(RekognitionLabeler(client, tps=config.rekognition_tps_per_process), stores.label_cache)]
 
 
 def _build_labelling(
     config: Config,
-    store: Store,
+    stores: Stores,
     slack: WebClient,
     search: TagSearch,
     defaults: ChannelSettings,
@@ -191,16 +174,20 @@ def _build_labelling(
 ) -> tuple[Pipeline, Work]:
     """The pipeline, and who runs it: worker threads, or on AWS Lambda the invocation after each ack."""
     pipeline = Pipeline(
-        store=store,
+        stores=stores,
         slack=slack,
         downloader=SlackFileDownloader(
             config.bot_token, config.slack_api_url, config.max_download_bytes, pool_size=config.workers
         ),
-        analysis=ImageAnalysis(analysis_steps(config, store, rekognition_client)),
+        analysis=ImageAnalysis(analysis_steps(config, stores, rekognition_client)),
         defaults=defaults,
         emoji_map=emoji_map,
     )
-    upkeep = Upkeep(store, slack, config.retention_days, search=search)
+    upkeep = Upkeep(stores, slack, config.retention_days, search=search)
     if config.on_lambda:
-        return pipeline, InvocationWork(store, pipeline.run_job, pipeline.post_reply, upkeep=upkeep)
-    return pipeline, WorkerPool(store, pipeline.run_job, pipeline.post_reply, config.workers, upkeep=upkeep)
+        return pipeline, InvocationWork(
+            stores.queue, stores.replies, pipeline.run_job, pipeline.post_reply, upkeep=upkeep
+        )
+    return pipeline, WorkerPool(
+        stores.queue, stores.replies, pipeline.run_job, pipeline.post_reply, config.workers, upkeep=upkeep
+    )

@@ -21,7 +21,7 @@ from bot.conversations import PublicChannels
 from bot.mrkdwn import clip, escape, slack_date
 from bot.render import Label
 from bot.settings import Find
-from bot.store import IndexedImage, Store, search_words
+from bot.store import IndexedImage, TagIndex, search_words
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +34,14 @@ MAX_ECHO = 60  # characters of the user's words repeated back
 class TagSearch:
     def __init__(
         self,
-        store: Store,
+        index: TagIndex,
         slack: WebClient,
         *,
         retention_days: int | None = None,
         public_cache_seconds: float = 60.0,
     ) -> None:
         """`slack` answers the public check inside the ack: give it a short timeout and no retry handlers."""
-        self._store = store
+        self._index = index
         self._public = PublicChannels(slack, cache_seconds=public_cache_seconds)
         self._retention_days = retention_days
         self._workspace_url: str | None = None
@@ -54,7 +54,7 @@ class TagSearch:
             return "Give me a word to look for, e.g. `/labels find whiteboard`."
         scope = find.channel_id or channel_id
         if scope != channel_id:
-            public = self._store.channel_is_public(scope) and self._public.is_public(scope)
+            public = self._index.channel_is_public(scope) and self._public.is_public(scope)
             if public is None:
                 return f"I couldn't check with Slack whether <#{scope}> is public just now; try again in a moment."
             if not public:
@@ -65,7 +65,7 @@ class TagSearch:
                 )
         since = None if find.since_days is None else time.time() - find.since_days * 86400
         started = time.perf_counter()
-        matches = self._store.search_images(words, channel_id=scope, since=since, limit=MAX_RESULTS)
+        matches = self._index.search_images(words, channel_id=scope, since=since, limit=MAX_RESULTS)
         log.debug(
             "find: %d word(s) in %s, %d match(es) in %.1f ms",
             len(words),

@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.analysis import ANALYSIS_CACHE_DAYS
-from bot.store import Store
+from bot.store import Stores
 from bot.tag_search import TagSearch
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ class Upkeep:
 
     def __init__(
         self,
-        store: Store,
+        stores: Stores,
         slack: WebClient,
         retention_days: int,
         *,
@@ -34,7 +34,7 @@ class Upkeep:
         clock: Callable[[], float] = time.time,
         search: TagSearch | None = None,
     ) -> None:
-        self._store = store
+        self._stores = stores
         self._slack = slack
         self._retention_days = retention_days
         self._purge_every_seconds = purge_every_seconds
@@ -54,10 +54,10 @@ class Upkeep:
     def purge(self, now: float) -> int:
         """The tag index and the finished jobs (whose results hold labels, file names and errors) alike."""
         cutoff = now - self._retention_days * SECONDS_PER_DAY
-        purged = self._store.purge_index(cutoff)
-        jobs = self._store.purge_finished_jobs(cutoff)
+        purged = self._stores.tags.purge_index(cutoff)
+        jobs = self._stores.queue.purge_finished_jobs(cutoff)
         try:
-            cached = self._store.purge_label_cache(now - ANALYSIS_CACHE_DAYS * SECONDS_PER_DAY)
+            cached = self._stores.label_cache.purge_label_cache(now - ANALYSIS_CACHE_DAYS * SECONDS_PER_DAY)
             if cached:
                 log.info("expired %d cached label answers older than %d days", cached, ANALYSIS_CACHE_DAYS)
         except Exception:
@@ -72,7 +72,7 @@ class Upkeep:
         return purged
 
     def delete_replies_to_deleted_messages(self) -> None:
-        for channel_id, message_ts, reply_ts in self._store.replies_to_delete():
+        for channel_id, message_ts, reply_ts in self._stores.replies.replies_to_delete():
             try:
                 self._slack.chat_delete(channel=channel_id, ts=reply_ts)
             except SlackApiError as exc:
@@ -84,4 +84,4 @@ class Upkeep:
             except Exception as exc:  # the connection: try again at the next sweep
                 log.warning("deleting the reply in %s failed: %s; will retry", channel_id, type(exc).__name__)
                 continue
-            self._store.mark_reply_deleted(channel_id, message_ts)
+            self._stores.replies.mark_reply_deleted(channel_id, message_ts)

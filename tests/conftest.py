@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import DYNAMODB_TABLE_VARIABLES, load_config
-from bot.store import Store
-from bot.store.dynamodb import DynamoStore
-from bot.store.sqlite import SqliteStore
+from bot.store import Stores
+from bot.store.dynamodb import open_dynamodb_stores
+from bot.store.sqlite import open_sqlite_stores
 from tests import slack_requests
 from tests.bot_processes import BotProcess
 from tests.fakes.aws_lambda import FakeLambda
@@ -58,17 +58,18 @@ def store_kind(request) -> str:
 
 
 @pytest.fixture
-def make_store(request, store_kind, tmp_path) -> Iterator[Callable[..., Store]]:
-    """make_store(**options) -> a fresh, empty store of the parametrised kind: a SQLite file, or new tables in the
-    local DynamoDB. options go to the constructor (both take clock=, a function of the current time)."""
+def make_store(request, store_kind, tmp_path) -> Iterator[Callable[..., Stores]]:
+    """make_store(**options) -> a fresh, empty store (every concern, bot.store.Stores) of the parametrised kind: a
+    SQLite file, or new tables in the local DynamoDB. options go to open_sqlite_stores/open_dynamodb_stores (both
+    take clock=, a function of the current time)."""
     local = request.getfixturevalue("local_dynamodb") if store_kind == "dynamodb" else None
-    made: list[Store] = []
+    made: list[Stores] = []
 
-    def make(**options) -> Store:
+    def make(**options) -> Stores:
         if local is None:
-            made.append(SqliteStore(tmp_path / f"store-{len(made)}.sqlite3", **options))
+            made.append(open_sqlite_stores(tmp_path / f"store-{len(made)}.sqlite3", **options))
         else:
-            made.append(DynamoStore(local.new_tables(), client=local.client(), **options))
+            made.append(open_dynamodb_stores(local.new_tables(), client=local.client(), **options))
         return made[-1]
 
     yield make

@@ -51,7 +51,7 @@ def test_the_ack_records_the_image_and_a_lazy_invocation_of_the_label_function_a
     assert invocation.payload["headers"]["x-slack-signature"].startswith("v0=")
     assert len(aws_env.calls) == 1
     settle(bot)
-    assert bot.services.store.queue_stats().depth == 0
+    assert bot.services.stores.queue.queue_stats().depth == 0
 
 
 @on_lambda
@@ -80,7 +80,7 @@ def test_a_forged_request_is_refused_and_starts_nothing(start_bot, fake_slack, a
 
     assert [forged.status, stale.status, garbled.status] == [401, 401, 401]
     assert bot.fake_lambda.invocations == []
-    assert bot.services.store.queue_stats().depth == 0
+    assert bot.services.stores.queue.queue_stats().depth == 0
 
 
 @on_lambda
@@ -129,7 +129,7 @@ def test_a_lost_lazy_invocation_is_answered_once_by_the_scheduled_sweep(start_bo
     event = file_share_event("C0001", [cat_file(fake_slack)])
 
     bot.post_event(event)
-    assert bot.services.store.queue_stats().depth == 1
+    assert bot.services.stores.queue.queue_stats().depth == 1
     assert fake_slack.posts() == []
     swept = bot.sweep()
     again = bot.sweep()
@@ -145,7 +145,9 @@ def test_a_job_an_invocation_left_running_is_requeued_by_the_sweep_and_answered(
     bot = start_bot(start_workers=False)
     event = file_share_event("C0001", [cat_file(fake_slack)])
     bot.post_event(event)
-    assert len(bot.services.store.claim_message_jobs("C0001", event["ts"])) == 1  # an invocation took it, then died
+    assert (
+        len(bot.services.stores.queue.claim_message_jobs("C0001", event["ts"])) == 1
+    )  # an invocation took it, then died
 
     assert bot.sweep() == {"jobs": 0}  # running for less than the function may run: left alone
     ran = bot.services.pool.sweep_queue(stalled_after_seconds=0.0, time_left=lambda: 60.0, job_budget=1.0)
@@ -174,7 +176,7 @@ def test_when_the_invoke_fails_the_ack_stands_and_the_sweep_answers(start_bot, f
     answer = bot.post_event(file_share_event("C0001", [cat_file(fake_slack)]))
 
     assert answer.status == 200
-    assert bot.services.store.queue_stats().depth == 1
+    assert bot.services.stores.queue.queue_stats().depth == 1
     bot.sweep()
     assert len(fake_slack.wait_for_posts(1)) == 1
 

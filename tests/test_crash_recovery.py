@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.store.sqlite import SqliteStore
+from bot.store.sqlite import open_sqlite_stores
 from tests.bot_processes import APP_TOKEN, BotProcess
 from tests.conftest import BOT_TOKEN, fixture_bytes
 from tests.fakes.socket_mode import FakeSocketModeServer
@@ -50,15 +50,15 @@ def _reply_state(db_path: Path, channel: str, message_ts: str) -> tuple[str, str
 def _die_while_posting(bot, fake_slack, *, before_slack: bool) -> dict:
     """One image message whose reply claim is interrupted: after Slack posted it (before_slack=False) or before
     the request left (True). Returns the event."""
-    store, pipeline = bot.services.store, bot.services.pipeline
+    store, pipeline = bot.services.stores, bot.services.pipeline
     photo = fake_slack.add_file("F1", CAT, "cat.jpg", "image/jpeg", "jpg")
     event = file_share_event("C0001", [photo])
     assert bot.post_event(event).status == 200
-    job = store.claim_job()
+    job = store.queue.claim_job()
     if before_slack:
         pipeline.slack.chat_postMessage = _die  # instance attribute: shadows the method until deleted
     else:
-        store.mark_replied = _die
+        store.replies.mark_replied = _die
     try:
         with pytest.raises(ProcessDied):
             pipeline.run_job(job)
@@ -66,7 +66,7 @@ def _die_while_posting(bot, fake_slack, *, before_slack: bool) -> dict:
         if before_slack:
             del pipeline.slack.chat_postMessage
         else:
-            del store.mark_replied
+            del store.replies.mark_replied
     assert _reply_state(Path(bot.config.db_path), "C0001", event["ts"])[0] == "posting"
     return event
 
@@ -76,7 +76,8 @@ def test_a_reply_posted_just_before_a_crash_is_found_in_the_thread_and_not_poste
     event = _die_while_posting(bot, fake_slack, before_slack=False)
     [posted] = fake_slack.posts()
 
-    bot.services.store.requeue_interrupted()  # what the next start does
+    bot.services.stores.queue.requeue_interrupted()  # what the next start does
+    bot.services.stores.replies.requeue_interrupted()
     assert _reply_state(Path(bot.config.db_path), "C0001", event["ts"]) == ("waiting", None, 1)
     bot.services.pipeline.post_reply("C0001", event["ts"])
 
@@ -85,7 +86,7 @@ def test_a_reply_posted_just_before_a_crash_is_found_in_the_thread_and_not_poste
     assert (lookup["channel"], lookup["ts"], lookup["include_all_metadata"]) == ("C0001", event["ts"], "1")
     [in_thread] = fake_slack.thread_messages
     assert _reply_state(Path(bot.config.db_path), "C0001", event["ts"])[:2] == ("posted", in_thread["ts"])
-    assert bot.services.store.messages_ready_to_reply() == []
+    assert bot.services.stores.replies.messages_ready_to_reply() == []
 
 
 def test_an_interrupted_reply_that_never_reached_slack_is_posted_once(start_bot, fake_slack):
@@ -93,7 +94,8 @@ def test_an_interrupted_reply_that_never_reached_slack_is_posted_once(start_bot,
     event = _die_while_posting(bot, fake_slack, before_slack=True)
     assert fake_slack.posts() == []
 
-    bot.services.store.requeue_interrupted()
+    bot.services.stores.queue.requeue_interrupted()
+    bot.services.stores.replies.requeue_interrupted()
     bot.services.pipeline.post_reply("C0001", event["ts"])
     bot.services.pipeline.post_reply("C0001", event["ts"])
 
@@ -108,13 +110,13 @@ def test_another_messages_reply_in_the_same_thread_is_not_taken_for_this_one(sta
     bot = start_bot(start_workers=False)
     parent = file_share_event("C0001", [fake_slack.add_file("F0", CAT, "first.jpg", "image/jpeg", "jpg")])
     bot.post_event(parent)
-    bot.services.pipeline.run_job(bot.services.store.claim_job())  # answered normally: a reply in the thread
-    store, pipeline = bot.services.store, bot.services.pipeline
+    bot.services.pipeline.run_job(bot.services.stores.queue.claim_job())  # answered normally: a reply in the thread
+    store, pipeline = bot.services.stores, bot.services.pipeline
     event = file_share_event(
         "C0001", [fake_slack.add_file("F1", CAT, "second.jpg", "image/jpeg", "jpg")], thread_ts=parent["ts"]
     )
     bot.post_event(event)
-    job = store.claim_job()
+    job = store.queue.claim_job()
     pipeline.slack.chat_postMessage = _die
     try:
         with pytest.raises(ProcessDied):
@@ -122,7 +124,8 @@ def test_another_messages_reply_in_the_same_thread_is_not_taken_for_this_one(sta
     finally:
         del pipeline.slack.chat_postMessage
 
-    store.requeue_interrupted()
+    store.queue.requeue_interrupted()
+    store.replies.requeue_interrupted()
     pipeline.post_reply("C0001", event["ts"])
 
     posts = fake_slack.posts()
@@ -154,12 +157,13 @@ def test_the_reply_is_found_on_a_later_page_of_a_long_thread(start_bot, fake_sla
 def test_a_failed_thread_read_leaves_the_reply_to_the_sweep(start_bot, fake_slack):
     bot = start_bot(start_workers=False)
     event = _die_while_posting(bot, fake_slack, before_slack=False)
-    bot.services.store.requeue_interrupted()
+    bot.services.stores.queue.requeue_interrupted()
+    bot.services.stores.replies.requeue_interrupted()
     fake_slack.fail_next("conversations.replies", error="internal_error")
 
     bot.services.pipeline.post_reply("C0001", event["ts"])
     assert _reply_state(Path(bot.config.db_path), "C0001", event["ts"]) == ("waiting", None, 1)
-    assert bot.services.store.messages_ready_to_reply() == [("C0001", event["ts"])]
+    assert bot.services.stores.replies.messages_ready_to_reply() == [("C0001", event["ts"])]
 
     bot.services.pipeline.post_reply("C0001", event["ts"])  # the sweep's next round
     assert len(fake_slack.posts()) == 1
@@ -193,12 +197,13 @@ def test_a_database_from_before_the_interrupted_mark_gets_the_column(tmp_path):
         )
     db.close()
 
-    store = SqliteStore(path)
+    store = open_sqlite_stores(path)
     try:
-        assert store.reply_interrupted("C1", "1.1") is False
-        store.requeue_interrupted()
-        assert store.reply_interrupted("C1", "1.1") is True
-        assert store.messages_ready_to_reply() == [("C1", "1.1")]
+        assert store.replies.reply_interrupted("C1", "1.1") is False
+        store.queue.requeue_interrupted()
+        store.replies.requeue_interrupted()
+        assert store.replies.reply_interrupted("C1", "1.1") is True
+        assert store.replies.messages_ready_to_reply() == [("C1", "1.1")]
     finally:
         store.close()
 

@@ -103,7 +103,7 @@ def test_a_throttling_burst_is_backed_off_and_the_image_labelled(start_bot, fake
     assert [call.outcome for call in aws_env.calls] == [code] * (MAX_ATTEMPTS - 1) + ["labels"]
     assert len(fast_backoff) == MAX_ATTEMPTS - 1  # botocore waited before each retry
     assert time.monotonic() - started < 5
-    summary = bot.services.store.labelling_summary(0)
+    summary = bot.services.stores.summary.labelling_summary(0)
     assert (summary.images_labelled, summary.images_failed) == (1, 0)
 
 
@@ -154,10 +154,12 @@ def test_a_reply_whose_answer_slack_lost_is_found_in_the_thread_not_posted_twice
 
     bot.post_event(event)
     fake_slack.wait_for_posts(1)
-    wait_until(lambda: bot.services.store.reply_interrupted("C0001", event["ts"]), what="the post to count as unsure")
+    wait_until(
+        lambda: bot.services.stores.replies.reply_interrupted("C0001", event["ts"]), what="the post to count as unsure"
+    )
     bot.services.pool.sweep_soon()  # as the 30-second reply sweep would
     fake_slack.wait_for_calls("conversations.replies")
-    wait_until(lambda: bot.services.store.messages_ready_to_reply() == [], what="the reply to be recorded")
+    wait_until(lambda: bot.services.stores.replies.messages_ready_to_reply() == [], what="the reply to be recorded")
     time.sleep(0.3)
 
     [post] = fake_slack.posts()
@@ -238,7 +240,7 @@ def test_rekognition_failing_past_the_retries_gets_one_short_reply_and_a_failed_
     assert len(aws_env.calls) == MAX_ATTEMPTS  # retried, then given up: bounded
     assert elapsed < 8
     # Recorded as failed, for the Home tab's "Couldn't label" and "Latest problems".
-    summary = bot.services.store.labelling_summary(0)
+    summary = bot.services.stores.summary.labelling_summary(0)
     assert (summary.images_labelled, summary.images_failed) == (0, 1)
     [problem] = summary.recent_errors
     assert (problem.channel_id, problem.file_name, problem.reason) == ("C0001", "F1.jpg", post["text"])
@@ -273,7 +275,7 @@ def test_slack_server_errors_on_the_reply_are_retried(start_bot, fake_slack, aws
 def test_slack_server_errors_on_a_reaction_are_retried(start_bot, fake_slack, aws_env):
     fake_slack.fail_next("reactions.add", status=503, error="internal_error")
     bot = start_bot()
-    bot.services.store.save_overrides("C0001", ChannelOverrides(tags=True))
+    bot.services.stores.settings.save_overrides("C0001", ChannelOverrides(tags=True))
     event = file_share_event("C0001", [cat_file(fake_slack)])
 
     bot.post_event(event)
@@ -329,8 +331,8 @@ def test_a_channel_the_bot_cannot_post_in_costs_one_attempt_and_one_log_line(
     assert len(attempts(fake_slack, "chat.postMessage")) == 1
     [line] = records(caplog, logging.ERROR)
     assert error in line.getMessage() and "C0001" in line.getMessage()
-    assert bot.services.store.messages_ready_to_reply() == []
-    assert bot.services.store.queue_stats().depth == 0
+    assert bot.services.stores.replies.messages_ready_to_reply() == []
+    assert bot.services.stores.queue.queue_stats().depth == 0
     assert not bot.services.pool.suspended  # the other channels go on
     bot.post_event(file_share_event("C0002", [cat_file(fake_slack, "F2")]))
     [post] = fake_slack.wait_for_posts(1)
@@ -363,7 +365,7 @@ def test_a_refused_token_stops_the_workers_until_a_restart_with_a_good_one(
     assert len(fake_slack.calls) == calls  # no spinning: nothing more is tried
     assert fake_slack.posts() == []
     assert len(aws_env.calls) == (1 if first_file == "with-url" else 0)
-    assert bot.services.store.queue_stats().depth == (2 if first_file == "with-url" else 3)
+    assert bot.services.stores.queue.queue_stats().depth == (2 if first_file == "with-url" else 3)
     [line] = records(caplog, logging.ERROR)
     message = line.getMessage()
     assert error in message and "stopped" in message and "SLACK_BOT_TOKEN" in message and "restart" in message
@@ -397,7 +399,7 @@ def test_past_the_queue_bound_new_images_get_a_busy_reply(start_bot, fake_slack,
     assert all(a.status == 200 and a.seconds < 2 for a in [*answers, retried])  # the ack stays fast
     [busy] = fake_slack.wait_for_posts(1)  # C0002's at once; C0001's waits for the replies to earlier images
     assert (busy["thread_ts"], busy["text"]) == (turned_away[1]["ts"], BUSY)  # one line for its two images
-    assert bot.services.store.queue_stats().depth == 2  # the bound held
+    assert bot.services.stores.queue.queue_stats().depth == 2  # the bound held
     [warning] = records(caplog, logging.WARNING, "bot.overload")
     assert "LABELBOT_MAX_QUEUE=2" in warning.getMessage()
 
@@ -407,7 +409,7 @@ def test_past_the_queue_bound_new_images_get_a_busy_reply(start_bot, fake_slack,
     assert all(p["text"].startswith("Cat 99.2%") for p in posts[1:3])
     assert posts[3]["text"] == BUSY
     assert len(aws_env.calls) == 1  # the same photo twice: one call; the turned-away ones never labelled
-    summary = bot.services.store.labelling_summary(0)
+    summary = bot.services.stores.summary.labelling_summary(0)
     assert (summary.images_labelled, summary.images_failed) == (2, 3)
     assert {e.reason for e in summary.recent_errors} == {BUSY}
 

@@ -12,7 +12,7 @@ import pytest
 from bot.home import HomeChannel, build_home_view, short_reason
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides, ChannelSettings
-from bot.store import LabellingError, LabellingSummary, Store
+from bot.store import LabellingError, LabellingSummary, Stores
 from tests.conftest import Clock, both_runtimes, fixture_bytes
 from tests.slack_requests import file_share_event, next_ts
 
@@ -163,11 +163,11 @@ def test_user_text_in_names_is_escaped():
 # ---- the store's summary ------------------------------------------------------------------------------------
 
 
-def finish(store: Store, channel: str, results: list[ImageResult]) -> None:
-    store.enqueue_message(channel, next_ts(), "1.0", [{"id": r.file_id} for r in results])
+def finish(store: Stores, channel: str, results: list[ImageResult]) -> None:
+    store.queue.enqueue_message(channel, next_ts(), "1.0", [{"id": r.file_id} for r in results])
     for result in results:
-        job = store.claim_job()
-        store.finish_job(job.id, result)
+        job = store.queue.claim_job()
+        store.queue.finish_job(job.id, result)
 
 
 def test_the_summary_counts_labelled_and_failed_images_top_labels_and_latest_errors(make_store):
@@ -182,7 +182,7 @@ def test_the_summary_counts_labelled_and_failed_images_top_labels_and_latest_err
     finish(store, "C2", [ImageResult("F3", "c.jpg", error="damaged"), ImageResult("F4", "d.pdf", skipped=True)])
     finish(store, "C2", [ImageResult("F5", "e.jpg", error="too big"), ImageResult("F6", "f.jpg")])
 
-    summary = store.labelling_summary(time.time() - 7 * 86400, top_labels=1, recent_errors=5)
+    summary = store.summary.labelling_summary(time.time() - 7 * 86400, top_labels=1, recent_errors=5)
 
     assert (summary.images_labelled, summary.images_failed) == (3, 2)
     assert summary.top_labels == (("Cat", 2),)
@@ -190,7 +190,7 @@ def test_the_summary_counts_labelled_and_failed_images_top_labels_and_latest_err
         ("C2", "e.jpg", "too big"),
         ("C2", "c.jpg", "damaged"),
     ]
-    assert store.labelling_summary(time.time() - 7 * 86400).top_labels == (("Cat", 2), ("Pet", 1))
+    assert store.summary.labelling_summary(time.time() - 7 * 86400).top_labels == (("Cat", 2), ("Pet", 1))
 
 
 # ---- end to end ---------------------------------------------------------------------------------------------
@@ -205,7 +205,9 @@ def test_opening_the_home_tab_publishes_channels_settings_counts_and_problems(st
         {"id": f"CX{i:04d}", "name": f"zz-extra-{i:04d}"} for i in range(400)
     ]
     bot = start_bot()
-    bot.services.store.save_overrides("C0002", ChannelOverrides(enabled=False, threshold=90.0, include=("Dog",)))
+    bot.services.stores.settings.save_overrides(
+        "C0002", ChannelOverrides(enabled=False, threshold=90.0, include=("Dog",))
+    )
     cat = fake_slack.add_file("F_CAT", fixture_bytes("cat.jpg"), "cat.jpg", "image/jpeg", "jpg")
     broken = fake_slack.add_file("F_BAD", fixture_bytes("cat.jpg")[:4000], "broken.jpg", "image/jpeg", "jpg")
     bot.post_event(file_share_event("C0001", [cat]))
@@ -241,7 +243,7 @@ def test_every_user_sees_the_same_tab_with_nothing_of_private_channels_or_conver
         {"id": "G0SLIP", "name": "hr-secret", "is_private": True},
     ]
     bot = start_bot(LABELBOT_WORKERS="1")
-    bot.services.store.save_overrides("G0SLIP", ChannelOverrides(include=("Payslip",)))
+    bot.services.stores.settings.save_overrides("G0SLIP", ChannelOverrides(include=("Payslip",)))
     aws_env.labels = [{"Name": "Dog", "Confidence": 99.0, "Parents": []}]
     bot.post_event(file_share_event("C0PUB", [fake_slack.add_file("F1", CAT_JPG, "dog.jpg", "image/jpeg", "jpg")]))
     fake_slack.wait_for_posts(1)
@@ -276,9 +278,9 @@ def test_the_summary_can_be_limited_to_some_channels(make_store):
         store, "G2", [ImageResult("F2", "b.jpg", labels=(Label("Dog", 99.0),)), ImageResult("F3", "c.jpg", error="x")]
     )
 
-    everything = store.labelling_summary(0)
-    public = store.labelling_summary(0, channel_ids={"C1"})
-    nothing = store.labelling_summary(0, channel_ids=())
+    everything = store.summary.labelling_summary(0)
+    public = store.summary.labelling_summary(0, channel_ids={"C1"})
+    nothing = store.summary.labelling_summary(0, channel_ids=())
 
     assert (everything.images_labelled, everything.images_failed, len(everything.top_labels)) == (2, 1, 2)
     assert (public.images_labelled, public.images_failed, public.top_labels, public.recent_errors) == (

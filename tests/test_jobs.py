@@ -9,38 +9,39 @@ import pytest
 from bot.jobs import WorkerPool
 from bot.pipeline import GAVE_UP
 from bot.render import ImageResult
-from bot.store.sqlite import SqliteStore
+from bot.store.sqlite import open_sqlite_stores
 from tests.conftest import fixture_bytes
 from tests.slack_requests import file_share_event
 
 
 def test_replies_whose_post_failed_are_swept_up_without_a_restart(make_store):
     store = make_store()
-    store.enqueue_message("C1", "1.0", "1.0", [{"id": "F1"}])
-    store.finish_job(store.claim_job().id, ImageResult("F1", "a.jpg"))
+    store.queue.enqueue_message("C1", "1.0", "1.0", [{"id": "F1"}])
+    store.queue.finish_job(store.queue.claim_job().id, ImageResult("F1", "a.jpg"))
     posted = threading.Event()
     attempts = []
 
     def post_reply(channel_id: str, message_ts: str) -> None:
         attempts.append((channel_id, message_ts))
-        claimed = store.claim_reply(channel_id, message_ts)
+        claimed = store.replies.claim_reply(channel_id, message_ts)
         if len(attempts) == 1:
-            store.release_reply(channel_id, message_ts)  # Slack said internal_error
+            store.replies.release_reply(channel_id, message_ts)  # Slack said internal_error
         elif claimed:
-            store.mark_replied(channel_id, message_ts, "9.9")
+            store.replies.mark_replied(channel_id, message_ts, "9.9")
             posted.set()
 
-    pool = WorkerPool(store, lambda job: None, post_reply, workers=1, sweep_seconds=0.05)
+    pool = WorkerPool(store.queue, store.replies, lambda job: None, post_reply, workers=1, sweep_seconds=0.05)
     pool.start()
     try:
         assert posted.wait(5)
     finally:
         pool.stop()
-    assert store.messages_ready_to_reply() == []
+    assert store.replies.messages_ready_to_reply() == []
 
 
 def test_a_pool_cannot_be_started_twice(tmp_path):
-    pool = WorkerPool(SqliteStore(tmp_path / "db"), lambda job: None, lambda c, m: None, workers=1)
+    store = open_sqlite_stores(tmp_path / "db")
+    pool = WorkerPool(store.queue, store.replies, lambda job: None, lambda c, m: None, workers=1)
     pool.start()
     try:
         with pytest.raises(RuntimeError, match="already running"):
@@ -53,10 +54,11 @@ def test_a_file_interrupted_three_times_gets_an_explanation_not_a_fourth_try(sta
     photo = fake_slack.add_file("F1", fixture_bytes("cat.jpg"), "cat.jpg", "image/jpeg", "jpg")
     bot = start_bot(start_workers=False)
     bot.post_event(file_share_event("C0001", [photo]))
-    store = bot.services.store
+    store = bot.services.stores
     for _ in range(3):  # three processes died while working on it
-        store.claim_job()
-        store.requeue_interrupted()
+        store.queue.claim_job()
+        store.queue.requeue_interrupted()
+        store.replies.requeue_interrupted()
 
     bot.services.start()
 

@@ -72,7 +72,7 @@ def test_an_event_the_store_cannot_record_is_not_acked_so_slack_retries_it(start
     def store_down(*args, **kwargs):
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(bot.services.store, "enqueue_message", store_down)
+    monkeypatch.setattr(bot.services.stores.queue, "enqueue_message", store_down)
     answer = bot.post_event(file_share_event("C0001", [cat_file(fake_slack)]))
 
     assert answer.status == 500
@@ -258,7 +258,7 @@ def test_requests_without_a_valid_signature_are_refused_and_do_nothing(start_bot
     assert (forged.status, stale.status, unsigned.status) == (401, 401, 401)
     time.sleep(0.3)
     assert fake_slack.downloads() == []
-    assert bot.services.store.queue_stats().depth == 0
+    assert bot.services.stores.queue.queue_stats().depth == 0
 
 
 @server_only

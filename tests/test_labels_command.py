@@ -190,7 +190,7 @@ def test_a_change_whose_save_failed_is_not_announced(start_bot, fake_slack, monk
     def disk_full(*args, **kwargs):
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(bot.services.store, "save_overrides", disk_full)
+    monkeypatch.setattr(bot.services.stores.settings, "save_overrides", disk_full)
     response = bot.command("threshold 90")
 
     assert response.status == 500  # Slack shows the user that the command failed
@@ -203,13 +203,13 @@ def test_a_change_whose_save_failed_is_not_announced(start_bot, fake_slack, monk
 def test_the_announcement_is_of_the_change_made_by_whoever_made_it(start_bot, fake_slack, monkeypatch):
     """Another command saved in between (a concurrent one) neither changes the line nor who it credits."""
     bot = start_bot()
-    save = bot.services.store.save_overrides
+    save = bot.services.stores.settings.save_overrides
 
     def save_then_bob_changes_it_too(channel_id, overrides, **kw):
         save(channel_id, overrides, **kw)
         save(channel_id, replace(overrides, include=("Dog", "Cat")))  # Bob's /labels include Cat, just after
 
-    monkeypatch.setattr(bot.services.store, "save_overrides", save_then_bob_changes_it_too)
+    monkeypatch.setattr(bot.services.stores.settings, "save_overrides", save_then_bob_changes_it_too)
     assert answer(bot, "include Dog", user="UALICE") == "Done: set the labels to include to `Dog`."
 
     assert channel_lines(fake_slack, 1) == ["<@UALICE> set the labels to include to `Dog`."]
@@ -218,15 +218,17 @@ def test_the_announcement_is_of_the_change_made_by_whoever_made_it(start_bot, fa
 def test_a_change_saved_by_someone_else_meanwhile_is_kept(start_bot, fake_slack, monkeypatch):
     """Alice's /labels threshold reads the settings, Bob's /labels max lands, then Alice's save: both hold."""
     bot = start_bot()
-    read = bot.services.store.get_overrides
+    read = bot.services.stores.settings.get_overrides
 
     def read_then_bob_saves(channel_id):
         overrides = read(channel_id)
         monkeypatch.undo()
-        bot.services.store.save_overrides(channel_id, replace(overrides, max_labels=2), fields=("max_labels",))
+        bot.services.stores.settings.save_overrides(
+            channel_id, replace(overrides, max_labels=2), fields=("max_labels",)
+        )
         return overrides
 
-    monkeypatch.setattr(bot.services.store, "get_overrides", read_then_bob_saves)
+    monkeypatch.setattr(bot.services.stores.settings, "get_overrides", read_then_bob_saves)
     answer(bot, "threshold 90")
 
     status = answer(bot, "status")

@@ -30,7 +30,7 @@ def photo(fake_slack, file_id="F_CAT") -> dict:
 
 def start_tagging(start_bot, channel="C0001", **env):
     bot = start_bot(**env)
-    bot.services.store.save_overrides(channel, ChannelOverrides(tags=True))
+    bot.services.stores.settings.save_overrides(channel, ChannelOverrides(tags=True))
     return bot
 
 
@@ -91,7 +91,7 @@ def test_a_message_with_several_images_gets_the_union_of_their_emoji_once(start_
 def test_no_reactions_when_tags_are_off(start_bot, fake_slack, aws_env):
     # One worker: the first message is done (reactions included) before the second one starts.
     bot = start_bot(LABELBOT_WORKERS="1")
-    bot.services.store.save_overrides("C0002", ChannelOverrides(tags=True))
+    bot.services.stores.settings.save_overrides("C0002", ChannelOverrides(tags=True))
     untagged = file_share_event("C0001", [photo(fake_slack, "F1")])
     tagged = file_share_event("C0002", [photo(fake_slack, "F2")])
 
@@ -136,7 +136,7 @@ def test_already_reacted_and_invalid_name_skip_one_emoji_and_the_rest_go_on(star
     [warning] = [r for r in caplog.records if "no emoji" in r.getMessage()]
     assert warning.levelname == "WARNING"
     assert ":pizza:" in warning.getMessage() and "shipped map" in warning.getMessage()
-    assert bot.services.store.queue_stats().depth == 0
+    assert bot.services.stores.queue.queue_stats().depth == 0
 
 
 def test_an_invalid_name_from_an_override_map_names_the_variable(start_bot, fake_slack, aws_env, caplog, tmp_path):
@@ -234,7 +234,7 @@ class RecordingSlack:
 
 def tagging_pipeline(slack) -> Pipeline:
     """Only add_reactions is used: it needs the Slack client and the map, nothing else."""
-    return Pipeline(store=None, slack=slack, downloader=None, analysis=None, defaults=None, emoji_map=EmojiMap.load())
+    return Pipeline(stores=None, slack=slack, downloader=None, analysis=None, defaults=None, emoji_map=EmojiMap.load())
 
 
 def test_each_image_adds_up_to_three_emoji_to_the_message():

@@ -72,7 +72,7 @@ def assert_no_side_effects(bot, fake_slack, aws_env, calls_before: int, rows_bef
     assert fake_slack.calls[calls_before:] == []
     assert fake_slack.downloads() == []
     assert aws_env.calls == []
-    assert bot.services.store.queue_stats().depth == 0
+    assert bot.services.stores.queue.queue_stats().depth == 0
     assert store_rows(bot) == rows_before
 
 

@@ -50,7 +50,7 @@ def wait_for_response_url(fake_slack, path: str, timeout: float = 10.0) -> list:
 
 def test_the_shortcut_labels_a_message_in_a_channel_where_labelling_is_off(start_bot, fake_slack, aws_env):
     bot = start_bot()
-    bot.services.store.save_overrides("C0001", ChannelOverrides(enabled=False))
+    bot.services.stores.settings.save_overrides("C0001", ChannelOverrides(enabled=False))
     message = file_share_event("C0001", [cat_file(fake_slack)])
     bot.post_event(message)
     time.sleep(0.3)
@@ -90,7 +90,7 @@ def test_a_message_without_images_gets_an_ephemeral_explanation(start_bot, fake_
     time.sleep(0.3)
     assert fake_slack.posts() == []
     assert aws_env.calls == []
-    assert bot.services.store.queue_stats().depth == 0
+    assert bot.services.stores.queue.queue_stats().depth == 0
 
 
 def test_an_already_labelled_message_gets_an_ephemeral_note_and_no_second_reply(start_bot, fake_slack, aws_env):
@@ -142,7 +142,7 @@ def test_a_store_failure_is_told_to_the_user(start_bot, fake_slack, monkeypatch)
     def store_down(*args, **kwargs):
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(bot.services.store, "enqueue_message", store_down)
+    monkeypatch.setattr(bot.services.stores.queue, "enqueue_message", store_down)
     answer = shortcut(bot, "C0001", file_share_event("C0001", [cat_file(fake_slack)]))
 
     assert answer.status == 200  # acked at once; the work (and its failure) comes after
@@ -171,7 +171,7 @@ def test_where_the_bot_is_not_a_member_the_user_is_asked_to_invite_it_and_nothin
     assert "/invite @labelbot" in NOT_A_MEMBER
     assert [c["channel"] for c in fake_slack.calls_to("conversations.info")] == ["C0OUT", "G0HIDDEN"]
     time.sleep(0.3)
-    assert bot.services.store.queue_stats().depth == 0
+    assert bot.services.stores.queue.queue_stats().depth == 0
     assert aws_env.calls == [] and fake_slack.posts() == []
 
 
@@ -196,7 +196,7 @@ def test_shortcut_labelled_images_keep_their_channels_type_for_find(start_bot, f
         time.sleep(0.02)
     assert f"archives/C0PUB/p{public['ts'].replace('.', '')}" in find("cat in <#C0PUB>")
     assert find("cat in <#G0PRIV>").startswith("I can't search <#G0PRIV> from here")
-    types = dict(bot.services.store._db.execute("SELECT channel_id, channel_type FROM messages"))
+    types = dict(bot.services.stores.backend._db.execute("SELECT channel_id, channel_type FROM messages"))
     assert types == {"C0PUB": "channel", "G0PRIV": "group"}
 
 
@@ -221,4 +221,4 @@ def test_an_unsigned_shortcut_is_refused(start_bot, fake_slack):
 
     assert answer.status == 401
     time.sleep(0.3)
-    assert bot.services.store.queue_stats().depth == 0
+    assert bot.services.stores.queue.queue_stats().depth == 0

@@ -3,11 +3,14 @@ make_store fixture); then what only one of them has (SQLite's file and lock, Dyn
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import os
 import sqlite3
 import stat
 import threading
 import time
+import typing
 from collections.abc import Callable
 
 import pytest
@@ -15,9 +18,9 @@ import pytest
 from bot.config import ConfigError
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides
-from bot.store import IndexedImage
-from bot.store.dynamodb import DynamoStore, build_dynamodb_client, index_stems
-from bot.store.sqlite import SqliteStore
+from bot.store import IndexedImage, Stores
+from bot.store.dynamodb import build_dynamodb_client, index_stems, open_dynamodb_stores
+from bot.store.sqlite import open_sqlite_stores
 from tests.conftest import Clock
 
 FILES = [{"id": "F1", "name": "a.jpg"}, {"id": "F2", "name": "b.jpg"}]
@@ -30,72 +33,73 @@ def store(make_store):
 
 
 def label_one(store, channel: str, ts: str, file_id: str = "F1") -> None:
-    store.enqueue_message(channel, ts, ts, [{"id": file_id}])
-    [job] = store.claim_message_jobs(channel, ts)
-    store.finish_job(job.id, ImageResult(file_id, f"{file_id}.jpg", labels=(Label("Cat", 99.0),)))
+    store.queue.enqueue_message(channel, ts, ts, [{"id": file_id}])
+    [job] = store.queue.claim_message_jobs(channel, ts)
+    store.queue.finish_job(job.id, ImageResult(file_id, f"{file_id}.jpg", labels=(Label("Cat", 99.0),)))
 
 
 # ---- both stores ------------------------------------------------------------------------------------------------
 
 
 def test_each_channel_message_file_is_one_job_however_often_it_is_recorded(store):
-    assert store.enqueue_message("C1", "1.0", "1.0", FILES) == 2
-    assert store.enqueue_message("C1", "1.0", "1.0", FILES) == 0
-    assert store.enqueue_message("C1", "1.0", "1.0", FILES[::-1]) == 0  # the other event of the pair
-    assert store.enqueue_message("C2", "1.0", "1.0", FILES[:1]) == 1
-    assert store.queue_stats().depth == 3
+    assert store.queue.enqueue_message("C1", "1.0", "1.0", FILES) == 2
+    assert store.queue.enqueue_message("C1", "1.0", "1.0", FILES) == 0
+    assert store.queue.enqueue_message("C1", "1.0", "1.0", FILES[::-1]) == 0  # the other event of the pair
+    assert store.queue.enqueue_message("C2", "1.0", "1.0", FILES[:1]) == 1
+    assert store.queue.queue_stats().depth == 3
 
 
 def test_jobs_are_claimed_once_in_order(store):
-    store.enqueue_message("C1", "1.0", "0.5", FILES)
-    first, second = store.claim_job(), store.claim_job()
+    store.queue.enqueue_message("C1", "1.0", "0.5", FILES)
+    first, second = store.queue.claim_job(), store.queue.claim_job()
     assert (first.file["id"], second.file["id"]) == ("F1", "F2")
     assert first.thread_ts == "0.5"
     assert first.attempts == 1
-    assert store.claim_job() is None
+    assert store.queue.claim_job() is None
 
 
 def test_the_reply_is_claimed_only_when_every_file_is_done_and_only_once(store):
-    store.enqueue_message("C1", "1.0", "1.0", FILES)
-    first, second = store.claim_job(), store.claim_job()
-    store.finish_job(second.id, ImageResult("F2", "b.jpg", error="broken"))
-    assert store.claim_reply("C1", "1.0") is None
-    assert store.messages_ready_to_reply() == []
-    store.finish_job(first.id, ImageResult("F1", "a.jpg", labels=(Label("Cat", 99.0, ("Animal",)),)))
-    assert store.messages_ready_to_reply() == [("C1", "1.0")]
+    store.queue.enqueue_message("C1", "1.0", "1.0", FILES)
+    first, second = store.queue.claim_job(), store.queue.claim_job()
+    store.queue.finish_job(second.id, ImageResult("F2", "b.jpg", error="broken"))
+    assert store.replies.claim_reply("C1", "1.0") is None
+    assert store.replies.messages_ready_to_reply() == []
+    store.queue.finish_job(first.id, ImageResult("F1", "a.jpg", labels=(Label("Cat", 99.0, ("Animal",)),)))
+    assert store.replies.messages_ready_to_reply() == [("C1", "1.0")]
 
-    thread_ts, results = store.claim_reply("C1", "1.0")
+    thread_ts, results = store.replies.claim_reply("C1", "1.0")
 
     assert thread_ts == "1.0"
     assert [r.file_id for r in results] == ["F1", "F2"]  # the order they were posted in
     assert results[0].labels == (Label("Cat", 99.0, ("Animal",)),)
     assert results[1].error == "broken"
-    assert store.claim_reply("C1", "1.0") is None
-    assert store.messages_ready_to_reply() == []
+    assert store.replies.claim_reply("C1", "1.0") is None
+    assert store.replies.messages_ready_to_reply() == []
 
 
 def test_a_refused_message_is_done_at_once_and_its_reply_due(store):
-    assert store.enqueue_message("C1", "1.0", "1.0", FILES, refused="busy") == 2
+    assert store.queue.enqueue_message("C1", "1.0", "1.0", FILES, refused="busy") == 2
 
-    assert store.claim_job() is None
-    assert store.messages_ready_to_reply() == [("C1", "1.0")]
-    _, results = store.claim_reply("C1", "1.0")
+    assert store.queue.claim_job() is None
+    assert store.replies.messages_ready_to_reply() == [("C1", "1.0")]
+    _, results = store.replies.claim_reply("C1", "1.0")
     assert [(r.file_name, r.error) for r in results] == [("a.jpg", "busy"), ("b.jpg", "busy")]
-    assert store.labelling_summary(0).images_failed == 2
+    assert store.summary.labelling_summary(0).images_failed == 2
 
 
 def test_at_start_running_jobs_are_requeued_and_unsent_replies_found(store):
-    store.enqueue_message("C1", "1.0", "1.0", FILES[:1])
-    store.enqueue_message("C1", "2.0", "2.0", FILES[:1])
-    store.finish_job(store.claim_job().id, ImageResult("F1", "a.jpg"))
-    store.claim_reply("C1", "1.0")  # claimed, then the process died before posting
-    store.claim_job()  # running when the process died
+    store.queue.enqueue_message("C1", "1.0", "1.0", FILES[:1])
+    store.queue.enqueue_message("C1", "2.0", "2.0", FILES[:1])
+    store.queue.finish_job(store.queue.claim_job().id, ImageResult("F1", "a.jpg"))
+    store.replies.claim_reply("C1", "1.0")  # claimed, then the process died before posting
+    store.queue.claim_job()  # running when the process died
 
-    assert store.requeue_interrupted() == 1
+    assert store.queue.requeue_interrupted() == 1
+    store.replies.requeue_interrupted()
 
-    assert store.messages_ready_to_reply() == [("C1", "1.0")]
-    assert store.reply_interrupted("C1", "1.0") is True
-    job = store.claim_job()
+    assert store.replies.messages_ready_to_reply() == [("C1", "1.0")]
+    assert store.replies.reply_interrupted("C1", "1.0") is True
+    job = store.queue.claim_job()
     assert (job.message_ts, job.attempts) == ("2.0", 2)
 
 
@@ -103,78 +107,99 @@ def test_only_what_was_taken_before_the_cutoff_counts_as_stalled(make_store):
     clock = Clock()
     store = make_store(clock=clock)
     for ts in ("1.0", "2.0", "3.0"):
-        store.enqueue_message("C1", ts, ts, [{"id": "F" + ts}])
+        store.queue.enqueue_message("C1", ts, ts, [{"id": "F" + ts}])
     started = clock.now
-    stalled = store.claim_job()
-    store.finish_job(store.claim_job().id, ImageResult("F2.0", "b.jpg"))
-    store.claim_reply("C1", "2.0")  # being posted since `started`
+    stalled = store.queue.claim_job()
+    store.queue.finish_job(store.queue.claim_job().id, ImageResult("F2.0", "b.jpg"))
+    store.replies.claim_reply("C1", "2.0")  # being posted since `started`
     clock.now += 600
-    running = store.claim_job()  # taken ten minutes later: still in its invocation's time
+    running = store.queue.claim_job()  # taken ten minutes later: still in its invocation's time
 
-    assert store.requeue_stalled(started + 300) == 1
+    assert store.queue.requeue_stalled(started + 300) == 1
+    store.replies.requeue_stalled(started + 300)
 
-    assert store.messages_ready_to_reply() == [("C1", "2.0")]
-    assert store.reply_interrupted("C1", "2.0") is True
-    again = store.claim_job()
+    assert store.replies.messages_ready_to_reply() == [("C1", "2.0")]
+    assert store.replies.reply_interrupted("C1", "2.0") is True
+    again = store.queue.claim_job()
     assert (again.message_ts, again.attempts) == (stalled.message_ts, 2)
-    assert store.claim_job() is None  # the later one is still running
-    assert store.requeue_stalled(started + 300) == 0
+    assert store.queue.claim_job() is None  # the later one is still running
+    assert store.queue.requeue_stalled(started + 300) == 0
+    store.replies.requeue_stalled(started + 300)
     assert running.message_ts == "3.0"
 
 
 def test_the_invocation_after_the_ack_takes_its_own_message_jobs_in_post_order(store):
-    store.enqueue_message("C1", "1.0", "1.0", [{"id": "F0"}])
-    store.enqueue_message("C1", "2.0", "0.5", [{"id": "F3"}, {"id": "F1"}, {"id": "F2"}], user_id="U1")
+    store.queue.enqueue_message("C1", "1.0", "1.0", [{"id": "F0"}])
+    store.queue.enqueue_message("C1", "2.0", "0.5", [{"id": "F3"}, {"id": "F1"}, {"id": "F2"}], user_id="U1")
 
-    taken = store.claim_message_jobs("C1", "2.0")
+    taken = store.queue.claim_message_jobs("C1", "2.0")
 
     assert [job.file["id"] for job in taken] == ["F3", "F1", "F2"]
     assert {(job.thread_ts, job.user_id, job.attempts) for job in taken} == {("0.5", "U1", 1)}
-    assert store.claim_message_jobs("C1", "2.0") == []  # a retried event's invocation gets none
-    assert store.claim_job().message_ts == "1.0"  # the other message's job is still queued
-    assert store.claim_job() is None
+    assert store.queue.claim_message_jobs("C1", "2.0") == []  # a retried event's invocation gets none
+    assert store.queue.claim_job().message_ts == "1.0"  # the other message's job is still queued
+    assert store.queue.claim_job() is None
     for job in taken:
-        store.finish_job(job.id, ImageResult(job.file["id"], "x.jpg"))
-    assert [r.file_id for r in store.claim_reply("C1", "2.0")[1]] == ["F3", "F1", "F2"]
+        store.queue.finish_job(job.id, ImageResult(job.file["id"], "x.jpg"))
+    assert [r.file_id for r in store.replies.claim_reply("C1", "2.0")[1]] == ["F3", "F1", "F2"]
 
 
 def test_channel_settings_stay_separate_and_a_change_keeps_the_others(store):
-    store.save_overrides("C1", ChannelOverrides(threshold=90.0, include=("Dog", "Cat")))
+    store.settings.save_overrides("C1", ChannelOverrides(threshold=90.0, include=("Dog", "Cat")))
     # As /labels does: read, change one setting, save.
-    store.save_overrides("C1", ChannelOverrides(**{**vars(store.get_overrides("C1")), "max_labels": 3}))
-    store.save_overrides("C2", ChannelOverrides(enabled=False, tags=True, exclude=()))
+    store.settings.save_overrides(
+        "C1", ChannelOverrides(**{**vars(store.settings.get_overrides("C1")), "max_labels": 3})
+    )
+    store.settings.save_overrides("C2", ChannelOverrides(enabled=False, tags=True, exclude=()))
 
-    assert store.get_overrides("C1") == ChannelOverrides(threshold=90.0, max_labels=3, include=("Dog", "Cat"))
-    assert store.get_overrides("C2") == ChannelOverrides(enabled=False, tags=True, exclude=())
-    assert store.get_overrides("C3") == ChannelOverrides()
-    store.save_overrides("C1", ChannelOverrides())  # /labels reset
-    assert store.get_overrides("C1") == ChannelOverrides()
+    assert store.settings.get_overrides("C1") == ChannelOverrides(threshold=90.0, max_labels=3, include=("Dog", "Cat"))
+    assert store.settings.get_overrides("C2") == ChannelOverrides(enabled=False, tags=True, exclude=())
+    assert store.settings.get_overrides("C3") == ChannelOverrides()
+    store.settings.save_overrides("C1", ChannelOverrides())  # /labels reset
+    assert store.settings.get_overrides("C1") == ChannelOverrides()
 
 
 def test_a_reply_whose_post_may_have_landed_is_checked_in_the_thread_next_time(store):
-    store.enqueue_message("C1", "1.0", "1.0", FILES[:1])
-    store.finish_job(store.claim_job().id, ImageResult("F1", "a.jpg"))
-    store.claim_reply("C1", "1.0")
-    store.release_reply("C1", "1.0")  # Slack answered with an error: nothing was posted
-    assert store.reply_interrupted("C1", "1.0") is False
+    store.queue.enqueue_message("C1", "1.0", "1.0", FILES[:1])
+    store.queue.finish_job(store.queue.claim_job().id, ImageResult("F1", "a.jpg"))
+    store.replies.claim_reply("C1", "1.0")
+    store.replies.release_reply("C1", "1.0")  # Slack answered with an error: nothing was posted
+    assert store.replies.reply_interrupted("C1", "1.0") is False
 
-    store.claim_reply("C1", "1.0")
-    store.release_reply("C1", "1.0", maybe_posted=True)  # the connection dropped: it may have been posted
+    store.replies.claim_reply("C1", "1.0")
+    store.replies.release_reply("C1", "1.0", maybe_posted=True)  # the connection dropped: it may have been posted
 
-    assert store.reply_interrupted("C1", "1.0") is True
-    assert store.messages_ready_to_reply() == [("C1", "1.0")]
+    assert store.replies.reply_interrupted("C1", "1.0") is True
+    assert store.replies.messages_ready_to_reply() == [("C1", "1.0")]
 
 
 def test_a_message_deleted_while_its_reply_is_posted_gets_the_reply_deleted(store):
-    store.enqueue_message("C1", "1.0", "1.0", FILES[:1])
-    store.finish_job(store.claim_job().id, ImageResult("F1", "a.jpg"))
-    store.claim_reply("C1", "1.0")
+    store.queue.enqueue_message("C1", "1.0", "1.0", FILES[:1])
+    store.queue.finish_job(store.queue.claim_job().id, ImageResult("F1", "a.jpg"))
+    store.replies.claim_reply("C1", "1.0")
 
-    store.forget_message("C1", "1.0")
-    store.mark_replied("C1", "1.0", "1.5")
+    store.deletions.forget_message("C1", "1.0")
+    store.replies.mark_replied("C1", "1.0", "1.5")
 
-    assert store.replies_to_delete() == [("C1", "1.0", "1.5")]
-    assert store.messages_ready_to_reply() == []
+    assert store.replies.replies_to_delete() == [("C1", "1.0", "1.5")]
+    assert store.replies.messages_ready_to_reply() == []
+
+
+def test_each_concern_implements_its_protocol_with_the_same_parameters(make_store):
+    """What a new concern (a field of Stores) must match on both backends: every method of its protocol, with the
+    protocol's parameters (an implementation may add keyword-only ones with defaults, e.g. a purge's batch size)."""
+    store = make_store()
+    protocols = typing.get_type_hints(Stores)
+    for concern in dataclasses.fields(Stores):
+        protocol, implementation = protocols[concern.name], getattr(store, concern.name)
+        methods = [name for name, value in vars(protocol).items() if callable(value) and not name.startswith("_")]
+        assert methods, concern.name
+        for name in methods:
+            wanted = list(inspect.signature(getattr(protocol, name)).parameters.values())
+            given = list(inspect.signature(getattr(type(implementation), name)).parameters.values())
+            assert given[: len(wanted)] == wanted, f"{concern.name}.{name}"
+            extra = given[len(wanted) :]
+            assert all(p.kind is p.KEYWORD_ONLY and p.default is not p.empty for p in extra), f"{concern.name}.{name}"
 
 
 # ---- SQLite only ------------------------------------------------------------------------------------------------
@@ -182,65 +207,67 @@ def test_a_message_deleted_while_its_reply_is_posted_gets_the_reply_deleted(stor
 
 def test_the_database_file_is_private_to_its_owner(tmp_path):
     path = tmp_path / "labelbot.sqlite3"
-    SqliteStore(path).close()
+    open_sqlite_stores(path).close()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
 def test_after_a_restart_running_jobs_are_requeued_and_settings_kept(tmp_path):
     path = tmp_path / "db"
-    store = SqliteStore(path)
-    store.enqueue_message("C1", "1.0", "1.0", FILES[:1])
-    store.enqueue_message("C1", "2.0", "2.0", FILES[:1])
-    store.finish_job(store.claim_job().id, ImageResult("F1", "a.jpg"))
-    store.claim_reply("C1", "1.0")  # claimed, then the process died before posting
-    store.claim_job()  # running when the process died
-    store.save_overrides("C1", ChannelOverrides(threshold=90.0, max_labels=3))
+    store = open_sqlite_stores(path)
+    store.queue.enqueue_message("C1", "1.0", "1.0", FILES[:1])
+    store.queue.enqueue_message("C1", "2.0", "2.0", FILES[:1])
+    store.queue.finish_job(store.queue.claim_job().id, ImageResult("F1", "a.jpg"))
+    store.replies.claim_reply("C1", "1.0")  # claimed, then the process died before posting
+    store.queue.claim_job()  # running when the process died
+    store.settings.save_overrides("C1", ChannelOverrides(threshold=90.0, max_labels=3))
     store.close()
 
-    reopened = SqliteStore(path)
-    assert reopened.requeue_interrupted() == 1
-    assert reopened.messages_ready_to_reply() == [("C1", "1.0")]
-    assert reopened.claim_job().attempts == 2
-    assert reopened.get_overrides("C1") == ChannelOverrides(threshold=90.0, max_labels=3)
+    reopened = open_sqlite_stores(path)
+    assert reopened.queue.requeue_interrupted() == 1
+    reopened.replies.requeue_interrupted()
+    assert reopened.replies.messages_ready_to_reply() == [("C1", "1.0")]
+    assert reopened.queue.claim_job().attempts == 2
+    assert reopened.settings.get_overrides("C1") == ChannelOverrides(threshold=90.0, max_labels=3)
     reopened.close()
 
 
 def test_a_reply_claimed_by_a_version_without_posting_since_is_requeued_after_the_upgrade(tmp_path):
     path = tmp_path / "db"
-    store = SqliteStore(path)
-    store.enqueue_message("C1", "1.0", "1.0", FILES[:1])
-    store.finish_job(store.claim_job().id, ImageResult("F1", "a.jpg"))
-    store.claim_reply("C1", "1.0")
+    store = open_sqlite_stores(path)
+    store.queue.enqueue_message("C1", "1.0", "1.0", FILES[:1])
+    store.queue.finish_job(store.queue.claim_job().id, ImageResult("F1", "a.jpg"))
+    store.replies.claim_reply("C1", "1.0")
     store.close()
     with sqlite3.connect(path) as db:  # as an older version left it
         db.execute("ALTER TABLE messages DROP COLUMN posting_since")
 
-    upgraded = SqliteStore(path)
+    upgraded = open_sqlite_stores(path)
 
-    assert upgraded.requeue_stalled(time.time() - 60) == 0
-    assert upgraded.messages_ready_to_reply() == [("C1", "1.0")]
+    assert upgraded.queue.requeue_stalled(time.time() - 60) == 0
+    upgraded.replies.requeue_stalled(time.time() - 60)
+    assert upgraded.replies.messages_ready_to_reply() == [("C1", "1.0")]
     upgraded.close()
 
 
 def test_a_second_process_cannot_open_the_same_database(tmp_path):
     path = tmp_path / "db"
-    first = SqliteStore(path)
+    first = open_sqlite_stores(path)
     with pytest.raises(ConfigError, match="is in use by another labelbot process"):
-        SqliteStore(path, lock_wait_seconds=0.3)
+        open_sqlite_stores(path, lock_wait_seconds=0.3)
     first.close()
-    SqliteStore(path, lock_wait_seconds=0.3).close()  # free again once the first has stopped
+    open_sqlite_stores(path, lock_wait_seconds=0.3).close()  # free again once the first has stopped
 
 
 # ---- DynamoDB only ----------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def dynamo(local_dynamodb) -> Callable[..., DynamoStore]:
-    """dynamo(**options) -> a DynamoStore on fresh tables; dynamo.client reads the tables directly."""
+def dynamo(local_dynamodb) -> Callable[..., Stores]:
+    """dynamo(**options) -> the DynamoDB stores on fresh tables; their backend's client reads the tables directly."""
     made = []
 
-    def make(**options) -> DynamoStore:
-        made.append(DynamoStore(local_dynamodb.new_tables(), client=local_dynamodb.client(), **options))
+    def make(**options) -> Stores:
+        made.append(open_dynamodb_stores(local_dynamodb.new_tables(), client=local_dynamodb.client(), **options))
         return made[-1]
 
     yield make
@@ -268,21 +295,21 @@ def test_a_message_recorded_by_two_events_at_once_is_one_job_per_file(dynamo):
     store = dynamo()
     files = [{"id": f"F{n}"} for n in range(4)]
 
-    added = at_once(2, lambda: store.enqueue_message("C1", "1.0", "1.0", files))
+    added = at_once(2, lambda: store.queue.enqueue_message("C1", "1.0", "1.0", files))
 
     assert sum(added) == 4
-    assert store.queue_stats().depth == 4
-    assert sorted(job.file["id"] for job in store.claim_message_jobs("C1", "1.0")) == ["F0", "F1", "F2", "F3"]
+    assert store.queue.queue_stats().depth == 4
+    assert sorted(job.file["id"] for job in store.queue.claim_message_jobs("C1", "1.0")) == ["F0", "F1", "F2", "F3"]
 
 
 def test_invocations_claiming_at_once_never_get_the_same_job_or_reply(dynamo):
     store = dynamo()
     for n in range(12):
-        store.enqueue_message("C1", f"{n}.0", f"{n}.0", [{"id": f"F{n}"}])
+        store.queue.enqueue_message("C1", f"{n}.0", f"{n}.0", [{"id": f"F{n}"}])
 
     def claim_all() -> list[str]:
         claimed = []
-        while (job := store.claim_job()) is not None:
+        while (job := store.queue.claim_job()) is not None:
             claimed.append(job.id)
         return claimed
 
@@ -290,18 +317,18 @@ def test_invocations_claiming_at_once_never_get_the_same_job_or_reply(dynamo):
 
     assert sorted(job for claimed in claims for job in claimed) == sorted({job for c in claims for job in c})
     assert sum(len(claimed) for claimed in claims) == 12
-    store.enqueue_message("C2", "1.0", "1.0", [{"id": "F"}])
-    store.finish_job(store.claim_job().id, ImageResult("F", "f.jpg"))
-    replies = at_once(4, lambda: store.claim_reply("C2", "1.0"))
+    store.queue.enqueue_message("C2", "1.0", "1.0", [{"id": "F"}])
+    store.queue.finish_job(store.queue.claim_job().id, ImageResult("F", "f.jpg"))
+    replies = at_once(4, lambda: store.replies.claim_reply("C2", "1.0"))
     assert sum(reply is not None for reply in replies) == 1
-    messages = at_once(3, lambda: store.claim_message_jobs("C1", "0.0"))
+    messages = at_once(3, lambda: store.queue.claim_message_jobs("C1", "0.0"))
     assert messages == [[], [], []]  # all taken already
 
 
 def test_saving_settings_updates_only_the_settings_fields(dynamo):
     store = dynamo()
-    client, table = store._db, store._settings
-    store.save_overrides("C1", ChannelOverrides(threshold=90.0, tags=True))
+    client, table = store.backend.client, store.backend.settings_table
+    store.settings.save_overrides("C1", ChannelOverrides(threshold=90.0, tags=True))
     client.update_item(  # something else keeps an attribute on the same item
         TableName=table,
         Key={"channel_id": {"S": "C1"}},
@@ -309,37 +336,41 @@ def test_saving_settings_updates_only_the_settings_fields(dynamo):
         ExpressionAttributeValues={":n": {"S": "kept"}},
     )
 
-    store.save_overrides("C1", ChannelOverrides(threshold=80.0))
+    store.settings.save_overrides("C1", ChannelOverrides(threshold=80.0))
 
     item = client.get_item(TableName=table, Key={"channel_id": {"S": "C1"}})["Item"]
     assert item["note"] == {"S": "kept"}
     assert item["threshold"] == {"N": "80.0"}
     assert "tags" not in item  # reset to the default: removed, not stored as null
-    assert store.get_overrides("C1") == ChannelOverrides(threshold=80.0)
+    assert store.settings.get_overrides("C1") == ChannelOverrides(threshold=80.0)
 
 
 def test_expired_items_are_not_read_while_they_wait_for_ttl(dynamo):
     clock = Clock()
     store = dynamo(clock=clock, retention_days=1)
     ts = f"{int(clock.now)}.000001"
-    store.cache_labels("key", (Label("Cat", 99.0),))
-    store.index_images([IndexedImage("C1", "channel", ts, ts, "F1", "U1", (Label("Cat", 99.0),))])
+    store.label_cache.cache_labels("key", (Label("Cat", 99.0),))
+    store.tags.index_images([IndexedImage("C1", "channel", ts, ts, "F1", "U1", (Label("Cat", 99.0),))])
     label_one(store, "C1", "1.0")
-    store.claim_reply("C1", "1.0")
-    store.mark_replied("C1", "1.0", "1.5")
-    store.forget_file("F_GONE")
-    assert store.search_images(("cat",), channel_id="C1") and store.labelling_summary(0).images_labelled == 1
+    store.replies.claim_reply("C1", "1.0")
+    store.replies.mark_replied("C1", "1.0", "1.5")
+    store.deletions.forget_file("F_GONE")
+    assert (
+        store.tags.search_images(("cat",), channel_id="C1") and store.summary.labelling_summary(0).images_labelled == 1
+    )
 
     clock.now += 31 * DAY  # past every expires_at; TTL hasn't run (moto never runs it)
 
-    assert store._db.get_item(TableName=store._tags, Key={"pk": {"S": "image#C1"}, "sk": {"S": f"{ts}#F1"}})["Item"]
-    assert store.cached_labels("key", newer_than=0) is None
-    assert store.search_images(("cat",), channel_id="C1") == []
-    assert store.channel_is_public("C1") is False
-    assert store.labelling_summary(0).images_labelled == 0
-    assert store.enqueue_message("C1", "1.0", "1.0", [{"id": "F1"}]) == 1  # recorded afresh
+    assert store.backend.client.get_item(
+        TableName=store.backend.tags_table, Key={"pk": {"S": "image#C1"}, "sk": {"S": f"{ts}#F1"}}
+    )["Item"]
+    assert store.label_cache.cached_labels("key", newer_than=0) is None
+    assert store.tags.search_images(("cat",), channel_id="C1") == []
+    assert store.tags.channel_is_public("C1") is False
+    assert store.summary.labelling_summary(0).images_labelled == 0
+    assert store.queue.enqueue_message("C1", "1.0", "1.0", [{"id": "F1"}]) == 1  # recorded afresh
     gone = IndexedImage("C1", "channel", ts, ts, "F_GONE", "U1", (Label("Cat", 99.0),))
-    assert store.index_images([gone]) == 1  # the file's deletion is forgotten too
+    assert store.tags.index_images([gone]) == 1  # the file's deletion is forgotten too
 
 
 def test_purges_count_what_is_past_the_cutoff_even_after_it_expired(dynamo):
@@ -347,12 +378,12 @@ def test_purges_count_what_is_past_the_cutoff_even_after_it_expired(dynamo):
     store = dynamo(clock=clock)
     clock.now -= 91 * DAY
     label_one(store, "C1", "1.0")
-    store.cache_labels("key", ())
+    store.label_cache.cache_labels("key", ())
     clock.now += 91 * DAY
 
-    assert store.purge_finished_jobs(clock.now - 90 * DAY) == 1
-    assert store.purge_label_cache(clock.now - 30 * DAY) == 1
-    assert store.purge_finished_jobs(clock.now - 90 * DAY) == 0
+    assert store.queue.purge_finished_jobs(clock.now - 90 * DAY) == 1
+    assert store.label_cache.purge_label_cache(clock.now - 30 * DAY) == 1
+    assert store.queue.purge_finished_jobs(clock.now - 90 * DAY) == 0
 
 
 def test_words_stem_as_the_sqlite_index_stems_them():

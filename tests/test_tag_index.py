@@ -46,14 +46,18 @@ def store(make_store):
 
 
 def found(store, *words, channel="C1", since=None, limit=10) -> list[tuple[str, str]]:
-    return [(m.message_ts, m.file_id) for m in store.search_images(words, channel_id=channel, since=since, limit=limit)]
+    return [
+        (m.message_ts, m.file_id) for m in store.tags.search_images(words, channel_id=channel, since=since, limit=limit)
+    ]
 
 
 # ---- the store ---------------------------------------------------------------------------------------------
 
 
 def test_an_indexed_image_is_found_by_its_labels_parents_and_aliases_in_any_case(store):
-    store.index_images([image(CAT, file_id="F_CAT"), image(TABLE, file_id="F_TABLE"), image(LABRADOR, file_id="F_LAB")])
+    store.tags.index_images(
+        [image(CAT, file_id="F_CAT"), image(TABLE, file_id="F_TABLE"), image(LABRADOR, file_id="F_LAB")]
+    )
 
     assert found(store, "cat") == [(ts_at(NOW), "F_CAT")]
     assert found(store, "table") == [(ts_at(NOW), "F_TABLE")]  # a word of "Dining Table"
@@ -68,16 +72,16 @@ def test_an_indexed_image_is_found_by_its_labels_parents_and_aliases_in_any_case
 
 
 def test_an_image_keeps_what_it_was_indexed_with(store):
-    store.index_images([image(LABRADOR, channel_type="group", thread_ts="1.5", user="UBOB")])
+    store.tags.index_images([image(LABRADOR, channel_type="group", thread_ts="1.5", user="UBOB")])
 
-    [match] = store.search_images(("dog",), channel_id="C1")
+    [match] = store.tags.search_images(("dog",), channel_id="C1")
 
     assert match == image(LABRADOR, channel_type="group", thread_ts="1.5", user="UBOB")
     assert match.posted_at == float(ts_at(NOW))
 
 
 def test_search_is_limited_to_a_channel_and_a_time_newest_first(store):
-    store.index_images(
+    store.tags.index_images(
         [
             image(ts=ts_at(NOW - 10 * DAY), file_id="OLD"),
             image(ts=ts_at(NOW - 1 * DAY), file_id="NEW"),
@@ -93,59 +97,59 @@ def test_search_is_limited_to_a_channel_and_a_time_newest_first(store):
 
 
 def test_at_most_the_limit_is_returned_the_newest(store):
-    store.index_images([image(ts=ts_at(NOW - n * 60), file_id=f"F{n:02d}") for n in range(25)])
+    store.tags.index_images([image(ts=ts_at(NOW - n * 60), file_id=f"F{n:02d}") for n in range(25)])
 
     assert [f for _, f in found(store, "cat")] == [f"F{n:02d}" for n in range(10)]
 
 
 def test_the_files_of_one_message_and_a_reindexed_file_are_separate_and_single(store):
     ts = ts_at(NOW, 42)
-    store.index_images([image(ts=ts, file_id="F1"), image(ts=ts, file_id="F2")])
-    store.index_images([image(TABLE, ts=ts, file_id="F1")])  # the same file labelled again: replaced
+    store.tags.index_images([image(ts=ts, file_id="F1"), image(ts=ts, file_id="F2")])
+    store.tags.index_images([image(TABLE, ts=ts, file_id="F1")])  # the same file labelled again: replaced
 
     assert found(store, "cat") == [(ts, "F2")]
     assert found(store, "table") == [(ts, "F1")]
 
 
 def test_deleting_the_message_or_the_file_removes_its_entries(store):
-    store.index_images([image(ts=T1, file_id="F1"), image(ts=T1, file_id="F2"), image(ts=T2, file_id="F3")])
-    store.index_images([image(ts=T3, file_id="F3", channel="C2")])  # the same file shared again
+    store.tags.index_images([image(ts=T1, file_id="F1"), image(ts=T1, file_id="F2"), image(ts=T2, file_id="F3")])
+    store.tags.index_images([image(ts=T3, file_id="F3", channel="C2")])  # the same file shared again
 
-    assert store.forget_message("C1", T1) == 2
+    assert store.deletions.forget_message("C1", T1) == 2
     assert found(store, "cat", channel=None) == [(T3, "F3"), (T2, "F3")]
-    assert store.forget_file("F3") == 2
+    assert store.deletions.forget_file("F3") == 2
     assert found(store, "cat", channel=None) == []
-    assert store.forget_message("C1", T9) == 0
+    assert store.deletions.forget_message("C1", T9) == 0
 
 
 def test_a_message_deleted_while_it_was_labelled_is_not_indexed_and_its_reply_goes(store):
-    store.enqueue_message("C1", T1, T1, [{"id": "F1"}])
-    store.mark_replied("C1", T1, T9)
-    store.enqueue_message("C1", T2, T2, [{"id": "F2"}])  # no reply yet
-    assert store.replies_to_delete() == []
+    store.queue.enqueue_message("C1", T1, T1, [{"id": "F1"}])
+    store.replies.mark_replied("C1", T1, T9)
+    store.queue.enqueue_message("C1", T2, T2, [{"id": "F2"}])  # no reply yet
+    assert store.replies.replies_to_delete() == []
 
-    store.forget_message("C1", T1)
-    store.forget_message("C1", T2)
+    store.deletions.forget_message("C1", T1)
+    store.deletions.forget_message("C1", T2)
 
-    assert store.index_images([image(ts=T1)]) == 0
-    assert store.index_images([image(ts=T2, file_id="F2")]) == 0
+    assert store.tags.index_images([image(ts=T1)]) == 0
+    assert store.tags.index_images([image(ts=T2, file_id="F2")]) == 0
     assert found(store, "cat") == []
-    assert store.replies_to_delete() == [("C1", T1, T9)]
-    store.mark_reply_deleted("C1", T1)
-    assert store.replies_to_delete() == []
+    assert store.replies.replies_to_delete() == [("C1", T1, T9)]
+    store.replies.mark_reply_deleted("C1", T1)
+    assert store.replies.replies_to_delete() == []
 
 
 def test_the_retention_purge_drops_entries_posted_before_the_cutoff(store):
-    store.index_images([image(ts=ts_at(NOW - days * DAY), file_id=f"F{days}") for days in (1, 89, 91, 400)])
+    store.tags.index_images([image(ts=ts_at(NOW - days * DAY), file_id=f"F{days}") for days in (1, 89, 91, 400)])
 
-    assert store.purge_index(NOW - 90 * DAY, batch=1) == 2
+    assert store.tags.purge_index(NOW - 90 * DAY, batch=1) == 2
 
     assert [f for _, f in found(store, "cat")] == ["F1", "F89"]
-    assert store.purge_index(NOW - 90 * DAY) == 0
+    assert store.tags.purge_index(NOW - 90 * DAY) == 0
 
 
 def test_a_channel_is_public_only_if_no_image_of_it_was_posted_private(store):
-    store.index_images(
+    store.tags.index_images(
         [
             image(channel="CPUB"),
             image(channel="GPRIV", channel_type="group"),
@@ -157,15 +161,15 @@ def test_a_channel_is_public_only_if_no_image_of_it_was_posted_private(store):
         ]
     )
 
-    assert store.channel_is_public("CPUB")
-    assert store.channel_is_public("CUNKNOWN")
+    assert store.tags.channel_is_public("CPUB")
+    assert store.tags.channel_is_public("CUNKNOWN")
     for channel in ("GPRIV", "DIM", "GMPIM", "CTURNED", "CNEVERSEEN"):
-        assert not store.channel_is_public(channel), channel
+        assert not store.tags.channel_is_public(channel), channel
 
 
 def test_a_channel_id_the_stemmer_folds_into_another_finds_only_its_own_images(store):
     # Porter stems both ids to c0abcdei: the full-text channel term alone would match either channel.
-    store.index_images(
+    store.tags.index_images(
         [
             image(channel="C0ABCDEY", file_id="F_Y", ts=T1),
             image(channel="C0ABCDEI", file_id="F_I", ts=T2),
@@ -177,88 +181,90 @@ def test_a_channel_id_the_stemmer_folds_into_another_finds_only_its_own_images(s
 
 
 def test_a_busy_colliding_channel_does_not_crowd_out_the_searched_one(store):
-    store.index_images([image(channel="C0ABCDEI", file_id=f"F{n:02d}", ts=ts_at(NOW - n)) for n in range(15)])
-    store.index_images([image(channel="C0ABCDEY", file_id="F_OLD", ts=ts_at(NOW - 3600))])
+    store.tags.index_images([image(channel="C0ABCDEI", file_id=f"F{n:02d}", ts=ts_at(NOW - n)) for n in range(15)])
+    store.tags.index_images([image(channel="C0ABCDEY", file_id="F_OLD", ts=ts_at(NOW - 3600))])
 
     assert found(store, "cat", channel="C0ABCDEY") == [(ts_at(NOW - 3600), "F_OLD")]
 
 
 def test_a_search_says_which_names_its_words_matched_stemmed_as_the_index_stems(store):
     running = (Label("Running Shoe", 90.0, ("Footwear", "Clothing")), Label("Run", 80.0), Label("Grass", 70.0))
-    store.index_images([image(running)])
+    store.tags.index_images([image(running)])
 
-    [match] = store.search_images(("running",), channel_id="C1")
+    [match] = store.tags.search_images(("running",), channel_id="C1")
     assert match.matched == {"Running Shoe", "Run"}
-    [match] = store.search_images(("clothes",), channel_id="C1")  # porter: clothes -> cloth, clothing -> cloth
+    [match] = store.tags.search_images(("clothes",), channel_id="C1")  # porter: clothes -> cloth, clothing -> cloth
     assert match.matched == {"Clothing"}
 
 
 def labelled(store, channel: str, ts: str, *files: str, reply_ts: str | None = None) -> None:
     """Record a message's files, label them all (the one named SKIP turns out not to be an image), reply."""
-    store.enqueue_message(channel, ts, ts, [{"id": f} for f in files])
-    while (job := store.claim_job()) is not None:
+    store.queue.enqueue_message(channel, ts, ts, [{"id": f} for f in files])
+    while (job := store.queue.claim_job()) is not None:
         file_id = job.file["id"]
         skipped = file_id.startswith("SKIP")
-        store.finish_job(job.id, ImageResult(file_id, f"{file_id}.jpg", labels=() if skipped else CAT, skipped=skipped))
+        store.queue.finish_job(
+            job.id, ImageResult(file_id, f"{file_id}.jpg", labels=() if skipped else CAT, skipped=skipped)
+        )
     if reply_ts is not None:
-        assert store.claim_reply(channel, ts) is not None
-        store.mark_replied(channel, ts, reply_ts)
+        assert store.replies.claim_reply(channel, ts) is not None
+        store.replies.mark_replied(channel, ts, reply_ts)
 
 
 def test_a_file_deleted_while_its_job_runs_is_not_indexed_when_the_job_ends(store):
-    store.enqueue_message("C1", T1, T1, [{"id": "F1"}, {"id": "F2"}])
-    running = store.claim_job()
+    store.queue.enqueue_message("C1", T1, T1, [{"id": "F1"}, {"id": "F2"}])
+    running = store.queue.claim_job()
 
-    store.forget_file(running.file["id"])
+    store.deletions.forget_file(running.file["id"])
 
-    assert store.index_images([image(ts=T1, file_id="F1")]) == 0
-    assert store.index_images([image(ts=T1, file_id="F2")]) == 1  # the message's other image
+    assert store.tags.index_images([image(ts=T1, file_id="F1")]) == 0
+    assert store.tags.index_images([image(ts=T1, file_id="F2")]) == 1  # the message's other image
     assert [f for _, f in found(store, "cat")] == ["F2"]
 
 
 def test_a_message_deleted_while_its_job_runs_gets_no_reply(store):
-    store.enqueue_message("C1", "1.000001", "1.000001", [{"id": "F1"}])
-    running = store.claim_job()
+    store.queue.enqueue_message("C1", "1.000001", "1.000001", [{"id": "F1"}])
+    running = store.queue.claim_job()
 
-    store.forget_message("C1", "1.000001")
-    store.finish_job(running.id, ImageResult("F1", "F1.jpg", labels=CAT))
+    store.deletions.forget_message("C1", "1.000001")
+    store.queue.finish_job(running.id, ImageResult("F1", "F1.jpg", labels=CAT))
 
-    assert store.claim_reply("C1", "1.000001") is None
-    assert store.messages_ready_to_reply() == []
-    assert store.queue_stats().depth == 0
+    assert store.replies.claim_reply("C1", "1.000001") is None
+    assert store.replies.messages_ready_to_reply() == []
+    assert store.queue.queue_stats().depth == 0
 
 
 def test_deletions_take_the_jobs_labels_and_file_names_with_them(store):
     labelled(store, "C1", "1.000001", "F1")
     labelled(store, "C1", "2.000001", "F2", "F3")
-    store.enqueue_message("C1", "3.000001", "3.000001", [{"id": "F4"}])
-    store.finish_job(store.claim_job().id, ImageResult("F4", "secret-plans.png", error="damaged"))
-    before = store.labelling_summary(0)
+    store.queue.enqueue_message("C1", "3.000001", "3.000001", [{"id": "F4"}])
+    store.queue.finish_job(store.queue.claim_job().id, ImageResult("F4", "secret-plans.png", error="damaged"))
+    before = store.summary.labelling_summary(0)
     assert (before.images_labelled, before.images_failed) == (3, 1)
 
-    store.forget_message("C1", "1.000001")
-    store.forget_file("F2")
-    store.forget_file("F4")
+    store.deletions.forget_message("C1", "1.000001")
+    store.deletions.forget_file("F2")
+    store.deletions.forget_file("F4")
 
-    after = store.labelling_summary(0)
+    after = store.summary.labelling_summary(0)
     assert (after.images_labelled, after.images_failed, after.recent_errors) == (1, 0, ())
     assert after.top_labels[0] == ("Animal", 1)
     # Their jobs are gone (recorded again, they are new), F3's is kept.
-    assert store.enqueue_message("C1", "1.000001", "1.000001", [{"id": "F1"}]) == 1
-    assert store.enqueue_message("C1", "2.000001", "2.000001", [{"id": "F2"}, {"id": "F3"}]) == 1
-    assert store.enqueue_message("C1", "3.000001", "3.000001", [{"id": "F4"}]) == 1
+    assert store.queue.enqueue_message("C1", "1.000001", "1.000001", [{"id": "F1"}]) == 1
+    assert store.queue.enqueue_message("C1", "2.000001", "2.000001", [{"id": "F2"}, {"id": "F3"}]) == 1
+    assert store.queue.enqueue_message("C1", "3.000001", "3.000001", [{"id": "F4"}]) == 1
 
 
 def test_a_reply_goes_once_every_image_of_its_message_is_deleted(store):
     labelled(store, "C1", "1.000001", "F1", "F2", reply_ts="1.000009")
     labelled(store, "C1", "2.000001", "F3", "SKIP_PDF", reply_ts="2.000009")
 
-    store.forget_file("F1")
-    assert store.replies_to_delete() == []  # F2 is still there: the reply stays
-    store.forget_file("F2")
-    store.forget_file("F3")  # the PDF that turned out not to be an image was never in the reply
+    store.deletions.forget_file("F1")
+    assert store.replies.replies_to_delete() == []  # F2 is still there: the reply stays
+    store.deletions.forget_file("F2")
+    store.deletions.forget_file("F3")  # the PDF that turned out not to be an image was never in the reply
 
-    assert sorted(store.replies_to_delete()) == [("C1", "1.000001", "1.000009"), ("C1", "2.000001", "2.000009")]
+    assert sorted(store.replies.replies_to_delete()) == [("C1", "1.000001", "1.000009"), ("C1", "2.000001", "2.000009")]
 
 
 def test_retention_purges_finished_jobs_and_settled_messages_too(make_store):
@@ -268,24 +274,24 @@ def test_retention_purges_finished_jobs_and_settled_messages_too(make_store):
     clock.now = NOW
     labelled(store, "C1", "2.000001", "F_NEW", reply_ts="2.000009")
     clock.now = NOW - 91 * DAY
-    store.enqueue_message("C1", "3.000001", "3.000001", [{"id": "F_QUEUED"}])
+    store.queue.enqueue_message("C1", "3.000001", "3.000001", [{"id": "F_QUEUED"}])
     clock.now = NOW
 
-    assert store.purge_finished_jobs(NOW - 90 * DAY, batch=1) == 1
+    assert store.queue.purge_finished_jobs(NOW - 90 * DAY, batch=1) == 1
 
-    assert store.labelling_summary(0).images_labelled == 1
-    assert store.enqueue_message("C1", "2.000001", "2.000001", [{"id": "F_NEW"}]) == 0  # kept
-    queued = store.claim_job()  # the queued message and its job stay, however old
+    assert store.summary.labelling_summary(0).images_labelled == 1
+    assert store.queue.enqueue_message("C1", "2.000001", "2.000001", [{"id": "F_NEW"}]) == 0  # kept
+    queued = store.queue.claim_job()  # the queued message and its job stay, however old
     assert (queued.file["id"], queued.thread_ts) == ("F_QUEUED", "3.000001")
     # The old message went with its job: asked again, it is labelled and answered afresh.
     labelled(store, "C1", "1.000001", "F_OLD", reply_ts="1.000019")
 
 
 def test_the_poster_and_channel_type_travel_with_the_job(store):
-    store.enqueue_message("C1", "1.0", "1.0", [{"id": "F1"}], user_id="UALICE", channel_type="group")
-    store.enqueue_message("C1", "2.0", "2.0", [{"id": "F2"}])
+    store.queue.enqueue_message("C1", "1.0", "1.0", [{"id": "F1"}], user_id="UALICE", channel_type="group")
+    store.queue.enqueue_message("C1", "2.0", "2.0", [{"id": "F2"}])
 
-    first, second = store.claim_job(), store.claim_job()
+    first, second = store.queue.claim_job(), store.queue.claim_job()
 
     assert (first.user_id, first.channel_type) == ("UALICE", "group")
     assert (second.user_id, second.channel_type) == ("", "")
@@ -324,17 +330,17 @@ class RecordingSlack:
 
 def test_upkeep_deletes_replies_to_deleted_messages_and_retries_only_transient_errors(store):
     for ts in ("1.000001", "2.000001"):
-        store.enqueue_message("C1", ts, ts, [{"id": "F" + ts}])
-        store.mark_replied("C1", ts, ts.replace("000001", "000009"))
-        store.forget_message("C1", ts)
+        store.queue.enqueue_message("C1", ts, ts, [{"id": "F" + ts}])
+        store.replies.mark_replied("C1", ts, ts.replace("000001", "000009"))
+        store.deletions.forget_message("C1", ts)
     slack = RecordingSlack(errors=["ratelimited", "message_not_found"])
     upkeep = Upkeep(store, slack, 90)
 
     upkeep()  # the first: rate limited, kept; the second: already gone, given up
-    assert slack.deleted == [] and store.replies_to_delete() == [("C1", "1.000001", "1.000009")]
+    assert slack.deleted == [] and store.replies.replies_to_delete() == [("C1", "1.000001", "1.000009")]
     upkeep()
     assert slack.deleted == [("C1", "1.000009")]
-    assert store.replies_to_delete() == []
+    assert store.replies.replies_to_delete() == []
 
 
 def test_upkeep_purges_at_start_then_hourly(make_store):
@@ -344,13 +350,13 @@ def test_upkeep_purges_at_start_then_hourly(make_store):
     store_clock.now = NOW
     clock = [NOW]
     upkeep = Upkeep(store, RecordingSlack(), 30, clock=lambda: clock[0])
-    store.index_images([image(ts=ts_at(NOW - 31 * DAY), file_id="OLD")])
+    store.tags.index_images([image(ts=ts_at(NOW - 31 * DAY), file_id="OLD")])
 
     upkeep()
     assert found(store, "cat") == []
-    assert store.labelling_summary(0).images_labelled == 0  # the finished job went too
+    assert store.summary.labelling_summary(0).images_labelled == 0  # the finished job went too
 
-    store.index_images([image(ts=ts_at(NOW - 29.99 * DAY), file_id="SOON")])
+    store.tags.index_images([image(ts=ts_at(NOW - 29.99 * DAY), file_id="SOON")])
     clock[0] += 1800
     upkeep()
     assert [f for _, f in found(store, "cat")] == ["SOON"]  # half an hour on: not purged yet, though expired
@@ -365,14 +371,14 @@ def test_upkeep_purges_at_start_then_hourly(make_store):
 def search_answer(store, text: str, *, channel="C1", slack=None) -> str:
     find = parse_command("find " + text)
     assert isinstance(find, Find), find
-    search = TagSearch(store, slack or RecordingSlack(), retention_days=90)
+    search = TagSearch(store.tags, slack or RecordingSlack(), retention_days=90)
     search.load_workspace_url(RecordingSlack())
     return search.answer(find, channel_id=channel, user_id="U")
 
 
 def test_the_answer_lists_matches_with_date_permalink_poster_and_the_matching_label(store):
     ts, thread_reply_ts = ts_at(NOW - 60, 7), ts_at(NOW, 8)
-    store.index_images(
+    store.tags.index_images(
         [
             image(LABRADOR, ts=ts, user="UBOB"),
             image(LABRADOR, ts=thread_reply_ts, thread_ts=ts, user="UCAROL", file_id="F2"),
@@ -393,7 +399,7 @@ def test_the_answer_lists_matches_with_date_permalink_poster_and_the_matching_la
 
 def test_a_matched_label_is_shown_even_when_it_is_not_among_the_top_few(store):
     labels = (*(Label(f"Thing{n}", 99.0 - n) for n in range(6)), Label("Whiteboard", 70.0))
-    store.index_images([image(labels)])
+    store.tags.index_images([image(labels)])
 
     [_, line] = search_answer(store, "whiteboard").split("\n")
 
@@ -418,7 +424,7 @@ def test_user_text_is_escaped(store):
 
 
 def test_private_channels_and_conversations_are_never_searched_from_elsewhere(store):
-    store.index_images(
+    store.tags.index_images(
         [
             image(channel="CPUB", file_id="F_PUB"),
             image(channel="GPRIV", channel_type="group", file_id="F_PRIV"),
@@ -441,7 +447,7 @@ def test_ten_matches_at_most_and_the_answer_stays_under_slacks_limit(store):
         Label(f"Extremely Long Label Name Number {n:02d} For Testing", 99.0 - n, ("Cat",), ("Alias",) * 3)
         for n in range(20)
     )
-    store.index_images(
+    store.tags.index_images(
         [image(long_labels, ts=ts_at(NOW - n, n), thread_ts=ts_at(NOW - 999), user="U" + "X" * 20) for n in range(30)]
     )
 
@@ -454,9 +460,9 @@ def test_ten_matches_at_most_and_the_answer_stays_under_slacks_limit(store):
 
 
 def test_answers_never_call_auth_test_and_the_sweep_learns_the_workspace_url_start_up_missed(store):
-    store.index_images([image()])
+    store.tags.index_images([image()])
     slack = RecordingSlack(errors=["ratelimited"])
-    search = TagSearch(store, RecordingSlack())
+    search = TagSearch(store.tags, RecordingSlack())
     upkeep = Upkeep(store, slack, 90, search=search)
     find = Find("cat")
 
@@ -472,7 +478,9 @@ def test_answers_never_call_auth_test_and_the_sweep_learns_the_workspace_url_sta
 
 
 def test_another_channel_is_searched_only_while_slack_says_it_is_public(store):
-    store.index_images([image(channel="CPUB"), image(channel="CNOWPRIV"), image(channel="CUNKNOWN", channel_type="")])
+    store.tags.index_images(
+        [image(channel="CPUB"), image(channel="CNOWPRIV"), image(channel="CUNKNOWN", channel_type="")]
+    )
     slack = RecordingSlack(conversations={"CNOWPRIV": {"is_channel": True, "is_private": True}})
 
     assert "1 image matching" in search_answer(store, "cat in <#CPUB>", slack=slack)
@@ -485,9 +493,9 @@ def test_another_channel_is_searched_only_while_slack_says_it_is_public(store):
 
 
 def test_the_public_check_is_remembered_briefly_and_a_failed_one_is_neither_trusted_nor_remembered(store):
-    store.index_images([image(channel="CPUB")])
+    store.tags.index_images([image(channel="CPUB")])
     slack = RecordingSlack(conversations={"CPUB": TimeoutError("timed out")})
-    search = TagSearch(store, slack, public_cache_seconds=60)
+    search = TagSearch(store.tags, slack, public_cache_seconds=60)
     find = Find("cat", channel_id="CPUB")
 
     unchecked = search.answer(find, channel_id="C1", user_id="U")
@@ -502,7 +510,9 @@ def test_the_public_check_is_remembered_briefly_and_a_failed_one_is_neither_trus
 
 
 def test_a_word_stemmed_to_a_label_is_shown_in_bold(store):
-    store.index_images([image((Label("Person", 99.0), Label("Running", 95.0, ("Sport",)), Label("Jogging", 90.0)))])
+    store.tags.index_images(
+        [image((Label("Person", 99.0), Label("Running", 95.0, ("Sport",)), Label("Jogging", 90.0)))]
+    )
 
     [_, line] = search_answer(store, "run").split("\n")
 
@@ -524,7 +534,7 @@ def post_image(bot, fake_slack, channel: str, file_id: str, *, channel_type="cha
     """Post one image and wait until its reply is out (so it is indexed); returns the event."""
     if labels is not None:
         aws.labels = labels
-        bot.services.store.purge_label_cache(float("inf"))  # the same photo now means these labels
+        bot.services.stores.label_cache.purge_label_cache(float("inf"))  # the same photo now means these labels
     photo = fake_slack.add_file(file_id, fixture_bytes("cat.jpg"), f"{file_id}.jpg", "image/jpeg", "jpg")
     event = file_share_event(channel, [photo], channel_type=channel_type, **kw)
     before = len(fake_slack.posts())
@@ -622,7 +632,10 @@ def recorded_replies(bot, fake_slack) -> dict[str, str]:
         return {m["thread_ts"]: m["ts"] for m in fake_slack.thread_messages if m.get("thread_ts")}
     deadline = time.monotonic() + 5
     while (
-        None in (replies := dict(bot.services.store._db.execute("SELECT message_ts, reply_ts FROM messages"))).values()
+        None
+        in (
+            replies := dict(bot.services.stores.backend._db.execute("SELECT message_ts, reply_ts FROM messages"))
+        ).values()
     ):
         assert time.monotonic() < deadline, replies
         time.sleep(0.01)
@@ -651,7 +664,7 @@ def test_deleting_a_file_removes_it_from_every_message_it_was_in_and_the_replies
 
 def test_a_message_deleted_while_its_image_is_labelled_gets_no_reply_and_no_tags(start_bot, fake_slack, aws_env):
     bot = start_bot()
-    bot.services.store.save_overrides("C0001", ChannelOverrides(tags=True))
+    bot.services.stores.settings.save_overrides("C0001", ChannelOverrides(tags=True))
     slow = fake_slack.add_file("F_SLOW", fixture_bytes("cat.jpg"), "slow.jpg", "image/jpeg", "jpg", delay_seconds=0.5)
     event = file_share_event("C0001", [slow])
     assert bot.post_event(event).status == 200

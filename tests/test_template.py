@@ -1,5 +1,5 @@
 """template.yaml (AWS SAM), checked offline: cfn-lint, the SAM transform with every IAM action each function's role
-gets, the tables against bot/store/dynamodb_tables.py, the environment against bot/config.py, and requirements.txt
+gets, the tables against bot/store/dynamodb/tables.py, the environment against bot/config.py, and requirements.txt
 (what `sam build` installs) against pyproject.toml. No AWS account or network is used."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from samtranslator.translator.transform import transform
 from bot.aws_lambda import SWEEP_EVENT
 from bot.config import DYNAMODB_TABLE_VARIABLES, load_config
 from bot.serve import EVENTS_PATH
-from bot.store.dynamodb_tables import TABLES, TTL_ATTRIBUTE
+from bot.store.dynamodb.tables import TABLES, TTL_ATTRIBUTE
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"

@@ -102,7 +102,7 @@ def test_the_thumbnail_fields_are_kept_in_the_job(start_bot, fake_slack):
     bot = start_bot(start_workers=False)
     bot.post_event(file_share_event("C0001", [photo(fake_slack, "F1", thumbs={1024: (jpeg(1024, 683), 1024, 683)})]))
 
-    job = bot.services.store.claim_job()
+    job = bot.services.stores.queue.claim_job()
 
     assert job is not None
     assert (job.file["thumb_1024_w"], job.file["thumb_1024_h"]) == (1024, 683)
@@ -124,7 +124,7 @@ def test_the_same_photo_in_two_channels_costs_one_call_and_a_new_threshold_anoth
     assert posts[0]["text"] == posts[1]["text"]
     assert len(aws_env.calls) == 1
 
-    bot.services.store.save_overrides("C0003", ChannelOverrides(threshold=90.0))
+    bot.services.stores.settings.save_overrides("C0003", ChannelOverrides(threshold=90.0))
     bot.post_event(file_share_event("C0003", [photo(fake_slack, "F3")]))
     third = fake_slack.wait_for_posts(3)[2]
 
@@ -259,10 +259,10 @@ def test_cached_labels_expire_and_the_key_covers_every_parameter(make_store):
     key = label_cache_key(CAT, settings)
     labels = (Label("Cat", 99.2, ("Animal",), ()),)
 
-    store.cache_labels(key, labels)
+    store.label_cache.cache_labels(key, labels)
 
-    assert store.cached_labels(key, newer_than=time.time() - 60) == labels
-    assert store.cached_labels(key, newer_than=time.time() + 1) is None  # too old
+    assert store.label_cache.cached_labels(key, newer_than=time.time() - 60) == labels
+    assert store.label_cache.cached_labels(key, newer_than=time.time() + 1) is None  # too old
     variants = [
         ChannelSettings(threshold=80.0, max_labels=5),
         ChannelSettings(threshold=75.0, max_labels=3),
@@ -271,9 +271,9 @@ def test_cached_labels_expire_and_the_key_covers_every_parameter(make_store):
     ]
     assert len({key, *(label_cache_key(CAT, v) for v in variants), label_cache_key(CAT + b"x", settings)}) == 6
     assert label_cache_key(CAT, ChannelSettings(threshold=75.0, max_labels=5, tags=True)) == key  # not a parameter
-    assert store.purge_label_cache(time.time() - 60) == 0
-    assert store.purge_label_cache(time.time() + 1) == 1
-    assert store.cached_labels(key, newer_than=0) is None
+    assert store.label_cache.purge_label_cache(time.time() - 60) == 0
+    assert store.label_cache.purge_label_cache(time.time() + 1) == 1
+    assert store.label_cache.cached_labels(key, newer_than=0) is None
 
 
 # ---- per-channel order and pace -----------------------------------------------------------------------------------
@@ -347,33 +347,33 @@ def test_a_stuck_earlier_message_blocks_the_next_reply_only_for_a_while(start_bo
 def test_the_claim_waits_for_earlier_unsettled_messages_of_the_channel_only(make_store):
     store = make_store()
     for ts in ("100.000001", "100.000002"):
-        store.enqueue_message("C1", ts, ts, [{"id": f"F{ts}", "name": "a.jpg"}])
-    store.enqueue_message("C2", "100.000000", "100.000000", [{"id": "FX", "name": "x.jpg"}])
+        store.queue.enqueue_message("C1", ts, ts, [{"id": f"F{ts}", "name": "a.jpg"}])
+    store.queue.enqueue_message("C2", "100.000000", "100.000000", [{"id": "FX", "name": "x.jpg"}])
     jobs = {}
-    while (job := store.claim_job()) is not None:
+    while (job := store.queue.claim_job()) is not None:
         jobs[job.message_ts, job.channel_id] = job
-    store.finish_job(jobs["100.000002", "C1"].id, ImageResult("F2", "a.jpg"))
+    store.queue.finish_job(jobs["100.000002", "C1"].id, ImageResult("F2", "a.jpg"))
     recent = time.time() - 60
 
-    assert store.claim_reply("C1", "100.000002", after_earlier_since=recent) is None  # 100.000001 goes first
-    assert store.claim_reply("C1", "100.000002", after_earlier_since=time.time() + 1) is not None  # stuck: go
-    store.release_reply("C1", "100.000002")
-    store.forget_message("C1", "100.000001")  # a deleted message blocks no one
-    assert store.claim_reply("C1", "100.000002", after_earlier_since=recent) is not None
-    assert store.next_waiting_reply("C1", "100.000000") is None  # deleted, and the other one is being posted
-    store.release_reply("C1", "100.000002")
-    assert store.next_waiting_reply("C1", "100.000000") == "100.000002"
+    assert store.replies.claim_reply("C1", "100.000002", after_earlier_since=recent) is None  # 100.000001 goes first
+    assert store.replies.claim_reply("C1", "100.000002", after_earlier_since=time.time() + 1) is not None  # stuck: go
+    store.replies.release_reply("C1", "100.000002")
+    store.deletions.forget_message("C1", "100.000001")  # a deleted message blocks no one
+    assert store.replies.claim_reply("C1", "100.000002", after_earlier_since=recent) is not None
+    assert store.replies.next_waiting_reply("C1", "100.000000") is None  # deleted, and the other one is being posted
+    store.replies.release_reply("C1", "100.000002")
+    assert store.replies.next_waiting_reply("C1", "100.000000") == "100.000002"
 
 
 def test_the_hourly_upkeep_expires_cached_labels_after_30_days(make_store):
     from bot.upkeep import Upkeep
 
     store = make_store()
-    store.cache_labels("key", (Label("Cat", 99.2, (), ()),))
+    store.label_cache.cache_labels("key", (Label("Cat", 99.2, (), ()),))
     Upkeep(store, slack=None, retention_days=90, clock=lambda: time.time() + 29 * 86400)()
-    assert store.cached_labels("key", newer_than=0) is not None
+    assert store.label_cache.cached_labels("key", newer_than=0) is not None
     Upkeep(store, slack=None, retention_days=90, clock=lambda: time.time() + 31 * 86400).purge(time.time() + 31 * 86400)
-    assert store.cached_labels("key", newer_than=0) is None
+    assert store.label_cache.cached_labels("key", newer_than=0) is None
 
 
 def test_a_channels_next_post_waits_a_full_interval_from_the_previous_posts_answer():

@@ -73,7 +73,7 @@ def handle_labels_command(command: dict, services: Services) -> tuple[str, str |
         return services.emoji_map.describe(), None
     if isinstance(parsed, Find):
         return services.search.answer(parsed, channel_id=channel_id, user_id=user_id), None
-    overrides = services.store.get_overrides(channel_id)
+    overrides = services.stores.settings.get_overrides(channel_id)
     if isinstance(parsed, ShowStatus):
         return describe_status(overrides, services.defaults), None
     allowed = services.permission.decide(user_id)
@@ -84,6 +84,6 @@ def handle_labels_command(command: dict, services: Services) -> tuple[str, str |
         return problem, None
     changed = apply_change(overrides, parsed, services.defaults)
     # Only what this command changed: someone else's change to another setting meanwhile stays.
-    services.store.save_overrides(channel_id, changed, fields=changed.changed_fields(overrides))
+    services.stores.settings.save_overrides(channel_id, changed, fields=changed.changed_fields(overrides))
     settings = changed.apply_to(services.defaults)
     return confirm_change(parsed, settings), announce_change(parsed, settings, user_id)

@@ -11,7 +11,7 @@ from bot.jobs import Work
 from bot.overload import BUSY, QueueGate
 from bot.pipeline import is_candidate_image, job_file
 from bot.services import Services
-from bot.store import Store
+from bot.store import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def register(app: App, services: Services) -> None:
         channel_id = event.get("channel")
         if isinstance(channel_id, str) and not services.settings_for(channel_id).enabled:
             return  # /labels off: only the "Label this image" shortcut labels here
-        record_images(event, services.store, services.pool, bot_id=context.bot_id, gate=services.queue_gate)
+        record_images(event, services.stores.queue, services.pool, bot_id=context.bot_id, gate=services.queue_gate)
 
     def label_recorded_images(event: dict) -> None:
         """On AWS Lambda, after the ack: label the images the ack recorded (a retried event's are claimed once)."""
@@ -37,7 +37,7 @@ def register(app: App, services: Services) -> None:
     def forget_deleted_message(event: dict) -> None:
         channel_id, deleted_ts = event.get("channel"), event.get("deleted_ts")
         if isinstance(channel_id, str) and isinstance(deleted_ts, str):
-            services.store.forget_message(channel_id, deleted_ts)
+            services.stores.deletions.forget_message(channel_id, deleted_ts)
             services.pool.sweep_soon()  # the worker side deletes the bot's reply to it, if any
 
     def forget_tombstoned_message(event: dict) -> None:
@@ -45,12 +45,12 @@ def register(app: App, services: Services) -> None:
         message = event.get("message") if isinstance(event.get("message"), dict) else {}
         channel_id, message_ts = event.get("channel"), message.get("ts")
         if message.get("subtype") == "tombstone" and isinstance(channel_id, str) and isinstance(message_ts, str):
-            services.store.forget_message(channel_id, message_ts)
+            services.stores.deletions.forget_message(channel_id, message_ts)
             services.pool.sweep_soon()
 
     def forget_deleted_file(event: dict) -> None:
         if isinstance(event.get("file_id"), str):
-            services.store.forget_file(event["file_id"])
+            services.stores.deletions.forget_file(event["file_id"])
             services.pool.sweep_soon()  # a reply left about no image at all is deleted
 
     def after_ack(work):
@@ -79,7 +79,7 @@ def register(app: App, services: Services) -> None:
 
 
 def record_images(
-    event: dict, store: Store, pool: Work, *, bot_id: str | None = None, gate: QueueGate | None = None
+    event: dict, queue: JobQueue, pool: Work, *, bot_id: str | None = None, gate: QueueGate | None = None
 ) -> int:
     """Record one job per image of the message; returns how many new jobs (retries and repeats add none).
 
@@ -106,7 +106,7 @@ def record_images(
     full = gate is not None and not gate.has_room()
     thread_ts = event.get("thread_ts")
     thread_ts = thread_ts if isinstance(thread_ts, str) and MESSAGE_TS.fullmatch(thread_ts) else message_ts
-    added = store.enqueue_message(
+    added = queue.enqueue_message(
         channel_id,
         message_ts,
         thread_ts,

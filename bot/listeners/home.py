@@ -36,7 +36,7 @@ def publish_home(services: Services, user_id: str) -> None:
     channels, problem = member_channels(services)
     settings = services.settings_for  # the channel's overrides over the workspace defaults
     home = [HomeChannel(c["id"], str(c.get("name") or ""), settings(c["id"])) for c in channels]
-    summary = services.store.labelling_summary(
+    summary = services.stores.summary.labelling_summary(
         time.time() - SUMMARY_DAYS * 86400,
         top_labels=TOP_LABELS,
         recent_errors=RECENT_ERRORS,

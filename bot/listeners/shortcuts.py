@@ -54,7 +54,7 @@ def label_on_demand(shortcut: dict, services: Services) -> str | None:
         # No bot_id: asked for explicitly, so even the bot's own uploads count. The type decides whether
         # `/labels find … in #channel` may show them elsewhere.
         event = {**message, "channel": channel_id, "channel_type": conversation.channel_type}
-        added = record_images(event, services.store, services.pool)
+        added = record_images(event, services.stores.queue, services.pool)
     except Exception:
         log.exception("recording the shortcut's images in %s failed", channel_id)
         return NOT_RECORDED

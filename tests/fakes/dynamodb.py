@@ -10,7 +10,7 @@ import boto3
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
 
-from bot.store.dynamodb_tables import TABLES, create_tables
+from bot.store.dynamodb.tables import TABLES, create_tables
 
 
 class LocalDynamoDB:

@@ -1,22 +1,24 @@
 """The DynamoDB store's three tables: keys, indexes and TTL attribute. template.yaml declares the same (a test
-compares them), and tests create them from here in a local DynamoDB.
+compares them), and tests create them from here in a local DynamoDB. Each item kind is written by one concern's
+module (named in brackets); a new concern adds its items under a pk prefix of its own, here.
 
-Settings: one item per channel (`channel_id`).
+Settings: one item per channel (`channel_id`) [settings.py].
 
 Jobs (`pk`, `sk`), items by kind:
-- a message:  pk "msg#<channel>#<ts>", sk "message"
+- a message:  pk "msg#<channel>#<ts>", sk "message" [queue.py records it; replies.py and deletions.py change its
+  reply state; see messages.py]
 - its files:  pk "msg#<channel>#<ts>", sk "file#<file_id>" (one job each, deduped by file as in SQLite; the
-  attribute `position` orders them; Job.id is "<pk>|<sk>")
-- a cached Rekognition answer: pk "cache#<key>", sk "labels"
-- a file deleted in Slack: pk "deleted-file#<file_id>", sk "file"
+  attribute `position` orders them; Job.id is "<pk>|<sk>") [queue.py]
+- a cached Rekognition answer: pk "cache#<key>", sk "labels" [label_cache.py]
+- a file deleted in Slack: pk "deleted-file#<file_id>", sk "file" [deletions.py]
   Indexes (sparse: an item is in one only while it carries the index's key attributes):
 - by_state (state_key, state_since): jobs "queued"/"running" oldest first; messages "reply-ready"/"reply-posting"/
   "reply-delete"; cached answers "cache" (for the purge)
 - by_channel_waiting (waiting_channel, message_ts): a channel's messages whose reply is not settled, in order
-- by_finish_day (finished_day "YYYY-MM-DD", finished_at): finished jobs, for the Home tab's last 7 days
+- by_finish_day (finished_day "YYYY-MM-DD", finished_at): finished jobs, for the Home tab's last 7 days [summary.py]
 - by_file (file_id, pk): a file's jobs, for file_deleted
 
-Tags (`pk`, `sk`), the /labels find index:
+Tags (`pk`, `sk`), the /labels find index [tag_index.py]:
 - a word of an image: pk "word#<channel>#<stem>", sk "<message_ts>#<file_id>" (newest first = descending sk; the
   ts's seconds zero-padded to 10 digits, as Slack's are, so string order is time order)
 - the image:          pk "image#<channel>", sk "<message_ts>#<file_id>" (lists its stems, so deletes find them)

@@ -1,0 +1,46 @@
+"""Channel settings on DynamoDB: one item per channel in the Settings table, read with GetItem and written with
+UpdateItem (SET/REMOVE of the fields a command changed: `/labels max 3` leaves a threshold someone else just set
+alone)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from bot.settings import ChannelOverrides
+from bot.store.dynamodb.base import DynamoTables
+from bot.store.dynamodb.wire import to_wire, update_args
+
+SETTINGS_FIELDS = ("threshold", "max_labels", "enabled", "tags", "include", "exclude")
+
+
+class DynamoChannelSettings:
+    def __init__(self, tables: DynamoTables) -> None:
+        self._tables = tables
+
+    def get_overrides(self, channel_id: str) -> ChannelOverrides:
+        item = self._tables.get(self._tables.settings_table, {"channel_id": channel_id}) or {}
+        return ChannelOverrides(
+            threshold=None if item.get("threshold") is None else float(item["threshold"]),
+            max_labels=None if item.get("max_labels") is None else int(item["max_labels"]),
+            enabled=item.get("enabled"),
+            tags=item.get("tags"),
+            include=None if item.get("include") is None else tuple(item["include"]),
+            exclude=None if item.get("exclude") is None else tuple(item["exclude"]),
+        )
+
+    def save_overrides(
+        self, channel_id: str, overrides: ChannelOverrides, *, fields: Collection[str] | None = None
+    ) -> None:
+        """An update, never a put: of the fields written (all, or `fields`), those set are SET, those reset to None
+        REMOVEd; anything else in the item is kept."""
+        values = {name: getattr(overrides, name) for name in SETTINGS_FIELDS if fields is None or name in fields}
+        given = {name: list(v) if isinstance(v, tuple) else v for name, v in values.items() if v is not None}
+        update = "SET " + ", ".join(f"#{name} = :{name}" for name in [*given, "updated_at"])
+        reset = [name for name, value in values.items() if value is None]
+        if reset:
+            update += " REMOVE " + ", ".join(f"#{name}" for name in reset)
+        self._tables.client.update_item(
+            TableName=self._tables.settings_table,
+            Key=to_wire({"channel_id": channel_id}),
+            **update_args(update, **given, updated_at=self._tables.clock()),
+        )

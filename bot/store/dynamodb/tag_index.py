@@ -1,0 +1,246 @@
+"""The tag index on DynamoDB: the Tags table (see dynamodb/tables.py).
+
+/labels find queries the first word's partition "word#<channel>#<stem>" newest first, `since` a sort-key condition,
+the other words a filter on the entry's stem set, paged until the limit; then the images' items (BatchGetItem); a
+search of every channel reads the channel registry (pk "channels") and merges. Whether the message or file was
+deleted is read from the Jobs table (dynamodb/messages.py) after writing, so a deletion in between either sees the
+entries or is seen. Limits: a search whose first word is common and the others rare pages through the common word's
+entries (the filter runs after the read); an image costs one write per distinct stem of its labels, parents and
+aliases (~10-30) plus its item; the registry keeps a channel forever (one small item). Files of one message are
+listed by file id where SQLite lists them in the order they were indexed."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+from collections.abc import Iterable, Iterator
+
+from bot.store.dynamodb import messages
+from bot.store.dynamodb.base import DynamoTables, batched, is_live
+from bot.store.dynamodb.stemmer import index_stems
+from bot.store.dynamodb.wire import to_wire
+from bot.store.encoding import label_from_dict, label_names, label_to_dict, ts_microseconds
+from bot.store.protocols import IndexedImage
+
+SEARCH_PAGE = 100  # word entries read per request of a search
+
+
+class DynamoTagIndex:
+    def __init__(self, tables: DynamoTables) -> None:
+        self._tables = tables
+        self._registered_channels: set[str] = set()
+
+    def index_images(self, images: list[IndexedImage]) -> int:
+        return sum(self._index_image(image) for image in images)
+
+    def _index_image(self, image: IndexedImage) -> bool:
+        """Write the image's item and one entry per stem; False (and nothing left) when the message or the file was
+        deleted meanwhile. Checked after writing: a deletion in between either sees the entries or is seen."""
+        labels = sorted(image.labels, key=lambda label: label.confidence, reverse=True)
+        stems = sorted({stem for name in label_names(labels) for stem in index_stems(name)})
+        sk = index_sort_key(image.message_ts, image.file_id)
+        expires_at = int(image.posted_at + self._tables.retention)
+        item = {
+            "pk": "image#" + image.channel_id,
+            "sk": sk,
+            "file_id": image.file_id,  # by_file
+            "channel_id": image.channel_id,
+            "channel_type": image.channel_type,
+            "message_ts": image.message_ts,
+            "thread_ts": image.thread_ts,
+            "user_id": image.user_id,
+            "labels": json.dumps([label_to_dict(label) for label in labels]),
+            "stems": stems,
+            "expires_at": expires_at,
+        }
+        self._register_channel(image.channel_id)
+        puts = [item, *({**key, "stems": stems, "expires_at": expires_at} for key in word_keys(item))]
+        private = posted_while_private(image.channel_type)
+        if private:
+            puts.append({**private_marker(item), "expires_at": expires_at})
+        previous = self._tables.get(self._tables.tags_table, item)  # indexed before: what it had and has no more goes
+        kept = {key["pk"] for key in word_keys(item)}
+        stale = [] if previous is None else [key for key in word_keys(previous) if key["pk"] not in kept]
+        if previous is not None and not private:
+            stale.append(private_marker(previous))
+        self._tables.write_many(self._tables.tags_table, puts=puts, deletes=stale)
+        if messages.was_deleted(self._tables, image.channel_id, image.message_ts, image.file_id):
+            drop_images(self._tables, [item])
+            return False
+        return True
+
+    def _register_channel(self, channel_id: str) -> None:
+        """The registry the purge walks and a search of every channel reads (instead of a Scan)."""
+        if channel_id not in self._registered_channels:
+            self._tables.client.put_item(
+                TableName=self._tables.tags_table, Item=to_wire({"pk": "channels", "sk": channel_id})
+            )
+            self._registered_channels.add(channel_id)
+
+    def _channels(self) -> list[str]:
+        return [item["sk"] for item in self._tables.query(self._tables.tags_table, "#pk = :pk", {"pk": "channels"})]
+
+    def search_images(
+        self, words: tuple[str, ...], *, channel_id: str | None, since: float | None = None, limit: int = 10
+    ) -> list[IndexedImage]:
+        stems = [index_stems(word) for word in words]
+        if not words or not all(stems):
+            return []
+        wanted = list(dict.fromkeys(itertools.chain.from_iterable(stems)))
+        channels = [channel_id] if channel_id is not None else self._channels()
+        # Newest first across channels: each channel's entries come newest first, so merging them is enough.
+        found = heapq.merge(
+            *(itertools.islice(self._matching_entries(c, wanted, since), limit) for c in channels),
+            key=lambda entry: entry["sk"],
+            reverse=True,
+        )
+        entries = list(itertools.islice(found, limit))
+        keys = [{"pk": "image#" + entry["pk"].split("#")[1], "sk": entry["sk"]} for entry in entries]
+        now = self._tables.clock()
+        images = {
+            (i["pk"], i["sk"]): i for i in self._tables.get_many(self._tables.tags_table, keys) if is_live(i, now)
+        }
+        wanted_set = frozenset(wanted)
+        return [indexed_image(images[k["pk"], k["sk"]], wanted_set) for k in keys if (k["pk"], k["sk"]) in images]
+
+    def _matching_entries(self, channel_id: str, stems: list[str], since: float | None) -> Iterator[dict]:
+        """The first stem's entries in the channel, newest first, that have every other stem too."""
+        key = "#pk = :pk" + ("" if since is None else " AND #sk >= :lowest")
+        values = {"pk": f"word#{channel_id}#{stems[0]}", "now": self._tables.clock()}
+        if since is not None:
+            values["lowest"] = index_sort_key_at(since)
+        others = [f"contains(#stems, :stem{n})" for n in range(1, len(stems))]
+        values.update({f"stem{n}": stem for n, stem in enumerate(stems[1:], 1)})
+        return self._tables.query(
+            self._tables.tags_table,
+            key,
+            values,
+            forward=False,
+            page=SEARCH_PAGE,
+            where=" AND ".join(["#expires_at > :now", *others]),
+            consistent=False,
+        )
+
+    def channel_is_public(self, channel_id: str) -> bool:
+        now = self._tables.clock()
+        live = "#expires_at > :now"
+        has_images = self._tables.query(
+            self._tables.tags_table,
+            "#pk = :pk",
+            {"pk": "image#" + channel_id, "now": now},
+            forward=False,
+            where=live,
+            page=10,
+        )
+        if next(has_images, None) is None:
+            return False
+        private = self._tables.query(
+            self._tables.tags_table,
+            "#pk = :pk AND begins_with(#sk, :private)",
+            {"pk": "channel#" + channel_id, "private": "private#", "now": now},
+            forward=False,
+            where=live,
+            page=10,
+        )
+        return next(private, None) is None
+
+    def purge_index(self, older_than: float, *, batch: int = 1000) -> int:
+        """Each channel's images posted before older_than (their entries with them). Deleted files' markers go by
+        TTL."""
+        purged = 0
+        for channel_id in self._channels():
+            old = self._tables.query(
+                self._tables.tags_table,
+                "#pk = :pk AND #sk < :below",
+                {"pk": "image#" + channel_id, "below": index_sort_key_at(older_than)},
+                page=batch,
+            )
+            for images in batched(old, batch):
+                drop_images(self._tables, images)
+                purged += len(images)
+        return purged
+
+
+def drop_images(tables: DynamoTables, images: Iterable[dict]) -> None:
+    """Delete index items with their word entries and private markers."""
+    keys = [key for image in images for key in (image, *index_entries(image))]
+    tables.write_many(tables.tags_table, deletes=keys)
+
+
+def message_images(tables: DynamoTables, channel_id: str, message_ts: str) -> list[dict]:
+    """The message's index items."""
+    prefix = index_sort_key(message_ts, "")
+    return [
+        item
+        for item in tables.query(
+            tables.tags_table,
+            "#pk = :pk AND begins_with(#sk, :prefix)",
+            {"pk": "image#" + channel_id, "prefix": prefix},
+        )
+        if item["message_ts"] == message_ts
+    ]
+
+
+def file_images(tables: DynamoTables, file_id: str, jobs: list[dict]) -> list[dict]:
+    """The file's index items: by_file's, and (read from the table, as the index lags) those of its jobs' messages."""
+    keys = {
+        (k["pk"], k["sk"])
+        for k in tables.query(tables.tags_table, "#file_id = :file_id", {"file_id": file_id}, index="by_file")
+    }
+    keys |= {("image#" + job["channel_id"], index_sort_key(job["message_ts"], file_id)) for job in jobs}
+    return tables.get_many(tables.tags_table, [{"pk": pk, "sk": sk} for pk, sk in keys])
+
+
+# ---- keys and items ----------------------------------------------------------------------------------------------
+
+
+def index_sort_key(message_ts: str, file_id: str) -> str:
+    """An index entry's sort key: the message ts with its seconds zero-padded (string order is time order), then
+    the file."""
+    return f"{format_micro(ts_microseconds(message_ts))}#{file_id}"
+
+
+def index_sort_key_at(seconds: float) -> str:
+    """The sort key every entry of a message posted at or after `seconds` is at or above."""
+    return format_micro(int(seconds * 1_000_000))
+
+
+def format_micro(micro: int) -> str:
+    return f"{micro // 1_000_000:010d}.{micro % 1_000_000:06d}"
+
+
+def word_keys(image: dict) -> list[dict]:
+    """The keys of an index item's word entries: one per stem."""
+    channel_id = image["pk"].split("#", 1)[1]
+    return [{"pk": f"word#{channel_id}#{stem}", "sk": image["sk"]} for stem in image.get("stems", ())]
+
+
+def index_entries(image: dict) -> list[dict]:
+    """The keys of everything an index item brings: its word entries and private marker (which may not exist)."""
+    return [*word_keys(image), private_marker(image)]
+
+
+def private_marker(image: dict) -> dict:
+    """The channel's note that this image was posted while it was private (see channel_is_public)."""
+    return {"pk": "channel#" + image["pk"].split("#", 1)[1], "sk": "private#" + image["sk"]}
+
+
+def posted_while_private(channel_type: str) -> bool:
+    """As SQLite decides it (channel_type > 'channel'): group, im and mpim; "" (Slack didn't say) is neither."""
+    return channel_type > "channel"
+
+
+def indexed_image(item: dict, stems: frozenset[str]) -> IndexedImage:
+    """An index item as a search result; matched: the names a searched stem is in."""
+    labels = tuple(label_from_dict(x) for x in json.loads(item["labels"]))
+    return IndexedImage(
+        channel_id=item["channel_id"],
+        channel_type=item["channel_type"],
+        message_ts=item["message_ts"],
+        thread_ts=item["thread_ts"],
+        file_id=item["file_id"],
+        user_id=item["user_id"],
+        labels=labels,
+        matched=frozenset(name for name in label_names(labels) if stems.intersection(index_stems(name))),
+    )

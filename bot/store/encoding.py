@@ -1,0 +1,61 @@
+"""What both backends store alike: labels and results as JSON, a message ts as a number, and how the tag index
+splits and stems words."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from bot.render import ImageResult, Label
+
+# How the tag index splits and stems words: SQLite FTS5's tokenizer, which the DynamoDB store runs too.
+TAG_TOKENIZER = "porter unicode61 remove_diacritics 2"
+
+
+def search_words(text: str) -> tuple[str, ...]:
+    """The words of a search or a label, lower-cased, as the index splits them (letters and digits)."""
+    return tuple(re.findall(r"[^\W_]+", text.lower()))
+
+
+def label_names(labels: Iterable[Label]) -> tuple[str, ...]:
+    """What the tag index knows of an image: each label's name, parents and aliases, once each."""
+    return tuple(dict.fromkeys(name for label in labels for name in (label.name, *label.parents, *label.aliases)))
+
+
+def ts_microseconds(message_ts: str) -> int:
+    """A Slack ts ("seconds.micro") as whole microseconds, so message order is numeric order."""
+    seconds, _, fraction = message_ts.partition(".")
+    return int(seconds) * 1_000_000 + int((fraction + "000000")[:6])
+
+
+def label_to_dict(label: Label) -> dict:
+    return {
+        "name": label.name,
+        "confidence": label.confidence,
+        "parents": list(label.parents),
+        "aliases": list(label.aliases),
+    }
+
+
+def label_from_dict(data: dict) -> Label:
+    return Label(data["name"], data["confidence"], tuple(data.get("parents", ())), tuple(data.get("aliases", ())))
+
+
+def result_to_dict(result: ImageResult) -> dict:
+    return {
+        "file_id": result.file_id,
+        "file_name": result.file_name,
+        "error": result.error,
+        "skipped": result.skipped,
+        "labels": [label_to_dict(label) for label in result.labels],
+    }
+
+
+def result_from_dict(data: dict) -> ImageResult:
+    return ImageResult(
+        file_id=data["file_id"],
+        file_name=data["file_name"],
+        error=data.get("error"),
+        skipped=data.get("skipped", False),
+        labels=tuple(label_from_dict(x) for x in data.get("labels", ())),
+    )

@@ -1,0 +1,238 @@
+"""One small protocol per concern of the store, and the values they speak. Both backends implement each one: SQLite
+in bot/store/sqlite/<concern>.py, DynamoDB in bot/store/dynamodb/<concern>.py (see bot/store/__init__.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.render import ImageResult, Label
+from bot.settings import ChannelOverrides
+
+# ---- the values -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """Label one file of one message."""
+
+    id: int | str  # SQLite: a row id; DynamoDB: "<pk>|<sk>"
+    channel_id: str
+    message_ts: str
+    thread_ts: str
+    file: dict
+    attempts: int
+    user_id: str = ""  # who posted the message
+    channel_type: str = ""  # the event's channel_type: channel (public) | group (private) | im | mpim
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    depth: int
+    oldest_age_seconds: float
+
+
+@dataclass(frozen=True)
+class LabellingError:
+    """One file that could not be labelled: when, where, which, and the short reason its reply gave."""
+
+    finished_at: float
+    channel_id: str
+    file_name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LabellingSummary:
+    """Files finished in a period: how many were labelled, how many failed, the top labels, the latest errors."""
+
+    images_labelled: int
+    images_failed: int
+    top_labels: tuple[tuple[str, int], ...]  # (label, images with it), most frequent first
+    recent_errors: tuple[LabellingError, ...]  # newest first
+
+
+@dataclass(frozen=True)
+class IndexedImage:
+    """One labelled image in the tag index."""
+
+    channel_id: str
+    channel_type: str  # channel (public) | group (private) | im | mpim | "" (unknown: find asks Slack)
+    message_ts: str
+    thread_ts: str
+    file_id: str
+    user_id: str
+    labels: tuple[Label, ...]  # most confident first; parents and aliases are searchable too
+    # From a search: the label names, parents and aliases its words matched (the index's own stemming decides).
+    matched: frozenset[str] = field(default=frozenset(), compare=False)
+
+    @property
+    def posted_at(self) -> float:
+        return float(self.message_ts)
+
+
+# ---- the concerns -----------------------------------------------------------------------------------------------
+
+
+class ChannelSettingsStore(Protocol):
+    """Each channel's /labels overrides of the workspace defaults."""
+
+    def get_overrides(self, channel_id: str) -> ChannelOverrides: ...
+
+    def save_overrides(
+        self, channel_id: str, overrides: ChannelOverrides, *, fields: Collection[str] | None = None
+    ) -> None:
+        """Write the channel's overrides: only the named fields (the others as they are in the store, whoever
+        changed them meanwhile), or all of them."""
+
+
+class JobQueue(Protocol):
+    """The durable queue: each image message recorded with one job per file, before Slack gets its ack."""
+
+    def enqueue_message(
+        self,
+        channel_id: str,
+        message_ts: str,
+        thread_ts: str,
+        files: list[dict],
+        *,
+        user_id: str = "",
+        channel_type: str = "",
+        refused: str | None = None,
+    ) -> int:
+        """Record one job per file (ignoring any already recorded); returns how many are new. With `refused` (the
+        queue is full), the new files are recorded as done with that reason as their error, so the message's reply
+        says it once and the Home tab counts them."""
+
+    def claim_job(self) -> Job | None:
+        """Take the oldest queued job, marking it running, or None when the queue is empty."""
+
+    def claim_message_jobs(self, channel_id: str, message_ts: str) -> list[Job]:
+        """Take this message's queued jobs (in post order), marking them running: on AWS Lambda the invocation after
+        the ack works on the message it recorded."""
+
+    def finish_job(self, job_id: int | str, result: ImageResult) -> None: ...
+
+    def requeue_interrupted(self) -> int:
+        """At start-up: jobs a stopped process left running go back to the queue; returns how many. (Its replies
+        being posted: ReplyState.requeue_interrupted.)"""
+
+    def requeue_stalled(self, older_than: float) -> int:
+        """Like requeue_interrupted, for jobs taken before older_than (epoch seconds) only. On AWS Lambda no process
+        starts, so a scheduled sweep calls this with now minus the function's timeout."""
+
+    def queue_stats(self) -> QueueStats: ...
+
+    def purge_finished_jobs(self, older_than: float) -> int:
+        """Drop finished jobs (their labels, file names and errors) done before `older_than`; returns how many. A
+        message left with no job and a settled reply goes as well."""
+
+
+class ReplyState(Protocol):
+    """Each message's one reply: who posts it, in message order per channel, and what became of it."""
+
+    def claim_reply(
+        self, channel_id: str, message_ts: str, *, after_earlier_since: float | None = None
+    ) -> tuple[str, list[ImageResult]] | None:
+        """When every job of the message is done and no reply is under way: (thread_ts, results in post order).
+        With after_earlier_since (epoch seconds): also only once no earlier message of the channel recorded since
+        then is waiting for its reply or being answered (replies go out in message order; older ones block no one)."""
+
+    def mark_replied(self, channel_id: str, message_ts: str, reply_ts: str) -> None: ...
+
+    def release_reply(self, channel_id: str, message_ts: str, *, maybe_posted: bool = False) -> None:
+        """A claimed reply could not be posted; the sweep tries again. maybe_posted: the post's outcome is unknown
+        (the connection failed), so the next try looks in the thread first."""
+
+    def requeue_interrupted(self) -> None:
+        """At start-up: replies a stopped process was posting wait again, marked interrupted (see
+        reply_interrupted). (Its running jobs: JobQueue.requeue_interrupted.)"""
+
+    def requeue_stalled(self, older_than: float) -> None:
+        """Like requeue_interrupted, for replies claimed before older_than (epoch seconds) only."""
+
+    def reply_interrupted(self, channel_id: str, message_ts: str) -> bool:
+        """Whether a process died while posting this message's reply: it may be in the thread already."""
+
+    def messages_ready_to_reply(self) -> list[tuple[str, str]]:
+        """(channel, message ts) of messages whose files are all done and whose reply is not posted or under way,
+        in message order per channel."""
+
+    def next_waiting_reply(self, channel_id: str, after_ts: str) -> str | None:
+        """The ts of the channel's first message after after_ts whose reply is waiting (done or not), if any."""
+
+    def replies_to_delete(self) -> list[tuple[str, str, str]]:
+        """(channel, message ts, reply ts) of the bot's posted replies to messages deleted since."""
+
+    def mark_reply_deleted(self, channel_id: str, message_ts: str) -> None: ...
+
+
+class LabelCache(Protocol):
+    """Rekognition's answers by content (see bot.pipeline.label_cache_key), so a re-posted image costs no call."""
+
+    def cached_labels(self, cache_key: str, *, newer_than: float) -> tuple[Label, ...] | None:
+        """Labels cached under this key at or after newer_than, else None."""
+
+    def cache_labels(self, cache_key: str, labels: tuple[Label, ...]) -> None: ...
+
+    def purge_label_cache(self, older_than: float) -> int:
+        """Drop cached labels stored before older_than (epoch seconds); returns how many."""
+
+
+class TagIndex(Protocol):
+    """The search index of labelled images (/labels find)."""
+
+    def index_images(self, images: list[IndexedImage]) -> int:
+        """Add (or replace) labelled images, skipping those whose message or file was deleted meanwhile; returns
+        how many."""
+
+    def search_images(
+        self, words: tuple[str, ...], *, channel_id: str | None, since: float | None = None, limit: int = 10
+    ) -> list[IndexedImage]:
+        """Images with every word among their labels, parents or aliases, newest first."""
+
+    def channel_is_public(self, channel_id: str) -> bool:
+        """Whether the index has images of this channel and none was posted while it was private (a channel type
+        Slack didn't give counts as neither: the caller asks Slack whether the channel is public now)."""
+
+    def purge_index(self, older_than: float) -> int:
+        """Drop index entries of images posted before `older_than` (epoch seconds); returns how many."""
+
+
+class Deletions(Protocol):
+    """What was deleted in Slack goes from every concern that holds it: the tag index, the queue's jobs (their
+    results hold labels and file names) and the reply (the sweep deletes one already posted). The one operation that
+    spans concerns, so it is a concern of its own that coordinates them: on SQLite in one transaction, on DynamoDB
+    marked first, so that an index_images or claim_reply running meanwhile sees the deletion."""
+
+    def forget_message(self, channel_id: str, message_ts: str) -> int:
+        """The message was deleted in Slack: drop its index entries and jobs, and note it so its reply goes too;
+        returns how many index entries went."""
+
+    def forget_file(self, file_id: str) -> int:
+        """The file was deleted in Slack: drop its index entries and jobs, and never index it again; a message left
+        without images counts as deleted (its reply goes too). Returns how many index entries went."""
+
+
+class LabellingSummaries(Protocol):
+    """What the App Home tab shows of the finished jobs."""
+
+    def labelling_summary(
+        self,
+        since: float,
+        *,
+        top_labels: int = 10,
+        recent_errors: int = 10,
+        channel_ids: Collection[str] | None = None,
+    ) -> LabellingSummary:
+        """Jobs finished at or after `since` (epoch seconds); only those channels' if given."""
+
+
+class StoreBackend(Protocol):
+    """What a backend's concerns share (SQLite's connection and process lock, DynamoDB's client and tables)."""
+
+    def check(self) -> None:
+        """At start-up: raise ConfigError, naming the variable to fix, if the store can't be used."""
+
+    def close(self) -> None: ...

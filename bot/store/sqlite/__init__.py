@@ -1,0 +1,52 @@
+"""The embedded default store: one SQLite file (WAL), shared by the threads and processes of one bot. Each concern
+is a module with its own tables (SCHEMA) and a class over the one SqliteDatabase (database.py); messages.py holds the
+records several of them share."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.store import Stores
+from bot.store.sqlite import label_cache, messages, settings, tag_index
+from bot.store.sqlite.database import SqliteDatabase
+from bot.store.sqlite.deletions import SqliteDeletions
+from bot.store.sqlite.label_cache import SqliteLabelCache
+from bot.store.sqlite.queue import SqliteJobQueue
+from bot.store.sqlite.replies import SqliteReplyState
+from bot.store.sqlite.settings import SqliteChannelSettings
+from bot.store.sqlite.summary import SqliteLabellingSummaries
+from bot.store.sqlite.tag_index import SqliteTagIndex
+
+__all__ = ["SqliteDatabase", "open_sqlite_stores"]
+
+# Each module's tables, created (or brought up to date) when the file is opened.
+SCHEMAS = (messages, settings, label_cache, tag_index)
+
+
+def open_sqlite_stores(
+    path: Path | str,
+    *,
+    exclusive: bool = True,
+    lock_wait_seconds: float = 20.0,
+    clock: Callable[[], float] = time.time,
+) -> Stores:
+    """Every concern over one SQLite file; see SqliteDatabase for the options."""
+    database = SqliteDatabase(path, exclusive=exclusive, lock_wait_seconds=lock_wait_seconds, clock=clock)
+    try:
+        for module in SCHEMAS:
+            database.create(module.SCHEMA, getattr(module, "COLUMNS_ADDED", None))
+    except BaseException:
+        database.close()
+        raise
+    return Stores(
+        settings=SqliteChannelSettings(database),
+        queue=SqliteJobQueue(database),
+        replies=SqliteReplyState(database),
+        label_cache=SqliteLabelCache(database),
+        tags=SqliteTagIndex(database),
+        deletions=SqliteDeletions(database),
+        summary=SqliteLabellingSummaries(database),
+        backend=database,
+    )

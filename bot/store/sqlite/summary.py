@@ -1,0 +1,58 @@
+"""The Home tab's summary on SQLite: read from the finished jobs (sqlite/messages.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+
+from bot.store.protocols import LabellingError, LabellingSummary
+from bot.store.sqlite.database import SqliteDatabase
+
+
+class SqliteLabellingSummaries:
+    def __init__(self, database: SqliteDatabase) -> None:
+        self._database = database
+
+    def labelling_summary(
+        self,
+        since: float,
+        *,
+        top_labels: int = 10,
+        recent_errors: int = 10,
+        channel_ids: Collection[str] | None = None,
+    ) -> LabellingSummary:
+        # A done job's updated_at is when it finished; result_json holds its labels or its short error.
+        finished = (
+            "jobs.state='done' AND jobs.updated_at >= ? AND jobs.result_json IS NOT NULL"
+            " AND (? IS NULL OR jobs.channel_id IN (SELECT value FROM json_each(?)))"
+        )
+        channels = None if channel_ids is None else json.dumps(sorted(channel_ids))
+        scope = (since, channels, channels)
+        error = "json_extract(jobs.result_json, '$.error')"
+        skipped = "COALESCE(json_extract(jobs.result_json, '$.skipped'), 0)"
+        with self._database.reading() as db:
+            labelled, failed = db.execute(
+                f"SELECT COUNT(*) FILTER (WHERE {error} IS NULL AND NOT {skipped}),"
+                f" COUNT(*) FILTER (WHERE {error} IS NOT NULL) FROM jobs WHERE {finished}",
+                scope,
+            ).fetchone()
+            top = db.execute(
+                "SELECT json_extract(label.value, '$.name') AS name, COUNT(DISTINCT jobs.id) AS images"
+                f" FROM jobs, json_each(jobs.result_json, '$.labels') AS label WHERE {finished}"
+                " GROUP BY name ORDER BY images DESC, name LIMIT ?",
+                (*scope, top_labels),
+            ).fetchall()
+            errors = db.execute(
+                "SELECT jobs.updated_at, jobs.channel_id, json_extract(jobs.result_json, '$.file_name') AS file_name,"
+                f" {error} AS reason FROM jobs WHERE {finished} AND {error} IS NOT NULL"
+                " ORDER BY jobs.updated_at DESC, jobs.id DESC LIMIT ?",
+                (*scope, recent_errors),
+            ).fetchall()
+        return LabellingSummary(
+            images_labelled=labelled,
+            images_failed=failed,
+            top_labels=tuple((r["name"], r["images"]) for r in top if r["name"]),
+            recent_errors=tuple(
+                LabellingError(r["updated_at"], r["channel_id"], r["file_name"] or "", r["reason"]) for r in errors
+            ),
+        )

@@ -1,0 +1,195 @@
+"""The tag index on SQLite: one row per labelled image and an FTS5 table of its words. Whether a message or file was
+deleted meanwhile is read from sqlite/messages.py's records in the same transaction as the write."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from bot.render import Label
+from bot.store.encoding import TAG_TOKENIZER, label_from_dict, label_names, label_to_dict, ts_microseconds
+from bot.store.protocols import IndexedImage
+from bot.store.sqlite import messages
+from bot.store.sqlite.database import SqliteDatabase
+
+SCHEMA = f"""
+-- The tag index (/labels find): one row per labelled image. id orders rows by when the message was posted (its
+-- ts in microseconds * 1000 + a slot for the message's other files), so newest-first needs no sort and `since`
+-- and the retention purge are id ranges.
+CREATE TABLE IF NOT EXISTS tagged_images (
+    id INTEGER PRIMARY KEY,
+    channel_id TEXT NOT NULL,
+    channel_type TEXT NOT NULL,     -- channel (public) | group (private) | im | mpim | '' (unknown: find asks Slack)
+    message_ts TEXT NOT NULL,
+    thread_ts TEXT NOT NULL,
+    file_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    posted_at REAL NOT NULL,        -- the message ts as a number
+    labels_json TEXT NOT NULL,      -- [{{name, confidence, parents, aliases}}], most confident first
+    UNIQUE (channel_id, message_ts, file_id)
+);
+CREATE INDEX IF NOT EXISTS tagged_images_by_file ON tagged_images (file_id);
+CREATE INDEX IF NOT EXISTS tagged_images_by_channel_type ON tagged_images (channel_id, channel_type);
+-- Full text, rowid = tagged_images.id: every label's name, parents and aliases (porter stems, so "cats" finds
+-- Cat) and the channel id, so one MATCH does word + channel and walks the rowids newest first.
+CREATE VIRTUAL TABLE IF NOT EXISTS tag_words USING fts5(
+    labels, channel, tokenize = '{TAG_TOKENIZER}'
+);
+"""
+
+ID_SLOTS = 1000  # tagged_images ids per microsecond of message ts: a message's files (and a same-µs twin)
+
+
+class SqliteTagIndex:
+    def __init__(self, database: SqliteDatabase) -> None:
+        self._database = database
+
+    def index_images(self, images: list[IndexedImage]) -> int:
+        added = 0
+        with self._database.transaction() as db:
+            for image in images:
+                key = (image.channel_id, image.message_ts)
+                if messages.was_deleted(db, *key, image.file_id):
+                    continue  # the message or the file was deleted while it was being labelled
+                row = db.execute(
+                    "SELECT id FROM tagged_images WHERE channel_id=? AND message_ts=? AND file_id=?",
+                    (*key, image.file_id),
+                ).fetchone()
+                if row is None:
+                    image_id = _free_index_id(db, image.message_ts)
+                else:
+                    image_id = row["id"]
+                    db.execute("DELETE FROM tag_words WHERE rowid=?", (image_id,))
+                labels = sorted(image.labels, key=lambda label: label.confidence, reverse=True)
+                db.execute(
+                    "INSERT OR REPLACE INTO tagged_images (id, channel_id, channel_type, message_ts, thread_ts,"
+                    " file_id, user_id, posted_at, labels_json) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        image_id,
+                        image.channel_id,
+                        image.channel_type,
+                        image.message_ts,
+                        image.thread_ts,
+                        image.file_id,
+                        image.user_id,
+                        image.posted_at,
+                        json.dumps([label_to_dict(label) for label in labels]),
+                    ),
+                )
+                db.execute(
+                    "INSERT INTO tag_words (rowid, labels, channel) VALUES (?,?,?)",
+                    (image_id, _label_words(labels), image.channel_id),
+                )
+                added += 1
+        return added
+
+    def search_images(
+        self, words: tuple[str, ...], *, channel_id: str | None, since: float | None = None, limit: int = 10
+    ) -> list[IndexedImage]:
+        if not words:
+            return []
+        query = "labels : (" + " AND ".join(_fts_string(word) for word in words) + ")"
+        lowest = 0 if since is None else int(since * 1_000_000) * ID_SLOTS
+        same_channel, channel_params = "", ()
+        if channel_id is not None:
+            # The channel term narrows the full-text walk, but the stemmer can fold two ids into one term
+            # (C0ABCDEY and C0ABCDEI both become c0abcdei), so the row's own channel decides. (`+`: no index on
+            # it, so the walk stays newest first over the full-text matches.)
+            query += " AND channel : " + _fts_string(channel_id)
+            same_channel, channel_params = " AND +t.channel_id = ?", (channel_id,)
+        params = (query, lowest, *channel_params)
+        with self._database.reading() as db:
+            rows = db.execute(
+                # highlight() marks the label names the words matched, with the index's own stemming.
+                "SELECT t.*, highlight(tag_words, 0, char(1), char(2)) AS marked"
+                " FROM tag_words JOIN tagged_images t ON t.id = tag_words.rowid"
+                f" WHERE tag_words MATCH ? AND tag_words.rowid >= ?{same_channel}"
+                " ORDER BY tag_words.rowid DESC LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+        return [
+            IndexedImage(
+                channel_id=r["channel_id"],
+                channel_type=r["channel_type"],
+                message_ts=r["message_ts"],
+                thread_ts=r["thread_ts"],
+                file_id=r["file_id"],
+                user_id=r["user_id"],
+                labels=tuple(label_from_dict(x) for x in json.loads(r["labels_json"])),
+                matched=_marked_names(r["marked"]),
+            )
+            for r in rows
+        ]
+
+    def channel_is_public(self, channel_id: str) -> bool:
+        with self._database.reading() as db:
+            (public,) = db.execute(
+                # An index range, not a scan of the channel's rows: group, im and mpim sort after 'channel'; ''
+                # (Slack didn't say) before it, and is settled by the caller's live check.
+                "SELECT EXISTS (SELECT 1 FROM tagged_images WHERE channel_id=?)"
+                " AND NOT EXISTS (SELECT 1 FROM tagged_images WHERE channel_id=? AND channel_type > 'channel')",
+                (channel_id, channel_id),
+            ).fetchone()
+        return bool(public)
+
+    def purge_index(self, older_than: float, *, batch: int = 1000) -> int:
+        """In batches, so the listener's writes never wait long behind a big first purge."""
+        below = int(older_than * 1_000_000) * ID_SLOTS
+        purged = 0
+        while True:
+            with self._database.transaction() as db:
+                rows = db.execute("SELECT id FROM tagged_images WHERE id < ? LIMIT ?", (below, batch)).fetchall()
+                ids = [r["id"] for r in rows]
+                _drop_index_rows(db, ids)
+            purged += len(ids)
+            if len(ids) < batch:
+                with self._database.transaction() as db:
+                    messages.forget_deleted_files(db, older_than)
+                return purged
+
+
+def drop_message_images(db: sqlite3.Connection, channel_id: str, message_ts: str) -> int:
+    """In the caller's transaction: drop the message's images from the index; returns how many."""
+    key = (channel_id, message_ts)
+    ids = [r["id"] for r in db.execute("SELECT id FROM tagged_images WHERE channel_id=? AND message_ts=?", key)]
+    _drop_index_rows(db, ids)
+    return len(ids)
+
+
+def drop_file_images(db: sqlite3.Connection, file_id: str) -> int:
+    """In the caller's transaction: drop the file's images (in every message it was shared in); returns how many."""
+    ids = [r["id"] for r in db.execute("SELECT id FROM tagged_images WHERE file_id=?", (file_id,))]
+    _drop_index_rows(db, ids)
+    return len(ids)
+
+
+def _free_index_id(db: sqlite3.Connection, message_ts: str) -> int:
+    first = ts_microseconds(message_ts) * ID_SLOTS
+    (highest,) = db.execute(
+        "SELECT MAX(id) FROM tagged_images WHERE id BETWEEN ? AND ?", (first, first + ID_SLOTS - 1)
+    ).fetchone()
+    if highest is None:
+        return first
+    if highest + 1 >= first + ID_SLOTS:
+        raise ValueError(f"more than {ID_SLOTS} images indexed for message ts {message_ts}")
+    return highest + 1
+
+
+def _drop_index_rows(db: sqlite3.Connection, ids: list[int]) -> None:
+    db.executemany("DELETE FROM tag_words WHERE rowid=?", [(i,) for i in ids])
+    db.executemany("DELETE FROM tagged_images WHERE id=?", [(i,) for i in ids])
+
+
+def _label_words(labels: list[Label] | tuple[Label, ...]) -> str:
+    """What the full-text index knows of an image, one name a line (see _marked_names)."""
+    return "\n".join(label_names(labels))
+
+
+def _marked_names(marked: str | None) -> frozenset[str]:
+    """The names (lines of the labels column) in which highlight() marked a matched word."""
+    lines = (marked or "").split("\n")
+    return frozenset(line.replace("\x01", "").replace("\x02", "") for line in lines if "\x01" in line)
+
+
+def _fts_string(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
