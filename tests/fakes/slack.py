@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes.http_server import LoopbackServer, Request, Response
+from tests.fakes.slack_rate_limits import SlackRateLimits
 
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
@@ -41,6 +42,8 @@ class ApiCall:
     args: dict
     headers: dict
     received_at: float = field(default_factory=time.monotonic)  # when the request arrived
+    status: int = 200  # the answer's HTTP status (429: rate limited, with retry_after seconds)
+    retry_after: int | None = None
 
 
 class FakeSlack:
@@ -61,11 +64,8 @@ class FakeSlack:
         self.on_answer: Callable[[str, dict], None] | None = None
         self.thread_messages: list[dict] = []  # what chat.postMessage posted, as conversations.replies shows it
         self.token_error: str | None = None  # e.g. "token_revoked": every Web API call is refused with it
-        # Benchmarks: chat.postMessage at most this many per second per channel; above it 429 with Retry-After: 1,
-        # as Slack answers. None: no limit.
-        self.post_rate_per_channel: float | None = None
-        self.rate_limited = 0  # chat.postMessage calls answered 429
-        self._last_post: dict[str, float] = {}
+        # Slack's rate limits (tests.fakes.slack_rate_limits): a call over them is answered 429. None: no limits.
+        self.rate_limits: SlackRateLimits | None = None
         self._answers_to_lose: collections.Counter[str] = collections.Counter()
         self.serving_files = 0  # file downloads in their delay_seconds now, and the most at once so far
         self.most_files_served_at_once = 0
@@ -190,6 +190,7 @@ class FakeSlack:
             if self._forced[method]:
                 forced = self._forced[method].popleft()
         if forced is not None:
+            call.status, call.retry_after = forced.status, _retry_after(forced.headers)
             self._notify()
             return forced
         if request.headers.get("authorization") != "Bearer xoxb-test-token" and method != "apps.connections.open":
@@ -198,9 +199,10 @@ class FakeSlack:
         if self.token_error is not None:  # the app was uninstalled or its token revoked
             self._notify()
             return Response(200, {"ok": False, "error": self.token_error})
-        if method == "chat.postMessage" and self.post_rate_per_channel and self._over_post_rate(args.get("channel")):
+        if self.rate_limits is not None and (wait := self.rate_limits.retry_after(method, args)) is not None:
+            call.status, call.retry_after = 429, wait
             self._notify()
-            return Response(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+            return Response(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)})
         response = self._answer(method, args)
         args["_ok"] = True
         with self._changed:
@@ -211,16 +213,6 @@ class FakeSlack:
         if self.on_answer is not None:
             self.on_answer(method, args)
         return None if lose else response
-
-    def _over_post_rate(self, channel: str | None) -> bool:
-        now = time.monotonic()
-        with self._changed:
-            last = self._last_post.get(channel or "")
-            if last is not None and now - last < 1.0 / self.post_rate_per_channel:
-                self.rate_limited += 1
-                return True
-            self._last_post[channel or ""] = now
-            return False
 
     def _answer(self, method: str, args: dict) -> Response:
         if method == "auth.test":
@@ -353,6 +345,11 @@ class FakeSlack:
     def _notify(self) -> None:
         with self._changed:
             self._changed.notify_all()
+
+
+def _retry_after(headers: dict) -> int | None:
+    value = headers.get("Retry-After")
+    return int(value) if value is not None else None
 
 
 def _trickling(data: bytes, seconds: float):
