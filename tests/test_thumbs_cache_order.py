@@ -14,8 +14,10 @@ from PIL import Image
 from bot.pipeline import ByteBudget, ChannelPacer, label_cache_key, thumbnail_url
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides, ChannelSettings
-from tests.conftest import fixture_bytes
+from tests.conftest import fixture_bytes, slack_rate_limits
 from tests.slack_requests import file_share_event
+
+pytestmark = slack_rate_limits()  # the replies' order and pace hold within Slack's rate limits (tests/conftest.py)
 
 CAT = fixture_bytes("cat.jpg")
 
