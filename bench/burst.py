@@ -37,10 +37,12 @@ from PIL import Image, ImageDraw
 from bench.stats import percentile
 from bot.emoji_tags import EmojiMap
 from bot.render import Label
+from bot.settings import ChannelOverrides
+from bot.store.sqlite import SqliteStore
 from tests.fakes.rekognition import FakeRekognition
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_rate_limits import SlackRateLimits, early_retries, rate_limited_by_method
-from tests.slack_requests import SIGNING_SECRET, file_share_event, post_command, post_event
+from tests.slack_requests import SIGNING_SECRET, file_share_event, post_event
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -360,6 +362,8 @@ def _burst(
             "AWS_SHARED_CREDENTIALS_FILE": f"{tmp}/no-aws-credentials",
             **(bot_env or {}),
         }
+        if tags:
+            turn_tags_on(env["LABELBOT_DB"], channels)
         with open(f"{tmp}/server.log", "wb") as log:
             try:
                 child, url = start_server(design, env, log, tmp, server_cpus)
@@ -367,8 +371,6 @@ def _burst(
                 raise RuntimeError(f"{exc}: {Path(tmp, 'server.log').read_text()[-3000:]}") from None
         try:
             events_url = url + "/slack/events"
-            if tags:
-                turn_tags_on(events_url, slack, channels)
             server_cpu, driver_cpu = server_cpu_seconds(child.pid), _own_cpu_seconds()
             with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
                 sending = pool.submit(send_events, events_url, files, channels, senders).result()
@@ -447,14 +449,14 @@ def _burst(
     return result
 
 
-def turn_tags_on(events_url: str, slack: FakeSlack, channels: int) -> None:
-    """/labels tags on in every channel, as a user would, before the burst; returns once each change's announcement
-    is posted, so those posts are behind the burst's first replies."""
-    for index in range(channels):
-        answer = post_command(events_url, "tags on", channel=f"C{index:04d}")
-        if answer.status != 200:
-            raise RuntimeError(f"/labels tags on answered {answer.status}: {answer.body[:200]}")
-    slack.wait_for_calls("chat.postMessage", channels, timeout=60)
+def turn_tags_on(db_path: str, channels: int) -> None:
+    """Emoji tags on in every channel, in the bot's store before it starts (what /labels tags on saves)."""
+    store = SqliteStore(db_path, exclusive=False)
+    try:
+        for index in range(channels):
+            store.save_overrides(f"C{index:04d}", ChannelOverrides(tags=True))
+    finally:
+        store.close()
 
 
 def expected_emoji() -> list[str]:
@@ -593,7 +595,7 @@ def main() -> None:
         "--no-slack-limits", action="store_true", help="the fake Slack without its rate limits (no 429s at all)"
     )
     parser.add_argument(
-        "--tags", action="store_true", help="/labels tags on in every channel first: each image gets 3 emoji reactions"
+        "--tags", action="store_true", help="emoji tags on in every channel (as /labels tags on): 3 reactions an image"
     )
     parser.add_argument("--designs", nargs="+", default=["bot", "baseline"], choices=["bot", "baseline"])
     parser.add_argument("--seed", type=int, default=0)

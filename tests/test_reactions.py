@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import time
 
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
+
 from bot.emoji_tags import EmojiMap
 from bot.pipeline import Pipeline
 from bot.reactions import ReactionQueue
@@ -274,3 +277,36 @@ def test_an_unexpected_failure_while_tagging_is_logged_not_raised(caplog):
         tag_now(slack, "C1", "1.2", [ImageResult("F1", "a.jpg", (Label("Dog", 99),))], 75)
 
     assert any("tagging message 1.2 in C1 failed" in r.getMessage() for r in caplog.records)
+
+
+def rate_limited_error(retry_after: str) -> SlackApiError:
+    response = SlackResponse(
+        client=None,
+        http_verb="POST",
+        api_url="reactions.add",
+        req_args={},
+        data={"ok": False, "error": "ratelimited"},
+        headers={"Retry-After": retry_after},
+        status_code=429,
+    )
+    return SlackApiError("ratelimited", response)
+
+
+def test_stopping_in_a_long_retry_after_gives_up_within_its_time_and_says_what_was_left(caplog):
+    slack = RecordingSlack(fail=rate_limited_error("600"))  # as past the client's own retries
+    queue = ReactionQueue(slack)
+    queue.add("C1", "1.1", ["dog", "pizza"])
+    queue.add("C1", "1.2", ["cat"])
+    deadline = time.monotonic() + 5
+    while queue.waiting != 1:  # the thread took the first message and waits out its 429
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+    started = time.monotonic()
+    queue.stop(0.2)
+
+    assert time.monotonic() - started < 1.5
+    messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "stopped before tagging message 1.1 in C1" in messages
+    assert "stopping with 1 emoji reaction(s) not added" in messages
+    assert slack.reactions == []
