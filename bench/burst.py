@@ -35,14 +35,28 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from bench.stats import percentile
+from bot.emoji_tags import EmojiMap
+from bot.render import Label
+from bot.settings import ChannelOverrides
+from bot.store.sqlite import open_sqlite_stores
 from tests.fakes.rekognition import FakeRekognition
 from tests.fakes.slack import FakeSlack
+from tests.fakes.slack_rate_limits import SlackRateLimits, early_retries, rate_limited_by_method
 from tests.slack_requests import SIGNING_SECRET, file_share_event, post_event
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 SLACK_ACK_LIMIT = 3.0  # seconds: a slower ack makes Slack send the event again
 BUSY_WORDS = ("busy", "throttl")  # a reply with one of these is a throttling error seen by a user
+# With --tags, DetectLabels answers this for every photo: three labels with an emoji each (:dog: :pizza: :computer:).
+TAGGED_LABELS = [
+    {"Name": "Dog", "Confidence": 97.5, "Parents": [{"Name": "Animal"}, {"Name": "Pet"}]},
+    {"Name": "Pizza", "Confidence": 95.2, "Parents": [{"Name": "Food"}]},
+    {"Name": "Laptop", "Confidence": 90.3, "Parents": [{"Name": "Computer"}, {"Name": "Electronics"}]},
+]
+BOT_THRESHOLD = 75.0  # the bot's default LABELBOT_MIN_CONFIDENCE, which the emoji are chosen over
+# reactions.add is Tier 3 (50 a minute): past that its 429s ask for up to a minute, so the reactions' idle is longer.
+REACTIONS_IDLE_SECONDS = 90.0
 
 
 # ---- photos ----------------------------------------------------------------------------------------------------
@@ -249,7 +263,11 @@ class BurstResult:
     slack_retries: int = 0  # deliveries Slack repeats because an ack took over 3 s or failed
     rekognition_calls: int = 0
     throttled_calls: int = 0
-    slack_429s: int = 0
+    slack_429s: dict[str, int] = field(default_factory=dict)  # calls answered 429, by method
+    early_retries: int = 0  # calls retried sooner than the Retry-After of the 429 they got
+    reactions_expected: int = 0  # with tags on: the emoji every answered image should get
+    reactions_added: int = 0
+    last_reaction_after_last_reply_s: float = float("nan")
     original_downloads: int = 0
     thumb_downloads: int = 0
     downloaded_mb: float = 0.0
@@ -288,7 +306,8 @@ def _burst(
     senders: int = 20,
     quota: int = 5,
     latency: tuple[float, float] = (0.3, 1.5),
-    post_rate: float | None = 1.0,
+    slack_limits: bool = True,
+    tags: bool = False,
     seed: int = 0,
     timeout: float = 900.0,
     idle: float = 20.0,
@@ -297,16 +316,21 @@ def _burst(
 ) -> BurstResult:
     slack, rekognition = FakeSlack(), FakeRekognition()
     rekognition.delay_range, rekognition.random, rekognition.tps_quota = latency, random.Random(seed), quota
-    slack.post_rate_per_channel = post_rate
+    slack.rate_limits = SlackRateLimits() if slack_limits else None
+    if tags:
+        rekognition.labels = list(TAGGED_LABELS)
     lock = threading.Lock()
     replies: dict[tuple[str, str], list[tuple[float, str]]] = collections.defaultdict(list)
+    reactions_at: list[float] = []
 
     def on_answer(method: str, args: dict) -> None:
-        if method == "chat.postMessage":
-            with lock:
+        with lock:
+            if method == "chat.postMessage":
                 replies[(args.get("channel"), args.get("thread_ts"))].append(
                     (time.perf_counter(), args.get("text", ""))
                 )
+            elif method == "reactions.add":
+                reactions_at.append(time.perf_counter())
 
     slack.on_answer = on_answer
     files = [
@@ -338,6 +362,8 @@ def _burst(
             "AWS_SHARED_CREDENTIALS_FILE": f"{tmp}/no-aws-credentials",
             **(bot_env or {}),
         }
+        if tags:
+            turn_tags_on(env["LABELBOT_DB"], channels)
         with open(f"{tmp}/server.log", "wb") as log:
             try:
                 child, url = start_server(design, env, log, tmp, server_cpus)
@@ -352,16 +378,20 @@ def _burst(
             sent = {(channel, ts): at for channel, ts, at in sending["sent"]}
             result.acks_ms, result.slack_retries = sending["acks_ms"], sending["retries"]
             result.sending_s = sending["finished"] - started
-            # Until every image is answered, or no reply came for `idle` seconds (a design that lost some).
-            deadline, answered, quiet_since = time.monotonic() + timeout, -1, time.monotonic()
-            while time.monotonic() < deadline and time.monotonic() - quiet_since < idle:
+            deadline = time.monotonic() + timeout
+
+            def answered() -> int:
                 with lock:
-                    now_answered = sum(1 for key in sent if replies.get(key))
-                if now_answered >= images:
-                    break
-                if now_answered != answered:
-                    answered, quiet_since = now_answered, time.monotonic()
-                time.sleep(0.05)
+                    return sum(1 for key in sent if replies.get(key))
+
+            def reactions() -> int:
+                with lock:
+                    return len(reactions_at)
+
+            _wait_until_done(answered, images, deadline, idle)
+            if tags:
+                result.reactions_expected = answered() * len(expected_emoji())
+                _wait_until_done(reactions, result.reactions_expected, deadline, REACTIONS_IDLE_SECONDS)
             time.sleep(0.5)  # a duplicate would come now
             result.server_cpu_s = server_cpu_seconds(child.pid) - server_cpu
             result.driver_cpu_s = _own_cpu_seconds() - driver_cpu + sending["cpu_s"]
@@ -403,9 +433,13 @@ def _burst(
                     result.out_of_order += 1
                 latest = max(latest, got[0][0])
         result.total_s = last - started if last else float("nan")
+        result.reactions_added = len(reactions_at)
+        if reactions_at and last:
+            result.last_reaction_after_last_reply_s = max(reactions_at) - last
     result.rekognition_calls = len(rekognition.calls)
     result.throttled_calls = rekognition.throttled
-    result.slack_429s = slack.rate_limited
+    result.slack_429s = dict(rate_limited_by_method(slack.calls))
+    result.early_retries = len(early_retries(slack.calls))
     for name, hosted in slack.files.items():
         if "~thumb_" in name:
             result.thumb_downloads += len(hosted.downloads)
@@ -413,6 +447,36 @@ def _burst(
             result.original_downloads += len(hosted.downloads)
         result.downloaded_mb += len(hosted.downloads) * len(hosted.data) / 1e6
     return result
+
+
+def turn_tags_on(db_path: str, channels: int) -> None:
+    """Emoji tags on in every channel, in the bot's store before it starts (what /labels tags on saves)."""
+    stores = open_sqlite_stores(db_path, exclusive=False)
+    try:
+        for index in range(channels):
+            stores.settings.save_overrides(f"C{index:04d}", ChannelOverrides(tags=True))
+    finally:
+        stores.close()
+
+
+def expected_emoji() -> list[str]:
+    """The emoji the bot tags each image with, for TAGGED_LABELS (its own map and choice)."""
+    labels = [
+        Label(item["Name"], item["Confidence"], tuple(p["Name"] for p in item["Parents"])) for item in TAGGED_LABELS
+    ]
+    return EmojiMap.load().choose(labels, BOT_THRESHOLD)
+
+
+def _wait_until_done(count, target: int, deadline: float, idle: float) -> None:
+    """Until count() reaches target, or it stayed the same for `idle` seconds (a design that lost some), or deadline."""
+    last, quiet_since = -1, time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < idle:
+        now = count()
+        if now >= target:
+            return
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        time.sleep(0.05)
 
 
 def _own_cpu_seconds() -> float:
@@ -482,7 +546,12 @@ def rows(result: BurstResult) -> dict[str, float]:
         "replies out of order in their channel": result.out_of_order,
         "Rekognition calls (answered)": result.rekognition_calls,
         "Rekognition calls throttled": result.throttled_calls,
-        "Slack 429s on chat.postMessage": result.slack_429s,
+        "Slack 429s, all methods": sum(result.slack_429s.values()),
+        **{f"Slack 429s: {method}": count for method, count in sorted(result.slack_429s.items())},
+        "Slack calls retried before their Retry-After": result.early_retries,
+        "emoji reactions added (of expected)": result.reactions_added,
+        "emoji reactions expected": result.reactions_expected,
+        "last reaction after last reply (s)": result.last_reaction_after_last_reply_s,
         "Slack retries (acks > 3 s or failed)": result.slack_retries,
         "downloads of originals": result.original_downloads,
         "downloads of thumbnails": result.thumb_downloads,
@@ -522,7 +591,12 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=20, help="concurrent event senders, as Slack's")
     parser.add_argument("--quota", type=int, nargs="+", default=[5, 50], help="Rekognition TPS quota(s)")
     parser.add_argument("--latency", type=float, nargs=2, default=[0.3, 1.5], help="DetectLabels seconds, low high")
-    parser.add_argument("--post-rate", type=float, default=1.0, help="chat.postMessage per second per channel (0: off)")
+    parser.add_argument(
+        "--no-slack-limits", action="store_true", help="the fake Slack without its rate limits (no 429s at all)"
+    )
+    parser.add_argument(
+        "--tags", action="store_true", help="emoji tags on in every channel (as /labels tags on): 3 reactions an image"
+    )
     parser.add_argument("--designs", nargs="+", default=["bot", "baseline"], choices=["bot", "baseline"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -549,7 +623,8 @@ def main() -> None:
         f"{sizes[0] / 1e6:.1f}–{sizes[-1] / 1e6:.1f} MB, "
         f"{'no thumbnails' if thumbs is None else 'with thumbnails ' + ', '.join(map(str, SLACK_THUMB_SIZES))}, "
         f"made in {time.perf_counter() - started:.1f} s) across {args.channels} channels, {args.senders} senders; "
-        f"DetectLabels {args.latency[0]}–{args.latency[1]} s; chat.postMessage ≤ {args.post_rate}/s/channel; "
+        f"DetectLabels {args.latency[0]}–{args.latency[1]} s; "
+        f"Slack's rate limits {'off' if args.no_slack_limits else 'on'}, emoji tags {'on' if args.tags else 'off'}; "
         f"{os.cpu_count()} cores, load average {_load()}, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         flush=True,
@@ -566,7 +641,8 @@ def main() -> None:
                 senders=args.senders,
                 quota=quota,
                 latency=tuple(args.latency),
-                post_rate=args.post_rate or None,
+                slack_limits=not args.no_slack_limits,
+                tags=args.tags and design == "bot",
                 seed=args.seed,
                 bot_env=dict(item.split("=", 1) for item in args.bot_env) if design == "bot" else None,
                 pin=args.pin,

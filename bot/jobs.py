@@ -219,7 +219,8 @@ class WorkerPool:
 class InvocationWork:
     """On AWS Lambda: no threads. The invocation after an ack (a Bolt lazy listener, see bot.aws_lambda) labels the
     message the ack recorded and posts its reply; a scheduled invocation requeues what a timed-out invocation left
-    running, labels what is still queued while time allows, posts the replies that are due and runs the upkeep."""
+    running, labels what is still queued while time allows, posts the replies that are due and runs the upkeep.
+    Each ends with finish() (the emoji the replies queued are added then, as no thread outlives an invocation)."""
 
     works_after_ack = True
 
@@ -231,12 +232,14 @@ class InvocationWork:
         post_reply: Callable[[str, str], None],
         *,
         upkeep: Callable[[], None] | None = None,
+        finish: Callable[[], None] | None = None,
     ) -> None:
         self._queue = queue
         self._replies = replies
         self._run_job = run_job
         self._post_reply = post_reply
         self._upkeep = upkeep
+        self._finish = finish or (lambda: None)
         self._suspended = False
 
     def start(self) -> None:
@@ -263,17 +266,23 @@ class InvocationWork:
         return "suspended" if self._suspended else "running"
 
     def work_on_message(self, channel_id: str, message_ts: str) -> None:
-        for job in self._queue.claim_message_jobs(channel_id, message_ts):
-            if self._suspended:
-                return  # left running: the scheduled sweep requeues it (with a good token)
-            run_job_logged(self._run_job, job)
-        if not self._suspended:
-            self._post_reply(channel_id, message_ts)  # a retried event's, or a "busy" one: no job ran to post it
+        try:
+            for job in self._queue.claim_message_jobs(channel_id, message_ts):
+                if self._suspended:
+                    return  # left running: the scheduled sweep requeues it (with a good token)
+                run_job_logged(self._run_job, job)
+            if not self._suspended:
+                self._post_reply(channel_id, message_ts)  # a retried event's, or a "busy" one: no job ran to post it
+        finally:
+            self._finish()
 
     def sweep(self) -> None:
-        post_due_replies(self._replies, self._post_reply, lambda: self._suspended)
-        if not self._suspended:
-            run_upkeep(self._upkeep)
+        try:
+            post_due_replies(self._replies, self._post_reply, lambda: self._suspended)
+            if not self._suspended:
+                run_upkeep(self._upkeep)
+        finally:
+            self._finish()
 
     def sweep_queue(self, stalled_after_seconds: float, time_left: Callable[[], float], job_budget: float) -> int:
         """The scheduled sweep: jobs running for longer than stalled_after_seconds (an invocation that timed out or

@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
@@ -16,10 +17,11 @@ from bot.analysis import Analysis, ImageAnalysis, content_hash
 from bot.download_budget import ByteBudget
 from bot.emoji_tags import EmojiMap
 from bot.images import ImageError, prepare_for_rekognition
+from bot.reactions import ReactionQueue
 from bot.rekognition import RekognitionError
 from bot.render import ImageResult, render_reply
 from bot.settings import ChannelSettings
-from bot.slack_api import SlackTokenRefused, token_refused
+from bot.slack_api import SlackTokenRefused, rate_limited, retry_after_seconds, token_refused
 from bot.slack_files import DownloadError, SlackFileDownloader
 from bot.store import IndexedImage, Job, Stores
 
@@ -30,8 +32,6 @@ UNSUPPORTED_IMAGE_FILETYPES = frozenset({"svg", "eps", "psd", "ai", "raw", "dng"
 # Errors after which posting again can never succeed: drop the reply and say so in the log. (A refused token is
 # not one: the reply waits in the store for a restart with a good token; see bot.slack_api.)
 PERMANENT_POST_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
-# reactions.add errors that concern one emoji only: the others can still be added.
-SKIPPED_REACTION_ERRORS = frozenset({"already_reacted", "invalid_name"})
 MAX_JOB_ATTEMPTS = 3
 # The Slack message metadata event type of the bot's replies; its payload names the message answered.
 REPLY_EVENT_TYPE = "labelbot_reply"
@@ -119,16 +119,18 @@ class ChannelPacer:
 
     The second runs from the previous post's answer (posted()), not from when it was sent: Slack counts a post when
     it arrives, somewhere between the two, so spacing the starts alone lets network and scheduling jitter bring two
-    posts closer than a second at Slack's end (a 429 and a Retry-After second lost)."""
+    posts closer than a second at Slack's end (a 429 and a Retry-After second lost). A 429's Retry-After holds the
+    channel's next post back that long (hold())."""
 
-    def __init__(self, interval: float = CHANNEL_POST_INTERVAL_SECONDS) -> None:
+    def __init__(self, interval: float = CHANNEL_POST_INTERVAL_SECONDS, clock: Callable[[], float] = time.monotonic):
         self.interval = interval
+        self.clock = clock
         self._lock = threading.Lock()
         self._next: dict[str, float] = {}  # channel -> monotonic time of its next free slot
 
     def wait(self, channel_id: str) -> None:
         with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             if len(self._next) > 1000:  # forget channels with no recent post
                 self._next = {c: t for c, t in self._next.items() if t > now}
             slot = max(now, self._next.get(channel_id, now))
@@ -138,9 +140,18 @@ class ChannelPacer:
 
     def posted(self, channel_id: str) -> None:
         """The channel's post was answered (or failed): its next one waits a full interval from now."""
+        self.hold(channel_id, self.interval)
+
+    def hold(self, channel_id: str, seconds: float) -> None:
+        """The channel's next post waits at least seconds from now (e.g. a 429's Retry-After)."""
         with self._lock:
-            now = time.monotonic()
-            self._next[channel_id] = max(self._next.get(channel_id, now), now + self.interval)
+            now = self.clock()
+            self._next[channel_id] = max(self._next.get(channel_id, now), now + seconds)
+
+    def held_for(self, channel_id: str) -> float:
+        """Seconds until the channel's next post may go (0: now)."""
+        with self._lock:
+            return max(0.0, self._next.get(channel_id, 0.0) - self.clock())
 
 
 @dataclass
@@ -153,10 +164,15 @@ class Pipeline:
     emoji_map: EmojiMap = field(default_factory=EmojiMap.load)
     reply_order_wait_seconds: float = REPLY_ORDER_WAIT_SECONDS
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
+    reactions: ReactionQueue | None = None  # None: one of its own, whose thread adds the emoji
     prepare_slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(os.cpu_count() or 1)
     )
     download_budget: ByteBudget = field(default_factory=lambda: ByteBudget(DOWNLOAD_BUDGET_BYTES))
+
+    def __post_init__(self) -> None:
+        if self.reactions is None:
+            self.reactions = ReactionQueue(self.slack, emoji_map_origin=self.emoji_map.origin)
 
     def settings_for(self, channel_id: str) -> ChannelSettings:
         return self.stores.settings.get_overrides(channel_id).apply_to(self.defaults)
@@ -335,6 +351,8 @@ class Pipeline:
 
     def _post_one_reply(self, channel_id: str, message_ts: str) -> bool:
         """Post (or settle) one message's reply; True when it is settled, so the next one in the channel may go."""
+        if self.pacer.held_for(channel_id) > self.pacer.interval:
+            return False  # a 429's Retry-After holds the channel: the reply sweep posts it once that has passed
         claimed = self.stores.replies.claim_reply(
             channel_id, message_ts, after_earlier_since=time.time() - self.reply_order_wait_seconds
         )
@@ -426,6 +444,8 @@ class Pipeline:
             self.stores.replies.release_reply(channel_id, message_ts, maybe_posted=maybe_posted)
             return False
         error = exc.response.get("error", "unknown")
+        if rate_limited(exc):  # over the client's cap: nothing more to this channel before Retry-After
+            self.pacer.hold(channel_id, retry_after_seconds(exc.response.headers) or self.pacer.interval)
         if token_refused(exc):  # logged once by the client; posted after a restart with a good token
             self.stores.replies.release_reply(channel_id, message_ts)
         elif error in PERMANENT_POST_ERRORS:
@@ -438,40 +458,14 @@ class Pipeline:
         return False
 
     def add_reactions(self, channel_id: str, message_ts: str, results: list[ImageResult], threshold: float) -> None:
-        """Tag the image message (not the thread) with emoji for its images' labels; never raises.
-
-        Each image contributes up to 3 emoji; the message gets their union. slack_sdk's retry handler has
-        already waited out 429s (reactions.add is Tier 3); what still fails is logged and the rest skipped.
-        """
-        try:
-            names: list[str] = []
-            for result in results:
-                if result.error is None and not result.skipped:
-                    names += [n for n in self.emoji_map.choose(result.labels, threshold) if n not in names]
-            for name in names:
-                try:
-                    self.slack.reactions_add(channel=channel_id, timestamp=message_ts, name=name)
-                except SlackApiError as exc:
-                    error = exc.response.get("error") or f"HTTP {exc.response.status_code}"
-                    if error == "invalid_name":
-                        log.warning("Slack has no emoji :%s:; fix or remove it in %s", name, self.emoji_map.origin)
-                    if error in SKIPPED_REACTION_ERRORS:
-                        continue
-                    hint = " (the app needs the reactions:write scope)" if error == "missing_scope" else ""
-                    level = logging.INFO if error in ("message_not_found", "too_many_reactions") else logging.WARNING
-                    log.log(
-                        level,
-                        "stopped tagging message %s in %s after %d of %d emoji: %s%s",
-                        message_ts,
-                        channel_id,
-                        names.index(name),
-                        len(names),
-                        error,
-                        hint,
-                    )
-                    return
-        except Exception:
-            log.exception("tagging message %s in %s failed; the reply stands", message_ts, channel_id)
+        """Queue the emoji that tag the image message (not the thread) for its images' labels: up to 3 per image,
+        their union for the message. The reaction queue adds them (bot.reactions); a reply never waits for them."""
+        names: list[str] = []
+        for result in results:
+            if result.error is None and not result.skipped:
+                names += [n for n in self.emoji_map.choose(result.labels, threshold) if n not in names]
+        assert self.reactions is not None
+        self.reactions.add(channel_id, message_ts, names)
 
 
 def _file_name(file: dict) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
@@ -16,6 +17,7 @@ from bot.jobs import InvocationWork, Work, WorkerPool
 from bot.overload import QueueGate
 from bot.permissions import SettingsPermission
 from bot.pipeline import Pipeline
+from bot.reactions import ReactionQueue
 from bot.rekognition import RekognitionLabeler, build_rekognition_client
 from bot.settings import ChannelSettings
 from bot.slack_api import GuardedWebClient, build_web_client
@@ -27,6 +29,7 @@ from bot.upkeep import Upkeep
 log = logging.getLogger(__name__)
 
 QUICK_TIMEOUT_SECONDS = 2
+REACTIONS_STOP_SECONDS = 0.5
 WORKSPACE_URL_RETRY_SECONDS = 30.0
 
 
@@ -56,8 +59,13 @@ class Services:
             pass
 
     def stop(self, timeout: float = 20.0) -> None:
+        """Stop the work (up to timeout for jobs in flight), then the emoji queue (what is left of timeout, at least
+        REACTIONS_STOP_SECONDS), then the store."""
+        deadline = time.monotonic() + timeout
         self.stopped.set()
         self.pool.stop(timeout)
+        if self.pipeline is not None and self.pipeline.reactions is not None:
+            self.pipeline.reactions.stop(max(REACTIONS_STOP_SECONDS, deadline - time.monotonic()))
         self.stores.close()
 
     def settings_for(self, channel_id: str) -> ChannelSettings:
@@ -182,11 +190,14 @@ def _build_labelling(
         analysis=ImageAnalysis(analysis_steps(config, stores, rekognition_client)),
         defaults=defaults,
         emoji_map=emoji_map,
+        # On Lambda no thread outlives an invocation: the invocation adds the emoji once its replies are out.
+        reactions=ReactionQueue(slack, emoji_map_origin=emoji_map.origin, background=not config.on_lambda),
     )
     upkeep = Upkeep(stores, slack, config.retention_days, search=search)
     if config.on_lambda:
+        finish = pipeline.reactions.drain
         return pipeline, InvocationWork(
-            stores.queue, stores.replies, pipeline.run_job, pipeline.post_reply, upkeep=upkeep
+            stores.queue, stores.replies, pipeline.run_job, pipeline.post_reply, upkeep=upkeep, finish=finish
         )
     return pipeline, WorkerPool(
         stores.queue, stores.replies, pipeline.run_job, pipeline.post_reply, config.workers, upkeep=upkeep

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -45,14 +45,26 @@ class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
     def _can_retry(self, *, state, request, response=None, error=None) -> bool:
         if not super()._can_retry(state=state, request=request, response=response, error=error):
             return False
-        for name, value in (response.headers or {}).items():
-            if name.lower() == "retry-after":
-                value = value[0] if isinstance(value, list | tuple) and value else value
-                try:
-                    return float(value) <= self.max_wait_seconds
-                except (TypeError, ValueError):
-                    return True  # slack_sdk then waits its default second
-        return True
+        wait = retry_after_seconds(response.headers)
+        return wait is None or wait <= self.max_wait_seconds  # None: slack_sdk waits its default second
+
+
+def retry_after_seconds(headers: Mapping | None) -> float | None:
+    """A 429's Retry-After in seconds, from a response's headers (any case; a value or slack_sdk's list of them),
+    or None when there is none or it isn't a number."""
+    for name, value in (headers or {}).items():
+        if str(name).lower() == "retry-after":
+            value = value[0] if isinstance(value, list | tuple) and value else value
+            try:
+                return max(0.0, float(value))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def rate_limited(exc: BaseException) -> bool:
+    """A 429 that the client's own retries did not get past (or asked for a wait over their cap)."""
+    return isinstance(exc, SlackApiError) and exc.response.status_code == 429
 
 
 class PostOnceConnectionRetryHandler(ConnectionErrorRetryHandler):

@@ -19,6 +19,7 @@ from tests.fakes.aws_lambda import FakeLambda
 from tests.fakes.dynamodb import LocalDynamoDB
 from tests.fakes.rekognition import FakeRekognition
 from tests.fakes.slack import FakeSlack
+from tests.fakes.slack_rate_limits import SlackRateLimits, early_retries
 from tests.harness import RunningBot, serve_bot, serve_bot_on_lambda
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -26,12 +27,21 @@ BOT_TOKEN = "xoxb-test-token"
 
 
 @pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
+def fake_slack(request) -> Iterator[FakeSlack]:
+    """The loopback Slack. Marked @slack_rate_limits(**options) (a test, or a module's pytestmark), it answers calls
+    over Slack's rate limits 429 (options go to SlackRateLimits: time_scale, rules), and the test fails if the bot
+    retried a 429'd call sooner than its Retry-After."""
     fake = FakeSlack()
+    marker = request.node.get_closest_marker("slack_rate_limits")
+    if marker is not None:
+        fake.rate_limits = SlackRateLimits(**marker.kwargs)
     yield fake
     fake.close()
     # Slack refuses (or cuts) Block Kit that breaks its rules: a test that expects it takes its violations first.
     fake.assert_no_block_kit_violations()
+    if marker is not None:
+        early = [(was.method, retry.received_at - was.received_at) for was, retry in early_retries(fake.calls)]
+        assert not early, f"retried before Retry-After (method, seconds after the 429): {early}"
 
 
 @pytest.fixture
@@ -149,6 +159,10 @@ def start_bot(request, fake_slack, aws_env, tmp_path, monkeypatch) -> Iterator:
     if fake_lambda is not None:
         fake_lambda.close()
         assert not fake_lambda.errors, f"a lazy invocation raised: {fake_lambda.errors[0]!r}"
+
+
+# Slack's rate limits in the fake (see the fake_slack fixture): @slack_rate_limits(), @slack_rate_limits(time_scale=…).
+slack_rate_limits = pytest.mark.slack_rate_limits
 
 
 # For a test module whose behaviour tests should hold on AWS Lambda too: pytestmark = both_runtimes. Its tests

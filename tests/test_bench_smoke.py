@@ -5,12 +5,18 @@ from __future__ import annotations
 from bench.burst import make_photos, make_thumbs, run_burst
 
 
-def test_small_burst_answers_every_image_once_with_one_call_per_distinct_image():
+def test_small_burst_answers_every_image_once_with_one_call_per_distinct_image_and_tags_each():
+    """Slack's rate limits on (the burst's default), emoji tags on in both channels."""
     photos = make_photos(3, megapixels=0.3)
     result = run_burst(
-        "bot", photos, images=6, channels=2, senders=2, quota=50, latency=(0.01, 0.05), post_rate=None, idle=20
+        "bot", photos, images=6, channels=2, senders=2, quota=50, latency=(0.01, 0.05), idle=20, tags=True
     )
     assert result.answered == 6
+    assert result.reactions_expected == 6 * 3 and result.reactions_added == 18
+    assert result.last_reaction_after_last_reply_s >= 0
+    assert result.early_retries == 0
+    assert result.slack_429s == {}  # 18 reactions are within Tier 3's 50 a minute; replies a second apart
+    assert result.out_of_order == 0
     assert result.duplicate_replies == 0
     assert result.busy_replies == 0 and result.error_replies == 0
     assert result.slack_retries == 0
@@ -25,9 +31,7 @@ def test_with_slack_thumbnails_the_bot_downloads_thumb_1024_and_never_the_origin
     thumbs = [make_thumbs(photo) for photo in photos]
     assert sorted(thumbs[0]) == [360, 480, 720, 800, 960, 1024]
     assert thumbs[0][1024][1:] == (1024, 768)
-    result = run_burst(
-        "bot", photos, images=4, thumbs=thumbs, channels=2, senders=2, quota=50, latency=(0.01, 0.05), post_rate=None
-    )
+    result = run_burst("bot", photos, images=4, thumbs=thumbs, channels=2, senders=2, quota=50, latency=(0.01, 0.05))
     assert result.answered == 4
     assert result.busy_replies == 0 and result.error_replies == 0 and result.duplicate_replies == 0
     assert result.original_downloads == 0 and result.thumb_downloads == 4

@@ -21,7 +21,7 @@ import pytest
 
 from bot.store.sqlite import open_sqlite_stores
 from tests.bot_processes import APP_TOKEN, BotProcess
-from tests.conftest import BOT_TOKEN, fixture_bytes
+from tests.conftest import BOT_TOKEN, fixture_bytes, slack_rate_limits
 from tests.fakes.socket_mode import FakeSocketModeServer
 from tests.slack_requests import SIGNING_SECRET, envelope, file_share_event, post_event
 
@@ -301,6 +301,7 @@ KILL_POINTS = [
 ]
 
 
+@slack_rate_limits()  # the restarted bot reads the interrupted replies' threads (Tier 3) and posts the rest
 @pytest.mark.parametrize(("how", "replies_before_kill", "delay", "gap"), KILL_POINTS)
 def test_sigkill_mid_burst_then_restart_answers_every_image_exactly_once(
     bot_env, processes, fake_slack, aws_env, how, replies_before_kill, delay, gap

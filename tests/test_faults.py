@@ -301,16 +301,23 @@ def test_a_reply_slack_keeps_failing_is_posted_by_the_sweep(start_bot, fake_slac
     assert len(attempts(fake_slack, "chat.postMessage")) == 4
 
 
-def test_a_rate_limit_asking_for_a_long_wait_is_not_waited_out_by_a_worker(start_bot, fake_slack, aws_env, caplog):
+def test_a_rate_limit_asking_for_a_long_wait_is_not_waited_out_by_a_worker_nor_retried_before_it(
+    start_bot, fake_slack, aws_env, caplog
+):
     fake_slack.fail_next("chat.postMessage", status=429, error="ratelimited", headers={"Retry-After": "600"})
     bot = start_bot()
+    event = file_share_event("C0001", [cat_file(fake_slack)])
 
     started = time.monotonic()
-    bot.post_event(file_share_event("C0001", [cat_file(fake_slack)]))
+    bot.post_event(event)
     wait_until(lambda: records(caplog, logging.WARNING, "bot.pipeline", "ratelimited"), what="the warning")
 
     assert time.monotonic() - started < 3  # no 10-minute sleep in a worker thread
     assert len(attempts(fake_slack, "chat.postMessage")) == 1
+    bot.services.pipeline.post_reply("C0001", event["ts"])  # what the reply sweep does: the channel is held
+    assert len(attempts(fake_slack, "chat.postMessage")) == 1
+    pacer = bot.services.pipeline.pacer
+    pacer.clock = lambda: time.monotonic() + 600  # the Retry-After has passed
     bot.services.pool.sweep_soon()
     [post] = fake_slack.wait_for_posts(1)
     assert post["text"].startswith("Cat 99.2%")

@@ -12,10 +12,11 @@ import urllib.request
 from PIL import Image
 
 from tests import slack_requests
-from tests.conftest import both_runtimes, fixture_bytes, server_only
+from tests.conftest import both_runtimes, fixture_bytes, server_only, slack_rate_limits
 from tests.slack_requests import file_share_event, next_ts
 
-pytestmark = both_runtimes  # each behaviour below also holds on AWS Lambda (tests/conftest.py)
+# Each behaviour below also holds on AWS Lambda, and within Slack's rate limits (tests/conftest.py).
+pytestmark = [both_runtimes, slack_rate_limits()]
 
 
 def cat_file(fake_slack, file_id="F_CAT", **kw) -> dict:

@@ -5,14 +5,19 @@ from __future__ import annotations
 import logging
 import time
 
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
+
 from bot.emoji_tags import EmojiMap
 from bot.pipeline import Pipeline
+from bot.reactions import ReactionQueue
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides
-from tests.conftest import both_runtimes, fixture_bytes, server_only
+from tests.conftest import both_runtimes, fixture_bytes, slack_rate_limits
 from tests.slack_requests import file_share_event, next_ts
 
-pytestmark = both_runtimes  # each behaviour below also holds on AWS Lambda (tests/conftest.py)
+# Each behaviour below also holds on AWS Lambda, and within Slack's rate limits (tests/conftest.py).
+pytestmark = [both_runtimes, slack_rate_limits()]
 
 # Rekognition's shape for a Labrador next to a pizza on a laptop: the breed is tagged through its parent Dog.
 DOG_PIZZA_LAPTOP = [
@@ -170,8 +175,10 @@ def test_a_rate_limited_reaction_is_retried_after_retry_after(start_bot, fake_sl
     assert fake_slack.reactions("C0001", event["ts"]) == ["cat"]
 
 
-@server_only
-def test_reactions_still_rate_limited_after_the_retries_are_skipped(start_bot, fake_slack, aws_env, caplog):
+def test_reactions_still_rate_limited_after_the_clients_retries_are_waited_out_not_dropped(
+    start_bot, fake_slack, aws_env, caplog
+):
+    caplog.set_level(logging.INFO, logger="bot.reactions")
     aws_env.labels = list(DOG_PIZZA_LAPTOP)
     for _ in range(4):  # the first try and slack_sdk's three retries
         fake_slack.fail_next("reactions.add", status=429, error="ratelimited", headers={"Retry-After": "0"})
@@ -180,20 +187,19 @@ def test_reactions_still_rate_limited_after_the_retries_are_skipped(start_bot, f
     later = file_share_event("C0001", [photo(fake_slack, "F2")])
 
     bot.post_event(event)
-    fake_slack.wait_for_posts(1)
-    bot.post_event(later)  # the one worker gets to it only once the first message's tagging gave up
+    bot.post_event(later)
     fake_slack.wait_for_posts(2)
-    fake_slack.wait_for_calls("reactions.add", 3)
+    fake_slack.wait_for_calls("reactions.add", 6)
 
-    assert fake_slack.reactions("C0001", event["ts"]) == []
+    assert fake_slack.reactions("C0001", event["ts"]) == ["dog", "pizza", "fork_and_knife"]  # the fifth try of :dog:
     assert fake_slack.reactions("C0001", later["ts"]) == ["dog", "pizza", "fork_and_knife"]
-    assert len([c for c in reaction_attempts(fake_slack) if c["timestamp"] == event["ts"]]) == 4  # no other emoji
-    [stopped] = [r for r in caplog.records if "stopped tagging" in r.getMessage()]
-    assert "ratelimited" in stopped.getMessage() and stopped.levelname == "WARNING"
+    assert [c["name"] for c in reaction_attempts(fake_slack) if c["timestamp"] == event["ts"]][:5] == ["dog"] * 5
+    assert not [r for r in caplog.records if "stopped tagging" in r.getMessage()]
+    assert [r for r in caplog.records if "reactions.add is rate limited" in r.getMessage()]
 
 
 def test_errors_about_the_message_stop_its_tagging_quietly(start_bot, fake_slack, aws_env, caplog):
-    caplog.set_level(logging.INFO, logger="bot.pipeline")
+    caplog.set_level(logging.INFO, logger="bot.reactions")
     aws_env.labels = list(DOG_PIZZA_LAPTOP)
     bot = start_tagging(start_bot, LABELBOT_WORKERS="1")
     events = []
@@ -232,9 +238,20 @@ class RecordingSlack:
         return {"ok": True}
 
 
-def tagging_pipeline(slack) -> Pipeline:
-    """Only add_reactions is used: it needs the Slack client and the map, nothing else."""
-    return Pipeline(stores=None, slack=slack, downloader=None, analysis=None, defaults=None, emoji_map=EmojiMap.load())
+def tag_now(slack, channel: str, message_ts: str, results: list[ImageResult], threshold: float) -> None:
+    """Pipeline.add_reactions (which needs only the Slack client and the map), then its queue's emoji added here."""
+    reactions = ReactionQueue(slack, background=False)
+    pipeline = Pipeline(
+        stores=None,
+        slack=slack,
+        downloader=None,
+        analysis=None,
+        defaults=None,
+        emoji_map=EmojiMap.load(),
+        reactions=reactions,
+    )
+    pipeline.add_reactions(channel, message_ts, results, threshold)
+    reactions.drain()
 
 
 def test_each_image_adds_up_to_three_emoji_to_the_message():
@@ -247,7 +264,7 @@ def test_each_image_adds_up_to_three_emoji_to_the_message():
         ImageResult("F5", "e.jpg", labels=(Label("Cat", 70),)),  # under the threshold
     ]
 
-    tagging_pipeline(slack).add_reactions("C1", "1.000100", results, threshold=75)
+    tag_now(slack, "C1", "1.000100", results, threshold=75)
 
     assert [name for _, _, name in slack.reactions] == ["dog", "pizza", "car", "beach_with_umbrella", "bike"]
     assert {(channel, ts) for channel, ts, _ in slack.reactions} == {("C1", "1.000100")}
@@ -257,6 +274,39 @@ def test_an_unexpected_failure_while_tagging_is_logged_not_raised(caplog):
     slack = RecordingSlack(fail=ConnectionResetError("connection reset"))
 
     with caplog.at_level(logging.ERROR):
-        tagging_pipeline(slack).add_reactions("C1", "1.2", [ImageResult("F1", "a.jpg", (Label("Dog", 99),))], 75)
+        tag_now(slack, "C1", "1.2", [ImageResult("F1", "a.jpg", (Label("Dog", 99),))], 75)
 
     assert any("tagging message 1.2 in C1 failed" in r.getMessage() for r in caplog.records)
+
+
+def rate_limited_error(retry_after: str) -> SlackApiError:
+    response = SlackResponse(
+        client=None,
+        http_verb="POST",
+        api_url="reactions.add",
+        req_args={},
+        data={"ok": False, "error": "ratelimited"},
+        headers={"Retry-After": retry_after},
+        status_code=429,
+    )
+    return SlackApiError("ratelimited", response)
+
+
+def test_stopping_in_a_long_retry_after_gives_up_within_its_time_and_says_what_was_left(caplog):
+    slack = RecordingSlack(fail=rate_limited_error("600"))  # as past the client's own retries
+    queue = ReactionQueue(slack)
+    queue.add("C1", "1.1", ["dog", "pizza"])
+    queue.add("C1", "1.2", ["cat"])
+    deadline = time.monotonic() + 5
+    while queue.waiting != 1:  # the thread took the first message and waits out its 429
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+    started = time.monotonic()
+    queue.stop(0.2)
+
+    assert time.monotonic() - started < 1.5
+    messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "stopped before tagging message 1.1 in C1" in messages
+    assert "stopping with 1 emoji reaction(s) not added" in messages
+    assert slack.reactions == []

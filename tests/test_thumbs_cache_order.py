@@ -16,8 +16,10 @@ from bot.download_budget import ByteBudget
 from bot.pipeline import ChannelPacer, thumbnail_url
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides, ChannelSettings
-from tests.conftest import fixture_bytes
+from tests.conftest import fixture_bytes, slack_rate_limits
 from tests.slack_requests import file_share_event
+
+pytestmark = slack_rate_limits()  # the replies' order and pace hold within Slack's rate limits (tests/conftest.py)
 
 CAT = fixture_bytes("cat.jpg")
 

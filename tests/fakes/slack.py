@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 from tests.fakes import block_kit
 from tests.fakes.block_kit import Verdict, Violation
 from tests.fakes.http_server import LoopbackServer, Request, Response
+from tests.fakes.slack_rate_limits import SlackRateLimits
 
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
@@ -43,6 +44,8 @@ class ApiCall:
     args: dict
     headers: dict
     received_at: float = field(default_factory=time.monotonic)  # when the request arrived
+    status: int = 200  # the answer's HTTP status (429: rate limited, with retry_after seconds)
+    retry_after: int | None = None
 
 
 class FakeSlack:
@@ -64,11 +67,8 @@ class FakeSlack:
         self.on_answer: Callable[[str, dict], None] | None = None
         self.thread_messages: list[dict] = []  # what chat.postMessage posted, as conversations.replies shows it
         self.token_error: str | None = None  # e.g. "token_revoked": every Web API call is refused with it
-        # Benchmarks: chat.postMessage at most this many per second per channel; above it 429 with Retry-After: 1,
-        # as Slack answers. None: no limit.
-        self.post_rate_per_channel: float | None = None
-        self.rate_limited = 0  # chat.postMessage calls answered 429
-        self._last_post: dict[str, float] = {}
+        # Slack's rate limits (tests.fakes.slack_rate_limits): a call over them is answered 429. None: no limits.
+        self.rate_limits: SlackRateLimits | None = None
         self._answers_to_lose: collections.Counter[str] = collections.Counter()
         self.serving_files = 0  # file downloads in their delay_seconds now, and the most at once so far
         self.most_files_served_at_once = 0
@@ -193,6 +193,7 @@ class FakeSlack:
             if self._forced[method]:
                 forced = self._forced[method].popleft()
         if forced is not None:
+            call.status, call.retry_after = forced.status, _retry_after(forced.headers)
             self._notify()
             return forced
         if method.startswith("response_url."):  # tests point response_urls at /api/response_url.…: no token
@@ -207,9 +208,10 @@ class FakeSlack:
         if self.token_error is not None:  # the app was uninstalled or its token revoked
             self._notify()
             return Response(200, {"ok": False, "error": self.token_error})
-        if method == "chat.postMessage" and self.post_rate_per_channel and self._over_post_rate(args.get("channel")):
+        if self.rate_limits is not None and (wait := self.rate_limits.retry_after(method, args)) is not None:
+            call.status, call.retry_after = 429, wait
             self._notify()
-            return Response(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+            return Response(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)})
         response = self._answer(method, args)
         args["_ok"] = True
         with self._changed:
@@ -220,16 +222,6 @@ class FakeSlack:
         if self.on_answer is not None:
             self.on_answer(method, args)
         return None if lose else response
-
-    def _over_post_rate(self, channel: str | None) -> bool:
-        now = time.monotonic()
-        with self._changed:
-            last = self._last_post.get(channel or "")
-            if last is not None and now - last < 1.0 / self.post_rate_per_channel:
-                self.rate_limited += 1
-                return True
-            self._last_post[channel or ""] = now
-            return False
 
     def _answer(self, method: str, args: dict) -> Response:
         if method == "auth.test":
@@ -391,6 +383,11 @@ class FakeSlack:
         refused = self._judge("response_url", block_kit.check_message(args))
         self._notify()
         return refused or Response(200, "ok", {"Content-Type": "text/plain"})
+
+
+def _retry_after(headers: dict) -> int | None:
+    value = headers.get("Retry-After")
+    return int(value) if value is not None else None
 
 
 def _trickling(data: bytes, seconds: float):
