@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
 from bot.config import DYNAMODB_TABLE_VARIABLES, load_config
@@ -221,3 +222,18 @@ def processes(tmp_path):
 
 def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
+
+
+@pytest.fixture
+def stub_rekognition_client(monkeypatch, tmp_path):
+    """A real us-east-1 rekognition client with dummy credentials, for botocore's Stubber: nothing is sent (were the
+    Stubber bypassed, its endpoint is a closed loopback port)."""
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    return boto3.session.Session().client(
+        "rekognition",
+        region_name="us-east-1",
+        aws_access_key_id="AKIDSTUBSTUBSTUB",
+        aws_secret_access_key="stub-secret",
+        endpoint_url="http://127.0.0.1:9",
+    )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 from PIL import Image
@@ -123,18 +122,9 @@ def test_a_category_the_taxonomy_does_not_know_counts_failing_closed():
 
 
 @pytest.fixture
-def stubbed(monkeypatch, tmp_path) -> Iterator[tuple[RekognitionModerator, Stubber]]:
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    client = boto3.session.Session().client(
-        "rekognition",
-        region_name="us-east-1",
-        aws_access_key_id="AKIDSTUBSTUBSTUB",
-        aws_secret_access_key="stub-secret",
-        endpoint_url="http://127.0.0.1:9",
-    )
-    with Stubber(client) as stubber:
-        yield RekognitionModerator(client), stubber
+def stubbed(stub_rekognition_client) -> Iterator[tuple[RekognitionModerator, Stubber]]:
+    with Stubber(stub_rekognition_client) as stubber:
+        yield RekognitionModerator(stub_rekognition_client), stubber
         stubber.assert_no_pending_responses()
 
 

@@ -13,7 +13,6 @@ import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import boto3
 import pytest
 from botocore.retries import standard
 from botocore.stub import Stubber
@@ -57,19 +56,9 @@ def rekognition_errors(caplog, level: int = logging.ERROR) -> list[logging.LogRe
 
 
 @pytest.fixture
-def stubbed(monkeypatch, tmp_path) -> Iterator[tuple[RekognitionLabeler, Stubber]]:
-    """A real us-east-1 rekognition client with dummy credentials; the Stubber answers, nothing is sent."""
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    client = boto3.session.Session().client(
-        "rekognition",
-        region_name="us-east-1",
-        aws_access_key_id="AKIDSTUBSTUBSTUB",
-        aws_secret_access_key="stub-secret",
-        endpoint_url="http://127.0.0.1:9",  # belt and braces: were the Stubber bypassed, nothing leaves loopback
-    )
-    with Stubber(client) as stubber:
-        yield RekognitionLabeler(client), stubber
+def stubbed(stub_rekognition_client) -> Iterator[tuple[RekognitionLabeler, Stubber]]:
+    with Stubber(stub_rekognition_client) as stubber:
+        yield RekognitionLabeler(stub_rekognition_client), stubber
         stubber.assert_no_pending_responses()
 
 

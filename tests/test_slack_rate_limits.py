@@ -152,6 +152,13 @@ def photo(fake_slack, file_id: str) -> dict:
     return fake_slack.add_file(file_id, CAT + file_id.encode(), f"{file_id}.jpg", "image/jpeg", "jpg")
 
 
+def tags_on(bot, channels: list[str]) -> list[str]:
+    """Emoji tags on in these channels (what /labels tags on saves); returns them."""
+    for channel in channels:
+        bot.services.stores.settings.save_overrides(channel, ChannelOverrides(tags=True))
+    return channels
+
+
 def burst(fake_slack, channels: list[str], per_channel: int) -> list[dict]:
     """per_channel image messages in each channel, posted in turn across the channels."""
     return [
@@ -195,10 +202,7 @@ def test_a_tagged_burst_over_the_reactions_limit_gets_every_reply_and_every_emoj
     the ninth emoji gets a 429 and waits its Retry-After, then the rest go."""
     aws_env.labels = list(DOG_PIZZA_LAPTOP)
     bot = start_bot(LABELBOT_WORKERS="4")
-    channels = ["C0001", "C0002", "C0003", "C0004"]
-    for channel in channels:
-        bot.services.stores.settings.save_overrides(channel, ChannelOverrides(tags=True))
-    events = burst(fake_slack, channels, per_channel=1)
+    events = burst(fake_slack, tags_on(bot, ["C0001", "C0002", "C0003", "C0004"]), per_channel=1)
 
     for event in events:
         bot.post_event(event)
@@ -236,10 +240,7 @@ def test_a_reactions_retry_after_longer_than_the_clients_cap_is_waited_out_by_th
     caplog.set_level(logging.INFO, logger="bot.reactions")
     bot = start_bot(LABELBOT_WORKERS="2")
     cap_rate_limit_waits(bot, 0.5)  # a Retry-After of 1 s is over it, as one of 60 s is over the 20 s in production
-    channels = ["C0001", "C0002", "C0003", "C0004"]
-    for channel in channels:
-        bot.services.stores.settings.save_overrides(channel, ChannelOverrides(tags=True))
-    events = burst(fake_slack, channels, per_channel=1)
+    events = burst(fake_slack, tags_on(bot, ["C0001", "C0002", "C0003", "C0004"]), per_channel=1)
 
     for event in events:
         bot.post_event(event)
