@@ -29,6 +29,10 @@ class ChannelSettings:
     tags: bool = False
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    # DetectModerationLabels before the labels (bot.moderation): off, at this threshold, these categories not counted
+    moderation: bool = False
+    moderation_threshold: float = 60.0
+    moderation_ignored: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,9 @@ class ChannelOverrides:
     tags: bool | None = None
     include: tuple[str, ...] | None = None
     exclude: tuple[str, ...] | None = None
+    moderation: bool | None = None
+    moderation_threshold: float | None = None
+    moderation_ignored: tuple[str, ...] | None = None
 
     def changed_fields(self, before: ChannelOverrides) -> tuple[str, ...]:
         """The names of the fields whose value differs from before's: what a save of this change writes."""

@@ -159,6 +159,20 @@ def test_channel_settings_stay_separate_and_a_change_keeps_the_others(store):
     assert store.settings.get_overrides("C1") == ChannelOverrides()
 
 
+def test_a_channels_moderation_settings_are_kept_and_saved_field_by_field(store):
+    moderated = ChannelOverrides(moderation=True, moderation_threshold=75.0, moderation_ignored=("Alcohol",))
+    store.settings.save_overrides("C1", moderated)
+    store.settings.save_overrides("C1", ChannelOverrides(threshold=90.0), fields=("threshold",))
+    store.settings.save_overrides("C2", ChannelOverrides(moderation=False, moderation_ignored=()))
+
+    assert store.settings.get_overrides("C1") == ChannelOverrides(
+        threshold=90.0, moderation=True, moderation_threshold=75.0, moderation_ignored=("Alcohol",)
+    )
+    assert store.settings.get_overrides("C2") == ChannelOverrides(moderation=False, moderation_ignored=())
+    store.settings.save_overrides("C1", ChannelOverrides(), fields=("moderation_ignored",))  # `ignore none`
+    assert store.settings.get_overrides("C1").moderation_ignored is None
+
+
 def test_a_reply_whose_post_may_have_landed_is_checked_in_the_thread_next_time(store):
     store.queue.enqueue_message("C1", "1.0", "1.0", FILES[:1])
     store.queue.finish_job(store.queue.claim_job().id, ImageResult("F1", "a.jpg"))

@@ -10,7 +10,17 @@ from bot.settings import ChannelOverrides
 from bot.store.dynamodb.base import DynamoTables
 from bot.store.dynamodb.wire import to_wire, update_args
 
-SETTINGS_FIELDS = ("threshold", "max_labels", "enabled", "tags", "include", "exclude")
+SETTINGS_FIELDS = (
+    "threshold",
+    "max_labels",
+    "enabled",
+    "tags",
+    "include",
+    "exclude",
+    "moderation",
+    "moderation_threshold",
+    "moderation_ignored",
+)
 
 
 class DynamoChannelSettings:
@@ -26,6 +36,11 @@ class DynamoChannelSettings:
             tags=item.get("tags"),
             include=None if item.get("include") is None else tuple(item["include"]),
             exclude=None if item.get("exclude") is None else tuple(item["exclude"]),
+            moderation=item.get("moderation"),
+            moderation_threshold=None
+            if item.get("moderation_threshold") is None
+            else float(item["moderation_threshold"]),
+            moderation_ignored=None if item.get("moderation_ignored") is None else tuple(item["moderation_ignored"]),
         )
 
     def save_overrides(

@@ -17,6 +17,9 @@ CREATE TABLE IF NOT EXISTS channel_settings (
     tags INTEGER,
     include_labels TEXT,           -- JSON list
     exclude_labels TEXT,
+    moderation INTEGER,
+    moderation_threshold REAL,
+    moderation_ignored TEXT,       -- JSON list of top-level categories
     updated_at REAL NOT NULL
 );
 """
@@ -28,6 +31,9 @@ COLUMNS_ADDED = {
         ("tags", "INTEGER"),
         ("include_labels", "TEXT"),
         ("exclude_labels", "TEXT"),
+        ("moderation", "INTEGER"),
+        ("moderation_threshold", "REAL"),
+        ("moderation_ignored", "TEXT"),
     )
 }
 
@@ -39,6 +45,9 @@ SETTINGS_COLUMNS = {
     "tags": "tags",
     "include_labels": "include",
     "exclude_labels": "exclude",
+    "moderation": "moderation",
+    "moderation_threshold": "moderation_threshold",
+    "moderation_ignored": "moderation_ignored",
 }
 
 
@@ -49,8 +58,7 @@ class SqliteChannelSettings:
     def get_overrides(self, channel_id: str) -> ChannelOverrides:
         with self._database.reading() as db:
             row = db.execute(
-                "SELECT threshold, max_labels, enabled, tags, include_labels, exclude_labels"
-                " FROM channel_settings WHERE channel_id=?",
+                f"SELECT {', '.join(SETTINGS_COLUMNS)} FROM channel_settings WHERE channel_id=?",
                 (channel_id,),
             ).fetchone()
         if row is None:
@@ -62,6 +70,11 @@ class SqliteChannelSettings:
             tags=None if row["tags"] is None else bool(row["tags"]),
             include=None if row["include_labels"] is None else tuple(json.loads(row["include_labels"])),
             exclude=None if row["exclude_labels"] is None else tuple(json.loads(row["exclude_labels"])),
+            moderation=None if row["moderation"] is None else bool(row["moderation"]),
+            moderation_threshold=row["moderation_threshold"],
+            moderation_ignored=None
+            if row["moderation_ignored"] is None
+            else tuple(json.loads(row["moderation_ignored"])),
         )
 
     def save_overrides(
@@ -77,12 +90,16 @@ class SqliteChannelSettings:
             "tags": overrides.tags,
             "include_labels": as_json(overrides.include),
             "exclude_labels": as_json(overrides.exclude),
+            "moderation": overrides.moderation,
+            "moderation_threshold": overrides.moderation_threshold,
+            "moderation_ignored": as_json(overrides.moderation_ignored),
         }
         columns = [column for column in values if fields is None or SETTINGS_COLUMNS[column] in fields]
         updates = "".join(f", {column}=excluded.{column}" for column in columns)
         with self._database.transaction() as db:
             db.execute(
-                f"INSERT INTO channel_settings (channel_id, {', '.join(values)}, updated_at) VALUES (?,?,?,?,?,?,?,?)"
+                f"INSERT INTO channel_settings (channel_id, {', '.join(values)}, updated_at)"
+                f" VALUES ({', '.join('?' * (len(values) + 2))})"
                 f" ON CONFLICT (channel_id) DO UPDATE SET updated_at=excluded.updated_at{updates}",
                 (channel_id, *values.values(), self._database.clock()),
             )
