@@ -209,6 +209,21 @@ def test_a_file_deleted_in_slack_goes_from_every_message_that_held_it(make_store
     assert store.moderation.held("C1", "1.0", "F2") is not None
 
 
+def test_an_image_whose_message_or_file_was_deleted_meanwhile_is_not_held(make_store):
+    store = make_store()
+    store.queue.enqueue_message("C1", "1.0", "1.0", [{"id": "F1"}])
+    store.deletions.forget_message("C1", "1.0")  # while its moderation check ran
+    store.deletions.forget_file("F2")
+
+    assert store.moderation.hold(held_image("1.0", "F1")) is False
+    assert store.moderation.hold(held_image("2.0", "F2")) is False
+
+    assert store.moderation.held("C1", "1.0", "F1") is None
+    assert store.moderation.held("C1", "2.0", "F2") is None
+    assert store.moderation.forget_file("F2") == 0  # no file pointer left behind (DynamoDB)
+    assert store.moderation.hold(held_image("3.0", "F3")) is True
+
+
 def test_the_purge_drops_records_held_before_the_cutoff_decided_or_not(make_store):
     clock = Clock(10 * DAY)
     moderation = make_store(clock=clock).moderation

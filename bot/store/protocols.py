@@ -224,9 +224,10 @@ class TagIndex(Protocol):
 
 class Deletions(Protocol):
     """What was deleted in Slack goes from every concern that holds it: the tag index, the queue's jobs (their
-    results hold labels and file names) and the reply (the sweep deletes one already posted). The one operation that
-    spans concerns, so it is a concern of its own that coordinates them: on SQLite in one transaction, on DynamoDB
-    marked first, so that an index_images or claim_reply running meanwhile sees the deletion."""
+    results hold labels and file names), the images held for moderation (a release of their content stays) and the
+    reply (the sweep deletes one already posted). The one operation that spans concerns, so it is a concern of its
+    own that coordinates them: on SQLite in one transaction, on DynamoDB marked first, so that an index_images or
+    claim_reply running meanwhile sees the deletion."""
 
     def forget_message(self, channel_id: str, message_ts: str) -> int:
         """The message was deleted in Slack: drop its index entries and jobs, and note it so its reply goes too;
@@ -256,7 +257,8 @@ class ModerationDecisions(Protocol):
 
     def hold(self, image: HeldImage) -> bool:
         """Record the image held, without a decision (image.decision is ignored); True if new, False if its
-        (channel, message, file) is recorded already: then nothing changes (a re-run job resets no decision)."""
+        (channel, message, file) is recorded already: then nothing changes (a re-run job resets no decision). Also
+        False, recording nothing, when the message or the file was deleted in Slack meanwhile (no notice is due)."""
 
     def held(self, channel_id: str, message_ts: str, file_id: str) -> HeldImage | None: ...
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 
+from bot.store.dynamodb import messages
 from bot.store.dynamodb.base import DynamoTables, is_live
 from bot.store.dynamodb.wire import condition_args, to_wire
 from bot.store.protocols import DECISIONS, HeldImage
@@ -60,7 +61,13 @@ class DynamoModerationDecisions:
                 {"Put": {"TableName": table, "Item": to_wire(pointer)}},
             ]
         )
-        return written is None
+        if written is not None:
+            return False
+        # Checked after writing, as tag_index.py does: a deletion in Slack in between either sees the record or is seen.
+        if messages.was_deleted(self._tables, image.channel_id, image.message_ts, image.file_id):
+            self._tables.write_many(table, deletes=[item, pointer])
+            return False
+        return True
 
     def held(self, channel_id: str, message_ts: str, file_id: str) -> HeldImage | None:
         item = self._tables.get(self._tables.jobs_table, held_key(channel_id, message_ts, file_id))

@@ -8,6 +8,7 @@ import json
 import sqlite3
 
 from bot.store.protocols import DECISIONS, HeldImage
+from bot.store.sqlite import messages
 from bot.store.sqlite.database import SqliteDatabase
 
 SCHEMA = """
@@ -46,6 +47,8 @@ class SqliteModerationDecisions:
 
     def hold(self, image: HeldImage) -> bool:
         with self._database.transaction() as db:
+            if messages.was_deleted(db, image.channel_id, image.message_ts, image.file_id):
+                return False  # deleted in Slack while it was being checked
             return (
                 db.execute(
                     "INSERT OR IGNORE INTO held_images (channel_id, message_ts, file_id, user_id, content_key,"
