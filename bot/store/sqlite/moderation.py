@@ -1,6 +1,7 @@
 """Moderation decisions on SQLite: a row per held image, and a row per released content (the release outlives the
 deletion of the message it was decided on, so it can't be read from the held rows alone). decide is one
-transaction: an UPDATE ... WHERE decision IS NULL (its rowcount says who won), the release, and the row read back."""
+transaction: an UPDATE ... WHERE decision IS NULL (its rowcount says who won), the release, and the row read back.
+hold records nothing for a message or file deleted in Slack (messages.py's markers), as the tag index does."""
 
 from __future__ import annotations
 
