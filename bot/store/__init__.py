@@ -10,6 +10,7 @@ rest of the code receives the concerns it needs (a TagIndex, a JobQueue and Repl
     summary        LabellingSummaries    summary.py           summary.py
     label_cache    LabelCache            label_cache.py       label_cache.py
     tags           TagIndex              tag_index.py         tag_index.py, stemmer.py
+    moderation     ModerationDecisions   moderation.py        moderation.py
     backend        StoreBackend          database.py          base.py (wire.py, tables.py)
 
 What a backend's concerns share: on SQLite one connection, its lock, the transaction helper and the process lock
@@ -38,8 +39,10 @@ from typing import TYPE_CHECKING
 
 from bot.store.encoding import search_words
 from bot.store.protocols import (
+    DECISIONS,
     ChannelSettingsStore,
     Deletions,
+    HeldImage,
     IndexedImage,
     Job,
     JobQueue,
@@ -47,6 +50,7 @@ from bot.store.protocols import (
     LabellingError,
     LabellingSummaries,
     LabellingSummary,
+    ModerationDecisions,
     QueueStats,
     ReplyState,
     StoreBackend,
@@ -57,8 +61,10 @@ if TYPE_CHECKING:
     from bot.config import Config
 
 __all__ = [
+    "DECISIONS",
     "ChannelSettingsStore",
     "Deletions",
+    "HeldImage",
     "IndexedImage",
     "Job",
     "JobQueue",
@@ -66,6 +72,7 @@ __all__ = [
     "LabellingError",
     "LabellingSummaries",
     "LabellingSummary",
+    "ModerationDecisions",
     "QueueStats",
     "ReplyState",
     "StoreBackend",
@@ -87,6 +94,7 @@ class Stores:
     tags: TagIndex
     deletions: Deletions
     summary: LabellingSummaries
+    moderation: ModerationDecisions
     backend: StoreBackend
 
     def check(self) -> None:

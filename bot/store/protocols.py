@@ -72,6 +72,28 @@ class IndexedImage:
         return float(self.message_ts)
 
 
+@dataclass(frozen=True)
+class HeldImage:
+    """An image DetectModerationLabels flagged, held for an admin: "Looks fine" releases it, "Keep flagged" keeps
+    it. One per (channel, message, file); the notice is the admin's message with the buttons."""
+
+    channel_id: str
+    message_ts: str
+    file_id: str
+    user_id: str  # who posted it
+    content_key: str  # a hash of the image's content: a release applies to its re-posts too
+    categories: tuple[tuple[str, float], ...]  # (moderation category, confidence), as Rekognition answered
+    held_at: float  # epoch seconds
+    notice_channel: str = ""
+    notice_ts: str = ""
+    decision: str | None = None  # "released" | "kept"; None while it waits for an admin
+    decided_by: str = ""  # the admin's user id
+    decided_at: float | None = None
+
+
+DECISIONS = frozenset({"released", "kept"})
+
+
 # ---- the concerns -----------------------------------------------------------------------------------------------
 
 
@@ -202,9 +224,10 @@ class TagIndex(Protocol):
 
 class Deletions(Protocol):
     """What was deleted in Slack goes from every concern that holds it: the tag index, the queue's jobs (their
-    results hold labels and file names) and the reply (the sweep deletes one already posted). The one operation that
-    spans concerns, so it is a concern of its own that coordinates them: on SQLite in one transaction, on DynamoDB
-    marked first, so that an index_images or claim_reply running meanwhile sees the deletion."""
+    results hold labels and file names), the images held for moderation (a release of their content stays) and the
+    reply (the sweep deletes one already posted). The one operation that spans concerns, so it is a concern of its
+    own that coordinates them: on SQLite in one transaction, on DynamoDB marked first, so that an index_images or
+    claim_reply running meanwhile sees the deletion."""
 
     def forget_message(self, channel_id: str, message_ts: str) -> int:
         """The message was deleted in Slack: drop its index entries and jobs, and note it so its reply goes too;
@@ -227,6 +250,41 @@ class LabellingSummaries(Protocol):
         channel_ids: Collection[str] | None = None,
     ) -> LabellingSummary:
         """Jobs finished at or after `since` (epoch seconds); only those channels' if given."""
+
+
+class ModerationDecisions(Protocol):
+    """Images held for an admin's decision (the moderation feature), and which content an admin released."""
+
+    def hold(self, image: HeldImage) -> bool:
+        """Record the image held, without a decision (image.decision is ignored); True if new, False if its
+        (channel, message, file) is recorded already: then nothing changes (a re-run job resets no decision). Also
+        False, recording nothing, when the message or the file was deleted in Slack meanwhile (no notice is due)."""
+
+    def held(self, channel_id: str, message_ts: str, file_id: str) -> HeldImage | None: ...
+
+    def set_notice(self, channel_id: str, message_ts: str, file_id: str, notice_channel: str, notice_ts: str) -> None:
+        """Where the admin's notice about it was posted (nothing happens if it is not recorded)."""
+
+    def decide(
+        self, channel_id: str, message_ts: str, file_id: str, decision: str, decided_by: str
+    ) -> HeldImage | None:
+        """The first decision wins, atomically: records `decision` ("released" | "kept"), who and when (the store's
+        clock), and returns the updated record, only if it is held without a decision; else None (not recorded, or
+        decided already: of two admins pressing at once, or Slack retrying the action, exactly one gets a record)."""
+
+    def released_content(self, content_key: str) -> bool:
+        """Whether an image with this content was released ("Looks fine" holds for its re-posts too). The release
+        outlives the deletion of the message it was decided on; only the purge drops it."""
+
+    def forget_message(self, channel_id: str, message_ts: str) -> int:
+        """The message was deleted in Slack: drop its held records; returns how many."""
+
+    def forget_file(self, file_id: str) -> int:
+        """The file was deleted in Slack: drop its held records (in any message); returns how many."""
+
+    def purge(self, older_than: float) -> int:
+        """Drop records held before older_than (epoch seconds), decided or not, and releases decided before it;
+        returns how many held records went."""
 
 
 class StoreBackend(Protocol):

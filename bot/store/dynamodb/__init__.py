@@ -7,7 +7,8 @@ items carry expires_at (DynamoDB's TTL): finished jobs and settled messages thei
 should equal the upkeep's), index entries the message ts plus it, cached labels 30 days. TTL deletes up to ~48 h
 late, so every read skips expired items itself. The hourly purges delete what is past the cutoff sooner: the index
 per registered channel, finished jobs by day (the PURGE_LOOKBACK_DAYS before the cutoff: older ones an earlier purge
-or TTL removed), cached labels from by_state "cache"; a deleted file's marker and a message left with no job go by
+or TTL removed), cached labels from by_state "cache", held images and releases from by_state "held" and
+"released"; a deleted file's marker and a message left with no job go by
 TTL alone. Each module's docstring says how it reads and writes, and its limits.
 """
 
@@ -22,6 +23,7 @@ from bot.store import Stores
 from bot.store.dynamodb.base import DynamoTables, build_dynamodb_client
 from bot.store.dynamodb.deletions import DynamoDeletions
 from bot.store.dynamodb.label_cache import DynamoLabelCache
+from bot.store.dynamodb.moderation import DynamoModerationDecisions
 from bot.store.dynamodb.queue import DynamoJobQueue
 from bot.store.dynamodb.replies import DynamoReplyState
 from bot.store.dynamodb.settings import DynamoChannelSettings
@@ -49,5 +51,6 @@ def open_dynamodb_stores(
         tags=DynamoTagIndex(shared),
         deletions=DynamoDeletions(shared),
         summary=DynamoLabellingSummaries(shared),
+        moderation=DynamoModerationDecisions(shared),
         backend=shared,
     )

@@ -1,12 +1,13 @@
 """Deletions in Slack on DynamoDB. No transaction spans the tables, so the order does the work: the message (or the
 file) is marked deleted first, so that an index_images or claim_reply running meanwhile sees it; then its index
-entries (dynamodb/tag_index.py) and its jobs go, each job with a bump of its message's revision."""
+entries (dynamodb/tag_index.py) and its jobs go, each job with a bump of its message's revision, and its held images
+(dynamodb/moderation.py; a release of their content stays)."""
 
 from __future__ import annotations
 
 import json
 
-from bot.store.dynamodb import messages, tag_index
+from bot.store.dynamodb import messages, moderation, tag_index
 from bot.store.dynamodb.base import TRIES, DynamoTables, primary_key
 from bot.store.dynamodb.messages import deleted_file_key, message_key
 from bot.store.dynamodb.wire import to_wire
@@ -28,6 +29,7 @@ class DynamoDeletions:
             {"pk": message_key(channel_id, message_ts)["pk"], "file": "file#"},
         )
         self._tables.write_many(self._tables.jobs_table, deletes=jobs)
+        moderation.drop_message_held(self._tables, channel_id, message_ts)
         return len(images)
 
     def forget_file(self, file_id: str) -> int:
@@ -45,6 +47,7 @@ class DynamoDeletions:
             touch = messages.touch_message(self._tables, job["pk"], ready=False)
             if self._tables.transact([delete, touch]):  # no message: just the job
                 self._tables.write_many(self._tables.jobs_table, deletes=[job])
+        moderation.drop_file_held(self._tables, file_id)
         for channel_id, message_ts in {(job["channel_id"], job["message_ts"]) for job in jobs}:
             self._after_file_removed(channel_id, message_ts)
         return len(images)

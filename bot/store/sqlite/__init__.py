@@ -9,10 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.store import Stores
-from bot.store.sqlite import label_cache, messages, settings, tag_index
+from bot.store.sqlite import label_cache, messages, moderation, settings, tag_index
 from bot.store.sqlite.database import SqliteDatabase
 from bot.store.sqlite.deletions import SqliteDeletions
 from bot.store.sqlite.label_cache import SqliteLabelCache
+from bot.store.sqlite.moderation import SqliteModerationDecisions
 from bot.store.sqlite.queue import SqliteJobQueue
 from bot.store.sqlite.replies import SqliteReplyState
 from bot.store.sqlite.settings import SqliteChannelSettings
@@ -22,7 +23,7 @@ from bot.store.sqlite.tag_index import SqliteTagIndex
 __all__ = ["SqliteDatabase", "open_sqlite_stores"]
 
 # Each module's tables, created (or brought up to date) when the file is opened.
-SCHEMAS = (messages, settings, label_cache, tag_index)
+SCHEMAS = (messages, settings, label_cache, tag_index, moderation)
 
 
 def open_sqlite_stores(
@@ -48,5 +49,6 @@ def open_sqlite_stores(
         tags=SqliteTagIndex(database),
         deletions=SqliteDeletions(database),
         summary=SqliteLabellingSummaries(database),
+        moderation=SqliteModerationDecisions(database),
         backend=database,
     )

@@ -1,9 +1,10 @@
 """Deletions in Slack on SQLite: one transaction drops what every concern holds of the message or file (the tag
-index's rows, the queue's jobs) and marks the message deleted for the replies, composing those modules' helpers."""
+index's rows, the queue's jobs, the held images of moderation.py, though a release of their content stays) and
+marks the message deleted for the replies, composing those modules' helpers."""
 
 from __future__ import annotations
 
-from bot.store.sqlite import messages, tag_index
+from bot.store.sqlite import messages, moderation, tag_index
 from bot.store.sqlite.database import SqliteDatabase
 
 
@@ -16,6 +17,7 @@ class SqliteDeletions:
             dropped = tag_index.drop_message_images(db, channel_id, message_ts)
             # Its jobs hold labels and file names: they go too.
             messages.delete_message_jobs(db, channel_id, message_ts)
+            moderation.drop_message_held(db, channel_id, message_ts)
             messages.mark_message_deleted(db, channel_id, message_ts, self._database.clock())
         return dropped
 
@@ -23,6 +25,7 @@ class SqliteDeletions:
         with self._database.transaction() as db:
             dropped = tag_index.drop_file_images(db, file_id)
             messages.note_file_deleted(db, file_id, self._database.clock())
+            moderation.drop_file_held(db, file_id)
             for channel_id, message_ts in messages.delete_file_jobs(db, file_id):
                 if not messages.images_left(db, channel_id, message_ts):
                     # The reply was about nothing that is left: it goes too.
