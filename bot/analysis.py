@@ -4,11 +4,11 @@ The pipeline downloads an image, then hands its content hash and a way to prepar
 runs the steps in order. Each step says whether it is wanted (from the channel's settings and what earlier steps
 found), answers from its cache when these bytes were analysed with the same request parameters in the last
 ANALYSIS_CACHE_DAYS, and otherwise calls its Rekognition API (paced by its own limiter, see bot.rekognition) on the
-prepared image, which is made once, only when some step needs it. Today the one step is LabelsStep (DetectLabels);
-moderation (before it) and text (after it) join as classes of the same shape in the list services.py builds, so
-neither this module nor the pipeline grows a branch per feature. A step whose call must not fail the image (text)
-catches its own errors; one whose answer stops the others (moderation) says so in the Analysis it returns, and the
-later steps' `wanted` reads it.
+prepared image, which is made once, only when some step needs it. Today services.py builds LabelsStep
+(DetectLabels); ModerationStep (before it; not yet wired, issue 13) and text (after it) are classes of the same
+shape in that list, so neither this module nor the pipeline grows a branch per feature. A step whose call must not
+fail the image (text) catches its own errors; one whose answer stops the others (moderation's hold) says so in the
+Analysis it returns, and the later steps' `wanted` reads it.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.rekognition import RekognitionLabeler
+from bot.moderation import ModerationLabel, held_categories
+from bot.rekognition import RekognitionLabeler, RekognitionModerator
 from bot.render import Label
 from bot.settings import ChannelSettings
 
@@ -32,7 +33,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ANALYSIS_CACHE_DAYS = 30  # how long Rekognition's answer for an image (and request parameters) is reused
-IN_FLIGHT_WAIT_SECONDS = 60.0  # a worker with the same image as another waits this long for the other's answer
+IN_FLIGHT_WAIT_SECONDS = 60.0
+# DetectModerationLabels is asked for everything from this confidence (its own default) and each channel's threshold
+# applied to the cached answer: changing the threshold costs no call.
+MODERATION_CALL_MIN_CONFIDENCE = 50.0  # a worker with the same image as another waits this long for the other's answer
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,9 @@ class Analysis:
     """What the steps found in one image so far."""
 
     labels: tuple[Label, ...] = ()
+    # Moderation's counted categories at or above the channel's threshold (most confident first): the image is held
+    # for an admin, and no later step runs.
+    held: tuple[tuple[str, float], ...] = ()
 
 
 class AnalysisStep(Protocol):
@@ -61,8 +68,8 @@ class AnalysisStep(Protocol):
     def call(self, image: bytes, settings: ChannelSettings) -> Any:
         """Ask Rekognition about the prepared image; raises RekognitionError (or ImageError from preparing)."""
 
-    def add_to(self, analysis: Analysis, answer: Any) -> Analysis:
-        """The analysis with this step's answer in it."""
+    def add_to(self, analysis: Analysis, answer: Any, settings: ChannelSettings) -> Analysis:
+        """The analysis with this step's answer in it (read with the channel's settings)."""
 
 
 def content_hash(image: bytes) -> hashlib._Hash:
@@ -88,7 +95,7 @@ class LabelsStep:
         self._label_cache = label_cache
 
     def wanted(self, settings: ChannelSettings, so_far: Analysis) -> bool:
-        return True
+        return not so_far.held
 
     @staticmethod
     def cache_params(settings: ChannelSettings) -> list:
@@ -107,8 +114,50 @@ class LabelsStep:
             )
         )
 
-    def add_to(self, analysis: Analysis, answer: tuple[Label, ...]) -> Analysis:
+    def add_to(self, analysis: Analysis, answer: tuple[Label, ...], settings: ChannelSettings) -> Analysis:
         return replace(analysis, labels=answer)
+
+
+class AnswerCache(Protocol):
+    """A step's cache of Rekognition's answers by key, as JSON-able values."""
+
+    def cached(self, key: str, newer_than: float) -> Any | None: ...
+
+    def cache(self, key: str, answer: Any) -> None: ...
+
+
+class ModerationStep:
+    """DetectModerationLabels first, where the channel has moderation on. Its answer is asked for at Rekognition's
+    floor of MODERATION_CALL_MIN_CONFIDENCE and cached as it came, so a channel's threshold or ignored categories
+    apply without a second call; an image with a counted category at or above the threshold is held (the later
+    steps don't run). A failure raises (RekognitionError): the image is then not labelled, never taken for safe."""
+
+    name = "moderation"
+
+    def __init__(self, moderator: RekognitionModerator, cache: AnswerCache) -> None:
+        self._moderator = moderator
+        self._cache = cache
+
+    def wanted(self, settings: ChannelSettings, so_far: Analysis) -> bool:
+        return settings.moderation
+
+    @staticmethod
+    def cache_params(settings: ChannelSettings) -> list:
+        return ["moderation", MODERATION_CALL_MIN_CONFIDENCE]
+
+    def cached(self, key: str, newer_than: float) -> tuple[ModerationLabel, ...] | None:
+        found = self._cache.cached(key, newer_than)
+        return None if found is None else tuple(ModerationLabel(**item) for item in found)
+
+    def cache(self, key: str, answer: tuple[ModerationLabel, ...]) -> None:
+        self._cache.cache(key, [asdict(label) for label in answer])
+
+    def call(self, image: bytes, settings: ChannelSettings) -> tuple[ModerationLabel, ...]:
+        return self._moderator.detect_moderation_labels(image, MODERATION_CALL_MIN_CONFIDENCE)
+
+    def add_to(self, analysis: Analysis, answer: tuple[ModerationLabel, ...], settings: ChannelSettings) -> Analysis:
+        held = held_categories(answer, settings.moderation_threshold, settings.moderation_ignored)
+        return replace(analysis, held=held)
 
 
 class NoLabelCache:
@@ -157,7 +206,7 @@ class ImageAnalysis:
         for step in self.steps:
             if step.wanted(settings, analysis):
                 key = cache_key(content, step.cache_params(settings))
-                analysis = step.add_to(analysis, self._answer(step, key, prepared, settings))
+                analysis = step.add_to(analysis, self._answer(step, key, prepared, settings), settings)
         return analysis
 
     def _answer(self, step: AnalysisStep, key: str, prepare: Callable[[], bytes], settings: ChannelSettings) -> Any:

@@ -7,13 +7,30 @@ from dataclasses import replace
 
 import pytest
 
-from bot.analysis import Analysis, ImageAnalysis, LabelsStep, cache_key, content_hash, label_cache_key
-from bot.rekognition import RekognitionBusy
+from bot.analysis import (
+    MODERATION_CALL_MIN_CONFIDENCE,
+    Analysis,
+    ImageAnalysis,
+    LabelsStep,
+    ModerationStep,
+    cache_key,
+    content_hash,
+    label_cache_key,
+)
+from bot.rekognition import (
+    RekognitionBusy,
+    RekognitionError,
+    RekognitionLabeler,
+    RekognitionModerator,
+    build_rekognition_client,
+)
 from bot.render import Label
 from bot.settings import ChannelSettings
+from tests.conftest import fixture_bytes
 
 SETTINGS = ChannelSettings(threshold=80.0, max_labels=5)
 IMAGE = b"downloaded bytes"
+IMAGE_JPEG = fixture_bytes("cat.jpg")
 
 
 class RecordingStep:
@@ -47,7 +64,7 @@ class RecordingStep:
             raise self.fails
         return (Label(self.name, 99.0),)
 
-    def add_to(self, analysis: Analysis, answer) -> Analysis:
+    def add_to(self, analysis: Analysis, answer, settings: ChannelSettings) -> Analysis:
         return replace(analysis, labels=analysis.labels + answer)
 
 
@@ -137,3 +154,86 @@ def test_a_step_that_fails_fails_the_analysis_and_caches_nothing():
     with pytest.raises(RekognitionBusy):
         ImageAnalysis([step]).analyse(content_hash(IMAGE), Preparer(), SETTINGS)
     assert step.store == {}
+
+
+# ---- moderation before labels, through the real Rekognition APIs against the loopback fake ----------------------
+
+
+class DictCache:
+    """An AnswerCache and a label cache in a dict, for steps tested without a store."""
+
+    def __init__(self) -> None:
+        self.entries: dict = {}
+
+    def cached(self, key: str, newer_than: float):
+        return self.entries.get(key)
+
+    def cache(self, key: str, answer) -> None:
+        self.entries[key] = answer
+
+    def cached_labels(self, cache_key: str, *, newer_than: float):
+        return self.entries.get(cache_key)
+
+    def cache_labels(self, cache_key: str, labels) -> None:
+        self.entries[cache_key] = labels
+
+
+VIOLENCE = [
+    {"Name": "Violence", "Confidence": 82.0, "ParentName": "", "TaxonomyLevel": 1},
+    {"Name": "Weapons", "Confidence": 82.0, "ParentName": "Violence", "TaxonomyLevel": 2},
+]
+MODERATED = replace(SETTINGS, moderation=True, moderation_threshold=60.0)
+
+
+@pytest.fixture
+def moderated_analysis(aws_env):
+    client = build_rekognition_client(4)
+    cache = DictCache()
+    steps = [ModerationStep(RekognitionModerator(client), cache), LabelsStep(RekognitionLabeler(client), cache)]
+    return ImageAnalysis(steps), cache
+
+
+def test_a_held_image_gets_no_detect_labels_call(aws_env, moderated_analysis):
+    analysis, _ = moderated_analysis
+    aws_env.moderation_labels = VIOLENCE
+
+    found = analysis.analyse(content_hash(IMAGE_JPEG), lambda: IMAGE_JPEG, MODERATED)
+
+    assert found.held == (("Violence", 82.0),) and found.labels == ()
+    assert [call.operation for call in aws_env.calls] == ["DetectModerationLabels"]
+    assert aws_env.calls[0].min_confidence == MODERATION_CALL_MIN_CONFIDENCE
+
+
+def test_a_safe_or_ignored_image_is_labelled_and_a_repost_costs_no_call(aws_env, moderated_analysis):
+    analysis, _ = moderated_analysis
+    aws_env.moderation_labels = VIOLENCE
+    ignoring = replace(MODERATED, moderation_ignored=("Violence",))
+
+    found = analysis.analyse(content_hash(IMAGE_JPEG), lambda: IMAGE_JPEG, ignoring)
+    stricter = analysis.analyse(
+        content_hash(IMAGE_JPEG), lambda: IMAGE_JPEG, replace(MODERATED, moderation_threshold=90)
+    )
+
+    assert found.held == () and found.labels[0].name == "Cat"
+    assert stricter.held == () and stricter.labels == found.labels  # 82% is under 90: counted, not held
+    assert [call.operation for call in aws_env.calls] == ["DetectModerationLabels", "DetectLabels"]  # then cached
+
+
+def test_with_moderation_off_there_is_no_moderation_call(aws_env, moderated_analysis):
+    analysis, _ = moderated_analysis
+    aws_env.moderation_labels = VIOLENCE
+
+    found = analysis.analyse(content_hash(IMAGE_JPEG), lambda: IMAGE_JPEG, SETTINGS)
+
+    assert found.held == () and found.labels
+    assert [call.operation for call in aws_env.calls] == ["DetectLabels"]
+
+
+def test_a_failed_moderation_call_fails_the_analysis_closed(aws_env, moderated_analysis):
+    analysis, cache = moderated_analysis
+    aws_env.fail_next("AccessDeniedException", 400, operation="DetectModerationLabels")
+
+    with pytest.raises(RekognitionError, match="AWS access"):
+        analysis.analyse(content_hash(IMAGE_JPEG), lambda: IMAGE_JPEG, MODERATED)
+
+    assert aws_env.calls_to("DetectLabels") == [] and cache.entries == {}  # not labelled, nothing cached as safe
