@@ -282,3 +282,17 @@ def test_violations_left_at_the_end_fail_the_test_naming_the_method_and_reason(f
     with pytest.raises(AssertionError, match=r"chat\.postMessage: unsupported type: 'nope'"):
         fake_slack.assert_no_block_kit_violations()
     fake_slack.take_block_kit_violations()
+
+
+def test_a_socket_mode_ack_with_blocks_slack_refuses_fails_the_test():
+    from tests.fakes.socket_mode import FakeSocketModeServer
+
+    server = FakeSocketModeServer()
+    try:
+        server.acks.append({"envelope_id": "e1", "payload": {"blocks": [{"type": "no_such_block"}]}})
+        server.acks.append({"envelope_id": "e2", "payload": {"text": "ok", "blocks": [section()]}})
+        with pytest.raises(AssertionError, match="Slack would refuse this Socket Mode ack"):
+            server.wait_for_ack("e1", timeout=1)
+        assert server.wait_for_ack("e2", timeout=1)["payload"]["text"] == "ok"
+    finally:
+        server.close()

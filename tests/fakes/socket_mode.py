@@ -11,6 +11,8 @@ import threading
 import time
 import uuid
 
+from tests.fakes import block_kit
+
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
 
@@ -65,7 +67,7 @@ class FakeSocketModeServer:
             while True:
                 for ack in self.acks:
                     if ack.get("envelope_id") == envelope_id:
-                        return ack
+                        return _checked(ack)
                 if not self._changed.wait(max(0.0, deadline - time.monotonic())):
                     raise AssertionError(f"no ack for envelope {envelope_id}; acks: {self.acks}")
 
@@ -121,6 +123,14 @@ class FakeSocketModeServer:
                 if client in self._clients:
                     self._clients.remove(client)
             client.close()
+
+
+def _checked(ack: dict) -> dict:
+    """A slash command's ack payload is a message, which Slack checks as it checks chat.postMessage's."""
+    if isinstance(ack.get("payload"), dict):
+        refused = block_kit.check_message(ack["payload"]).refused
+        assert not refused, f"Slack would refuse this Socket Mode ack: {'; '.join(refused)}"
+    return ack
 
 
 def _frame(opcode: int, payload: bytes) -> bytes:
