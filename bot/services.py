@@ -142,7 +142,12 @@ def build_services(
     slack = build_slack_client(config)
     quick_slack = build_quick_slack_client(config)
     search = TagSearch(stores.tags, quick_slack, retention_days=config.retention_days)
-    defaults = ChannelSettings(threshold=config.min_confidence, max_labels=config.max_labels)
+    defaults = ChannelSettings(
+        threshold=config.min_confidence,
+        max_labels=config.max_labels,
+        moderation=config.moderation,
+        moderation_threshold=config.moderation_min_confidence,
+    )
     emoji_map = EmojiMap.load(config.emoji_map_path)
     pipeline: Pipeline | None = None
     pool: Work
@@ -168,6 +173,7 @@ def build_services(
 def analysis_steps(config: Config, stores: Stores, rekognition_client) -> list[AnalysisStep]:
     """The image's analysis, in order: each step with its Rekognition API, paced at its own share of the quota."""
     client = rekognition_client or build_rekognition_client(config.workers)
+    # Issue 13: if config.moderation, ModerationStep(RekognitionModerator(tps=moderation_tps_per_process), cache) first
     return [LabelsStep(RekognitionLabeler(client, tps=config.rekognition_tps_per_process), stores.label_cache)]
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from bot.config import ConfigError, load_config
+from bot.services import build_services
 from bot.settings import (
     AddFilterLabels,
     ChannelOverrides,
@@ -130,3 +133,94 @@ def test_the_rekognition_tps_sets_the_default_worker_count():
 def test_the_rekognition_tps_must_be_in_range(value):
     with pytest.raises(ConfigError, match="LABELBOT_REKOGNITION_TPS"):
         load_config({**BASE, "LABELBOT_REKOGNITION_TPS": value})
+
+
+# Moderation (issue 13): configured and parsed, but LABELBOT_MODERATION=on is refused until the feature exists.
+LAMBDA = {
+    **BASE,
+    "LABELBOT_SETTINGS_TABLE": "labelbot-settings",
+    "LABELBOT_JOBS_TABLE": "labelbot-jobs",
+    "LABELBOT_TAGS_TABLE": "labelbot-tags",
+}
+
+
+def test_moderation_defaults():
+    config = load_config(BASE)
+    assert (config.moderation, config.moderation_min_confidence, config.moderation_tps) == (False, 60.0, 5.0)
+    assert config.moderation_channel is None
+    assert config.moderation_tps_per_process == 5.0
+    assert load_config({**BASE, "LABELBOT_MODERATION": "OFF"}).moderation is False
+
+
+@pytest.mark.parametrize("value", ["on", "ON", " on "])
+def test_moderation_on_is_refused_until_the_feature_exists(value):
+    with pytest.raises(ConfigError, match=r"^LABELBOT_MODERATION=on is not supported yet: "):
+        load_config({**BASE, "LABELBOT_MODERATION": value})
+
+
+@pytest.mark.parametrize("value", ["yes", "true", "1"])
+def test_moderation_is_on_or_off(value):
+    with pytest.raises(ConfigError, match=r"^LABELBOT_MODERATION must be on or off"):
+        load_config({**BASE, "LABELBOT_MODERATION": value})
+
+
+def test_moderation_threshold_and_tps_are_read():
+    config = load_config({**BASE, "LABELBOT_MODERATION_MIN_CONFIDENCE": "80%", "LABELBOT_MODERATION_TPS": "0.5"})
+    assert (config.moderation_min_confidence, config.moderation_tps) == (80.0, 0.5)
+    assert config.rekognition_tps == 5.0  # a quota of its own
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LABELBOT_MODERATION_MIN_CONFIDENCE", "-1"),
+        ("LABELBOT_MODERATION_MIN_CONFIDENCE", "100.1"),
+        ("LABELBOT_MODERATION_MIN_CONFIDENCE", "high"),
+        ("LABELBOT_MODERATION_TPS", "0"),
+        ("LABELBOT_MODERATION_TPS", "0.05"),
+        ("LABELBOT_MODERATION_TPS", "1001"),
+        ("LABELBOT_MODERATION_TPS", "fast"),
+    ],
+)
+def test_moderation_numbers_must_be_in_range(name, value):
+    with pytest.raises(ConfigError, match=f"^{name} must be"):
+        load_config({**BASE, name: value})
+
+
+def test_moderation_channel_is_a_channel_id():
+    assert load_config({**BASE, "LABELBOT_MODERATION_CHANNEL": "C012AB3CD"}).moderation_channel == "C012AB3CD"
+    assert load_config({**BASE, "LABELBOT_MODERATION_CHANNEL": "G0123ABC"}).moderation_channel == "G0123ABC"
+    for value in ("#mods", "mods", "U012AB3CD", "c012ab3cd", "C", "C012-AB3"):
+        with pytest.raises(ConfigError, match=r"^LABELBOT_MODERATION_CHANNEL must be a Slack channel ID such as"):
+            load_config({**BASE, "LABELBOT_MODERATION_CHANNEL": value})
+
+
+def test_moderation_tps_is_split_on_lambda_like_rekognitions():
+    environ = {**LAMBDA, "LABELBOT_MODERATION_TPS": "20", "LABELBOT_LABEL_CONCURRENCY": "4"}
+    config = load_config(environ, mode="lambda")
+    assert (config.moderation_tps, config.moderation_tps_per_process) == (20.0, 5.0)
+    assert config.rekognition_tps_per_process == 1.25
+    assert load_config(environ, mode="http").moderation_tps_per_process == 20.0  # one process: all of it
+
+
+# A Rekognition client the pacing can register on; building the services calls nothing.
+UNCALLED_CLIENT = SimpleNamespace(meta=SimpleNamespace(events=SimpleNamespace(register=lambda *args, **kw: None)))
+
+
+def test_the_services_defaults_carry_the_moderation_settings(tmp_path):
+    config = load_config(
+        {**BASE, "LABELBOT_DB": str(tmp_path / "labelbot.sqlite3"), "LABELBOT_MODERATION_MIN_CONFIDENCE": "85"}
+    )
+    services = build_services(config, rekognition_client=UNCALLED_CLIENT)
+    try:
+        assert services.defaults == ChannelSettings(threshold=75.0, max_labels=5, moderation_threshold=85.0)
+        assert services.settings_for("C012AB3CD").moderation_threshold == 85.0
+    finally:
+        services.stop(timeout=1)
+    # The next step only lifts the refusal: a Config with moderation on gives channels moderation by default.
+    on = dataclasses.replace(config, moderation=True, db_path=tmp_path / "on.sqlite3")
+    services = build_services(on, rekognition_client=UNCALLED_CLIENT)
+    try:
+        assert (services.defaults.moderation, services.defaults.moderation_threshold) == (True, 85.0)
+    finally:
+        services.stop(timeout=1)

@@ -280,6 +280,8 @@ def test_parameters_defaults_are_the_apps_and_the_environment_loads(source, tran
     parameters = source["Parameters"]
     assert parameters["SlackBotToken"]["NoEcho"] and parameters["SlackSigningSecret"]["NoEcho"]
     assert parameters["LabelConcurrency"]["Default"] == 5 and parameters["LabelConcurrency"]["MinValue"] == 1
+    for bound in ("Default", "MinValue", "MaxValue"):
+        assert parameters["ModerationTps"][bound] == parameters["RekognitionTps"][bound]
     token = "xoxb-1234-5678-abcdefgh"
     assert re.fullmatch(parameters["SlackBotToken"]["AllowedPattern"], token)
     values = {
@@ -301,6 +303,7 @@ def test_parameters_defaults_are_the_apps_and_the_environment_loads(source, tran
         expected = dataclasses.replace(defaults, label_function=invokes, label_concurrency=5)
         assert load_config(environ, mode="lambda") == expected
         assert expected.rekognition_tps_per_process == 1.0
+        assert expected.moderation_tps_per_process == 1.0  # DetectModerationLabels' quota, split alike
 
 
 def test_requirements_txt_is_pyprojects_dependencies():
