@@ -28,7 +28,7 @@ from bot.render import Label
 from bot.settings import ChannelSettings
 
 if TYPE_CHECKING:
-    from bot.store import LabelCache
+    from bot.store import LabelCache, StepAnswerCache
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,20 @@ class AnswerCache(Protocol):
     def cached(self, key: str, newer_than: float) -> Any | None: ...
 
     def cache(self, key: str, answer: Any) -> None: ...
+
+
+class StepCache:
+    """One step's AnswerCache over the store's StepAnswerCache (Stores.answers), its entries under the step's name."""
+
+    def __init__(self, answers: StepAnswerCache, step: str) -> None:
+        self._answers = answers
+        self._step = step
+
+    def cached(self, key: str, newer_than: float) -> Any | None:
+        return self._answers.cached_answer(self._step, key, newer_than=newer_than)
+
+    def cache(self, key: str, answer: Any) -> None:
+        self._answers.cache_answer(self._step, key, answer)
 
 
 class ModerationStep:
