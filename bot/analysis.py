@@ -5,10 +5,11 @@ runs the steps in order. Each step says whether it is wanted (from the channel's
 found), answers from its cache when these bytes were analysed with the same request parameters in the last
 ANALYSIS_CACHE_DAYS, and otherwise calls its Rekognition API (paced by its own limiter, see bot.rekognition) on the
 prepared image, which is made once, only when some step needs it. Today services.py builds LabelsStep
-(DetectLabels); ModerationStep (before it; not yet wired, issue 13) and text (after it) are classes of the same
-shape in that list, so neither this module nor the pipeline grows a branch per feature. A step whose call must not
-fail the image (text) catches its own errors; one whose answer stops the others (moderation's hold) says so in the
-Analysis it returns, and the later steps' `wanted` reads it.
+(DetectLabels); ModerationStep (before it; not yet wired, issue 13) and text (after it), each caching through a
+StepCache over the store's answer cache (Stores.answers), are classes of the same shape in that list, so neither
+this module nor the pipeline grows a branch per feature. A step whose call must not fail the image (text) catches
+its own errors; one whose answer stops the others (moderation's hold) says so in the Analysis it returns, and the
+later steps' `wanted` reads it.
 """
 
 from __future__ import annotations

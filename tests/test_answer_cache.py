@@ -131,6 +131,21 @@ def test_the_hourly_upkeep_expires_cached_answers_after_30_days(make_store):
     assert store.answers.cached_answer("moderation", "key", newer_than=0) is None
 
 
+def test_a_failing_label_cache_purge_leaves_the_answers_purge_to_run(make_store, caplog):
+    class Failing:
+        def purge_label_cache(self, older_than: float) -> int:
+            raise RuntimeError("the label cache is down")
+
+    clock = Clock()
+    store = make_store(clock=clock)
+    store.answers.cache_answer("moderation", "key", ["answer"])
+
+    Upkeep(replace(store, label_cache=Failing()), slack=None, retention_days=90).purge(clock.now + 31 * DAY)
+
+    assert store.answers.cached_answer("moderation", "key", newer_than=0) is None
+    assert "purging the label cache failed" in caplog.text
+
+
 # ---- StepCache: a step's AnswerCache over the store ---------------------------------------------------------------
 
 VIOLENCE = [
