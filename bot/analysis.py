@@ -5,10 +5,11 @@ runs the steps in order. Each step says whether it is wanted (from the channel's
 found), answers from its cache when these bytes were analysed with the same request parameters in the last
 ANALYSIS_CACHE_DAYS, and otherwise calls its Rekognition API (paced by its own limiter, see bot.rekognition) on the
 prepared image, which is made once, only when some step needs it. Today services.py builds LabelsStep
-(DetectLabels); ModerationStep (before it; not yet wired, issue 13) and text (after it) are classes of the same
-shape in that list, so neither this module nor the pipeline grows a branch per feature. A step whose call must not
-fail the image (text) catches its own errors; one whose answer stops the others (moderation's hold) says so in the
-Analysis it returns, and the later steps' `wanted` reads it.
+(DetectLabels); ModerationStep (before it; not yet wired, issue 13) and text (after it), each caching through a
+StepCache over the store's answer cache (Stores.answers), are classes of the same shape in that list, so neither
+this module nor the pipeline grows a branch per feature. A step whose call must not fail the image (text) catches
+its own errors; one whose answer stops the others (moderation's hold) says so in the Analysis it returns, and the
+later steps' `wanted` reads it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from bot.render import Label
 from bot.settings import ChannelSettings
 
 if TYPE_CHECKING:
-    from bot.store import LabelCache
+    from bot.store import LabelCache, StepAnswerCache
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,20 @@ class AnswerCache(Protocol):
     def cached(self, key: str, newer_than: float) -> Any | None: ...
 
     def cache(self, key: str, answer: Any) -> None: ...
+
+
+class StepCache:
+    """One step's AnswerCache over the store's StepAnswerCache (Stores.answers), its entries under the step's name."""
+
+    def __init__(self, answers: StepAnswerCache, step: str) -> None:
+        self._answers = answers
+        self._step = step
+
+    def cached(self, key: str, newer_than: float) -> Any | None:
+        return self._answers.cached_answer(self._step, key, newer_than=newer_than)
+
+    def cache(self, key: str, answer: Any) -> None:
+        self._answers.cache_answer(self._step, key, answer)
 
 
 class ModerationStep:

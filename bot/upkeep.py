@@ -1,5 +1,6 @@
 """The sweep thread's upkeep: delete the bot's replies to images deleted in Slack; expire old tag index entries,
-finished jobs and cached labels; learn the workspace URL for `/labels find` if start-up couldn't."""
+finished jobs, cached labels and the other steps' cached answers; learn the workspace URL for `/labels find` if
+start-up couldn't."""
 
 from __future__ import annotations
 
@@ -62,6 +63,12 @@ class Upkeep:
                 log.info("expired %d cached label answers older than %d days", cached, ANALYSIS_CACHE_DAYS)
         except Exception:
             log.exception("purging the label cache failed")
+        try:
+            answers = self._stores.answers.purge_answers(now - ANALYSIS_CACHE_DAYS * SECONDS_PER_DAY)
+            if answers:
+                log.info("expired %d cached step answers older than %d days", answers, ANALYSIS_CACHE_DAYS)
+        except Exception:
+            log.exception("purging the answer cache failed")
         if purged or jobs:
             log.info(
                 "expired %d tag index entries and %d finished jobs older than %d days",

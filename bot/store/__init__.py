@@ -9,6 +9,7 @@ rest of the code receives the concerns it needs (a TagIndex, a JobQueue and Repl
     deletions      Deletions             deletions.py         deletions.py
     summary        LabellingSummaries    summary.py           summary.py
     label_cache    LabelCache            label_cache.py       label_cache.py
+    answers        StepAnswerCache       answer_cache.py      answer_cache.py
     tags           TagIndex              tag_index.py         tag_index.py, stemmer.py
     moderation     ModerationDecisions   moderation.py        moderation.py
     backend        StoreBackend          database.py          base.py (wire.py, tables.py)
@@ -53,6 +54,7 @@ from bot.store.protocols import (
     ModerationDecisions,
     QueueStats,
     ReplyState,
+    StepAnswerCache,
     StoreBackend,
     TagIndex,
 )
@@ -75,6 +77,7 @@ __all__ = [
     "ModerationDecisions",
     "QueueStats",
     "ReplyState",
+    "StepAnswerCache",
     "StoreBackend",
     "Stores",
     "TagIndex",
@@ -91,6 +94,7 @@ class Stores:
     queue: JobQueue
     replies: ReplyState
     label_cache: LabelCache
+    answers: StepAnswerCache
     tags: TagIndex
     deletions: Deletions
     summary: LabellingSummaries

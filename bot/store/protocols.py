@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides
@@ -200,6 +200,20 @@ class LabelCache(Protocol):
 
     def purge_label_cache(self, older_than: float) -> int:
         """Drop cached labels stored before older_than (epoch seconds); returns how many."""
+
+
+class StepAnswerCache(Protocol):
+    """Rekognition's answers for the analysis steps other than labels (moderation, later text), by (step name, cache
+    key; see bot.analysis.cache_key) -> a JSON-able value, kept as JSON text so floats come back exactly."""
+
+    def cached_answer(self, step: str, key: str, *, newer_than: float) -> Any | None:
+        """The step's answer cached under this key at or after newer_than (epoch seconds), else None."""
+
+    def cache_answer(self, step: str, key: str, answer: Any) -> None:
+        """Keep (or replace) the step's answer: lists, dicts, str, float, int, bool and None."""
+
+    def purge_answers(self, older_than: float) -> int:
+        """Drop answers (of every step) cached before older_than (epoch seconds); returns how many."""
 
 
 class TagIndex(Protocol):

@@ -4,12 +4,12 @@ the client, the table names and the calls); messages.py holds the message partit
 
 Every access is a GetItem, a Query of one partition, a BatchGet/BatchWrite or a conditional write; no Scan. Retention:
 items carry expires_at (DynamoDB's TTL): finished jobs and settled messages their time plus retention_days (which
-should equal the upkeep's), index entries the message ts plus it, cached labels 30 days. TTL deletes up to ~48 h
-late, so every read skips expired items itself. The hourly purges delete what is past the cutoff sooner: the index
-per registered channel, finished jobs by day (the PURGE_LOOKBACK_DAYS before the cutoff: older ones an earlier purge
-or TTL removed), cached labels from by_state "cache", held images and releases from by_state "held" and
-"released"; a deleted file's marker and a message left with no job go by
-TTL alone. Each module's docstring says how it reads and writes, and its limits.
+should equal the upkeep's), index entries the message ts plus it, cached labels and the other steps' cached answers
+30 days. TTL deletes up to ~48 h late, so every read skips expired items itself. The hourly purges delete what is
+past the cutoff sooner: the index per registered channel, finished jobs by day (the PURGE_LOOKBACK_DAYS before the
+cutoff: older ones an earlier purge or TTL removed), cached labels from by_state "cache", the other steps' answers
+from "answer-cache", held images and releases from by_state "held" and "released"; a deleted file's marker and a
+message left with no job go by TTL alone. Each module's docstring says how it reads and writes, and its limits.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from botocore.client import BaseClient
 
 from bot.store import Stores
+from bot.store.dynamodb.answer_cache import DynamoAnswerCache
 from bot.store.dynamodb.base import DynamoTables, build_dynamodb_client
 from bot.store.dynamodb.deletions import DynamoDeletions
 from bot.store.dynamodb.label_cache import DynamoLabelCache
@@ -48,6 +49,7 @@ def open_dynamodb_stores(
         queue=DynamoJobQueue(shared),
         replies=DynamoReplyState(shared),
         label_cache=DynamoLabelCache(shared),
+        answers=DynamoAnswerCache(shared),
         tags=DynamoTagIndex(shared),
         deletions=DynamoDeletions(shared),
         summary=DynamoLabellingSummaries(shared),

@@ -10,6 +10,8 @@ Jobs (`pk`, `sk`), items by kind:
 - its files:  pk "msg#<channel>#<ts>", sk "file#<file_id>" (one job each, deduped by file as in SQLite; the
   attribute `position` orders them; Job.id is "<pk>|<sk>") [queue.py]
 - a cached Rekognition answer: pk "cache#<key>", sk "labels" [label_cache.py]
+- another step's cached answer (moderation): pk "cache#<key>", sk "answer#<step>" (the answer as JSON text)
+  [answer_cache.py]
 - a file deleted in Slack: pk "deleted-file#<file_id>", sk "file" [deletions.py]
 - an image held for moderation: pk "held#<channel>#<ts>", sk "file#<file_id>" (no `file_id` attribute: it is in
   no by_file) [moderation.py]
@@ -18,7 +20,8 @@ Jobs (`pk`, `sk`), items by kind:
 - content an admin released: pk "released#<content_key>", sk "content" [moderation.py]
   Indexes (sparse: an item is in one only while it carries the index's key attributes):
 - by_state (state_key, state_since): jobs "queued"/"running" oldest first; messages "reply-ready"/"reply-posting"/
-  "reply-delete"; cached answers "cache", held images "held" and releases "released" (for the purges)
+  "reply-delete"; cached labels "cache", the other steps' cached answers "answer-cache", held images "held" and
+  releases "released" (for the purges)
 - by_channel_waiting (waiting_channel, message_ts): a channel's messages whose reply is not settled, in order
 - by_finish_day (finished_day "YYYY-MM-DD", finished_at): finished jobs, for the Home tab's last 7 days [summary.py]
 - by_file (file_id, pk): a file's jobs, for file_deleted

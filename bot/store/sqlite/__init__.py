@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.store import Stores
-from bot.store.sqlite import label_cache, messages, moderation, settings, tag_index
+from bot.store.sqlite import answer_cache, label_cache, messages, moderation, settings, tag_index
+from bot.store.sqlite.answer_cache import SqliteAnswerCache
 from bot.store.sqlite.database import SqliteDatabase
 from bot.store.sqlite.deletions import SqliteDeletions
 from bot.store.sqlite.label_cache import SqliteLabelCache
@@ -23,7 +24,7 @@ from bot.store.sqlite.tag_index import SqliteTagIndex
 __all__ = ["SqliteDatabase", "open_sqlite_stores"]
 
 # Each module's tables, created (or brought up to date) when the file is opened.
-SCHEMAS = (messages, settings, label_cache, tag_index, moderation)
+SCHEMAS = (messages, settings, label_cache, answer_cache, tag_index, moderation)
 
 
 def open_sqlite_stores(
@@ -46,6 +47,7 @@ def open_sqlite_stores(
         queue=SqliteJobQueue(database),
         replies=SqliteReplyState(database),
         label_cache=SqliteLabelCache(database),
+        answers=SqliteAnswerCache(database),
         tags=SqliteTagIndex(database),
         deletions=SqliteDeletions(database),
         summary=SqliteLabellingSummaries(database),
