@@ -57,18 +57,9 @@ class Upkeep:
         cutoff = now - self._retention_days * SECONDS_PER_DAY
         purged = self._stores.tags.purge_index(cutoff)
         jobs = self._stores.queue.purge_finished_jobs(cutoff)
-        try:
-            cached = self._stores.label_cache.purge_label_cache(now - ANALYSIS_CACHE_DAYS * SECONDS_PER_DAY)
-            if cached:
-                log.info("expired %d cached label answers older than %d days", cached, ANALYSIS_CACHE_DAYS)
-        except Exception:
-            log.exception("purging the label cache failed")
-        try:
-            answers = self._stores.answers.purge_answers(now - ANALYSIS_CACHE_DAYS * SECONDS_PER_DAY)
-            if answers:
-                log.info("expired %d cached step answers older than %d days", answers, ANALYSIS_CACHE_DAYS)
-        except Exception:
-            log.exception("purging the answer cache failed")
+        cache_cutoff = now - ANALYSIS_CACHE_DAYS * SECONDS_PER_DAY
+        _expire("cached label answers", lambda: self._stores.label_cache.purge_label_cache(cache_cutoff))
+        _expire("cached step answers", lambda: self._stores.answers.purge_answers(cache_cutoff))
         if purged or jobs:
             log.info(
                 "expired %d tag index entries and %d finished jobs older than %d days",
@@ -92,3 +83,13 @@ class Upkeep:
                 log.warning("deleting the reply in %s failed: %s; will retry", channel_id, type(exc).__name__)
                 continue
             self._stores.replies.mark_reply_deleted(channel_id, message_ts)
+
+
+def _expire(what: str, purge: Callable[[], int]) -> None:
+    """One cache's purge: a failure is logged and costs the others nothing."""
+    try:
+        expired = purge()
+        if expired:
+            log.info("expired %d %s older than %d days", expired, what, ANALYSIS_CACHE_DAYS)
+    except Exception:
+        log.exception("purging the %s failed", what)

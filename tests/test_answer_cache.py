@@ -143,7 +143,7 @@ def test_a_failing_label_cache_purge_leaves_the_answers_purge_to_run(make_store,
     Upkeep(replace(store, label_cache=Failing()), slack=None, retention_days=90).purge(clock.now + 31 * DAY)
 
     assert store.answers.cached_answer("moderation", "key", newer_than=0) is None
-    assert "purging the label cache failed" in caplog.text
+    assert "purging the cached label answers failed" in caplog.text
 
 
 # ---- StepCache: a step's AnswerCache over the store ---------------------------------------------------------------
