@@ -36,9 +36,7 @@ class Config:
     emoji_map_path: Path | None = None
     max_queue: int = 1000  # images waiting at most; past it a new image message gets a "busy" reply
     rekognition_tps: float = 5.0  # LABELBOT_REKOGNITION_TPS: DetectLabels calls a second, at most (every attempt)
-    store: str = (
-        "sqlite"  # LABELBOT_STORE: sqlite (one machine) or dynamodb (AWS Lambda; see bot/store/dynamodb/tables.py)
-    )
+    store: str = "sqlite"  # LABELBOT_STORE: sqlite (one machine) or dynamodb (AWS Lambda; bot/store/dynamodb/)
     dynamodb_tables: Mapping[str, str] | None = None  # {"Settings": name, "Jobs": name, "Tags": name}
     on_lambda: bool = False  # the AWS Lambda entry point: no threads, work runs in Bolt lazy listeners
     label_function: str | None = None  # LABELBOT_LABEL_FUNCTION: the Lambda function lazy listeners invoke

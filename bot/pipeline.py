@@ -161,18 +161,14 @@ class Pipeline:
     downloader: SlackFileDownloader
     analysis: ImageAnalysis
     defaults: ChannelSettings
+    reactions: ReactionQueue  # adds the emoji tags after the replies
     emoji_map: EmojiMap = field(default_factory=EmojiMap.load)
     reply_order_wait_seconds: float = REPLY_ORDER_WAIT_SECONDS
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
-    reactions: ReactionQueue | None = None  # None: one of its own, whose thread adds the emoji
     prepare_slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(os.cpu_count() or 1)
     )
     download_budget: ByteBudget = field(default_factory=lambda: ByteBudget(DOWNLOAD_BUDGET_BYTES))
-
-    def __post_init__(self) -> None:
-        if self.reactions is None:
-            self.reactions = ReactionQueue(self.slack, emoji_map_origin=self.emoji_map.origin)
 
     def settings_for(self, channel_id: str) -> ChannelSettings:
         return self.stores.settings.get_overrides(channel_id).apply_to(self.defaults)
@@ -464,7 +460,6 @@ class Pipeline:
         for result in results:
             if result.error is None and not result.skipped:
                 names += [n for n in self.emoji_map.choose(result.labels, threshold) if n not in names]
-        assert self.reactions is not None
         self.reactions.add(channel_id, message_ts, names)
 
 

@@ -64,7 +64,7 @@ class Services:
         deadline = time.monotonic() + timeout
         self.stopped.set()
         self.pool.stop(timeout)
-        if self.pipeline is not None and self.pipeline.reactions is not None:
+        if self.pipeline is not None:
             self.pipeline.reactions.stop(max(REACTIONS_STOP_SECONDS, deadline - time.monotonic()))
         self.stores.close()
 
