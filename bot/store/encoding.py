@@ -1,8 +1,9 @@
-"""What both backends store alike: labels and results as JSON, a message ts as a number, and how the tag index
-splits and stems words."""
+"""What both backends store alike: labels, results and moderation categories as JSON, a message ts as a number,
+and how the tag index splits and stems words."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 
@@ -59,3 +60,12 @@ def result_from_dict(data: dict) -> ImageResult:
         skipped=data.get("skipped", False),
         labels=tuple(label_from_dict(x) for x in data.get("labels", ())),
     )
+
+
+def categories_to_json(categories: tuple[tuple[str, float], ...]) -> str:
+    """A held image's moderation categories, [[category, confidence], ...]."""
+    return json.dumps([list(category) for category in categories])
+
+
+def categories_from_json(text: str) -> tuple[tuple[str, float], ...]:
+    return tuple((str(name), float(confidence)) for name, confidence in json.loads(text))

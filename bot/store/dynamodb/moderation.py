@@ -17,11 +17,10 @@ won "released" decision and the release's PutItem leaves that content unreleased
 
 from __future__ import annotations
 
-import json
-
 from bot.store.dynamodb import messages
 from bot.store.dynamodb.base import DynamoTables, is_live
 from bot.store.dynamodb.wire import condition_args, to_wire
+from bot.store.encoding import categories_from_json, categories_to_json
 from bot.store.protocols import DECISIONS, HeldImage
 
 
@@ -39,7 +38,7 @@ class DynamoModerationDecisions:
             "held_file": image.file_id,
             "user_id": image.user_id,
             "content_key": image.content_key,
-            "categories": json.dumps([list(c) for c in image.categories]),
+            "categories": categories_to_json(image.categories),
             "held_at": image.held_at,
             "notice_channel": image.notice_channel,
             "notice_ts": image.notice_ts,
@@ -183,7 +182,7 @@ def _image(item: dict) -> HeldImage:
         file_id=item["held_file"],
         user_id=item["user_id"],
         content_key=item["content_key"],
-        categories=tuple((str(name), float(confidence)) for name, confidence in json.loads(item["categories"])),
+        categories=categories_from_json(item["categories"]),
         held_at=float(item["held_at"]),
         notice_channel=item.get("notice_channel", ""),
         notice_ts=item.get("notice_ts", ""),

@@ -5,9 +5,9 @@ hold records nothing for a message or file deleted in Slack (messages.py's marke
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
+from bot.store.encoding import categories_from_json, categories_to_json
 from bot.store.protocols import DECISIONS, HeldImage
 from bot.store.sqlite import messages
 from bot.store.sqlite.database import SqliteDatabase
@@ -60,7 +60,7 @@ class SqliteModerationDecisions:
                         image.file_id,
                         image.user_id,
                         image.content_key,
-                        json.dumps([list(c) for c in image.categories]),
+                        categories_to_json(image.categories),
                         image.held_at,
                         image.notice_channel,
                         image.notice_ts,
@@ -141,7 +141,7 @@ def _read(db: sqlite3.Connection, channel_id: str, message_ts: str, file_id: str
         file_id=row["file_id"],
         user_id=row["user_id"],
         content_key=row["content_key"],
-        categories=tuple((str(name), float(confidence)) for name, confidence in json.loads(row["categories_json"])),
+        categories=categories_from_json(row["categories_json"]),
         held_at=row["held_at"],
         notice_channel=row["notice_channel"],
         notice_ts=row["notice_ts"],
