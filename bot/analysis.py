@@ -48,6 +48,7 @@ class Analysis:
     # Moderation's counted categories at or above the channel's threshold (most confident first): the image is held
     # for an admin, and no later step runs.
     held: tuple[tuple[str, float], ...] = ()
+    content_key: str = ""  # the downloaded bytes' content_hash, hex: what an admin's release of a held image names
 
 
 class AnalysisStep(Protocol):
@@ -217,7 +218,7 @@ class ImageAnalysis:
         """content: content_hash of the downloaded bytes (the caller lets the bytes go once prepared); prepare():
         the bytes Rekognition is sent."""
         prepared = _PreparedOnce(prepare)
-        analysis = Analysis()
+        analysis = Analysis(content_key=content.hexdigest())
         for step in self.steps:
             if step.wanted(settings, analysis):
                 key = cache_key(content, step.cache_params(settings))

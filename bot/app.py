@@ -8,7 +8,7 @@ import logging
 from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.config import Config
-from bot.listeners import commands, files, home, shortcuts
+from bot.listeners import commands, files, home, moderation, shortcuts
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -47,4 +47,5 @@ def build_app(config: Config, services: Services) -> App:
     commands.register(app, services)
     home.register(app, services)
     shortcuts.register(app, services)
+    moderation.register(app, services)
     return app

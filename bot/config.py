@@ -103,6 +103,8 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
     min_confidence, max_labels = load_label_defaults(environ)
     tps = _number(get, "LABELBOT_REKOGNITION_TPS", 5.0, 0.1, 1000.0)
     store = _store_kind(get("LABELBOT_STORE"), on_lambda=mode == "lambda")
+    admins = _user_ids(get("LABELBOT_ADMINS"))
+    moderation_channel = _channel_id("LABELBOT_MODERATION_CHANNEL", get("LABELBOT_MODERATION_CHANNEL"))
     return Config(
         bot_token=bot_token,
         app_token=app_token,
@@ -116,7 +118,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         max_download_bytes=_int(get, "LABELBOT_MAX_DOWNLOAD_MB", 50, 1, 1024) * 1024 * 1024,
         log_level=_log_level(get("LOG_LEVEL")),
         log_format=_log_format(get("LOG_FORMAT")),
-        admins=_user_ids(get("LABELBOT_ADMINS")),
+        admins=admins,
         retention_days=_int(get, "LABELBOT_RETENTION_DAYS", 90, 1, 3650),
         emoji_map_path=_existing_file("LABELBOT_EMOJI_MAP", get("LABELBOT_EMOJI_MAP")),
         max_queue=_int(get, "LABELBOT_MAX_QUEUE", 1000, 1, 1_000_000),
@@ -126,25 +128,23 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         on_lambda=mode == "lambda",
         label_function=get("LABELBOT_LABEL_FUNCTION") if mode == "lambda" else None,
         label_concurrency=_int(get, "LABELBOT_LABEL_CONCURRENCY", 1, 1, 10_000) if mode == "lambda" else 1,
-        moderation=_moderation(get("LABELBOT_MODERATION")),
+        moderation=_moderation(get("LABELBOT_MODERATION"), has_reviewers=bool(admins or moderation_channel)),
         moderation_min_confidence=_number(get, "LABELBOT_MODERATION_MIN_CONFIDENCE", 60.0, 0.0, 100.0),
         moderation_tps=_number(get, "LABELBOT_MODERATION_TPS", 5.0, 0.1, 1000.0),
-        moderation_channel=_channel_id("LABELBOT_MODERATION_CHANNEL", get("LABELBOT_MODERATION_CHANNEL")),
+        moderation_channel=moderation_channel,
     )
 
 
-def _moderation(value: str | None) -> bool:
+def _moderation(value: str | None, *, has_reviewers: bool) -> bool:
     setting = (value or "off").lower()
     if setting not in ("on", "off"):
         raise ConfigError(f"LABELBOT_MODERATION must be on or off (the default), got {value!r}")
-    if setting == "on":
-        # Issue 13: holding images, the admins' notice and its buttons are not built yet. Until they are, "on" is
-        # refused rather than half-working; that flow's change removes this check (the other variables are read).
+    if setting == "on" and not has_reviewers:
         raise ConfigError(
-            "LABELBOT_MODERATION=on is not supported yet: moderation is not available in this version of labelbot; "
-            "leave LABELBOT_MODERATION unset or off"
+            "LABELBOT_MODERATION=on needs someone to review the images it holds: set LABELBOT_MODERATION_CHANNEL to "
+            "a channel ID the bot is in, or LABELBOT_ADMINS to the admins' user IDs (they get a DM)"
         )
-    return False
+    return setting == "on"
 
 
 def _channel_id(name: str, value: str | None) -> str | None:

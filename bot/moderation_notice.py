@@ -1,5 +1,5 @@
-"""Pure: what moderation says in Slack. The neutral line in a held image's thread, the admin's notice with its two
-buttons, the same notice once decided, and the buttons' value (which image it is about)."""
+"""Pure: what moderation says to its admins: the notice with its two buttons, the same notice once decided, and the
+buttons' value (which image it is about). The held image's neutral line in its thread is bot.render's HELD_LINE."""
 
 from __future__ import annotations
 
@@ -10,17 +10,12 @@ from bot.render import Reply
 from bot.settings import format_percent
 from bot.store.protocols import HeldImage
 
-# The thread's line never names a category: the poster and the channel see only that an admin will look.
-HELD_LINE = "This image is waiting for an admin's review."
 RELEASE_ACTION = "moderation_release"  # "Looks fine"
 KEEP_ACTION = "moderation_keep"  # "Keep flagged"
 MAX_FILE_NAME = 200
+MAX_KEPT_BLOCKS = 10  # of a pressed notice's blocks (it has 3): a payload's blocks are Slack's, still bounded
 # A button's value names the image: channel, message ts and file id (Slack's shapes), joined by spaces.
 _VALUE = re.compile(r"([CDG][A-Z0-9]{2,20}) (\d{1,12}\.\d{1,8}) (F[A-Z0-9]{2,20})")
-
-
-def held_reply() -> Reply:
-    return Reply(text=HELD_LINE, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": HELD_LINE}}])
 
 
 def button_value(image: HeldImage) -> str:
@@ -39,14 +34,21 @@ def render_notice(image: HeldImage, file_name: str, permalink: str | None) -> Re
     return Reply(text=_summary(image, file_name), blocks=blocks)
 
 
-def render_decided_notice(image: HeldImage, file_name: str, permalink: str | None) -> Reply:
-    """The notice once an admin decided: the same facts, who decided what and when, no buttons."""
+def render_decided_notice(image: HeldImage | None, notice_blocks: object = None) -> Reply:
+    """The pressed notice once decided: its blocks as Slack sent them with the press, less the buttons, and a line
+    saying who decided what and when; without them (not in the payload), the facts rebuilt from the record, less the
+    file's name and link. image None: it is no longer held (its message or file was deleted in Slack)."""
+    kept = [b for b in notice_blocks if isinstance(b, dict) and b.get("type") != "actions"] if notice_blocks else []
+    if image is None:
+        line = "This image is no longer held: its message or file was deleted in Slack."
+        return Reply(text=line, blocks=[*kept[:MAX_KEPT_BLOCKS], {"type": "context", "elements": [_mrkdwn(line)]}])
     assert image.decision is not None and image.decided_at is not None
     done = "labelled it" if image.decision == "released" else "kept it flagged"
     verdict = "Looks fine" if image.decision == "released" else "Keep flagged"
     line = f"*{verdict}*: <@{image.decided_by}> {done} {slack_date(image.decided_at)}."
-    blocks = [*_about(image, file_name, permalink), {"type": "context", "elements": [_mrkdwn(line)]}]
-    return Reply(text=f"{_summary(image, file_name)} {verdict}: <@{image.decided_by}>.", blocks=blocks)
+    facts = kept[:MAX_KEPT_BLOCKS] or _about(image, "", None)
+    blocks = [*facts, {"type": "context", "elements": [_mrkdwn(line)]}]
+    return Reply(text=f"{_summary(image, '')} {verdict}: <@{image.decided_by}>.", blocks=blocks)
 
 
 def _summary(image: HeldImage, file_name: str) -> str:

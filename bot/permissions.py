@@ -1,4 +1,5 @@
-"""Who may change a channel's settings: everyone, or (with LABELBOT_ADMINS) those users and workspace admins.
+"""Who may change a channel's settings: everyone, or (with LABELBOT_ADMINS) those users and workspace admins; and who
+may decide on a held image: those users and workspace admins (with or without LABELBOT_ADMINS).
 
 Asked inside the /labels ack, so the users.info client should have a short timeout and no retries: when Slack
 doesn't answer in time the user is told to try again, and nothing is remembered."""
@@ -36,6 +37,14 @@ class SettingsPermission:
         """True or False; None when Slack couldn't say in time whether the user is a workspace admin."""
         if not self._admins or user_id in self._admins:
             return True
+        return self._workspace_admin(user_id)
+
+    def may_review(self, user_id: str) -> bool | None:
+        """Whether the user may decide on an image moderation held: one of LABELBOT_ADMINS, or a workspace admin or
+        owner (also when LABELBOT_ADMINS is unset: then not everyone). None as for decide."""
+        return True if user_id in self._admins else self._workspace_admin(user_id)
+
+    def _workspace_admin(self, user_id: str) -> bool | None:
         with self._lock:
             cached = self._cache.get(user_id)
         if cached and time.monotonic() - cached[1] < self._cache_seconds:

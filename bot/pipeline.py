@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
@@ -17,9 +17,10 @@ from bot.analysis import Analysis, ImageAnalysis, content_hash
 from bot.download_budget import ByteBudget
 from bot.emoji_tags import EmojiMap
 from bot.images import ImageError, prepare_for_rekognition
+from bot.moderation_review import ModerationReview
 from bot.reactions import ReactionQueue
 from bot.rekognition import RekognitionError
-from bot.render import ImageResult, render_reply
+from bot.render import ImageResult, Reply, render_reply
 from bot.settings import ChannelSettings
 from bot.slack_api import SlackTokenRefused, rate_limited, retry_after_seconds, token_refused
 from bot.slack_files import DownloadError, SlackFileDownloader
@@ -162,6 +163,7 @@ class Pipeline:
     analysis: ImageAnalysis
     defaults: ChannelSettings
     reactions: ReactionQueue  # adds the emoji tags after the replies
+    review: ModerationReview  # records the images moderation holds, and tells the admins
     emoji_map: EmojiMap = field(default_factory=EmojiMap.load)
     reply_order_wait_seconds: float = REPLY_ORDER_WAIT_SECONDS
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
@@ -194,6 +196,8 @@ class Pipeline:
             )
         if result.labels and result.error is None and not result.skipped:
             self.index_labels(job, result)  # before finish_job: a crash in between re-runs the job, re-indexing it
+        if result.held:
+            self.hold_for_review(job, result)  # likewise: the re-run finds it held, and sends a notice still missing
         self.stores.queue.finish_job(job.id, result)
         posting = time.perf_counter()
         try:
@@ -238,6 +242,13 @@ class Pipeline:
         except Exception:
             log.exception("indexing file %s failed", result.file_id)
 
+    def hold_for_review(self, job: Job, result: ImageResult) -> None:
+        """Record the image held and tell the admins; a failure here is logged, and the image stays unlabelled."""
+        try:
+            self.review.hold(job, result)
+        except Exception:
+            log.exception("holding file %s for review failed", result.file_id)
+
     def label_file(self, file: dict, settings: ChannelSettings, metrics: JobMetrics | None = None) -> ImageResult:
         """Label one file; metrics, if given, collects its sizes and stage durations."""
         metrics = JobMetrics() if metrics is None else metrics
@@ -266,6 +277,8 @@ class Pipeline:
                 self.downloader.check_size(size)
                 original = file.get("url_private_download") or file["url_private"]
                 analysis = self._analyse_download(original, size or self.downloader.max_bytes, settings, metrics)
+            if analysis.held:
+                return ImageResult(file_id, _file_name(file), held=analysis.held, content_key=analysis.content_key)
             return ImageResult(file_id, _file_name(file), labels=analysis.labels)
         except (DownloadError, ImageError, RekognitionError) as exc:
             return ImageResult(file_id, _file_name(file), error=str(exc))
@@ -299,6 +312,8 @@ class Pipeline:
             if len(source[0]) > held:  # a thumbnail larger than its estimate (a PNG screenshot's can be MBs)
                 held += self.download_budget.take_more(len(source[0]) - held)
             content = content_hash(source[0])
+            if settings.moderation and self.stores.moderation.released_content(content.hexdigest()):
+                settings = replace(settings, moderation=False)  # an admin said "Looks fine" to these very bytes
 
             def prepare() -> bytes:
                 try:
@@ -354,12 +369,16 @@ class Pipeline:
         )
         if claimed is None:
             return False
-        thread_ts, results = claimed
+        thread_ts, results, posted_ts = claimed
         settings = self.settings_for(channel_id)
         reply = render_reply(results, settings)
         if reply is None:
             self.stores.replies.mark_replied(channel_id, message_ts, "")
             return True
+        if posted_ts:  # a released image's labels: its message's reply is in the thread already
+            updated = self._update_reply(channel_id, message_ts, posted_ts, reply, results, settings)
+            if updated is not None:
+                return updated
         if self.stores.replies.reply_interrupted(channel_id, message_ts):
             # A process died while posting this reply, so the post may have reached Slack: look before posting.
             try:
@@ -390,6 +409,40 @@ class Pipeline:
         finally:
             self.pacer.posted(channel_id)
         self.stores.replies.mark_replied(channel_id, message_ts, response.get("ts", ""))
+        if settings.tags:
+            self.add_reactions(channel_id, message_ts, results, settings.threshold)
+        return True
+
+    def _update_reply(
+        self,
+        channel_id: str,
+        message_ts: str,
+        posted_ts: str,
+        reply: Reply,
+        results: list[ImageResult],
+        settings: ChannelSettings,
+    ) -> bool | None:
+        """Update the message's posted reply in place (chat.update: the same again is harmless, so no thread check).
+        True or False as _post_one_reply; None if the reply is gone from the thread: then it is posted anew."""
+        self.pacer.wait(channel_id)
+        try:
+            self.slack.chat_update(
+                channel=channel_id,
+                ts=posted_ts,
+                text=reply.text,
+                blocks=reply.blocks,
+                metadata={"event_type": REPLY_EVENT_TYPE, "event_payload": {"message_ts": message_ts}},
+            )
+        except SlackApiError as exc:
+            if exc.response.get("error") not in ("message_not_found", "cant_update_message"):
+                return self._settle_failed_reply(channel_id, message_ts, exc, "updating the reply", maybe_posted=False)
+            log.info("the reply to %s in %s is gone from its thread; posting it again", message_ts, channel_id)
+            return None
+        except Exception as exc:
+            return self._settle_failed_reply(channel_id, message_ts, exc, "updating the reply", maybe_posted=False)
+        finally:
+            self.pacer.posted(channel_id)
+        self.stores.replies.mark_replied(channel_id, message_ts, posted_ts)
         if settings.tags:
             self.add_reactions(channel_id, message_ts, results, settings.threshold)
         return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.mrkdwn import clip, escape, pack_lines
 from bot.settings import ChannelSettings, format_percent
@@ -12,6 +12,9 @@ SEPARATOR = " · "
 MAX_SECTION_TEXT = 3000
 MAX_BLOCKS = 50
 MAX_TEXT = 40_000
+# A held image's line (bot.moderation_notice): it never names a category; the poster and the channel see only that an
+# admin will look.
+HELD_LINE = "This image is waiting for an admin's review."
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,11 @@ class ImageResult:
     labels: tuple[Label, ...] = ()
     error: str | None = None
     skipped: bool = False  # turned out not to be an image: no line in the reply
+    # Held for an admin's review (moderation): the counted categories found, (category, confidence); no labels.
+    held: tuple[tuple[str, float], ...] = ()
+    # The hash of the downloaded bytes (bot.analysis.content_hash), set on a held result: an admin's release of it
+    # applies to the same content's re-posts. Not stored with the result.
+    content_key: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,8 @@ def format_labels(labels: tuple[Label, ...] | list[Label], max_labels: int) -> s
 def describe_result(result: ImageResult, settings: ChannelSettings) -> str:
     if result.error is not None:
         return result.error
+    if result.held:
+        return HELD_LINE
     kept = [label for label in result.labels if label.confidence >= settings.threshold]
     if not kept:
         return f"No label reached this channel's {format_percent(settings.threshold)} threshold."
@@ -63,6 +73,8 @@ def render_reply(results: list[ImageResult], settings: ChannelSettings) -> Reply
     else:
         lines = [f"*{escape(r.file_name)}*: {describe_result(r, settings)}" for r in results]
     blocks = _image_sections(lines)
+    if all(r.held for r in results):  # nothing Rekognition labelled: no line about its threshold either
+        return Reply(text=clip("\n".join(lines), MAX_TEXT), blocks=blocks)
     blocks.append(
         {
             "type": "context",

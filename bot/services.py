@@ -10,15 +10,16 @@ from dataclasses import dataclass, field
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.analysis import AnalysisStep, ImageAnalysis, LabelsStep
+from bot.analysis import AnalysisStep, ImageAnalysis, LabelsStep, ModerationStep, StepCache
 from bot.config import Config, ConfigError
 from bot.emoji_tags import EmojiMap
 from bot.jobs import InvocationWork, Work, WorkerPool
+from bot.moderation_review import ModerationReview
 from bot.overload import QueueGate
 from bot.permissions import SettingsPermission
 from bot.pipeline import Pipeline
 from bot.reactions import ReactionQueue
-from bot.rekognition import RekognitionLabeler, build_rekognition_client
+from bot.rekognition import RekognitionLabeler, RekognitionModerator, build_rekognition_client
 from bot.settings import ChannelSettings
 from bot.slack_api import GuardedWebClient, build_web_client
 from bot.slack_files import SlackFileDownloader
@@ -42,6 +43,7 @@ class Services:
     pool: Work  # threads over the queue, the labelling process, or the work of one Lambda invocation
     defaults: ChannelSettings
     permission: SettingsPermission
+    review: ModerationReview  # held images: their record, the admins' notices, the decisions on them
     emoji_map: EmojiMap
     search: TagSearch
     queue_gate: QueueGate | None = field(default=None)  # None: no bound (LABELBOT_MAX_QUEUE builds one)
@@ -149,12 +151,16 @@ def build_services(
         moderation_threshold=config.moderation_min_confidence,
     )
     emoji_map = EmojiMap.load(config.emoji_map_path)
+    permission = SettingsPermission(config.admins, quick_slack)
+    review = ModerationReview(stores, slack, permission, notice_channel=config.moderation_channel, admins=config.admins)
     pipeline: Pipeline | None = None
     pool: Work
     if labelling is not None:
         pool = labelling
     else:
-        pipeline, pool = _build_labelling(config, stores, slack, search, defaults, emoji_map, rekognition_client)
+        pipeline, pool = _build_labelling(
+            config, stores, slack, search, defaults, emoji_map, review, rekognition_client
+        )
     stop_when_token_refused(slack, pool, stores.queue)
     return Services(
         config=config,
@@ -163,7 +169,8 @@ def build_services(
         pipeline=pipeline,
         pool=pool,
         defaults=defaults,
-        permission=SettingsPermission(config.admins, quick_slack),
+        permission=permission,
+        review=review,
         emoji_map=emoji_map,
         search=search,
         queue_gate=QueueGate(stores.queue, config.max_queue),
@@ -171,10 +178,15 @@ def build_services(
 
 
 def analysis_steps(config: Config, stores: Stores, rekognition_client) -> list[AnalysisStep]:
-    """The image's analysis, in order: each step with its Rekognition API, paced at its own share of the quota."""
+    """The image's analysis, in order: each step with its Rekognition API, paced at its own share of the quota.
+    Moderation is always a step (a channel may turn it on); it costs nothing where it is off."""
     client = rekognition_client or build_rekognition_client(config.workers)
-    # Issue 13: if config.moderation, ModerationStep(RekognitionModerator(tps=moderation_tps_per_process), cache) first
-    return [LabelsStep(RekognitionLabeler(client, tps=config.rekognition_tps_per_process), stores.label_cache)]
+    return [
+        ModerationStep(
+            RekognitionModerator(client, tps=config.moderation_tps_per_process), StepCache(stores.answers, "moderation")
+        ),
+        LabelsStep(RekognitionLabeler(client, tps=config.rekognition_tps_per_process), stores.label_cache),
+    ]
 
 
 def _build_labelling(
@@ -184,6 +196,7 @@ def _build_labelling(
     search: TagSearch,
     defaults: ChannelSettings,
     emoji_map: EmojiMap,
+    review: ModerationReview,
     rekognition_client,
 ) -> tuple[Pipeline, Work]:
     """The pipeline, and who runs it: worker threads, or on AWS Lambda the invocation after each ack."""
@@ -198,6 +211,7 @@ def _build_labelling(
         emoji_map=emoji_map,
         # On Lambda no thread outlives an invocation: the invocation adds the emoji once its replies are out.
         reactions=ReactionQueue(slack, emoji_map_origin=emoji_map.origin, background=not config.on_lambda),
+        review=review,
     )
     upkeep = Upkeep(stores, slack, config.retention_days, search=search)
     if config.on_lambda:

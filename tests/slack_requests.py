@@ -122,3 +122,48 @@ def post_interaction(url: str, payload: dict, **sign) -> HttpAnswer:
     """An interactivity request (shortcut, button, …): the JSON payload in a signed form field `payload`."""
     body = urlencode({"payload": json.dumps(payload)})
     return post(url, body, signed_headers(body, **sign), "application/x-www-form-urlencoded")
+
+
+def block_actions(message: dict, action_id: str, *, user: str, response_url: str = "http://127.0.0.1:9/unused") -> dict:
+    """Slack's block_actions payload for a press of the button `action_id` in a message the bot posted (as the fake
+    Slack holds it: channel, ts, blocks)."""
+    button = next(
+        element
+        for block in message.get("blocks") or ()
+        if block.get("type") == "actions"
+        for element in block["elements"]
+        if element.get("action_id") == action_id
+    )
+    return {
+        "type": "block_actions",
+        "token": "legacy-verification-token",
+        "api_app_id": "A0001",
+        "team": {"id": TEAM_ID, "domain": "fake"},
+        "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+        "container": {
+            "type": "message",
+            "message_ts": message["ts"],
+            "channel_id": message["channel"],
+            "is_ephemeral": False,
+        },
+        "channel": {"id": message["channel"], "name": "moderation"},
+        "message": {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "ts": message["ts"],
+            "text": message.get("text", ""),
+            "blocks": message.get("blocks"),
+        },
+        "trigger_id": "1.2.3",
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "moderation_decision",
+                "text": button["text"],
+                "value": button["value"],
+                "action_ts": next_ts(),
+            }
+        ],
+    }

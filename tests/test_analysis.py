@@ -132,7 +132,7 @@ def test_two_workers_with_the_same_image_make_one_call():
         worker.join(10)
 
     assert len(step.calls) == 1
-    assert answers == [Analysis((Label("labels", 99.0),))] * 2
+    assert answers == [Analysis((Label("labels", 99.0),), content_key=content_hash(IMAGE).hexdigest())] * 2
 
 
 def test_a_broken_cache_costs_a_call_never_the_answer(caplog):

@@ -435,8 +435,10 @@ def test_every_outside_client_has_a_timeout(start_bot):
     assert all(0 < client.timeout <= 30 for client in slack_clients)
     download_timeout = services.pipeline.downloader._http.connection_pool_kw["timeout"]
     assert 0 < download_timeout.connect_timeout <= 10 and 0 < download_timeout.read_timeout <= 30
-    rekognition = services.pipeline.analysis.steps[0]._labeler._client.meta.config
-    assert 0 < rekognition.connect_timeout <= 10 and 0 < rekognition.read_timeout <= 30
+    steps = {step.name: step for step in services.pipeline.analysis.steps}
+    for client in (steps["labels"]._labeler._client, steps["moderation"]._moderator._client):
+        config = client.meta.config
+        assert 0 < config.connect_timeout <= 10 and 0 < config.read_timeout <= 30
 
 
 def test_the_queue_bound_is_configured_and_checked(fake_slack, tmp_path):

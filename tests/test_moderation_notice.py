@@ -9,15 +9,15 @@ from dataclasses import replace
 import pytest
 
 from bot.moderation_notice import (
-    HELD_LINE,
     KEEP_ACTION,
     RELEASE_ACTION,
     button_value,
-    held_reply,
     image_of_button,
     render_decided_notice,
     render_notice,
 )
+from bot.render import HELD_LINE, ImageResult, Label, render_reply
+from bot.settings import ChannelSettings
 from bot.store.protocols import HeldImage
 from tests.fakes.block_kit import check_message
 
@@ -40,9 +40,22 @@ def valid(reply) -> bool:
 
 
 def test_the_threads_line_is_neutral_and_names_no_category():
-    reply = held_reply()
+    settings = ChannelSettings(threshold=80.0, max_labels=5)
+    reply = render_reply([ImageResult("F1", "fight.jpg", held=(("Violence", 91.2),))], settings)
     assert valid(reply)
     assert reply.text == HELD_LINE == "This image is waiting for an admin's review."
+    assert "Violence" not in json.dumps(reply.blocks) and len(reply.blocks) == 1  # no threshold line either
+
+
+def test_a_held_image_beside_a_labelled_one_gets_the_line_under_its_name():
+    settings = ChannelSettings(threshold=80.0, max_labels=5)
+    results = [
+        ImageResult("F1", "cat.jpg", labels=(Label("Cat", 99.0),)),
+        ImageResult("F2", "fight.jpg", held=(("Violence", 91.2),)),
+    ]
+    reply = render_reply(results, settings)
+    assert valid(reply)
+    assert reply.text == f"*cat.jpg*: Cat 99.0%\n*fight.jpg*: {HELD_LINE}"
     assert "Violence" not in json.dumps(reply.blocks)
 
 
@@ -82,13 +95,29 @@ def test_a_file_name_can_neither_ping_nor_link_and_a_missing_permalink_leaves_th
 @pytest.mark.parametrize(("decision", "words"), [("released", "Looks fine"), ("kept", "Keep flagged")])
 def test_a_decided_notice_names_the_admin_and_has_no_buttons(decision, words):
     decided = replace(IMAGE, decision=decision, decided_by="U0ADMIN", decided_at=1733300100.0)
-    reply = render_decided_notice(decided, "fight.jpg", PERMALINK)
+    pressed = render_notice(IMAGE, "fight.jpg", PERMALINK).blocks  # as Slack sends the message with the press
+    reply = render_decided_notice(decided, pressed)
     shown = json.dumps(reply.blocks)
 
     assert valid(reply)
     assert all(block["type"] != "actions" for block in reply.blocks)
     assert words in shown and "<@U0ADMIN>" in shown and "<!date^1733300100^" in shown
-    assert "Violence 91.2%" in shown  # the facts stay
+    assert "Violence 91.2%" in shown and f"<{PERMALINK}|fight.jpg>" in shown  # the facts stay
+
+
+def test_a_decided_notice_without_the_pressed_blocks_is_rebuilt_from_the_record():
+    decided = replace(IMAGE, decision="kept", decided_by="U0ADMIN", decided_at=1733300100.0)
+    reply = render_decided_notice(decided, None)
+    shown = json.dumps(reply.blocks)
+    assert valid(reply)
+    assert "Violence 91.2%" in shown and "<@U0POSTER>" in shown and "Keep flagged" in shown
+
+
+def test_a_notice_about_an_image_no_longer_held_says_so_without_buttons():
+    reply = render_decided_notice(None, render_notice(IMAGE, "fight.jpg", PERMALINK).blocks)
+    assert valid(reply)
+    assert all(block["type"] != "actions" for block in reply.blocks)
+    assert "no longer held" in reply.text
 
 
 @pytest.mark.parametrize(

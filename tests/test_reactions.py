@@ -249,6 +249,7 @@ def tag_now(slack, channel: str, message_ts: str, results: list[ImageResult], th
         defaults=None,
         emoji_map=EmojiMap.load(),
         reactions=reactions,
+        review=None,
     )
     pipeline.add_reactions(channel, message_ts, results, threshold)
     reactions.drain()

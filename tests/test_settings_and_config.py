@@ -152,10 +152,15 @@ def test_moderation_defaults():
     assert load_config({**BASE, "LABELBOT_MODERATION": "OFF"}).moderation is False
 
 
-@pytest.mark.parametrize("value", ["on", "ON", " on "])
-def test_moderation_on_is_refused_until_the_feature_exists(value):
-    with pytest.raises(ConfigError, match=r"^LABELBOT_MODERATION=on is not supported yet: "):
+@pytest.mark.parametrize("value", ["on", "ON"])
+def test_moderation_on_needs_someone_to_review_what_it_holds(value):
+    with pytest.raises(
+        ConfigError, match=r"^LABELBOT_MODERATION=on needs .*LABELBOT_MODERATION_CHANNEL.*LABELBOT_ADMINS"
+    ):
         load_config({**BASE, "LABELBOT_MODERATION": value})
+    assert load_config({**BASE, "LABELBOT_MODERATION": value, "LABELBOT_ADMINS": "U0ADMIN"}).moderation is True
+    on = load_config({**BASE, "LABELBOT_MODERATION": value, "LABELBOT_MODERATION_CHANNEL": "C0MOD"})
+    assert (on.moderation, on.moderation_channel) == (True, "C0MOD")
 
 
 @pytest.mark.parametrize("value", ["yes", "true", "1"])

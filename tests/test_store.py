@@ -67,9 +67,9 @@ def test_the_reply_is_claimed_only_when_every_file_is_done_and_only_once(store):
     store.queue.finish_job(first.id, ImageResult("F1", "a.jpg", labels=(Label("Cat", 99.0, ("Animal",)),)))
     assert store.replies.messages_ready_to_reply() == [("C1", "1.0")]
 
-    thread_ts, results = store.replies.claim_reply("C1", "1.0")
+    thread_ts, results, posted_ts = store.replies.claim_reply("C1", "1.0")
 
-    assert thread_ts == "1.0"
+    assert (thread_ts, posted_ts) == ("1.0", "")  # a first post
     assert [r.file_id for r in results] == ["F1", "F2"]  # the order they were posted in
     assert results[0].labels == (Label("Cat", 99.0, ("Animal",)),)
     assert results[1].error == "broken"
@@ -82,7 +82,7 @@ def test_a_refused_message_is_done_at_once_and_its_reply_due(store):
 
     assert store.queue.claim_job() is None
     assert store.replies.messages_ready_to_reply() == [("C1", "1.0")]
-    _, results = store.replies.claim_reply("C1", "1.0")
+    results = store.replies.claim_reply("C1", "1.0").results
     assert [(r.file_name, r.error) for r in results] == [("a.jpg", "busy"), ("b.jpg", "busy")]
     assert store.summary.labelling_summary(0).images_failed == 2
 
@@ -416,3 +416,59 @@ def test_the_client_retries_five_times_in_standard_mode_with_short_timeouts(monk
     assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 5}
     assert client.meta.config.read_timeout <= 10 and client.meta.config.connect_timeout <= 5
     assert client.meta.endpoint_url == "http://127.0.0.1:9"
+
+
+HELD = (("Violence", 91.0),)
+
+
+def held_and_replied(store, files=FILES) -> None:
+    """A message whose first image moderation held and whose reply (the held line) was posted as 5.5."""
+    store.queue.enqueue_message("C1", "1.0", "1.0", files)
+    jobs = [store.queue.claim_job() for _ in files]
+    store.queue.finish_job(jobs[0].id, ImageResult(files[0]["id"], files[0]["name"], held=HELD))
+    for job, file in zip(jobs[1:], files[1:], strict=True):
+        store.queue.finish_job(job.id, ImageResult(file["id"], file["name"], labels=(Label("Cat", 99.0),)))
+    claimed = store.replies.claim_reply("C1", "1.0")
+    assert claimed.results[0].held == HELD  # the held result is stored as such
+    store.replies.mark_replied("C1", "1.0", "5.5")
+
+
+def test_a_released_image_is_labelled_again_and_its_reply_updated_in_place(store):
+    held_and_replied(store)
+
+    assert store.queue.relabel("C1", "1.0", "F1") is True
+    assert store.queue.relabel("C1", "1.0", "F1") is False  # requeued already: a second press adds nothing
+    assert store.queue.relabel("C1", "1.0", "F2") is False  # labelled, never held
+    job = store.queue.claim_job()
+    assert (job.file["id"], job.attempts) == ("F1", 1)  # its attempts from 0: not taken for a crash loop
+    assert store.replies.claim_reply("C1", "1.0") is None  # its job runs
+    store.queue.finish_job(job.id, ImageResult("F1", "a.jpg", labels=(Label("Dog", 97.0),)))
+
+    thread_ts, results, posted_ts = store.replies.claim_reply("C1", "1.0")
+    assert (thread_ts, posted_ts) == ("1.0", "5.5")  # the reply to update
+    assert [r.labels for r in results] == [(Label("Dog", 97.0),), (Label("Cat", 99.0),)]
+    store.replies.mark_replied("C1", "1.0", "5.5")
+    assert store.replies.messages_ready_to_reply() == []
+    assert store.queue.relabel("C1", "1.0", "F1") is False  # labelled now
+    assert store.summary.labelling_summary(0).images_labelled == 2
+
+
+def test_a_held_image_counts_as_neither_labelled_nor_failed(store):
+    held_and_replied(store)
+    summary = store.summary.labelling_summary(0)
+    assert (summary.images_labelled, summary.images_failed) == (1, 0)
+
+
+def test_of_presses_at_once_exactly_one_requeues_the_released_image(store):
+    held_and_replied(store, files=[FILES[0]])
+    assert sorted(at_once(4, lambda: store.queue.relabel("C1", "1.0", "F1"))) == [False, False, False, True]
+    assert store.queue.claim_job() is not None and store.queue.claim_job() is None
+
+
+def test_a_deleted_message_or_unknown_image_is_not_relabelled(store):
+    held_and_replied(store)
+    assert store.queue.relabel("C1", "1.0", "F9") is False
+    assert store.queue.relabel("C9", "1.0", "F1") is False
+    store.deletions.forget_message("C1", "1.0")
+    assert store.queue.relabel("C1", "1.0", "F1") is False
+    assert store.queue.claim_job() is None

@@ -49,6 +49,7 @@ def result_to_dict(result: ImageResult) -> dict:
         "error": result.error,
         "skipped": result.skipped,
         "labels": [label_to_dict(label) for label in result.labels],
+        **({"held": [list(category) for category in result.held]} if result.held else {}),
     }
 
 
@@ -59,6 +60,7 @@ def result_from_dict(data: dict) -> ImageResult:
         error=data.get("error"),
         skipped=data.get("skipped", False),
         labels=tuple(label_from_dict(x) for x in data.get("labels", ())),
+        held=tuple((str(name), float(confidence)) for name, confidence in data.get("held", ())),
     )
 
 

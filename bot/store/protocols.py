@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides
@@ -25,6 +25,15 @@ class Job:
     attempts: int
     user_id: str = ""  # who posted the message
     channel_type: str = ""  # the event's channel_type: channel (public) | group (private) | im | mpim
+
+
+class ClaimedReply(NamedTuple):
+    """A message's reply, claimed to be posted: where, what, and the reply already in the thread to update in place
+    ("" for a first post; set when a released image was labelled after its reply went out, JobQueue.relabel)."""
+
+    thread_ts: str
+    results: list[ImageResult]  # in post order
+    posted_ts: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,13 @@ class JobQueue(Protocol):
 
     def finish_job(self, job_id: int | str, result: ImageResult) -> None: ...
 
+    def relabel(self, channel_id: str, message_ts: str, file_id: str) -> bool:
+        """An admin released the file's held image: its job, done with a held result, goes back to the queue (its
+        attempts from 0), and its message's reply waits again, to be updated in place once the job is done (its
+        posted ts kept; see ClaimedReply). True if requeued; False, changing nothing, when the job's result is not
+        held (labelled already, or requeued by an earlier press: of two at once exactly one gets True), or the job
+        or its message is gone (purged, deleted in Slack)."""
+
     def requeue_interrupted(self) -> int:
         """At start-up: jobs a stopped process left running go back to the queue; returns how many. (Its replies
         being posted: ReplyState.requeue_interrupted.)"""
@@ -156,8 +172,8 @@ class ReplyState(Protocol):
 
     def claim_reply(
         self, channel_id: str, message_ts: str, *, after_earlier_since: float | None = None
-    ) -> tuple[str, list[ImageResult]] | None:
-        """When every job of the message is done and no reply is under way: (thread_ts, results in post order).
+    ) -> ClaimedReply | None:
+        """When every job of the message is done and no reply is under way: its thread, results and posted reply.
         With after_earlier_since (epoch seconds): also only once no earlier message of the channel recorded since
         then is waiting for its reply or being answered (replies go out in message order; older ones block no one)."""
 

@@ -238,9 +238,29 @@ class FakeSlack:
                 },
             )
         if method == "chat.postMessage":
+            channel = str(args.get("channel", ""))
+            if channel.startswith("U"):  # a user ID: Slack posts in the app's DM with that user, and says which
+                channel = dm_channel(channel)
+            elif (refused := self._post_refused(channel)) is not None:
+                return Response(200, {"ok": False, "error": refused})
             ts = f"{int(time.time())}.{next(self._ts):06d}"
-            self._remember_message(args, ts)
-            return Response(200, {"ok": True, "channel": args.get("channel"), "ts": ts, "message": {"ts": ts}})
+            self._remember_message({**args, "channel": channel}, ts)
+            return Response(200, {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}})
+        if method == "chat.update":
+            # Only a message the bot posted: Slack refuses others' (cant_update_message) and unknown ones.
+            message = self._message(args.get("channel"), args.get("ts"))
+            if message is None:
+                return Response(200, {"ok": False, "error": "message_not_found"})
+            message.update(text=args.get("text", ""), blocks=args.get("blocks"), edited=True)
+            if args.get("metadata"):
+                message["metadata"] = args["metadata"]
+            return Response(200, {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")})
+        if method == "chat.getPermalink":
+            channel, ts = str(args.get("channel", "")), str(args.get("message_ts", ""))
+            if channel in self.conversations and self.conversations[channel] is None:
+                return Response(200, {"ok": False, "error": "channel_not_found"})
+            link = f"https://fake.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+            return Response(200, {"ok": True, "channel": channel, "permalink": link})
         if method == "chat.delete":
             self.thread_messages = [
                 m for m in self.thread_messages if (m["channel"], m["ts"]) != (args.get("channel"), args.get("ts"))
@@ -281,6 +301,23 @@ class FakeSlack:
             return self._thread(args)
         return Response(200, {"ok": False, "error": "unknown_method"})
 
+    def _post_refused(self, channel: str) -> str | None:
+        """Why Slack refuses a post in the channel (conversations: None, the bot can't see it; is_member False)."""
+        if channel in self.conversations and self.conversations[channel] is None:
+            return "channel_not_found"
+        if (self.conversations.get(channel) or {}).get("is_member") is False:
+            return "not_in_channel"
+        return None
+
+    def _message(self, channel: object, ts: object) -> dict | None:
+        return next((m for m in self.thread_messages if (m["channel"], m["ts"]) == (channel, ts)), None)
+
+    def message(self, channel: str, ts: str) -> dict:
+        """A message the bot posted, as it is now (chat.update changes it)."""
+        found = self._message(channel, ts)
+        assert found is not None, f"no message {ts} in {channel}"
+        return found
+
     def _remember_message(self, args: dict, ts: str) -> None:
         message = {
             "type": "message",
@@ -290,6 +327,7 @@ class FakeSlack:
             "user": BOT_USER_ID,
             "bot_id": BOT_ID,
             "metadata": args.get("metadata"),
+            "blocks": args.get("blocks"),
         }
         if args.get("thread_ts"):
             message["thread_ts"] = args["thread_ts"]
@@ -383,6 +421,11 @@ class FakeSlack:
         refused = self._judge("response_url", block_kit.check_message(args))
         self._notify()
         return refused or Response(200, "ok", {"Content-Type": "text/plain"})
+
+
+def dm_channel(user_id: str) -> str:
+    """The ID of the app's DM with a user, as the fake makes it."""
+    return "D" + user_id[1:]
 
 
 def _retry_after(headers: dict) -> int | None:

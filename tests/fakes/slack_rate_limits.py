@@ -52,6 +52,9 @@ METHOD_RULES: dict[str, tuple[Rule, ...]] = {
     "chat.postMessage": (Rule(Limit(3, 3.0), per="channel"), Rule(Limit(300))),
     "chat.postEphemeral": (TIER_4,),  # api.slack.com/methods/chat.postEphemeral: Tier 4
     "chat.delete": (TIER_3,),  # api.slack.com/methods/chat.delete: Tier 3
+    "chat.update": (TIER_3,),  # api.slack.com/methods/chat.update: Tier 3
+    # "Special rate limits apply" (the method's page, as slack_kit's scrape gives it), unstated: taken as Tier 4.
+    "chat.getPermalink": (TIER_4,),
     "reactions.add": (TIER_3,),
     # Tier 3 for internal and Marketplace apps (labelbot is installed from its own manifest); commercially
     # distributed non-Marketplace apps get 1 a minute (the method's page, since 2025-05-29).

@@ -166,6 +166,47 @@ class DynamoJobQueue:
             depth=len(waiting), oldest_age_seconds=0.0 if oldest is None else self._tables.clock() - oldest
         )
 
+    def relabel(self, channel_id: str, message_ts: str, file_id: str) -> bool:
+        message, jobs = messages.message_and_jobs(self._tables, channel_id, message_ts)
+        job = next((item for item in jobs if item["sk"] == "file#" + file_id), None)
+        if message is None or "deleted_at" in message or message["reply_state"] == "posting" or job is None:
+            return False
+        if job["state"] != "done" or not json.loads(job["result"]).get("held"):
+            return False
+        requeue = {
+            "Update": {
+                "TableName": self._tables.jobs_table,
+                "Key": to_wire({"pk": job["pk"], "sk": job["sk"]}),
+                **update_args(
+                    "SET #state = :queued, #state_key = :queued, #state_since = #queue_order, #attempts = :zero"
+                    " REMOVE #expires_at",
+                    "#state = :done AND #result = :result",  # not requeued (nor relabelled) since it was read
+                    queued="queued",
+                    zero=0,
+                    done="done",
+                    result=job["result"],
+                ),
+            }
+        }
+        # The reply (posted, or still waiting) is posted again once the job is done: as an update of the posted one.
+        reopen = {
+            "Update": {
+                "TableName": self._tables.jobs_table,
+                "Key": to_wire(message_key(channel_id, message_ts)),
+                **update_args(
+                    "SET #reply_state = :waiting, #waiting_channel = :channel, #reply_interrupted = :false"
+                    " ADD #revision :one REMOVE #state_key, #state_since",
+                    "attribute_exists(#pk) AND attribute_not_exists(#deleted_at) AND #reply_state <> :posting",
+                    waiting="waiting",
+                    channel=channel_id,
+                    false=False,
+                    one=1,
+                    posting="posting",
+                ),
+            }
+        }
+        return self._tables.transact([requeue, reopen]) is None
+
     def requeue_interrupted(self) -> int:
         return self.requeue_stalled(float("inf"))
 

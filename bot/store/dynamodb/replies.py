@@ -10,11 +10,11 @@ import json
 from collections.abc import Iterator
 from decimal import Decimal
 
-from bot.render import ImageResult
 from bot.store.dynamodb import messages
 from bot.store.dynamodb.base import TRIES, DynamoTables, batched
 from bot.store.dynamodb.messages import message_key, message_key_of
 from bot.store.encoding import result_from_dict
+from bot.store.protocols import ClaimedReply
 
 
 class DynamoReplyState:
@@ -23,7 +23,7 @@ class DynamoReplyState:
 
     def claim_reply(
         self, channel_id: str, message_ts: str, *, after_earlier_since: float | None = None
-    ) -> tuple[str, list[ImageResult]] | None:
+    ) -> ClaimedReply | None:
         for _ in range(TRIES):  # again only when a job changed between the read and the claim
             message, jobs = messages.message_and_jobs(self._tables, channel_id, message_ts)
             if message is None or any(job["state"] != "done" for job in jobs):
@@ -44,7 +44,8 @@ class DynamoReplyState:
                 revision=message["revision"],
             )
             if claimed is not None:
-                return message["thread_ts"], [result_from_dict(json.loads(job["result"])) for job in jobs]
+                results = [result_from_dict(json.loads(job["result"])) for job in jobs]
+                return ClaimedReply(message["thread_ts"], results, message.get("reply_ts", ""))
         return None
 
     def _earlier_unsettled(self, channel_id: str, message_ts: str, since: float) -> bool:

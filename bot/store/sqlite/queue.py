@@ -68,6 +68,23 @@ class SqliteJobQueue:
                 (json.dumps(result_to_dict(result)), self._database.clock(), job_id),
             )
 
+    def relabel(self, channel_id: str, message_ts: str, file_id: str) -> bool:
+        with self._database.transaction() as db:
+            requeued = db.execute(
+                "UPDATE jobs SET state='queued', attempts=0, updated_at=? WHERE channel_id=? AND message_ts=?"
+                " AND file_id=? AND state='done' AND COALESCE(json_array_length(result_json, '$.held'), 0) > 0"
+                " AND EXISTS (SELECT 1 FROM messages m WHERE m.channel_id=jobs.channel_id"
+                " AND m.message_ts=jobs.message_ts AND m.deleted_at IS NULL AND m.reply_state != 'posting')",
+                (self._database.clock(), channel_id, message_ts, file_id),
+            ).rowcount
+            if requeued:  # the reply (posted, or still waiting) is posted again once the job is done: as an update
+                db.execute(
+                    "UPDATE messages SET reply_state='waiting', reply_interrupted=0 WHERE channel_id=?"
+                    " AND message_ts=? AND reply_state='posted'",
+                    (channel_id, message_ts),
+                )
+        return requeued == 1
+
     def requeue_interrupted(self) -> int:
         return self.requeue_stalled(float("inf"))
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from bot.render import ImageResult
 from bot.store.encoding import result_from_dict
+from bot.store.protocols import ClaimedReply
 from bot.store.sqlite.database import SqliteDatabase
 
 
@@ -16,7 +16,7 @@ class SqliteReplyState:
 
     def claim_reply(
         self, channel_id: str, message_ts: str, *, after_earlier_since: float | None = None
-    ) -> tuple[str, list[ImageResult]] | None:
+    ) -> ClaimedReply | None:
         key = (channel_id, message_ts)
         with self._database.transaction() as db:
             (unfinished,) = db.execute(
@@ -37,7 +37,7 @@ class SqliteReplyState:
                 return None
             row = db.execute(
                 "UPDATE messages SET reply_state='posting', posting_since=? WHERE channel_id=? AND message_ts=?"
-                " AND reply_state='waiting' AND deleted_at IS NULL RETURNING thread_ts",  # deleted: no reply
+                " AND reply_state='waiting' AND deleted_at IS NULL RETURNING thread_ts, reply_ts",  # deleted: no reply
                 (self._database.clock(), *key),
             ).fetchone()
             if row is None:
@@ -45,7 +45,9 @@ class SqliteReplyState:
             results = db.execute(
                 "SELECT result_json FROM jobs WHERE channel_id=? AND message_ts=? ORDER BY position", key
             ).fetchall()
-        return row["thread_ts"], [result_from_dict(json.loads(r["result_json"])) for r in results]
+        return ClaimedReply(
+            row["thread_ts"], [result_from_dict(json.loads(r["result_json"])) for r in results], row["reply_ts"] or ""
+        )
 
     def mark_replied(self, channel_id: str, message_ts: str, reply_ts: str) -> None:
         with self._database.transaction() as db:

@@ -30,9 +30,10 @@ class SqliteLabellingSummaries:
         scope = (since, channels, channels)
         error = "json_extract(jobs.result_json, '$.error')"
         skipped = "COALESCE(json_extract(jobs.result_json, '$.skipped'), 0)"
+        held = "COALESCE(json_array_length(jobs.result_json, '$.held'), 0) > 0"  # held for review: not labelled
         with self._database.reading() as db:
             labelled, failed = db.execute(
-                f"SELECT COUNT(*) FILTER (WHERE {error} IS NULL AND NOT {skipped}),"
+                f"SELECT COUNT(*) FILTER (WHERE {error} IS NULL AND NOT {skipped} AND NOT {held}),"
                 f" COUNT(*) FILTER (WHERE {error} IS NOT NULL) FROM jobs WHERE {finished}",
                 scope,
             ).fetchone()

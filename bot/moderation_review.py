@@ -1,0 +1,161 @@
+"""Images moderation held, and the admins' review of them: the held record and the notice (from the pipeline, as the
+job finishes), and the decision on a notice's button (from bot.listeners.moderation, after the ack).
+
+A decision is the store's: ModerationDecisions.decide lets the first press win, atomically, so two admins at once,
+one pressing twice or Slack retrying the action come to one decision. "Looks fine" then puts the image's job back in
+the queue (JobQueue.relabel, which also lets only one through): the workers (or, on Lambda, the invocation that took
+the press) label it as any image, and its message's reply, the held line, is updated in place with the labels. A
+press on a decided image updates that notice (another admin's DM still showing buttons) and, for a released image
+whose labelling a crash interrupted, puts it back in the queue once more."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.moderation_notice import KEEP_ACTION, RELEASE_ACTION, image_of_button, render_decided_notice, render_notice
+from bot.permissions import UNCHECKED, SettingsPermission
+from bot.render import ImageResult
+from bot.store import HeldImage, Job, Stores
+
+log = logging.getLogger(__name__)
+
+DECISION_OF_ACTION = {RELEASE_ACTION: "released", KEEP_ACTION: "kept"}
+ONLY_ADMINS = "Only labelbot's admins (LABELBOT_ADMINS) and workspace admins or owners can decide on a held image."
+NO_LONGER_HELD = "That image isn't held any more: its message or file was deleted in Slack."
+NO_DESTINATION = (
+    "moderation held file %s in %s, but no admin can be told: set LABELBOT_MODERATION_CHANNEL to a channel ID the "
+    "bot is in, or LABELBOT_ADMINS to the admins' user IDs"
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a press came to: an ephemeral answer for the presser (None: nothing to say), and the message whose
+    released image went back in the queue (None: nothing to label)."""
+
+    answer: str | None = None
+    relabel: tuple[str, str] | None = None  # (channel, message ts)
+
+
+class ModerationReview:
+    def __init__(
+        self,
+        stores: Stores,
+        slack: WebClient,
+        permission: SettingsPermission,
+        *,
+        notice_channel: str | None,
+        admins: Collection[str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._stores = stores
+        self._slack = slack
+        self._permission = permission
+        # The moderation channel, else a DM to each admin (chat.postMessage to a user ID opens the app's DM).
+        self.destinations = (notice_channel,) if notice_channel else tuple(sorted(admins))
+        self._clock = clock
+
+    # ---- holding (the pipeline) ---------------------------------------------------------------------------------
+
+    def hold(self, job: Job, result: ImageResult) -> None:
+        """Record the image held and send its notice, unless one was sent already (a job run again after a crash
+        finds the record and sends only what is missing). Raises what the store raises."""
+        image = HeldImage(
+            channel_id=job.channel_id,
+            message_ts=job.message_ts,
+            file_id=result.file_id,
+            user_id=job.user_id,
+            content_key=result.content_key,
+            categories=result.held,
+            held_at=self._clock(),
+        )
+        self._stores.moderation.hold(image)
+        recorded = self._stores.moderation.held(job.channel_id, job.message_ts, result.file_id)
+        if recorded is None or recorded.notice_ts or recorded.decision is not None:
+            return  # deleted in Slack meanwhile, or told already
+        self.send_notice(recorded, result.file_name)
+
+    def send_notice(self, image: HeldImage, file_name: str) -> bool:
+        """Post the notice to each destination; the first one posted is recorded. False if none was."""
+        if not self.destinations:
+            log.error(NO_DESTINATION, image.file_id, image.channel_id)
+            return False
+        notice = render_notice(image, file_name, self._permalink(image))
+        first: tuple[str, str] | None = None
+        for destination in self.destinations:
+            try:
+                response = self._slack.chat_postMessage(
+                    channel=destination, text=notice.text, blocks=notice.blocks, unfurl_links=False, unfurl_media=False
+                )
+            except SlackApiError as exc:
+                log.error(
+                    "the moderation notice about file %s could not be posted to %s: %s",
+                    image.file_id,
+                    destination,
+                    exc.response.get("error"),
+                )
+                continue
+            except OSError as exc:
+                log.error("the moderation notice about file %s to %s failed: %r", image.file_id, destination, exc)
+                continue
+            first = first or (str(response.get("channel", destination)), str(response.get("ts", "")))
+        if first is None:
+            return False
+        self._stores.moderation.set_notice(image.channel_id, image.message_ts, image.file_id, *first)
+        return True
+
+    def _permalink(self, image: HeldImage) -> str | None:
+        try:
+            return self._slack.chat_getPermalink(channel=image.channel_id, message_ts=image.message_ts)["permalink"]
+        except (SlackApiError, OSError, KeyError) as exc:
+            log.info("no permalink for %s in %s: %s", image.message_ts, image.channel_id, type(exc).__name__)
+            return None
+
+    # ---- deciding (a notice's button) ---------------------------------------------------------------------------
+
+    def decide(self, body: dict) -> Decision:
+        """A press of a notice's button, Slack's block_actions payload."""
+        action = (body.get("actions") or [{}])[0]
+        decision = DECISION_OF_ACTION.get(action.get("action_id"))
+        named = image_of_button(action.get("value"))
+        user_id = str((body.get("user") or {}).get("id", ""))
+        if decision is None or named is None or not user_id:
+            log.warning("ignoring a moderation button press the bot didn't make")
+            return Decision()
+        allowed = self._permission.may_review(user_id)
+        if not allowed:
+            return Decision(UNCHECKED if allowed is None else ONLY_ADMINS)
+        channel_id, message_ts, file_id = named
+        decided = self._stores.moderation.decide(channel_id, message_ts, file_id, decision, user_id)
+        image = decided or self._stores.moderation.held(channel_id, message_ts, file_id)
+        if image is None:
+            self._update_notice(body, None)
+            return Decision(NO_LONGER_HELD)
+        self._update_notice(body, image)
+        relabel = None
+        if image.decision == "released" and self._stores.queue.relabel(channel_id, message_ts, file_id):
+            relabel = (channel_id, message_ts)
+        if decided is None and (image.decided_by != user_id or image.decision != decision):
+            # A later press: someone else's, or the decider's own other button. A retried press is answered by none.
+            who = "You" if image.decided_by == user_id else f"<@{image.decided_by}>"
+            verdict = "Looks fine" if image.decision == "released" else "Keep flagged"
+            return Decision(f"{who} decided on this image already: *{verdict}*.", relabel)
+        return Decision(None, relabel)
+
+    def _update_notice(self, body: dict, image: HeldImage | None) -> None:
+        """The pressed notice without its buttons, saying who decided what and when (or that the image is gone)."""
+        container = body.get("container") or {}
+        channel, ts = container.get("channel_id"), container.get("message_ts")
+        if not channel or not ts:
+            return
+        notice = render_decided_notice(image, (body.get("message") or {}).get("blocks"))
+        try:
+            self._slack.chat_update(channel=channel, ts=ts, text=notice.text, blocks=notice.blocks)
+        except (SlackApiError, OSError) as exc:
+            log.warning("updating the moderation notice in %s failed: %s", channel, type(exc).__name__)
