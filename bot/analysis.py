@@ -4,10 +4,10 @@ The pipeline downloads an image, then hands its content hash and a way to prepar
 runs the steps in order. Each step says whether it is wanted (from the channel's settings and what earlier steps
 found), answers from its cache when these bytes were analysed with the same request parameters in the last
 ANALYSIS_CACHE_DAYS, and otherwise calls its Rekognition API (paced by its own limiter, see bot.rekognition) on the
-prepared image, which is made once, only when some step needs it. Today services.py builds LabelsStep
-(DetectLabels); ModerationStep (before it; not yet wired, issue 13) and text (after it), each caching through a
-StepCache over the store's answer cache (Stores.answers), are classes of the same shape in that list, so neither
-this module nor the pipeline grows a branch per feature. A step whose call must not fail the image (text) catches
+prepared image, which is made once, only when some step needs it. services.py builds ModerationStep
+(DetectModerationLabels, caching through a StepCache over the store's answer cache, Stores.answers) and LabelsStep
+(DetectLabels); text (after them) is to be a class of the same shape in that list, so neither this module nor the
+pipeline grows a branch per feature. A step whose call must not fail the image (text) catches
 its own errors; one whose answer stops the others (moderation's hold) says so in the Analysis it returns, and the
 later steps' `wanted` reads it.
 """

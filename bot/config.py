@@ -41,7 +41,7 @@ class Config:
     on_lambda: bool = False  # the AWS Lambda entry point: no threads, work runs in Bolt lazy listeners
     label_function: str | None = None  # LABELBOT_LABEL_FUNCTION: the Lambda function lazy listeners invoke
     label_concurrency: int = 1  # LABELBOT_LABEL_CONCURRENCY: Lambda instances sharing the Rekognition quota
-    # Moderation (issue 13; LABELBOT_MODERATION=on is refused until the hold/notice flow exists)
+    # Moderation: DetectModerationLabels first; a flagged image is held for the admins (bot.moderation_review)
     moderation: bool = False  # LABELBOT_MODERATION: the workspace default for channels
     moderation_min_confidence: float = 60.0  # LABELBOT_MODERATION_MIN_CONFIDENCE: the default moderation threshold
     moderation_tps: float = 5.0  # LABELBOT_MODERATION_TPS: DetectModerationLabels calls a second, at most
