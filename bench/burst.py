@@ -36,7 +36,7 @@ from PIL import Image, ImageDraw
 
 from bench.stats import percentile
 from bot.emoji_tags import EmojiMap
-from bot.render import Label
+from bot.render import HELD_LINE, Label
 from bot.settings import ChannelOverrides
 from bot.store.sqlite import open_sqlite_stores
 from tests.fakes.rekognition import FakeRekognition
@@ -57,6 +57,10 @@ TAGGED_LABELS = [
 BOT_THRESHOLD = 75.0  # the bot's default LABELBOT_MIN_CONFIDENCE, which the emoji are chosen over
 # reactions.add is Tier 3 (50 a minute): past that its 429s ask for up to a minute, so the reactions' idle is longer.
 REACTIONS_IDLE_SECONDS = 90.0
+# With --moderation: DetectModerationLabels runs first in every channel (LABELBOT_MODERATION=on), its notices go to this
+# channel (the fake Slack's channels have the bot as a member), and it finds this in one photo of --flagged.
+MODERATION_CHANNEL = "CMODQUEUE"
+FLAGGED_LABELS = [{"Name": "Violence", "Confidence": 93.1, "ParentName": "", "TaxonomyLevel": 1}]
 
 
 # ---- photos ----------------------------------------------------------------------------------------------------
@@ -263,6 +267,10 @@ class BurstResult:
     slack_retries: int = 0  # deliveries Slack repeats because an ack took over 3 s or failed
     rekognition_calls: int = 0
     throttled_calls: int = 0
+    calls_by_api: dict[str, int] = field(default_factory=dict)  # calls answered, by operation
+    throttled_by_api: dict[str, int] = field(default_factory=dict)
+    held: int = 0  # with moderation: images whose reply is the held line
+    notices: int = 0  # with moderation: notices posted in the moderation channel
     slack_429s: dict[str, int] = field(default_factory=dict)  # calls answered 429, by method
     early_retries: int = 0  # calls retried sooner than the Retry-After of the 429 they got
     reactions_expected: int = 0  # with tags on: the emoji every answered image should get
@@ -281,6 +289,19 @@ class BurstResult:
     @property
     def bound_s(self) -> float:
         return self.images / self.quota
+
+
+class FlagEveryNth:
+    """The fake Rekognition's moderation answer: FLAGGED_LABELS for the 1st, (n+1)th, (2n+1)th… distinct image it
+    is asked about (in the order they arrive; the same image, asked again, the same answer), nothing for the rest."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.seen, self.lock = n, {}, threading.Lock()
+
+    def __call__(self, image: bytes) -> list[dict] | None:
+        with self.lock:
+            index = self.seen.setdefault(image, len(self.seen))
+        return FLAGGED_LABELS if index % self.n == 0 else None
 
 
 def run_burst(design: str, photos: list[bytes], *, pin: bool = False, **options) -> BurstResult:
@@ -308,6 +329,8 @@ def _burst(
     latency: tuple[float, float] = (0.3, 1.5),
     slack_limits: bool = True,
     tags: bool = False,
+    moderation: bool = False,
+    flagged: int = 0,
     seed: int = 0,
     timeout: float = 900.0,
     idle: float = 20.0,
@@ -319,13 +342,18 @@ def _burst(
     slack.rate_limits = SlackRateLimits() if slack_limits else None
     if tags:
         rekognition.labels = list(TAGGED_LABELS)
+    if moderation and flagged:
+        rekognition.moderation_by = FlagEveryNth(flagged)
     lock = threading.Lock()
     replies: dict[tuple[str, str], list[tuple[float, str]]] = collections.defaultdict(list)
     reactions_at: list[float] = []
+    notices: list[dict] = []
 
     def on_answer(method: str, args: dict) -> None:
         with lock:
-            if method == "chat.postMessage":
+            if method == "chat.postMessage" and args.get("channel") == MODERATION_CHANNEL:
+                notices.append(args)
+            elif method == "chat.postMessage":
                 replies[(args.get("channel"), args.get("thread_ts"))].append(
                     (time.perf_counter(), args.get("text", ""))
                 )
@@ -360,6 +388,15 @@ def _burst(
             "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_CONFIG_FILE": f"{tmp}/no-aws-config",
             "AWS_SHARED_CREDENTIALS_FILE": f"{tmp}/no-aws-credentials",
+            **(
+                {
+                    "LABELBOT_MODERATION": "on",
+                    "LABELBOT_MODERATION_CHANNEL": MODERATION_CHANNEL,
+                    "LABELBOT_MODERATION_TPS": str(quota),  # each API's quota is its own, here the same
+                }
+                if moderation
+                else {}
+            ),
             **(bot_env or {}),
         }
         if tags:
@@ -416,7 +453,9 @@ def _burst(
             result.replies_ms.append((got[0][0] - sent_at) * 1000)
             last = max(last, got[0][0])
             text = got[0][1].lower()
-            if any(word in text for word in BUSY_WORDS):
+            if got[0][1] == HELD_LINE:
+                result.held += 1
+            elif any(word in text for word in BUSY_WORDS):
                 result.busy_replies += 1
             elif "couldn't" in text or "can't" in text:
                 result.error_replies += 1
@@ -438,6 +477,9 @@ def _burst(
             result.last_reaction_after_last_reply_s = max(reactions_at) - last
     result.rekognition_calls = len(rekognition.calls)
     result.throttled_calls = rekognition.throttled
+    result.calls_by_api = dict(collections.Counter(call.operation for call in rekognition.calls))
+    result.throttled_by_api = dict(rekognition.throttled_by)
+    result.notices = len(notices)
     result.slack_429s = dict(rate_limited_by_method(slack.calls))
     result.early_retries = len(early_retries(slack.calls))
     for name, hosted in slack.files.items():
@@ -545,7 +587,11 @@ def rows(result: BurstResult) -> dict[str, float]:
         "other error replies": result.error_replies,
         "replies out of order in their channel": result.out_of_order,
         "Rekognition calls (answered)": result.rekognition_calls,
+        **{f"Rekognition calls: {api}": count for api, count in sorted(result.calls_by_api.items())},
         "Rekognition calls throttled": result.throttled_calls,
+        **{f"Rekognition calls throttled: {api}": count for api, count in sorted(result.throttled_by_api.items())},
+        "images held for review": result.held,
+        "moderation notices posted": result.notices,
         "Slack 429s, all methods": sum(result.slack_429s.values()),
         **{f"Slack 429s: {method}": count for method, count in sorted(result.slack_429s.items())},
         "Slack calls retried before their Retry-After": result.early_retries,
@@ -575,6 +621,12 @@ def _fmt(value: float) -> str:
     return "–" if value != value else f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
 
 
+def _moderation(args: argparse.Namespace) -> str:
+    if not args.moderation:
+        return "off"
+    return f"on (1 distinct photo in {args.flagged} flagged)" if args.flagged else "on (none flagged)"
+
+
 def _load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -596,6 +648,14 @@ def main() -> None:
     )
     parser.add_argument(
         "--tags", action="store_true", help="emoji tags on in every channel (as /labels tags on): 3 reactions an image"
+    )
+    parser.add_argument(
+        "--moderation",
+        action="store_true",
+        help="the bot with moderation on in every channel (DetectModerationLabels first, its quota = --quota)",
+    )
+    parser.add_argument(
+        "--flagged", type=int, default=0, metavar="N", help="with --moderation: one distinct photo in N is held"
     )
     parser.add_argument("--designs", nargs="+", default=["bot", "baseline"], choices=["bot", "baseline"])
     parser.add_argument("--seed", type=int, default=0)
@@ -624,7 +684,8 @@ def main() -> None:
         f"{'no thumbnails' if thumbs is None else 'with thumbnails ' + ', '.join(map(str, SLACK_THUMB_SIZES))}, "
         f"made in {time.perf_counter() - started:.1f} s) across {args.channels} channels, {args.senders} senders; "
         f"DetectLabels {args.latency[0]}–{args.latency[1]} s; "
-        f"Slack's rate limits {'off' if args.no_slack_limits else 'on'}, emoji tags {'on' if args.tags else 'off'}; "
+        f"Slack's rate limits {'off' if args.no_slack_limits else 'on'}, emoji tags {'on' if args.tags else 'off'}, "
+        f"moderation {_moderation(args)}; "
         f"{os.cpu_count()} cores, load average {_load()}, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         flush=True,
@@ -643,6 +704,8 @@ def main() -> None:
                 latency=tuple(args.latency),
                 slack_limits=not args.no_slack_limits,
                 tags=args.tags and design == "bot",
+                moderation=args.moderation and design == "bot",
+                flagged=args.flagged,
                 seed=args.seed,
                 bot_env=dict(item.split("=", 1) for item in args.bot_env) if design == "bot" else None,
                 pin=args.pin,

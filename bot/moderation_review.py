@@ -11,6 +11,7 @@ whose labelling a crash interrupted, puts it back in the queue once more."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot.moderation_notice import KEEP_ACTION, RELEASE_ACTION, image_of_button, render_decided_notice, render_notice
 from bot.permissions import UNCHECKED, SettingsPermission
-from bot.render import ImageResult
+from bot.rate_limit import ChannelPacer
+from bot.render import ImageResult, Reply
 from bot.store import HeldImage, Job, Stores
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class ModerationReview:
         notice_channel: str | None,
         admins: Collection[str],
         clock: Callable[[], float] = time.time,
+        pacer: ChannelPacer | None = None,
     ) -> None:
         self._stores = stores
         self._slack = slack
@@ -60,6 +63,10 @@ class ModerationReview:
         # The moderation channel, else a DM to each admin (chat.postMessage to a user ID opens the app's DM).
         self.destinations = (notice_channel,) if notice_channel else tuple(sorted(admins))
         self._clock = clock
+        # A burst of held images sends its notices to one channel: one at a time, each a second after the last one's
+        # answer (the pacer spaces the starts of posts already waiting only from their reservations)
+        self._pacer = pacer or ChannelPacer()
+        self._posting = threading.Lock()
 
     # ---- holding (the pipeline) ---------------------------------------------------------------------------------
 
@@ -87,8 +94,18 @@ class ModerationReview:
             log.error(NO_DESTINATION, image.file_id, image.channel_id)
             return False
         notice = render_notice(image, file_name, self._permalink(image))
+        with self._posting:
+            first = self._post_notice(image, notice)
+        if first is None:
+            return False
+        self._stores.moderation.set_notice(image.channel_id, image.message_ts, image.file_id, *first)
+        return True
+
+    def _post_notice(self, image: HeldImage, notice: Reply) -> tuple[str, str] | None:
+        """Post the notice to each destination, paced: the (channel, ts) of the first one posted, None if none was."""
         first: tuple[str, str] | None = None
         for destination in self.destinations:
+            self._pacer.wait(destination)
             try:
                 response = self._slack.chat_postMessage(
                     channel=destination, text=notice.text, blocks=notice.blocks, unfurl_links=False, unfurl_media=False
@@ -104,11 +121,10 @@ class ModerationReview:
             except OSError as exc:
                 log.error("the moderation notice about file %s to %s failed: %r", image.file_id, destination, exc)
                 continue
+            finally:
+                self._pacer.posted(destination)
             first = first or (str(response.get("channel", destination)), str(response.get("ts", "")))
-        if first is None:
-            return False
-        self._stores.moderation.set_notice(image.channel_id, image.message_ts, image.file_id, *first)
-        return True
+        return first
 
     def _permalink(self, image: HeldImage) -> str | None:
         try:

@@ -6,7 +6,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from urllib.parse import urlsplit
 
@@ -18,6 +17,7 @@ from bot.download_budget import ByteBudget
 from bot.emoji_tags import EmojiMap
 from bot.images import ImageError, prepare_for_rekognition
 from bot.moderation_review import ModerationReview
+from bot.rate_limit import ChannelPacer
 from bot.reactions import ReactionQueue
 from bot.rekognition import RekognitionError
 from bot.render import ImageResult, Reply, render_reply
@@ -65,7 +65,6 @@ THUMB_BUDGET_BYTES = 256 * 1024
 # Replies in one channel go out in message order, at most one a second (Slack's chat.postMessage limit); a
 # message whose reply isn't settled blocks later ones only until it was recorded this long ago.
 REPLY_ORDER_WAIT_SECONDS = 60.0
-CHANNEL_POST_INTERVAL_SECONDS = 1.0
 
 
 @dataclass
@@ -113,46 +112,6 @@ def thumbnail_url(file: dict) -> str | None:
         if long_side >= THUMB_MIN_LONG_SIDE:
             return url
     return None
-
-
-class ChannelPacer:
-    """At most one post a second per channel: wait() sleeps only the caller, and only for its own channel.
-
-    The second runs from the previous post's answer (posted()), not from when it was sent: Slack counts a post when
-    it arrives, somewhere between the two, so spacing the starts alone lets network and scheduling jitter bring two
-    posts closer than a second at Slack's end (a 429 and a Retry-After second lost). A 429's Retry-After holds the
-    channel's next post back that long (hold())."""
-
-    def __init__(self, interval: float = CHANNEL_POST_INTERVAL_SECONDS, clock: Callable[[], float] = time.monotonic):
-        self.interval = interval
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._next: dict[str, float] = {}  # channel -> monotonic time of its next free slot
-
-    def wait(self, channel_id: str) -> None:
-        with self._lock:
-            now = self.clock()
-            if len(self._next) > 1000:  # forget channels with no recent post
-                self._next = {c: t for c, t in self._next.items() if t > now}
-            slot = max(now, self._next.get(channel_id, now))
-            self._next[channel_id] = slot + self.interval
-        if slot > now:
-            time.sleep(slot - now)
-
-    def posted(self, channel_id: str) -> None:
-        """The channel's post was answered (or failed): its next one waits a full interval from now."""
-        self.hold(channel_id, self.interval)
-
-    def hold(self, channel_id: str, seconds: float) -> None:
-        """The channel's next post waits at least seconds from now (e.g. a 429's Retry-After)."""
-        with self._lock:
-            now = self.clock()
-            self._next[channel_id] = max(self._next.get(channel_id, now), now + seconds)
-
-    def held_for(self, channel_id: str) -> float:
-        """Seconds until the channel's next post may go (0: now)."""
-        with self._lock:
-            return max(0.0, self._next.get(channel_id, 0.0) - self.clock())
 
 
 @dataclass

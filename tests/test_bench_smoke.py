@@ -36,3 +36,16 @@ def test_with_slack_thumbnails_the_bot_downloads_thumb_1024_and_never_the_origin
     assert result.busy_replies == 0 and result.error_replies == 0 and result.duplicate_replies == 0
     assert result.original_downloads == 0 and result.thumb_downloads == 4
     assert result.rekognition_calls == 2  # the same thumbnail, the same answer
+
+
+def test_with_moderation_each_distinct_image_is_checked_once_and_a_flagged_one_is_held_not_labelled():
+    photos = make_photos(3, megapixels=0.3)
+    result = run_burst(
+        "bot", photos, images=6, channels=2, senders=2, quota=50, latency=(0.01, 0.05), moderation=True, flagged=2
+    )
+    assert result.answered == 6 and result.duplicate_replies == 0
+    assert result.busy_replies == 0 and result.error_replies == 0
+    # the 1st and 3rd distinct photos are flagged: each posted twice, so 4 held lines and a notice each
+    assert result.held == 4 and result.notices == 4
+    assert result.calls_by_api == {"DetectModerationLabels": 3, "DetectLabels": 1}
+    assert result.throttled_by_api == {}

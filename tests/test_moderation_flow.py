@@ -5,6 +5,7 @@ the real Bolt app, the fake Slack and the loopback Rekognition, as the long-runn
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import threading
 import time
@@ -14,8 +15,9 @@ from bot.moderation_review import ONLY_ADMINS
 from bot.render import HELD_LINE
 from bot.settings import ChannelOverrides
 from tests import slack_requests
-from tests.conftest import both_runtimes, fixture_bytes, server_only
+from tests.conftest import both_runtimes, fixture_bytes, server_only, slack_rate_limits
 from tests.fakes.slack import dm_channel
+from tests.fakes.slack_rate_limits import rate_limited_by_method
 from tests.slack_requests import block_actions, file_share_event
 
 pytestmark = both_runtimes
@@ -205,6 +207,23 @@ def test_a_held_image_posted_again_is_held_again_from_the_cache(start_bot, fake_
     posts = wait_for_posts_to(fake_slack, {"C0001": 2, "C0MOD": 2})
     assert posts["C0001"][1]["text"] == HELD_LINE
     assert [call.operation for call in aws_env.calls] == ["DetectModerationLabels"]
+
+
+@server_only
+@slack_rate_limits()
+def test_a_burst_of_held_images_sends_its_notices_a_second_apart_without_a_429(start_bot, fake_slack, aws_env):
+    """Held images from many channels all notify one moderation channel: Slack takes about one post a second there."""
+    bot = start_bot(**MODERATION)
+    aws_env.moderation_labels = VIOLENCE
+    for index in range(6):
+        post_image(bot, fake_slack, f"FHELD{index}", channel=f"C000{index}")
+
+    wait_for_posts_to(fake_slack, {"C0MOD": 6})
+    notices = [c for c in fake_slack.calls if c.method == "chat.postMessage" and c.args.get("channel") == "C0MOD"]
+    assert len(notices) == 6  # none refused and sent again
+    assert rate_limited_by_method(fake_slack.calls) == {}
+    arrivals = sorted(call.received_at for call in notices)
+    assert all(later - earlier >= 0.9 for earlier, later in itertools.pairwise(arrivals))
 
 
 def test_without_a_moderation_channel_each_admin_gets_the_notice_as_a_dm(start_bot, fake_slack, aws_env):

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from botocore.config import Config as BotoConfig
 from botocore.retries import standard
 from botocore.stub import Stubber
 from PIL import Image
@@ -25,6 +26,7 @@ from bot.rekognition import (
     RekognitionBusy,
     RekognitionLabeler,
     RekognitionUnavailable,
+    aws_session,
     build_rekognition_client,
 )
 from bot.render import Label
@@ -362,3 +364,19 @@ def test_retries_count_against_the_tps(aws_env, fast_throttle_backoff):
     assert max(fast_throttle_backoff) / 50 < 0.1
     times = [call.received_at for call in aws_env.calls]
     assert all(later - earlier >= 0.19 for earlier, later in itertools.pairwise(times))
+
+
+def test_the_fakes_quota_is_per_api_as_rekognitions_are(aws_env):
+    """Rekognition's TPS quotas are per API: a second's DetectLabels calls leave DetectModerationLabels' untouched."""
+    aws_env.tps_quota = 2
+    client = aws_session().client("rekognition", config=BotoConfig(retries={"total_max_attempts": 1}))
+    for _ in range(2):
+        client.detect_labels(Image={"Bytes": IMAGE})
+        client.detect_moderation_labels(Image={"Bytes": IMAGE})
+
+    with pytest.raises(client.exceptions.ThrottlingException):
+        client.detect_labels(Image={"Bytes": IMAGE})
+    with pytest.raises(client.exceptions.ThrottlingException):
+        client.detect_moderation_labels(Image={"Bytes": IMAGE})
+    assert dict(aws_env.throttled_by) == {"DetectLabels": 1, "DetectModerationLabels": 1}
+    assert aws_env.throttled == 2

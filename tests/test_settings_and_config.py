@@ -129,6 +129,15 @@ def test_the_rekognition_tps_sets_the_default_worker_count():
     assert load_config({**BASE, "LABELBOT_REKOGNITION_TPS": "50", "LABELBOT_WORKERS": "6"}).workers == 6
 
 
+def test_moderation_on_by_default_adds_threads_for_its_own_quota():
+    """A job holds its worker through DetectModerationLabels and DetectLabels: each API's calls need threads."""
+    on = {**BASE, "LABELBOT_MODERATION": "on", "LABELBOT_MODERATION_CHANNEL": "C0MOD"}
+    assert load_config(on).workers == 17  # ceil((5 + 5) x 1.5 s) + 2
+    assert load_config({**on, "LABELBOT_MODERATION_TPS": "20"}).workers == 40
+    assert load_config({**on, "LABELBOT_WORKERS": "8"}).workers == 8
+    assert load_config({**BASE, "LABELBOT_MODERATION_TPS": "20"}).workers == 10  # off by default: no change
+
+
 @pytest.mark.parametrize("value", ["0", "0.05", "1001", "fast"])
 def test_the_rekognition_tps_must_be_in_range(value):
     with pytest.raises(ConfigError, match="LABELBOT_REKOGNITION_TPS"):

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.pipeline import ChannelPacer
+from bot.rate_limit import ChannelPacer
 from bot.settings import ChannelOverrides
 from bot.slack_api import BoundedRateLimitRetryHandler
 from tests.conftest import both_runtimes, fixture_bytes, slack_rate_limits

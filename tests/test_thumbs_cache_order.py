@@ -13,7 +13,8 @@ from PIL import Image
 
 from bot.analysis import label_cache_key
 from bot.download_budget import ByteBudget
-from bot.pipeline import ChannelPacer, thumbnail_url
+from bot.pipeline import thumbnail_url
+from bot.rate_limit import ChannelPacer
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides, ChannelSettings
 from tests.conftest import fixture_bytes, slack_rate_limits

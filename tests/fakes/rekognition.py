@@ -9,6 +9,7 @@ import io
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -58,9 +59,14 @@ class FakeRekognition:
         # transactions-per-second quota: above `tps_quota` calls in any one second, ThrottlingException. Off: None.
         self.delay_range: tuple[float, float] | None = None
         self.random = random.Random(0)
+        # The quota is per API, as Rekognition's are: each operation has tps_quota calls a second of its own.
         self.tps_quota: int | None = None
-        self.throttled = 0  # calls answered ThrottlingException by the quota
-        self._recent: collections.deque[float] = collections.deque()  # accepted calls' times, the last second
+        self.throttled = 0  # calls answered ThrottlingException by the quota, all operations
+        self.throttled_by: collections.Counter[str] = collections.Counter()  # the same, by operation
+        # Each operation's accepted calls' times, the last second
+        self._recent: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
+        # Benchmarks: DetectModerationLabels' answer for an image, decided from its bytes (None: as above)
+        self.moderation_by: Callable[[bytes], list[dict] | None] | None = None
         # What the next calls get instead of an answer: ("error", status, code), ("drop",) or ("slow", seconds)
         self._forced: collections.deque[tuple] = collections.deque()
         self._lock = threading.Lock()
@@ -108,7 +114,7 @@ class FakeRekognition:
             return _error(400, "UnknownOperationException", f"only {', '.join(OPERATIONS)} are faked")
         if "authorization" not in request.headers:
             return _error(400, "MissingAuthenticationTokenException", "Missing Authentication Token")
-        if self.tps_quota is not None and not self._within_quota():
+        if self.tps_quota is not None and not self._within_quota(operation):
             return _error(400, "ThrottlingException", "Rate exceeded")
         if self.delay_range is not None:
             with self._lock:
@@ -156,15 +162,17 @@ class FakeRekognition:
             return response
         return self._answer(call, params, image)
 
-    def _within_quota(self) -> bool:
+    def _within_quota(self, operation: str) -> bool:
         now = time.monotonic()
         with self._lock:
-            while self._recent and self._recent[0] <= now - 1.0:
-                self._recent.popleft()
-            if len(self._recent) >= self.tps_quota:
+            recent = self._recent[operation]
+            while recent and recent[0] <= now - 1.0:
+                recent.popleft()
+            if len(recent) >= self.tps_quota:
                 self.throttled += 1
+                self.throttled_by[operation] += 1
                 return False
-            self._recent.append(now)
+            recent.append(now)
             return True
 
     def _answer(self, call: DetectCall, params: dict, image: bytes) -> Response:
@@ -190,6 +198,8 @@ class FakeRekognition:
     def _moderation_answer(self, params: dict, image: bytes) -> Response:
         min_confidence = params.get("MinConfidence", 50.0)  # Rekognition's default
         found = self.moderation_for.get(image, self.moderation_labels)
+        if self.moderation_by is not None:
+            found = self.moderation_by(image) or found
         labels = [label for label in found if label["Confidence"] >= min_confidence]
         return Response(
             200,
