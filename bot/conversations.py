@@ -108,9 +108,10 @@ class ModerationChannelCheck:
         self._warned = False
 
     def check_at_start(self) -> None:
-        """The start-up check: one call per process, whatever it answers (later ones are /labels status's)."""
+        """The start-up check: one call per process, whatever it answers (later ones are /labels status's), and
+        none if a status asked already."""
         with self._lock:
-            if self._checked_at_start or self.channel_id is None:
+            if self._checked_at_start or self.channel_id is None or self._answer is not None:
                 return
             self._checked_at_start = True
         try:
