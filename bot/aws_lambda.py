@@ -91,8 +91,14 @@ class LambdaRuntime:
 
     def __call__(self, event: Any, context: Any) -> dict:
         if event == SWEEP_EVENT:
-            return self.sweep(context)
-        return self.handle_request(event, context)
+            answer = self.sweep(context)
+        elif isinstance(event, dict) and isinstance(event.get(LAZY_MARK), dict):
+            answer = self.handle_request(event, context)
+        else:
+            return self.handle_request(event, context)  # an ack: no Slack call of its own within Slack's 3 s
+        # After the work of this instance's first invocation that isn't an ack: the start-up check, once.
+        self.services.moderation_channel.check_at_start()
+        return answer
 
     def handle_request(self, event: Any, context: Any) -> dict:
         """An API Gateway request (HTTP API payload 2.0 or REST API 1.0), or a lazy invocation of one."""

@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     if stop.is_set():
         services.stores.close()
         return 0
-    services.start()
+    services.start(check_moderation_channel=False)  # the parent, which answers Slack, checks it (one warning)
     threading.Thread(target=_read_wakes, args=(args.wake_fd, pool, stop_claiming, token_refused), daemon=True).start()
     stop.wait()
     log.info("labelling process stopping: finishing the images in flight")

@@ -62,18 +62,27 @@ class ModerationLabel:
 
 
 class UnknownCategory(ValueError):
-    """A name that isn't a top-level category; str() says which and, if one is close, which was meant."""
+    """A name that isn't a top-level category; str() says which and, if one is close, which was meant. `name` is
+    what was typed (spaces tidied; "" when nothing was named) and `suggestion` the close category or None, for a
+    caller that words its own answer (bot.settings: user text shown literally)."""
+
+    def __init__(self, message: str, name: str = "", suggestion: str | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+        self.suggestion = suggestion
 
 
 def category_named(text: str) -> str:
     """The top-level category a user typed (any case, extra spaces, "and" for "&"), or UnknownCategory."""
-    folded = " ".join(text.split()).casefold()
+    tidied = " ".join(text.split())
+    folded = tidied.casefold()
     for candidate in (folded, folded.replace(" and ", " & ")):
         if candidate in _BY_FOLDED:
             return _BY_FOLDED[candidate]
     guess = difflib.get_close_matches(folded, list(_BY_FOLDED), n=1, cutoff=0.6)
-    hint = f"; did you mean “{_BY_FOLDED[guess[0]]}”?" if guess else ""
-    raise UnknownCategory(f"“{' '.join(text.split())}” is not one of Rekognition's moderation categories{hint}")
+    suggestion = _BY_FOLDED[guess[0]] if guess else None
+    hint = f"; did you mean “{suggestion}”?" if suggestion else ""
+    raise UnknownCategory(f"“{tidied}” is not one of Rekognition's moderation categories{hint}", tidied, suggestion)
 
 
 def categories_named(text: str) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.analysis import AnalysisStep, ImageAnalysis, LabelsStep, ModerationStep, StepCache
 from bot.config import Config, ConfigError
+from bot.conversations import ModerationChannelCheck
 from bot.emoji_tags import EmojiMap
 from bot.jobs import InvocationWork, Work, WorkerPool
 from bot.moderation_review import ModerationReview
@@ -46,10 +47,17 @@ class Services:
     review: ModerationReview  # held images: their record, the admins' notices, the decisions on them
     emoji_map: EmojiMap
     search: TagSearch
+    moderation_channel: ModerationChannelCheck  # whether the bot is in LABELBOT_MODERATION_CHANNEL
     queue_gate: QueueGate | None = field(default=None)  # None: no bound (LABELBOT_MAX_QUEUE builds one)
     stopped: threading.Event = field(default_factory=threading.Event, repr=False)
 
-    def start(self) -> None:
+    def start(self, *, check_moderation_channel: bool = True) -> None:
+        """check_moderation_channel: whether the bot is in LABELBOT_MODERATION_CHANNEL, asked of Slack now (one call
+        with a 2 s timeout; a problem is one WARNING and never stops start-up). For the process Slack talks to, which
+        answers /labels status; not on Lambda, where an instance starts inside an ack (bot.aws_lambda asks after
+        the first invocation that isn't one)."""
+        if check_moderation_channel and not self.config.on_lambda:
+            self.moderation_channel.check_at_start()
         if self.search.load_workspace_url(self.slack) is None and self.pipeline is None:
             # Now, not in a /labels find ack. The upkeep sweep retries where the pipeline runs; in the process whose
             # labelling runs in a child, which has no upkeep, a thread does.
@@ -173,6 +181,7 @@ def build_services(
         review=review,
         emoji_map=emoji_map,
         search=search,
+        moderation_channel=ModerationChannelCheck(quick_slack, config.moderation_channel),
         queue_gate=QueueGate(stores.queue, config.max_queue),
     )
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
+from bot.moderation import MODERATION_CATEGORIES, UnknownCategory, categories_named
 from bot.mrkdwn import literal
 
 # Rekognition's MinConfidence accepts 0-100; more than 20 labels no longer reads as a short answer.
@@ -62,6 +64,27 @@ class ChannelOverrides:
         )
 
 
+# ---- where held images' notices go -----------------------------------------------------------------------
+
+# Whether the bot can post in LABELBOT_MODERATION_CHANNEL, as conversations.info says (bot.conversations): "member",
+# "not_member" (a channel it can see but isn't in) or "not_found" (a private channel it isn't in, or a wrong ID).
+ChannelAccess = Literal["member", "not_member", "not_found"]
+
+
+@dataclass(frozen=True)
+class ModerationNotices:
+    """Where the notices of held images go, from the configuration and what Slack said of the channel: the facts
+    check_change and describe_status need, handed in so this module asks no one."""
+
+    channel_id: str | None = None  # LABELBOT_MODERATION_CHANNEL
+    admins: bool = False  # LABELBOT_ADMINS is set: without a channel, each of them gets the notice as a DM
+    channel_access: ChannelAccess | None = None  # None: no channel, or Slack didn't say just now
+
+    @property
+    def has_reviewers(self) -> bool:
+        return self.channel_id is not None or self.admins
+
+
 # ---- commands --------------------------------------------------------------------------------------------
 
 
@@ -91,6 +114,24 @@ class AddFilterLabels:
 
     kind: str  # "include" | "exclude"
     labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SetModeration:
+    value: bool
+
+
+@dataclass(frozen=True)
+class SetModerationThreshold:
+    value: float
+
+
+@dataclass(frozen=True)
+class IgnoreModerationCategories:
+    """moderation ignore CATEGORY[, CATEGORY…] names every top-level category that doesn't count (it replaces the
+    list: there are only ten); an empty `categories` (… ignore none) counts them all."""
+
+    categories: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -126,10 +167,34 @@ class CommandError:
     show_help: bool = field(default=False)
 
 
-Change = SetEnabled | SetThreshold | SetMaxLabels | SetTags | AddFilterLabels | Reset
+Change = (
+    SetEnabled
+    | SetThreshold
+    | SetMaxLabels
+    | SetTags
+    | AddFilterLabels
+    | SetModeration
+    | SetModerationThreshold
+    | IgnoreModerationCategories
+    | Reset
+)
 Command = Change | Find | ShowTags | ShowStatus | ShowHelp | CommandError
 
-VERBS = ("on", "off", "threshold", "max", "tags", "include", "exclude", "find", "status", "reset", "help")
+VERBS = (
+    "on",
+    "off",
+    "threshold",
+    "max",
+    "tags",
+    "include",
+    "exclude",
+    "moderation",
+    "find",
+    "status",
+    "reset",
+    "help",
+)
+MODERATION_VERBS = ("on", "off", "threshold", "ignore")
 
 HELP_TEXT = (
     "*/labels* tunes how I label images in this channel:\n"
@@ -140,6 +205,12 @@ HELP_TEXT = (
     "• `/labels tags on` — add emoji reactions for what is in each image (`/labels tags` shows the map)\n"
     "• `/labels include Dog, Cat` — only ever show these labels (`/labels include clear` to undo)\n"
     "• `/labels exclude Person` — never show these labels (`/labels exclude clear` to undo)\n"
+    "• `/labels moderation on` / `/labels moderation off` — check each image for unsafe content first, and hold "
+    "a flagged one for an admin's review instead of labelling it\n"
+    "• `/labels moderation threshold 80` — hold an image when I am at least 80% sure of a category "
+    f"({THRESHOLD_RANGE[0]:g}–{THRESHOLD_RANGE[1]:g})\n"
+    "• `/labels moderation ignore Alcohol, Swimwear or Underwear` — these categories don't count here "
+    "(`/labels moderation ignore none` to count them all)\n"
     "• `/labels find whiteboard in #design since 7d` — find labelled images (newest first)\n"
     "• `/labels status` — this channel's settings\n"
     "• `/labels reset` — back to the defaults\n"
@@ -170,6 +241,8 @@ def parse_command(text: str) -> Command:
         return _parse_tags(args)
     if verb in ("include", "exclude"):
         return _parse_filter(verb, rest)
+    if verb == "moderation":
+        return _parse_moderation(args, rest)
     if verb == "find":
         return _parse_find(args)
     guess = difflib.get_close_matches(verb, VERBS, n=1, cutoff=0.6)
@@ -182,8 +255,13 @@ def _usage(message: str) -> CommandError:
 
 
 def _parse_threshold(args: list[str]) -> Command:
+    value = _parse_percent(args, "The threshold", "/labels threshold 90")
+    return value if isinstance(value, CommandError) else SetThreshold(value)
+
+
+def _parse_percent(args: list[str], what: str, example: str) -> float | CommandError:
     low, high = THRESHOLD_RANGE
-    usage = f"The threshold is a percentage from {low:g} to {high:g}, e.g. `/labels threshold 90`."
+    usage = f"{what} is a percentage from {low:g} to {high:g}, e.g. `{example}`."
     if len(args) != 1:
         return _usage(usage)
     try:
@@ -192,7 +270,7 @@ def _parse_threshold(args: list[str]) -> Command:
         return _usage(usage)
     if not low <= value <= high:
         return _usage(usage)
-    return SetThreshold(round(value, 1))
+    return round(value, 1)
 
 
 def _parse_max(args: list[str]) -> Command:
@@ -242,6 +320,47 @@ def _parse_filter(kind: str, rest: str) -> Command:
     return AddFilterLabels(kind, tuple(labels))
 
 
+def _parse_moderation(args: list[str], rest: str) -> Command:
+    usage = (
+        "Use `/labels moderation on`, `/labels moderation off`, `/labels moderation threshold 80` or "
+        "`/labels moderation ignore Alcohol, Gambling` (`/labels moderation ignore none` to count every category)."
+    )
+    if not args:
+        return _usage(usage)
+    word, more = args[0].lower(), args[1:]
+    if word in ("on", "off"):
+        if more:
+            return _usage(f"`/labels moderation {word}` takes nothing after it.")
+        return SetModeration(word == "on")
+    if word == "threshold":
+        value = _parse_percent(more, "The moderation threshold", "/labels moderation threshold 80")
+        return value if isinstance(value, CommandError) else SetModerationThreshold(value)
+    if word == "ignore":
+        return _parse_ignore(rest[len(args[0]) :].strip())
+    guess = difflib.get_close_matches(word, MODERATION_VERBS, n=1, cutoff=0.6)
+    hint = f" Did you mean `/labels moderation {guess[0]}`?" if guess else ""
+    return _usage(f"I don't know `/labels moderation {literal(args[0])}`.{hint} {usage}")
+
+
+def _parse_ignore(names: str) -> Command:
+    usage = (
+        "Name the moderation categories that don't count here, separated by commas, e.g. "
+        "`/labels moderation ignore Alcohol, Swimwear or Underwear`, or `/labels moderation ignore none`. "
+        f"Rekognition's categories are {_literal_list(MODERATION_CATEGORIES)}."
+    )
+    try:
+        return IgnoreModerationCategories(categories_named(names))
+    except UnknownCategory as exc:
+        if not exc.name:
+            return _usage(usage)
+        if exc.suggestion:
+            return _usage(
+                f"`{literal(exc.name)}` is not one of Rekognition's moderation categories. "
+                f"Did you mean `{literal(exc.suggestion)}`?"
+            )
+        return _usage(f"`{literal(exc.name)}` is not one of Rekognition's moderation categories. {usage}")
+
+
 def _parse_find(args: list[str]) -> Command:
     usage = "Search like this: `/labels find whiteboard`, `/labels find dog in #random since 7d`."
     words: list[str] = []
@@ -285,13 +404,31 @@ def apply_change(overrides: ChannelOverrides, change: Change, defaults: ChannelS
         return replace(overrides, max_labels=change.value)
     if isinstance(change, SetTags):
         return replace(overrides, tags=change.value)
+    if isinstance(change, SetModeration):
+        return replace(overrides, moderation=change.value)
+    if isinstance(change, SetModerationThreshold):
+        return replace(overrides, moderation_threshold=change.value)
+    if isinstance(change, IgnoreModerationCategories):
+        return replace(overrides, moderation_ignored=change.categories)
     current = getattr(overrides.apply_to(defaults), change.kind)
     merged = () if not change.labels else _merge(current, change.labels)
     return replace(overrides, **{change.kind: merged})
 
 
-def check_change(overrides: ChannelOverrides, change: Change, defaults: ChannelSettings) -> str | None:
-    """A reason the change can't apply (e.g. too many filter labels), or None."""
+NO_REVIEWERS = (
+    "Moderation needs someone to review the images it holds, and no one is set up: whoever runs labelbot sets "
+    "LABELBOT_MODERATION_CHANNEL to a channel ID the bot is in, or LABELBOT_ADMINS to the admins' user IDs (they get "
+    "a DM). Nothing was changed."
+)
+
+
+def check_change(
+    overrides: ChannelOverrides, change: Change, defaults: ChannelSettings, *, has_reviewers: bool
+) -> str | None:
+    """A reason the change can't apply (e.g. too many filter labels, or moderation on with no one to tell:
+    has_reviewers says whether held images' notices can go anywhere), or None."""
+    if isinstance(change, SetModeration) and change.value and not has_reviewers:
+        return NO_REVIEWERS
     if isinstance(change, AddFilterLabels) and change.labels:
         merged = _merge(getattr(overrides.apply_to(defaults), change.kind), change.labels)
         if len(merged) > MAX_FILTER_LABELS:
@@ -327,13 +464,23 @@ def _describe(change: Change, settings: ChannelSettings) -> str:
         return f"set the number of labels per image to at most {change.value}"
     if isinstance(change, SetTags):
         return "turned emoji tags " + ("on" if change.value else "off") + " in this channel"
+    if isinstance(change, SetModeration):
+        if change.value:
+            return "turned moderation on in this channel: a flagged image waits for an admin's review instead of labels"
+        return "turned moderation off in this channel"
+    if isinstance(change, SetModerationThreshold):
+        return f"set the moderation threshold to {format_percent(change.value)}"
+    if isinstance(change, IgnoreModerationCategories):
+        if not settings.moderation_ignored:
+            return "set moderation to count every category"
+        return f"set moderation to ignore {_literal_list(settings.moderation_ignored)}"
     current = getattr(settings, change.kind)
     if not current:
         return f"cleared the list of labels to {change.kind}"
     return f"set the labels to {change.kind} to {_literal_list(current)}"
 
 
-def describe_status(overrides: ChannelOverrides, defaults: ChannelSettings) -> str:
+def describe_status(overrides: ChannelOverrides, defaults: ChannelSettings, notices: ModerationNotices) -> str:
     effective = overrides.apply_to(defaults)
 
     def origin(name: str) -> str:
@@ -349,7 +496,36 @@ def describe_status(overrides: ChannelOverrides, defaults: ChannelSettings) -> s
         f"• at most {effective.max_labels} labels per image ({origin('max_labels')})\n"
         f"• emoji tags {'on' if effective.tags else 'off'} ({origin('tags')})\n"
         f"• only these labels: {names(effective.include)} ({origin('include')})\n"
-        f"• never these labels: {names(effective.exclude)} ({origin('exclude')})"
+        f"• never these labels: {names(effective.exclude)} ({origin('exclude')})\n"
+        f"• moderation {'on' if effective.moderation else 'off'} ({origin('moderation')})\n"
+        f"• moderation threshold {format_percent(effective.moderation_threshold)} "
+        f"({origin('moderation_threshold')})\n"
+        f"• moderation ignores: {names(effective.moderation_ignored)} ({origin('moderation_ignored')})\n"
+        + _describe_notices(notices)
+    )
+
+
+def _describe_notices(notices: ModerationNotices) -> str:
+    """Where held images' notices go, and a warning when the bot can't post there."""
+    if notices.channel_id is not None:
+        line = f"• moderation notices go to <#{notices.channel_id}>"
+        if notices.channel_access == "not_member":
+            line += (
+                f"\n:warning: I'm not a member of <#{notices.channel_id}> (LABELBOT_MODERATION_CHANNEL), so the "
+                "notices of held images can't be posted there: invite me with `/invite @labelbot` in that channel."
+            )
+        elif notices.channel_access == "not_found":
+            line += (
+                f"\n:warning: I can't see <#{notices.channel_id}> (LABELBOT_MODERATION_CHANNEL), so the notices "
+                "of held images can't be posted there: invite me if it is a private channel "
+                "(`/invite @labelbot` in it), or ask whoever runs labelbot to check the channel ID."
+            )
+        return line
+    if notices.admins:
+        return "• moderation notices go as DMs to the admins (LABELBOT_ADMINS)"
+    return (
+        "• moderation notices: nowhere yet, so moderation can't be turned on "
+        "(it needs LABELBOT_MODERATION_CHANNEL or LABELBOT_ADMINS)"
     )
 
 

@@ -229,3 +229,47 @@ def test_socket_mode_labels_an_image_and_answers_the_command(process_env, fake_s
     assert code == 0
     assert "Traceback" not in output
     assert APP_TOKEN not in output and BOT_TOKEN not in output
+
+
+def test_socket_mode_warns_once_of_a_moderation_channel_it_isnt_in_and_takes_moderation_commands(
+    process_env, fake_slack, aws_env, tmp_path
+):
+    """The process Slack talks to checks LABELBOT_MODERATION_CHANNEL as it starts; its labelling process doesn't
+    (one warning, one conversations.info). Start-up goes on, and /labels answers with the channel's moderation."""
+    fake_slack.conversations["C0MOD"] = {"is_member": False}
+    socket_server = FakeSocketModeServer()
+    fake_slack.socket_mode_url = socket_server.url
+    env = {
+        **process_env,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_APP_TOKEN": APP_TOKEN,
+        "SLACK_API_URL": fake_slack.api_url,
+        "LABELBOT_MODERATION_CHANNEL": "C0MOD",
+    }
+    process = start_bot_process([], env, tmp_path)
+
+    def command(text: str) -> str:
+        ack = socket_server.wait_for_ack(
+            socket_server.send_command(
+                {"command": "/labels", "text": text, "channel_id": "C0001", "user_id": "UALICE", "team_id": "T0001"}
+            )
+        )
+        return ack["payload"]["text"]
+
+    try:
+        socket_server.wait_for_client(timeout=30)
+        assert command("moderation on").startswith("Done: turned moderation on in this channel")
+        status = command("status")
+        photo = fake_slack.add_file("F1", fixture_bytes("cat.jpg"), "cat.jpg", "image/jpeg", "jpg")
+        socket_server.wait_for_ack(socket_server.send_event(envelope(file_share_event("D0001", [photo]))))
+        [reply] = [p for p in fake_slack.wait_for_posts(2) if "thread_ts" in p]  # the labelling process is up
+        assert reply["text"].startswith("Cat 99.2%")
+    finally:
+        code, output = stop(process)
+        socket_server.close()
+    assert code == 0
+    assert "• moderation on (set for this channel)" in status
+    assert ":warning: I'm not a member of <#C0MOD> (LABELBOT_MODERATION_CHANNEL)" in status
+    assert output.count("LABELBOT_MODERATION_CHANNEL is C0MOD, but the bot is not a member") == 1, output
+    assert len([c for c in fake_slack.calls if c.method == "conversations.info"]) == 1  # status used the answer
+    assert "Traceback" not in output

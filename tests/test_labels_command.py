@@ -53,6 +53,11 @@ def test_help_lists_every_subcommand_with_an_example(start_bot, text):
         "/labels include clear",
         "/labels exclude Person",
         "/labels exclude clear",
+        "/labels moderation on",
+        "/labels moderation off",
+        "/labels moderation threshold 80",
+        "/labels moderation ignore Alcohol, Swimwear or Underwear",
+        "/labels moderation ignore none",
         "/labels find whiteboard in #design since 7d",
         "/labels status",
         "/labels reset",
@@ -70,7 +75,12 @@ def test_status_shows_defaults_then_what_the_channel_set(start_bot):
         "• at most 5 labels per image (default)\n"
         "• emoji tags off (default)\n"
         "• only these labels: none (default)\n"
-        "• never these labels: none (default)"
+        "• never these labels: none (default)\n"
+        "• moderation off (default)\n"
+        "• moderation threshold 60% (default)\n"
+        "• moderation ignores: none (default)\n"
+        "• moderation notices: nowhere yet, so moderation can't be turned on "
+        "(it needs LABELBOT_MODERATION_CHANNEL or LABELBOT_ADMINS)"
     )
 
     assert answer(bot, "threshold 90") == "Done: set the threshold to 90%."
@@ -86,7 +96,12 @@ def test_status_shows_defaults_then_what_the_channel_set(start_bot):
         "• at most 3 labels per image (set for this channel)\n"
         "• emoji tags on (set for this channel)\n"
         "• only these labels: none (default)\n"
-        "• never these labels: `Person`, `Human`, `Carpet` (set for this channel)"
+        "• never these labels: `Person`, `Human`, `Carpet` (set for this channel)\n"
+        "• moderation off (default)\n"
+        "• moderation threshold 60% (default)\n"
+        "• moderation ignores: none (default)\n"
+        "• moderation notices: nowhere yet, so moderation can't be turned on "
+        "(it needs LABELBOT_MODERATION_CHANNEL or LABELBOT_ADMINS)"
     )
     assert "threshold 75% (default)" in answer(bot, "status", channel="C0002")
 

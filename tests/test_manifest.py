@@ -11,6 +11,8 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
+from bot.settings import VERBS
+
 SCHEMAS = Path(__file__).parent / "schemas"
 MANIFEST = Path(__file__).parent.parent / "manifest.yml"
 
@@ -100,3 +102,13 @@ def test_the_schema_rejects_a_broken_manifest(breakage, where, what):
     [error] = schema_errors(manifest)
 
     assert error.startswith(f"{where}: ") and what in error, error
+
+
+def test_the_labels_usage_hint_shows_subcommands_the_grammar_knows_moderation_among_them():
+    [command] = load_manifest()["features"]["slash_commands"]
+    hint = command["usage_hint"]
+    verbs = [part.split()[0] for part in hint.split("|")]
+
+    assert set(verbs) <= set(VERBS)
+    assert "moderation" in verbs
+    assert len(hint) <= 1000  # Slack's limit (the schema's maxLength), checked above too

@@ -71,8 +71,12 @@ def test_an_unknown_category_is_refused_with_the_closest_name():
     with pytest.raises(UnknownCategory, match=r"“Alcohl” is not one of .*did you mean “Alcohol”"):
         category_named("Alcohl")
     with pytest.raises(UnknownCategory) as refused:
-        category_named("Spaceships")
+        category_named("  Spaceships ")
     assert "did you mean" not in str(refused.value)
+    assert (refused.value.name, refused.value.suggestion) == ("Spaceships", None)
+    with pytest.raises(UnknownCategory) as refused:
+        category_named("hate  symbol")
+    assert (refused.value.name, refused.value.suggestion) == ("hate symbol", "Hate Symbols")
 
 
 def test_a_list_of_categories_is_each_once_in_the_taxonomys_order_and_none_is_empty():

@@ -16,15 +16,23 @@ from bot.settings import (
     ChannelSettings,
     CommandError,
     Find,
+    IgnoreModerationCategories,
+    ModerationNotices,
     Reset,
     SetEnabled,
     SetMaxLabels,
+    SetModeration,
+    SetModerationThreshold,
     SetTags,
     SetThreshold,
     ShowHelp,
     ShowStatus,
     ShowTags,
+    announce_change,
     apply_change,
+    check_change,
+    confirm_change,
+    describe_status,
     parse_command,
 )
 
@@ -77,6 +85,156 @@ def test_filter_labels_add_up_without_repeats_and_clear():
     second = apply_change(first, AddFilterLabels("include", ("dog", "Cat")), defaults)
     assert second.include == ("Dog", "Cat")
     assert apply_change(second, AddFilterLabels("include", ()), defaults).include == ()
+
+
+# ---- /labels moderation -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ("moderation on", SetModeration(True)),
+        ("Moderation OFF", SetModeration(False)),
+        ("moderation threshold 80", SetModerationThreshold(80.0)),
+        ("moderation threshold 92.55%", SetModerationThreshold(92.5)),
+        ("moderation threshold 0", SetModerationThreshold(0.0)),
+        ("moderation threshold 100", SetModerationThreshold(100.0)),
+        ("moderation ignore Alcohol", IgnoreModerationCategories(("Alcohol",))),
+        (
+            "moderation ignore swimwear  or underwear, ALCOHOL, alcohol",
+            IgnoreModerationCategories(("Swimwear or Underwear", "Alcohol")),  # the taxonomy's order, each once
+        ),
+        ("moderation ignore drugs and tobacco", IgnoreModerationCategories(("Drugs & Tobacco",))),
+        ("moderation ignore None", IgnoreModerationCategories(())),
+    ],
+)
+def test_the_moderation_grammar_accepts(text, command):
+    assert parse_command(text) == command
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("moderation", "Use `/labels moderation on`, `/labels moderation off`"),
+        ("moderation on please", "`/labels moderation on` takes nothing after it."),
+        ("moderation off now", "`/labels moderation off` takes nothing after it."),
+        ("moderation of", "I don't know `/labels moderation of`. Did you mean `/labels moderation off`?"),
+        ("moderation treshold 80", "Did you mean `/labels moderation threshold`?"),
+        ("moderation threshold", "The moderation threshold is a percentage from 0 to 100"),
+        ("moderation threshold 101", "The moderation threshold is a percentage from 0 to 100"),
+        ("moderation threshold -1", "The moderation threshold is a percentage from 0 to 100"),
+        ("moderation threshold lots", "The moderation threshold is a percentage from 0 to 100"),
+        ("moderation threshold nan", "The moderation threshold is a percentage from 0 to 100"),
+        ("moderation threshold 50 60", "e.g. `/labels moderation threshold 80`."),
+        ("moderation ignore", "Name the moderation categories that don't count here"),
+        ("moderation ignore ,  ,", "Name the moderation categories that don't count here"),
+        (
+            "moderation ignore Alcohol, Gamblin",
+            "`Gamblin` is not one of Rekognition's moderation categories. Did you mean `Gambling`?",
+        ),
+        ("moderation ignore Spaceships", "`Spaceships` is not one of Rekognition's moderation categories."),
+        ("moderation ignore Spaceships", "`Drugs &amp; Tobacco`"),  # no close name: all ten are listed
+        ("moderation ignore <!channel>", "`&lt;!channel&gt;` is not one of"),  # shown literally, never a mention
+        ("moderaton on", "Did you mean `/labels moderation`?"),
+    ],
+)
+def test_the_moderation_grammar_refuses_with_a_clear_answer(text, expected):
+    parsed = parse_command(text)
+    assert isinstance(parsed, CommandError)
+    assert expected in parsed.message
+
+
+MODERATED = ChannelSettings(75.0, 5, moderation=True, moderation_threshold=60.0)
+
+
+def test_moderation_changes_set_their_own_field_and_ignore_replaces_the_list():
+    on = apply_change(ChannelOverrides(threshold=90.0), SetModeration(True), ChannelSettings(75.0, 5))
+    assert on == ChannelOverrides(threshold=90.0, moderation=True)
+    off = apply_change(ChannelOverrides(), SetModeration(False), MODERATED)
+    assert off.apply_to(MODERATED).moderation is False
+    assert apply_change(off, SetModerationThreshold(85.0), MODERATED).moderation_threshold == 85.0
+
+    ignored = apply_change(off, IgnoreModerationCategories(("Alcohol", "Gambling")), MODERATED)
+    assert ignored.moderation_ignored == ("Alcohol", "Gambling")
+    replaced = apply_change(ignored, IgnoreModerationCategories(("Violence",)), MODERATED)
+    assert replaced.moderation_ignored == ("Violence",)  # the list named, not added to
+    counted = apply_change(replaced, IgnoreModerationCategories(()), MODERATED)
+    assert counted.moderation_ignored == ()  # set for this channel: every category counts
+    assert counted.changed_fields(replaced) == ("moderation_ignored",)
+    assert apply_change(counted, Reset(), MODERATED) == ChannelOverrides()
+
+
+def test_moderation_on_is_refused_when_no_one_would_review_what_it_holds():
+    refusal = check_change(ChannelOverrides(), SetModeration(True), ChannelSettings(75.0, 5), has_reviewers=False)
+    assert refusal is not None
+    assert "LABELBOT_MODERATION_CHANNEL" in refusal and "LABELBOT_ADMINS" in refusal
+    assert "Nothing was changed" in refusal
+    assert check_change(ChannelOverrides(), SetModeration(True), ChannelSettings(75.0, 5), has_reviewers=True) is None
+    for harmless in (SetModeration(False), SetModerationThreshold(90.0), IgnoreModerationCategories(()), Reset()):
+        assert check_change(ChannelOverrides(), harmless, ChannelSettings(75.0, 5), has_reviewers=False) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (
+            SetModeration(True),
+            "turned moderation on in this channel: a flagged image waits for an admin's review instead of labels",
+        ),
+        (SetModeration(False), "turned moderation off in this channel"),
+        (SetModerationThreshold(92.5), "set the moderation threshold to 92.5%"),
+        (
+            IgnoreModerationCategories(("Drugs & Tobacco", "Alcohol")),
+            "set moderation to ignore `Drugs &amp; Tobacco`, `Alcohol`",
+        ),
+        (IgnoreModerationCategories(()), "set moderation to count every category"),
+    ],
+)
+def test_a_moderation_change_is_confirmed_and_announced(change, said):
+    settings = apply_change(ChannelOverrides(), change, MODERATED).apply_to(MODERATED)
+    assert confirm_change(change, settings) == f"Done: {said}."
+    assert announce_change(change, settings, "UANA") == f"<@UANA> {said}."
+
+
+def status_lines(overrides: ChannelOverrides, notices: ModerationNotices) -> list[str]:
+    return describe_status(overrides, MODERATED, notices).splitlines()[7:]  # the moderation part
+
+
+def test_status_shows_the_channels_moderation_and_where_notices_go():
+    overrides = ChannelOverrides(moderation_threshold=80.0, moderation_ignored=("Alcohol", "Gambling"))
+    assert status_lines(overrides, ModerationNotices("C0MOD", channel_access="member")) == [
+        "• moderation on (default)",
+        "• moderation threshold 80% (set for this channel)",
+        "• moderation ignores: `Alcohol`, `Gambling` (set for this channel)",
+        "• moderation notices go to <#C0MOD>",
+    ]
+    off = ChannelOverrides(moderation=False, moderation_ignored=())
+    assert status_lines(off, ModerationNotices(admins=True)) == [
+        "• moderation off (set for this channel)",
+        "• moderation threshold 60% (default)",
+        "• moderation ignores: none (set for this channel)",
+        "• moderation notices go as DMs to the admins (LABELBOT_ADMINS)",
+    ]
+    # A channel as well as admins: the notices go to the channel (bot.moderation_review), not as DMs.
+    assert status_lines(off, ModerationNotices("C0MOD", admins=True))[-1] == "• moderation notices go to <#C0MOD>"
+    assert "nowhere yet" in status_lines(off, ModerationNotices())[-1]
+
+
+@pytest.mark.parametrize(
+    ("access", "warning"),
+    [
+        ("not_member", ":warning: I'm not a member of <#C0MOD> (LABELBOT_MODERATION_CHANNEL)"),
+        ("not_found", ":warning: I can't see <#C0MOD> (LABELBOT_MODERATION_CHANNEL)"),
+    ],
+)
+def test_status_warns_when_the_bot_cant_post_in_the_moderation_channel(access, warning):
+    *_, where, warned = status_lines(ChannelOverrides(), ModerationNotices("C0MOD", channel_access=access))
+    assert where == "• moderation notices go to <#C0MOD>"
+    assert warned.startswith(warning) and "`/invite @labelbot`" in warned
+    # Slack didn't say (or the bot is in it): no warning
+    for unknown in (None, "member"):
+        lines = status_lines(ChannelOverrides(), ModerationNotices("C0MOD", channel_access=unknown))
+        assert not any(":warning:" in line for line in lines)
 
 
 BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "secret"}
@@ -144,7 +302,7 @@ def test_the_rekognition_tps_must_be_in_range(value):
         load_config({**BASE, "LABELBOT_REKOGNITION_TPS": value})
 
 
-# Moderation (issue 13): configured and parsed, but LABELBOT_MODERATION=on is refused until the feature exists.
+# Moderation (issue 13): the workspace default, its threshold and pace, and where the notices go.
 LAMBDA = {
     **BASE,
     "LABELBOT_SETTINGS_TABLE": "labelbot-settings",
@@ -231,7 +389,7 @@ def test_the_services_defaults_carry_the_moderation_settings(tmp_path):
         assert services.settings_for("C012AB3CD").moderation_threshold == 85.0
     finally:
         services.stop(timeout=1)
-    # The next step only lifts the refusal: a Config with moderation on gives channels moderation by default.
+    # A Config with moderation on gives channels moderation by default.
     on = dataclasses.replace(config, moderation=True, db_path=tmp_path / "on.sqlite3")
     services = build_services(on, rekognition_client=UNCALLED_CLIENT)
     try:

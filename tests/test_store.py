@@ -169,8 +169,27 @@ def test_a_channels_moderation_settings_are_kept_and_saved_field_by_field(store)
         threshold=90.0, moderation=True, moderation_threshold=75.0, moderation_ignored=("Alcohol",)
     )
     assert store.settings.get_overrides("C2") == ChannelOverrides(moderation=False, moderation_ignored=())
-    store.settings.save_overrides("C1", ChannelOverrides(), fields=("moderation_ignored",))  # `ignore none`
+    store.settings.save_overrides("C1", ChannelOverrides(), fields=("moderation_ignored",))  # back to the default
     assert store.settings.get_overrides("C1").moderation_ignored is None
+
+
+def test_what_the_moderation_commands_save_reads_back_as_it_was(store):
+    """/labels moderation threshold 72.5, ignore with names holding & and spaces, then ignore none (an empty list,
+    not the default), each saved as the command saves it: only its field."""
+    before = ChannelOverrides()
+    for change in (
+        ChannelOverrides(moderation=True),
+        ChannelOverrides(moderation=True, moderation_threshold=72.5),
+        ChannelOverrides(
+            moderation=True,
+            moderation_threshold=72.5,
+            moderation_ignored=("Non-Explicit Nudity of Intimate parts and Kissing", "Drugs & Tobacco", "Alcohol"),
+        ),
+        ChannelOverrides(moderation=True, moderation_threshold=72.5, moderation_ignored=()),
+    ):
+        store.settings.save_overrides("C1", change, fields=change.changed_fields(before))
+        assert store.settings.get_overrides("C1") == change
+        before = change
 
 
 def test_a_reply_whose_post_may_have_landed_is_checked_in_the_thread_next_time(store):

@@ -17,6 +17,7 @@ from bot.settings import (
     HELP_TEXT,
     CommandError,
     Find,
+    ModerationNotices,
     ShowHelp,
     ShowStatus,
     ShowTags,
@@ -75,11 +76,12 @@ def handle_labels_command(command: dict, services: Services) -> tuple[str, str |
         return services.search.answer(parsed, channel_id=channel_id, user_id=user_id), None
     overrides = services.stores.settings.get_overrides(channel_id)
     if isinstance(parsed, ShowStatus):
-        return describe_status(overrides, services.defaults), None
+        return describe_status(overrides, services.defaults, moderation_notices(services)), None
     allowed = services.permission.decide(user_id)
     if not allowed:
         return (UNCHECKED if allowed is None else DENIED), None
-    problem = check_change(overrides, parsed, services.defaults)
+    has_reviewers = bool(services.review.destinations)  # the moderation channel, or the admins' DMs
+    problem = check_change(overrides, parsed, services.defaults, has_reviewers=has_reviewers)
     if problem:
         return problem, None
     changed = apply_change(overrides, parsed, services.defaults)
@@ -87,3 +89,14 @@ def handle_labels_command(command: dict, services: Services) -> tuple[str, str |
     services.stores.settings.save_overrides(channel_id, changed, fields=changed.changed_fields(overrides))
     settings = changed.apply_to(services.defaults)
     return confirm_change(parsed, settings), announce_change(parsed, settings, user_id)
+
+
+def moderation_notices(services: Services) -> ModerationNotices:
+    """Where held images' notices go, and whether the bot is in that channel: the answer remembered from start-up or
+    the last status (younger than a minute), else one conversations.info call with a 2 s timeout."""
+    config = services.config
+    return ModerationNotices(
+        channel_id=config.moderation_channel,
+        admins=bool(config.admins),
+        channel_access=services.moderation_channel.access(),
+    )

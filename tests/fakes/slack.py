@@ -277,8 +277,8 @@ class FakeSlack:
                 200, {"ok": True, "user": {"id": user_id, "is_admin": False, **self.users.get(user_id, {})}}
             )
         if method == "conversations.info":
-            channel_id = args.get("channel", "")
-            if channel_id in self.conversations and self.conversations[channel_id] is None:
+            channel_id = str(args.get("channel", ""))
+            if not channel_id or (channel_id in self.conversations and self.conversations[channel_id] is None):
                 return Response(200, {"ok": False, "error": "channel_not_found"})
             public = {"id": channel_id, "is_channel": True, "is_private": False, "is_member": True}
             return Response(200, {"ok": True, "channel": {**public, **(self.conversations.get(channel_id) or {})}})
