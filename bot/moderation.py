@@ -79,10 +79,22 @@ def category_named(text: str) -> str:
     for candidate in (folded, folded.replace(" and ", " & ")):
         if candidate in _BY_FOLDED:
             return _BY_FOLDED[candidate]
-    guess = difflib.get_close_matches(folded, list(_BY_FOLDED), n=1, cutoff=0.6)
-    suggestion = _BY_FOLDED[guess[0]] if guess else None
+    suggestion = _suggestion(folded)
     hint = f"; did you mean “{suggestion}”?" if suggestion else ""
     raise UnknownCategory(f"“{tidied}” is not one of Rekognition's moderation categories{hint}", tidied, suggestion)
+
+
+def _suggestion(folded: str) -> str | None:
+    """The category meant by a name that isn't one: a second-level name's top level ("Explicit Nudity" ->
+    Explicit), a close spelling, or the one category holding what was typed ("swimwear"), if only one does."""
+    second_level = {name.casefold(): top for name, top in TOP_LEVEL_OF_L2.items()}
+    if folded in second_level:
+        return second_level[folded]
+    guess = difflib.get_close_matches(folded, list(_BY_FOLDED), n=1, cutoff=0.6)
+    if guess:
+        return _BY_FOLDED[guess[0]]
+    holding = [name for key, name in _BY_FOLDED.items() if folded and folded in key]
+    return holding[0] if len(holding) == 1 else None
 
 
 def categories_named(text: str) -> tuple[str, ...]:

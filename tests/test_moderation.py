@@ -79,6 +79,22 @@ def test_an_unknown_category_is_refused_with_the_closest_name():
     assert (refused.value.name, refused.value.suggestion) == ("hate symbol", "Hate Symbols")
 
 
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("swimwear", "Swimwear or Underwear"),  # a word of one long name
+        ("Tobacco", "Drugs & Tobacco"),
+        ("Explicit Nudity", "Explicit"),  # a second-level name: its top level
+        ("graphic violence", "Violence"),
+        ("ing", None),  # in Kissing and Gambling: neither is meant
+    ],
+)
+def test_a_second_level_name_or_a_word_of_one_category_suggests_it(typed, meant):
+    with pytest.raises(UnknownCategory) as refused:
+        category_named(typed)
+    assert refused.value.suggestion == meant
+
+
 def test_a_list_of_categories_is_each_once_in_the_taxonomys_order_and_none_is_empty():
     assert categories_named("Swimwear or Underwear, alcohol,Alcohol") == ("Swimwear or Underwear", "Alcohol")
     assert categories_named(" None ") == ()
