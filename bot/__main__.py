@@ -22,12 +22,21 @@ def main(argv: list[str] | None = None) -> int:
     label.add_argument("path", type=Path)
     label.add_argument("--threshold", type=_percent, help="minimum confidence, 0-100 (default LABELBOT_MIN_CONFIDENCE)")
     label.add_argument("--max", type=_label_count, dest="max_labels", help="labels at most, 1-20 (default 5)")
+    label.add_argument(
+        "--moderation", action="store_true", help="check it with DetectModerationLabels first, as a channel with it on"
+    )
+    label.add_argument(
+        "--moderation-threshold",
+        type=_percent,
+        help="with --moderation: hold at this confidence, 0-100 (default LABELBOT_MODERATION_MIN_CONFIDENCE, 60)",
+    )
     args = parser.parse_args(argv)
 
     load_dotenv(Path.cwd() / ".env", override=False)
     try:
         if args.command == "label":
-            return label_local_file(args.path, args.threshold, args.max_labels)
+            moderation = args.moderation or args.moderation_threshold is not None
+            return label_local_file(args.path, args.threshold, args.max_labels, moderation, args.moderation_threshold)
         return run_bot(args.command or "run")
     except ConfigError as exc:
         print(f"labelbot: configuration error: {exc}", file=sys.stderr)
@@ -68,11 +77,20 @@ def run_bot(command: str) -> int:
     return 0
 
 
-def label_local_file(path: Path, threshold: float | None, max_labels: int | None) -> int:
-    from bot.analysis import ImageAnalysis, LabelsStep, NoLabelCache, content_hash
-    from bot.config import load_label_defaults
+def label_local_file(
+    path: Path,
+    threshold: float | None,
+    max_labels: int | None,
+    moderation: bool = False,
+    moderation_threshold: float | None = None,
+) -> int:
+    """Print the reply the bot would post for this file; with moderation, first what DetectModerationLabels found
+    and whether the bot would hold the image (then, as the bot, it asks for no labels)."""
+    from bot.analysis import MODERATION_CALL_MIN_CONFIDENCE, ImageAnalysis, LabelsStep, NoLabelCache, content_hash
+    from bot.config import load_label_defaults, load_moderation_threshold
     from bot.images import ImageError, prepare_for_rekognition
-    from bot.rekognition import RekognitionError, RekognitionLabeler, build_rekognition_client
+    from bot.moderation import describe_moderation, held_categories
+    from bot.rekognition import RekognitionError, RekognitionLabeler, RekognitionModerator, build_rekognition_client
     from bot.render import ImageResult, render_reply
     from bot.settings import ChannelSettings
 
@@ -81,17 +99,28 @@ def label_local_file(path: Path, threshold: float | None, max_labels: int | None
     settings = ChannelSettings(
         threshold=default_threshold if threshold is None else threshold,
         max_labels=default_max if max_labels is None else max_labels,
+        moderation=moderation,
+        moderation_threshold=load_moderation_threshold() if moderation_threshold is None else moderation_threshold,
     )
     try:
         data = path.read_bytes()
     except OSError as exc:
         print(f"labelbot: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 1
-    labeler = RekognitionLabeler(build_rekognition_client(max_pool_connections=1))
-    analysis = ImageAnalysis([LabelsStep(labeler, NoLabelCache())])
+    client = build_rekognition_client(max_pool_connections=1)
+    analysis = ImageAnalysis([LabelsStep(RekognitionLabeler(client), NoLabelCache())])
     try:
-        found = analysis.analyse(content_hash(data), lambda: prepare_for_rekognition(data).data, settings)
-        result = ImageResult(path.name, path.name, labels=found.labels)
+        prepared = prepare_for_rekognition(data).data
+        if settings.moderation:
+            found = RekognitionModerator(client).detect_moderation_labels(prepared, MODERATION_CALL_MIN_CONFIDENCE)
+            print("\n".join(describe_moderation(found, settings.moderation_threshold)))
+            held = held_categories(found, settings.moderation_threshold)
+            if held:
+                result = ImageResult(path.name, path.name, held=held)
+                print(render_reply([result], settings).text)
+                return 0
+        labels = analysis.analyse(content_hash(data), lambda: prepared, settings).labels
+        result = ImageResult(path.name, path.name, labels=labels)
     except (ImageError, RekognitionError) as exc:
         result = ImageResult(path.name, path.name, error=str(exc))
     reply = render_reply([result], settings)

@@ -34,10 +34,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ANALYSIS_CACHE_DAYS = 30  # how long Rekognition's answer for an image (and request parameters) is reused
-IN_FLIGHT_WAIT_SECONDS = 60.0
+IN_FLIGHT_WAIT_SECONDS = 60.0  # a worker with the same image as another waits this long for the other's answer
 # DetectModerationLabels is asked for everything from this confidence (its own default) and each channel's threshold
 # applied to the cached answer: changing the threshold costs no call.
-MODERATION_CALL_MIN_CONFIDENCE = 50.0  # a worker with the same image as another waits this long for the other's answer
+MODERATION_CALL_MIN_CONFIDENCE = 50.0
 
 
 @dataclass(frozen=True)

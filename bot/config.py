@@ -131,7 +131,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         label_function=get("LABELBOT_LABEL_FUNCTION") if mode == "lambda" else None,
         label_concurrency=_int(get, "LABELBOT_LABEL_CONCURRENCY", 1, 1, 10_000) if mode == "lambda" else 1,
         moderation=moderation,
-        moderation_min_confidence=_number(get, "LABELBOT_MODERATION_MIN_CONFIDENCE", 60.0, 0.0, 100.0),
+        moderation_min_confidence=load_moderation_threshold(environ),
         moderation_tps=moderation_tps,
         moderation_channel=moderation_channel,
     )
@@ -204,6 +204,11 @@ def load_label_defaults(environ: Mapping[str, str] | None = None) -> tuple[float
         _number(get, "LABELBOT_MIN_CONFIDENCE", 75.0, 0.0, 100.0),
         _int(get, "LABELBOT_MAX_LABELS", 5, 1, 20),
     )
+
+
+def load_moderation_threshold(environ: Mapping[str, str] | None = None) -> float:
+    """LABELBOT_MODERATION_MIN_CONFIDENCE: the workspace-wide moderation threshold a channel can override."""
+    return _number(_reader(environ), "LABELBOT_MODERATION_MIN_CONFIDENCE", 60.0, 0.0, 100.0)
 
 
 def _reader(environ: Mapping[str, str] | None):

@@ -134,3 +134,24 @@ def held_categories(
             continue
         found[category] = max(found.get(category, 0.0), label.confidence)
     return tuple(sorted(found.items(), key=lambda item: (-item[1], item[0])))
+
+
+def describe_moderation(labels: Iterable[ModerationLabel], threshold: float, ignored: Iterable[str] = ()) -> list[str]:
+    """What the moderation answer means, one line each, for `python -m bot label FILE --moderation`: every label
+    with its top-level category and whether it counts at this threshold, then the verdict (held or not)."""
+    labels, skip = tuple(labels), set(ignored)
+    lines = [f"Moderation (threshold {threshold:g}%):" + ("" if labels else " nothing found")]
+    for label in sorted(labels, key=lambda item: (-item.confidence, item.level, item.name)):
+        category = top_level_of(label, labels)
+        within = "" if category == label.name else f" ({category})"
+        counts = (
+            "ignored" if category in skip else "counts" if label.confidence >= threshold else f"below {threshold:g}%"
+        )
+        lines.append(f"  {label.name} {label.confidence:.1f}%{within}: {counts}")
+    held = held_categories(labels, threshold, skip)
+    if held:
+        found = ", ".join(f"{name} {confidence:.1f}%" for name, confidence in held)
+        lines.append(f"Held for an admin's review ({found}): no labels, no reactions, no DetectLabels call.")
+    else:
+        lines.append("Not held: labelled as usual.")
+    return lines

@@ -141,6 +141,42 @@ def test_label_tries_the_aws_side_on_a_local_file(process_env, tmp_path):
     assert narrow.stdout == "Cat 99.2% · Kitten 96.4%\n"
 
 
+def test_label_with_moderation_prints_what_the_bot_would_act_on(process_env, aws_env, tmp_path):
+    aws_env.moderation_labels = [
+        {"Name": "Violence", "Confidence": 71.25, "ParentName": "", "TaxonomyLevel": 1},
+        {"Name": "Weapons", "Confidence": 71.25, "ParentName": "Violence", "TaxonomyLevel": 2},
+        {"Name": "Alcohol", "Confidence": 55.0, "ParentName": "", "TaxonomyLevel": 1},
+    ]
+    cat = str(FIXTURES / "cat.jpg")
+
+    held = run_bot(["label", cat, "--moderation"], process_env, tmp_path)
+
+    assert (held.returncode, held.stdout.splitlines()) == (
+        0,
+        [
+            "Moderation (threshold 60%):",
+            "  Violence 71.2%: counts",
+            "  Weapons 71.2% (Violence): counts",
+            "  Alcohol 55.0%: below 60%",
+            "Held for an admin's review (Violence 71.2%): no labels, no reactions, no DetectLabels call.",
+            "This image is waiting for an admin's review.",
+        ],
+    )
+    assert [call.operation for call in aws_env.calls] == ["DetectModerationLabels"]
+    assert aws_env.calls[0].min_confidence == 50.0  # asked from Rekognition's floor, as the bot asks
+
+    process_env["LABELBOT_MODERATION_MIN_CONFIDENCE"] = "50"
+    stricter = run_bot(["label", cat, "--moderation"], process_env, tmp_path)
+    assert "Held for an admin's review (Violence 71.2%, Alcohol 55.0%)" in stricter.stdout
+
+    fine = run_bot(["label", cat, "--moderation-threshold", "80"], process_env, tmp_path)
+    assert fine.stdout.splitlines()[-2:] == [
+        "Not held: labelled as usual.",
+        "Cat 99.2% · Kitten 96.4% · Pet 95.0% · Animal 94.8% · Whiskers 80.1%",
+    ]
+    assert [call.operation for call in aws_env.calls][-2:] == ["DetectModerationLabels", "DetectLabels"]
+
+
 def test_label_explains_a_file_it_cannot_read(process_env, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(fixture_bytes("cat.jpg")[:3000])
