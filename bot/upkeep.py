@@ -58,8 +58,14 @@ class Upkeep:
         purged = self._stores.tags.purge_index(cutoff)
         jobs = self._stores.queue.purge_finished_jobs(cutoff)
         cache_cutoff = now - ANALYSIS_CACHE_DAYS * SECONDS_PER_DAY
-        _expire("cached label answers", lambda: self._stores.label_cache.purge_label_cache(cache_cutoff))
-        _expire("cached step answers", lambda: self._stores.answers.purge_answers(cache_cutoff))
+        _expire(
+            "cached label answers",
+            ANALYSIS_CACHE_DAYS,
+            lambda: self._stores.label_cache.purge_label_cache(cache_cutoff),
+        )
+        _expire("cached step answers", ANALYSIS_CACHE_DAYS, lambda: self._stores.answers.purge_answers(cache_cutoff))
+        # A held image's record (who posted it, its categories, the decision) goes with the retention, as its labels
+        _expire("held images", self._retention_days, lambda: self._stores.moderation.purge(cutoff))
         if purged or jobs:
             log.info(
                 "expired %d tag index entries and %d finished jobs older than %d days",
@@ -85,11 +91,11 @@ class Upkeep:
             self._stores.replies.mark_reply_deleted(channel_id, message_ts)
 
 
-def _expire(what: str, purge: Callable[[], int]) -> None:
-    """One cache's purge: a failure is logged and costs the others nothing."""
+def _expire(what: str, days: int, purge: Callable[[], int]) -> None:
+    """One purge: a failure is logged and costs the others nothing."""
     try:
         expired = purge()
         if expired:
-            log.info("expired %d %s older than %d days", expired, what, ANALYSIS_CACHE_DAYS)
+            log.info("expired %d %s older than %d days", expired, what, days)
     except Exception:
         log.exception("purging the %s failed", what)

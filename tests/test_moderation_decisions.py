@@ -11,6 +11,7 @@ import pytest
 
 from bot.store import HeldImage
 from bot.store.dynamodb.moderation import file_pointer_key, held_key
+from bot.upkeep import Upkeep
 from tests.conftest import Clock
 
 DAY = 86400
@@ -224,6 +225,25 @@ def test_an_image_whose_message_or_file_was_deleted_meanwhile_is_not_held(make_s
     assert store.moderation.hold(held_image("3.0", "F3")) is True
 
 
+def test_held_since_lists_the_weeks_held_images_newest_first_decided_or_waiting(moderation):
+    moderation.hold(held_image("1.0", "F1", held_at=NOW - 9 * DAY))  # before the week
+    moderation.hold(held_image("2.0", "F2", held_at=NOW - 3 * DAY))
+    moderation.hold(held_image("3.0", "F3", held_at=NOW - 2 * DAY, channel="C2"))
+    moderation.hold(held_image("4.0", "F4", held_at=NOW - 1 * DAY))
+    moderation.decide("C1", "2.0", "F2", "kept", "UA")
+
+    week = moderation.held_since(NOW - 7 * DAY)
+
+    assert [(image.channel_id, image.file_id) for image in week] == [("C1", "F4"), ("C2", "F3"), ("C1", "F2")]
+    assert (week[2].decision, week[2].decided_by) == ("kept", "UA")  # decided shows with the decision
+    assert week[0].decision is None
+    assert [i.file_id for i in moderation.held_since(NOW - 7 * DAY, channel_ids={"C1"})] == ["F4", "F2"]
+    assert moderation.held_since(NOW - 7 * DAY, channel_ids=set()) == []
+    assert [i.file_id for i in moderation.held_since(NOW - 7 * DAY, limit=1)] == ["F4"]
+    moderation.forget_message("C1", "4.0")  # deleted in Slack: gone from the list too
+    assert [i.file_id for i in moderation.held_since(NOW - 7 * DAY)] == ["F3", "F2"]
+
+
 def test_the_purge_drops_records_held_before_the_cutoff_decided_or_not(make_store):
     clock = Clock(10 * DAY)
     moderation = make_store(clock=clock).moderation
@@ -247,6 +267,22 @@ def test_the_purge_drops_records_held_before_the_cutoff_decided_or_not(make_stor
     assert moderation.forget_file("F1") == 0  # its file's pointer (DynamoDB) went too
     assert moderation.purge(float("inf")) == 1
     assert moderation.released_content("K3") is False
+
+
+def test_the_hourly_upkeep_purges_held_images_past_the_retention_even_when_another_purge_fails(make_store, caplog):
+    class Failing:
+        def purge_answers(self, older_than: float) -> int:
+            raise RuntimeError("the answer cache is down")
+
+    store = make_store(clock=Clock(NOW))
+    store.moderation.hold(held_image("1.0", "F1", held_at=NOW))
+    store.moderation.hold(held_image("2.0", "F2", held_at=NOW + 80 * DAY))
+
+    Upkeep(dataclasses.replace(store, answers=Failing()), slack=None, retention_days=90).purge(NOW + 91 * DAY)
+
+    assert store.moderation.held("C1", "1.0", "F1") is None
+    assert store.moderation.held("C1", "2.0", "F2") is not None
+    assert "purging the cached step answers failed" in caplog.text
 
 
 def test_dynamodb_items_expire_with_the_retention_and_expired_ones_read_as_gone(make_store, store_kind):

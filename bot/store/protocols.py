@@ -306,6 +306,12 @@ class ModerationDecisions(Protocol):
         """Whether an image with this content was released ("Looks fine" holds for its re-posts too). The release
         outlives the deletion of the message it was decided on; only the purge drops it."""
 
+    def held_since(
+        self, since: float, *, channel_ids: Collection[str] | None = None, limit: int = 50
+    ) -> list[HeldImage]:
+        """Images held at or after `since` (epoch seconds), decided or waiting, newest first, at most `limit`; only
+        those channels' if given (the Home tab's)."""
+
     def forget_message(self, channel_id: str, message_ts: str) -> int:
         """The message was deleted in Slack: drop its held records; returns how many."""
 

@@ -1,7 +1,8 @@
 """Moderation decisions on DynamoDB, in the Jobs table (dynamodb/tables.py lists the items):
 
 - the held image: pk "held#<channel>#<message_ts>", sk "file#<file_id>", so a message's records are one partition
-  (forget_message: one Query); in by_state "held" (state_since = held_at) for the purge.
+  (forget_message: one Query); in by_state "held" (state_since = held_at) for the purge and held_since (the Home
+  tab's week, newest first).
 - its file's pointer: pk "held-file#<file_id>", sk "<channel>#<message_ts>", written in one transaction with it, so a
   file's records are one partition too (forget_file: one consistent Query). Not Jobs' by_file index: its reads lag
   (a file deleted just after its hold would keep it), and deletions.py reads every by_file hit as a job of the file;
@@ -16,6 +17,8 @@ won "released" decision and the release's PutItem leaves that content unreleased
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from bot.store.dynamodb import messages
 from bot.store.dynamodb.base import DynamoTables, is_live
@@ -113,6 +116,26 @@ class DynamoModerationDecisions:
     def released_content(self, content_key: str) -> bool:
         item = self._tables.get(self._tables.jobs_table, released_key(content_key))
         return item is not None and is_live(item, self._tables.clock())
+
+    def held_since(
+        self, since: float, *, channel_ids: Collection[str] | None = None, limit: int = 50
+    ) -> list[HeldImage]:
+        """by_state "held", newest first (a Query, never a Scan); the channels filtered as the pages come."""
+        if channel_ids is not None and not channel_ids:
+            return []
+        now, found = self._tables.clock(), []
+        for item in self._tables.query(
+            self._tables.jobs_table,
+            "#state_key = :state AND #state_since >= :since",
+            {"state": "held", "since": since},
+            index="by_state",
+            forward=False,
+        ):
+            if is_live(item, now) and (channel_ids is None or item["channel_id"] in channel_ids):
+                found.append(_image(item))
+                if len(found) >= limit:
+                    break
+        return found
 
     def forget_message(self, channel_id: str, message_ts: str) -> int:
         return drop_message_held(self._tables, channel_id, message_ts)

@@ -6,6 +6,7 @@ hold records nothing for a message or file deleted in Slack (messages.py's marke
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 
 from bot.store.encoding import categories_from_json, categories_to_json
 from bot.store.protocols import DECISIONS, HeldImage
@@ -105,6 +106,21 @@ class SqliteModerationDecisions:
         with self._database.reading() as db:
             return bool(db.execute("SELECT 1 FROM released_content WHERE content_key=?", (content_key,)).fetchone())
 
+    def held_since(
+        self, since: float, *, channel_ids: Collection[str] | None = None, limit: int = 50
+    ) -> list[HeldImage]:
+        if channel_ids is not None and not channel_ids:
+            return []
+        where, args = "held_at >= ?", [since]
+        if channel_ids is not None:
+            where += f" AND channel_id IN ({','.join('?' * len(channel_ids))})"
+            args += list(channel_ids)
+        with self._database.reading() as db:
+            rows = db.execute(
+                f"SELECT * FROM held_images WHERE {where} ORDER BY held_at DESC, file_id LIMIT ?", (*args, limit)
+            ).fetchall()
+        return [_image(row) for row in rows]
+
     def forget_message(self, channel_id: str, message_ts: str) -> int:
         with self._database.transaction() as db:
             return drop_message_held(db, channel_id, message_ts)
@@ -133,8 +149,10 @@ def drop_file_held(db: sqlite3.Connection, file_id: str) -> int:
 
 def _read(db: sqlite3.Connection, channel_id: str, message_ts: str, file_id: str) -> HeldImage | None:
     row = db.execute(f"SELECT * FROM held_images WHERE {_KEY}", (channel_id, message_ts, file_id)).fetchone()
-    if row is None:
-        return None
+    return None if row is None else _image(row)
+
+
+def _image(row: sqlite3.Row) -> HeldImage:
     return HeldImage(
         channel_id=row["channel_id"],
         message_ts=row["message_ts"],
