@@ -2,17 +2,20 @@
 (how many images, the top labels) and the latest problems, within Block Kit's limits whatever the numbers.
 
 Every user who opens the tab sees the same view, so it is given only what any member of the workspace may see:
-public channels. Private channels, DMs and their images, labels and file names never reach it."""
+public channels. Private channels, DMs and their images, labels and file names never reach it. One exception: of the
+week's images moderation held (in public channels too), admins also see who posted each and what was found."""
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.moderation_notice import VERDICTS, describe_categories
 from bot.mrkdwn import clip, escape, pack_lines, slack_date
 from bot.settings import ChannelSettings, format_percent
-from bot.store import LabellingSummary
+from bot.store import HeldImage, LabellingSummary
 
 # Block Kit's limits for a Home tab view.
 MAX_BLOCKS = 100
@@ -27,6 +30,8 @@ RECENT_ERRORS = 10
 # What the tab shows at most; the rest is "…and N more". Keeps the view far below MAX_BLOCKS.
 MAX_CHANNEL_BLOCKS = 30
 MAX_ERROR_BLOCKS = 10
+MAX_HELD_BLOCKS = 10
+MAX_HELD = 50  # held images listed at most (store.moderation.held_since's limit)
 MAX_FILTER_NAMES = 5
 MAX_LINE = 600
 MAX_REASON = 200
@@ -50,9 +55,15 @@ def build_home_view(
     *,
     days: int = SUMMARY_DAYS,
     channels_problem: str | None = None,
+    held: Sequence[HeldImage] = (),
+    moderation_shown: bool = False,
+    reviewer: bool = False,
+    workspace_url: str | None = None,
     now: float | None = None,
 ) -> dict:
-    """The `home` view for views.publish. `channels_problem`: why the channel list is missing or incomplete."""
+    """The `home` view for views.publish. `channels_problem`: why the channel list is missing or incomplete.
+    `held`: the week's held images in those channels, listed when `moderation_shown` (moderation is on somewhere)
+    or any was held; `reviewer`: the viewer may decide on them, and also sees who posted each and what was found."""
     now = time.time() if now is None else now
     blocks: list[dict] = [
         _header("labelbot"),
@@ -91,6 +102,15 @@ def build_home_view(
             f"emoji tags {_on_off(defaults.tags)}"
         )
     )
+    if moderation_shown or held:
+        blocks += [{"type": "divider"}, _header(f"Held for review (last {days} days)")]
+        if held:
+            lines = [_held_line(image, reviewer, workspace_url) for image in held]
+            blocks += _packed_sections(lines, MAX_HELD_BLOCKS, "held images")
+            if not reviewer:
+                blocks.append(_context("Admins decide from the notice I sent them; only they see what was found."))
+        else:
+            blocks.append(_section("None: no image was held for review."))
     blocks += [{"type": "divider"}, _header(f"Latest problems (last {days} days)")]
     if summary.recent_errors:
         lines = [
@@ -124,6 +144,18 @@ def _channel_line(channel: HomeChannel) -> str:
         parts.append("only " + _names(s.include))
     if s.exclude:
         parts.append("never " + _names(s.exclude))
+    return clip(" · ".join(parts), MAX_LINE)
+
+
+def _held_line(image: HeldImage, reviewer: bool, workspace_url: str | None) -> str:
+    link = f"{workspace_url}archives/{image.channel_id}/p{image.message_ts.replace('.', '')}" if workspace_url else None
+    if image.decision is None:
+        state = "waiting for an admin"
+    else:
+        state = f"*{VERDICTS[image.decision]}* (<@{image.decided_by}>)"
+    parts = [slack_date(image.held_at, link), f"<#{image.channel_id}>", state]
+    if reviewer:
+        parts += [f"posted by <@{image.user_id}>", describe_categories(image.categories)]
     return clip(" · ".join(parts), MAX_LINE)
 
 

@@ -14,6 +14,8 @@ RELEASE_ACTION = "moderation_release"  # "Looks fine"
 KEEP_ACTION = "moderation_keep"  # "Keep flagged"
 MAX_FILE_NAME = 200
 MAX_KEPT_BLOCKS = 10  # of a pressed notice's blocks (it has 3): a payload's blocks are Slack's, still bounded
+# What each decision is called, on the buttons, the decided notice and the Home tab
+VERDICTS = {"released": "Looks fine", "kept": "Keep flagged"}
 # A button's value names the image: channel, message ts and file id (Slack's shapes), joined by spaces.
 _VALUE = re.compile(r"([CDG][A-Z0-9]{2,20}) (\d{1,12}\.\d{1,8}) (F[A-Z0-9]{2,20})")
 
@@ -44,7 +46,7 @@ def render_decided_notice(image: HeldImage | None, notice_blocks: object = None)
         return Reply(text=line, blocks=[*kept[:MAX_KEPT_BLOCKS], {"type": "context", "elements": [_mrkdwn(line)]}])
     assert image.decision is not None and image.decided_at is not None
     done = "labelled it" if image.decision == "released" else "kept it flagged"
-    verdict = "Looks fine" if image.decision == "released" else "Keep flagged"
+    verdict = VERDICTS[image.decision]
     line = f"*{verdict}*: <@{image.decided_by}> {done} {slack_date(image.decided_at)}."
     facts = kept[:MAX_KEPT_BLOCKS] or _about(image, "", None)
     blocks = [*facts, {"type": "context", "elements": [_mrkdwn(line)]}]
@@ -57,7 +59,7 @@ def _summary(image: HeldImage, file_name: str) -> str:
 
 def _about(image: HeldImage, file_name: str, permalink: str | None) -> list[dict]:
     where = f"<{permalink}|{_name(file_name)}>" if permalink else _name(file_name)
-    found = ", ".join(f"{escape(category)} {format_percent(confidence)}" for category, confidence in image.categories)
+    found = describe_categories(image.categories)
     return [
         {
             "type": "section",
@@ -76,8 +78,8 @@ def _buttons(image: HeldImage) -> dict:
         "type": "actions",
         "block_id": "moderation_decision",
         "elements": [
-            _button("Looks fine", RELEASE_ACTION, value, "primary"),
-            _button("Keep flagged", KEEP_ACTION, value, "danger"),
+            _button(VERDICTS["released"], RELEASE_ACTION, value, "primary"),
+            _button(VERDICTS["kept"], KEEP_ACTION, value, "danger"),
         ],
     }
 
@@ -98,3 +100,8 @@ def _name(file_name: str) -> str:
 
 def _mrkdwn(text: str) -> dict:
     return {"type": "mrkdwn", "text": text}
+
+
+def describe_categories(categories: tuple[tuple[str, float], ...]) -> str:
+    """`Violence 91%, Alcohol 62.5%`: what moderation found, for admins only (the channel never sees it)."""
+    return ", ".join(f"{escape(category)} {format_percent(confidence)}" for category, confidence in categories)

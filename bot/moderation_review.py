@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.moderation_notice import KEEP_ACTION, RELEASE_ACTION, image_of_button, render_decided_notice, render_notice
+from bot.moderation_notice import (
+    KEEP_ACTION,
+    RELEASE_ACTION,
+    VERDICTS,
+    image_of_button,
+    render_decided_notice,
+    render_notice,
+)
 from bot.permissions import UNCHECKED, SettingsPermission
 from bot.rate_limit import ChannelPacer
 from bot.render import ImageResult, Reply
@@ -160,7 +167,7 @@ class ModerationReview:
         if decided is None and (image.decided_by != user_id or image.decision != decision):
             # A later press: someone else's, or the decider's own other button. A retried press is answered by none.
             who = "You" if image.decided_by == user_id else f"<@{image.decided_by}>"
-            verdict = "Looks fine" if image.decision == "released" else "Keep flagged"
+            verdict = VERDICTS[image.decision]
             return Decision(f"{who} decided on this image already: *{verdict}*.", relabel)
         return Decision(None, relabel)
 

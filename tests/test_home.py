@@ -12,7 +12,7 @@ import pytest
 from bot.home import HomeChannel, build_home_view, short_reason
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides, ChannelSettings
-from bot.store import LabellingError, LabellingSummary, Stores
+from bot.store import HeldImage, LabellingError, LabellingSummary, Stores
 from tests.conftest import Clock, both_runtimes, fixture_bytes
 from tests.slack_requests import file_share_event, next_ts
 
@@ -310,3 +310,71 @@ def test_without_the_channel_scopes_the_tab_still_shows_and_says_why(start_bot, 
     [publish] = fake_slack.wait_for_calls("views.publish")
     assert_valid_home_view(publish["view"])
     assert "`missing_scope` (the app needs the `channels:read` scope)" in view_text(publish["view"])
+
+
+# ---- the week's held images -------------------------------------------------------------------------------------
+
+VIOLENCE = [{"Name": "Violence", "Confidence": 91.0, "ParentName": "", "TaxonomyLevel": 1}]
+
+
+def held(ts: str, channel: str = "C0001", **fields) -> HeldImage:
+    defaults = {"user_id": "UPOSTER", "categories": (("Violence", 91.0),), "held_at": 1_700_000_000.0}
+    return HeldImage(channel, ts, "F" + ts.replace(".", ""), content_key="K" + ts, **{**defaults, **fields})
+
+
+def test_held_images_show_when_decided_or_waiting_and_only_reviewers_see_what_was_found():
+    images = [
+        held("1.1"),
+        held("2.2", decision="released", decided_by="UADMIN", decided_at=1_700_000_100.0),
+        held("3.3", decision="kept", decided_by="UADMIN", decided_at=1_700_000_200.0),
+    ]
+    base = "https://acme.slack.com/"
+
+    shown = view_text(build_home_view([], EMPTY, DEFAULTS, held=images, workspace_url=base))
+    admin = view_text(build_home_view([], EMPTY, DEFAULTS, held=images, reviewer=True, workspace_url=base))
+
+    assert "Held for review (last 7 days)" in shown
+    assert "^https://acme.slack.com/archives/C0001/p11|" in shown  # the date links to the message
+    assert "<#C0001> · waiting for an admin" in shown
+    assert "<#C0001> · *Looks fine* (<@UADMIN>)" in shown and "<#C0001> · *Keep flagged* (<@UADMIN>)" in shown
+    assert "Violence" not in shown and "UPOSTER" not in shown  # the channel never learns the category
+    assert "only they see what was found" in shown
+    assert "waiting for an admin · posted by <@UPOSTER> · Violence 91%" in admin
+    assert "only they see" not in admin
+
+
+def test_the_held_section_shows_only_where_moderation_is_on_or_something_was_held():
+    assert "Held for review" not in view_text(build_home_view([], EMPTY, DEFAULTS))
+    on = view_text(build_home_view([], EMPTY, DEFAULTS, moderation_shown=True))
+    assert "Held for review (last 7 days)\nNone: no image was held for review." in on
+    assert "Held for review" in view_text(build_home_view([], EMPTY, DEFAULTS, held=[held("1.1")]))
+
+
+def test_many_held_images_stay_within_block_kit_limits():
+    images = [held(f"{i}.5", channel=f"C{i:05d}") for i in range(50)]
+    view = build_home_view([], EMPTY, DEFAULTS, held=images, reviewer=True)
+    assert_valid_home_view(view)
+    assert view_text(view).count("posted by <@UPOSTER>") == 50
+
+
+def test_the_home_tab_lists_the_weeks_held_images_with_details_for_admins_only(start_bot, fake_slack, aws_env):
+    fake_slack.channels = [{"id": "C0001", "name": "general"}]  # the bot's public channels
+    bot = start_bot(LABELBOT_MODERATION="on", LABELBOT_ADMINS="UADMIN", LABELBOT_WORKERS="1")
+    aws_env.moderation_labels = VIOLENCE
+    photo = fake_slack.add_file("FHELD", CAT_JPG, "held.jpg", "image/jpeg", "jpg")
+    secret = fake_slack.add_file("FSECRET", CAT_JPG, "secret.jpg", "image/jpeg", "jpg")
+    bot.post_event(file_share_event("C0001", [photo], user="UPOSTER"))
+    bot.post_event(file_share_event("G0PRIV", [secret], user="UPOSTER", channel_type="group"))
+    fake_slack.wait_for_posts(4)  # two held lines, two DMs to UADMIN
+
+    for user in ("UADMIN", "UBOB"):
+        bot.post_event(home_opened(user))
+    publishes = {p["user_id"]: p["view"] for p in fake_slack.wait_for_calls("views.publish", 2)}
+
+    for view in publishes.values():
+        assert_valid_home_view(view)
+        assert "G0PRIV" not in json.dumps(view)  # a private channel's held image is nobody's business here
+    admin, bob = view_text(publishes["UADMIN"]), view_text(publishes["UBOB"])
+    assert "<#C0001> · waiting for an admin · posted by <@UPOSTER> · Violence 91%" in admin
+    assert "<#C0001> · waiting for an admin" in bob
+    assert "Violence" not in bob and "UPOSTER" not in bob

@@ -11,7 +11,7 @@ import time
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
-from bot.home import RECENT_ERRORS, SUMMARY_DAYS, TOP_LABELS, HomeChannel, build_home_view
+from bot.home import MAX_HELD, RECENT_ERRORS, SUMMARY_DAYS, TOP_LABELS, HomeChannel, build_home_view
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -36,13 +36,22 @@ def publish_home(services: Services, user_id: str) -> None:
     channels, problem = member_channels(services)
     settings = services.settings_for  # the channel's overrides over the workspace defaults
     home = [HomeChannel(c["id"], str(c.get("name") or ""), settings(c["id"])) for c in channels]
+    public = {c["id"] for c in channels}  # public now: a channel made private drops out
+    since = time.time() - SUMMARY_DAYS * 86400
     summary = services.stores.summary.labelling_summary(
-        time.time() - SUMMARY_DAYS * 86400,
-        top_labels=TOP_LABELS,
-        recent_errors=RECENT_ERRORS,
-        channel_ids={c["id"] for c in channels},  # public now: a channel made private drops out
+        since, top_labels=TOP_LABELS, recent_errors=RECENT_ERRORS, channel_ids=public
     )
-    view = build_home_view(home, summary, services.defaults, channels_problem=problem)
+    held = services.stores.moderation.held_since(since, channel_ids=public, limit=MAX_HELD)
+    view = build_home_view(
+        home,
+        summary,
+        services.defaults,
+        channels_problem=problem,
+        held=held,
+        moderation_shown=services.defaults.moderation or any(c.settings.moderation for c in home),
+        reviewer=bool(held) and services.permission.may_review(user_id) is True,
+        workspace_url=services.search.workspace_url(),
+    )
     try:
         services.slack.views_publish(user_id=user_id, view=view)
     except SlackApiError as exc:
