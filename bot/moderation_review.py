@@ -43,6 +43,12 @@ NO_DESTINATION = (
 )
 
 
+# The upkeep re-sends a notice that could not be posted: for images held in the last week, once over this old.
+MISSING_NOTICE_DAYS = 7
+NOTICE_GRACE = 300.0  # seconds: a notice still being posted (a burst's wait a second each) is no missing one
+MAX_MISSING_NOTICES = 200
+
+
 @dataclass(frozen=True)
 class Decision:
     """What a press came to: an ephemeral answer for the presser (None: nothing to say), and the message whose
@@ -132,6 +138,16 @@ class ModerationReview:
                 self._pacer.posted(destination)
             first = first or (str(response.get("channel", destination)), str(response.get("ts", "")))
         return first
+
+    def send_missing_notices(self, now: float) -> int:
+        """The upkeep's second chance: a notice for each image held this week, still waiting, whose notice could not
+        be posted (Slack refused or failed) and was held over NOTICE_GRACE_SECONDS ago (not one being sent now).
+        Returns how many were sent."""
+        if not self.destinations:
+            return 0
+        waiting = self._stores.moderation.held_since(now - MISSING_NOTICE_DAYS * 86400, limit=MAX_MISSING_NOTICES)
+        missing = [i for i in waiting if not i.notice_ts and i.decision is None and i.held_at <= now - NOTICE_GRACE]
+        return sum(self.send_notice(image, "") for image in reversed(missing))  # oldest first
 
     def _permalink(self, image: HeldImage) -> str | None:
         try:

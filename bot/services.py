@@ -222,7 +222,7 @@ def _build_labelling(
         reactions=ReactionQueue(slack, emoji_map_origin=emoji_map.origin, background=not config.on_lambda),
         review=review,
     )
-    upkeep = Upkeep(stores, slack, config.retention_days, search=search)
+    upkeep = Upkeep(stores, slack, config.retention_days, search=search, review=review)
     if config.on_lambda:
         finish = pipeline.reactions.drain
         return pipeline, InvocationWork(

@@ -1,6 +1,6 @@
-"""The sweep thread's upkeep: delete the bot's replies to images deleted in Slack; expire old tag index entries,
-finished jobs, cached labels and the other steps' cached answers; learn the workspace URL for `/labels find` if
-start-up couldn't."""
+"""The sweep thread's upkeep: delete the bot's replies to images deleted in Slack; send again the moderation notices
+Slack refused; expire old tag index entries, finished jobs, held images, cached labels and the other steps' cached
+answers; learn the workspace URL for `/labels find` if start-up couldn't."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.analysis import ANALYSIS_CACHE_DAYS
+from bot.moderation_review import ModerationReview
 from bot.store import Stores
 from bot.tag_search import TagSearch
 
@@ -23,7 +24,8 @@ SECONDS_PER_DAY = 86400.0
 
 
 class Upkeep:
-    """Called by the worker pool's sweep (every 30 s): replies every time, the retention purge once an hour."""
+    """Called by the worker pool's sweep (every 30 s): replies and missing notices every time, the retention purge
+    once an hour."""
 
     def __init__(
         self,
@@ -34,8 +36,10 @@ class Upkeep:
         purge_every_seconds: float = 3600.0,
         clock: Callable[[], float] = time.time,
         search: TagSearch | None = None,
+        review: ModerationReview | None = None,
     ) -> None:
         self._stores = stores
+        self._review = review
         self._slack = slack
         self._retention_days = retention_days
         self._purge_every_seconds = purge_every_seconds
@@ -48,6 +52,8 @@ class Upkeep:
         if self._search is not None and self._search.workspace_url() is None:
             self._search.load_workspace_url(self._slack)
         now = self._clock()
+        if self._review is not None:  # one store read of the week's held images (DynamoDB: one Query)
+            self.send_missing_notices(now)
         if now >= self._next_purge:
             self._next_purge = now + self._purge_every_seconds
             self.purge(now)
@@ -74,6 +80,15 @@ class Upkeep:
                 self._retention_days,
             )
         return purged
+
+    def send_missing_notices(self, now: float) -> None:
+        """Held images whose notice Slack refused get it again (ModerationReview.send_missing_notices)."""
+        try:
+            sent = self._review.send_missing_notices(now)
+            if sent:
+                log.info("sent %d moderation notices that could not be posted before", sent)
+        except Exception:
+            log.exception("re-sending missing moderation notices failed")
 
     def delete_replies_to_deleted_messages(self) -> None:
         for channel_id, message_ts, reply_ts in self._stores.replies.replies_to_delete():

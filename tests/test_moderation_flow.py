@@ -226,6 +226,25 @@ def test_a_burst_of_held_images_sends_its_notices_a_second_apart_without_a_429(s
     assert all(later - earlier >= 0.9 for earlier, later in itertools.pairwise(arrivals))
 
 
+def test_a_notice_slack_refused_is_sent_again_by_the_upkeep(start_bot, fake_slack, aws_env, monkeypatch):
+    monkeypatch.setattr("bot.moderation_review.NOTICE_GRACE", 0.0)  # held long enough ago not to be mid-send
+    bot = start_bot(**MODERATION)
+    aws_env.moderation_labels = VIOLENCE
+    fake_slack.fail_next("chat.postMessage", error="internal_error")  # the notice, posted before the held line
+    message = post_image(bot, fake_slack)
+    wait_for_posts_to(fake_slack, {"C0001": 1})
+    assert bot.services.stores.moderation.held("C0001", message["ts"], "FCAT1").notice_ts == ""
+
+    bot.sweep()
+
+    [notice] = wait_for_posts_to(fake_slack, {"C0MOD": 1})["C0MOD"]
+    assert "<@UPOSTER>" in json.dumps(notice["blocks"])
+    assert bot.services.stores.moderation.held("C0001", message["ts"], "FCAT1").notice_ts == notice["ts"]
+    bot.sweep()  # sent: not again
+    time.sleep(0.3)
+    assert len([m for m in fake_slack.thread_messages if m["channel"] == "C0MOD"]) == 1
+
+
 def test_without_a_moderation_channel_each_admin_gets_the_notice_as_a_dm(start_bot, fake_slack, aws_env):
     fake_slack.users["UADMIN1"] = {"is_admin": True}
     bot = start_bot(LABELBOT_MODERATION="on", LABELBOT_ADMINS="UADMIN1,UADMIN2")
