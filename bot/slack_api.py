@@ -136,3 +136,14 @@ def build_web_client(token: str, base_url: str, *, timeout: float = TIMEOUT_SECO
             ServerErrorRetryHandler(max_retry_count=2),
         ],
     )
+
+
+def respond_ephemeral(respond: Callable[..., object] | None, text: str, doing: str) -> None:
+    """Best effort: an ephemeral answer through an interaction's response_url (Bolt's `respond`; None when the
+    payload has none). A failure is logged as "could not <doing>" and goes no further."""
+    if respond is None:
+        return
+    try:
+        respond(text=text, response_type="ephemeral", replace_original=False)
+    except Exception as exc:
+        log.warning("could not %s: %s", doing, type(exc).__name__)

@@ -4,14 +4,11 @@ image labelled: by the workers, or on AWS Lambda by this invocation."""
 
 from __future__ import annotations
 
-import logging
-
 from slack_bolt import App
 
 from bot.moderation_notice import KEEP_ACTION, RELEASE_ACTION
 from bot.services import Services
-
-log = logging.getLogger(__name__)
+from bot.slack_api import respond_ephemeral
 
 
 def register(app: App, services: Services) -> None:
@@ -35,9 +32,4 @@ def register(app: App, services: Services) -> None:
 
 def tell_presser(respond, text: str) -> None:
     """An ephemeral answer through the press's response_url: it reaches the presser in a channel and in a DM."""
-    if respond is None:  # no response_url in the payload
-        return
-    try:
-        respond(text=text, response_type="ephemeral", replace_original=False)
-    except Exception as exc:  # best effort: the notice itself shows the decision
-        log.warning("could not answer a moderation button press: %s", type(exc).__name__)
+    respond_ephemeral(respond, text, "answer a moderation button press")  # best effort: the notice shows the decision

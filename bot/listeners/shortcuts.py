@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from bot.conversations import Conversation, look_up
 from bot.listeners.files import message_images, record_images
 from bot.services import Services
+from bot.slack_api import respond_ephemeral
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,4 @@ def tell_user(services: Services, shortcut: dict, text: str, respond) -> None:
         return
     except SlackApiError as exc:
         log.info("ephemeral note in %s failed (%s); using the response_url", channel_id, exc.response.get("error"))
-    if respond is None:  # no response_url in the payload
-        return
-    try:
-        respond(text=text, response_type="ephemeral", replace_original=False)
-    except Exception as exc:  # best effort: the user just sees no note
-        log.warning("could not tell the user about the shortcut: %s", type(exc).__name__)
+    respond_ephemeral(respond, text, "tell the user about the shortcut")  # best effort: else no note
