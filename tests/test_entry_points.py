@@ -229,15 +229,20 @@ def test_http_mode_under_gunicorn_labels_an_image_and_stops_on_sigterm(process_e
     assert BOT_TOKEN not in output and SIGNING_SECRET not in output
 
 
-def test_socket_mode_labels_an_image_and_answers_the_command(process_env, fake_slack, aws_env, tmp_path):
-    socket_server = FakeSocketModeServer()
+def socket_mode_env(process_env: dict, fake_slack, socket_server: FakeSocketModeServer) -> dict:
+    """A Socket Mode bot process's environment: apps.connections.open answers with the fake server's URL."""
     fake_slack.socket_mode_url = socket_server.url
-    env = {
+    return {
         **process_env,
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_APP_TOKEN": APP_TOKEN,
         "SLACK_API_URL": fake_slack.api_url,
     }
+
+
+def test_socket_mode_labels_an_image_and_answers_the_command(process_env, fake_slack, aws_env, tmp_path):
+    socket_server = FakeSocketModeServer()
+    env = socket_mode_env(process_env, fake_slack, socket_server)
     process = start_bot_process([], env, tmp_path)
     try:
         socket_server.wait_for_client(timeout=30)
@@ -274,14 +279,7 @@ def test_socket_mode_warns_once_of_a_moderation_channel_it_isnt_in_and_takes_mod
     (one warning, one conversations.info). Start-up goes on, and /labels answers with the channel's moderation."""
     fake_slack.conversations["C0MOD"] = {"is_member": False}
     socket_server = FakeSocketModeServer()
-    fake_slack.socket_mode_url = socket_server.url
-    env = {
-        **process_env,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_APP_TOKEN": APP_TOKEN,
-        "SLACK_API_URL": fake_slack.api_url,
-        "LABELBOT_MODERATION_CHANNEL": "C0MOD",
-    }
+    env = {**socket_mode_env(process_env, fake_slack, socket_server), "LABELBOT_MODERATION_CHANNEL": "C0MOD"}
     process = start_bot_process([], env, tmp_path)
 
     def command(text: str) -> str:
