@@ -4,7 +4,10 @@ Slack (nothing in a screenshot can mention, ping or link anyone)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from bot.mrkdwn import escape
 
 
 @dataclass(frozen=True)
@@ -20,3 +23,145 @@ class TextDetection:
     height: float
     id: int = 0
     parent_id: int | None = None  # a WORD's LINE
+
+
+# ---- what is repeated: confident lines in reading order, secrets hidden ------------------------------------------
+
+HIDDEN = "[hidden]"
+TEXT_LINE_LIMIT = 300  # characters of text in the reply, an ellipsis marking a cut
+LINE_SEPARATOR = " · "
+MAX_INDEXED_WORDS = 100  # distinct words of an image's text in the tag index: DetectText returns up to 100 words
+
+# Credential-shaped runs, each with how the poster's warning names it. A run is replaced whole; for a `key=value`
+# shape only the value goes. Checked on each line and on the joined text (OCR may split a line), before anything
+# is kept, logged or posted (a `password:` ending one line and its value the next: the line separator between).
+SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("a private key", re.compile(r"-{2,}\s*BEGIN\b[A-Z0-9 ]*PRIVATE\s+KEY\s*-{2,}", re.IGNORECASE)),
+    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{8,}|\bxapp-[A-Za-z0-9-]{8,}")),
+    ("a Slack webhook URL", re.compile(r"https?://hooks\.slack\.com/\S+", re.IGNORECASE)),
+    ("an AWS access key", re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),
+    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")),
+    ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*)?")),
+    ("a Stripe key", re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}")),
+    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("a password in a URL", re.compile(r"(?<=://)[^\s:/@]+:[^\s@/]+(?=@)")),
+    (
+        "a password or secret",
+        re.compile(
+            r"(?<![A-Za-z])(?:password|passwd|pwd|pass|secret|api[_-]?key|access[_-]?key|token|client[_-]?secret)"
+            r"(?:[_-]?[a-z]+)?\s*[:=]\s*(?:·\s*)?\"?(?P<value>[^\s\"']{4,})",
+            re.IGNORECASE,
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ScreenText:
+    """The text the bot repeats and indexes of one image: its lines, redacted; the kinds of secret hidden."""
+
+    lines: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        return LINE_SEPARATOR.join(self.lines)
+
+
+def read_text(detections: tuple[TextDetection, ...] | list[TextDetection], min_confidence: float) -> ScreenText:
+    """The LINE detections at or above min_confidence, in reading order, each with its secrets hidden."""
+    kinds: list[str] = []
+    lines = []
+    for line in reading_order(d for d in detections if d.kind == "LINE" and d.confidence >= min_confidence):
+        redacted, found = redact(" ".join(line.text.split()))
+        kinds.extend(found)
+        if redacted:
+            lines.append(redacted)
+    joined, found = redact(LINE_SEPARATOR.join(lines))  # a secret OCR split over two lines
+    if found:
+        lines = joined.split(LINE_SEPARATOR)
+        kinds.extend(found)
+    return ScreenText(tuple(lines), tuple(dict.fromkeys(kinds)))
+
+
+def reading_order(lines) -> list[TextDetection]:
+    """Top to bottom, then left to right: lines whose middles are within half a line's height of a row's first line
+    are on that row."""
+    rows: list[list[TextDetection]] = []
+    for line in sorted(lines, key=lambda d: (d.top, d.left)):
+        middle = line.top + line.height / 2
+        if rows:
+            first = rows[-1][0]
+            if abs(middle - (first.top + first.height / 2)) <= max(first.height, line.height) / 2:
+                rows[-1].append(line)
+                continue
+        rows.append([line])
+    return [line for row in rows for line in sorted(row, key=lambda d: d.left)]
+
+
+def redact(text: str) -> tuple[str, tuple[str, ...]]:
+    """text with every credential-shaped run replaced by HIDDEN, and the kinds found (each once, in pattern order)."""
+    kinds = []
+    for kind, pattern in SECRET_PATTERNS:
+        replaced, count = pattern.subn(_hide, text)
+        if count and replaced != text:
+            kinds.append(kind)
+            text = replaced
+    return text, tuple(kinds)
+
+
+def _hide(match: re.Match[str]) -> str:
+    if "value" in match.re.groupindex:
+        if match.group("value") == HIDDEN:
+            return match.group(0)
+        start, end = match.span("value")
+        whole = match.group(0)
+        return whole[: start - match.start()] + HIDDEN + whole[end - match.start() :]
+    return HIDDEN
+
+
+def secret_warning(kinds: tuple[str, ...]) -> str:
+    """The poster's one ephemeral message: the kinds found, never a value."""
+    named = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " and " + kinds[-1]
+    them = "it" if len(kinds) == 1 else "them"
+    return (
+        f":warning: This screenshot seems to show {named}; consider rotating {them}. "
+        f"I replaced {them} with {HIDDEN} in my reply and the search index, and kept no copy."
+    )
+
+
+# ---- as Slack shows it -----------------------------------------------------------------------------------------
+
+
+def clip_text(text: str, limit: int = TEXT_LINE_LIMIT) -> str:
+    """At most about `limit` characters, cut at a word where there is one near, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit * 0.8:
+        cut = cut[:space]
+    return cut.rstrip(" ·") + "…"
+
+
+def text_block(text: str, limit: int = TEXT_LINE_LIMIT) -> dict:
+    """The reply's text line as a context block that Slack shows literally: in inline code (no bold, link or emoji
+    of the screenshot's), &<> escaped (no <!channel> or <@U…>), and verbatim (Slack links no URL or name itself)."""
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text_mrkdwn(text, limit), "verbatim": True}]}
+
+
+def text_mrkdwn(text: str, limit: int = TEXT_LINE_LIMIT) -> str:
+    return ":memo: " + code_span(clip_text(text, limit))
+
+
+def code_span(text: str) -> str:
+    """Inline code showing text as it is (a backtick of its own would end the span, so it becomes ')."""
+    text = text.replace("`", "'").replace("\n", " ")
+    return f"`{escape(text)}`" if text.strip() else ""
+
+
+def index_words(text: str, limit: int = MAX_INDEXED_WORDS) -> tuple[str, ...]:
+    """The first `limit` distinct words of the text, lower-cased, as the tag index splits them (HIDDEN
+    is no word of the image's)."""
+    words = re.findall(r"[^\W_]+", text.replace(HIDDEN, " ").lower())
+    return tuple(dict.fromkeys(words))[:limit]
