@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.screen_text import TEXT_MODES, parse_text_labels
+
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 
@@ -46,6 +48,11 @@ class Config:
     moderation_min_confidence: float = 60.0  # LABELBOT_MODERATION_MIN_CONFIDENCE: the default moderation threshold
     moderation_tps: float = 5.0  # LABELBOT_MODERATION_TPS: DetectModerationLabels calls a second, at most
     moderation_channel: str | None = None  # LABELBOT_MODERATION_CHANNEL: a Slack channel ID
+    # Text: DetectText after the labels (bot.screen_text): auto (with a text-bearing label), on or off by default
+    text: str = "auto"  # LABELBOT_TEXT
+    text_min_confidence: float = 80.0  # LABELBOT_TEXT_MIN_CONFIDENCE: the lines repeated and indexed
+    text_tps: float = 5.0  # LABELBOT_TEXT_TPS: DetectText calls a second, at most
+    text_labels: frozenset[str] = frozenset()  # LABELBOT_TEXT_LABELS' (else bot/text_labels.txt's) names, lower-case
 
     @property
     def rekognition_tps_per_process(self) -> float:
@@ -56,6 +63,11 @@ class Config:
     def moderation_tps_per_process(self) -> float:
         """This process's share of LABELBOT_MODERATION_TPS, split like rekognition_tps_per_process."""
         return self.moderation_tps / self.label_concurrency
+
+    @property
+    def text_tps_per_process(self) -> float:
+        """This process's share of LABELBOT_TEXT_TPS, split like rekognition_tps_per_process."""
+        return self.text_tps / self.label_concurrency
 
     @property
     def socket_mode(self) -> bool:
@@ -134,7 +146,35 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         moderation_min_confidence=load_moderation_threshold(environ),
         moderation_tps=moderation_tps,
         moderation_channel=moderation_channel,
+        text=_choice("LABELBOT_TEXT", get("LABELBOT_TEXT"), TEXT_MODES),
+        text_min_confidence=_number(get, "LABELBOT_TEXT_MIN_CONFIDENCE", 80.0, 0.0, 100.0),
+        text_tps=_number(get, "LABELBOT_TEXT_TPS", 5.0, 0.1, 1000.0),
+        text_labels=load_text_labels(_existing_file("LABELBOT_TEXT_LABELS", get("LABELBOT_TEXT_LABELS"))),
     )
+
+
+SHIPPED_TEXT_LABELS = Path(__file__).with_name("text_labels.txt")
+
+
+def load_text_labels(path: Path | None) -> frozenset[str]:
+    """The text-bearing labels: the shipped list, or LABELBOT_TEXT_LABELS' file; a bad line is a ConfigError."""
+    where = f"LABELBOT_TEXT_LABELS ({path})" if path is not None else f"the shipped text labels ({SHIPPED_TEXT_LABELS})"
+    try:
+        return parse_text_labels(Path(path or SHIPPED_TEXT_LABELS).read_text(encoding="utf-8"), where)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where} cannot be read: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _choice(name: str, value: str | None, choices: tuple[str, ...]) -> str:
+    """One of choices (any case); unset: the first."""
+    chosen = (value or choices[0]).lower()
+    if chosen not in choices:
+        raise ConfigError(
+            f"{name} must be {', '.join(choices[:-1])} or {choices[-1]} ({choices[0]} by default), got {value!r}"
+        )
+    return chosen
 
 
 def _moderation(value: str | None, *, has_reviewers: bool) -> bool:

@@ -25,6 +25,35 @@ class TextDetection:
     parent_id: int | None = None  # a WORD's LINE
 
 
+# ---- when to read -----------------------------------------------------------------------------------------------
+
+TEXT_MODES = ("auto", "on", "off")  # /labels text: with a text-bearing label (the default), every image, never
+
+
+def parse_text_labels(text: str, where: str) -> frozenset[str]:
+    """The text-bearing labels file (bot/text_labels.txt, or LABELBOT_TEXT_LABELS): a label a line, lower-cased.
+    Raises ValueError naming the file and line of a line that isn't a label name."""
+    names = set()
+    for number, raw in enumerate(text.splitlines(), 1):
+        name = " ".join(raw.split("#", 1)[0].split())
+        if not name:
+            continue
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 '()&.-]*", name) or len(name) > 100:
+            raise ValueError(f"{where} line {number}: {raw.strip()!r} is not a label name")
+        names.add(name.lower())
+    if not names:
+        raise ValueError(f"{where} lists no label")
+    return frozenset(names)
+
+
+def wants_text(mode: str, label_names: tuple[str, ...] | list[str], text_labels: frozenset[str]) -> bool:
+    """Whether DetectText runs for an image, from the channel's text mode and the image's labels' names, parents
+    and aliases."""
+    if mode == "auto":
+        return any(name.lower() in text_labels for name in label_names)
+    return mode == "on"
+
+
 # ---- what is repeated: confident lines in reading order, secrets hidden ------------------------------------------
 
 HIDDEN = "[hidden]"

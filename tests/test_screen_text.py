@@ -17,6 +17,7 @@ from bot.screen_text import (
     redact,
     secret_warning,
     text_block,
+    wants_text,
 )
 
 
@@ -167,3 +168,13 @@ def test_the_index_takes_the_first_hundred_distinct_words_and_not_the_hidden_mar
     assert words[:3] == ("invoice", "total", "w0")
     assert len(words) == 100
     assert "hidden" not in words
+
+
+def test_auto_reads_text_when_a_label_or_its_parent_or_alias_is_text_bearing():
+    text_labels = frozenset({"text", "screenshot", "receipt"})
+
+    assert wants_text("auto", ["Electronics", "Screenshot"], text_labels)
+    assert wants_text("auto", ["TEXT"], text_labels)  # any case
+    assert not wants_text("auto", ["Cat", "Animal"], text_labels)
+    assert wants_text("on", ["Cat"], text_labels)
+    assert not wants_text("off", ["Text"], text_labels)

@@ -396,3 +396,48 @@ def test_the_services_defaults_carry_the_moderation_settings(tmp_path):
         assert (services.defaults.moderation, services.defaults.moderation_threshold) == (True, 85.0)
     finally:
         services.stop(timeout=1)
+
+
+# Text (issue 14): the workspace default, its floor and pace, and the text-bearing labels.
+
+
+def test_text_defaults_and_the_shipped_text_labels():
+    config = load_config(BASE)
+    assert (config.text, config.text_min_confidence, config.text_tps, config.text_tps_per_process) == (
+        "auto",
+        80.0,
+        5.0,
+        5.0,
+    )
+    assert {"text", "screenshot", "document", "receipt", "whiteboard", "menu", "poster", "sign"} <= config.text_labels
+    lam = load_config({**LAMBDA, "LABELBOT_TEXT_TPS": "8", "LABELBOT_LABEL_CONCURRENCY": "4"}, mode="lambda")
+    assert lam.text_tps_per_process == 2.0
+
+
+@pytest.mark.parametrize(("value", "mode"), [("ON", "on"), ("off", "off"), ("Auto", "auto")])
+def test_text_is_auto_on_or_off(value, mode):
+    assert load_config({**BASE, "LABELBOT_TEXT": value}).text == mode
+
+
+def test_a_text_setting_out_of_range_names_its_variable():
+    with pytest.raises(ConfigError, match=r"^LABELBOT_TEXT must be auto, on or off \(auto by default\), got 'yes'"):
+        load_config({**BASE, "LABELBOT_TEXT": "yes"})
+    with pytest.raises(ConfigError, match=r"^LABELBOT_TEXT_MIN_CONFIDENCE must be from 0 to 100"):
+        load_config({**BASE, "LABELBOT_TEXT_MIN_CONFIDENCE": "101"})
+    with pytest.raises(ConfigError, match=r"^LABELBOT_TEXT_TPS must be a number"):
+        load_config({**BASE, "LABELBOT_TEXT_TPS": "fast"})
+
+
+def test_a_workspace_replaces_the_text_labels_with_a_file_of_its_own(tmp_path):
+    mine = tmp_path / "text_labels.txt"
+    mine.write_text("# ours\nMenu\n  Price   Tag  # shelf labels\n\n", encoding="utf-8")
+    assert load_config({**BASE, "LABELBOT_TEXT_LABELS": str(mine)}).text_labels == frozenset({"menu", "price tag"})
+
+    mine.write_text("Menu\n<!channel>\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^LABELBOT_TEXT_LABELS \(.*\) line 2: '<!channel>' is not a label name"):
+        load_config({**BASE, "LABELBOT_TEXT_LABELS": str(mine)})
+    mine.write_text("# nothing\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^LABELBOT_TEXT_LABELS \(.*\) lists no label"):
+        load_config({**BASE, "LABELBOT_TEXT_LABELS": str(mine)})
+    with pytest.raises(ConfigError, match=r"^LABELBOT_TEXT_LABELS is '/nope\.txt', which is not a readable file"):
+        load_config({**BASE, "LABELBOT_TEXT_LABELS": "/nope.txt"})
