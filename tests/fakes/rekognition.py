@@ -27,7 +27,15 @@ CAT_LABELS = [
 ]
 
 
-OPERATIONS = ("DetectLabels", "DetectModerationLabels")
+OPERATIONS = ("DetectLabels", "DetectModerationLabels", "DetectText")
+
+# DetectText: what an image says, a line at a time: (text, confidence, (left, top, width, height) as ratios of the
+# image's width and height). Each line's space-separated words are WORDs sharing its confidence, each a slice of its
+# box proportional to the word's length.
+TextLine = tuple[str, float, tuple[float, float, float, float]]
+TEXT_DEFAULT_MIN_CONFIDENCE = 80.0  # DetectText's WordFilter.MinConfidence when the request has none
+TEXT_MAX_WORDS = 100  # DetectText returns at most 100 words
+TEXT_MAX_REGIONS = 10
 
 
 @dataclass
@@ -40,6 +48,7 @@ class DetectCall:
     outcome: str  # "labels" or the error code returned
     headers: dict = field(default_factory=dict)  # the request's headers, lower-case names (e.g. authorization)
     settings: dict | None = None  # the request's Settings (GeneralLabels filters)
+    filters: dict | None = None  # DetectText's Filters (min_confidence is its WordFilter.MinConfidence)
     received_at: float = 0.0  # time.monotonic() when the request arrived, before any injected delay
     operation: str = "DetectLabels"
 
@@ -50,6 +59,9 @@ class FakeRekognition:
         # DetectModerationLabels' answer for every image (ModerationLabels items), and for particular images.
         self.moderation_labels: list[dict] = []
         self.moderation_for: dict[bytes, list[dict]] = {}
+        # DetectText's lines for every image (none: no text), and for particular images.
+        self.text_lines: list[TextLine] = []
+        self.text_for: dict[bytes, list[TextLine]] = {}
         self.calls: list[DetectCall] = []
         self.delay_seconds = 0.0
         self.gate: threading.Event | None = None  # when set by a test, every call waits until it opens
@@ -67,6 +79,8 @@ class FakeRekognition:
         self._recent: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
         # Benchmarks: DetectModerationLabels' answer for an image, decided from its bytes (None: as above)
         self.moderation_by: Callable[[bytes], list[dict] | None] | None = None
+        # Benchmarks: DetectText's lines for an image, decided from its bytes (None: as above)
+        self.text_by: Callable[[bytes], list[TextLine] | None] | None = None
         # What the next calls get instead of an answer: ("error", status, code), ("drop",) or ("slow", seconds)
         self._forced: collections.deque[tuple] = collections.deque()
         self._lock = threading.Lock()
@@ -129,18 +143,21 @@ class FakeRekognition:
             with self._lock:
                 self.at_gate -= 1
         params = request.json()
-        image = base64.b64decode(params.get("Image", {}).get("Bytes", ""))
+        image_param = params.get("Image")
+        image = base64.b64decode(image_param.get("Bytes", "") if isinstance(image_param, dict) else "")
         if image in self.image_delays:
             time.sleep(self.image_delays[image])
+        filters = params.get("Filters") if operation == "DetectText" else None
         call = DetectCall(
             image,
             None,
             None,
-            params.get("MinConfidence"),
+            _word_filter(filters).get("MinConfidence") if operation == "DetectText" else params.get("MinConfidence"),
             params.get("MaxLabels"),
             "labels",
             headers=dict(request.headers),
             settings=params.get("Settings"),
+            filters=filters,
             received_at=received_at,
             operation=operation,
         )
@@ -176,6 +193,11 @@ class FakeRekognition:
             return True
 
     def _answer(self, call: DetectCall, params: dict, image: bytes) -> Response:
+        if call.operation == "DetectText":  # the request's parameters are checked before its image
+            problem = _invalid_text_request(params)
+            if problem:
+                call.outcome = "InvalidParameterException"
+                return _error(400, "InvalidParameterException", problem)
         try:
             call.format, *size = check_rekognition_image(image)
             call.size = tuple(size)
@@ -184,6 +206,8 @@ class FakeRekognition:
             return _error(400, exc.code, str(exc))
         if call.operation == "DetectModerationLabels":
             return self._moderation_answer(params, image)
+        if call.operation == "DetectText":
+            return self._text_answer(params, image)
         min_confidence = params.get("MinConfidence", 55.0)
         labels = [label for label in self.labels if label["Confidence"] >= min_confidence]
         general = params.get("Settings", {}).get("GeneralLabels", {})
@@ -206,6 +230,163 @@ class FakeRekognition:
             {"ModerationLabels": labels, "ModerationModelVersion": "7.0"},
             {"Content-Type": "application/x-amz-json-1.1"},
         )
+
+    def _text_answer(self, params: dict, image: bytes) -> Response:
+        lines = self.text_for.get(image, self.text_lines)
+        if self.text_by is not None:
+            lines = self.text_by(image) or lines
+        return Response(
+            200,
+            {"TextDetections": text_detections(lines, params.get("Filters")), "TextModelVersion": "3.0"},
+            {"Content-Type": "application/x-amz-json-1.1"},
+        )
+
+
+def text_detections(lines: list[TextLine], filters: dict | None = None) -> list[dict]:
+    """DetectText's TextDetections for these lines under the request's Filters: the WORDs the word filter keeps (its
+    MinConfidence, default 80, its minimum box height and width, and within a region of interest if any are given),
+    the first 100 of them, and the LINEs with a word left; all the LINEs first (Ids 0..n-1), then the WORDs, each
+    with its LINE's Id as ParentId."""
+    word_filter = _word_filter(filters)
+    min_confidence = word_filter.get("MinConfidence", TEXT_DEFAULT_MIN_CONFIDENCE)
+    regions = [_region_box(region) for region in (filters or {}).get("RegionsOfInterest") or []]
+    kept: list[tuple[TextLine, list[tuple[str, tuple[float, float, float, float]]]]] = []
+    words_left = TEXT_MAX_WORDS
+    for line in lines:
+        text, confidence, box = line
+        words = [
+            (word, word_box)
+            for word, word_box in _words(text, box)
+            if confidence >= min_confidence
+            and word_box[3] >= word_filter.get("MinBoundingBoxHeight", 0)
+            and word_box[2] >= word_filter.get("MinBoundingBoxWidth", 0)
+            and (not regions or any(_mostly_inside(word_box, region) for region in regions))
+        ][:words_left]
+        if words:
+            kept.append((line, words))
+            words_left -= len(words)
+    detections = [
+        _detection(line_id, "LINE", " ".join(text.split()), confidence, box)
+        for line_id, ((text, confidence, box), _) in enumerate(kept)
+    ]
+    for line_id, ((_, confidence, _), words) in enumerate(kept):
+        for word, word_box in words:
+            detections.append(_detection(len(detections), "WORD", word, confidence, word_box, parent_id=line_id))
+    return detections
+
+
+def _words(text: str, box: tuple[float, float, float, float]) -> list[tuple[str, tuple[float, float, float, float]]]:
+    """A line's words, each with its slice of the line's box: as wide as its share of the line's characters."""
+    left, top, width, height = box
+    words = text.split()
+    characters = len(" ".join(words)) or 1
+    sliced, offset = [], 0
+    for word in words:
+        sliced.append((word, (left + width * offset / characters, top, width * len(word) / characters, height)))
+        offset += len(word) + 1
+    return sliced
+
+
+def _detection(
+    detection_id: int,
+    kind: str,
+    text: str,
+    confidence: float,
+    box: tuple[float, float, float, float],
+    parent_id: int | None = None,
+) -> dict:
+    left, top, width, height = box
+    detection = {"DetectedText": text, "Type": kind, "Id": detection_id}
+    if parent_id is not None:
+        detection["ParentId"] = parent_id
+    detection["Confidence"] = confidence
+    detection["Geometry"] = {
+        "BoundingBox": {"Width": width, "Height": height, "Left": left, "Top": top},
+        "Polygon": [
+            {"X": left, "Y": top},
+            {"X": left + width, "Y": top},
+            {"X": left + width, "Y": top + height},
+            {"X": left, "Y": top + height},
+        ],
+    }
+    return detection
+
+
+def _word_filter(filters) -> dict:
+    word_filter = filters.get("WordFilter") if isinstance(filters, dict) else None
+    return word_filter if isinstance(word_filter, dict) else {}
+
+
+def _region_box(region: dict) -> tuple[float, float, float, float]:
+    """A region of interest as (left, top, width, height): its BoundingBox, or the box around its Polygon."""
+    if "BoundingBox" in region:
+        box = region["BoundingBox"]
+        return box.get("Left", 0.0), box.get("Top", 0.0), box.get("Width", 0.0), box.get("Height", 0.0)
+    xs, ys = [point.get("X", 0.0) for point in region["Polygon"]], [point.get("Y", 0.0) for point in region["Polygon"]]
+    return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+
+
+def _mostly_inside(box: tuple[float, float, float, float], region: tuple[float, float, float, float]) -> bool:
+    """Rekognition keeps a word in a region of interest when more than half of its box is inside it."""
+    left, top, width, height = box
+    overlap_width = min(left + width, region[0] + region[2]) - max(left, region[0])
+    overlap_height = min(top + height, region[1] + region[3]) - max(top, region[1])
+    return overlap_width > 0 and overlap_height > 0 and overlap_width * overlap_height > width * height / 2
+
+
+# DetectText's request as Rekognition's service model defines it: each structure's member names, each number's range.
+_TEXT_REQUEST_MEMBERS = {
+    "": ("Image", "Filters"),
+    "Image": ("Bytes", "S3Object"),
+    "Filters": ("WordFilter", "RegionsOfInterest"),
+    "Filters.WordFilter": ("MinConfidence", "MinBoundingBoxHeight", "MinBoundingBoxWidth"),
+}
+_TEXT_REQUEST_RANGES = {
+    "MinConfidence": (0.0, 100.0),
+    "MinBoundingBoxHeight": (0.0, 1.0),
+    "MinBoundingBoxWidth": (0.0, 1.0),
+}
+_REGION_MEMBERS = ("BoundingBox", "Polygon")
+_BOX_MEMBERS = ("Width", "Height", "Left", "Top")
+
+
+def _invalid_text_request(params: dict) -> str | None:
+    """What makes this DetectText request invalid (InvalidParameterException), or None. Boto3 refuses most of these
+    itself (unknown names, a number below its minimum); above its maximum, and raw requests, reach the service."""
+    if "Image" not in params:
+        return "Image is required"
+    for where, members in _TEXT_REQUEST_MEMBERS.items():
+        value = params
+        for key in where.split(".") if where else ():
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            return f"{where} must be a structure"
+        unknown = sorted(set(value) - set(members))
+        if unknown:
+            name = f"{where}.{unknown[0]}" if where else unknown[0]
+            return f"unknown parameter {name}: must be one of {', '.join(members)}"
+    for name, (low, high) in _TEXT_REQUEST_RANGES.items():
+        value = _word_filter(params.get("Filters")).get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            return f"Filters.WordFilter.{name} must be a number from {low:g} to {high:g}, not {value!r}"
+    regions = (params.get("Filters") or {}).get("RegionsOfInterest")
+    if regions is not None:
+        if not isinstance(regions, list) or len(regions) > TEXT_MAX_REGIONS:
+            return f"Filters.RegionsOfInterest must be a list of at most {TEXT_MAX_REGIONS} regions"
+        for region in regions:
+            if not isinstance(region, dict) or not region or set(region) - set(_REGION_MEMBERS):
+                return f"a region of interest has a BoundingBox or a Polygon, and nothing else: {region!r}"
+            box = region.get("BoundingBox", {})
+            points = region.get("Polygon", [])
+            if not isinstance(box, dict) or set(box) - set(_BOX_MEMBERS) or not isinstance(points, list):
+                return f"a region of interest's BoundingBox is Width, Height, Left and Top: {region!r}"
+            if any(not isinstance(point, dict) or set(point) - {"X", "Y"} for point in points):
+                return f"a region of interest's Polygon is points of X and Y: {region!r}"
+    return None
 
 
 def _error(status: int, code: str, message: str) -> Response:
