@@ -15,6 +15,7 @@ from bot.config import ConfigError
 from bot.moderation import ModerationLabel
 from bot.rate_limit import RateLimiter
 from bot.render import Label
+from bot.screen_text import TextDetection
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ ACCESS_ERRORS = frozenset(
 
 
 class RekognitionError(Exception):
-    """DetectLabels did not give labels; str() is a short, user-facing reason."""
+    """A Rekognition API (DetectLabels, DetectModerationLabels, DetectText) gave no answer; str() is a short,
+    user-facing reason."""
 
 
 class ImageRejected(RekognitionError):
@@ -203,3 +205,36 @@ class RekognitionModerator(PacedRekognitionApi):
             )
             for item in response.get("ModerationLabels", ())
         )
+
+
+class RekognitionTextReader(PacedRekognitionApi):
+    """DetectText, paced by its own quota (LABELBOT_TEXT_TPS). Its failures raise RekognitionError like the others';
+    the caller keeps the image's labels and replies without its text."""
+
+    operation = "DetectText"
+    doing = "read"
+
+    def detect_text(self, image: bytes, min_confidence: float) -> tuple[TextDetection, ...]:
+        """Every LINE and WORD DetectText found, in its order (the LINEs, then the WORDs), its word filter at
+        min_confidence."""
+        response = self._call(
+            self._client.detect_text,
+            {"Image": {"Bytes": image}, "Filters": {"WordFilter": {"MinConfidence": min_confidence}}},
+        )
+        detections = []
+        for item in response.get("TextDetections", ()):
+            box = item.get("Geometry", {}).get("BoundingBox", {})
+            detections.append(
+                TextDetection(
+                    kind=item.get("Type", ""),
+                    text=item.get("DetectedText", ""),
+                    confidence=float(item.get("Confidence", 0.0)),
+                    left=float(box.get("Left", 0.0)),
+                    top=float(box.get("Top", 0.0)),
+                    width=float(box.get("Width", 0.0)),
+                    height=float(box.get("Height", 0.0)),
+                    id=int(item.get("Id", 0)),
+                    parent_id=int(item["ParentId"]) if "ParentId" in item else None,
+                )
+            )
+        return tuple(detections)
