@@ -1,4 +1,5 @@
-"""RekognitionLabeler and build_rekognition_client: the request, the mapping, errors, retries, configuration.
+"""RekognitionLabeler, RekognitionTextReader and build_rekognition_client: the request, the mapping, errors, retries,
+configuration.
 
 (a) botocore's Stubber on a real client checks exactly what is sent and how answers and errors are mapped.
 (b) The loopback Rekognition (the `aws_env` fixture) checks boto3's own chain, retries and connection failures.
@@ -6,30 +7,40 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import itertools
+import json
 import logging
 import socket
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config as BotoConfig
+from botocore.exceptions import ParamValidationError
 from botocore.retries import standard
 from botocore.stub import Stubber
 from PIL import Image
 
 from bot.config import ConfigError
+from bot.rate_limit import RateLimiter
 from bot.rekognition import (
     MAX_ATTEMPTS,
     ImageRejected,
     RekognitionBusy,
     RekognitionLabeler,
+    RekognitionTextReader,
     RekognitionUnavailable,
     aws_session,
     build_rekognition_client,
 )
 from bot.render import Label
+from bot.screen_text import TextDetection
 from tests.fakes.rekognition import CAT_LABELS, FakeRekognition
 
 IMAGE_ERROR_CODES = [
@@ -373,10 +384,229 @@ def test_the_fakes_quota_is_per_api_as_rekognitions_are(aws_env):
     for _ in range(2):
         client.detect_labels(Image={"Bytes": IMAGE})
         client.detect_moderation_labels(Image={"Bytes": IMAGE})
+        client.detect_text(Image={"Bytes": IMAGE})
 
     with pytest.raises(client.exceptions.ThrottlingException):
         client.detect_labels(Image={"Bytes": IMAGE})
     with pytest.raises(client.exceptions.ThrottlingException):
         client.detect_moderation_labels(Image={"Bytes": IMAGE})
-    assert dict(aws_env.throttled_by) == {"DetectLabels": 1, "DetectModerationLabels": 1}
-    assert aws_env.throttled == 2
+    with pytest.raises(client.exceptions.ThrottlingException):
+        client.detect_text(Image={"Bytes": IMAGE})
+    assert dict(aws_env.throttled_by) == {"DetectLabels": 1, "DetectModerationLabels": 1, "DetectText": 1}
+    assert aws_env.throttled == 3
+
+
+# ---- (d) DetectText: RekognitionTextReader, and the loopback Rekognition's DetectText --------------------------
+
+SCREENSHOT_LINES = [
+    ("Deploy failed", 96.5, (0.1, 0.2, 0.52, 0.05)),
+    ("exit code 1", 91.0, (0.1, 0.3, 0.44, 0.05)),
+]
+
+
+def raw_client():
+    """A plain boto3 client on the loopback Rekognition, no retries: the service's own answers and errors."""
+    return aws_session().client("rekognition", config=BotoConfig(retries={"total_max_attempts": 1}))
+
+
+def raw_detect_text(fake: FakeRekognition, body: dict) -> tuple[int, dict]:
+    """A signed DetectText request with exactly this JSON body, past botocore's validation and serializer (which
+    send only the parameters the service model knows)."""
+    request = AWSRequest(
+        "POST",
+        fake.url + "/",
+        data=json.dumps(body).encode(),
+        headers={"X-Amz-Target": "RekognitionService.DetectText", "Content-Type": "application/x-amz-json-1.1"},
+    )
+    SigV4Auth(aws_session().get_credentials(), "rekognition", "us-east-1").add_auth(request)
+    sent = urllib.request.Request(fake.url + "/", data=request.body, headers=dict(request.headers), method="POST")
+    try:
+        with urllib.request.urlopen(sent, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+class CountingLimiter(RateLimiter):
+    def __init__(self, rate: float) -> None:
+        super().__init__(rate)
+        self.acquired = 0
+
+    def acquire(self) -> float:
+        self.acquired += 1
+        return super().acquire()
+
+
+def test_detect_text_sends_the_image_and_the_word_filter_and_maps_every_detection(stub_rekognition_client):
+    box = {"Width": 0.5, "Height": 0.05, "Left": 0.1, "Top": 0.2}
+    polygon = [{"X": 0.1, "Y": 0.2}, {"X": 0.6, "Y": 0.2}, {"X": 0.6, "Y": 0.25}, {"X": 0.1, "Y": 0.25}]
+    with Stubber(stub_rekognition_client) as stubber:
+        stubber.add_response(
+            "detect_text",
+            {
+                "TextDetections": [
+                    {"DetectedText": "Hi", "Type": "LINE", "Id": 0, "Confidence": 99, "Geometry": {"BoundingBox": box}},
+                    {
+                        "DetectedText": "Hi",
+                        "Type": "WORD",
+                        "Id": 1,
+                        "ParentId": 0,
+                        "Confidence": 98.5,
+                        "Geometry": {"BoundingBox": box, "Polygon": polygon},
+                    },
+                ],
+                "TextModelVersion": "3.0",
+            },
+            expected_params={"Image": {"Bytes": IMAGE}, "Filters": {"WordFilter": {"MinConfidence": 85.0}}},
+        )
+
+        found = RekognitionTextReader(stub_rekognition_client).detect_text(IMAGE, 85.0)
+
+        stubber.assert_no_pending_responses()
+    assert found == (
+        TextDetection("LINE", "Hi", 99.0, 0.1, 0.2, 0.5, 0.05, id=0, parent_id=None),
+        TextDetection("WORD", "Hi", 98.5, 0.1, 0.2, 0.5, 0.05, id=1, parent_id=0),
+    )
+    assert isinstance(found[0].confidence, float)
+
+
+def test_lines_then_words_come_back_with_their_boxes_and_parent_ids(aws_env):
+    aws_env.text_lines = SCREENSHOT_LINES
+
+    found = RekognitionTextReader(build_rekognition_client(4)).detect_text(IMAGE, 80.0)
+
+    assert [(d.kind, d.text, d.id, d.parent_id) for d in found] == [
+        ("LINE", "Deploy failed", 0, None),
+        ("LINE", "exit code 1", 1, None),
+        ("WORD", "Deploy", 2, 0),
+        ("WORD", "failed", 3, 0),
+        ("WORD", "exit", 4, 1),
+        ("WORD", "code", 5, 1),
+        ("WORD", "1", 6, 1),
+    ]
+    line, word = found[0], found[3]
+    assert (line.left, line.top, line.width, line.height, line.confidence) == (0.1, 0.2, 0.52, 0.05, 96.5)
+    # "failed" is characters 7-12 of the 13 in "Deploy failed": that slice of the line's box, as tall as the line
+    assert (word.left, word.width) == (pytest.approx(0.1 + 0.52 * 7 / 13), pytest.approx(0.52 * 6 / 13))
+    assert (word.top, word.height, word.confidence) == (0.2, 0.05, 96.5)
+    (call,) = aws_env.calls
+    assert (call.operation, call.outcome, call.min_confidence) == ("DetectText", "labels", 80.0)
+
+
+def test_every_detection_has_a_box_and_a_four_point_polygon(aws_env):
+    aws_env.text_lines = SCREENSHOT_LINES[:1]
+
+    answer = raw_client().detect_text(Image={"Bytes": IMAGE})
+
+    assert answer["TextModelVersion"] == "3.0"
+    for detection in answer["TextDetections"]:
+        assert set(detection) >= {"DetectedText", "Type", "Id", "Confidence", "Geometry"}
+        box = detection["Geometry"]["BoundingBox"]
+        corners = [(point["X"], point["Y"]) for point in detection["Geometry"]["Polygon"]]
+        right, bottom = box["Left"] + box["Width"], box["Top"] + box["Height"]
+        assert corners == [(box["Left"], box["Top"]), (right, box["Top"]), (right, bottom), (box["Left"], bottom)]
+
+
+def test_the_word_filters_min_confidence_is_sent_and_applied_80_by_default(aws_env):
+    aws_env.text_lines = [("sharp text", 90.0, (0.1, 0.1, 0.5, 0.1)), ("blurry text", 70.0, (0.1, 0.5, 0.5, 0.1))]
+    reader = RekognitionTextReader(build_rekognition_client(4))
+
+    assert {d.text for d in reader.detect_text(IMAGE, 60.0) if d.kind == "LINE"} == {"sharp text", "blurry text"}
+    assert [d.text for d in reader.detect_text(IMAGE, 75.0)] == ["sharp text", "sharp", "text"]
+    unfiltered = raw_client().detect_text(Image={"Bytes": IMAGE})  # no Filters: Rekognition's default, 80
+    assert [d["DetectedText"] for d in unfiltered["TextDetections"]] == ["sharp text", "sharp", "text"]
+    assert [call.min_confidence for call in aws_env.calls_to("DetectText")] == [60.0, 75.0, None]
+    assert aws_env.calls[1].filters == {"WordFilter": {"MinConfidence": 75.0}}
+
+
+def test_text_for_an_image_is_its_own_and_no_text_is_an_empty_tuple(aws_env):
+    other = jpeg(200, 150)
+    aws_env.text_for[other] = SCREENSHOT_LINES[:1]
+    reader = RekognitionTextReader(build_rekognition_client(4))
+
+    assert reader.detect_text(IMAGE, 80.0) == ()
+    assert [d.text for d in reader.detect_text(other, 80.0) if d.kind == "LINE"] == ["Deploy failed"]
+    assert raw_client().detect_text(Image={"Bytes": IMAGE})["TextDetections"] == []
+
+
+def test_at_most_100_words_come_back_and_a_line_with_none_left_goes(aws_env):
+    aws_env.text_lines = [(f"w{n}a w{n}b w{n}c w{n}d", 95.0, (0.0, n / 40, 0.9, 0.02)) for n in range(30)]  # 120 words
+
+    found = RekognitionTextReader(build_rekognition_client(4)).detect_text(IMAGE, 80.0)
+
+    words = [d for d in found if d.kind == "WORD"]
+    lines = [d for d in found if d.kind == "LINE"]
+    assert len(words) == 100
+    assert len(lines) == 25 and lines[-1].text == "w24a w24b w24c w24d"
+    assert [d.id for d in found] == list(range(125))
+    assert words[-1].text == "w24d" and words[-1].parent_id == 24
+
+
+def test_an_image_outside_the_contract_is_rejected_by_detect_text_too(aws_env):
+    reader = RekognitionTextReader(build_rekognition_client(4))
+    too_large = b"\xff\xd8\xff" + bytes(5 * 1024 * 1024)
+
+    for image in (b"GIF89a not a JPEG or PNG", b"\xff\xd8\xff not really a JPEG", jpeg(40, 40), too_large):
+        with pytest.raises(ImageRejected, match="couldn't read this image"):
+            reader.detect_text(image, 80.0)
+
+    assert [call.outcome for call in aws_env.calls_to("DetectText")] == [
+        "InvalidImageFormatException",
+        "InvalidImageFormatException",
+        "InvalidParameterException",
+        "ImageTooLargeException",
+    ]
+
+
+def test_persistent_throttling_is_busy_after_retries_paced_by_detect_texts_own_limiter(aws_env, fast_throttle_backoff):
+    aws_env.fail_next("ThrottlingException", 400, times=MAX_ATTEMPTS + 2, operation="DetectText")
+    client = build_rekognition_client(4)
+    text_pace, labels_pace = CountingLimiter(50), CountingLimiter(50)
+    reader = RekognitionTextReader(client, limiter=text_pace)
+    labeler = RekognitionLabeler(client, limiter=labels_pace)
+
+    with pytest.raises(RekognitionBusy, match="I couldn't read this image right now"):
+        reader.detect_text(IMAGE, 80.0)
+    assert labeler.detect_labels(IMAGE, 75, 5)[0].name == "Cat"  # the 2 throttles still queued are DetectText's
+
+    assert [call.outcome for call in aws_env.calls_to("DetectText")] == ["ThrottlingException"] * MAX_ATTEMPTS
+    assert text_pace.acquired == MAX_ATTEMPTS  # every attempt, the retries too, waited on DetectText's pacer only
+    assert labels_pace.acquired == 1
+    assert [call.outcome for call in aws_env.calls_to("DetectLabels")] == ["labels"]
+
+
+def test_access_denied_is_unavailable_naming_the_detect_text_permission(aws_env, caplog):
+    aws_env.fail_next("AccessDeniedException", 400, operation="DetectText")
+    client = build_rekognition_client(4)
+
+    with pytest.raises(RekognitionUnavailable, match="AWS access isn't set up"):
+        RekognitionTextReader(client).detect_text(IMAGE, 80.0)
+    assert RekognitionLabeler(client).detect_labels(IMAGE, 75, 5)[0].name == "Cat"
+
+    (error,) = rekognition_errors(caplog)
+    assert "AccessDeniedException" in error.getMessage()
+    assert "rekognition:DetectText" in error.getMessage()
+    assert len(aws_env.calls_to("DetectText")) == 1  # not retried
+
+
+def test_the_fake_refuses_a_detect_text_parameter_real_rekognition_would(aws_env):
+    image = {"Bytes": base64.b64encode(IMAGE).decode()}
+    for body in (
+        {"Image": image, "MaxLabels": 5},
+        {"Image": image, "Filters": {"WordFilter": {"MinConfidence": 80, "MaxWords": 3}}},
+        {"Image": image, "Filters": {"WordFilter": {"MinConfidence": "high"}}},
+        {"Image": image, "Filters": {"RegionsOfInterest": [{"BoundingBox": {"Width": 1}}] * 11}},
+    ):
+        status, answer = raw_detect_text(aws_env, body)
+        assert (status, answer["__type"]) == (400, "InvalidParameterException"), body
+    assert raw_detect_text(aws_env, {"Image": image})[0] == 200  # the same request, valid, is answered
+    client = raw_client()
+    with pytest.raises(client.exceptions.InvalidParameterException):  # botocore checks no maximum: the service does
+        client.detect_text(Image={"Bytes": IMAGE}, Filters={"WordFilter": {"MinConfidence": 100.5}})
+    for refused_by_botocore in ({"WordFilter": {"MinConfidence": -1}}, {"WordFilter": {"Confidence": 80}}):
+        with pytest.raises(ParamValidationError):
+            client.detect_text(Image={"Bytes": IMAGE}, Filters=refused_by_botocore)
+    assert [call.outcome for call in aws_env.calls_to("DetectText")] == ["InvalidParameterException"] * 4 + [
+        "labels",
+        "InvalidParameterException",
+    ]
