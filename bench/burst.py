@@ -61,6 +61,11 @@ REACTIONS_IDLE_SECONDS = 90.0
 # channel (the fake Slack's channels have the bot as a member), and it finds this in one photo of --flagged.
 MODERATION_CHANNEL = "CMODQUEUE"
 FLAGGED_LABELS = [{"Name": "Violence", "Confidence": 93.1, "ParentName": "", "TaxonomyLevel": 1}]
+# With --text: DetectText runs after the labels of every image (LABELBOT_TEXT=on) and reads these lines in each.
+SCREEN_TEXT = [
+    ("Deploy failed: connection refused", 99.1, (0.05, 0.10, 0.70, 0.05)),
+    ("retry in 30 s or page the on-call", 96.4, (0.05, 0.20, 0.70, 0.05)),
+]
 
 
 # ---- photos ----------------------------------------------------------------------------------------------------
@@ -271,6 +276,7 @@ class BurstResult:
     throttled_by_api: dict[str, int] = field(default_factory=dict)
     held: int = 0  # with moderation: images whose reply is the held line
     notices: int = 0  # with moderation: notices posted in the moderation channel
+    with_text: int = 0  # with text: replies carrying the text line
     slack_429s: dict[str, int] = field(default_factory=dict)  # calls answered 429, by method
     early_retries: int = 0  # calls retried sooner than the Retry-After of the 429 they got
     reactions_expected: int = 0  # with tags on: the emoji every answered image should get
@@ -331,6 +337,7 @@ def _burst(
     tags: bool = False,
     moderation: bool = False,
     flagged: int = 0,
+    text: bool = False,
     seed: int = 0,
     timeout: float = 900.0,
     idle: float = 20.0,
@@ -344,8 +351,10 @@ def _burst(
         rekognition.labels = list(TAGGED_LABELS)
     if moderation and flagged:
         rekognition.moderation_by = FlagEveryNth(flagged)
+    if text:
+        rekognition.text_lines = list(SCREEN_TEXT)
     lock = threading.Lock()
-    replies: dict[tuple[str, str], list[tuple[float, str]]] = collections.defaultdict(list)
+    replies: dict[tuple[str, str], list[tuple[float, str, bool]]] = collections.defaultdict(list)
     reactions_at: list[float] = []
     notices: list[dict] = []
 
@@ -355,7 +364,7 @@ def _burst(
                 notices.append(args)
             elif method == "chat.postMessage":
                 replies[(args.get("channel"), args.get("thread_ts"))].append(
-                    (time.perf_counter(), args.get("text", ""))
+                    (time.perf_counter(), args.get("text", ""), ":memo:" in json.dumps(args.get("blocks") or []))
                 )
             elif method == "reactions.add":
                 reactions_at.append(time.perf_counter())
@@ -397,6 +406,7 @@ def _burst(
                 if moderation
                 else {}
             ),
+            **({"LABELBOT_TEXT": "on", "LABELBOT_TEXT_TPS": str(quota)} if text else {}),
             **(bot_env or {}),
         }
         if tags:
@@ -453,6 +463,7 @@ def _burst(
             result.replies_ms.append((got[0][0] - sent_at) * 1000)
             last = max(last, got[0][0])
             text = got[0][1].lower()
+            result.with_text += got[0][2]
             if got[0][1] == HELD_LINE:
                 result.held += 1
             elif any(word in text for word in BUSY_WORDS):
@@ -592,6 +603,7 @@ def rows(result: BurstResult) -> dict[str, float]:
         **{f"Rekognition calls throttled: {api}": count for api, count in sorted(result.throttled_by_api.items())},
         "images held for review": result.held,
         "moderation notices posted": result.notices,
+        "replies with a text line": result.with_text,
         "Slack 429s, all methods": sum(result.slack_429s.values()),
         **{f"Slack 429s: {method}": count for method, count in sorted(result.slack_429s.items())},
         "Slack calls retried before their Retry-After": result.early_retries,
@@ -657,6 +669,11 @@ def main() -> None:
     parser.add_argument(
         "--flagged", type=int, default=0, metavar="N", help="with --moderation: one distinct photo in N is held"
     )
+    parser.add_argument(
+        "--text",
+        action="store_true",
+        help="the bot with text on in every channel (DetectText after the labels of every image, its quota = --quota)",
+    )
     parser.add_argument("--designs", nargs="+", default=["bot", "baseline"], choices=["bot", "baseline"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -685,7 +702,7 @@ def main() -> None:
         f"made in {time.perf_counter() - started:.1f} s) across {args.channels} channels, {args.senders} senders; "
         f"DetectLabels {args.latency[0]}–{args.latency[1]} s; "
         f"Slack's rate limits {'off' if args.no_slack_limits else 'on'}, emoji tags {'on' if args.tags else 'off'}, "
-        f"moderation {_moderation(args)}; "
+        f"moderation {_moderation(args)}, text {'on' if args.text else 'off'}; "
         f"{os.cpu_count()} cores, load average {_load()}, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         flush=True,
@@ -706,6 +723,7 @@ def main() -> None:
                 tags=args.tags and design == "bot",
                 moderation=args.moderation and design == "bot",
                 flagged=args.flagged,
+                text=args.text and design == "bot",
                 seed=args.seed,
                 bot_env=dict(item.split("=", 1) for item in args.bot_env) if design == "bot" else None,
                 pin=args.pin,

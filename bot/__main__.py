@@ -30,13 +30,20 @@ def main(argv: list[str] | None = None) -> int:
         type=_percent,
         help="with --moderation: hold at this confidence, 0-100 (default LABELBOT_MODERATION_MIN_CONFIDENCE, 60)",
     )
+    label.add_argument(
+        "--text",
+        action="store_true",
+        help="read its text with DetectText too, as a channel with text on, and print the text line the bot posts",
+    )
     args = parser.parse_args(argv)
 
     load_dotenv(Path.cwd() / ".env", override=False)
     try:
         if args.command == "label":
             moderation = args.moderation or args.moderation_threshold is not None
-            return label_local_file(args.path, args.threshold, args.max_labels, moderation, args.moderation_threshold)
+            return label_local_file(
+                args.path, args.threshold, args.max_labels, moderation, args.moderation_threshold, text=args.text
+            )
         return run_bot(args.command or "run")
     except ConfigError as exc:
         print(f"labelbot: configuration error: {exc}", file=sys.stderr)
@@ -83,14 +90,23 @@ def label_local_file(
     max_labels: int | None,
     moderation: bool = False,
     moderation_threshold: float | None = None,
+    *,
+    text: bool = False,
 ) -> int:
     """Print the reply the bot would post for this file; with moderation, first what DetectModerationLabels found
-    and whether the bot would hold the image (then, as the bot, it asks for no labels)."""
+    and whether the bot would hold the image (then, as the bot, it asks for no labels); with text, after the labels
+    the text line (as its mrkdwn: what Slack shows literally), and the poster's warning if a secret was hidden."""
     from bot.analysis import MODERATION_CALL_MIN_CONFIDENCE, ImageAnalysis, LabelsStep, NoLabelCache, content_hash
-    from bot.config import load_label_defaults, load_moderation_threshold
+    from bot.config import load_label_defaults, load_moderation_threshold, load_text_min_confidence
     from bot.images import ImageError, prepare_for_rekognition
     from bot.moderation import describe_moderation, held_categories
-    from bot.rekognition import RekognitionError, RekognitionLabeler, RekognitionModerator, build_rekognition_client
+    from bot.rekognition import (
+        RekognitionError,
+        RekognitionLabeler,
+        RekognitionModerator,
+        RekognitionTextReader,
+        build_rekognition_client,
+    )
     from bot.render import ImageResult, render_reply
     from bot.settings import ChannelSettings
 
@@ -126,7 +142,28 @@ def label_local_file(
     reply = render_reply([result], settings)
     assert reply is not None
     print(reply.text)
+    if text and result.error is None:
+        return _print_text(RekognitionTextReader(client), prepared, load_text_min_confidence())
     return 1 if result.error else 0
+
+
+def _print_text(reader, prepared: bytes, min_confidence: float) -> int:
+    """`label --text`: the text line the bot would post under the labels (a DetectText failure: why, exit 1)."""
+    from bot.rekognition import RekognitionError
+    from bot.screen_text import read_text, secret_warning, text_mrkdwn
+
+    try:
+        found = read_text(reader.detect_text(prepared, min_confidence), min_confidence)
+    except RekognitionError as exc:
+        print(f"No text line: {exc}")
+        return 1
+    if not found.lines:
+        print(f"No text line: no text read at or above {min_confidence:g}% confidence.")
+        return 0
+    print(text_mrkdwn(found.text))
+    if found.secrets:
+        print(f"The poster is told (ephemerally): {secret_warning(found.secrets)}")
+    return 0
 
 
 if __name__ == "__main__":

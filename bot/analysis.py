@@ -6,10 +6,9 @@ found), answers from its cache when these bytes were analysed with the same requ
 ANALYSIS_CACHE_DAYS, and otherwise calls its Rekognition API (paced by its own limiter, see bot.rekognition) on the
 prepared image, which is made once, only when some step needs it. services.py builds ModerationStep
 (DetectModerationLabels, caching through a StepCache over the store's answer cache, Stores.answers) and LabelsStep
-(DetectLabels); text (after them) is to be a class of the same shape in that list, so neither this module nor the
-pipeline grows a branch per feature. A step whose call must not fail the image (text) catches
-its own errors; one whose answer stops the others (moderation's hold) says so in the Analysis it returns, and the
-later steps' `wanted` reads it.
+(DetectLabels) and TextStep (DetectText, after them), so neither this module nor the pipeline grows a branch per
+feature. A step whose call must not fail the image (text) catches its own errors; one whose answer stops the others
+(moderation's hold) says so in the Analysis it returns, and the later steps' `wanted` reads it.
 """
 
 from __future__ import annotations
@@ -24,11 +23,13 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.moderation import ModerationLabel, held_categories
-from bot.rekognition import RekognitionLabeler, RekognitionModerator
+from bot.rekognition import RekognitionError, RekognitionLabeler, RekognitionModerator
 from bot.render import Label
+from bot.screen_text import ScreenText, read_text, wants_text
 from bot.settings import ChannelSettings
 
 if TYPE_CHECKING:
+    from bot.rekognition import RekognitionTextReader
     from bot.store import LabelCache, StepAnswerCache
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class Analysis:
     # for an admin, and no later step runs.
     held: tuple[tuple[str, float], ...] = ()
     content_key: str = ""  # the downloaded bytes' content_hash, hex: what an admin's release of a held image names
+    text: ScreenText | None = None  # what DetectText read, secrets hidden; None: not read (not wanted, or it failed)
+    text_failed: bool = False  # DetectText was wanted and failed: the labels go out without the text
 
 
 class AnalysisStep(Protocol):
@@ -174,6 +177,57 @@ class ModerationStep:
     def add_to(self, analysis: Analysis, answer: tuple[ModerationLabel, ...], settings: ChannelSettings) -> Analysis:
         held = held_categories(answer, settings.moderation_threshold, settings.moderation_ignored)
         return replace(analysis, held=held)
+
+
+class TextStep:
+    """DetectText after the labels, where the channel's text mode wants it (on; auto: the labels name something
+    text-bearing, see bot/text_labels.txt). The lines at or above min_confidence are read in reading order with their
+    secrets hidden (bot.screen_text.read_text) before anything is kept: the cache holds only the redacted lines. A
+    failure never fails the image: it is logged, counted in `failures`, and the labels go out without the text."""
+
+    name = "text"
+
+    def __init__(
+        self, reader: RekognitionTextReader, cache: AnswerCache, text_labels: frozenset[str], min_confidence: float
+    ) -> None:
+        self._reader = reader
+        self._cache = cache
+        self._text_labels = text_labels
+        self._min_confidence = min_confidence
+        self.failures = 0  # DetectText calls that gave no text, since start
+        self._failures_lock = threading.Lock()
+
+    def wanted(self, settings: ChannelSettings, so_far: Analysis) -> bool:
+        if so_far.held or settings.text == "off":
+            return False
+        names = [name for label in so_far.labels for name in (label.name, *label.parents, *label.aliases)]
+        return wants_text(settings.text, names, self._text_labels)
+
+    def cache_params(self, settings: ChannelSettings) -> list:
+        return ["text", self._min_confidence]
+
+    def cached(self, key: str, newer_than: float) -> ScreenText | None:
+        found = self._cache.cached(key, newer_than)
+        return None if found is None else ScreenText(tuple(found["lines"]), tuple(found["secrets"]))
+
+    def cache(self, key: str, answer: ScreenText | None) -> None:
+        if answer is not None:  # a failure is not an answer: the next post of the image tries again
+            self._cache.cache(key, {"lines": list(answer.lines), "secrets": list(answer.secrets)})
+
+    def call(self, image: bytes, settings: ChannelSettings) -> ScreenText | None:
+        try:
+            detections = self._reader.detect_text(image, self._min_confidence)
+        except RekognitionError as exc:
+            with self._failures_lock:
+                self.failures += 1
+            log.warning("DetectText failed, so the reply goes without the text: %s", exc)
+            return None
+        return read_text(detections, self._min_confidence)
+
+    def add_to(self, analysis: Analysis, answer: ScreenText | None, settings: ChannelSettings) -> Analysis:
+        if answer is None:
+            return replace(analysis, text_failed=True)
+        return replace(analysis, text=answer)
 
 
 class NoLabelCache:

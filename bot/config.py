@@ -119,6 +119,10 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
     moderation_channel = _channel_id("LABELBOT_MODERATION_CHANNEL", get("LABELBOT_MODERATION_CHANNEL"))
     moderation = _moderation(get("LABELBOT_MODERATION"), has_reviewers=bool(admins or moderation_channel))
     moderation_tps = _number(get, "LABELBOT_MODERATION_TPS", 5.0, 0.1, 1000.0)
+    text = _choice("LABELBOT_TEXT", get("LABELBOT_TEXT"), TEXT_MODES)
+    text_tps = _number(get, "LABELBOT_TEXT_TPS", 5.0, 0.1, 1000.0)
+    # APIs every image calls by default: each quota gets its own threads (auto text: only for some images, so none)
+    busy_tps = [tps, *([moderation_tps] if moderation else []), *([text_tps] if text == "on" else [])]
     return Config(
         bot_token=bot_token,
         app_token=app_token,
@@ -128,7 +132,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         db_path=_db_path(get("LABELBOT_DB")) if store == "sqlite" else Path(get("LABELBOT_DB") or "unused"),
         min_confidence=min_confidence,
         max_labels=max_labels,
-        workers=_int(get, "LABELBOT_WORKERS", default_workers(tps, moderation_tps if moderation else 0.0), 1, 64),
+        workers=_int(get, "LABELBOT_WORKERS", default_workers(*busy_tps), 1, 64),
         max_download_bytes=_int(get, "LABELBOT_MAX_DOWNLOAD_MB", 50, 1, 1024) * 1024 * 1024,
         log_level=_log_level(get("LOG_LEVEL")),
         log_format=_log_format(get("LOG_FORMAT")),
@@ -146,9 +150,9 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         moderation_min_confidence=load_moderation_threshold(environ),
         moderation_tps=moderation_tps,
         moderation_channel=moderation_channel,
-        text=_choice("LABELBOT_TEXT", get("LABELBOT_TEXT"), TEXT_MODES),
-        text_min_confidence=_number(get, "LABELBOT_TEXT_MIN_CONFIDENCE", 80.0, 0.0, 100.0),
-        text_tps=_number(get, "LABELBOT_TEXT_TPS", 5.0, 0.1, 1000.0),
+        text=text,
+        text_min_confidence=load_text_min_confidence(environ),
+        text_tps=text_tps,
         text_labels=load_text_labels(_existing_file("LABELBOT_TEXT_LABELS", get("LABELBOT_TEXT_LABELS"))),
     )
 
@@ -229,12 +233,13 @@ def _dynamodb_tables(get) -> dict[str, str]:
     return tables
 
 
-def default_workers(tps: float, moderation_tps: float = 0.0) -> int:
+def default_workers(tps: float, *other_tps: float) -> int:
     """LABELBOT_WORKERS' default: enough threads to keep TPS x 1.5 s (a slow DetectLabels answer) calls in flight,
     plus 2 downloading or preparing the next images; at least 4, at most 64 (5 TPS: 10 workers, 20 TPS: 32). With
-    moderation on by default a job holds its worker through both calls, so each API's quota gets its own threads
-    (5 + 5 TPS: 17 workers; the 60-image burst at quota 5 took 1.24 x images/quota with 10, 1.12 x with 20)."""
-    return max(4, min(64, math.ceil((tps + moderation_tps) * 1.5) + 2))
+    moderation or text on by default a job holds its worker through each call, so each such API's quota (other_tps)
+    gets its own threads (5 + 5 TPS: 17 workers; the 60-image burst at quota 5 took 1.24 x images/quota with 10,
+    1.12 x with 20; 5 + 5 + 5: 25)."""
+    return max(4, min(64, math.ceil((tps + sum(other_tps)) * 1.5) + 2))
 
 
 def load_label_defaults(environ: Mapping[str, str] | None = None) -> tuple[float, int]:
@@ -249,6 +254,11 @@ def load_label_defaults(environ: Mapping[str, str] | None = None) -> tuple[float
 def load_moderation_threshold(environ: Mapping[str, str] | None = None) -> float:
     """LABELBOT_MODERATION_MIN_CONFIDENCE: the workspace-wide moderation threshold a channel can override."""
     return _number(_reader(environ), "LABELBOT_MODERATION_MIN_CONFIDENCE", 60.0, 0.0, 100.0)
+
+
+def load_text_min_confidence(environ: Mapping[str, str] | None = None) -> float:
+    """LABELBOT_TEXT_MIN_CONFIDENCE: the confidence a line of text needs to be repeated and indexed."""
+    return _number(_reader(environ), "LABELBOT_TEXT_MIN_CONFIDENCE", 80.0, 0.0, 100.0)
 
 
 def _reader(environ: Mapping[str, str] | None):

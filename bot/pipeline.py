@@ -21,6 +21,7 @@ from bot.rate_limit import ChannelPacer
 from bot.reactions import ReactionQueue
 from bot.rekognition import RekognitionError
 from bot.render import ImageResult, Reply, render_reply
+from bot.screen_text import secret_warning
 from bot.settings import ChannelSettings
 from bot.slack_api import SlackTokenRefused, rate_limited, retry_after_seconds, token_refused
 from bot.slack_files import DownloadError, SlackFileDownloader
@@ -79,6 +80,7 @@ class JobMetrics:
     prepare_ms: float | None = None
     detect_ms: float | None = None
     post_ms: float | None = None  # the reply step; near 0 while the message's other files are still being labelled
+    text: str | None = None  # DetectText: "read" (some text), "none" (nothing legible), "failed"; None: not asked
 
 
 def _ms_since(started: float) -> float:
@@ -153,11 +155,13 @@ class Pipeline:
             result = ImageResult(
                 job.file["id"], _file_name(job.file), error="Something went wrong labelling this image."
             )
-        if result.labels and result.error is None and not result.skipped:
+        if (result.labels or result.text) and result.error is None and not result.skipped:
             self.index_labels(job, result)  # before finish_job: a crash in between re-runs the job, re-indexing it
         if result.held:
             self.hold_for_review(job, result)  # likewise: the re-run finds it held, and sends a notice still missing
         self.stores.queue.finish_job(job.id, result)
+        if result.secrets:
+            self.warn_poster(job, result.secrets)  # after finish_job: a crash re-runs the job, never warns twice
         posting = time.perf_counter()
         try:
             self.post_reply(job.channel_id, job.message_ts)
@@ -201,6 +205,22 @@ class Pipeline:
         except Exception:
             log.exception("indexing file %s failed", result.file_id)
 
+    def warn_poster(self, job: Job, kinds: tuple[str, ...]) -> None:
+        """Tell whoever posted the image, ephemerally and once, what kind of secret its text seemed to show (never
+        the value: it was hidden before anything was kept). A failure is logged; the reply doesn't wait for it."""
+        if not job.user_id:
+            return
+        try:
+            self.slack.chat_postEphemeral(
+                channel=job.channel_id, user=job.user_id, thread_ts=job.thread_ts, text=secret_warning(kinds)
+            )
+        except SlackApiError as exc:
+            if token_refused(exc):
+                return  # logged once by the client
+            log.warning("warning the poster of file %s failed: %s", job.file.get("id"), exc.response.get("error"))
+        except OSError as exc:
+            log.warning("warning the poster of file %s failed: %r", job.file.get("id"), exc)
+
     def hold_for_review(self, job: Job, result: ImageResult) -> None:
         """Record the image held and tell the admins; a failure here is logged, and the image stays unlabelled."""
         try:
@@ -238,7 +258,16 @@ class Pipeline:
                 analysis = self._analyse_download(original, size or self.downloader.max_bytes, settings, metrics)
             if analysis.held:
                 return ImageResult(file_id, _file_name(file), held=analysis.held, content_key=analysis.content_key)
-            return ImageResult(file_id, _file_name(file), labels=analysis.labels)
+            text = analysis.text
+            if text is not None or analysis.text_failed:
+                metrics.text = "failed" if text is None else "read" if text.lines else "none"
+            return ImageResult(
+                file_id,
+                _file_name(file),
+                labels=analysis.labels,
+                text=text.text if text else "",
+                secrets=text.secrets if text else (),
+            )
         except (DownloadError, ImageError, RekognitionError) as exc:
             return ImageResult(file_id, _file_name(file), error=str(exc))
         except SlackApiError as exc:

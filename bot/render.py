@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.mrkdwn import clip, escape, pack_lines
+from bot.screen_text import text_block
 from bot.settings import ChannelSettings, format_percent
 
 SEPARATOR = " · "
@@ -39,6 +40,11 @@ class ImageResult:
     # The hash of the downloaded bytes (bot.analysis.content_hash), set on a held result: an admin's release of it
     # applies to the same content's re-posts. Not stored with the result.
     content_key: str = field(default="", compare=False)
+    # The text DetectText read (bot.screen_text.ScreenText.text: lines in reading order, secrets already hidden);
+    # "" when none was read. Shown under the image's line, literally; indexed with the labels.
+    text: str = ""
+    # The kinds of secret hidden in the text, for the poster's one warning. Not stored with the result.
+    secrets: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -70,9 +76,11 @@ def render_reply(results: list[ImageResult], settings: ChannelSettings) -> Reply
         return None
     if len(results) == 1 or (results[0].error is not None and len({r.error for r in results}) == 1):
         lines = [describe_result(results[0], settings)]  # one image, or one reason for all (e.g. busy): one line
+        texts = [results[0].text]
     else:
         lines = [f"*{escape(r.file_name)}*: {describe_result(r, settings)}" for r in results]
-    blocks = _image_sections(lines)
+        texts = [r.text for r in results]
+    blocks = _image_sections(lines, texts)
     if all(r.held for r in results):  # nothing Rekognition labelled: no line about its threshold either
         return Reply(text=clip("\n".join(lines), MAX_TEXT), blocks=blocks)
     blocks.append(
@@ -90,13 +98,23 @@ def render_reply(results: list[ImageResult], settings: ChannelSettings) -> Reply
     return Reply(text=clip("\n".join(lines), MAX_TEXT), blocks=blocks)
 
 
-def _image_sections(lines: list[str]) -> list[dict]:
-    """A section per image; with more images than a message has blocks for, the lines packed into as few sections
-    as hold them, and any that still don't fit counted."""
+def _image_sections(lines: list[str], texts: list[str]) -> list[dict]:
+    """A section per image, each followed by the text read in it (a literal context block, see
+    bot.screen_text.text_block) where there is some and the message has the blocks for it; with more images than a
+    message has blocks for, the lines packed into as few sections as hold them (then without their text), and any
+    that still don't fit counted. The text fallback never carries an image's text: a notification shows no
+    screenshot's words."""
     room = MAX_BLOCKS - 1  # the context block closes the reply
+    if len(lines) + sum(1 for text in texts if text) <= room:
+        blocks = []
+        for line, text in zip(lines, texts, strict=True):
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": clip(line, MAX_SECTION_TEXT)}})
+            if text:
+                blocks.append(text_block(text))
+        return blocks
     if len(lines) <= room:
-        texts, left_out = [clip(line, MAX_SECTION_TEXT) for line in lines], 0
+        packed, left_out = [clip(line, MAX_SECTION_TEXT) for line in lines], 0
     else:
-        texts, left_out = pack_lines(lines, MAX_SECTION_TEXT, room - 1)
+        packed, left_out = pack_lines(lines, MAX_SECTION_TEXT, room - 1)
     more = [f"…and {left_out:,} more images."] if left_out else []
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}} for text in texts + more]
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}} for text in packed + more]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.analysis import AnalysisStep, ImageAnalysis, LabelsStep, ModerationStep, StepCache
+from bot.analysis import AnalysisStep, ImageAnalysis, LabelsStep, ModerationStep, StepCache, TextStep
 from bot.config import Config, ConfigError
 from bot.conversations import ModerationChannelCheck
 from bot.emoji_tags import EmojiMap
@@ -20,7 +20,12 @@ from bot.overload import QueueGate
 from bot.permissions import SettingsPermission
 from bot.pipeline import Pipeline
 from bot.reactions import ReactionQueue
-from bot.rekognition import RekognitionLabeler, RekognitionModerator, build_rekognition_client
+from bot.rekognition import (
+    RekognitionLabeler,
+    RekognitionModerator,
+    RekognitionTextReader,
+    build_rekognition_client,
+)
 from bot.settings import ChannelSettings
 from bot.slack_api import GuardedWebClient, build_web_client
 from bot.slack_files import SlackFileDownloader
@@ -157,6 +162,7 @@ def build_services(
         max_labels=config.max_labels,
         moderation=config.moderation,
         moderation_threshold=config.moderation_min_confidence,
+        text=config.text,
     )
     emoji_map = EmojiMap.load(config.emoji_map_path)
     permission = SettingsPermission(config.admins, quick_slack)
@@ -188,13 +194,19 @@ def build_services(
 
 def analysis_steps(config: Config, stores: Stores, rekognition_client) -> list[AnalysisStep]:
     """The image's analysis, in order: each step with its Rekognition API, paced at its own share of the quota.
-    Moderation is always a step (a channel may turn it on); it costs nothing where it is off."""
+    Moderation and text are always steps (a channel may turn them on); each costs nothing where it is off."""
     client = rekognition_client or build_rekognition_client(config.workers)
     return [
         ModerationStep(
             RekognitionModerator(client, tps=config.moderation_tps_per_process), StepCache(stores.answers, "moderation")
         ),
         LabelsStep(RekognitionLabeler(client, tps=config.rekognition_tps_per_process), stores.label_cache),
+        TextStep(
+            RekognitionTextReader(client, tps=config.text_tps_per_process),
+            StepCache(stores.answers, "text"),
+            config.text_labels,
+            config.text_min_confidence,
+        ),
     ]
 
 

@@ -9,6 +9,7 @@ from typing import Literal
 
 from bot.moderation import MODERATION_CATEGORIES, UnknownCategory, categories_named
 from bot.mrkdwn import literal
+from bot.screen_text import TEXT_MODES
 
 # Rekognition's MinConfidence accepts 0-100; more than 20 labels no longer reads as a short answer.
 THRESHOLD_RANGE = (0.0, 100.0)
@@ -35,6 +36,8 @@ class ChannelSettings:
     moderation: bool = False
     moderation_threshold: float = 60.0
     moderation_ignored: tuple[str, ...] = ()
+    # DetectText after the labels (bot.screen_text): "auto" (images with a text-bearing label), "on" or "off"
+    text: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class ChannelOverrides:
     moderation: bool | None = None
     moderation_threshold: float | None = None
     moderation_ignored: tuple[str, ...] | None = None
+    text: str | None = None
 
     def changed_fields(self, before: ChannelOverrides) -> tuple[str, ...]:
         """The names of the fields whose value differs from before's: what a save of this change writes."""
@@ -135,6 +139,11 @@ class IgnoreModerationCategories:
 
 
 @dataclass(frozen=True)
+class SetText:
+    value: str  # one of TEXT_MODES
+
+
+@dataclass(frozen=True)
 class Reset:
     pass
 
@@ -176,6 +185,7 @@ Change = (
     | SetModeration
     | SetModerationThreshold
     | IgnoreModerationCategories
+    | SetText
     | Reset
 )
 Command = Change | Find | ShowTags | ShowStatus | ShowHelp | CommandError
@@ -189,6 +199,7 @@ VERBS = (
     "include",
     "exclude",
     "moderation",
+    "text",
     "find",
     "status",
     "reset",
@@ -211,6 +222,9 @@ HELP_TEXT = (
     f"({THRESHOLD_RANGE[0]:g}–{THRESHOLD_RANGE[1]:g})\n"
     "• `/labels moderation ignore Alcohol, Swimwear or Underwear` — these categories don't count here "
     "(`/labels moderation ignore none` to count them all)\n"
+    "• `/labels text auto` / `on` / `off` — read the text in images and show it under the labels: `auto` for "
+    "screenshots, documents, signs and other images with text, `on` for every image, `off` never (anything shaped "
+    "like a password or token is hidden)\n"
     "• `/labels find whiteboard in #design since 7d` — find labelled images (newest first)\n"
     "• `/labels status` — this channel's settings\n"
     "• `/labels reset` — back to the defaults\n"
@@ -243,6 +257,8 @@ def parse_command(text: str) -> Command:
         return _parse_filter(verb, rest)
     if verb == "moderation":
         return _parse_moderation(args, rest)
+    if verb == "text":
+        return _parse_text(args)
     if verb == "find":
         return _parse_find(args)
     guess = difflib.get_close_matches(verb, VERBS, n=1, cutoff=0.6)
@@ -342,6 +358,20 @@ def _parse_moderation(args: list[str], rest: str) -> Command:
     return _usage(f"I don't know `/labels moderation {literal(args[0])}`.{hint} {usage}")
 
 
+def _parse_text(args: list[str]) -> Command:
+    usage = (
+        "Use `/labels text auto` (read the text of screenshots, documents, signs and other images with text), "
+        "`/labels text on` (every image) or `/labels text off` (never)."
+    )
+    if len(args) == 1 and args[0].lower() in TEXT_MODES:
+        return SetText(args[0].lower())
+    if len(args) == 1:
+        guess = difflib.get_close_matches(args[0].lower(), TEXT_MODES, n=1, cutoff=0.5)
+        if guess:
+            return _usage(f"I don't know `/labels text {literal(args[0])}`. Did you mean `/labels text {guess[0]}`?")
+    return _usage(usage)
+
+
 def _parse_ignore(names: str) -> Command:
     usage = (
         "Name the moderation categories that don't count here, separated by commas, e.g. "
@@ -410,6 +440,8 @@ def apply_change(overrides: ChannelOverrides, change: Change, defaults: ChannelS
         return replace(overrides, moderation_threshold=change.value)
     if isinstance(change, IgnoreModerationCategories):
         return replace(overrides, moderation_ignored=change.categories)
+    if isinstance(change, SetText):
+        return replace(overrides, text=change.value)
     current = getattr(overrides.apply_to(defaults), change.kind)
     merged = () if not change.labels else _merge(current, change.labels)
     return replace(overrides, **{change.kind: merged})
@@ -474,10 +506,19 @@ def _describe(change: Change, settings: ChannelSettings) -> str:
         if not settings.moderation_ignored:
             return "set moderation to count every category"
         return f"set moderation to ignore {_literal_list(settings.moderation_ignored)}"
+    if isinstance(change, SetText):
+        return f"set text reading to {change.value}: {TEXT_READING[change.value]}"
     current = getattr(settings, change.kind)
     if not current:
         return f"cleared the list of labels to {change.kind}"
     return f"set the labels to {change.kind} to {_literal_list(current)}"
+
+
+TEXT_READING = {
+    "auto": "I read the text of screenshots, documents, signs and other images with text in them",
+    "on": "I read the text in every image",
+    "off": "I don't read text in images",
+}
 
 
 def describe_status(overrides: ChannelOverrides, defaults: ChannelSettings, notices: ModerationNotices) -> str:
@@ -497,6 +538,7 @@ def describe_status(overrides: ChannelOverrides, defaults: ChannelSettings, noti
         f"• emoji tags {'on' if effective.tags else 'off'} ({origin('tags')})\n"
         f"• only these labels: {names(effective.include)} ({origin('include')})\n"
         f"• never these labels: {names(effective.exclude)} ({origin('exclude')})\n"
+        f"• text reading {effective.text} ({origin('text')})\n"
         f"• moderation {'on' if effective.moderation else 'off'} ({origin('moderation')})\n"
         f"• moderation threshold {format_percent(effective.moderation_threshold)} "
         f"({origin('moderation_threshold')})\n"

@@ -13,6 +13,7 @@ from bot.analysis import (
     ImageAnalysis,
     LabelsStep,
     ModerationStep,
+    TextStep,
     cache_key,
     content_hash,
     label_cache_key,
@@ -22,6 +23,7 @@ from bot.rekognition import (
     RekognitionError,
     RekognitionLabeler,
     RekognitionModerator,
+    RekognitionTextReader,
     build_rekognition_client,
 )
 from bot.render import Label
@@ -237,3 +239,87 @@ def test_a_failed_moderation_call_fails_the_analysis_closed(aws_env, moderated_a
         analysis.analyse(content_hash(IMAGE_JPEG), lambda: IMAGE_JPEG, MODERATED)
 
     assert aws_env.calls_to("DetectLabels") == [] and cache.entries == {}  # not labelled, nothing cached as safe
+
+
+# ---- text: DetectText after the labels ----------------------------------------------------------------------------
+
+SCREENSHOT_LABELS = [
+    {"Name": "Text", "Confidence": 99.5, "Parents": []},
+    {"Name": "Screenshot", "Confidence": 97.0, "Parents": [{"Name": "Text"}]},
+]
+HANDWRITING = [{"Name": "Handwriting", "Confidence": 93.0, "Parents": [{"Name": "Text"}]}]
+AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
+SCREEN = [
+    ("second line", 95.0, (0.1, 0.5, 0.5, 0.05)),
+    ("Error: connection refused", 99.0, (0.1, 0.1, 0.6, 0.05)),
+    (f"key {AWS_KEY}", 98.0, (0.1, 0.3, 0.6, 0.05)),
+    ("blurry", 60.0, (0.1, 0.7, 0.2, 0.05)),  # under LABELBOT_TEXT_MIN_CONFIDENCE
+]
+
+
+@pytest.fixture
+def text_analysis(aws_env):
+    client = build_rekognition_client(4)
+    cache = DictCache()
+    text = TextStep(RekognitionTextReader(client), cache, frozenset({"text", "screenshot", "document"}), 80.0)
+    steps = [ModerationStep(RekognitionModerator(client), cache), LabelsStep(RekognitionLabeler(client), cache), text]
+    return ImageAnalysis(steps), cache, text
+
+
+def test_a_screenshot_is_read_after_its_labels_in_reading_order_with_its_secrets_hidden_everywhere(
+    aws_env, text_analysis
+):
+    analysis, cache, _ = text_analysis
+    aws_env.labels, aws_env.text_lines = SCREENSHOT_LABELS, SCREEN
+
+    found = analysis.analyse(content_hash(IMAGE_JPEG), lambda: IMAGE_JPEG, SETTINGS)
+
+    assert [call.operation for call in aws_env.calls] == ["DetectLabels", "DetectText"]
+    assert aws_env.calls[-1].min_confidence == 80.0
+    assert found.text.lines == ("Error: connection refused", "key [hidden]", "second line")
+    assert found.text.secrets == ("an AWS access key",)
+    assert AWS_KEY not in repr(cache.entries)  # the cache keeps the redacted lines only
+
+
+def test_auto_reads_only_images_with_a_text_bearing_label_or_parent_and_on_and_off_decide_alone(aws_env, text_analysis):
+    analysis, _, _ = text_analysis
+    aws_env.text_lines = SCREEN
+
+    cat = analysis.analyse(content_hash(IMAGE_JPEG), lambda: IMAGE_JPEG, SETTINGS)  # Cat, Kitten…: no text label
+    assert cat.text is None and aws_env.calls_to("DetectText") == []
+    on = analysis.analyse(content_hash(IMAGE_JPEG), lambda: IMAGE_JPEG, replace(SETTINGS, text="on"))
+    assert on.text.lines[0] == "Error: connection refused" and len(aws_env.calls_to("DetectText")) == 1
+
+    aws_env.labels = HANDWRITING  # its parent, Text, is text-bearing
+    png = fixture_bytes("logo_alpha.png")
+    assert analysis.analyse(content_hash(png), lambda: png, SETTINGS).text is not None
+    off = analysis.analyse(content_hash(png + b"x"), lambda: png, replace(SETTINGS, text="off"))
+    assert off.text is None and len(aws_env.calls_to("DetectText")) == 2
+
+
+def test_a_reposted_screenshot_costs_no_detect_text_call_and_a_held_one_is_never_read(aws_env, text_analysis):
+    analysis, _, _ = text_analysis
+    aws_env.labels, aws_env.text_lines = SCREENSHOT_LABELS, SCREEN
+
+    first = analysis.analyse(content_hash(IMAGE_JPEG), lambda: IMAGE_JPEG, SETTINGS)
+    again = analysis.analyse(content_hash(IMAGE_JPEG), lambda: IMAGE_JPEG, SETTINGS)
+    assert again.text == first.text and len(aws_env.calls_to("DetectText")) == 1
+
+    aws_env.moderation_labels = VIOLENCE
+    held = analysis.analyse(content_hash(IMAGE_JPEG + b"x"), lambda: IMAGE_JPEG, replace(MODERATED, text="on"))
+    assert held.held and held.text is None and len(aws_env.calls_to("DetectText")) == 1
+
+
+def test_a_failed_detect_text_keeps_the_labels_is_counted_and_cached_as_nothing(aws_env, text_analysis, caplog):
+    analysis, cache, step = text_analysis
+    aws_env.labels, aws_env.text_lines = SCREENSHOT_LABELS, SCREEN
+    aws_env.fail_next("AccessDeniedException", 400, operation="DetectText")
+
+    found = analysis.analyse(content_hash(IMAGE_JPEG), lambda: IMAGE_JPEG, SETTINGS)
+
+    assert [label.name for label in found.labels] == ["Text", "Screenshot"]
+    assert found.text is None and found.text_failed and step.failures == 1
+    assert not [entry for entry in cache.entries.values() if isinstance(entry, dict)]  # no text entry
+    assert "DetectText failed" in caplog.text
+    retried = analysis.analyse(content_hash(IMAGE_JPEG), lambda: IMAGE_JPEG, SETTINGS)  # not cached: asked again
+    assert retried.text.lines and len(aws_env.calls_to("DetectText")) == 2

@@ -177,6 +177,30 @@ def test_label_with_moderation_prints_what_the_bot_would_act_on(process_env, aws
     assert [call.operation for call in aws_env.calls][-2:] == ["DetectModerationLabels", "DetectLabels"]
 
 
+def test_label_with_text_prints_the_text_line_as_the_bot_posts_it(process_env, aws_env, tmp_path):
+    aws_env.text_lines = [
+        ("password: hunter22 <!here>", 97.0, (0.1, 0.4, 0.6, 0.05)),
+        ("Sign in", 99.0, (0.1, 0.1, 0.3, 0.05)),
+    ]
+    cat = str(FIXTURES / "cat.jpg")
+
+    result = run_bot(["label", cat, "--text"], process_env, tmp_path)
+
+    assert (result.returncode, result.stdout.splitlines()) == (
+        0,
+        [
+            "Cat 99.2% · Kitten 96.4% · Pet 95.0% · Animal 94.8% · Whiskers 80.1%",
+            ":memo: `Sign in · password: [hidden] &lt;!here&gt;`",
+            "The poster is told (ephemerally): :warning: This screenshot seems to show a password or secret; "
+            "consider rotating it. I replaced it with [hidden] in my reply and the search index, and kept no copy.",
+        ],
+    )
+    assert [call.operation for call in aws_env.calls] == ["DetectLabels", "DetectText"]
+    aws_env.text_lines = []
+    nothing = run_bot(["label", cat, "--text"], process_env, tmp_path)
+    assert nothing.stdout.splitlines()[-1] == "No text line: no text read at or above 80% confidence."
+
+
 def test_label_explains_a_file_it_cannot_read(process_env, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(fixture_bytes("cat.jpg")[:3000])

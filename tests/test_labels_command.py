@@ -58,6 +58,7 @@ def test_help_lists_every_subcommand_with_an_example(start_bot, text):
         "/labels moderation threshold 80",
         "/labels moderation ignore Alcohol, Swimwear or Underwear",
         "/labels moderation ignore none",
+        "/labels text auto",
         "/labels find whiteboard in #design since 7d",
         "/labels status",
         "/labels reset",
@@ -76,6 +77,7 @@ def test_status_shows_defaults_then_what_the_channel_set(start_bot):
         "• emoji tags off (default)\n"
         "• only these labels: none (default)\n"
         "• never these labels: none (default)\n"
+        "• text reading auto (default)\n"
         "• moderation off (default)\n"
         "• moderation threshold 60% (default)\n"
         "• moderation ignores: none (default)\n"
@@ -88,6 +90,7 @@ def test_status_shows_defaults_then_what_the_channel_set(start_bot):
     assert answer(bot, "tags on") == "Done: turned emoji tags on in this channel."
     assert answer(bot, "exclude Person, Human") == "Done: set the labels to exclude to `Person`, `Human`."
     assert answer(bot, "exclude person, Carpet") == "Done: set the labels to exclude to `Person`, `Human`, `Carpet`."
+    assert answer(bot, "text on") == "Done: set text reading to on: I read the text in every image."
 
     assert answer(bot, "status") == (
         "Labelling in this channel:\n"
@@ -97,6 +100,7 @@ def test_status_shows_defaults_then_what_the_channel_set(start_bot):
         "• emoji tags on (set for this channel)\n"
         "• only these labels: none (default)\n"
         "• never these labels: `Person`, `Human`, `Carpet` (set for this channel)\n"
+        "• text reading on (set for this channel)\n"
         "• moderation off (default)\n"
         "• moderation threshold 60% (default)\n"
         "• moderation ignores: none (default)\n"

@@ -80,3 +80,47 @@ def test_images_past_what_50_blocks_hold_are_counted_and_the_text_fallback_is_cu
     assert len(reply.blocks) == 50
     assert reply.blocks[-2]["text"]["text"] == "…and 12 more images."  # 48 lines fit, one per section
     assert len(reply.text) == 40_000 and reply.text.endswith("…")
+
+
+# ---- the text read in an image ------------------------------------------------------------------------------------
+
+SAYS = "Error: connection refused · Retry <!channel> *now* <@U0123> <https://evil.example|click>"
+
+
+def test_the_text_read_goes_under_the_images_line_literally_and_never_into_the_notification_text():
+    reply = render_reply([ImageResult("F1", "shot.png", labels=CAT, text=SAYS)], DEFAULTS)
+
+    assert [b["type"] for b in reply.blocks] == ["section", "context", "context"]
+    element = reply.blocks[1]["elements"][0]
+    assert element["verbatim"] is True  # Slack links no URL or channel name of the screenshot's itself
+    assert element["text"] == (
+        ":memo: `Error: connection refused · Retry &lt;!channel&gt; *now* &lt;@U0123&gt; "
+        "&lt;https://evil.example|click&gt;`"
+    )
+    assert "connection" not in reply.text and "<!channel>" not in reply.text  # the fallback pings no one either
+    assert slack_verdict(reply) == Verdict()
+
+
+def test_each_images_text_follows_its_own_line_and_an_image_without_text_has_none():
+    results = [
+        ImageResult("F1", "a.png", labels=CAT, text="INVOICE 42"),
+        ImageResult("F2", "b.jpg", labels=CAT),
+        ImageResult("F3", "c.png", labels=CAT, text="Total $12"),
+    ]
+
+    blocks = render_reply(results, DEFAULTS).blocks
+
+    shown = [b["text"]["text"][:7] if b["type"] == "section" else b["elements"][0]["text"] for b in blocks[:-1]]
+    assert shown == ["*a.png*", ":memo: `INVOICE 42`", "*b.jpg*", "*c.png*", ":memo: `Total $12`"]
+
+
+def test_a_long_text_is_clipped_to_about_300_characters_and_many_images_drop_their_text_before_their_lines():
+    long_text = " ".join(f"word{i}" for i in range(200))
+    single = render_reply([ImageResult("F1", "a.png", labels=CAT, text=long_text)], DEFAULTS)
+    shown = single.blocks[1]["elements"][0]["text"]
+    assert shown.endswith("…`") and len(shown) <= len(":memo: ``") + 300
+
+    many = [ImageResult(f"F{i}", f"p{i}.png", labels=CAT, text="hello") for i in range(30)]
+    reply = render_reply(many, DEFAULTS)
+    assert slack_verdict(reply) == Verdict() and len(reply.blocks) <= 50
+    assert "*p29.png*" in reply.text  # every image's line is still there, without the text lines

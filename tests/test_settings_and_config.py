@@ -11,6 +11,7 @@ import pytest
 from bot.config import ConfigError, load_config
 from bot.services import build_services
 from bot.settings import (
+    HELP_TEXT,
     AddFilterLabels,
     ChannelOverrides,
     ChannelSettings,
@@ -24,6 +25,7 @@ from bot.settings import (
     SetModeration,
     SetModerationThreshold,
     SetTags,
+    SetText,
     SetThreshold,
     ShowHelp,
     ShowStatus,
@@ -197,7 +199,7 @@ def test_a_moderation_change_is_confirmed_and_announced(change, said):
 
 
 def status_lines(overrides: ChannelOverrides, notices: ModerationNotices) -> list[str]:
-    return describe_status(overrides, MODERATED, notices).splitlines()[7:]  # the moderation part
+    return describe_status(overrides, MODERATED, notices).splitlines()[8:]  # the moderation part
 
 
 def test_status_shows_the_channels_moderation_and_where_notices_go():
@@ -396,6 +398,15 @@ def test_the_services_defaults_carry_the_moderation_settings(tmp_path):
         assert (services.defaults.moderation, services.defaults.moderation_threshold) == (True, 85.0)
     finally:
         services.stop(timeout=1)
+    # And LABELBOT_TEXT is every channel's text mode until it sets its own.
+    text_off = dataclasses.replace(config, text="off", db_path=tmp_path / "text.sqlite3")
+    services = build_services(text_off, rekognition_client=UNCALLED_CLIENT)
+    try:
+        assert services.settings_for("C012AB3CD").text == "off"
+        services.stores.settings.save_overrides("C012AB3CD", ChannelOverrides(text="on"))
+        assert services.settings_for("C012AB3CD").text == "on"
+    finally:
+        services.stop(timeout=1)
 
 
 # Text (issue 14): the workspace default, its floor and pace, and the text-bearing labels.
@@ -441,3 +452,52 @@ def test_a_workspace_replaces_the_text_labels_with_a_file_of_its_own(tmp_path):
         load_config({**BASE, "LABELBOT_TEXT_LABELS": str(mine)})
     with pytest.raises(ConfigError, match=r"^LABELBOT_TEXT_LABELS is '/nope\.txt', which is not a readable file"):
         load_config({**BASE, "LABELBOT_TEXT_LABELS": "/nope.txt"})
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [("text auto", SetText("auto")), ("text ON", SetText("on")), ("Text off", SetText("off"))],
+)
+def test_the_text_grammar_accepts_auto_on_and_off(text, command):
+    assert parse_command(text) == command
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("text", "Use `/labels text auto`"),
+        ("text sometimes", "Use `/labels text auto`"),
+        ("text on please", "Use `/labels text auto`"),
+        ("text aut", "Did you mean `/labels text auto`?"),
+        ("txt on", "Did you mean `/labels text`?"),
+    ],
+)
+def test_the_text_grammar_refuses_with_a_clear_answer(text, expected):
+    parsed = parse_command(text)
+    assert isinstance(parsed, CommandError) and expected in parsed.message
+
+
+def test_text_changes_are_their_own_field_confirmed_announced_and_shown_in_status_and_help():
+    defaults = ChannelSettings(75.0, 5, text="auto")
+    off = apply_change(ChannelOverrides(threshold=90.0), SetText("off"), defaults)
+    assert off == ChannelOverrides(threshold=90.0, text="off") and off.changed_fields(ChannelOverrides(90.0)) == (
+        "text",
+    )
+    assert off.apply_to(defaults).text == "off"
+    assert confirm_change(SetText("off"), off.apply_to(defaults)) == (
+        "Done: set text reading to off: I don't read text in images."
+    )
+    assert announce_change(SetText("on"), defaults, "UANA") == (
+        "<@UANA> set text reading to on: I read the text in every image."
+    )
+    status = describe_status(ChannelOverrides(), defaults, ModerationNotices(admins=True)).splitlines()
+    assert "• text reading auto (default)" in status
+    assert "• text reading off (set for this channel)" in describe_status(off, defaults, ModerationNotices())
+    assert "`/labels text auto`" in HELP_TEXT and "hidden" in HELP_TEXT
+
+
+def test_the_workspace_text_default_comes_from_labelbot_text_and_text_on_adds_workers():
+    assert load_config({**BASE, "LABELBOT_TEXT": "on"}).workers == 17  # ceil((5 + 5) x 1.5 s) + 2
+    assert load_config({**BASE, "LABELBOT_TEXT": "auto"}).workers == 10  # only some images: no threads of its own
+    both = {**BASE, "LABELBOT_TEXT": "on", "LABELBOT_MODERATION": "on", "LABELBOT_ADMINS": "U012AB3CD"}
+    assert load_config(both).workers == 25

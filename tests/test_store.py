@@ -173,6 +173,14 @@ def test_a_channels_moderation_settings_are_kept_and_saved_field_by_field(store)
     assert store.settings.get_overrides("C1").moderation_ignored is None
 
 
+def test_a_channels_text_mode_is_kept_saved_alone_and_reset_to_the_default(store):
+    store.settings.save_overrides("C1", ChannelOverrides(threshold=90.0, text="off"))
+    store.settings.save_overrides("C1", ChannelOverrides(text="on"), fields=("text",))
+    assert store.settings.get_overrides("C1") == ChannelOverrides(threshold=90.0, text="on")
+    store.settings.save_overrides("C1", ChannelOverrides(), fields=("text",))
+    assert store.settings.get_overrides("C1") == ChannelOverrides(threshold=90.0)
+
+
 def test_what_the_moderation_commands_save_reads_back_as_it_was(store):
     """/labels moderation threshold 72.5, ignore with names holding & and spaces, then ignore none (an empty list,
     not the default), each saved as the command saves it: only its field."""
@@ -279,6 +287,22 @@ def test_a_reply_claimed_by_a_version_without_posting_since_is_requeued_after_th
     assert upgraded.queue.requeue_stalled(time.time() - 60) == 0
     upgraded.replies.requeue_stalled(time.time() - 60)
     assert upgraded.replies.messages_ready_to_reply() == [("C1", "1.0")]
+    upgraded.close()
+
+
+def test_a_database_from_before_text_reading_gains_the_column_and_keeps_its_settings(tmp_path):
+    path = tmp_path / "db"
+    store = open_sqlite_stores(path)
+    store.settings.save_overrides("C1", ChannelOverrides(threshold=90.0))
+    store.close()
+    with sqlite3.connect(path) as db:  # as the version before /labels text left it
+        db.execute("ALTER TABLE channel_settings DROP COLUMN text_mode")
+
+    upgraded = open_sqlite_stores(path)
+
+    assert upgraded.settings.get_overrides("C1") == ChannelOverrides(threshold=90.0)
+    upgraded.settings.save_overrides("C1", ChannelOverrides(threshold=90.0, text="off"), fields=("text",))
+    assert upgraded.settings.get_overrides("C1").text == "off"
     upgraded.close()
 
 

@@ -44,10 +44,10 @@ DYNAMODB_CRUD = {
 }
 # RekognitionDetectOnlyPolicy's actions, on "*" (Rekognition's Detect* APIs have no resource-level permissions).
 REKOGNITION_DETECT = {
-    "rekognition:DetectLabels": "the one Rekognition call labelbot makes",
+    "rekognition:DetectLabels": "every image's labels",
     "rekognition:DetectFaces": "in RekognitionDetectOnlyPolicy; unused",
-    "rekognition:DetectModerationLabels": "in RekognitionDetectOnlyPolicy; unused",
-    "rekognition:DetectText": "in RekognitionDetectOnlyPolicy; unused",
+    "rekognition:DetectModerationLabels": "where moderation is on: before the labels",
+    "rekognition:DetectText": "where text is read: after the labels",
 }
 LAMBDA_INVOKE = {"lambda:InvokeFunction": "start a lazy listener: an asynchronous invocation of LabelFunction"}
 # SAM attaches this AWS managed policy to every function's role: logs:* below on "*".
@@ -282,6 +282,8 @@ def test_parameters_defaults_are_the_apps_and_the_environment_loads(source, tran
     assert parameters["LabelConcurrency"]["Default"] == 5 and parameters["LabelConcurrency"]["MinValue"] == 1
     for bound in ("Default", "MinValue", "MaxValue"):
         assert parameters["ModerationTps"][bound] == parameters["RekognitionTps"][bound]
+        assert parameters["TextTps"][bound] == parameters["RekognitionTps"][bound]
+    assert parameters["Text"]["AllowedValues"] == ["auto", "on", "off"]
     token = "xoxb-1234-5678-abcdefgh"
     assert re.fullmatch(parameters["SlackBotToken"]["AllowedPattern"], token)
     values = {
@@ -304,6 +306,7 @@ def test_parameters_defaults_are_the_apps_and_the_environment_loads(source, tran
         assert load_config(environ, mode="lambda") == expected
         assert expected.rekognition_tps_per_process == 1.0
         assert expected.moderation_tps_per_process == 1.0  # DetectModerationLabels' quota, split alike
+        assert expected.text_tps_per_process == 1.0  # and DetectText's
 
 
 def test_requirements_txt_is_pyprojects_dependencies():

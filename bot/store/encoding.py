@@ -50,6 +50,7 @@ def result_to_dict(result: ImageResult) -> dict:
         "skipped": result.skipped,
         "labels": [label_to_dict(label) for label in result.labels],
         **({"held": [list(category) for category in result.held]} if result.held else {}),
+        **({"text": result.text} if result.text else {}),
     }
 
 
@@ -61,6 +62,7 @@ def result_from_dict(data: dict) -> ImageResult:
         skipped=data.get("skipped", False),
         labels=tuple(label_from_dict(x) for x in data.get("labels", ())),
         held=tuple((str(name), float(confidence)) for name, confidence in data.get("held", ())),
+        text=str(data.get("text", "")),
     )
 
 

@@ -287,7 +287,13 @@ class FakeSlack:
             page, rest = self.channels[start : start + limit], start + limit < len(self.channels)
             metadata = {"next_cursor": str(start + limit) if rest else ""}
             return Response(200, {"ok": True, "channels": page, "response_metadata": metadata})
-        if method in ("views.publish", "chat.postEphemeral"):  # generic ok answers
+        if method == "chat.postEphemeral":  # Slack refuses one with no user, or in a channel the bot can't post in
+            if not args.get("user"):
+                return Response(200, {"ok": False, "error": "user_not_found"})
+            if not args.get("channel") or (refused := self._post_refused(str(args["channel"]))) is not None:
+                return Response(200, {"ok": False, "error": refused or "channel_not_found"})
+            return Response(200, {"ok": True, "message_ts": f"{int(time.time())}.000001"})
+        if method == "views.publish":  # a generic ok answer
             return Response(200, {"ok": True, "view": args.get("view"), "message_ts": f"{int(time.time())}.000001"})
         if method == "reactions.add":
             added = self._reactions[(args.get("channel", ""), args.get("timestamp", ""))]

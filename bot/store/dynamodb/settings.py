@@ -20,6 +20,7 @@ SETTINGS_FIELDS = (
     "moderation",
     "moderation_threshold",
     "moderation_ignored",
+    "text",
 )
 
 
@@ -41,6 +42,7 @@ class DynamoChannelSettings:
             if item.get("moderation_threshold") is None
             else float(item["moderation_threshold"]),
             moderation_ignored=None if item.get("moderation_ignored") is None else tuple(item["moderation_ignored"]),
+            text=item.get("text"),
         )
 
     def save_overrides(

@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS channel_settings (
     moderation INTEGER,
     moderation_threshold REAL,
     moderation_ignored TEXT,       -- JSON list of top-level categories
+    text_mode TEXT,                -- auto | on | off
     updated_at REAL NOT NULL
 );
 """
@@ -34,6 +35,7 @@ COLUMNS_ADDED = {
         ("moderation", "INTEGER"),
         ("moderation_threshold", "REAL"),
         ("moderation_ignored", "TEXT"),
+        ("text_mode", "TEXT"),
     )
 }
 
@@ -48,6 +50,7 @@ SETTINGS_COLUMNS = {
     "moderation": "moderation",
     "moderation_threshold": "moderation_threshold",
     "moderation_ignored": "moderation_ignored",
+    "text_mode": "text",
 }
 
 
@@ -75,6 +78,7 @@ class SqliteChannelSettings:
             moderation_ignored=None
             if row["moderation_ignored"] is None
             else tuple(json.loads(row["moderation_ignored"])),
+            text=row["text_mode"],
         )
 
     def save_overrides(
@@ -93,6 +97,7 @@ class SqliteChannelSettings:
             "moderation": overrides.moderation,
             "moderation_threshold": overrides.moderation_threshold,
             "moderation_ignored": as_json(overrides.moderation_ignored),
+            "text_mode": overrides.text,
         }
         columns = [column for column in values if fields is None or SETTINGS_COLUMNS[column] in fields]
         updates = "".join(f", {column}=excluded.{column}" for column in columns)

@@ -1,0 +1,95 @@
+"""Text in screenshots end to end: signed events into the real Bolt app (and on AWS Lambda), the fake Rekognition's
+DetectText, the reply's literal text line, the poster's one warning, the cache, and a DetectText failure."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from tests.conftest import both_runtimes, fixture_bytes, slack_rate_limits
+from tests.slack_requests import file_share_event
+
+pytestmark = [both_runtimes, slack_rate_limits()]
+
+SCREENSHOT_LABELS = [
+    {"Name": "Text", "Confidence": 99.5, "Parents": []},
+    {"Name": "Screenshot", "Confidence": 97.0, "Parents": [{"Name": "Text"}]},
+]
+SLACK_TOKEN = "xoxb-1234567890-abcdefghijkl"
+SCREEN = [
+    ("Deploy failed: connection refused", 99.0, (0.05, 0.10, 0.70, 0.05)),
+    (f"token {SLACK_TOKEN} <!channel>", 97.0, (0.05, 0.30, 0.70, 0.05)),
+    ("@here see <https://evil.example|this>", 96.0, (0.05, 0.50, 0.70, 0.05)),
+]
+
+
+def screenshot(fake_slack, file_id="F_SHOT"):
+    return fake_slack.add_file(file_id, fixture_bytes("logo_alpha.png"), "shot.png", "image/png", "png")
+
+
+def test_a_screenshot_is_answered_with_its_text_literally_its_secret_hidden_and_the_poster_warned_once(
+    start_bot, fake_slack, aws_env, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    for noisy in ("botocore", "boto3", "urllib3"):  # as bot.logs.configure_logging keeps them: their DEBUG has bodies
+        caplog.set_level(logging.INFO, logger=noisy)
+    aws_env.labels, aws_env.text_lines = SCREENSHOT_LABELS, SCREEN
+    bot = start_bot()
+    event = file_share_event("C0001", [screenshot(fake_slack)], user="UALICE")
+
+    bot.post_event(event)
+
+    [post] = fake_slack.wait_for_posts(1)
+    assert post["text"] == "Text 99.5% · Screenshot 97.0%"  # the notification carries no screenshot's words
+    [text_line] = [b for b in post["blocks"] if b["type"] == "context" and ":memo:" in b["elements"][0]["text"]]
+    assert text_line["elements"][0] == {
+        "type": "mrkdwn",
+        "verbatim": True,
+        "text": ":memo: `Deploy failed: connection refused · token [hidden] &lt;!channel&gt; · "
+        "@here see &lt;https://evil.example|this&gt;`",
+    }
+    [warning] = fake_slack.wait_for_calls("chat.postEphemeral")
+    assert (warning["channel"], warning["user"], warning["thread_ts"]) == ("C0001", "UALICE", event["ts"])
+    assert "a Slack token" in warning["text"] and SLACK_TOKEN not in warning["text"]
+    assert [call.operation for call in aws_env.calls] == ["DetectLabels", "DetectText"]
+    deadline = time.monotonic() + 5
+    while " text=read " not in caplog.text and time.monotonic() < deadline:  # the job's line, logged after the post
+        time.sleep(0.05)
+    assert " text=read " in caplog.text and SLACK_TOKEN not in caplog.text
+
+    again = file_share_event("C0001", [screenshot(fake_slack, "F_SHOT2")], user="UBOB")
+    bot.post_event(again)  # the same bytes re-posted: both answers from the cache
+
+    second = fake_slack.wait_for_posts(2)[1]
+    assert second["blocks"][1] == text_line and len(aws_env.calls) == 2
+    assert [w["user"] for w in fake_slack.wait_for_calls("chat.postEphemeral", 2)] == ["UALICE", "UBOB"]
+
+
+def test_a_failed_detect_text_still_sends_the_labels_without_the_text_line(start_bot, fake_slack, aws_env):
+    aws_env.labels, aws_env.text_lines = SCREENSHOT_LABELS, SCREEN
+    aws_env.fail_next("InternalServerError", 500, times=5, operation="DetectText")
+    bot = start_bot()
+
+    bot.post_event(file_share_event("C0001", [screenshot(fake_slack)]))
+
+    [post] = fake_slack.wait_for_posts(1)
+    assert post["text"] == "Text 99.5% · Screenshot 97.0%"
+    assert not any(":memo:" in str(block) for block in post["blocks"])
+    assert len(aws_env.calls_to("DetectText")) == 5  # botocore's retries, then the labels went out alone
+
+
+def test_text_off_in_a_channel_and_on_for_a_photo(start_bot, fake_slack, aws_env):
+    aws_env.labels, aws_env.text_lines = SCREENSHOT_LABELS, SCREEN
+    bot = start_bot()
+    assert bot.command("text off").status == 200
+
+    bot.post_event(file_share_event("C0001", [screenshot(fake_slack)]))
+    fake_slack.wait_for_posts(2)  # the announcement, then the reply
+    assert aws_env.calls_to("DetectText") == []
+
+    aws_env.labels = [{"Name": "Cat", "Confidence": 99.0, "Parents": []}]
+    assert bot.command("text on").status == 200
+    cat = fake_slack.add_file("F_CAT", fixture_bytes("cat.jpg"), "cat.jpg", "image/jpeg", "jpg")
+    bot.post_event(file_share_event("C0001", [cat]))
+    reply = fake_slack.wait_for_posts(4)[-1]
+    assert ":memo: `Deploy failed" in str(reply["blocks"]) and len(aws_env.calls_to("DetectText")) == 1
