@@ -199,6 +199,7 @@ class Pipeline:
                         file_id=result.file_id,
                         user_id=job.user_id,
                         labels=result.labels,
+                        text=result.text,  # secrets hidden already: nothing else of the image's text is kept
                     )
                 ]
             )

@@ -194,3 +194,29 @@ def index_words(text: str, limit: int = MAX_INDEXED_WORDS) -> tuple[str, ...]:
     is no word of the image's)."""
     words = re.findall(r"[^\W_]+", text.replace(HIDDEN, " ").lower())
     return tuple(dict.fromkeys(words))[:limit]
+
+
+# What the tag index holds in place of HIDDEN: a token that no search can make (searches keep letters and digits,
+# bot.store.search_words; this private-use character is neither), so [hidden] is not searchable and no phrase
+# matches across a hidden secret.
+INDEX_GAP = "\ue000"
+
+
+def indexed_text(text: str, limit: int = MAX_INDEXED_WORDS) -> str:
+    """The prefix of the text the tag index holds: up to the first occurrence of its (limit + 1)th distinct word
+    (counted as index_words counts them), so it holds the first `limit` distinct words and no other. Both backends
+    index this, so an image's index cost is bounded alike."""
+    masked = text.replace(HIDDEN, " " * len(HIDDEN))
+    seen: set[str] = set()
+    for match in re.finditer(r"[^\W_]+", masked):
+        word = match.group().lower()
+        if word not in seen:
+            if len(seen) == limit:
+                return text[: match.start()].rstrip()
+            seen.add(word)
+    return text
+
+
+def text_for_index(text: str, limit: int = MAX_INDEXED_WORDS) -> str:
+    """What the tag index tokenizes of an image's text: its indexed prefix, each HIDDEN as the INDEX_GAP token."""
+    return indexed_text(text, limit).replace(HIDDEN, f" {INDEX_GAP} ")

@@ -150,9 +150,16 @@ class Reset:
 
 @dataclass(frozen=True)
 class Find:
-    words: str
+    words: str  # the words outside quotes, space-separated
     channel_id: str | None = None  # None: the channel the command was run in
     since_days: float | None = None
+    phrases: tuple[str, ...] = ()  # each quoted phrase, as typed (an exact phrase of the text in images)
+    typed: str = ""  # the search as typed, without `in` and `since` (quotes straightened); "": the words
+
+    @property
+    def search(self) -> str:
+        """What to repeat back of the search."""
+        return self.typed or self.words
 
 
 @dataclass(frozen=True)
@@ -225,7 +232,8 @@ HELP_TEXT = (
     "• `/labels text auto` / `on` / `off` — read the text in images and show it under the labels: `auto` for "
     "screenshots, documents, signs and other images with text, `on` for every image, `off` never (anything shaped "
     "like a password or token is hidden)\n"
-    "• `/labels find whiteboard in #design since 7d` — find labelled images (newest first)\n"
+    "• `/labels find whiteboard in #design since 7d` — find labelled images (newest first) by their labels or "
+    'the text in them; `/labels find "connection refused"` finds the exact phrase\n'
     "• `/labels status` — this channel's settings\n"
     "• `/labels reset` — back to the defaults\n"
     "• `/labels help` — this list\n"
@@ -260,7 +268,7 @@ def parse_command(text: str) -> Command:
     if verb == "text":
         return _parse_text(args)
     if verb == "find":
-        return _parse_find(args)
+        return _parse_find(rest)
     guess = difflib.get_close_matches(verb, VERBS, n=1, cutoff=0.6)
     hint = f" Did you mean `/labels {guess[0]}`?" if guess else ""
     return CommandError(f"I don't know `{literal(words[0])}`.{hint}", show_help=True)
@@ -391,15 +399,30 @@ def _parse_ignore(names: str) -> Command:
         return _usage(f"`{literal(exc.name)}` is not one of Rekognition's moderation categories. {usage}")
 
 
-def _parse_find(args: list[str]) -> Command:
-    usage = "Search like this: `/labels find whiteboard`, `/labels find dog in #random since 7d`."
+# Slack (and the phones' and Macs' smart punctuation) may send curly quotes: each counts as a straight one.
+QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "＂": '"'})
+
+
+def _parse_find(rest: str) -> Command:
+    usage = (
+        'Search like this: `/labels find whiteboard`, `/labels find "connection refused"`, '
+        "`/labels find dog in #random since 7d`."
+    )
+    text = rest.translate(QUOTES)
+    if text.count('"') % 2:
+        return _usage('Close the quote around your phrase, e.g. `/labels find "connection refused"`.')
+    # A quoted phrase, or a run of anything else but spaces and quotes.
+    tokens = list(re.finditer(r'"([^"]*)"|([^\s"]+)', text))
     words: list[str] = []
+    phrases: list[str] = []
+    cut: list[tuple[int, int]] = []  # the `in` and `since` parts, left out of what is repeated back
     channel_id = since_days = None
     index = 0
-    while index < len(args):
-        word = args[index]
-        if word.lower() in ("in", "since") and index + 1 < len(args):
-            value = args[index + 1]
+    while index < len(tokens):
+        token = tokens[index]
+        word = token.group(2)
+        if word is not None and word.lower() in ("in", "since") and index + 1 < len(tokens):
+            value = tokens[index + 1].group(0)
             if word.lower() == "in":
                 match = re.fullmatch(r"<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>", value)
                 if not match:
@@ -414,13 +437,23 @@ def _parse_find(args: list[str]) -> Command:
                 since_days = int(match.group(1)) * SINCE_UNITS[match.group(2)]
                 if not 0 < since_days <= MAX_SINCE_DAYS:
                     return _usage(f"`since` goes back at most {MAX_SINCE_DAYS} days.")
+            cut.append((token.start(), tokens[index + 1].end()))
             index += 2
             continue
-        words.append(word)
+        if word is not None:
+            words.append(word)
+        elif phrase := " ".join(token.group(1).split()):
+            phrases.append(phrase)
         index += 1
-    if not words:
+    if not words and not phrases:
         return _usage(usage)
-    return Find(" ".join(words), channel_id, since_days)
+    kept, position = [], 0
+    for start, end in cut:
+        kept.append(text[position:start])
+        position = end
+    kept.append(text[position:])
+    typed = " ".join(" ".join(kept).split())
+    return Find(" ".join(words), channel_id, since_days, tuple(phrases), typed if phrases else "")
 
 
 def apply_change(overrides: ChannelOverrides, change: Change, defaults: ChannelSettings) -> ChannelOverrides:

@@ -11,7 +11,9 @@ one auth.test at start-up (`load_workspace_url`), and the public check's client 
 
 from __future__ import annotations
 
+import itertools
 import logging
+import re
 import time
 
 from slack_sdk import WebClient
@@ -20,8 +22,10 @@ from slack_sdk.errors import SlackApiError
 from bot.conversations import PublicChannels
 from bot.mrkdwn import clip, escape, slack_date
 from bot.render import Label
+from bot.screen_text import HIDDEN, indexed_text
 from bot.settings import Find
 from bot.store import IndexedImage, TagIndex, search_words
+from bot.store.dynamodb.stemmer import index_stems
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,7 @@ MAX_RESULTS = 10
 LABELS_PER_RESULT = 4
 MAX_ANSWER = 3000  # an ephemeral answer stays readable (and within a section block's text limit)
 MAX_ECHO = 60  # characters of the user's words repeated back
+SNIPPET_WIDTH = 80  # characters of an image's text shown around its first match
 
 
 class TagSearch:
@@ -48,9 +53,10 @@ class TagSearch:
 
     def answer(self, find: Find, *, channel_id: str, user_id: str) -> str:
         """The ephemeral answer to `/labels find` run in channel_id by user_id."""
-        echo = "“" + escape(clip(" ".join(find.words.split()), MAX_ECHO)) + "”"
+        echo = "“" + escape(clip(" ".join(find.search.split()), MAX_ECHO)) + "”"
         words = search_words(find.words)
-        if not words:
+        phrases = tuple(phrase for phrase in (search_words(p) for p in find.phrases) if phrase)
+        if not words and not phrases:
             return "Give me a word to look for, e.g. `/labels find whiteboard`."
         scope = find.channel_id or channel_id
         if scope != channel_id:
@@ -61,36 +67,42 @@ class TagSearch:
                 return (
                     f"I can't search <#{scope}> from here: I search another channel only when it is public and I "
                     "have labelled images there, so images in private channels and conversations stay in them. "
-                    f"Run `/labels find {escape(clip(find.words, MAX_ECHO))}` in that channel instead."
+                    f"Run `/labels find {escape(clip(find.search, MAX_ECHO))}` in that channel instead."
                 )
         since = None if find.since_days is None else time.time() - find.since_days * 86400
         started = time.perf_counter()
-        matches = self._index.search_images(words, channel_id=scope, since=since, limit=MAX_RESULTS)
+        matches = self._index.search_images(words, channel_id=scope, since=since, limit=MAX_RESULTS, phrases=phrases)
         log.debug(
-            "find: %d word(s) in %s, %d match(es) in %.1f ms",
+            "find: %d word(s), %d phrase(s) in %s, %d match(es) in %.1f ms",
             len(words),
+            len(phrases),
             scope,
             len(matches),
             (time.perf_counter() - started) * 1000,
         )
         where = _describe_scope(scope, channel_id) + _describe_since(find.since_days)
         if not matches:
-            kept = f" I keep labels for {self._retention_days} days." if self._retention_days else ""
+            kept = f" I keep labels and text for {self._retention_days} days." if self._retention_days else ""
             return (
                 f"No labelled images match {echo} {where}. A label's broader names count too "
-                f"(`dog` finds a Labrador).{kept}"
+                f'(`dog` finds a Labrador), and so does the text in images (`"connection refused"` in quotes finds '
+                f"the exact phrase).{kept}"
             )
         count = f"The {len(matches)} newest images" if len(matches) == MAX_RESULTS else _plural(len(matches), "image")
         header = f"{count} matching {echo} {where}, newest first:"
-        lines = [self._describe_match(match) for match in matches]
+        lines = [self._describe_match(match, words, phrases) for match in matches]
         return _fit(header, lines)
 
-    def _describe_match(self, match: IndexedImage) -> str:
-        """When it was posted (in the reader's time zone, linked to the message), who posted it, its labels."""
+    def _describe_match(self, match: IndexedImage, words: tuple[str, ...], phrases: tuple[tuple[str, ...], ...]) -> str:
+        """When it was posted (in the reader's time zone, linked to the message), who posted it, its labels, and
+        where its text matched."""
         parts = [slack_date(match.posted_at, self._permalink(match))]
         if match.user_id:
             parts.append(f"<@{match.user_id}>")
-        parts.append(_describe_labels(match.labels, match.matched))
+        if labels := _describe_labels(match.labels, match.matched):
+            parts.append(labels)
+        if snippet := text_snippet(match.text, words, phrases):
+            parts.append(":memo: " + snippet)
         return "• " + " · ".join(parts)
 
     def _permalink(self, match: IndexedImage) -> str | None:
@@ -137,6 +149,65 @@ def _describe_labels(labels: tuple[Label, ...], matched_names: frozenset[str]) -
         else:
             parts.append(f"*{name}* ({escape(clip(via, 40))}) {label.confidence:.0f}%")
     return " · ".join(parts)
+
+
+# The screenshot's own mrkdwn characters become look-alikes that format nothing, so the snippet's one bold is the
+# match's: * _ ~ ` (bold, italics, strike, code); a colon, so no :emoji: and no scheme:// Slack would link; and a
+# dot between letters or digits, so no bare domain or address either. &<> are escaped (no <!channel>, <@U…>, link).
+LOOK_ALIKES = str.maketrans({"*": "∗", "_": "ˍ", "~": "∼", "`": "ˋ", ":": "∶", "\n": " ", "\r": " "})
+INNER_DOT = re.compile(r"(?<=[^\W_])\.(?=[^\W_])")
+SNIPPET_WORD = re.compile(r"[^\W_]+|" + re.escape(HIDDEN))
+
+
+def text_snippet(
+    text: str, words: tuple[str, ...], phrases: tuple[tuple[str, ...], ...] = (), width: int = SNIPPET_WIDTH
+) -> str:
+    """About `width` characters of the text around its first match ("…" where it is cut), the words and phrases
+    the search matched in its indexed prefix in bold, stemmed as the index stems (both backends bold the same
+    words), and literal in Slack; "" when the text matched nothing. Pure."""
+    indexed = indexed_text(text)  # a prefix of text: the positions are the same
+    terms = []  # (stem, start, end), each word's stems in order; [hidden] a gap no stem matches
+    for found in SNIPPET_WORD.finditer(indexed):
+        stems = (None,) if found.group() == HIDDEN else index_stems(found.group())
+        terms += [(stem, found.start(), found.end()) for stem in stems]
+    wanted = set(itertools.chain.from_iterable(index_stems(word) for word in words))
+    marks = [(start, end) for stem, start, end in terms if stem in wanted]
+    for phrase in phrases:
+        stems = tuple(itertools.chain.from_iterable(index_stems(word) for word in phrase))
+        for n in range(len(terms) - len(stems) + 1) if stems else ():
+            if tuple(stem for stem, _, _ in terms[n : n + len(stems)]) == stems:
+                marks.append((terms[n][1], terms[n + len(stems) - 1][2]))
+    if not marks:
+        return ""
+    merged: list[list[int]] = []
+    for start, end in sorted(marks):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    first_start, first_end = merged[0]
+    begin = max(0, first_start - max(0, width - (first_end - first_start)) // 2)
+    end = min(len(text), max(begin + width, first_end))
+    begin = max(0, min(begin, end - width, first_start))
+    if begin > 0 and (space := text.find(" ", begin, first_start)) != -1:
+        begin = space + 1  # not in the middle of a word
+    if end < len(text) and (space := text.rfind(" ", first_end, end)) != -1:
+        end = space
+    for start, stop in merged:
+        if start < end < stop:
+            end = stop  # a match is shown whole
+    shown = [(start, stop) for start, stop in merged if stop <= end]
+    pieces, position = [], begin
+    for start, stop in shown:
+        pieces += [_literal(text[position:start]), "*" + _literal(text[start:stop]) + "*"]
+        position = stop
+    pieces.append(_literal(text[position:end]))
+    body = "".join(pieces).strip(" ·")
+    return ("…" if begin > 0 else "") + body + ("…" if end < len(text) else "")
+
+
+def _literal(text: str) -> str:
+    return escape(INNER_DOT.sub("․", text.translate(LOOK_ALIKES)))
 
 
 def _matching_name(label: Label, matched_names: frozenset[str]) -> str | None:

@@ -8,15 +8,18 @@ from slack_sdk.models.blocks import ContextBlock
 
 from bot.screen_text import (
     HIDDEN,
+    INDEX_GAP,
     TextDetection,
     clip_text,
     code_span,
     index_words,
+    indexed_text,
     read_text,
     reading_order,
     redact,
     secret_warning,
     text_block,
+    text_for_index,
     wants_text,
 )
 
@@ -178,3 +181,22 @@ def test_auto_reads_text_when_a_label_or_its_parent_or_alias_is_text_bearing():
     assert not wants_text("auto", ["Cat", "Animal"], text_labels)
     assert wants_text("on", ["Cat"], text_labels)
     assert not wants_text("off", ["Text"], text_labels)
+
+
+def test_the_indexed_text_is_the_prefix_holding_the_first_hundred_distinct_words():
+    text = "Invoice INVOICE · " + " ".join(f"w{n}" for n in range(99)) + " invoice w0 · w99 w100 invoice"
+
+    prefix = indexed_text(text)
+
+    assert text.startswith(prefix) and prefix.endswith("invoice w0 ·")  # repeats of its words stay in it
+    assert index_words(prefix) == index_words(text) and len(index_words(prefix)) == 100
+    assert "w99" not in prefix
+    assert indexed_text("a b c") == "a b c"
+
+
+def test_hidden_is_no_word_of_the_indexed_text_and_breaks_phrases():
+    text = f"password: {HIDDEN} " + " ".join(f"w{n}" for n in range(99)) + " w99"
+
+    assert indexed_text(text).endswith("w98")  # password and w0-w98: [hidden] counts as no word
+    assert HIDDEN not in text_for_index(text) and "hidden" not in text_for_index(text)
+    assert INDEX_GAP in text_for_index(text)

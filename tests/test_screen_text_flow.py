@@ -93,3 +93,34 @@ def test_text_off_in_a_channel_and_on_for_a_photo(start_bot, fake_slack, aws_env
     bot.post_event(file_share_event("C0001", [cat]))
     reply = fake_slack.wait_for_posts(4)[-1]
     assert ":memo: `Deploy failed" in str(reply["blocks"]) and len(aws_env.calls_to("DetectText")) == 1
+
+
+def find(bot, text: str) -> str:
+    response = bot.command("find " + text)
+    assert response.status == 200
+    return response.json()["text"]
+
+
+def test_a_screenshots_text_is_found_by_word_and_phrase_until_its_file_is_deleted(start_bot, fake_slack, aws_env):
+    aws_env.labels, aws_env.text_lines = SCREENSHOT_LABELS, SCREEN
+    bot = start_bot()
+    event = file_share_event("C0001", [screenshot(fake_slack)], user="UALICE")
+    bot.post_event(event)
+    fake_slack.wait_for_posts(1)
+
+    by_word = find(bot, "refused")
+    by_phrase = find(bot, '"connection refused"')
+
+    assert f"archives/C0001/p{event['ts'].replace('.', '')}" in by_phrase
+    assert "connection *refused*" in by_word and "*connection refused*" in by_phrase
+    for answer in (by_word, by_phrase):
+        assert answer.startswith("1 image matching")
+        assert SLACK_TOKEN not in answer and "<!channel>" not in answer
+    assert find(bot, '"refused connection"').startswith("No labelled images match")  # a phrase keeps its order
+    assert find(bot, "xoxb").startswith("No labelled images match")  # a hidden secret is no word of the image's
+
+    assert bot.post_event({"type": "file_deleted", "file_id": "F_SHOT", "event_ts": event["ts"]}).status == 200
+    deadline = time.monotonic() + 5
+    while not find(bot, "refused").startswith("No labelled images match") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert find(bot, "refused").startswith("No labelled images match")

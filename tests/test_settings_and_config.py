@@ -59,6 +59,13 @@ from bot.settings import (
         ("find white board", Find("white board")),
         ("find cat in <#C0123|random> since 2w", Find("cat", "C0123", 14.0)),
         ("find cat since 36h", Find("cat", None, 1.5)),
+        (
+            'find "connection  refused" in <#C0123|ops> since 7d',
+            Find("", "C0123", 7.0, ("connection refused",), '"connection refused"'),
+        ),
+        ("find invoice “Total due” 2024", Find("invoice 2024", None, None, ("Total due",), 'invoice "Total due" 2024')),
+        ('find "since 7d" in', Find("in", None, None, ("since 7d",), '"since 7d" in')),  # quoted: a phrase, no option
+        ('find cat" OR "dog', Find("cat dog", None, None, ("OR",), 'cat" OR "dog')),
         ("  help ", ShowHelp()),
         ("", ShowHelp()),
     ],
@@ -70,6 +77,21 @@ def test_the_grammar_accepts(text, command):
 @pytest.mark.parametrize("text", ["threshold 100.1", "threshold nan%", "max 21", "max -3", "thresh 9", "max"])
 def test_the_grammar_refuses(text):
     assert isinstance(parse_command(text), CommandError)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('find "connection refused', "Close the quote"),
+        ("find “connection refused", "Close the quote"),  # a curly quote counts as one
+        ('find "a" "b', "Close the quote"),
+        ('find "" ', "Search like this"),
+    ],
+)
+def test_a_find_with_an_unclosed_quote_or_nothing_to_look_for_is_a_usage_error(text, message):
+    error = parse_command(text)
+    assert isinstance(error, CommandError)
+    assert error.message.startswith(message)
 
 
 def test_overrides_change_one_setting_and_keep_the_others():

@@ -306,6 +306,37 @@ def test_a_database_from_before_text_reading_gains_the_column_and_keeps_its_sett
     upgraded.close()
 
 
+def test_an_index_made_before_text_was_indexed_is_rebuilt_at_start_and_finds_its_old_images(tmp_path):
+    path = tmp_path / "db"
+    now = time.time()
+    old, new = f"{int(now) - 60}.000001", f"{int(now)}.000001"
+    store = open_sqlite_stores(path)
+    store.tags.index_images([IndexedImage("C1", "group", old, old, "F_OLD", "U1", (Label("Dog", 99.0, ("Animal",)),))])
+    store.close()
+    with sqlite3.connect(path) as db:  # as the version before text left it: no text column, tag_words(labels, channel)
+        db.execute("ALTER TABLE tagged_images DROP COLUMN text")
+        rows = db.execute("SELECT rowid, labels, channel FROM tag_words").fetchall()
+        db.execute("DROP TABLE tag_words")
+        tokenizer = "tokenize = 'porter unicode61 remove_diacritics 2'"
+        db.execute(f"CREATE VIRTUAL TABLE tag_words USING fts5(labels, channel, {tokenizer})")
+        db.executemany("INSERT INTO tag_words (rowid, labels, channel) VALUES (?,?,?)", rows)
+
+    upgraded = open_sqlite_stores(path)
+    upgraded.tags.index_images([IndexedImage("C1", "channel", new, new, "F_NEW", "U1", (), "invoice for a dog")])
+
+    [match, first] = upgraded.tags.search_images(("dog",), channel_id="C1")
+    assert (match.file_id, first.file_id) == ("F_NEW", "F_OLD")
+    assert first.matched == {"Dog"} and first.text == ""
+    assert [m.file_id for m in upgraded.tags.search_images(("animal",), channel_id="C1")] == ["F_OLD"]
+    assert [m.file_id for m in upgraded.tags.search_images((), channel_id="C1", phrases=(("invoice", "for"),))] == [
+        "F_NEW"
+    ]
+    assert not upgraded.tags.channel_is_public("C1")  # the old image's channel type is kept
+    upgraded.close()
+    with sqlite3.connect(path) as db:
+        assert [row[1] for row in db.execute("PRAGMA table_info(tag_words)")] == ["labels", "channel", "text"]
+
+
 def test_a_second_process_cannot_open_the_same_database(tmp_path):
     path = tmp_path / "db"
     first = open_sqlite_stores(path)
@@ -441,6 +472,48 @@ def test_purges_count_what_is_past_the_cutoff_even_after_it_expired(dynamo):
     assert store.queue.purge_finished_jobs(clock.now - 90 * DAY) == 1
     assert store.label_cache.purge_label_cache(clock.now - 30 * DAY) == 1
     assert store.queue.purge_finished_jobs(clock.now - 90 * DAY) == 0
+
+
+def recorded_calls(store) -> list[tuple[str, dict]]:
+    """Every DynamoDB request the store's client makes from now on: (operation, its parameters)."""
+    calls: list[tuple[str, dict]] = []
+    store.backend.client.meta.events.register(
+        "before-parameter-build.dynamodb", lambda params, model, **_: calls.append((model.name, dict(params)))
+    )
+    return calls
+
+
+def test_a_search_queries_its_rarest_words_partition_and_never_scans(dynamo):
+    store = dynamo()
+    now = time.time()
+    images = [
+        IndexedImage("C1", "channel", f"{int(now) - n}.000001", f"{int(now) - n}.000001", f"F{n}", "U1", (), text)
+        for n, text in enumerate(["error: connection refused"] * 2 + ["error: connection reset"] * 5 + ["error"] * 3)
+    ]
+    store.tags.index_images(images)
+    calls = recorded_calls(store)
+
+    matches = store.tags.search_images(("error",), channel_id="C1", phrases=(("connection", "refused"),))
+
+    assert [m.file_id for m in matches] == ["F0", "F1"]
+    assert "Scan" not in {name for name, _ in calls}
+    counts = [params for name, params in calls if name == "Query" and params.get("Select") == "COUNT"]
+    assert [c["ExpressionAttributeValues"][":pk"]["S"] for c in counts] == [
+        "word#C1#error",
+        "word#C1#connect",
+        "word#C1#refus",
+    ]
+    assert all(c["Limit"] <= 25 for c in counts)
+    [search] = [params for name, params in calls if name == "Query" and "Select" not in params]
+    assert search["ExpressionAttributeValues"][":pk"]["S"] == "word#C1#refus"  # 2 entries, against 7 and 10
+
+    calls.clear()
+    assert store.tags.search_images(("error", "whiteboard"), channel_id="C1") == []
+    assert [name for name, _ in calls] == ["Query", "Query"]  # whiteboard counted none: no search, no Scan
+    calls.clear()
+    assert len(store.tags.search_images(("error",), channel_id=None)) == 10  # every channel: the registry, no Scan
+    assert "Scan" not in {name for name, _ in calls}
+    assert not any(params.get("Select") == "COUNT" for _, params in calls)  # one word: nothing to choose
 
 
 def test_words_stem_as_the_sqlite_index_stems_them():

@@ -12,7 +12,8 @@ from slack_sdk.errors import SlackApiError
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides, Find, parse_command
 from bot.store import IndexedImage
-from bot.tag_search import MAX_ANSWER, TagSearch
+from bot.store.dynamodb.stemmer import index_stems
+from bot.tag_search import MAX_ANSWER, TagSearch, text_snippet
 from bot.upkeep import Upkeep
 from tests.conftest import Clock, both_runtimes, fixture_bytes, server_only
 from tests.slack_requests import file_share_event, next_ts
@@ -34,9 +35,11 @@ def ts_at(seconds: float, n: int = 0) -> str:
 T1, T2, T3, T9 = (ts_at(NOW - 60 + n, 1) for n in (1, 2, 3, 9))
 
 
-def image(labels=CAT, *, channel="C1", ts=None, file_id="F1", channel_type="channel", thread_ts=None, user="U1"):
+def image(
+    labels=CAT, *, channel="C1", ts=None, file_id="F1", channel_type="channel", thread_ts=None, user="U1", text=""
+):
     ts = ts or ts_at(NOW)
-    return IndexedImage(channel, channel_type, ts, thread_ts or ts, file_id, user, labels)
+    return IndexedImage(channel, channel_type, ts, thread_ts or ts, file_id, user, labels, text)
 
 
 @pytest.fixture
@@ -45,10 +48,11 @@ def store(make_store):
     return make_store()
 
 
-def found(store, *words, channel="C1", since=None, limit=10) -> list[tuple[str, str]]:
-    return [
-        (m.message_ts, m.file_id) for m in store.tags.search_images(words, channel_id=channel, since=since, limit=limit)
-    ]
+def found(store, *words, channel="C1", since=None, limit=10, phrases=()) -> list[tuple[str, str]]:
+    """The matches' (ts, file): words as arguments, phrases as their texts ("connection refused")."""
+    split = tuple(tuple(phrase.split()) for phrase in phrases)
+    matches = store.tags.search_images(words, channel_id=channel, since=since, limit=limit, phrases=split)
+    return [(m.message_ts, m.file_id) for m in matches]
 
 
 # ---- the store ---------------------------------------------------------------------------------------------
@@ -72,11 +76,12 @@ def test_an_indexed_image_is_found_by_its_labels_parents_and_aliases_in_any_case
 
 
 def test_an_image_keeps_what_it_was_indexed_with(store):
-    store.tags.index_images([image(LABRADOR, channel_type="group", thread_ts="1.5", user="UBOB")])
+    kept = image(LABRADOR, channel_type="group", thread_ts="1.5", user="UBOB", text="Good dog · [hidden] · Rex")
+    store.tags.index_images([kept])
 
     [match] = store.tags.search_images(("dog",), channel_id="C1")
 
-    assert match == image(LABRADOR, channel_type="group", thread_ts="1.5", user="UBOB")
+    assert match == kept
     assert match.posted_at == float(ts_at(NOW))
 
 
@@ -195,6 +200,133 @@ def test_a_search_says_which_names_its_words_matched_stemmed_as_the_index_stems(
     assert match.matched == {"Running Shoe", "Run"}
     [match] = store.tags.search_images(("clothes",), channel_id="C1")  # porter: clothes -> cloth, clothing -> cloth
     assert match.matched == {"Clothing"}
+
+
+# ---- text in images -------------------------------------------------------------------------------------------
+
+INVOICE = "ACME Corp · Invoice #2024-17 · Total due: $1,200 · Connection refused by host"
+
+
+def test_a_word_of_an_images_text_finds_it_stemmed_and_together_with_a_label_word(store):
+    store.tags.index_images([image(CAT, file_id="F_TEXT", text=INVOICE), image(TABLE, file_id="F_TABLE")])
+
+    assert found(store, "invoice") == [(ts_at(NOW), "F_TEXT")]
+    assert found(store, "INVOICES") == found(store, "acme") == found(store, "2024") == [(ts_at(NOW), "F_TEXT")]
+    assert found(store, "kitten", "invoice") == [(ts_at(NOW), "F_TEXT")]  # one word in its labels, one in its text
+    assert found(store, "table", "invoice") == []  # every word must match the same image
+    [match] = store.tags.search_images(("kitten", "invoice"), channel_id="C1")
+    assert match.matched == {"Kitten"}  # what matched among the labels, as before
+    assert match.text == INVOICE
+
+
+def test_a_phrase_finds_only_images_with_its_words_adjacent_and_in_order(store):
+    store.tags.index_images(
+        [
+            image(file_id="F_EXACT", ts=T1, text="ssh: connect to host: Connection refused"),
+            image(file_id="F_REVERSED", ts=T2, text="refused connection"),
+            image(file_id="F_APART", ts=T3, text="connection was refused"),
+            image(TABLE, file_id="F_PLURAL", ts=T9, text="Connections refused: 3"),
+        ]
+    )
+
+    assert found(store, phrases=["connection refused"]) == [(T9, "F_PLURAL"), (T1, "F_EXACT")]  # stemmed
+    assert found(store, "connection", "refused") == [
+        (T9, "F_PLURAL"),
+        (T3, "F_APART"),
+        (T2, "F_REVERSED"),
+        (T1, "F_EXACT"),
+    ]
+    assert found(store, "cat", phrases=["connection refused"]) == [(T1, "F_EXACT")]  # a label word and a phrase
+    assert found(store, phrases=["connection refused", "ssh connect"]) == [(T1, "F_EXACT")]  # every phrase
+    assert found(store, phrases=["refused connection"]) == [(T2, "F_REVERSED")]
+    assert found(store, phrases=["cat kitten"]) == []  # phrases are of the text, not the labels
+
+
+def test_text_matches_keep_to_the_channel_and_the_time(store):
+    store.tags.index_images(
+        [
+            image(file_id="OLD", ts=ts_at(NOW - 10 * DAY), text="invoice overdue"),
+            image(file_id="NEW", ts=ts_at(NOW - DAY), text="invoice overdue"),
+            image(file_id="ELSEWHERE", channel="C2", text="invoice overdue"),
+        ]
+    )
+
+    assert [f for _, f in found(store, "invoice", since=NOW - 7 * DAY)] == ["NEW"]
+    assert [f for _, f in found(store, phrases=["invoice overdue"], since=NOW - 7 * DAY)] == ["NEW"]
+    assert [f for _, f in found(store, phrases=["invoice overdue"], channel="C2")] == ["ELSEWHERE"]
+    assert [f for _, f in found(store, phrases=["invoice overdue"], channel=None)] == ["ELSEWHERE", "NEW", "OLD"]
+
+
+def word_entries(store, channel: str, word: str) -> int:
+    """How many index entries the word's stem still has in the channel (the backend's own records)."""
+    [stem] = index_stems(word)
+    backend = store.backend
+    if hasattr(backend, "tags_table"):
+        answer = backend.client.query(
+            TableName=backend.tags_table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"word#{channel}#{stem}"}},
+            Select="COUNT",
+        )
+        return answer["Count"]
+    with backend.reading() as db:
+        return db.execute("SELECT COUNT(*) FROM tag_words WHERE tag_words MATCH ?", (f'text : "{word}"',)).fetchone()[0]
+
+
+def test_deleting_the_message_or_the_file_removes_its_text_from_the_index(store):
+    store.tags.index_images(
+        [
+            image(ts=T1, file_id="F1", text="invoice one"),
+            image(ts=T2, file_id="F2", text="invoice two"),
+            image(ts=T3, file_id="F3", text="invoice three"),
+        ]
+    )
+
+    store.deletions.forget_message("C1", T1)
+    store.deletions.forget_file("F2")
+
+    assert found(store, "invoice") == [(T3, "F3")]
+    assert found(store, "one") == found(store, "two") == found(store, phrases=["invoice two"]) == []
+    assert word_entries(store, "C1", "invoice") == 1 and word_entries(store, "C1", "two") == 0
+
+
+def test_retention_purges_text_as_labels(store):
+    store.tags.index_images([image(ts=ts_at(NOW - d * DAY), file_id=f"F{d}", text=f"invoice {d}") for d in (1, 91)])
+
+    assert store.tags.purge_index(NOW - 90 * DAY) == 1
+
+    assert [f for _, f in found(store, "invoice")] == ["F1"]
+    assert found(store, "91") == []
+    assert word_entries(store, "C1", "invoice") == 1
+
+
+def test_reindexing_an_image_with_other_text_forgets_the_old_words(store):
+    store.tags.index_images([image(text="invoice overdue")])
+    store.tags.index_images([image(text="receipt paid")])
+
+    assert found(store, "invoice") == [] and found(store, "receipt") == [(ts_at(NOW), "F1")]
+    assert word_entries(store, "C1", "overdue") == 0
+
+
+def test_only_the_first_hundred_distinct_words_of_a_text_are_indexed(store):
+    words = [f"word{n}" for n in range(1, 121)]
+    text = " ".join(words[:50]) + " · word1 word2 · " + " ".join(words[50:])
+    store.tags.index_images([image(text=text)])
+
+    assert found(store, "word100") == [(ts_at(NOW), "F1")]
+    assert found(store, "word101") == found(store, "word120") == []
+    assert found(store, phrases=["word99 word100"]) == [(ts_at(NOW), "F1")]
+    assert found(store, phrases=["word100 word101"]) == []
+    [match] = store.tags.search_images(("word1",), channel_id="C1")
+    assert match.text == text  # kept whole
+
+
+def test_a_hidden_secret_is_not_searchable_and_no_phrase_spans_it(store):
+    store.tags.index_images([image(text="password: [hidden] login · token=[hidden]")])
+
+    assert found(store, "hidden") == [] and found(store, phrases=["hidden"]) == []
+    assert found(store, phrases=["password login"]) == []
+    assert found(store, "password", "login") == [(ts_at(NOW), "F1")]
 
 
 def labelled(store, channel: str, ts: str, *files: str, reply_ts: str | None = None) -> None:
@@ -409,7 +541,8 @@ def test_a_matched_label_is_shown_even_when_it_is_not_among_the_top_few(store):
 def test_no_match_names_the_word_and_the_scope(store):
     assert search_answer(store, "whiteboard since 7d") == (
         "No labelled images match “whiteboard” in <#C1> in the last 7 days. "
-        "A label's broader names count too (`dog` finds a Labrador). I keep labels for 90 days."
+        "A label's broader names count too (`dog` finds a Labrador), and so does the text in images "
+        '(`"connection refused"` in quotes finds the exact phrase). I keep labels and text for 90 days.'
     )
     assert "in the last 24 hours" not in search_answer(store, "cat since 24h")
     assert "in the last day." in search_answer(store, "cat since 24h")
@@ -517,6 +650,58 @@ def test_a_word_stemmed_to_a_label_is_shown_in_bold(store):
     [_, line] = search_answer(store, "run").split("\n")
 
     assert line.endswith("Person 99% · *Running* 95% · Jogging 90%")
+
+
+def test_a_text_match_shows_a_snippet_with_the_match_in_bold_beside_the_permalink_and_labels(store):
+    store.tags.index_images([image(text=INVOICE, user="UBOB"), image(TABLE, file_id="F2", ts=T1, text="no match")])
+
+    header, line = search_answer(store, 'kitten "connection refused"').split("\n")
+
+    assert header == '1 image matching “kitten "connection refused"” in <#C1>, newest first:'
+    assert line.startswith(f"• <!date^{int(NOW)}^{{date_short_pretty}} {{time}}^https://acme.slack.com/archives/C1/")
+    assert "<@UBOB> · Cat 99% · *Kitten* 96%" in line
+    assert line.endswith(" · :memo: ACME Corp · Invoice #2024-17 · Total due∶ $1,200 · *Connection refused* by host")
+    # A match in its labels only: no snippet.
+    [_, line] = search_answer(store, "table").split("\n")
+    assert ":memo:" not in line
+
+
+def test_the_snippet_bolds_each_match_stemmed_as_the_index_stems_and_cuts_around_the_first():
+    text = " ".join(f"w{n}" for n in range(40)) + " Invoices overdue · invoice " + " ".join(f"v{n}" for n in range(40))
+
+    snippet = text_snippet(text, ("invoice",))
+
+    assert snippet.startswith("…") and snippet.endswith("…")
+    assert "*Invoices* overdue · *invoice*" in snippet
+    assert 70 <= len(snippet) <= 90
+    assert text_snippet(text, ("whiteboard",)) == ""  # its text didn't match: no snippet
+    assert text_snippet("Connection refused, connection reset", (), (("connections", "refused"),)) == (
+        "*Connection refused*, connection reset"
+    )
+    assert (
+        text_snippet("password: [hidden] · hidden", ("hidden",)) == "password∶ [hidden] · *hidden*"
+    )  # the marker: never
+
+
+def test_the_snippet_is_literal_no_mention_link_or_formatting_of_the_screenshots():
+    text = "<!channel> <@U123> <https://evil.example|click> https://evil.example *bold* _it_ ~no~ `code` :tada: invoice"
+
+    snippet = text_snippet(text, ("invoice",), width=200)
+
+    assert snippet.endswith(" *invoice*") and snippet.count("*") == 2  # the one bold is the match's
+    for markup in ("<!channel>", "<@U123>", "<https", "https://", "evil.example", "_", "~", "`", ":tada:"):
+        assert markup not in snippet, markup
+    assert "&lt;!channel&gt; &lt;@U123&gt;" in snippet
+
+
+def test_text_of_a_private_channel_is_not_searched_from_elsewhere(store):
+    store.tags.index_images([image(channel="GPRIV", channel_type="group", text="salary review")])
+
+    refused = search_answer(store, '"salary review" in <#GPRIV>', channel="C1")
+
+    assert refused.startswith("I can't search <#GPRIV> from here:") and "salary" not in refused.split("Run")[0]
+    assert 'Run `/labels find "salary review"` in that channel instead.' in refused
+    assert "*salary review*" in search_answer(store, '"salary review"', channel="GPRIV")
 
 
 # ---- end to end -------------------------------------------------------------------------------------------

@@ -73,6 +73,9 @@ class IndexedImage:
     file_id: str
     user_id: str
     labels: tuple[Label, ...]  # most confident first; parents and aliases are searchable too
+    # The text read in it (bot.screen_text.ScreenText.text, secrets already [hidden]), kept whole; the index holds
+    # its first MAX_INDEXED_WORDS distinct words (bot.screen_text.indexed_text).
+    text: str = ""
     # From a search: the label names, parents and aliases its words matched (the index's own stemming decides).
     matched: frozenset[str] = field(default=frozenset(), compare=False)
 
@@ -240,9 +243,17 @@ class TagIndex(Protocol):
         how many."""
 
     def search_images(
-        self, words: tuple[str, ...], *, channel_id: str | None, since: float | None = None, limit: int = 10
+        self,
+        words: tuple[str, ...],
+        *,
+        channel_id: str | None,
+        since: float | None = None,
+        limit: int = 10,
+        phrases: tuple[tuple[str, ...], ...] = (),
     ) -> list[IndexedImage]:
-        """Images with every word among their labels, parents or aliases, newest first."""
+        """Images with every word among their labels, parents, aliases or indexed text, and every phrase (its words)
+        in their indexed text, in order and adjacent, newest first. Words and phrases are stemmed as the index stems
+        (so "connections refused" finds "connection refused"); no word and no phrase finds nothing."""
 
     def channel_is_public(self, channel_id: str) -> bool:
         """Whether the index has images of this channel and none was posted while it was private (a channel type

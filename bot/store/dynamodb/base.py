@@ -129,6 +129,18 @@ class DynamoTables:
                 return
             args["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
+    def count(self, table: str, key_condition: str, values: dict, *, limit: int) -> int:
+        """How many items a Query's key condition matches, counting at most `limit` (one request, Select COUNT,
+        eventually consistent: it costs reading at most `limit` items)."""
+        answer = self.client.query(
+            TableName=table,
+            KeyConditionExpression=key_condition,
+            Select="COUNT",
+            Limit=limit,
+            **expression_args(key_condition, None, None, **values),
+        )
+        return int(answer["Count"])
+
     def update(self, table: str, key: dict, update: str, condition: str | None = None, **values) -> dict | None:
         """The item after the update, or None when the condition failed."""
         args = {"TableName": table, "Key": to_wire(primary_key(key)), "ReturnValues": "ALL_NEW"}

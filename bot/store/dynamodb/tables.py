@@ -28,8 +28,10 @@ Jobs (`pk`, `sk`), items by kind:
 
 Tags (`pk`, `sk`), the /labels find index [tag_index.py]:
 - a word of an image: pk "word#<channel>#<stem>", sk "<message_ts>#<file_id>" (newest first = descending sk; the
-  ts's seconds zero-padded to 10 digits, as Slack's are, so string order is time order)
-- the image:          pk "image#<channel>", sk "<message_ts>#<file_id>" (lists its stems, so deletes find them)
+  ts's seconds zero-padded to 10 digits, as Slack's are, so string order is time order): one per stem of its labels
+  and of its text's first 100 distinct words, each listing all the image's stems (a search's filter)
+- the image:          pk "image#<channel>", sk "<message_ts>#<file_id>" (lists its stems, so deletes find them; keeps
+  its text, on which a search checks its phrases)
 - the channel:        pk "channel#<channel>", sk "private#<message_ts>#<file_id>": one per image posted while the
   channel was private (channel_is_public)
 - the channel registry: pk "channels", sk "<channel>" (the hourly purge walks it instead of a Scan)

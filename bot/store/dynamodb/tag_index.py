@@ -1,13 +1,25 @@
 """The tag index on DynamoDB: the Tags table (see dynamodb/tables.py).
 
-/labels find queries the first word's partition "word#<channel>#<stem>" newest first, `since` a sort-key condition,
-the other words a filter on the entry's stem set, paged until the limit; then the images' items (BatchGetItem); a
-search of every channel reads the channel registry (pk "channels") and merges. Whether the message or file was
-deleted is read from the Jobs table (dynamodb/messages.py) after writing, so a deletion in between either sees the
-entries or is seen. Limits: a search whose first word is common and the others rare pages through the common word's
-entries (the filter runs after the read); an image costs one write per distinct stem of its labels, parents and
-aliases (~10-30) plus its item; the registry keeps a channel forever (one small item). Files of one message are
-listed by file id where SQLite lists them in the order they were indexed."""
+An image's stems are those of its labels, parents and aliases and of its text's indexed prefix (its first
+MAX_INDEXED_WORDS distinct words, bot.screen_text.indexed_text; [hidden] is no stem); each stem has a word entry.
+/labels find queries one partition "word#<channel>#<stem>" newest first, `since` a sort-key condition, the search's
+other stems a filter on the entry's stem set, paged until the limit; then the images' items (BatchGetItem), on which
+each phrase is checked against the item's text (its stems adjacent and in order, as SQLite's FTS5 phrase queries
+match); a search of every channel reads the channel registry (pk "channels") and merges. Never a Scan.
+
+Which partition: with one stem, its own; with several (the words' and the phrases' words'), the rarest in the
+channel, found by one Select=COUNT Query per stem with Limit COUNT_LIMIT (each reads at most COUNT_LIMIT entries,
+~1-2 KB each as they carry the stem set: a few read units per stem of the search; a count of 0 ends the channel's
+search there).
+
+Whether the message or file was deleted is read from the Jobs table (dynamodb/messages.py) after writing, so a
+deletion in between either sees the entries or is seen; deletions and the retention purge drop the entries the
+item's stem set lists, text stems with label stems. Limits: a search whose stems are all common pages through the
+rarest one's entries (the filter runs after the read), and a phrase whose words are common but rarely adjacent reads
+items that fail the check; an image costs one write per distinct stem, now bounded by ~100 (its text) + ~10-30 (its
+labels), each entry ~1-2 KB (1-2 write units), plus its item (which keeps the whole text); the registry keeps a
+channel forever (one small item). Files of one message are listed by file id where SQLite lists them in the order
+they were indexed."""
 
 from __future__ import annotations
 
@@ -16,6 +28,7 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator
 
+from bot.screen_text import INDEX_GAP, text_for_index
 from bot.store.dynamodb import messages
 from bot.store.dynamodb.base import DynamoTables, batched, is_live
 from bot.store.dynamodb.stemmer import index_stems
@@ -24,6 +37,7 @@ from bot.store.encoding import label_from_dict, label_names, label_to_dict, ts_m
 from bot.store.protocols import IndexedImage
 
 SEARCH_PAGE = 100  # word entries read per request of a search
+COUNT_LIMIT = 25  # entries a search's count of one stem reads at most, choosing the rarest stem's partition
 
 
 class DynamoTagIndex:
@@ -38,7 +52,8 @@ class DynamoTagIndex:
         """Write the image's item and one entry per stem; False (and nothing left) when the message or the file was
         deleted meanwhile. Checked after writing: a deletion in between either sees the entries or is seen."""
         labels = sorted(image.labels, key=lambda label: label.confidence, reverse=True)
-        stems = sorted({stem for name in label_names(labels) for stem in index_stems(name)})
+        label_stems = {stem for name in label_names(labels) for stem in index_stems(name)}
+        stems = sorted(label_stems.union(text_stems(image.text)))
         sk = index_sort_key(image.message_ts, image.file_id)
         expires_at = int(image.posted_at + self._tables.retention)
         item = {
@@ -53,6 +68,7 @@ class DynamoTagIndex:
             "labels": json.dumps([label_to_dict(label) for label in labels]),
             "stems": stems,
             "expires_at": expires_at,
+            **({"text": image.text} if image.text else {}),
         }
         self._register_channel(image.channel_id)
         puts = [item, *({**key, "stems": stems, "expires_at": expires_at} for key in word_keys(item))]
@@ -82,45 +98,78 @@ class DynamoTagIndex:
         return [item["sk"] for item in self._tables.query(self._tables.tags_table, "#pk = :pk", {"pk": "channels"})]
 
     def search_images(
-        self, words: tuple[str, ...], *, channel_id: str | None, since: float | None = None, limit: int = 10
+        self,
+        words: tuple[str, ...],
+        *,
+        channel_id: str | None,
+        since: float | None = None,
+        limit: int = 10,
+        phrases: tuple[tuple[str, ...], ...] = (),
     ) -> list[IndexedImage]:
         stems = [index_stems(word) for word in words]
-        if not words or not all(stems):
+        phrase_stems = [tuple(itertools.chain.from_iterable(index_stems(w) for w in phrase)) for phrase in phrases]
+        phrase_stems = [phrase for phrase in phrase_stems if phrase]
+        if not (words or phrase_stems) or not all(stems):
             return []
-        wanted = list(dict.fromkeys(itertools.chain.from_iterable(stems)))
+        word_stems = list(itertools.chain.from_iterable(stems))
+        wanted = list(dict.fromkeys(itertools.chain(word_stems, *phrase_stems)))
         channels = [channel_id] if channel_id is not None else self._channels()
         # Newest first across channels: each channel's entries come newest first, so merging them is enough.
-        found = heapq.merge(
-            *(itertools.islice(self._matching_entries(c, wanted, since), limit) for c in channels),
+        entries = heapq.merge(
+            *(self._matching_entries(c, wanted, since) for c in channels),
             key=lambda entry: entry["sk"],
             reverse=True,
         )
-        entries = list(itertools.islice(found, limit))
-        keys = [{"pk": "image#" + entry["pk"].split("#")[1], "sk": entry["sk"]} for entry in entries]
+        found: list[IndexedImage] = []
         now = self._tables.clock()
-        images = {
-            (i["pk"], i["sk"]): i for i in self._tables.get_many(self._tables.tags_table, keys) if is_live(i, now)
-        }
-        wanted_set = frozenset(wanted)
-        return [indexed_image(images[k["pk"], k["sk"]], wanted_set) for k in keys if (k["pk"], k["sk"]) in images]
+        for chunk in batched(entries, limit):
+            keys = [{"pk": "image#" + entry["pk"].split("#")[1], "sk": entry["sk"]} for entry in chunk]
+            images = {
+                (i["pk"], i["sk"]): i for i in self._tables.get_many(self._tables.tags_table, keys) if is_live(i, now)
+            }
+            for key in keys:
+                item = images.get((key["pk"], key["sk"]))
+                if item is None or not all(has_phrase(item_text_stems(item), phrase) for phrase in phrase_stems):
+                    continue
+                found.append(indexed_image(item, frozenset(word_stems)))
+                if len(found) == limit:
+                    return found
+        return found
 
     def _matching_entries(self, channel_id: str, stems: list[str], since: float | None) -> Iterator[dict]:
-        """The first stem's entries in the channel, newest first, that have every other stem too."""
-        key = "#pk = :pk" + ("" if since is None else " AND #sk >= :lowest")
-        values = {"pk": f"word#{channel_id}#{stems[0]}", "now": self._tables.clock()}
-        if since is not None:
-            values["lowest"] = index_sort_key_at(since)
-        others = [f"contains(#stems, :stem{n})" for n in range(1, len(stems))]
-        values.update({f"stem{n}": stem for n, stem in enumerate(stems[1:], 1)})
-        return self._tables.query(
+        """The rarest stem's entries in the channel, newest first, that have every other stem too."""
+        lowest = None if since is None else index_sort_key_at(since)
+        first = self._rarest(channel_id, stems, lowest)
+        if first is None:
+            return
+        others = [stem for stem in stems if stem != first]
+        key = "#pk = :pk" + ("" if lowest is None else " AND #sk >= :lowest")
+        values = {"pk": f"word#{channel_id}#{first}", "now": self._tables.clock(), "lowest": lowest}
+        values.update({f"stem{n}": stem for n, stem in enumerate(others, 1)})
+        where = [f"contains(#stems, :stem{n})" for n in range(1, len(others) + 1)]
+        yield from self._tables.query(
             self._tables.tags_table,
             key,
             values,
             forward=False,
             page=SEARCH_PAGE,
-            where=" AND ".join(["#expires_at > :now", *others]),
+            where=" AND ".join(["#expires_at > :now", *where]),
             consistent=False,
         )
+
+    def _rarest(self, channel_id: str, stems: list[str], lowest: str | None) -> str | None:
+        """The stem with the fewest entries in the channel (counted up to COUNT_LIMIT; the first of equals), or None
+        when one has none (then nothing matches here). One stem: itself, uncounted."""
+        if len(stems) == 1:
+            return stems[0]
+        key = "#pk = :pk" + ("" if lowest is None else " AND #sk >= :lowest")
+        counts = {}
+        for stem in stems:
+            values = {"pk": f"word#{channel_id}#{stem}", "lowest": lowest}
+            counts[stem] = self._tables.count(self._tables.tags_table, key, values, limit=COUNT_LIMIT)
+            if counts[stem] == 0:
+                return None
+        return min(stems, key=counts.__getitem__)
 
     def channel_is_public(self, channel_id: str) -> bool:
         now = self._tables.clock()
@@ -231,8 +280,24 @@ def posted_while_private(channel_type: str) -> bool:
     return channel_type > "channel"
 
 
+def text_stems(text: str) -> set[str]:
+    """The stems of a text's indexed prefix (a hidden secret's gap is none)."""
+    return set(index_stems(text_for_index(text))) - {INDEX_GAP}
+
+
+def item_text_stems(item: dict) -> tuple[str, ...]:
+    """The terms of an item's indexed text in order, as SQLite's full-text index has them (gaps included)."""
+    return index_stems(text_for_index(item.get("text", "")))
+
+
+def has_phrase(terms: tuple[str, ...], phrase: tuple[str, ...]) -> bool:
+    """Whether the phrase's stems are among the terms, adjacent and in order."""
+    size = len(phrase)
+    return any(terms[start : start + size] == phrase for start in range(len(terms) - size + 1))
+
+
 def indexed_image(item: dict, stems: frozenset[str]) -> IndexedImage:
-    """An index item as a search result; matched: the names a searched stem is in."""
+    """An index item as a search result; matched: the names a searched word's stem is in."""
     labels = tuple(label_from_dict(x) for x in json.loads(item["labels"]))
     return IndexedImage(
         channel_id=item["channel_id"],
@@ -242,5 +307,6 @@ def indexed_image(item: dict, stems: frozenset[str]) -> IndexedImage:
         file_id=item["file_id"],
         user_id=item["user_id"],
         labels=labels,
+        text=item.get("text", ""),
         matched=frozenset(name for name in label_names(labels) if stems.intersection(index_stems(name))),
     )

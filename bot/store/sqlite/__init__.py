@@ -23,7 +23,7 @@ from bot.store.sqlite.tag_index import SqliteTagIndex
 
 __all__ = ["SqliteDatabase", "open_sqlite_stores"]
 
-# Each module's tables, created (or brought up to date) when the file is opened.
+# Each module's tables, created (or brought up to date: COLUMNS_ADDED, upgrade) when the file is opened.
 SCHEMAS = (messages, settings, label_cache, answer_cache, tag_index, moderation)
 
 
@@ -38,7 +38,7 @@ def open_sqlite_stores(
     database = SqliteDatabase(path, exclusive=exclusive, lock_wait_seconds=lock_wait_seconds, clock=clock)
     try:
         for module in SCHEMAS:
-            database.create(module.SCHEMA, getattr(module, "COLUMNS_ADDED", None))
+            database.create(module.SCHEMA, getattr(module, "COLUMNS_ADDED", None), getattr(module, "upgrade", None))
     except BaseException:
         database.close()
         raise

@@ -41,13 +41,22 @@ class SqliteDatabase:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
 
-    def create(self, schema: str, columns_added: dict[str, tuple[tuple[str, str], ...]] | None = None) -> None:
+    def create(
+        self,
+        schema: str,
+        columns_added: dict[str, tuple[tuple[str, str], ...]] | None = None,
+        upgrade: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
         """A concern's tables and indexes (CREATE ... IF NOT EXISTS), then the columns added to its tables after
-        they first shipped ({table: ((name, SQL type), ...)}): older databases get them on open."""
+        they first shipped ({table: ((name, SQL type), ...)}): older databases get them on open. Then `upgrade`, in
+        one write transaction, for a change ALTER can't make (it checks, in the transaction, what is to do)."""
         with self._lock:
             self._db.executescript(schema)
             for table, columns in (columns_added or {}).items():
                 _add_missing_columns(self._db, table, columns)
+        if upgrade is not None:
+            with self.transaction() as db:
+                upgrade(db)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -1,5 +1,6 @@
-"""The tag index on SQLite: one row per labelled image and an FTS5 table of its words. Whether a message or file was
-deleted meanwhile is read from sqlite/messages.py's records in the same transaction as the write."""
+"""The tag index on SQLite: one row per labelled image and an FTS5 table of its words: its labels' and its text's
+(the first MAX_INDEXED_WORDS distinct words, bot.screen_text.indexed_text). Whether a message or file was deleted
+meanwhile is read from sqlite/messages.py's records in the same transaction as the write."""
 
 from __future__ import annotations
 
@@ -7,10 +8,18 @@ import json
 import sqlite3
 
 from bot.render import Label
+from bot.screen_text import text_for_index
 from bot.store.encoding import TAG_TOKENIZER, label_from_dict, label_names, label_to_dict, ts_microseconds
 from bot.store.protocols import IndexedImage
 from bot.store.sqlite import messages
 from bot.store.sqlite.database import SqliteDatabase
+
+# Full text, rowid = tagged_images.id: every label's name, parents and aliases (porter stems, so "cats" finds Cat),
+# the channel id, so one MATCH does word + channel and walks the rowids newest first, and the indexed text.
+TAG_WORDS = f"""CREATE VIRTUAL TABLE IF NOT EXISTS tag_words USING fts5(
+    labels, channel, text, tokenize = '{TAG_TOKENIZER}'
+)"""
+TAG_WORDS_COLUMNS = ("labels", "channel", "text")
 
 SCHEMA = f"""
 -- The tag index (/labels find): one row per labelled image. id orders rows by when the message was posted (its
@@ -26,16 +35,29 @@ CREATE TABLE IF NOT EXISTS tagged_images (
     user_id TEXT NOT NULL,
     posted_at REAL NOT NULL,        -- the message ts as a number
     labels_json TEXT NOT NULL,      -- [{{name, confidence, parents, aliases}}], most confident first
+    text TEXT NOT NULL DEFAULT '',  -- the text read in it, secrets [hidden], whole (tag_words has its indexed prefix)
     UNIQUE (channel_id, message_ts, file_id)
 );
 CREATE INDEX IF NOT EXISTS tagged_images_by_file ON tagged_images (file_id);
 CREATE INDEX IF NOT EXISTS tagged_images_by_channel_type ON tagged_images (channel_id, channel_type);
--- Full text, rowid = tagged_images.id: every label's name, parents and aliases (porter stems, so "cats" finds
--- Cat) and the channel id, so one MATCH does word + channel and walks the rowids newest first.
-CREATE VIRTUAL TABLE IF NOT EXISTS tag_words USING fts5(
-    labels, channel, tokenize = '{TAG_TOKENIZER}'
-);
+{TAG_WORDS};
 """
+
+COLUMNS_ADDED = {"tagged_images": (("text", "TEXT NOT NULL DEFAULT ''"),)}
+
+
+def upgrade(db: sqlite3.Connection) -> None:
+    """In a transaction, at start-up: a database made before the text was indexed has tag_words without its text
+    column, and FTS5 can't ALTER a table, so it is made again in the new shape from tagged_images."""
+    columns = tuple(row["name"] for row in db.execute("PRAGMA table_info(tag_words)"))
+    if columns == TAG_WORDS_COLUMNS:
+        return
+    db.execute("DROP TABLE IF EXISTS tag_words")
+    db.execute(TAG_WORDS)
+    for row in db.execute("SELECT id, channel_id, labels_json, text FROM tagged_images").fetchall():
+        labels = [label_from_dict(x) for x in json.loads(row["labels_json"])]
+        _insert_words(db, row["id"], labels, row["channel_id"], row["text"])
+
 
 ID_SLOTS = 1000  # tagged_images ids per microsecond of message ts: a message's files (and a same-µs twin)
 
@@ -63,7 +85,7 @@ class SqliteTagIndex:
                 labels = sorted(image.labels, key=lambda label: label.confidence, reverse=True)
                 db.execute(
                     "INSERT OR REPLACE INTO tagged_images (id, channel_id, channel_type, message_ts, thread_ts,"
-                    " file_id, user_id, posted_at, labels_json) VALUES (?,?,?,?,?,?,?,?,?)",
+                    " file_id, user_id, posted_at, labels_json, text) VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (
                         image_id,
                         image.channel_id,
@@ -74,21 +96,29 @@ class SqliteTagIndex:
                         image.user_id,
                         image.posted_at,
                         json.dumps([label_to_dict(label) for label in labels]),
+                        image.text,
                     ),
                 )
-                db.execute(
-                    "INSERT INTO tag_words (rowid, labels, channel) VALUES (?,?,?)",
-                    (image_id, _label_words(labels), image.channel_id),
-                )
+                _insert_words(db, image_id, labels, image.channel_id, image.text)
                 added += 1
         return added
 
     def search_images(
-        self, words: tuple[str, ...], *, channel_id: str | None, since: float | None = None, limit: int = 10
+        self,
+        words: tuple[str, ...],
+        *,
+        channel_id: str | None,
+        since: float | None = None,
+        limit: int = 10,
+        phrases: tuple[tuple[str, ...], ...] = (),
     ) -> list[IndexedImage]:
-        if not words:
+        phrases = tuple(phrase for phrase in phrases if phrase)
+        if not words and not phrases:
             return []
-        query = "labels : (" + " AND ".join(_fts_string(word) for word in words) + ")"
+        # A word in the labels or the text; a phrase (FTS5 phrase: its words' stems adjacent, in order) in the text.
+        terms = [f"{{labels text}} : ({' AND '.join(_fts_string(word) for word in words)})"] if words else []
+        terms += [f"text : {_fts_string(' '.join(phrase))}" for phrase in phrases]
+        query = " AND ".join(terms)
         lowest = 0 if since is None else int(since * 1_000_000) * ID_SLOTS
         same_channel, channel_params = "", ()
         if channel_id is not None:
@@ -116,6 +146,7 @@ class SqliteTagIndex:
                 file_id=r["file_id"],
                 user_id=r["user_id"],
                 labels=tuple(label_from_dict(x) for x in json.loads(r["labels_json"])),
+                text=r["text"],
                 matched=_marked_names(r["marked"]),
             )
             for r in rows
@@ -178,6 +209,13 @@ def _free_index_id(db: sqlite3.Connection, message_ts: str) -> int:
 def _drop_index_rows(db: sqlite3.Connection, ids: list[int]) -> None:
     db.executemany("DELETE FROM tag_words WHERE rowid=?", [(i,) for i in ids])
     db.executemany("DELETE FROM tagged_images WHERE id=?", [(i,) for i in ids])
+
+
+def _insert_words(db: sqlite3.Connection, image_id: int, labels, channel_id: str, text: str) -> None:
+    db.execute(
+        "INSERT INTO tag_words (rowid, labels, channel, text) VALUES (?,?,?,?)",
+        (image_id, _label_words(labels), channel_id, text_for_index(text)),
+    )
 
 
 def _label_words(labels: list[Label] | tuple[Label, ...]) -> str:
