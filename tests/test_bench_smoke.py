@@ -49,3 +49,11 @@ def test_with_moderation_each_distinct_image_is_checked_once_and_a_flagged_one_i
     assert result.held == 4 and result.notices == 4
     assert result.calls_by_api == {"DetectModerationLabels": 3, "DetectLabels": 1}
     assert result.throttled_by_api == {}
+
+
+def test_with_text_on_every_distinct_image_is_read_once_and_every_reply_has_its_text_line():
+    photos = make_photos(2, megapixels=0.3)
+    result = run_burst("bot", photos, images=4, channels=2, senders=2, quota=50, latency=(0.01, 0.05), text=True)
+    assert result.answered == 4 and result.duplicate_replies == 0 and result.error_replies == 0
+    assert result.with_text == 4  # the re-posts too, from the cache
+    assert result.calls_by_api == {"DetectLabels": 2, "DetectText": 2}
