@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from bot.config import ConfigError
 from bot.moderation import ModerationLabel
 from bot.rate_limit import RateLimiter
-from bot.render import Label
+from bot.render import Instance, Label
 from bot.screen_text import TextDetection
 
 log = logging.getLogger(__name__)
@@ -180,6 +180,7 @@ class RekognitionLabeler(PacedRekognitionApi):
                 confidence=float(item["Confidence"]),
                 parents=tuple(p["Name"] for p in item.get("Parents", ())),
                 aliases=tuple(a["Name"] for a in item.get("Aliases", ())),
+                instances=tuple(_instance(i) for i in item.get("Instances", ()) if i.get("BoundingBox")),
             )
             for item in response.get("Labels", ())
         )
@@ -238,3 +239,14 @@ class RekognitionTextReader(PacedRekognitionApi):
                 )
             )
         return tuple(detections)
+
+
+def _instance(item: dict) -> Instance:
+    box = item["BoundingBox"]
+    return Instance(
+        left=float(box.get("Left", 0.0)),
+        top=float(box.get("Top", 0.0)),
+        width=float(box.get("Width", 0.0)),
+        height=float(box.get("Height", 0.0)),
+        confidence=float(item.get("Confidence", 0.0)),
+    )

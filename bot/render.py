@@ -19,11 +19,24 @@ HELD_LINE = "This image is waiting for an admin's review."
 
 
 @dataclass(frozen=True)
+class Instance:
+    """One of a label's Instances: where Rekognition found it, a box as ratios of the image's width and height (of
+    the prepared image it was sent), and how sure it is of this one."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+    confidence: float
+
+
+@dataclass(frozen=True)
 class Label:
     name: str
     confidence: float
     parents: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
+    instances: tuple[Instance, ...] = ()  # where it is in the image (only some labels: Cat, Person, Car…)
 
 
 @dataclass(frozen=True)

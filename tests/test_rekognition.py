@@ -39,8 +39,9 @@ from bot.rekognition import (
     aws_session,
     build_rekognition_client,
 )
-from bot.render import Label
+from bot.render import Instance, Label
 from bot.screen_text import TextDetection
+from bot.store.encoding import label_from_dict, label_to_dict
 from tests.fakes.rekognition import CAT_LABELS, FakeRekognition
 
 IMAGE_ERROR_CODES = [
@@ -116,6 +117,34 @@ def test_detect_labels_maps_the_response_into_labels(stubbed):
         Label(name="Floor", confidence=55.5, parents=(), aliases=()),
     )
     assert all(isinstance(label.confidence, float) for label in labels)
+
+
+def test_a_labels_instances_are_kept_as_boxes_of_the_image_sent(stubbed):
+    labeler, stubber = stubbed
+    box = {"Width": 0.25, "Height": 0.5, "Left": 0.1, "Top": 0.2}
+    stubber.add_response(
+        "detect_labels",
+        {
+            "Labels": [
+                {
+                    "Name": "Dog",
+                    "Confidence": 98.0,
+                    "Instances": [
+                        {"BoundingBox": box, "Confidence": 97.5},
+                        {"BoundingBox": {**box, "Left": 0.6}, "Confidence": 88.25},
+                    ],
+                },
+                {"Name": "Grass", "Confidence": 90.0, "Instances": []},
+            ]
+        },
+        expected_params={"Image": {"Bytes": IMAGE}, "MinConfidence": 50, "MaxLabels": 10},
+    )
+
+    dog, grass = labeler.detect_labels(IMAGE, 50, 10)
+
+    assert dog.instances == (Instance(0.1, 0.2, 0.25, 0.5, 97.5), Instance(0.6, 0.2, 0.25, 0.5, 88.25))
+    assert grass.instances == ()
+    assert label_from_dict(label_to_dict(dog)) == dog and "instances" not in label_to_dict(grass)  # as stored
 
 
 @pytest.mark.parametrize("code", IMAGE_ERROR_CODES)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from bot.config import ConfigError
-from bot.render import ImageResult, Label
+from bot.render import ImageResult, Instance, Label
 from bot.settings import ChannelOverrides
 from bot.store import IndexedImage, Stores
 from bot.store.dynamodb import build_dynamodb_client, index_stems, open_dynamodb_stores
@@ -588,3 +588,15 @@ def test_a_deleted_message_or_unknown_image_is_not_relabelled(store):
     store.deletions.forget_message("C1", "1.0")
     assert store.queue.relabel("C1", "1.0", "F1") is False
     assert store.queue.claim_job() is None
+
+
+def test_a_labels_instances_are_kept_by_the_label_cache_and_the_jobs_result(store):
+    """What "Show where" draws comes from what was stored when the image was labelled: no second Rekognition call."""
+    dog = Label("Dog", 98.0, ("Animal",), (), (Instance(0.1, 0.2, 0.25, 0.5, 97.5), Instance(0.6, 0.2, 0.2, 0.4, 88.0)))
+    store.label_cache.cache_labels("key", (dog, Label("Grass", 90.0)))
+    store.queue.enqueue_message("C1", "1.0", "1.0", FILES[:1])
+    store.queue.finish_job(store.queue.claim_job().id, ImageResult("F1", "a.jpg", labels=(dog,)))
+
+    assert store.label_cache.cached_labels("key", newer_than=0) == (dog, Label("Grass", 90.0))
+    _, results, _ = store.replies.claim_reply("C1", "1.0")
+    assert results[0].labels == (dog,)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import astuple
 
-from bot.render import ImageResult, Label
+from bot.render import ImageResult, Instance, Label
 
 # How the tag index splits and stems words: SQLite FTS5's tokenizer, which the DynamoDB store runs too.
 TAG_TOKENIZER = "porter unicode61 remove_diacritics 2"
@@ -35,11 +36,19 @@ def label_to_dict(label: Label) -> dict:
         "confidence": label.confidence,
         "parents": list(label.parents),
         "aliases": list(label.aliases),
+        # [left, top, width, height, confidence] each: what "Show where" draws, with no Rekognition call
+        **({"instances": [list(astuple(i)) for i in label.instances]} if label.instances else {}),
     }
 
 
 def label_from_dict(data: dict) -> Label:
-    return Label(data["name"], data["confidence"], tuple(data.get("parents", ())), tuple(data.get("aliases", ())))
+    return Label(
+        data["name"],
+        data["confidence"],
+        tuple(data.get("parents", ())),
+        tuple(data.get("aliases", ())),
+        tuple(Instance(*map(float, box)) for box in data.get("instances", ())),
+    )
 
 
 def result_to_dict(result: ImageResult) -> dict:
