@@ -600,3 +600,57 @@ def test_a_labels_instances_are_kept_by_the_label_cache_and_the_jobs_result(stor
     assert store.label_cache.cached_labels("key", newer_than=0) == (dog, Label("Grass", 90.0))
     _, results, _ = store.replies.claim_reply("C1", "1.0")
     assert results[0].labels == (dog,)
+
+
+# ---- Show where's pictures -----------------------------------------------------------------------------------------
+
+
+def test_a_messages_labelled_images_are_read_back_with_their_files_and_boxes_in_post_order(store):
+    dog = Label("Dog", 98.0, (), (), (Instance(0.1, 0.2, 0.25, 0.5, 97.5),))
+    store.queue.enqueue_message("C1", "1.0", "1.0", FILES)
+    first, second = store.queue.claim_message_jobs("C1", "1.0")
+    store.queue.finish_job(second.id, ImageResult(second.file["id"], "b.jpg", labels=(Label("Grass", 90.0),)))
+    assert [image.file["id"] for image in store.pictures.labelled_images("C1", "1.0")] == ["F2"]  # F1 runs still
+    store.queue.finish_job(first.id, ImageResult(first.file["id"], "a.jpg", labels=(dog,), text="BEWARE OF DOG"))
+
+    images = store.pictures.labelled_images("C1", "1.0")
+
+    assert [(i.file, i.result.labels, i.result.text) for i in images] == [
+        (FILES[0], (dog,), "BEWARE OF DOG"),
+        (FILES[1], (Label("Grass", 90.0),), ""),
+    ]
+    assert store.pictures.labelled_images("C1", "2.0") == []
+    store.deletions.forget_message("C1", "1.0")
+    assert store.pictures.labelled_images("C1", "1.0") == []  # deleted in Slack: nothing to draw
+
+
+def test_the_first_press_claims_the_picture_the_others_wait_then_get_its_link(store):
+    assert store.pictures.claim_picture("C1", "1.0", stale_before=0) == ("claimed", "")
+    assert store.pictures.claim_picture("C1", "1.0", stale_before=0) == ("drawing", "")
+    assert store.pictures.claim_picture("C1", "2.0", stale_before=0) == ("claimed", "")  # another message's own
+
+    store.pictures.picture_posted("C1", "1.0", "https://fake.slack.com/files/U1/F9/where.jpg")
+
+    assert store.pictures.claim_picture("C1", "1.0", stale_before=float("inf")) == (
+        "posted",
+        "https://fake.slack.com/files/U1/F9/where.jpg",
+    )
+
+
+def test_a_failed_or_abandoned_claim_is_taken_by_the_next_press(store):
+    assert store.pictures.claim_picture("C1", "1.0", stale_before=0)[0] == "claimed"
+    store.pictures.release_picture("C1", "1.0")  # the upload failed
+    assert store.pictures.claim_picture("C1", "1.0", stale_before=0)[0] == "claimed"
+    assert store.pictures.claim_picture("C1", "1.0", stale_before=time.time() + 1)[0] == "claimed"  # a crash's claim
+    store.pictures.picture_posted("C1", "1.0", "https://fake.slack.com/files/x")
+    store.pictures.release_picture("C1", "1.0")  # releasing never drops a posted picture
+    assert store.pictures.claim_picture("C1", "1.0", stale_before=time.time() + 1)[0] == "posted"
+
+
+def test_two_presses_at_once_make_one_claim(store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        states = list(pool.map(lambda _: store.pictures.claim_picture("C1", "1.0", stale_before=0)[0], range(8)))
+
+    assert sorted(states) == ["claimed"] + ["drawing"] * 7

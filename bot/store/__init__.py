@@ -12,6 +12,7 @@ rest of the code receives the concerns it needs (a TagIndex, a JobQueue and Repl
     answers        StepAnswerCache       answer_cache.py      answer_cache.py
     tags           TagIndex              tag_index.py         tag_index.py, stemmer.py
     moderation     ModerationDecisions   moderation.py        moderation.py
+    pictures       WherePictures         where_pictures.py    where_pictures.py
     backend        StoreBackend          database.py          base.py (wire.py, tables.py)
 
 What a backend's concerns share: on SQLite one connection, its lock, the transaction helper and the process lock
@@ -48,6 +49,7 @@ from bot.store.protocols import (
     Job,
     JobQueue,
     LabelCache,
+    LabelledImage,
     LabellingError,
     LabellingSummaries,
     LabellingSummary,
@@ -57,6 +59,7 @@ from bot.store.protocols import (
     StepAnswerCache,
     StoreBackend,
     TagIndex,
+    WherePictures,
 )
 
 if TYPE_CHECKING:
@@ -71,6 +74,7 @@ __all__ = [
     "Job",
     "JobQueue",
     "LabelCache",
+    "LabelledImage",
     "LabellingError",
     "LabellingSummaries",
     "LabellingSummary",
@@ -81,6 +85,7 @@ __all__ = [
     "StoreBackend",
     "Stores",
     "TagIndex",
+    "WherePictures",
     "open_stores",
     "search_words",
 ]
@@ -99,6 +104,7 @@ class Stores:
     deletions: Deletions
     summary: LabellingSummaries
     moderation: ModerationDecisions
+    pictures: WherePictures
     backend: StoreBackend
 
     def check(self) -> None:

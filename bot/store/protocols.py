@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides
@@ -261,6 +261,35 @@ class TagIndex(Protocol):
 
     def purge_index(self, older_than: float) -> int:
         """Drop index entries of images posted before `older_than` (epoch seconds); returns how many."""
+
+
+PictureState = Literal["claimed", "drawing", "posted"]
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    """One finished image of a message, as its job recorded it: the file object (to download it again) and the
+    result (labels with their instances, the text read)."""
+
+    file: dict
+    result: ImageResult
+
+
+class WherePictures(Protocol):
+    """ "Show where": a message's labelled images as their jobs recorded them, and the one picture of their boxes
+    per message (claimed by the first press; later presses are told where it is)."""
+
+    def labelled_images(self, channel_id: str, message_ts: str) -> list[LabelledImage]:
+        """The message's finished images in post order (none if the message was deleted)."""
+
+    def claim_picture(self, channel_id: str, message_ts: str, *, stale_before: float) -> tuple[PictureState, str]:
+        """("claimed", ""): this caller draws and posts it; ("drawing", ""): another press is doing so (a claim
+        taken before stale_before counts as abandoned and is taken over); ("posted", permalink): it is there."""
+
+    def picture_posted(self, channel_id: str, message_ts: str, permalink: str) -> None: ...
+
+    def release_picture(self, channel_id: str, message_ts: str) -> None:
+        """Drawing or posting it failed: the next press tries again."""
 
 
 class Deletions(Protocol):

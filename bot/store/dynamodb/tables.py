@@ -18,6 +18,8 @@ Jobs (`pk`, `sk`), items by kind:
 - its file's pointer: pk "held-file#<file_id>", sk "<channel>#<ts>" (a file's held images, for file_deleted)
   [moderation.py]
 - content an admin released: pk "released#<content_key>", sk "content" [moderation.py]
+- a message's "Show where" picture: pk "picture#<channel>#<ts>", sk "picture" (state drawing|posted, permalink,
+  claimed_at; expires with the retention) [where_pictures.py]
   Indexes (sparse: an item is in one only while it carries the index's key attributes):
 - by_state (state_key, state_since): jobs "queued"/"running" oldest first; messages "reply-ready"/"reply-posting"/
   "reply-delete"; cached labels "cache", the other steps' cached answers "answer-cache", held images "held" and
