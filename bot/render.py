@@ -16,6 +16,8 @@ MAX_TEXT = 40_000
 # A held image's line (bot.moderation_notice): it never names a category; the poster and the channel see only that an
 # admin will look.
 HELD_LINE = "This image is waiting for an admin's review."
+# The reply's "Show where" button (bot.listeners.where): its value is the labelled message's ts.
+SHOW_WHERE_ACTION = "show_where"
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,17 @@ def format_labels(labels: tuple[Label, ...] | list[Label], max_labels: int) -> s
     return SEPARATOR.join(f"{escape(label.name)} {label.confidence:.1f}%" for label in ordered)
 
 
+def shown_labels(result: ImageResult, settings: ChannelSettings) -> list[Label]:
+    """The labels the reply shows for the image: at or above the threshold, the most confident max_labels."""
+    kept = [label for label in result.labels if label.confidence >= settings.threshold]
+    return sorted(kept, key=lambda label: label.confidence, reverse=True)[: settings.max_labels]
+
+
+def has_boxes(result: ImageResult, settings: ChannelSettings) -> bool:
+    """Whether a label the reply shows for this image has instances: then Show where has something to draw."""
+    return result.error is None and not result.held and any(label.instances for label in shown_labels(result, settings))
+
+
 def describe_result(result: ImageResult, settings: ChannelSettings) -> str:
     if result.error is not None:
         return result.error
@@ -82,8 +95,11 @@ def describe_result(result: ImageResult, settings: ChannelSettings) -> str:
     return format_labels(kept, settings.max_labels)
 
 
-def render_reply(results: list[ImageResult], settings: ChannelSettings) -> Reply | None:
-    """One reply for all the images of a message, in the order they were posted; None if none was an image."""
+def render_reply(
+    results: list[ImageResult], settings: ChannelSettings, *, show_where: str | None = None
+) -> Reply | None:
+    """One reply for all the images of a message, in the order they were posted; None if none was an image.
+    show_where: the message's ts, for a Show where button where a label shown has boxes."""
     results = [r for r in results if not r.skipped]
     if not results:
         return None
@@ -93,9 +109,24 @@ def render_reply(results: list[ImageResult], settings: ChannelSettings) -> Reply
     else:
         lines = [f"*{escape(r.file_name)}*: {describe_result(r, settings)}" for r in results]
         texts = [r.text for r in results]
-    blocks = _image_sections(lines, texts)
+    button = show_where is not None and any(has_boxes(r, settings) for r in results)
+    blocks = _image_sections(lines, texts, room=MAX_BLOCKS - 1 - button)  # the context block (and button) close it
     if all(r.held for r in results):  # nothing Rekognition labelled: no line about its threshold either
         return Reply(text=clip("\n".join(lines), MAX_TEXT), blocks=blocks)
+    if button:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Show where"},
+                        "action_id": SHOW_WHERE_ACTION,
+                        "value": show_where,
+                    }
+                ],
+            }
+        )
     blocks.append(
         {
             "type": "context",
@@ -111,13 +142,12 @@ def render_reply(results: list[ImageResult], settings: ChannelSettings) -> Reply
     return Reply(text=clip("\n".join(lines), MAX_TEXT), blocks=blocks)
 
 
-def _image_sections(lines: list[str], texts: list[str]) -> list[dict]:
+def _image_sections(lines: list[str], texts: list[str], room: int) -> list[dict]:
     """A section per image, each followed by the text read in it (a literal context block, see
     bot.screen_text.text_block) where there is some and the message has the blocks for it; with more images than a
     message has blocks for, the lines packed into as few sections as hold them (then without their text), and any
     that still don't fit counted. The text fallback never carries an image's text: a notification shows no
     screenshot's words."""
-    room = MAX_BLOCKS - 1  # the context block closes the reply
     if len(lines) + sum(1 for text in texts if text) <= room:
         blocks = []
         for line, text in zip(lines, texts, strict=True):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bot.render import ImageResult, Label, render_reply
+from dataclasses import replace
+
+from bot.render import SHOW_WHERE_ACTION, ImageResult, Instance, Label, render_reply
 from bot.settings import ChannelSettings
 from tests.fakes.block_kit import Verdict, check_message
 
@@ -124,3 +126,43 @@ def test_a_long_text_is_clipped_to_about_300_characters_and_many_images_drop_the
     reply = render_reply(many, DEFAULTS)
     assert slack_verdict(reply) == Verdict() and len(reply.blocks) <= 50
     assert "*p29.png*" in reply.text  # every image's line is still there, without the text lines
+
+
+# ---- the Show where button ----------------------------------------------------------------------------------------
+
+DOG = Label("Dog", 97.0, instances=(Instance(0.1, 0.2, 0.3, 0.4, 96.0),))
+
+
+def test_a_reply_whose_shown_labels_have_boxes_carries_a_show_where_button_naming_the_message():
+    reply = render_reply([ImageResult("F1", "dog.jpg", labels=(DOG, Label("Grass", 90.0)))], DEFAULTS, show_where="1.5")
+
+    [actions] = [b for b in reply.blocks if b["type"] == "actions"]
+    assert actions["elements"] == [
+        {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Show where"},
+            "action_id": SHOW_WHERE_ACTION,
+            "value": "1.5",
+        }
+    ]
+    assert reply.blocks[-1]["type"] == "context" and slack_verdict(reply) == Verdict()
+
+
+def test_no_button_without_a_box_among_the_labels_shown():
+    boxed_but_hidden = replace(DOG, confidence=60.0)  # under the 75% threshold: not shown, so nothing to point at
+    for results in (
+        [ImageResult("F1", "cat.jpg", labels=CAT)],
+        [ImageResult("F1", "dog.jpg", labels=(boxed_but_hidden, Label("Grass", 90.0)))],
+        [ImageResult("F1", "dog.jpg", error="I couldn't label this image right now.")],
+        [ImageResult("F1", "dog.jpg", held=(("Violence", 90.0),))],
+    ):
+        assert not [b for b in render_reply(results, DEFAULTS, show_where="1.5").blocks if b["type"] == "actions"]
+    without_ts = render_reply([ImageResult("F1", "dog.jpg", labels=(DOG,))], DEFAULTS)
+    assert not [b for b in without_ts.blocks if b["type"] == "actions"]
+
+
+def test_with_the_button_a_reply_of_many_images_still_fits_50_blocks():
+    results = [ImageResult(f"F{i}", "n" * 2900 + f"{i}.jpg", labels=(DOG,)) for i in range(60)]
+    reply = render_reply(results, DEFAULTS, show_where="1.5")
+    assert slack_verdict(reply) == Verdict() and len(reply.blocks) == 50
+    assert [b["type"] for b in reply.blocks[-2:]] == ["actions", "context"]
