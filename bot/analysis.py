@@ -208,11 +208,15 @@ class TextStep:
 
     def cached(self, key: str, newer_than: float) -> ScreenText | None:
         found = self._cache.cached(key, newer_than)
-        return None if found is None else ScreenText(tuple(found["lines"]), tuple(found["secrets"]))
+        if found is None:
+            return None
+        boxes = tuple(tuple(map(float, box)) for box in found.get("boxes", ()))
+        return ScreenText(tuple(found["lines"]), tuple(found["secrets"]), boxes)
 
     def cache(self, key: str, answer: ScreenText | None) -> None:
         if answer is not None:  # a failure is not an answer: the next post of the image tries again
-            self._cache.cache(key, {"lines": list(answer.lines), "secrets": list(answer.secrets)})
+            boxes = [list(box) for box in answer.boxes]
+            self._cache.cache(key, {"lines": list(answer.lines), "secrets": list(answer.secrets), "boxes": boxes})
 
     def call(self, image: bytes, settings: ChannelSettings) -> ScreenText | None:
         try:

@@ -268,6 +268,7 @@ class Pipeline:
                 labels=analysis.labels,
                 text=text.text if text else "",
                 secrets=text.secrets if text else (),
+                text_boxes=text.boxes if text else (),
             )
         except (DownloadError, ImageError, RekognitionError) as exc:
             return ImageResult(file_id, _file_name(file), error=str(exc))

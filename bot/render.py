@@ -60,6 +60,8 @@ class ImageResult:
     text: str = ""
     # The kinds of secret hidden in the text, for the poster's one warning. Not stored with the result.
     secrets: tuple[str, ...] = field(default=(), compare=False)
+    # Where that text is, (left, top, width, height) ratios a line: Show where outlines them.
+    text_boxes: tuple[tuple[float, float, float, float], ...] = ()
 
 
 @dataclass(frozen=True)

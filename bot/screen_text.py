@@ -91,6 +91,8 @@ class ScreenText:
 
     lines: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()
+    # Where the lines read are, (left, top, width, height) as ratios of the image: Show where outlines them.
+    boxes: tuple[tuple[float, float, float, float], ...] = ()
 
     @property
     def text(self) -> str:
@@ -101,16 +103,18 @@ def read_text(detections: tuple[TextDetection, ...] | list[TextDetection], min_c
     """The LINE detections at or above min_confidence, in reading order, each with its secrets hidden."""
     kinds: list[str] = []
     lines = []
+    boxes = []
     for line in reading_order(d for d in detections if d.kind == "LINE" and d.confidence >= min_confidence):
         redacted, found = redact(" ".join(line.text.split()))
         kinds.extend(found)
         if redacted:
             lines.append(redacted)
+            boxes.append((line.left, line.top, line.width, line.height))
     joined, found = redact(LINE_SEPARATOR.join(lines))  # a secret OCR split over two lines
     if found:
         lines = joined.split(LINE_SEPARATOR)
         kinds.extend(found)
-    return ScreenText(tuple(lines), tuple(dict.fromkeys(kinds)))
+    return ScreenText(tuple(lines), tuple(dict.fromkeys(kinds)), tuple(boxes))
 
 
 def reading_order(lines) -> list[TextDetection]:

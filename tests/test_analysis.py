@@ -278,6 +278,7 @@ def test_a_screenshot_is_read_after_its_labels_in_reading_order_with_its_secrets
     assert aws_env.calls[-1].min_confidence == 80.0
     assert found.text.lines == ("Error: connection refused", "key [hidden]", "second line")
     assert found.text.secrets == ("an AWS access key",)
+    assert found.text.boxes == ((0.1, 0.1, 0.6, 0.05), (0.1, 0.3, 0.6, 0.05), (0.1, 0.5, 0.5, 0.05))  # for Show where
     assert AWS_KEY not in repr(cache.entries)  # the cache keeps the redacted lines only
 
 

@@ -611,13 +611,16 @@ def test_a_messages_labelled_images_are_read_back_with_their_files_and_boxes_in_
     first, second = store.queue.claim_message_jobs("C1", "1.0")
     store.queue.finish_job(second.id, ImageResult(second.file["id"], "b.jpg", labels=(Label("Grass", 90.0),)))
     assert [image.file["id"] for image in store.pictures.labelled_images("C1", "1.0")] == ["F2"]  # F1 runs still
-    store.queue.finish_job(first.id, ImageResult(first.file["id"], "a.jpg", labels=(dog,), text="BEWARE OF DOG"))
+    store.queue.finish_job(
+        first.id,
+        ImageResult(first.file["id"], "a.jpg", labels=(dog,), text="BEWARE OF DOG", text_boxes=((0.1, 0.1, 0.5, 0.1),)),
+    )
 
     images = store.pictures.labelled_images("C1", "1.0")
 
-    assert [(i.file, i.result.labels, i.result.text) for i in images] == [
-        (FILES[0], (dog,), "BEWARE OF DOG"),
-        (FILES[1], (Label("Grass", 90.0),), ""),
+    assert [(i.file, i.result.labels, i.result.text, i.result.text_boxes) for i in images] == [
+        (FILES[0], (dog,), "BEWARE OF DOG", ((0.1, 0.1, 0.5, 0.1),)),
+        (FILES[1], (Label("Grass", 90.0),), "", ()),
     ]
     assert store.pictures.labelled_images("C1", "2.0") == []
     store.deletions.forget_message("C1", "1.0")

@@ -60,6 +60,7 @@ def result_to_dict(result: ImageResult) -> dict:
         "labels": [label_to_dict(label) for label in result.labels],
         **({"held": [list(category) for category in result.held]} if result.held else {}),
         **({"text": result.text} if result.text else {}),
+        **({"text_boxes": [list(box) for box in result.text_boxes]} if result.text_boxes else {}),
     }
 
 
@@ -72,6 +73,7 @@ def result_from_dict(data: dict) -> ImageResult:
         labels=tuple(label_from_dict(x) for x in data.get("labels", ())),
         held=tuple((str(name), float(confidence)) for name, confidence in data.get("held", ())),
         text=str(data.get("text", "")),
+        text_boxes=tuple(tuple(map(float, box)) for box in data.get("text_boxes", ())),
     )
 
 
