@@ -5,10 +5,14 @@ from __future__ import annotations
 import collections
 import itertools
 import json
+import mimetypes
+import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes import block_kit
@@ -19,6 +23,33 @@ from tests.fakes.slack_rate_limits import SlackRateLimits
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
 TEAM_ID = "T0001"
+
+# The bot token's scopes unless a test takes some away (fake_slack.scopes): manifest.yml's bot scopes and files:write,
+# which files_upload_v2 needs (files.getUploadURLExternal and files.completeUploadExternal).
+BOT_SCOPES = frozenset(
+    {
+        "channels:history",
+        "groups:history",
+        "im:history",
+        "mpim:history",
+        "files:read",
+        "files:write",
+        "chat:write",
+        "reactions:write",
+        "commands",
+        "channels:read",
+        "groups:read",
+        "users:read",
+    }
+)
+# The scope a bot token needs for each method whose scope the fake checks (docs.slack.dev/reference/methods/…,
+# "Scopes"); a token without it is answered missing_scope, naming what was needed and what the token has.
+METHOD_SCOPES = {
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
+}
+MAX_UPLOAD_BYTES = 1024**3  # Slack takes files of up to 1 GB (slack_sdk's MAX_V2_FILE_SIZE too)
+MAX_ALT_TXT = 1000  # files.getUploadURLExternal: alt_txt_too_large over 1,000 characters
 
 SIGN_IN_PAGE = b"<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to Slack</body></html>"
 
@@ -48,6 +79,21 @@ class ApiCall:
     retry_after: int | None = None
 
 
+@dataclass
+class UploadTicket:
+    """What files.getUploadURLExternal handed out: a file id and a single-use upload URL for `length` bytes."""
+
+    file_id: str
+    filename: str
+    length: int
+    upload_url: str
+    alt_txt: str | None = None
+    snippet_type: str | None = None
+    used: bool = False  # the upload URL was posted to (it takes one request, whatever came of it)
+    data: bytes | None = None  # the bytes, once an upload of exactly `length` bytes arrived
+    completed: bool = False  # files.completeUploadExternal took it (it takes a file once)
+
+
 class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[ApiCall] = []
@@ -70,6 +116,16 @@ class FakeSlack:
         # Slack's rate limits (tests.fakes.slack_rate_limits): a call over them is answered 429. None: no limits.
         self.rate_limits: SlackRateLimits | None = None
         self._answers_to_lose: collections.Counter[str] = collections.Counter()
+        # The bot token's scopes: discard one (fake_slack.scopes.discard("files:write")) and the methods that need it
+        # (METHOD_SCOPES) answer missing_scope.
+        self.scopes: set[str] = set(BOT_SCOPES)
+        # files.getUploadURLExternal refuses a longer `length` (file_upload_size_restricted): lower it to test that.
+        self.max_upload_bytes = MAX_UPLOAD_BYTES
+        self._tickets: dict[str, UploadTicket] = {}  # by file id
+        self._shared: list[dict] = []  # what files.completeUploadExternal shared (uploads())
+        # Each request to an upload URL: {"path", "headers" (lower-case names), "length", "status"}.
+        self.upload_requests: list[dict] = []
+        self._file_ids = itertools.count(1)
         self.serving_files = 0  # file downloads in their delay_seconds now, and the most at once so far
         self.most_files_served_at_once = 0
         self._ts = itertools.count(1)
@@ -167,6 +223,23 @@ class FakeSlack:
     def downloads(self) -> list[dict]:
         return [headers for f in self.files.values() for headers in f.downloads]
 
+    def uploads(self) -> list[dict]:
+        """Each file files.completeUploadExternal shared, in order: id, title, filename, data (the bytes), channel
+        (None: not shared, the file stays private), thread_ts, initial_comment, alt_txt, snippet_type, permalink and
+        ts (its message's, None when private)."""
+        with self._changed:
+            return [dict(shared) for shared in self._shared]
+
+    def wait_for_uploads(self, count: int = 1, timeout: float = 15.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self._shared) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"expected {count} uploads, got {len(self._shared)}: {self.uploads()}")
+                self._changed.wait(remaining)
+        return self.uploads()
+
     def close(self) -> None:
         self.server.close()
 
@@ -177,6 +250,8 @@ class FakeSlack:
             return self._api(path[len("/api/") :], request)
         if path.startswith(("/files-pri/", "/files-tmb/")):
             return self._serve_file(path, request)
+        if path.startswith("/upload/v1/"):
+            return self._receive_upload(path, request)
         return Response(404, "not found")
 
     def _api(self, method: str, request: Request) -> Response | None:
@@ -208,6 +283,10 @@ class FakeSlack:
         if self.token_error is not None:  # the app was uninstalled or its token revoked
             self._notify()
             return Response(200, {"ok": False, "error": self.token_error})
+        if (needed := METHOD_SCOPES.get(method)) is not None and needed not in self.scopes:
+            self._notify()
+            provided = ",".join(sorted(self.scopes))
+            return Response(200, {"ok": False, "error": "missing_scope", "needed": needed, "provided": provided})
         if self.rate_limits is not None and (wait := self.rate_limits.retry_after(method, args)) is not None:
             call.status, call.retry_after = 429, wait
             self._notify()
@@ -305,7 +384,122 @@ class FakeSlack:
             return Response(200, {"ok": True, "url": self.socket_mode_url})
         if method == "conversations.replies":
             return self._thread(args)
+        if method == "files.getUploadURLExternal":
+            return self._upload_url(args)
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(args)
         return Response(200, {"ok": False, "error": "unknown_method"})
+
+    # ---- Slack's external upload (files_upload_v2): a URL and file id, the bytes posted there, then the share ------
+    def _upload_url(self, args: dict) -> Response:
+        """files.getUploadURLExternal: a file id and an upload URL on the fake's own host (Slack's are on
+        files.slack.com), for a file of `length` bytes; errors as the method's page lists them."""
+        filename, length = str(args.get("filename") or ""), str(args.get("length", "")).strip()
+        if not filename or length in ("", "0"):  # Slack: missing_argument, "typically … when the length provided is 0"
+            return Response(200, {"ok": False, "error": "missing_argument"})
+        if not length.isdigit():
+            return _invalid_arguments("length", "must be a positive integer")
+        if int(length) > self.max_upload_bytes:
+            return Response(200, {"ok": False, "error": "file_upload_size_restricted"})
+        if len(str(args.get("alt_txt") or "")) > MAX_ALT_TXT:
+            return Response(200, {"ok": False, "error": "alt_txt_too_large"})
+        file_id = f"FUP{next(self._file_ids):08d}"
+        url = f"{self.url}/upload/v1/{secrets.token_urlsafe(24)}"
+        ticket = UploadTicket(
+            file_id, filename, int(length), url, args.get("alt_txt") or None, args.get("snippet_type") or None
+        )
+        with self._changed:
+            self._tickets[file_id] = ticket
+        return Response(200, {"ok": True, "upload_url": url, "file_id": file_id})
+
+    def _receive_upload(self, path: str, request: Request) -> Response:
+        """A POST of the file to its upload URL, raw or multipart/form-data (Slack takes either): 200 when exactly the
+        announced length arrived. The URL takes one request; another, or an unknown URL, is a 404. No token needed."""
+        data = _uploaded_bytes(request)
+        with self._changed:
+            url = self.url + path
+            ticket = next((t for t in self._tickets.values() if t.upload_url == url), None)
+            if request.method != "POST":
+                status, body = 405, "method not allowed"
+            elif ticket is None or ticket.used:
+                status, body = 404, "not found"
+            elif data is None or len(data) != ticket.length:
+                got = "no file" if data is None else f"{len(data)} bytes"
+                status, body = 400, f"length mismatch: {ticket.length} bytes announced, {got} received"
+            else:
+                ticket.data, status, body = data, 200, f"OK - {len(data)}"
+            if ticket is not None and request.method == "POST":
+                ticket.used = True
+            length = None if data is None else len(data)
+            self.upload_requests.append(
+                {"path": path, "headers": dict(request.headers), "length": length, "status": status}
+            )
+            self._changed.notify_all()
+        return Response(status, body, {"Content-Type": "text/plain; charset=utf-8"})
+
+    def _complete_upload(self, args: dict) -> Response:
+        """files.completeUploadExternal: shares each uploaded file (once) where the bot can post, as a message in the
+        channel or thread carrying the files and initial_comment; a file not uploaded is file_not_found."""
+        try:
+            files = args["files"] if isinstance(args.get("files"), list) else json.loads(args.get("files") or "")
+        except ValueError:
+            return _invalid_arguments("files", "must provide a JSON array")
+        if not isinstance(files, list) or not files or not all(isinstance(f, dict) and f.get("id") for f in files):
+            return _invalid_arguments("files", "must provide an array of objects, each with an id")
+        channels = [c for c in str(args.get("channel_id") or args.get("channels") or "").split(",") if c]
+        if args.get("thread_ts") and len(channels) > 1:
+            return _invalid_arguments("thread_ts", "takes one channel")
+        for channel in channels:
+            if (refused := self._post_refused(channel)) is not None:
+                return Response(200, {"ok": False, "error": refused})
+        with self._changed:
+            tickets = [self._tickets.get(str(f["id"])) for f in files]
+            if any(t is None or t.data is None or t.completed for t in tickets):
+                return Response(200, {"ok": False, "error": "file_not_found"})
+            for ticket in tickets:
+                ticket.completed = True
+        file_objects = [self._file_object(ticket, f.get("title")) for ticket, f in zip(tickets, files, strict=True)]
+        for channel in channels or [None]:
+            ts = None
+            if channel is not None:
+                ts = f"{int(time.time())}.{next(self._ts):06d}"
+                message = {**args, "channel": channel, "text": args.get("initial_comment", ""), "metadata": None}
+                self._remember_message({**message, "blocks": None}, ts, files=[dict(f) for f in file_objects])
+            with self._changed:
+                for ticket, file_object in zip(tickets, file_objects, strict=True):
+                    self._shared.append(
+                        {
+                            "id": ticket.file_id,
+                            "title": file_object["title"],
+                            "filename": ticket.filename,
+                            "data": ticket.data,
+                            "channel": channel,
+                            "thread_ts": args.get("thread_ts") or None,
+                            "initial_comment": args.get("initial_comment") or None,
+                            "alt_txt": ticket.alt_txt,
+                            "snippet_type": ticket.snippet_type,
+                            "permalink": file_object["permalink"],
+                            "ts": ts,
+                        }
+                    )
+        return Response(200, {"ok": True, "files": file_objects})
+
+    def _file_object(self, ticket: UploadTicket, title: object) -> dict:
+        """The uploaded file as Slack describes it, hosted (url_private) and known to files.info."""
+        mimetype = mimetypes.guess_type(ticket.filename)[0] or "application/octet-stream"
+        filetype = ticket.filename.rsplit(".", 1)[-1].lower() if "." in ticket.filename else "binary"
+        assert ticket.data is not None
+        file_object = self.add_file(ticket.file_id, ticket.data, ticket.filename, mimetype, filetype)
+        file_object.update(
+            title=str(title or ticket.filename),
+            user=BOT_USER_ID,
+            created=int(time.time()),
+            permalink=f"https://fake.slack.com/files/{BOT_USER_ID}/{ticket.file_id}/{ticket.filename}",
+        )
+        if ticket.alt_txt:
+            file_object["alt_txt"] = ticket.alt_txt
+        self.file_objects[ticket.file_id] = dict(file_object)
+        return file_object
 
     def _post_refused(self, channel: str) -> str | None:
         """Why Slack refuses a post in the channel (conversations: None, the bot can't see it; is_member False)."""
@@ -324,7 +518,8 @@ class FakeSlack:
         assert found is not None, f"no message {ts} in {channel}"
         return found
 
-    def _remember_message(self, args: dict, ts: str) -> None:
+    def _remember_message(self, args: dict, ts: str, files: list[dict] | None = None) -> None:
+        """Keep a post for conversations.replies; files: a file share's files (its message says upload: true)."""
         message = {
             "type": "message",
             "channel": args.get("channel"),
@@ -337,6 +532,8 @@ class FakeSlack:
         }
         if args.get("thread_ts"):
             message["thread_ts"] = args["thread_ts"]
+        if files is not None:
+            message.update(files=files, upload=True)
         self.thread_messages.append(message)
 
     def _thread(self, args: dict) -> Response:
@@ -432,6 +629,27 @@ class FakeSlack:
 def dm_channel(user_id: str) -> str:
     """The ID of the app's DM with a user, as the fake makes it."""
     return "D" + user_id[1:]
+
+
+def _invalid_arguments(argument: str, problem: str) -> Response:
+    """Slack's answer to an argument of the wrong form: invalid_arguments, saying which in response_metadata."""
+    messages = {"messages": [f"[ERROR] {problem} [json-pointer:/{argument}]"]}
+    return Response(200, {"ok": False, "error": "invalid_arguments", "response_metadata": messages})
+
+
+def _uploaded_bytes(request: Request) -> bytes | None:
+    """The file in an upload URL's request: the body itself, or a multipart/form-data body's file part (the first
+    part with a filename, else one named file or filename). None: a multipart body with no such part."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        return request.body
+    head = b"Content-Type: " + content_type.encode() + b"\r\n\r\n"
+    message = BytesParser(policy=HTTP).parsebytes(head + request.body)
+    parts = list(message.iter_parts()) if message.is_multipart() else []
+    chosen = next((p for p in parts if p.get_filename()), None) or next(
+        (p for p in parts if p.get_param("name", header="content-disposition") in ("file", "filename")), None
+    )
+    return None if chosen is None else chosen.get_payload(decode=True)
 
 
 def _retry_after(headers: dict) -> int | None:

@@ -64,6 +64,10 @@ METHOD_RULES: dict[str, tuple[Rule, ...]] = {
     "users.conversations": (TIER_3,),  # api.slack.com/methods/users.conversations: Tier 3
     "views.publish": (TIER_4,),  # as for users.info: Tier 4
     "files.info": (TIER_4,),  # api.slack.com/methods/files.info: Tier 4
+    # files_upload_v2's two Web API calls (the upload URL between them is no Web API method and isn't limited):
+    # Tier 4 on api.slack.com/methods/files.getUploadURLExternal and …/files.completeUploadExternal.
+    "files.getUploadURLExternal": (TIER_4,),
+    "files.completeUploadExternal": (TIER_4,),
     # Special: "This method allows hundreds of requests per minute" (the auth.test page, taken here as 300).
     "auth.test": (Rule(Limit(300)),),
     # Tier 1 on api.slack.com/methods/apps.connections.open (Socket Mode's connection URL, Bolt calls it).
