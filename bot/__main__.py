@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="read its text with DetectText too, as a channel with text on, and print the text line the bot posts",
     )
+    label.add_argument(
+        "--boxes",
+        type=Path,
+        metavar="OUT.jpg",
+        help="write the Show where picture: the boxes of the labels shown (and, with --text, of the text) on the image",
+    )
     args = parser.parse_args(argv)
 
     load_dotenv(Path.cwd() / ".env", override=False)
@@ -42,7 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "label":
             moderation = args.moderation or args.moderation_threshold is not None
             return label_local_file(
-                args.path, args.threshold, args.max_labels, moderation, args.moderation_threshold, text=args.text
+                args.path,
+                args.threshold,
+                args.max_labels,
+                moderation,
+                args.moderation_threshold,
+                text=args.text,
+                boxes=args.boxes,
             )
         return run_bot(args.command or "run")
     except ConfigError as exc:
@@ -92,6 +104,7 @@ def label_local_file(
     moderation_threshold: float | None = None,
     *,
     text: bool = False,
+    boxes: Path | None = None,
 ) -> int:
     """Print the reply the bot would post for this file; with moderation, first what DetectModerationLabels found
     and whether the bot would hold the image (then, as the bot, it asks for no labels); with text, after the labels
@@ -142,13 +155,37 @@ def label_local_file(
     reply = render_reply([result], settings)
     assert reply is not None
     print(reply.text)
+    code, text_boxes = 1 if result.error else 0, ()
     if text and result.error is None:
-        return _print_text(RekognitionTextReader(client), prepared, load_text_min_confidence())
-    return 1 if result.error else 0
+        code, text_boxes = _print_text(RekognitionTextReader(client), prepared, load_text_min_confidence())
+    if boxes is not None and result.error is None:
+        code = max(code, _write_boxes(boxes, prepared, result, settings, text_boxes))
+    return code
 
 
-def _print_text(reader, prepared: bytes, min_confidence: float) -> int:
-    """`label --text`: the text line the bot would post under the labels (a DetectText failure: why, exit 1)."""
+def _write_boxes(out: Path, prepared: bytes, result, settings, text_boxes) -> int:
+    """`label --boxes OUT`: the picture the Show where button posts, written locally."""
+    from bot.render import shown_labels
+    from bot.where_picture import draw_where
+
+    labels = [label for label in shown_labels(result, settings) if label.instances]
+    if not labels and not text_boxes:
+        print("No label here has a box; nothing written.")
+        return 0
+    try:
+        out.write_bytes(draw_where(prepared, labels, text_boxes))
+    except OSError as exc:
+        print(f"labelbot: cannot write {out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    count = sum(len(label.instances) for label in labels)
+    named = ", ".join(dict.fromkeys(label.name for label in labels))
+    print(f"Wrote {out}: {count} box{'es' if count != 1 else ''}" + (f" ({named})" if named else ""))
+    return 0
+
+
+def _print_text(reader, prepared: bytes, min_confidence: float) -> tuple[int, tuple]:
+    """`label --text`: the text line the bot would post under the labels (a DetectText failure: why, exit 1); and
+    the lines' boxes, for --boxes."""
     from bot.rekognition import RekognitionError
     from bot.screen_text import read_text, secret_warning, text_mrkdwn
 
@@ -156,14 +193,14 @@ def _print_text(reader, prepared: bytes, min_confidence: float) -> int:
         found = read_text(reader.detect_text(prepared, min_confidence), min_confidence)
     except RekognitionError as exc:
         print(f"No text line: {exc}")
-        return 1
+        return 1, ()
     if not found.lines:
         print(f"No text line: no text read at or above {min_confidence:g}% confidence.")
-        return 0
+        return 0, ()
     print(text_mrkdwn(found.text))
     if found.secrets:
         print(f"The poster is told (ephemerally): {secret_warning(found.secrets)}")
-    return 0
+    return 0, found.boxes
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import logging
 from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.config import Config
-from bot.listeners import commands, files, home, moderation, shortcuts
+from bot.listeners import commands, files, home, moderation, shortcuts, where
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -48,4 +48,5 @@ def build_app(config: Config, services: Services) -> App:
     home.register(app, services)
     shortcuts.register(app, services)
     moderation.register(app, services)
+    where.register(app, services)
     return app

@@ -361,7 +361,7 @@ class Pipeline:
             return False
         thread_ts, results, posted_ts = claimed
         settings = self.settings_for(channel_id)
-        reply = render_reply(results, settings)
+        reply = render_reply(results, settings, show_where=message_ts)
         if reply is None:
             self.stores.replies.mark_replied(channel_id, message_ts, "")
             return True

@@ -27,6 +27,7 @@ from bot.rekognition import (
     build_rekognition_client,
 )
 from bot.settings import ChannelSettings
+from bot.show_where import ShowWhere
 from bot.slack_api import GuardedWebClient, build_web_client
 from bot.slack_files import SlackFileDownloader
 from bot.store import JobQueue, Stores, open_stores
@@ -53,6 +54,7 @@ class Services:
     emoji_map: EmojiMap
     search: TagSearch
     moderation_channel: ModerationChannelCheck  # whether the bot is in LABELBOT_MODERATION_CHANNEL
+    show_where: ShowWhere  # the reply's Show where button: the picture of the boxes
     queue_gate: QueueGate | None = field(default=None)  # None: no bound (LABELBOT_MAX_QUEUE builds one)
     stopped: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -188,6 +190,12 @@ def build_services(
         emoji_map=emoji_map,
         search=search,
         moderation_channel=ModerationChannelCheck(quick_slack, config.moderation_channel),
+        show_where=ShowWhere(
+            stores.pictures,
+            slack,
+            SlackFileDownloader(config.bot_token, config.slack_api_url, config.max_download_bytes, pool_size=2),
+            lambda channel_id: stores.settings.get_overrides(channel_id).apply_to(defaults),
+        ),
         queue_gate=QueueGate(stores.queue, config.max_queue),
     )
 

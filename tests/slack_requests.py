@@ -127,13 +127,14 @@ def post_interaction(url: str, payload: dict, **sign) -> HttpAnswer:
 def block_actions(message: dict, action_id: str, *, user: str, response_url: str = "http://127.0.0.1:9/unused") -> dict:
     """Slack's block_actions payload for a press of the button `action_id` in a message the bot posted (as the fake
     Slack holds it: channel, ts, blocks)."""
-    button = next(
-        element
+    block, button = next(
+        (block, element)
         for block in message.get("blocks") or ()
         if block.get("type") == "actions"
         for element in block["elements"]
         if element.get("action_id") == action_id
     )
+    thread = {"thread_ts": message["thread_ts"]} if message.get("thread_ts") else {}  # a reply in a thread
     return {
         "type": "block_actions",
         "token": "legacy-verification-token",
@@ -145,6 +146,7 @@ def block_actions(message: dict, action_id: str, *, user: str, response_url: str
             "message_ts": message["ts"],
             "channel_id": message["channel"],
             "is_ephemeral": False,
+            **thread,
         },
         "channel": {"id": message["channel"], "name": "moderation"},
         "message": {
@@ -153,6 +155,7 @@ def block_actions(message: dict, action_id: str, *, user: str, response_url: str
             "ts": message["ts"],
             "text": message.get("text", ""),
             "blocks": message.get("blocks"),
+            **thread,
         },
         "trigger_id": "1.2.3",
         "response_url": response_url,
@@ -160,7 +163,7 @@ def block_actions(message: dict, action_id: str, *, user: str, response_url: str
             {
                 "type": "button",
                 "action_id": action_id,
-                "block_id": "moderation_decision",
+                "block_id": block.get("block_id", "a1b2"),  # Slack makes one up for a block without
                 "text": button["text"],
                 "value": button["value"],
                 "action_ts": next_ts(),

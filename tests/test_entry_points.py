@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.bot_processes import APP_TOKEN, free_port
 from tests.conftest import BOT_TOKEN, FIXTURES, fixture_bytes
@@ -199,6 +200,33 @@ def test_label_with_text_prints_the_text_line_as_the_bot_posts_it(process_env, a
     aws_env.text_lines = []
     nothing = run_bot(["label", cat, "--text"], process_env, tmp_path)
     assert nothing.stdout.splitlines()[-1] == "No text line: no text read at or above 80% confidence."
+
+
+def test_label_with_boxes_writes_the_show_where_picture(process_env, aws_env, tmp_path):
+    aws_env.labels = [
+        {
+            "Name": "Cat",
+            "Confidence": 99.0,
+            "Parents": [],
+            "Instances": [
+                {"BoundingBox": {"Left": 0.2, "Top": 0.1, "Width": 0.5, "Height": 0.8}, "Confidence": 98.0},
+                {"BoundingBox": {"Left": 0.0, "Top": 0.0, "Width": 0.1, "Height": 0.1}, "Confidence": 90.0},
+            ],
+        },
+        {"Name": "Animal", "Confidence": 99.0, "Parents": [], "Instances": []},
+    ]
+    out = tmp_path / "where.jpg"
+
+    result = run_bot(["label", str(FIXTURES / "cat.jpg"), "--boxes", str(out)], process_env, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == f"Wrote {out}: 2 boxes (Cat)"
+    with Image.open(out) as picture:
+        assert picture.format == "JPEG" and picture.size == Image.open(FIXTURES / "cat.jpg").size
+    aws_env.labels = [{"Name": "Animal", "Confidence": 99.0, "Parents": [], "Instances": []}]
+    nothing = run_bot(["label", str(FIXTURES / "cat.jpg"), "--boxes", str(tmp_path / "no.jpg")], process_env, tmp_path)
+    assert nothing.stdout.splitlines()[-1] == "No label here has a box; nothing written."
+    assert not (tmp_path / "no.jpg").exists()
 
 
 def test_label_explains_a_file_it_cannot_read(process_env, tmp_path):

@@ -1,0 +1,142 @@
+"""Show where: a press of a reply's button posts, in its thread, one picture of the boxes Rekognition gave the
+message's images (labels' instances, and the text lines read), drawn on the image as Rekognition saw it.
+
+Everything drawn was stored when the images were labelled (WherePictures.labelled_images: each job's file and
+result), so a press costs no Rekognition call; each image is downloaded again from Slack (the token only to Slack
+hosts, bot.slack_files), prepared as for labelling, drawn (bot.where_picture) and let go once uploaded. The first
+press claims the message's picture (WherePictures.claim_picture); a press meanwhile, or after, is told where it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.images import ImageError, prepare_for_rekognition
+from bot.mrkdwn import escape, literal
+from bot.pipeline import thumbnail_url
+from bot.render import shown_labels
+from bot.settings import ChannelSettings
+from bot.slack_api import token_refused
+from bot.slack_files import DownloadError, SlackFileDownloader
+from bot.store import LabelledImage, WherePictures
+from bot.where_picture import draw_where
+
+log = logging.getLogger(__name__)
+
+# A claim older than this is a press whose process died while drawing: the next press draws it again.
+CLAIM_STALE_SECONDS = 120.0
+NOTHING_TO_SHOW = "There is nothing to show where any more: the labelled image or its message is gone."
+ON_ITS_WAY = "Someone just pressed *Show where*: the picture is on its way to this thread."
+UPLOAD_REFUSALS = {
+    "missing_scope": (
+        "I couldn't post the picture: the app lacks the `files:write` permission. An admin can add it to the app "
+        "(its manifest's bot scopes) and reinstall it."
+    ),
+    "file_upload_size_restricted": "I couldn't post the picture: Slack says it is larger than this workspace allows.",
+    "not_in_channel": "I couldn't post the picture: I'm not in this channel any more. Invite me with `/invite`.",
+    "channel_not_found": "I couldn't post the picture: I can't see this channel any more.",
+    "is_archived": "I couldn't post the picture: this channel is archived.",
+}
+
+
+@dataclass(frozen=True)
+class Press:
+    """What the listener reads from the block_actions payload."""
+
+    channel_id: str
+    message_ts: str  # the labelled message (the button's value)
+    thread_ts: str  # where the reply is, so where the picture goes
+    user_id: str
+
+
+class ShowWhere:
+    def __init__(
+        self,
+        pictures: WherePictures,
+        slack: WebClient,
+        downloader: SlackFileDownloader,
+        settings_for: Callable[[str], ChannelSettings],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._pictures = pictures
+        self._slack = slack
+        self._downloader = downloader
+        self._settings_for = settings_for
+        self._clock = clock
+
+    def press(self, press: Press) -> str | None:
+        """Post the picture, or say (the presser's ephemeral answer) where it is or why it can't be."""
+        settings = self._settings_for(press.channel_id)
+        images = [
+            image
+            for image in self._pictures.labelled_images(press.channel_id, press.message_ts)
+            if any(label.instances for label in shown_labels(image.result, settings))
+        ]
+        if not images:
+            return NOTHING_TO_SHOW
+        state, permalink = self._pictures.claim_picture(
+            press.channel_id, press.message_ts, stale_before=self._clock() - CLAIM_STALE_SECONDS
+        )
+        if state == "posted":
+            return f"The picture is already in this thread: <{permalink}|where everything is>."
+        if state == "drawing":
+            return ON_ITS_WAY
+        try:
+            permalink, failure = self._post(press, images, settings)
+        except BaseException:
+            self._pictures.release_picture(press.channel_id, press.message_ts)
+            raise
+        if failure is not None:
+            self._pictures.release_picture(press.channel_id, press.message_ts)
+            return failure
+        self._pictures.picture_posted(press.channel_id, press.message_ts, permalink)
+        return None
+
+    def _post(self, press: Press, images: list[LabelledImage], settings: ChannelSettings) -> tuple[str, str | None]:
+        """Draw and upload the pictures (one per image with boxes, in one message): (their permalink, None), or
+        ("", why not, for the presser)."""
+        uploads = []
+        for image in images:
+            try:
+                picture = self._draw(image, settings)
+            except (DownloadError, ImageError) as exc:
+                log.info("Show where could not download %s again: %s", image.file.get("id"), exc)
+                return "", (
+                    f"I couldn't get *{escape(_name(image))}* from Slack again ({exc}), so there is no picture. "
+                    "If the file was deleted, there is nothing left to draw on."
+                )
+            stem = PurePosixPath(_name(image)).stem or "image"
+            uploads.append({"file": picture, "filename": f"{stem}-where.jpg", "title": f"Where: {_name(image)}"})
+        try:
+            response = self._slack.files_upload_v2(
+                file_uploads=uploads, channel=press.channel_id, thread_ts=press.thread_ts
+            )
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown"))
+            if not token_refused(exc):
+                log.warning("Show where's upload in %s failed: %s", press.channel_id, error)
+            return "", UPLOAD_REFUSALS.get(error, f"I couldn't post the picture: Slack said `{literal(error)}`.")
+        files = response.get("files") or [{}]
+        return str(files[0].get("permalink") or ""), None
+
+    def _draw(self, image: LabelledImage, settings: ChannelSettings) -> bytes:
+        """The image as labelling downloaded it (Slack's large thumbnail where there is one, else the original),
+        prepared as it was for Rekognition, with the boxes of the labels the reply shows and of the text read."""
+        file = image.file
+        url = thumbnail_url(file) or file.get("url_private_download") or file.get("url_private")
+        if not url:
+            raise DownloadError("Slack gave no link to it")
+        prepared = prepare_for_rekognition(self._downloader.download(url)).data
+        return draw_where(prepared, shown_labels(image.result, settings), image.result.text_boxes)
+
+
+def _name(image: LabelledImage) -> str:
+    return image.result.file_name or str(image.file.get("name") or "image")

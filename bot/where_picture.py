@@ -1,0 +1,90 @@
+"""Pure: the Show where picture. The image Rekognition was sent (bot.images.prepare_for_rekognition's bytes) and the
+boxes it answered in, out: a JPEG with a box per label instance, each captioned with its label and confidence in the
+label's own colour, and the text lines read outlined in a quieter style. Sized for Slack: long side at most
+MAX_SIDE, so captions and lines are scaled for the picture people see."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from functools import lru_cache
+
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from bot.render import Label
+
+MAX_SIDE = 2048  # px, the picture's long side (Slack shows less; Rekognition's own limit is larger)
+JPEG_QUALITY = 85
+# Distinct, high-contrast colours, one per label in the order given (then again from the start).
+PALETTE = (
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
+)
+TEXT_BOX_COLOUR = (235, 235, 235)
+
+Box = tuple[float, float, float, float]  # left, top, width, height as ratios of the image's width and height
+
+
+def draw_where(prepared: bytes, labels: Sequence[Label], text_boxes: Sequence[Box] = ()) -> bytes:
+    """The picture: `prepared` (upright already; an EXIF orientation still in it is applied) with the boxes."""
+    with Image.open(io.BytesIO(prepared)) as source:
+        if source.format == "JPEG":
+            source.draft("RGB", (MAX_SIDE, MAX_SIDE))  # a camera-sized JPEG decodes at a fraction of its size
+        image = ImageOps.exif_transpose(source).convert("RGB")
+    if max(image.size) > MAX_SIDE:
+        image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BILINEAR)
+    width, height = image.size
+    scale = max(width, height) / 1000
+    line = max(2, round(3 * scale))
+    font = _font(max(12, round(22 * scale)))
+    draw = ImageDraw.Draw(image)
+    for box in text_boxes:
+        draw.rectangle(_pixels(box, width, height), outline=TEXT_BOX_COLOUR, width=max(1, line // 2))
+    for index, label in enumerate(labels):
+        colour = PALETTE[index % len(PALETTE)]
+        for instance in label.instances:
+            left, top, right, bottom = _pixels(
+                (instance.left, instance.top, instance.width, instance.height), width, height
+            )
+            draw.rectangle((left, top, right, bottom), outline=colour, width=line)
+            _caption(draw, f"{label.name} {instance.confidence:.0f}%", (left, top), colour, font, width, height)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=False)
+    return out.getvalue()
+
+
+def _pixels(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
+    """A ratio box as pixels, clamped to the image (Rekognition's can reach past an edge)."""
+    left, top, box_width, box_height = box
+    x0 = min(max(round(left * width), 0), width - 1)
+    y0 = min(max(round(top * height), 0), height - 1)
+    x1 = min(max(round((left + box_width) * width), x0), width - 1)
+    y1 = min(max(round((top + box_height) * height), y0), height - 1)
+    return x0, y0, x1, y1
+
+
+def _caption(draw: ImageDraw.ImageDraw, text: str, at: tuple[int, int], colour, font, width: int, height: int) -> None:
+    """A filled tag with the caption: above the box's top-left corner, inside it at the top edge, never off the
+    image."""
+    x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=font)
+    pad = max(2, (y1 - y0) // 4)
+    tag_width, tag_height = x1 - x0 + 2 * pad, y1 - y0 + 2 * pad
+    left = min(max(at[0], 0), max(width - tag_width, 0))
+    top = at[1] - tag_height if at[1] >= tag_height else at[1]
+    top = min(top, max(height - tag_height, 0))
+    draw.rectangle((left, top, left + tag_width, top + tag_height), fill=colour)
+    ink = (0, 0, 0) if sum(colour) > 380 else (255, 255, 255)
+    draw.text((left + pad - x0, top + pad - y0), text, fill=ink, font=font)
+
+
+@lru_cache(maxsize=16)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)

@@ -1,0 +1,134 @@
+"""Show where end to end: a reply whose labels have boxes carries the button; a signed block_actions press is acked,
+then (after the ack, a lazy listener on Lambda) the image is downloaded again, drawn on and uploaded into the thread
+with files_upload_v2 through the fake Slack's external upload flow. No Rekognition call; one picture per message."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+from PIL import Image
+
+from bot.render import SHOW_WHERE_ACTION
+from tests import slack_requests
+from tests.conftest import both_runtimes, fixture_bytes, slack_rate_limits
+from tests.slack_requests import block_actions, file_share_event
+
+pytestmark = [both_runtimes, slack_rate_limits()]
+
+BOXED = [
+    {
+        "Name": "Cat",
+        "Confidence": 99.2,
+        "Parents": [{"Name": "Animal"}],
+        "Instances": [{"BoundingBox": {"Left": 0.2, "Top": 0.1, "Width": 0.5, "Height": 0.8}, "Confidence": 98.7}],
+    },
+    {"Name": "Animal", "Confidence": 99.2, "Parents": [], "Instances": []},
+]
+
+
+def post_cat(bot, fake_slack, aws_env, file_id="F_CAT") -> tuple[dict, dict]:
+    """Post the photo and wait for its reply; returns (the event, the reply as the fake Slack holds it)."""
+    aws_env.labels = BOXED
+    photo = fake_slack.add_file(file_id, fixture_bytes("cat.jpg"), "cat.jpg", "image/jpeg", "jpg")
+    event = file_share_event("C0001", [photo], user="UALICE")
+    before = len(fake_slack.posts())
+    assert bot.post_event(event).status == 200
+    fake_slack.wait_for_posts(before + 1)
+    reply = next(m for m in reversed(fake_slack.thread_messages) if m.get("thread_ts") == event["ts"])
+    return event, reply
+
+
+def press(bot, reply: dict, user: str) -> None:
+    url = f"{bot.fake_slack.url}/api/response_url.{user}"
+    payload = block_actions(reply, SHOW_WHERE_ACTION, user=user, response_url=url)
+    answer = slack_requests.post_interaction(bot.events_url, payload)
+    assert answer.status == 200  # acked at once; the picture comes after
+
+
+def answers_to(fake_slack, user: str, count: int = 1, timeout: float = 15.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [c.args.get("text", "") for c in fake_slack.calls if c.method == f"response_url.{user}"]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.02)
+
+
+def test_a_press_posts_one_picture_of_the_boxes_in_the_thread_without_asking_rekognition_again(
+    start_bot, fake_slack, aws_env
+):
+    bot = start_bot()
+    event, reply = post_cat(bot, fake_slack, aws_env)
+    [actions] = [b for b in reply["blocks"] if b["type"] == "actions"]
+    assert actions["elements"][0]["value"] == event["ts"]
+    calls_before, downloads_before = len(aws_env.calls), len(fake_slack.downloads())
+
+    press(bot, reply, "UBOB")
+
+    [upload] = fake_slack.wait_for_uploads(1)
+    assert (upload["channel"], upload["thread_ts"], upload["title"]) == ("C0001", event["ts"], "Where: cat.jpg")
+    picture = Image.open(io.BytesIO(upload["data"]))
+    assert picture.format == "JPEG" and max(picture.size) <= 2048
+    assert len(aws_env.calls) == calls_before  # the boxes were stored with the labels
+    [download] = fake_slack.downloads()[downloads_before:]
+    assert download["authorization"] == "Bearer xoxb-test-token"  # again from Slack, with the token, to Slack
+    assert answers_to(fake_slack, "UBOB", timeout=0.3) == []  # the presser needs no answer: the picture is there
+
+    press(bot, reply, "UCAROL")  # a second press: a link, nothing new in the thread
+    [answer] = answers_to(fake_slack, "UCAROL")
+    assert "already in this thread" in answer and upload["permalink"] in answer
+    time.sleep(0.3)
+    assert len(fake_slack.uploads()) == 1
+
+
+def test_two_presses_at_once_give_one_picture(start_bot, fake_slack, aws_env):
+    bot = start_bot()
+    _, reply = post_cat(bot, fake_slack, aws_env)
+
+    presses = [threading.Thread(target=press, args=(bot, reply, user)) for user in ("UBOB", "UCAROL")]
+    for thread in presses:
+        thread.start()
+    for thread in presses:
+        thread.join()
+
+    fake_slack.wait_for_uploads(1)
+    time.sleep(0.5)
+    assert len(fake_slack.uploads()) == 1
+
+
+def test_without_files_write_the_presser_is_told_what_to_fix_and_nothing_is_posted(start_bot, fake_slack, aws_env):
+    bot = start_bot()
+    _, reply = post_cat(bot, fake_slack, aws_env)
+    fake_slack.scopes.discard("files:write")
+    posts_before = len(fake_slack.posts())
+
+    press(bot, reply, "UBOB")
+
+    [answer] = answers_to(fake_slack, "UBOB")
+    assert "`files:write`" in answer and "reinstall" in answer
+    assert fake_slack.uploads() == [] and len(fake_slack.posts()) == posts_before
+    fake_slack.scopes.add("files:write")  # an admin fixed it: the next press posts it
+    press(bot, reply, "UBOB")
+    fake_slack.wait_for_uploads(1)
+
+
+def test_when_the_original_file_is_gone_the_presser_is_told_and_nothing_is_posted(start_bot, fake_slack, aws_env):
+    bot = start_bot()
+    _, reply = post_cat(bot, fake_slack, aws_env)
+    del fake_slack.files["F_CAT"]  # deleted in Slack (the file_deleted event may come later, or not at all)
+
+    press(bot, reply, "UBOB")
+
+    [answer] = answers_to(fake_slack, "UBOB")
+    assert "couldn't get *cat.jpg* from Slack again" in answer
+    assert fake_slack.uploads() == []
+
+
+def test_a_reply_without_boxes_has_no_button(start_bot, fake_slack, aws_env):
+    bot = start_bot()
+    photo = fake_slack.add_file("F1", fixture_bytes("cat.jpg"), "cat.jpg", "image/jpeg", "jpg")
+    bot.post_event(file_share_event("C0001", [photo]))
+    [reply] = fake_slack.wait_for_posts(1)
+    assert [b["type"] for b in reply["blocks"]] == ["section", "context"]  # the fake's default labels have none
