@@ -132,3 +132,18 @@ def test_a_reply_without_boxes_has_no_button(start_bot, fake_slack, aws_env):
     bot.post_event(file_share_event("C0001", [photo]))
     [reply] = fake_slack.wait_for_posts(1)
     assert [b["type"] for b in reply["blocks"]] == ["section", "context"]  # the fake's default labels have none
+
+
+def test_the_press_is_acked_before_the_slow_download_and_a_refused_upload_is_explained(start_bot, fake_slack, aws_env):
+    bot = start_bot()
+    _, reply = post_cat(bot, fake_slack, aws_env)
+    fake_slack.files["F_CAT"].delay_seconds = 3.5  # Slack's file host answers slowly this time
+    fake_slack.max_upload_bytes = 1000  # and this workspace takes no file that large
+
+    started = time.monotonic()
+    press(bot, reply, "UBOB")
+    acked_in = time.monotonic() - started
+
+    assert acked_in < 3.0  # the ack didn't wait for the download (3.5 s) nor the drawing
+    [answer] = answers_to(fake_slack, "UBOB")
+    assert "larger than this workspace allows" in answer and fake_slack.uploads() == []
