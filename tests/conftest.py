@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from bot.config import DYNAMODB_TABLE_VARIABLES, load_config
+from bot.rate_limit import RateLimiter
 from bot.store import Stores
 from bot.store.dynamodb import open_dynamodb_stores
 from bot.store.sqlite import open_sqlite_stores
@@ -237,3 +238,15 @@ def stub_rekognition_client(monkeypatch, tmp_path):
         aws_secret_access_key="stub-secret",
         endpoint_url="http://127.0.0.1:9",
     )
+
+
+class CountingLimiter(RateLimiter):
+    """A RateLimiter that counts its acquisitions: every paced attempt, retries included."""
+
+    def __init__(self, rate: float) -> None:
+        super().__init__(rate)
+        self.acquired = 0
+
+    def acquire(self) -> float:
+        self.acquired += 1
+        return super().acquire()

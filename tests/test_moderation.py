@@ -18,7 +18,6 @@ from bot.moderation import (
     category_named,
     held_categories,
 )
-from bot.rate_limit import RateLimiter
 from bot.rekognition import (
     ImageRejected,
     RekognitionBusy,
@@ -26,6 +25,7 @@ from bot.rekognition import (
     RekognitionModerator,
     build_rekognition_client,
 )
+from tests.conftest import CountingLimiter
 
 
 def jpeg(width: int = 120, height: int = 100) -> bytes:
@@ -193,16 +193,6 @@ def test_an_image_outside_the_contract_is_rejected_by_moderation_too(aws_env):
         "InvalidImageFormatException",
         "InvalidParameterException",
     ]
-
-
-class CountingLimiter(RateLimiter):
-    def __init__(self, rate: float) -> None:
-        super().__init__(rate)
-        self.acquired = 0
-
-    def acquire(self) -> float:
-        self.acquired += 1
-        return super().acquire()
 
 
 def test_each_api_is_paced_by_its_own_quota(aws_env):

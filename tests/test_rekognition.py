@@ -28,7 +28,6 @@ from botocore.stub import Stubber
 from PIL import Image
 
 from bot.config import ConfigError
-from bot.rate_limit import RateLimiter
 from bot.rekognition import (
     MAX_ATTEMPTS,
     ImageRejected,
@@ -42,6 +41,7 @@ from bot.rekognition import (
 from bot.render import Instance, Label
 from bot.screen_text import TextDetection
 from bot.store.encoding import label_from_dict, label_to_dict
+from tests.conftest import CountingLimiter
 from tests.fakes.rekognition import CAT_LABELS, FakeRekognition
 
 IMAGE_ERROR_CODES = [
@@ -454,16 +454,6 @@ def raw_detect_text(fake: FakeRekognition, body: dict) -> tuple[int, dict]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
-
-
-class CountingLimiter(RateLimiter):
-    def __init__(self, rate: float) -> None:
-        super().__init__(rate)
-        self.acquired = 0
-
-    def acquire(self) -> float:
-        self.acquired += 1
-        return super().acquire()
 
 
 def test_detect_text_sends_the_image_and_the_word_filter_and_maps_every_detection(stub_rekognition_client):
