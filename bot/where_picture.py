@@ -36,8 +36,9 @@ Box = tuple[float, float, float, float]  # left, top, width, height as ratios of
 def draw_where(prepared: bytes, labels: Sequence[Label], text_boxes: Sequence[Box] = ()) -> bytes:
     """The picture: `prepared` (upright already; an EXIF orientation still in it is applied) with the boxes."""
     with Image.open(io.BytesIO(prepared)) as source:
-        if source.format == "JPEG":
-            source.draft("RGB", (MAX_SIDE, MAX_SIDE))  # a camera-sized JPEG decodes at a fraction of its size
+        if source.format == "JPEG":  # a camera-sized JPEG decodes at a fraction of its size, still >= the output
+            ratio = min(1.0, MAX_SIDE / max(source.size))
+            source.draft("RGB", (round(source.width * ratio), round(source.height * ratio)))
         image = ImageOps.exif_transpose(source).convert("RGB")
     if max(image.size) > MAX_SIDE:
         image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BILINEAR)
