@@ -13,6 +13,7 @@ rest of the code receives the concerns it needs (a TagIndex, a JobQueue and Repl
     tags           TagIndex              tag_index.py         tag_index.py, stemmer.py
     moderation     ModerationDecisions   moderation.py        moderation.py
     pictures       WherePictures         where_pictures.py    where_pictures.py
+    usage          UsageCounters         usage.py             usage.py
     backend        StoreBackend          database.py          base.py (wire.py, tables.py)
 
 What a backend's concerns share: on SQLite one connection, its lock, the transaction helper and the process lock
@@ -59,6 +60,7 @@ from bot.store.protocols import (
     StepAnswerCache,
     StoreBackend,
     TagIndex,
+    UsageCounters,
     WherePictures,
 )
 
@@ -85,6 +87,7 @@ __all__ = [
     "StoreBackend",
     "Stores",
     "TagIndex",
+    "UsageCounters",
     "WherePictures",
     "open_stores",
     "search_words",
@@ -105,6 +108,7 @@ class Stores:
     summary: LabellingSummaries
     moderation: ModerationDecisions
     pictures: WherePictures
+    usage: UsageCounters
     backend: StoreBackend
 
     def check(self) -> None:

@@ -292,6 +292,38 @@ class WherePictures(Protocol):
         """Drawing or posting it failed: the next press tries again."""
 
 
+REKOGNITION_APIS = ("DetectLabels", "DetectModerationLabels", "DetectText")
+IMAGE_OUTCOMES = ("seen", "labelled", "held", "failed", "cache_hits")
+
+
+@dataclass(frozen=True)
+class MonthUsage:
+    """What one calendar month (UTC, "2026-12") cost: Rekognition calls by API, images by outcome, and the busiest
+    channels by images seen; for the workspace, or one channel (then calls are the workspace's)."""
+
+    month: str
+    calls: dict[str, int]  # every API in REKOGNITION_APIS, 0 if none
+    images: dict[str, int]  # every outcome in IMAGE_OUTCOMES, 0 if none
+    busiest: tuple[tuple[str, int], ...] = ()  # (channel, images seen), most first
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+
+class UsageCounters(Protocol):
+    """Usage (the cost issue): counted as it happens, kept across restarts, one set of counters per month."""
+
+    def count_call(self, month: str, api: str, *, limit: int | None = None) -> bool:
+        """Count one Rekognition call of `api` in `month`; with a limit, only while the month's calls (all APIs
+        together) are under it, atomically across processes: False, and nothing counted, once it is reached."""
+
+    def count_images(self, month: str, channel_id: str, outcome: str, count: int = 1) -> None:
+        """Add `count` images of this outcome (IMAGE_OUTCOMES) in the channel."""
+
+    def month_usage(self, month: str, *, channel_id: str | None = None, busiest: int = 5) -> MonthUsage: ...
+
+
 class Deletions(Protocol):
     """What was deleted in Slack goes from every concern that holds it: the tag index, the queue's jobs (their
     results hold labels and file names), the images held for moderation (a release of their content stays) and the

@@ -31,6 +31,7 @@ from bot.store.dynamodb.settings import DynamoChannelSettings
 from bot.store.dynamodb.stemmer import index_stems
 from bot.store.dynamodb.summary import DynamoLabellingSummaries
 from bot.store.dynamodb.tag_index import DynamoTagIndex
+from bot.store.dynamodb.usage import DynamoUsageCounters
 from bot.store.dynamodb.where_pictures import DynamoWherePictures
 
 __all__ = ["DynamoTables", "build_dynamodb_client", "index_stems", "open_dynamodb_stores"]
@@ -56,5 +57,6 @@ def open_dynamodb_stores(
         summary=DynamoLabellingSummaries(shared),
         moderation=DynamoModerationDecisions(shared),
         pictures=DynamoWherePictures(shared),
+        usage=DynamoUsageCounters(shared),
         backend=shared,
     )

@@ -20,6 +20,8 @@ Jobs (`pk`, `sk`), items by kind:
 - content an admin released: pk "released#<content_key>", sk "content" [moderation.py]
 - a message's "Show where" picture: pk "picture#<channel>#<ts>", sk "picture" (state drawing|posted, permalink,
   claimed_at; expires with the retention) [where_pictures.py]
+- a month's usage: pk "usage#<month>", sk "calls" (total and one counter per Rekognition API) and sk
+  "channel#<id>" (images by outcome) [usage.py]
   Indexes (sparse: an item is in one only while it carries the index's key attributes):
 - by_state (state_key, state_since): jobs "queued"/"running" oldest first; messages "reply-ready"/"reply-posting"/
   "reply-delete"; cached labels "cache", the other steps' cached answers "answer-cache", held images "held" and

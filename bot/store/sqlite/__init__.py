@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.store import Stores
-from bot.store.sqlite import answer_cache, label_cache, messages, moderation, settings, tag_index, where_pictures
+from bot.store.sqlite import answer_cache, label_cache, messages, moderation, settings, tag_index, usage, where_pictures
 from bot.store.sqlite.answer_cache import SqliteAnswerCache
 from bot.store.sqlite.database import SqliteDatabase
 from bot.store.sqlite.deletions import SqliteDeletions
@@ -20,12 +20,13 @@ from bot.store.sqlite.replies import SqliteReplyState
 from bot.store.sqlite.settings import SqliteChannelSettings
 from bot.store.sqlite.summary import SqliteLabellingSummaries
 from bot.store.sqlite.tag_index import SqliteTagIndex
+from bot.store.sqlite.usage import SqliteUsageCounters
 from bot.store.sqlite.where_pictures import SqliteWherePictures
 
 __all__ = ["SqliteDatabase", "open_sqlite_stores"]
 
 # Each module's tables, created (or brought up to date: COLUMNS_ADDED, upgrade) when the file is opened.
-SCHEMAS = (messages, settings, label_cache, answer_cache, tag_index, moderation, where_pictures)
+SCHEMAS = (messages, settings, label_cache, answer_cache, tag_index, moderation, where_pictures, usage)
 
 
 def open_sqlite_stores(
@@ -54,5 +55,6 @@ def open_sqlite_stores(
         summary=SqliteLabellingSummaries(database),
         moderation=SqliteModerationDecisions(database),
         pictures=SqliteWherePictures(database),
+        usage=SqliteUsageCounters(database),
         backend=database,
     )

@@ -1,0 +1,70 @@
+"""Usage counters on DynamoDB, in the Jobs table's partition "usage#<month>": sk "calls" holds the month's total and
+one counter per API; sk "channel#<id>" one counter per outcome. A capped count is one conditional update (ADD, on
+condition that the total is under the limit), so Lambda instances together never pass the cap. The items expire
+400 days after the month (last month stays for /labels usage; a year back for whoever asks)."""
+
+from __future__ import annotations
+
+import calendar
+
+from bot.store.dynamodb.base import DynamoTables
+from bot.store.protocols import IMAGE_OUTCOMES, REKOGNITION_APIS, MonthUsage
+
+KEPT_DAYS = 400
+
+
+def usage_pk(month: str) -> str:
+    return f"usage#{month}"
+
+
+class DynamoUsageCounters:
+    def __init__(self, tables: DynamoTables) -> None:
+        self._tables = tables
+
+    def count_call(self, month: str, api: str, *, limit: int | None = None) -> bool:
+        if api not in REKOGNITION_APIS:
+            raise ValueError(f"unknown Rekognition API {api!r}")
+        counted = self._tables.update(
+            self._tables.jobs_table,
+            {"pk": usage_pk(month), "sk": "calls"},
+            f"ADD #total :one, #{api} :one SET #expires_at = :expires_at",
+            None if limit is None else "attribute_not_exists(#total) OR #total < :limit",
+            one=1,
+            limit=limit,
+            expires_at=_expires_at(month),
+        )
+        return counted is not None
+
+    def count_images(self, month: str, channel_id: str, outcome: str, count: int = 1) -> None:
+        if outcome not in IMAGE_OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        self._tables.update(
+            self._tables.jobs_table,
+            {"pk": usage_pk(month), "sk": f"channel#{channel_id}"},
+            f"ADD #{outcome} :count SET #channel_id = :channel, #expires_at = :expires_at",
+            count=count,
+            channel=channel_id,
+            expires_at=_expires_at(month),
+        )
+
+    def month_usage(self, month: str, *, channel_id: str | None = None, busiest: int = 5) -> MonthUsage:
+        items = list(self._tables.query(self._tables.jobs_table, "#pk = :pk", {"pk": usage_pk(month)}))
+        totals = next((item for item in items if item["sk"] == "calls"), {})
+        channels = [
+            item
+            for item in items
+            if item["sk"].startswith("channel#") and (channel_id is None or item.get("channel_id") == channel_id)
+        ]
+        top = sorted(channels, key=lambda item: (-int(item.get("seen", 0)), item["channel_id"]))
+        return MonthUsage(
+            month,
+            {api: int(totals.get(api, 0)) for api in REKOGNITION_APIS},
+            {outcome: sum(int(item.get(outcome, 0)) for item in channels) for outcome in IMAGE_OUTCOMES},
+            tuple((item["channel_id"], int(item.get("seen", 0))) for item in top if item.get("seen"))[:busiest],
+        )
+
+
+def _expires_at(month: str) -> int:
+    year, number = map(int, month.split("-"))
+    last_day = calendar.monthrange(year, number)[1]
+    return calendar.timegm((year, number, last_day, 23, 59, 59)) + KEPT_DAYS * 86400

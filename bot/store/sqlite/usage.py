@@ -1,0 +1,69 @@
+"""Usage counters on SQLite: Rekognition calls per month and API, images per month, channel and outcome. A capped
+count is one write transaction (SQLite's lock: a BEGIN IMMEDIATE), so processes sharing the file never pass the cap."""
+
+from __future__ import annotations
+
+from bot.store.protocols import IMAGE_OUTCOMES, REKOGNITION_APIS, MonthUsage
+from bot.store.sqlite.database import SqliteDatabase
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS usage_calls (
+    month TEXT NOT NULL,   -- UTC calendar month, 2026-12
+    api TEXT NOT NULL,     -- DetectLabels | DetectModerationLabels | DetectText
+    calls INTEGER NOT NULL,
+    PRIMARY KEY (month, api)
+);
+CREATE TABLE IF NOT EXISTS usage_images (
+    month TEXT NOT NULL,
+    channel_id TEXT NOT NULL,
+    outcome TEXT NOT NULL,  -- seen | labelled | held | failed | cache_hits
+    images INTEGER NOT NULL,
+    PRIMARY KEY (month, channel_id, outcome)
+);
+"""
+
+
+class SqliteUsageCounters:
+    def __init__(self, database: SqliteDatabase) -> None:
+        self._database = database
+
+    def count_call(self, month: str, api: str, *, limit: int | None = None) -> bool:
+        with self._database.transaction() as db:
+            if limit is not None:
+                query = "SELECT COALESCE(SUM(calls), 0) FROM usage_calls WHERE month=?"
+                (total,) = db.execute(query, (month,)).fetchone()
+                if total >= limit:
+                    return False
+            db.execute(
+                "INSERT INTO usage_calls (month, api, calls) VALUES (?, ?, 1)"
+                " ON CONFLICT (month, api) DO UPDATE SET calls = calls + 1",
+                (month, api),
+            )
+            return True
+
+    def count_images(self, month: str, channel_id: str, outcome: str, count: int = 1) -> None:
+        with self._database.transaction() as db:
+            db.execute(
+                "INSERT INTO usage_images (month, channel_id, outcome, images) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (month, channel_id, outcome) DO UPDATE SET images = images + excluded.images",
+                (month, channel_id, outcome, count),
+            )
+
+    def month_usage(self, month: str, *, channel_id: str | None = None, busiest: int = 5) -> MonthUsage:
+        where, params = ("month=? AND channel_id=?", (month, channel_id)) if channel_id else ("month=?", (month,))
+        with self._database.reading() as db:
+            calls = dict(db.execute("SELECT api, calls FROM usage_calls WHERE month=?", (month,)).fetchall())
+            images = dict(
+                db.execute(f"SELECT outcome, SUM(images) FROM usage_images WHERE {where} GROUP BY outcome", params)
+            )
+            top = db.execute(
+                f"SELECT channel_id, images FROM usage_images WHERE {where} AND outcome='seen'"
+                " ORDER BY images DESC, channel_id LIMIT ?",
+                (*params, busiest),
+            ).fetchall()
+        return MonthUsage(
+            month,
+            {api: int(calls.get(api, 0)) for api in REKOGNITION_APIS},
+            {outcome: int(images.get(outcome, 0)) for outcome in IMAGE_OUTCOMES},
+            tuple((row[0], int(row[1])) for row in top),
+        )
