@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -101,9 +102,18 @@ class PacedRekognitionApi:
     operation = ""
     doing = ""
 
-    def __init__(self, client, *, tps: float = DEFAULT_TPS, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        client,
+        *,
+        tps: float = DEFAULT_TPS,
+        limiter: RateLimiter | None = None,
+        count: Callable[[str], None] | None = None,
+    ) -> None:
+        """count(operation): called for every attempt, once paced, just before it is sent (bot.usage.CallCounter)."""
         self._client = client
         self.limiter = limiter or RateLimiter(tps * PACING_HEADROOM)
+        self._count = count
         client.meta.events.register(f"before-sign.rekognition.{self.operation}", self._pace)
         self._reported: set[str] = set()
         self._reported_lock = threading.Lock()
@@ -139,6 +149,8 @@ class PacedRekognitionApi:
         waited = self.limiter.acquire()
         if waited > 1:
             log.debug("%s waited %.1f s for the rate limit", self.operation, waited)
+        if self._count is not None:
+            self._count(self.operation)
 
     def _report_unavailable(self, code: str, hint: str) -> None:
         """One clear ERROR line per cause, not one per image."""

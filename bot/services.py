@@ -33,6 +33,7 @@ from bot.slack_files import SlackFileDownloader
 from bot.store import JobQueue, Stores, open_stores
 from bot.tag_search import TagSearch
 from bot.upkeep import Upkeep
+from bot.usage import CallCounter
 
 log = logging.getLogger(__name__)
 
@@ -204,13 +205,15 @@ def analysis_steps(config: Config, stores: Stores, rekognition_client) -> list[A
     """The image's analysis, in order: each step with its Rekognition API, paced at its own share of the quota.
     Moderation and text are always steps (a channel may turn them on); each costs nothing where it is off."""
     client = rekognition_client or build_rekognition_client(config.workers)
+    count = CallCounter(stores.usage)  # every attempt, in the month's usage
     return [
         ModerationStep(
-            RekognitionModerator(client, tps=config.moderation_tps_per_process), StepCache(stores.answers, "moderation")
+            RekognitionModerator(client, tps=config.moderation_tps_per_process, count=count),
+            StepCache(stores.answers, "moderation"),
         ),
-        LabelsStep(RekognitionLabeler(client, tps=config.rekognition_tps_per_process), stores.label_cache),
+        LabelsStep(RekognitionLabeler(client, tps=config.rekognition_tps_per_process, count=count), stores.label_cache),
         TextStep(
-            RekognitionTextReader(client, tps=config.text_tps_per_process),
+            RekognitionTextReader(client, tps=config.text_tps_per_process, count=count),
             StepCache(stores.answers, "text"),
             config.text_labels,
             config.text_min_confidence,
