@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.moderation import ModerationLabel, held_categories
@@ -52,6 +52,8 @@ class Analysis:
     content_key: str = ""  # the downloaded bytes' content_hash, hex: what an admin's release of a held image names
     text: ScreenText | None = None  # what DetectText read, secrets hidden; None: not read (not wanted, or it failed)
     text_failed: bool = False  # DetectText was wanted and failed: the labels go out without the text
+    # The steps that asked Rekognition (the others answered from their caches); not part of what was found.
+    calls: int = field(default=0, compare=False)
 
 
 class AnalysisStep(Protocol):
@@ -280,14 +282,18 @@ class ImageAnalysis:
         for step in self.steps:
             if step.wanted(settings, analysis):
                 key = cache_key(content, step.cache_params(settings))
-                analysis = step.add_to(analysis, self._answer(step, key, prepared, settings), settings)
+                answer, called = self._answer(step, key, prepared, settings)
+                analysis = replace(step.add_to(analysis, answer, settings), calls=analysis.calls + called)
         return analysis
 
-    def _answer(self, step: AnalysisStep, key: str, prepare: Callable[[], bytes], settings: ChannelSettings) -> Any:
+    def _answer(
+        self, step: AnalysisStep, key: str, prepare: Callable[[], bytes], settings: ChannelSettings
+    ) -> tuple[Any, bool]:
+        """The step's answer, and whether Rekognition was asked for it."""
         newer_than = self._clock() - ANALYSIS_CACHE_DAYS * 86400
         cached = self._cached(step, key, newer_than)
         if cached is not None:
-            return cached
+            return cached, False
         flight = f"{step.name}:{key}"
         with self._in_flight_lock:
             waiting = self._in_flight.get(flight)
@@ -296,10 +302,14 @@ class ImageAnalysis:
         if waiting is not None:  # another worker is asking Rekognition about this very image: use its answer
             waiting.wait(IN_FLIGHT_WAIT_SECONDS)
             cached = self._cached(step, key, newer_than)
-            return cached if cached is not None else self._call_and_cache(step, key, prepare(), settings)
+            return (
+                (cached, False) if cached is not None else (self._call_and_cache(step, key, prepare(), settings), True)
+            )
         try:
             cached = self._cached(step, key, newer_than)  # finished between the first look and taking the key
-            return cached if cached is not None else self._call_and_cache(step, key, prepare(), settings)
+            return (
+                (cached, False) if cached is not None else (self._call_and_cache(step, key, prepare(), settings), True)
+            )
         finally:
             with self._in_flight_lock:
                 self._in_flight.pop(flight).set()

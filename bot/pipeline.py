@@ -26,6 +26,7 @@ from bot.settings import ChannelSettings
 from bot.slack_api import SlackTokenRefused, rate_limited, retry_after_seconds, token_refused
 from bot.slack_files import DownloadError, SlackFileDownloader
 from bot.store import IndexedImage, Job, Stores
+from bot.usage import usage_month
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class JobMetrics:
     detect_ms: float | None = None
     post_ms: float | None = None  # the reply step; near 0 while the message's other files are still being labelled
     text: str | None = None  # DetectText: "read" (some text), "none" (nothing legible), "failed"; None: not asked
+    rekognition_calls: int | None = None  # the analysis steps that asked Rekognition (0: all from the caches)
 
 
 def _ms_since(started: float) -> float:
@@ -160,6 +162,7 @@ class Pipeline:
         if result.held:
             self.hold_for_review(job, result)  # likewise: the re-run finds it held, and sends a notice still missing
         self.stores.queue.finish_job(job.id, result)
+        self.count_usage(job, result, metrics)
         if result.secrets:
             self.warn_poster(job, result.secrets)  # after finish_job: a crash re-runs the job, never warns twice
         posting = time.perf_counter()
@@ -205,6 +208,21 @@ class Pipeline:
             )
         except Exception:
             log.exception("indexing file %s failed", result.file_id)
+
+    def count_usage(self, job: Job, result: ImageResult, metrics: JobMetrics) -> None:
+        """The image in the month's usage: seen, and labelled, held or failed; a cache hit when no step asked
+        Rekognition. After finish_job (a crash before it re-runs the job, which counts it then); a failure here costs
+        the count, never the reply."""
+        if result.skipped:
+            return
+        outcome = "failed" if result.error else "held" if result.held else "labelled"
+        counts = {"seen": 1, outcome: 1}
+        if outcome != "failed" and metrics.rekognition_calls == 0:
+            counts["cache_hits"] = 1
+        try:
+            self.stores.usage.count_images(usage_month(time.time()), job.channel_id, counts)
+        except Exception:
+            log.exception("counting file %s in the usage failed", result.file_id)
 
     def warn_poster(self, job: Job, kinds: tuple[str, ...]) -> None:
         """Tell whoever posted the image, ephemerally and once, what kind of secret its text seemed to show (never
@@ -257,6 +275,7 @@ class Pipeline:
                 self.downloader.check_size(size)
                 original = file.get("url_private_download") or file["url_private"]
                 analysis = self._analyse_download(original, size or self.downloader.max_bytes, settings, metrics)
+            metrics.rekognition_calls = analysis.calls
             if analysis.held:
                 return ImageResult(file_id, _file_name(file), held=analysis.held, content_key=analysis.content_key)
             text = analysis.text

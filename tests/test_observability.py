@@ -39,6 +39,7 @@ JOB_FIELDS = (
     "detect_ms",
     "post_ms",
     "text",
+    "rekognition_calls",
     "total_ms",
 )
 STAGES = ("download_ms", "prepare_ms", "detect_ms", "post_ms")
@@ -254,6 +255,6 @@ def test_the_socket_mode_process_at_debug_writes_text_lines_and_no_secret(
     assert re.search(
         r" INFO bot\.pipeline: job \d+ channel=C0001 file_id=F1 outcome=labelled downloaded_bytes=\d+ "
         r"prepared_bytes=\d+ width=451 height=300 download_ms=[\d.]+ prepare_ms=[\d.]+ detect_ms=[\d.]+ "
-        r"post_ms=[\d.]+ text=- total_ms=[\d.]+",
+        r"post_ms=[\d.]+ text=- rekognition_calls=1 total_ms=[\d.]+",
         output,
     ), output[-3000:]

@@ -38,3 +38,15 @@ def test_every_attempt_is_counted_per_api_as_the_fake_rekognition_received_it(st
 
     assert received == {"DetectLabels": 4, "DetectText": 2}  # 2 images, 2 throttled attempts retried
     assert counted == {"DetectLabels": 4, "DetectModerationLabels": 0, "DetectText": 2}
+
+    again = fake_slack.add_file("F3", fixture_bytes("cat.jpg"), "a-again.jpg", "image/jpeg", "jpg")
+    bot.post_event(file_share_event("C0002", [again]))  # a re-post: answered from the caches
+    broken = fake_slack.add_file("F4", fixture_bytes("cat.jpg")[:2000], "broken.jpg", "image/jpeg", "jpg")
+    bot.post_event(file_share_event("C0001", [broken]))
+    fake_slack.wait_for_posts(4)
+    expected = {"seen": 4, "labelled": 3, "held": 0, "failed": 1, "cache_hits": 1}
+    while bot.services.stores.usage.month_usage(month).images != expected:
+        assert time.monotonic() < deadline + 10, bot.services.stores.usage.month_usage(month)
+        time.sleep(0.05)
+    assert bot.services.stores.usage.month_usage(month).busiest == (("C0001", 3), ("C0002", 1))
+    assert bot.services.stores.usage.month_usage(month).total_calls == 6  # the re-post and the broken file: none

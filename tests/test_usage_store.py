@@ -47,11 +47,9 @@ def test_concurrent_callers_never_pass_the_cap(usage):
 
 def test_images_are_counted_by_channel_and_outcome_with_the_busiest_channels_first(usage):
     for channel, seen in (("C1", 3), ("C2", 7), ("C3", 1)):
-        usage.count_images("2026-12", channel, "seen", seen)
-    usage.count_images("2026-12", "C2", "labelled", 6)
-    usage.count_images("2026-12", "C2", "failed")
-    usage.count_images("2026-12", "C1", "held")
-    usage.count_images("2026-12", "C1", "cache_hits", 2)
+        usage.count_images("2026-12", channel, {"seen": seen})
+    usage.count_images("2026-12", "C2", {"labelled": 6, "failed": 1})
+    usage.count_images("2026-12", "C1", {"held": 1, "cache_hits": 2})
 
     month = usage.month_usage("2026-12", busiest=2)
 
@@ -65,7 +63,7 @@ def test_images_are_counted_by_channel_and_outcome_with_the_busiest_channels_fir
 def test_usage_survives_a_restart(tmp_path):
     first = open_sqlite_stores(tmp_path / "db")
     first.usage.count_call("2026-12", "DetectLabels")
-    first.usage.count_images("2026-12", "C1", "seen")
+    first.usage.count_images("2026-12", "C1", {"seen": 1})
     first.close()
 
     again = open_sqlite_stores(tmp_path / "db")

@@ -318,8 +318,8 @@ class UsageCounters(Protocol):
         """Count one Rekognition call of `api` in `month`; with a limit, only while the month's calls (all APIs
         together) are under it, atomically across processes: False, and nothing counted, once it is reached."""
 
-    def count_images(self, month: str, channel_id: str, outcome: str, count: int = 1) -> None:
-        """Add `count` images of this outcome (IMAGE_OUTCOMES) in the channel."""
+    def count_images(self, month: str, channel_id: str, counts: dict[str, int]) -> None:
+        """Add these images (outcome in IMAGE_OUTCOMES: how many) in the channel, in one write."""
 
     def month_usage(self, month: str, *, channel_id: str | None = None, busiest: int = 5) -> MonthUsage: ...
 

@@ -35,16 +35,18 @@ class DynamoUsageCounters:
         )
         return counted is not None
 
-    def count_images(self, month: str, channel_id: str, outcome: str, count: int = 1) -> None:
-        if outcome not in IMAGE_OUTCOMES:
-            raise ValueError(f"unknown outcome {outcome!r}")
+    def count_images(self, month: str, channel_id: str, counts: dict[str, int]) -> None:
+        unknown = set(counts) - set(IMAGE_OUTCOMES)
+        if unknown:
+            raise ValueError(f"unknown outcomes {sorted(unknown)}")
+        added = ", ".join(f"#{outcome} :{outcome}" for outcome in counts)
         self._tables.update(
             self._tables.jobs_table,
             {"pk": usage_pk(month), "sk": f"channel#{channel_id}"},
-            f"ADD #{outcome} :count SET #channel_id = :channel, #expires_at = :expires_at",
-            count=count,
+            f"ADD {added} SET #channel_id = :channel, #expires_at = :expires_at",
             channel=channel_id,
             expires_at=_expires_at(month),
+            **counts,
         )
 
     def month_usage(self, month: str, *, channel_id: str | None = None, busiest: int = 5) -> MonthUsage:

@@ -41,12 +41,15 @@ class SqliteUsageCounters:
             )
             return True
 
-    def count_images(self, month: str, channel_id: str, outcome: str, count: int = 1) -> None:
+    def count_images(self, month: str, channel_id: str, counts: dict[str, int]) -> None:
+        unknown = set(counts) - set(IMAGE_OUTCOMES)
+        if unknown:
+            raise ValueError(f"unknown outcomes {sorted(unknown)}")
         with self._database.transaction() as db:
-            db.execute(
+            db.executemany(
                 "INSERT INTO usage_images (month, channel_id, outcome, images) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (month, channel_id, outcome) DO UPDATE SET images = images + excluded.images",
-                (month, channel_id, outcome, count),
+                [(month, channel_id, outcome, count) for outcome, count in counts.items()],
             )
 
     def month_usage(self, month: str, *, channel_id: str | None = None, busiest: int = 5) -> MonthUsage:
