@@ -6,10 +6,11 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.pricing import PRICES_USD, parse_prices
 from bot.screen_text import TEXT_MODES, parse_text_labels
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -53,6 +54,8 @@ class Config:
     text_min_confidence: float = 80.0  # LABELBOT_TEXT_MIN_CONFIDENCE: the lines repeated and indexed
     text_tps: float = 5.0  # LABELBOT_TEXT_TPS: DetectText calls a second, at most
     text_labels: frozenset[str] = frozenset()  # LABELBOT_TEXT_LABELS' (else bot/text_labels.txt's) names, lower-case
+    # LABELBOT_PRICE_PER_CALL_USD over bot.pricing.PRICES_USD: USD per Rekognition call, by API
+    prices_usd: dict[str, float] = field(default_factory=lambda: dict(PRICES_USD))
 
     @property
     def rekognition_tps_per_process(self) -> float:
@@ -154,6 +157,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         text_min_confidence=load_text_min_confidence(environ),
         text_tps=text_tps,
         text_labels=load_text_labels(_existing_file("LABELBOT_TEXT_LABELS", get("LABELBOT_TEXT_LABELS"))),
+        prices_usd=_prices(get("LABELBOT_PRICE_PER_CALL_USD")),
     )
 
 
@@ -169,6 +173,16 @@ def load_text_labels(path: Path | None) -> frozenset[str]:
         raise ConfigError(f"{where} cannot be read: {exc}") from None
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _prices(value: str | None) -> dict[str, float]:
+    try:
+        return parse_prices(value)
+    except ValueError as exc:
+        raise ConfigError(
+            f"LABELBOT_PRICE_PER_CALL_USD must be a price per call in USD (0.001) or API=price pairs "
+            f"(DetectLabels=0.001,DetectText=0.0015): {exc}"
+        ) from None
 
 
 def _choice(name: str, value: str | None, choices: tuple[str, ...]) -> str:

@@ -523,3 +523,20 @@ def test_the_workspace_text_default_comes_from_labelbot_text_and_text_on_adds_wo
     assert load_config({**BASE, "LABELBOT_TEXT": "auto"}).workers == 10  # only some images: no threads of its own
     both = {**BASE, "LABELBOT_TEXT": "on", "LABELBOT_MODERATION": "on", "LABELBOT_ADMINS": "U012AB3CD"}
     assert load_config(both).workers == 25
+
+
+# Usage (issue 16): the price per call.
+
+
+def test_prices_default_to_the_documented_table_and_labelbot_price_per_call_usd_overrides_them():
+    assert load_config(BASE).prices_usd == {"DetectLabels": 0.001, "DetectModerationLabels": 0.001, "DetectText": 0.001}
+    every = load_config({**BASE, "LABELBOT_PRICE_PER_CALL_USD": "0.0012"}).prices_usd
+    assert set(every.values()) == {0.0012}
+    some = load_config({**BASE, "LABELBOT_PRICE_PER_CALL_USD": "DetectText=0.0015, DetectLabels=0.0008"}).prices_usd
+    assert some == {"DetectLabels": 0.0008, "DetectModerationLabels": 0.001, "DetectText": 0.0015}
+
+
+@pytest.mark.parametrize("value", ["cheap", "-1", "2", "DetectFaces=0.001", "DetectText=x"])
+def test_a_bad_price_names_its_variable(value):
+    with pytest.raises(ConfigError, match=r"^LABELBOT_PRICE_PER_CALL_USD must be a price per call in USD"):
+        load_config({**BASE, "LABELBOT_PRICE_PER_CALL_USD": value})
