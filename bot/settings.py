@@ -178,6 +178,11 @@ class ShowHelp:
 
 
 @dataclass(frozen=True)
+class ShowUsage:
+    pass
+
+
+@dataclass(frozen=True)
 class CommandError:
     message: str
     show_help: bool = field(default=False)
@@ -195,7 +200,7 @@ Change = (
     | SetText
     | Reset
 )
-Command = Change | Find | ShowTags | ShowStatus | ShowHelp | CommandError
+Command = Change | Find | ShowTags | ShowStatus | ShowUsage | ShowHelp | CommandError
 
 VERBS = (
     "on",
@@ -209,6 +214,7 @@ VERBS = (
     "text",
     "find",
     "status",
+    "usage",
     "reset",
     "help",
 )
@@ -235,6 +241,7 @@ HELP_TEXT = (
     "• `/labels find whiteboard in #design since 7d` — find labelled images (newest first) by their labels or "
     'the text in them; `/labels find "connection refused"` finds the exact phrase\n'
     "• `/labels status` — this channel's settings\n"
+    "• `/labels usage` — images and Rekognition calls this month and last, and their estimated cost\n"
     "• `/labels reset` — back to the defaults\n"
     "• `/labels help` — this list\n"
     "Message menu → *Label this image* labels any message's images on request."
@@ -247,12 +254,14 @@ def parse_command(text: str) -> Command:
         return ShowHelp()
     verb, args = words[0].lower(), words[1:]
     rest = text.strip()[len(words[0]) :].strip()
-    if verb in ("on", "off", "status", "reset") and args:
+    if verb in ("on", "off", "status", "usage", "reset") and args:
         return _usage(f"`/labels {verb}` takes nothing after it.")
     if verb in ("on", "off"):
         return SetEnabled(verb == "on")
     if verb == "status":
         return ShowStatus()
+    if verb == "usage":
+        return ShowUsage()
     if verb == "reset":
         return Reset()
     if verb == "threshold":

@@ -7,6 +7,7 @@ request's context for its lazy listeners after the ack function returns (process
 from __future__ import annotations
 
 import logging
+import time
 
 from slack_bolt import App, BoltContext
 from slack_sdk.errors import SlackApiError
@@ -21,6 +22,7 @@ from bot.settings import (
     ShowHelp,
     ShowStatus,
     ShowTags,
+    ShowUsage,
     announce_change,
     apply_change,
     check_change,
@@ -28,6 +30,8 @@ from bot.settings import (
     describe_status,
     parse_command,
 )
+from bot.usage import usage_month
+from bot.usage_report import describe_usage, previous_month
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,8 @@ def handle_labels_command(command: dict, services: Services) -> tuple[str, str |
     if isinstance(parsed, Find):
         return services.search.answer(parsed, channel_id=channel_id, user_id=user_id), None
     overrides = services.stores.settings.get_overrides(channel_id)
+    if isinstance(parsed, ShowUsage):
+        return usage_answer(services, channel_id, user_id), None
     if isinstance(parsed, ShowStatus):
         return describe_status(overrides, services.defaults, moderation_notices(services)), None
     allowed = services.permission.decide(user_id)
@@ -89,6 +95,17 @@ def handle_labels_command(command: dict, services: Services) -> tuple[str, str |
     services.stores.settings.save_overrides(channel_id, changed, fields=changed.changed_fields(overrides))
     settings = changed.apply_to(services.defaults)
     return confirm_change(parsed, settings), announce_change(parsed, settings, user_id)
+
+
+def usage_answer(services: Services, channel_id: str, user_id: str) -> str:
+    """Admins (LABELBOT_ADMINS, workspace admins and owners) see the whole workspace; everyone else this channel."""
+    month = usage_month(time.time())
+    admin = services.permission.may_review(user_id) is True
+    scope = None if admin else channel_id
+    usage = services.stores.usage
+    this = usage.month_usage(month, channel_id=scope)
+    last = usage.month_usage(previous_month(month), channel_id=scope)
+    return describe_usage(this, last, services.config.prices_usd, channel_id=scope)
 
 
 def moderation_notices(services: Services) -> ModerationNotices:
