@@ -72,6 +72,7 @@ class Upkeep:
         _expire("cached step answers", ANALYSIS_CACHE_DAYS, lambda: self._stores.answers.purge_answers(cache_cutoff))
         # A held image's record (who posted it, its categories, the decision) goes with the retention, as its labels
         _expire("held images", self._retention_days, lambda: self._stores.moderation.purge(cutoff))
+        _expire("Show where records", self._retention_days, lambda: self._stores.pictures.purge_pictures(cutoff))
         if purged or jobs:
             log.info(
                 "expired %d tag index entries and %d finished jobs older than %d days",

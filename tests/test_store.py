@@ -657,3 +657,16 @@ def test_two_presses_at_once_make_one_claim(store):
         states = list(pool.map(lambda _: store.pictures.claim_picture("C1", "1.0", stale_before=0)[0], range(8)))
 
     assert sorted(states) == ["claimed"] + ["drawing"] * 7
+
+
+def test_show_where_records_go_with_the_retention(make_store):
+    clock = Clock()
+    store = make_store(clock=clock)
+    store.pictures.claim_picture("C1", "1.0", stale_before=0)
+    store.pictures.picture_posted("C1", "1.0", "https://fake.slack.com/files/x")
+
+    clock.now += 91 * DAY
+    store.pictures.purge_pictures(clock.now - 90 * DAY)
+
+    # gone on SQLite, expired on DynamoDB (its TTL): either way the next press draws a new one
+    assert store.pictures.claim_picture("C1", "1.0", stale_before=0)[0] == "claimed"

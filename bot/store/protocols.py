@@ -291,6 +291,9 @@ class WherePictures(Protocol):
     def release_picture(self, channel_id: str, message_ts: str) -> None:
         """Drawing or posting it failed: the next press tries again."""
 
+    def purge_pictures(self, older_than: float) -> int:
+        """Drop the records of pictures claimed before older_than (epoch seconds); returns how many."""
+
 
 REKOGNITION_APIS = ("DetectLabels", "DetectModerationLabels", "DetectText")
 IMAGE_OUTCOMES = ("seen", "labelled", "held", "failed", "cache_hits")

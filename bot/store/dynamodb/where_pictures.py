@@ -60,6 +60,10 @@ class DynamoWherePictures:
             permalink=permalink,
         )
 
+    def purge_pictures(self, older_than: float) -> int:
+        """Nothing to do: each item expires (DynamoDB's TTL) with the retention it was given when claimed."""
+        return 0
+
     def release_picture(self, channel_id: str, message_ts: str) -> None:
         self._tables.delete(
             self._tables.jobs_table, picture_key(channel_id, message_ts), "#state = :drawing", drawing="drawing"
