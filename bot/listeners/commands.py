@@ -11,22 +11,16 @@ import logging
 from slack_bolt import App, BoltContext
 from slack_sdk.errors import SlackApiError
 
+from bot.labels_command import HELP_TEXT, CommandError, Find, ShowHelp, ShowStatus, ShowTags, parse_command
 from bot.permissions import DENIED, UNCHECKED
 from bot.services import Services
 from bot.settings import (
-    HELP_TEXT,
-    CommandError,
-    Find,
     ModerationNotices,
-    ShowHelp,
-    ShowStatus,
-    ShowTags,
     announce_change,
     apply_change,
     check_change,
     confirm_change,
     describe_status,
-    parse_command,
 )
 
 log = logging.getLogger(__name__)
