@@ -18,8 +18,8 @@ import tempfile
 import time
 
 from bench.stats import percentile
+from bot.labels_command import Find
 from bot.render import Label
-from bot.settings import Find
 from bot.store import IndexedImage, Stores, search_words
 from bot.store.sqlite import open_sqlite_stores
 from bot.tag_search import TagSearch

@@ -64,7 +64,7 @@ class ModerationLabel:
 class UnknownCategory(ValueError):
     """A name that isn't a top-level category; str() says which and, if one is close, which was meant. `name` is
     what was typed (spaces tidied; "" when nothing was named) and `suggestion` the close category or None, for a
-    caller that words its own answer (bot.settings: user text shown literally)."""
+    caller that words its own answer (bot.labels_command: user text shown literally)."""
 
     def __init__(self, message: str, name: str = "", suggestion: str | None = None) -> None:
         super().__init__(message)

@@ -37,6 +37,11 @@ def literal(text: str, limit: int = MAX_LITERAL) -> str:
     return escape(clip(text.replace("`", "'"), limit))
 
 
+def literal_list(values: tuple[str, ...]) -> str:
+    """Names for a sentence: each in inline code, shown literally, separated by commas."""
+    return ", ".join(f"`{literal(value)}`" for value in values)
+
+
 def slack_date(epoch: float, link: str | None = None) -> str:
     """A date in each reader's own time zone (Slack's date formatting), optionally linked; the fallback is UTC."""
     fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(int(epoch)))

@@ -20,10 +20,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.conversations import PublicChannels
+from bot.labels_command import Find
 from bot.mrkdwn import clip, escape, slack_date
 from bot.render import Label
 from bot.screen_text import HIDDEN, indexed_text
-from bot.settings import Find
 from bot.store import IndexedImage, TagIndex, search_words
 from bot.store.dynamodb.stemmer import index_stems
 

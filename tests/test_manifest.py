@@ -11,7 +11,7 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
-from bot.settings import VERBS
+from bot.labels_command import VERBS
 
 SCHEMAS = Path(__file__).parent / "schemas"
 MANIFEST = Path(__file__).parent.parent / "manifest.yml"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bot.labels_command import CommandError, parse_command
 from bot.mrkdwn import clip, escape, literal, pack_lines, slack_date
-from bot.settings import CommandError, parse_command
 
 
 def test_escape_and_clip():

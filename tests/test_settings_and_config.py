@@ -1,4 +1,4 @@
-"""settings (the /labels grammar) and config (the environment -> Config), as plain values."""
+"""The /labels grammar (labels_command), how changes apply and read (settings), the environment -> Config."""
 
 from __future__ import annotations
 
@@ -9,16 +9,12 @@ from types import SimpleNamespace
 import pytest
 
 from bot.config import ConfigError, load_config
-from bot.services import build_services
-from bot.settings import (
+from bot.labels_command import (
     HELP_TEXT,
     AddFilterLabels,
-    ChannelOverrides,
-    ChannelSettings,
     CommandError,
     Find,
     IgnoreModerationCategories,
-    ModerationNotices,
     Reset,
     SetEnabled,
     SetMaxLabels,
@@ -30,12 +26,18 @@ from bot.settings import (
     ShowHelp,
     ShowStatus,
     ShowTags,
+    parse_command,
+)
+from bot.services import build_services
+from bot.settings import (
+    ChannelOverrides,
+    ChannelSettings,
+    ModerationNotices,
     announce_change,
     apply_change,
     check_change,
     confirm_change,
     describe_status,
-    parse_command,
 )
 
 

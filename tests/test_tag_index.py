@@ -9,8 +9,9 @@ import time
 import pytest
 from slack_sdk.errors import SlackApiError
 
+from bot.labels_command import Find, parse_command
 from bot.render import ImageResult, Label
-from bot.settings import ChannelOverrides, Find, parse_command
+from bot.settings import ChannelOverrides
 from bot.store import IndexedImage
 from bot.store.dynamodb.stemmer import index_stems
 from bot.tag_search import MAX_ANSWER, TagSearch, text_snippet

@@ -12,23 +12,25 @@ import time
 from slack_bolt import App, BoltContext
 from slack_sdk.errors import SlackApiError
 
-from bot.permissions import DENIED, UNCHECKED
-from bot.services import Services
-from bot.settings import (
+from bot.labels_command import (
     HELP_TEXT,
     CommandError,
     Find,
-    ModerationNotices,
     ShowHelp,
     ShowStatus,
     ShowTags,
     ShowUsage,
+    parse_command,
+)
+from bot.permissions import DENIED, UNCHECKED
+from bot.services import Services
+from bot.settings import (
+    ModerationNotices,
     announce_change,
     apply_change,
     check_change,
     confirm_change,
     describe_status,
-    parse_command,
 )
 from bot.usage import usage_month
 from bot.usage_report import describe_usage, previous_month
