@@ -239,7 +239,9 @@ def test_a_notice_slack_refused_is_sent_again_by_the_upkeep(start_bot, fake_slac
 
     [notice] = wait_for_posts_to(fake_slack, {"C0MOD": 1})["C0MOD"]
     assert "<@UPOSTER>" in json.dumps(notice["blocks"])
-    assert bot.services.stores.moderation.held("C0001", message["ts"], "FCAT1").notice_ts == notice["ts"]
+    held = bot.services.stores.moderation.held
+    # recorded just after Slack's answer, which the fake has already shown us
+    assert wait_until(lambda: held("C0001", message["ts"], "FCAT1").notice_ts == notice["ts"], what="the notice_ts")
     bot.sweep()  # sent: not again
     time.sleep(0.3)
     assert len([m for m in fake_slack.thread_messages if m["channel"] == "C0MOD"]) == 1
