@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -79,6 +81,7 @@ def _label_count(text: str) -> int:
 
 
 def run_bot(command: str) -> int:
+    use_multiprocess_metrics()  # before anything imports prometheus_client
     from bot.rekognition import aws_session
     from bot.serve import serve_http, serve_socket_mode
     from bot.services import verify_slack_token, verify_store
@@ -94,6 +97,18 @@ def run_bot(command: str) -> int:
     else:
         serve_http(config)
     return 0
+
+
+def use_multiprocess_metrics() -> None:
+    """The bot is two processes (the one Slack talks to, and its labelling process), whose metrics one scrape adds
+    up: prometheus_client's multiprocess mode, in PROMETHEUS_MULTIPROC_DIR (the operator's, emptied of an earlier
+    run's files, or a new temporary directory), inherited by the labelling process."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="labelbot-metrics-")
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.remove(os.path.join(path, name))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
 
 
 def label_local_file(

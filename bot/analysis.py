@@ -22,8 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.metrics import Metrics
 from bot.moderation import ModerationLabel, held_categories
-from bot.rekognition import RekognitionError, RekognitionLabeler, RekognitionModerator
+from bot.rekognition import CallLimitReached, RekognitionError, RekognitionLabeler, RekognitionModerator
 from bot.render import Label
 from bot.screen_text import ScreenText, read_text, wants_text
 from bot.settings import ChannelSettings
@@ -52,6 +53,7 @@ class Analysis:
     content_key: str = ""  # the downloaded bytes' content_hash, hex: what an admin's release of a held image names
     text: ScreenText | None = None  # what DetectText read, secrets hidden; None: not read (not wanted, or it failed)
     text_failed: bool = False  # DetectText was wanted and failed: the labels go out without the text
+    text_limited: bool = False  # DetectText was wanted past the month's call limit: the labels go out without it
     # The steps that asked Rekognition (the others answered from their caches); not part of what was found.
     calls: int = field(default=0, compare=False)
 
@@ -185,7 +187,8 @@ class TextStep:
     """DetectText after the labels, where the channel's text mode wants it (on; auto: the labels name something
     text-bearing, see bot/text_labels.txt). The lines at or above min_confidence are read in reading order with their
     secrets hidden (bot.screen_text.read_text) before anything is kept: the cache holds only the redacted lines. A
-    failure never fails the image: it is logged, counted in `failures`, and the labels go out without the text."""
+    failure never fails the image: it is logged, counted in `failures`, and the labels go out without the text; so
+    do they past the month's call limit (not a failure: the call was never made)."""
 
     name = "text"
 
@@ -215,14 +218,16 @@ class TextStep:
         boxes = tuple(tuple(map(float, box)) for box in found.get("boxes", ()))
         return ScreenText(tuple(found["lines"]), tuple(found["secrets"]), boxes)
 
-    def cache(self, key: str, answer: ScreenText | None) -> None:
-        if answer is not None:  # a failure is not an answer: the next post of the image tries again
+    def cache(self, key: str, answer: ScreenText | CallLimitReached | None) -> None:
+        if isinstance(answer, ScreenText):  # a failure is not an answer: the next post of the image tries again
             boxes = [list(box) for box in answer.boxes]
             self._cache.cache(key, {"lines": list(answer.lines), "secrets": list(answer.secrets), "boxes": boxes})
 
-    def call(self, image: bytes, settings: ChannelSettings) -> ScreenText | None:
+    def call(self, image: bytes, settings: ChannelSettings) -> ScreenText | CallLimitReached | None:
         try:
             detections = self._reader.detect_text(image, self._min_confidence)
+        except CallLimitReached as exc:
+            return exc
         except RekognitionError as exc:
             with self._failures_lock:
                 self.failures += 1
@@ -230,7 +235,11 @@ class TextStep:
             return None
         return read_text(detections, self._min_confidence)
 
-    def add_to(self, analysis: Analysis, answer: ScreenText | None, settings: ChannelSettings) -> Analysis:
+    def add_to(
+        self, analysis: Analysis, answer: ScreenText | CallLimitReached | None, settings: ChannelSettings
+    ) -> Analysis:
+        if isinstance(answer, CallLimitReached):
+            return replace(analysis, text_limited=True)
         if answer is None:
             return replace(analysis, text_failed=True)
         return replace(analysis, text=answer)
@@ -268,8 +277,11 @@ class ImageAnalysis:
     """The steps, in order, shared by every worker: a second worker with the same image and step waits for the first
     one's answer instead of calling Rekognition again. A cache that fails costs a call, never the answer."""
 
-    def __init__(self, steps: Sequence[AnalysisStep], *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, steps: Sequence[AnalysisStep], *, clock: Callable[[], float] = time.time, metrics: Metrics | None = None
+    ) -> None:
         self.steps = tuple(steps)
+        self._metrics = metrics or Metrics()
         self._clock = clock
         self._in_flight: dict[str, threading.Event] = {}
         self._in_flight_lock = threading.Lock()
@@ -283,6 +295,8 @@ class ImageAnalysis:
             if step.wanted(settings, analysis):
                 key = cache_key(content, step.cache_params(settings))
                 answer, called = self._answer(step, key, prepared, settings)
+                if not called:
+                    self._metrics.count("cache_hits", step=step.name)
                 analysis = replace(step.add_to(analysis, answer, settings), calls=analysis.calls + called)
         return analysis
 

@@ -25,6 +25,7 @@ from slack_bolt.lazy_listener import LazyListenerRunner
 from bot.app import build_app
 from bot.config import Config, ConfigError, load_config
 from bot.jobs import InvocationWork
+from bot.lambda_metrics import CloudWatchMetrics
 from bot.logs import configure_logging, environment_secrets
 from bot.rekognition import aws_session
 from bot.serve import EVENTS_PATH, malformed_timestamp
@@ -82,6 +83,8 @@ class LambdaRuntime:
     def __init__(self, config: Config, *, lambda_client: Any = None, **service_options) -> None:
         self.config = config
         self.services: Services = build_services(config, **service_options)
+        assert isinstance(self.services.metrics, CloudWatchMetrics)
+        self.metrics: CloudWatchMetrics = self.services.metrics
         verify_store(config, self.services.stores)  # raises ConfigError, naming the variable of a missing table
         self.app: App = build_app(config, self.services)
         self.services.start()
@@ -90,6 +93,12 @@ class LambdaRuntime:
         )
 
     def __call__(self, event: Any, context: Any) -> dict:
+        try:
+            return self._invoke(event, context)
+        finally:
+            self.metrics.flush()  # what this invocation counted, as CloudWatch EMF lines in its log
+
+    def _invoke(self, event: Any, context: Any) -> dict:
         if event == SWEEP_EVENT:
             answer = self.sweep(context)
         elif isinstance(event, dict) and isinstance(event.get(LAZY_MARK), dict):
@@ -133,6 +142,12 @@ class LambdaRuntime:
             time_left=lambda: context.get_remaining_time_in_millis() / 1000,
             job_budget=min(SWEEP_JOB_SECONDS, budget / 2),
         )
+        try:  # the queue as the sweep leaves it: once a schedule period, whatever the traffic
+            stats = self.services.stores.queue.queue_stats()
+            self.metrics.gauge("queue_depth", stats.depth)
+            self.metrics.gauge("queue_oldest_age_seconds", round(stats.oldest_age_seconds, 1), "Seconds")
+        except Exception:
+            log.exception("reading the queue for the metrics failed")
         return {"jobs": ran}
 
 

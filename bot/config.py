@@ -56,6 +56,9 @@ class Config:
     text_labels: frozenset[str] = frozenset()  # LABELBOT_TEXT_LABELS' (else bot/text_labels.txt's) names, lower-case
     # LABELBOT_PRICE_PER_CALL_USD over bot.pricing.PRICES_USD: USD per Rekognition call, by API
     prices_usd: dict[str, float] = field(default_factory=lambda: dict(PRICES_USD))
+    # LABELBOT_MONTHLY_CALL_LIMIT: Rekognition calls a UTC month, all APIs together, at most (None: no cap)
+    monthly_call_limit: int | None = None
+    metrics_port: int | None = None  # LABELBOT_METRICS_PORT: Socket Mode serves GET /metrics on it (HTTP: on PORT)
 
     @property
     def rekognition_tps_per_process(self) -> float:
@@ -158,6 +161,8 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         text_tps=text_tps,
         text_labels=load_text_labels(_existing_file("LABELBOT_TEXT_LABELS", get("LABELBOT_TEXT_LABELS"))),
         prices_usd=_prices(get("LABELBOT_PRICE_PER_CALL_USD")),
+        monthly_call_limit=_optional_int(get, "LABELBOT_MONTHLY_CALL_LIMIT", 1, 10**12),
+        metrics_port=_optional_int(get, "LABELBOT_METRICS_PORT", 1, 65535),
     )
 
 
@@ -347,6 +352,11 @@ def _int(get, name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ConfigError(f"{name} must be from {low} to {high}, got {value}")
     return value
+
+
+def _optional_int(get, name: str, low: int, high: int) -> int | None:
+    """A whole number from low to high, or None when unset."""
+    return None if get(name) is None else _int(get, name, low, low, high)
 
 
 def _log_format(value: str | None) -> str:

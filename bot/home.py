@@ -2,8 +2,10 @@
 (how many images, the top labels) and the latest problems, within Block Kit's limits whatever the numbers.
 
 Every user who opens the tab sees the same view, so it is given only what any member of the workspace may see:
-public channels. Private channels, DMs and their images, labels and file names never reach it. One exception: of the
-week's images moderation held (in public channels too), admins also see who posted each and what was found."""
+public channels. Private channels, DMs and their images, labels and file names never reach it. Two exceptions: of the
+week's images moderation held (in public channels too), admins also see who posted each and what was found; and this
+month's usage is the whole workspace's totals (images by outcome, Rekognition calls, estimated cost), counts that name
+no channel (so not the busiest channels, which may be private)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from bot.moderation_notice import VERDICTS, describe_categories
 from bot.mrkdwn import clip, escape, pack_lines, slack_date
 from bot.settings import ChannelSettings, format_percent
 from bot.store import HeldImage, LabellingSummary
+from bot.store.protocols import MonthUsage
+from bot.usage_report import limit_used, month_name
 
 # Block Kit's limits for a Home tab view.
 MAX_BLOCKS = 100
@@ -60,17 +64,24 @@ def build_home_view(
     reviewer: bool = False,
     workspace_url: str | None = None,
     now: float | None = None,
+    month: MonthUsage | None = None,
+    month_cost_usd: float = 0.0,
+    call_limit: int | None = None,
+    month_unavailable: bool = False,
 ) -> dict:
     """The `home` view for views.publish. `channels_problem`: why the channel list is missing or incomplete.
     `held`: the week's held images in those channels, listed when `moderation_shown` (moderation is on somewhere)
-    or any was held; `reviewer`: the viewer may decide on them, and also sees who posted each and what was found."""
+    or any was held; `reviewer`: the viewer may decide on them, and also sees who posted each and what was found.
+    `month`: this UTC month's workspace-wide usage (its busiest channels are never shown), `month_cost_usd` its
+    estimated cost and `call_limit` LABELBOT_MONTHLY_CALL_LIMIT; `month_unavailable`: reading it failed."""
     now = time.time() if now is None else now
     blocks: list[dict] = [
         _header("labelbot"),
         _context(
             f"I label the images posted in my channels, in each image's thread. Updated {slack_date(now)}. "
             "Tune a channel with `/labels` there; message menu → *Label this image* labels any message on request. "
-            "This tab covers public channels only: private channels and conversations stay private."
+            "This tab covers public channels only, apart from the month's workspace-wide totals: private channels and "
+            "conversations stay private."
         ),
         {"type": "divider"},
         _header(f"Last {days} days in public channels"),
@@ -85,6 +96,7 @@ def build_home_view(
             "*Top labels:* "
             + (" · ".join(f"{escape(name)} ({count:,})" for name, count in summary.top_labels) or "none yet")
         ),
+        *_month_blocks(month, month_cost_usd, call_limit, month_unavailable),
         {"type": "divider"},
         _header(f"Public channels I'm in ({len(channels):,})"),
     ]
@@ -122,6 +134,41 @@ def build_home_view(
     else:
         blocks.append(_section("None."))
     return {"type": "home", "blocks": blocks[:MAX_BLOCKS]}
+
+
+def _month_blocks(month: MonthUsage | None, cost_usd: float, call_limit: int | None, unavailable: bool) -> list[dict]:
+    """This month's usage: workspace-wide counts only, no channel (the busiest ones may be private)."""
+    if month is None:
+        if not unavailable:
+            return []
+        return [
+            _header("This month, whole workspace"),
+            _section("I couldn't read this month's usage just now: open this tab again in a while."),
+        ]
+    images = month.images
+    figures = [
+        ("Images seen", f"{images['seen']:,}"),
+        ("Labelled", f"{images['labelled']:,}"),
+        ("Held for review", f"{images['held']:,}"),
+        ("Couldn't label", f"{images['failed']:,}"),
+        ("Not sent: monthly cap", f"{images['limited']:,}"),
+        ("Answered from the cache", f"{images['cache_hits']:,}"),
+        ("Rekognition calls", f"{month.total_calls:,}"),
+        ("Estimated cost", f"${cost_usd:,.2f}"),
+        ("Monthly cap", _cap(month.total_calls, call_limit)),
+    ]
+    return [
+        _header(f"{month_name(month.month)} so far, whole workspace"),
+        {"type": "section", "fields": [_mrkdwn(f"*{name}*\n{value}", MAX_FIELD_TEXT) for name, value in figures]},
+        _context(
+            "Every channel and conversation together, by UTC calendar month; no channel is named here. "
+            "The cost is estimated from the calls at the configured prices. `/labels usage` has the detail."
+        ),
+    ]
+
+
+def _cap(calls: int, limit: int | None) -> str:
+    return "No monthly cap on Rekognition calls." if limit is None else limit_used(calls, limit)
 
 
 def short_reason(reason: str) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.metrics import Metrics
 from bot.moderation_notice import (
     KEEP_ACTION,
     RELEASE_ACTION,
@@ -69,8 +70,10 @@ class ModerationReview:
         admins: Collection[str],
         clock: Callable[[], float] = time.time,
         pacer: ChannelPacer | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._stores = stores
+        self._metrics = metrics or Metrics()
         self._slack = slack
         self._permission = permission
         # The moderation channel, else a DM to each admin (chat.postMessage to a user ID opens the app's DM).
@@ -95,7 +98,8 @@ class ModerationReview:
             categories=result.held,
             held_at=self._clock(),
         )
-        self._stores.moderation.hold(image)
+        if self._stores.moderation.hold(image):
+            self._metrics.count("moderation_holds")
         recorded = self._stores.moderation.held(job.channel_id, job.message_ts, result.file_id)
         if recorded is None or recorded.notice_ts or recorded.decision is not None:
             return  # deleted in Slack meanwhile, or told already
@@ -172,6 +176,8 @@ class ModerationReview:
             return Decision(UNCHECKED if allowed is None else ONLY_ADMINS)
         channel_id, message_ts, file_id = named
         decided = self._stores.moderation.decide(channel_id, message_ts, file_id, decision, user_id)
+        if decided is not None:
+            self._metrics.count("moderation_decisions", decision=decision)
         image = decided or self._stores.moderation.held(channel_id, message_ts, file_id)
         if image is None:
             self._update_notice(body, None)

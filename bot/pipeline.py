@@ -16,10 +16,11 @@ from bot.analysis import Analysis, ImageAnalysis, content_hash
 from bot.download_budget import ByteBudget
 from bot.emoji_tags import EmojiMap
 from bot.images import ImageError, prepare_for_rekognition
+from bot.metrics import Metrics
 from bot.moderation_review import ModerationReview
 from bot.rate_limit import ChannelPacer
 from bot.reactions import ReactionQueue
-from bot.rekognition import RekognitionError
+from bot.rekognition import CallLimitReached, RekognitionError
 from bot.render import ImageResult, Reply, render_reply
 from bot.screen_text import secret_warning
 from bot.settings import ChannelSettings
@@ -27,6 +28,7 @@ from bot.slack_api import SlackTokenRefused, rate_limited, retry_after_seconds, 
 from bot.slack_files import DownloadError, SlackFileDownloader
 from bot.store import IndexedImage, Job, Stores
 from bot.usage import usage_month
+from bot.usage_notices import CallLimitNotices
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,8 @@ class JobMetrics:
     prepare_ms: float | None = None
     detect_ms: float | None = None
     post_ms: float | None = None  # the reply step; near 0 while the message's other files are still being labelled
-    text: str | None = None  # DetectText: "read" (some text), "none" (nothing legible), "failed"; None: not asked
+    # DetectText: "read" (some text), "none" (nothing legible), "failed", "limited" (the monthly limit); None: not asked
+    text: str | None = None
     rekognition_calls: int | None = None  # the analysis steps that asked Rekognition (0: all from the caches)
 
 
@@ -127,6 +130,8 @@ class Pipeline:
     defaults: ChannelSettings
     reactions: ReactionQueue  # adds the emoji tags after the replies
     review: ModerationReview  # records the images moderation holds, and tells the admins
+    limit_notices: CallLimitNotices  # tells the channel and the admins about the monthly call limit
+    metrics: Metrics = field(default_factory=Metrics)  # for operators: jobs by outcome, each stage's duration
     emoji_map: EmojiMap = field(default_factory=EmojiMap.load)
     reply_order_wait_seconds: float = REPLY_ORDER_WAIT_SECONDS
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
@@ -161,8 +166,9 @@ class Pipeline:
             self.index_labels(job, result)  # before finish_job: a crash in between re-runs the job, re-indexing it
         if result.held:
             self.hold_for_review(job, result)  # likewise: the re-run finds it held, and sends a notice still missing
-        self.stores.queue.finish_job(job.id, result)
+        self.stores.queue.finish_job(job.id, result)  # a limited image too: never labelled later by surprise
         self.count_usage(job, result, metrics)
+        self.limit_notices.after_job(job.channel_id, limited=result.limited or metrics.text == "limited")
         if result.secrets:
             self.warn_poster(job, result.secrets)  # after finish_job: a crash re-runs the job, never warns twice
         posting = time.perf_counter()
@@ -179,12 +185,20 @@ class Pipeline:
             "job_id": job.id,
             "channel": job.channel_id,
             "file_id": job.file.get("id"),
-            "outcome": "skipped" if result.skipped else "error" if result.error else "labelled",
+            "outcome": _outcome(result),
             **asdict(metrics),
             "total_ms": total_ms,
         }
         if result.error:
             fields["error"] = result.error
+        self.metrics.count("jobs", outcome=fields["outcome"])
+        for stage, ms in (
+            ("download", metrics.download_ms),
+            ("prepare", metrics.prepare_ms),
+            ("reply", metrics.post_ms),
+        ):
+            if ms is not None:
+                self.metrics.observe("stage_seconds", ms / 1000, stage=stage)
         shown = {key: value for key, value in fields.items() if key not in ("job_id", "error")}
         text = " ".join(f"{key}={'-' if value is None else value}" for key, value in shown.items())
         log.info("job %s %s", job.id, text, extra={"fields": fields})
@@ -215,9 +229,9 @@ class Pipeline:
         the count, never the reply."""
         if result.skipped:
             return
-        outcome = "failed" if result.error else "held" if result.held else "labelled"
+        outcome = {"error": "failed"}.get(_outcome(result), _outcome(result))
         counts = {"seen": 1, outcome: 1}
-        if outcome != "failed" and metrics.rekognition_calls == 0:
+        if outcome in ("labelled", "held") and metrics.rekognition_calls == 0:
             counts["cache_hits"] = 1
         try:
             self.stores.usage.count_images(usage_month(time.time()), job.channel_id, counts)
@@ -279,7 +293,9 @@ class Pipeline:
             if analysis.held:
                 return ImageResult(file_id, _file_name(file), held=analysis.held, content_key=analysis.content_key)
             text = analysis.text
-            if text is not None or analysis.text_failed:
+            if analysis.text_limited:
+                metrics.text = "limited"
+            elif text is not None or analysis.text_failed:
                 metrics.text = "failed" if text is None else "read" if text.lines else "none"
             return ImageResult(
                 file_id,
@@ -289,6 +305,8 @@ class Pipeline:
                 secrets=text.secrets if text else (),
                 text_boxes=text.boxes if text else (),
             )
+        except CallLimitReached:
+            return ImageResult(file_id, _file_name(file), limited=True)
         except (DownloadError, ImageError, RekognitionError) as exc:
             return ImageResult(file_id, _file_name(file), error=str(exc))
         except SlackApiError as exc:
@@ -523,6 +541,13 @@ class Pipeline:
             if result.error is None and not result.skipped:
                 names += [n for n in self.emoji_map.choose(result.labels, threshold) if n not in names]
         self.reactions.add(channel_id, message_ts, names)
+
+
+def _outcome(result: ImageResult) -> str:
+    """The job's outcome, for its log line: skipped, error, limited, held or labelled."""
+    if result.skipped:
+        return "skipped"
+    return "error" if result.error else "limited" if result.limited else "held" if result.held else "labelled"
 
 
 def _file_name(file: dict) -> str:

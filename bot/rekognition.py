@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 import boto3
@@ -13,6 +14,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from bot.config import ConfigError
+from bot.metrics import Metrics
 from bot.moderation import ModerationLabel
 from bot.rate_limit import RateLimiter
 from bot.render import Instance, Label
@@ -32,6 +34,10 @@ DEFAULT_TPS = 5.0  # LABELBOT_REKOGNITION_TPS: the account's DetectLabels quota 
 PACING_HEADROOM = 0.98
 IMAGE_ERRORS = frozenset(
     {"InvalidImageFormatException", "ImageTooLargeException", "InvalidParameterException", "ValidationException"}
+)
+# What botocore's standard retry mode retries as throttling: counted as "throttled" in the metrics.
+THROTTLING_ERRORS = frozenset(
+    {"ThrottlingException", "ProvisionedThroughputExceededException", "LimitExceededException", "Throttling"}
 )
 ACCESS_ERRORS = frozenset(
     {
@@ -60,6 +66,10 @@ class RekognitionUnavailable(RekognitionError):
 
 class RekognitionBusy(RekognitionError):
     """Throttled, 5xx or unreachable even after retries."""
+
+
+class CallLimitReached(RekognitionError):
+    """The month's Rekognition calls reached LABELBOT_MONTHLY_CALL_LIMIT: this one was not made."""
 
 
 def aws_session() -> boto3.session.Session:
@@ -108,18 +118,24 @@ class PacedRekognitionApi:
         *,
         tps: float = DEFAULT_TPS,
         limiter: RateLimiter | None = None,
-        count: Callable[[str], None] | None = None,
+        count: Callable[[str], bool] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
-        """count(operation): called for every attempt, once paced, just before it is sent (bot.usage.CallCounter)."""
+        """count(operation): called for every attempt, once paced, just before it is sent (bot.usage.CallCounter);
+        False refuses the attempt (the monthly limit): CallLimitReached is raised instead of sending it."""
         self._client = client
         self.limiter = limiter or RateLimiter(tps * PACING_HEADROOM)
         self._count = count
+        self._metrics = metrics or Metrics()
         client.meta.events.register(f"before-sign.rekognition.{self.operation}", self._pace)
+        # After every attempt (botocore asks whether to retry it): its outcome, in the metrics.
+        client.meta.events.register(f"needs-retry.rekognition.{self.operation}", self._attempted)
         self._reported: set[str] = set()
         self._reported_lock = threading.Lock()
 
     def _call(self, method, request: dict) -> dict:
         """method(**request), the client's method for `operation`; every failure becomes a RekognitionError."""
+        started = time.perf_counter()
         try:
             return method(**request)
         except NoCredentialsError:
@@ -144,13 +160,28 @@ class PacedRekognitionApi:
                 f"I couldn't {self.doing} this image right now: I couldn't reach Amazon Rekognition. "
                 "Please try again later."
             ) from None
+        finally:
+            self._metrics.observe("stage_seconds", time.perf_counter() - started, stage=self.operation)
+
+    def _attempted(self, response=None, caught_exception=None, **_kwargs) -> None:
+        """One attempt reached (or tried to reach) Rekognition: ok, throttled or error. Returns None: no say in
+        whether botocore retries it."""
+        if caught_exception is not None or response is None:
+            outcome = "error"
+        elif response[0].status_code < 300:
+            outcome = "ok"
+        else:
+            code = response[1].get("Error", {}).get("Code", "")
+            outcome = "throttled" if code in THROTTLING_ERRORS else "error"
+        self._metrics.count("rekognition_calls", api=self.operation, outcome=outcome)
 
     def _pace(self, **_kwargs) -> None:
         waited = self.limiter.acquire()
         if waited > 1:
             log.debug("%s waited %.1f s for the rate limit", self.operation, waited)
-        if self._count is not None:
-            self._count(self.operation)
+        if self._count is not None and not self._count(self.operation):
+            # Raised through botocore (which catches no exception a before-sign handler raises): nothing is sent.
+            raise CallLimitReached(f"{self.operation} not called: the month's Rekognition call limit is reached")
 
     def _report_unavailable(self, code: str, hint: str) -> None:
         """One clear ERROR line per cause, not one per image."""

@@ -50,6 +50,9 @@ class ImageResult:
     labels: tuple[Label, ...] = ()
     error: str | None = None
     skipped: bool = False  # turned out not to be an image: no line in the reply
+    # Not sent to Rekognition: the month's call limit was reached. No line in the reply (the channel is told once a
+    # day, bot.usage_notices), and the job is done: it is not labelled later by surprise.
+    limited: bool = False
     # Held for an admin's review (moderation): the counted categories found, (category, confidence); no labels.
     held: tuple[tuple[str, float], ...] = ()
     # The hash of the downloaded bytes (bot.analysis.content_hash), set on a held result: an admin's release of it
@@ -102,7 +105,7 @@ def render_reply(
 ) -> Reply | None:
     """One reply for all the images of a message, in the order they were posted; None if none was an image.
     show_where: the message's ts, for a Show where button where a label shown has boxes."""
-    results = [r for r in results if not r.skipped]
+    results = [r for r in results if not r.skipped and not r.limited]
     if not results:
         return None
     if len(results) == 1 or (results[0].error is not None and len({r.error for r in results}) == 1):

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
+from prometheus_client import CONTENT_TYPE_LATEST, start_http_server
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -17,6 +18,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from bot.app import build_app
 from bot.config import Config
 from bot.labelling_process import LabellingProcess
+from bot.metrics import METRICS_PATH, PrometheusMetrics
 from bot.services import Services, build_services
 
 log = logging.getLogger(__name__)
@@ -28,10 +30,16 @@ HEALTH_PATH = "/healthz"
 def build_wsgi_app(app: App, services: Services) -> Callable:
     """POST /slack/events goes to Bolt (which verifies signature and timestamp); GET /healthz reports the queue and
     whether labelling runs ("degraded" while the labelling process restarts, or after Slack refused the token; still
-    200: the acks still record every image for later)."""
+    200: the acks still record every image for later); GET /metrics is Prometheus' (bot.metrics)."""
     bolt = SlackRequestHandler(app, path=EVENTS_PATH)
 
     def wsgi_app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == METRICS_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            metrics = services.metrics
+            assert isinstance(metrics, PrometheusMetrics)
+            body = metrics.exposition()
+            start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))])
+            return [body]
         if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
             stats = services.stores.queue.queue_stats()
             labelling = services.pool.state
@@ -154,6 +162,10 @@ def serve_socket_mode(config: Config) -> None:
     services = build_services(config, labelling=LabellingProcess("socket"))
     app = build_app(config, services)
     services.start()
+    if config.metrics_port is not None:
+        assert isinstance(services.metrics, PrometheusMetrics)
+        start_http_server(config.metrics_port, registry=services.metrics.registry())
+        log.info("serving metrics on port %d at %s", config.metrics_port, METRICS_PATH)
     handler = SocketModeHandler(app, config.app_token)
     stopped = threading.Event()
 

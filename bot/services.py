@@ -15,6 +15,7 @@ from bot.config import Config, ConfigError
 from bot.conversations import ModerationChannelCheck
 from bot.emoji_tags import EmojiMap
 from bot.jobs import InvocationWork, Work, WorkerPool
+from bot.metrics import Metrics, PrometheusMetrics, StoreGauges
 from bot.moderation_review import ModerationReview
 from bot.overload import QueueGate
 from bot.permissions import SettingsPermission
@@ -28,12 +29,13 @@ from bot.rekognition import (
 )
 from bot.settings import ChannelSettings
 from bot.show_where import ShowWhere
-from bot.slack_api import GuardedWebClient, build_web_client
+from bot.slack_api import BoundedRateLimitRetryHandler, GuardedWebClient, build_web_client
 from bot.slack_files import SlackFileDownloader
 from bot.store import JobQueue, Stores, open_stores
 from bot.tag_search import TagSearch
 from bot.upkeep import Upkeep
-from bot.usage import CallCounter
+from bot.usage import CallCounter, usage_month
+from bot.usage_notices import CallLimitNotices
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class Services:
     search: TagSearch
     moderation_channel: ModerationChannelCheck  # whether the bot is in LABELBOT_MODERATION_CHANNEL
     show_where: ShowWhere  # the reply's Show where button: the picture of the boxes
+    metrics: Metrics  # for operators: PrometheusMetrics (GET /metrics), or CloudWatch's on Lambda
     queue_gate: QueueGate | None = field(default=None)  # None: no bound (LABELBOT_MAX_QUEUE builds one)
     stopped: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -91,9 +94,9 @@ class Services:
         return self.stores.settings.get_overrides(channel_id).apply_to(self.defaults)
 
 
-def build_slack_client(config: Config) -> GuardedWebClient:
+def build_slack_client(config: Config, metrics: Metrics | None = None) -> GuardedWebClient:
     """Slack's Web API, retrying 429s after Retry-After, 5xx and dropped connections; see bot.slack_api."""
-    return build_web_client(config.bot_token, config.slack_api_url)
+    return build_web_client(config.bot_token, config.slack_api_url, metrics=metrics)
 
 
 def stop_when_token_refused(slack: GuardedWebClient, pool: Work, queue: JobQueue) -> None:
@@ -117,11 +120,15 @@ def stop_when_token_refused(slack: GuardedWebClient, pool: Work, queue: JobQueue
     slack.on_token_refused(refused)
 
 
-def build_quick_slack_client(config: Config) -> WebClient:
-    """For the few calls made inside a 3-second ack (users.info, conversations.info): a short timeout, no retries;
-    a caller that gets no answer says so instead of waiting."""
-    return WebClient(
-        token=config.bot_token, base_url=config.slack_api_url, timeout=QUICK_TIMEOUT_SECONDS, retry_handlers=[]
+def build_quick_slack_client(config: Config, metrics: Metrics | None = None) -> WebClient:
+    """For the few calls made inside a 3-second ack (users.info, conversations.info): a short timeout, no retries
+    (a 429 is only counted); a caller that gets no answer says so instead of waiting."""
+    return GuardedWebClient(
+        token=config.bot_token,
+        base_url=config.slack_api_url,
+        timeout=QUICK_TIMEOUT_SECONDS,
+        metrics=metrics,
+        retry_handlers=[BoundedRateLimitRetryHandler(max_retry_count=0, metrics=metrics)],
     )
 
 
@@ -157,8 +164,9 @@ def build_services(
     """Everything the listeners and the work on the queue use. labelling: who does that work when it is not this
     process (bot.labelling_process); then no pipeline is built here."""
     stores = stores or open_stores(config, exclusive=labelling is None)
-    slack = build_slack_client(config)
-    quick_slack = build_quick_slack_client(config)
+    metrics = build_metrics(config, stores)
+    slack = build_slack_client(config, metrics)
+    quick_slack = build_quick_slack_client(config, metrics)
     search = TagSearch(stores.tags, quick_slack, retention_days=config.retention_days)
     defaults = ChannelSettings(
         threshold=config.min_confidence,
@@ -169,14 +177,16 @@ def build_services(
     )
     emoji_map = EmojiMap.load(config.emoji_map_path)
     permission = SettingsPermission(config.admins, quick_slack)
-    review = ModerationReview(stores, slack, permission, notice_channel=config.moderation_channel, admins=config.admins)
+    review = ModerationReview(
+        stores, slack, permission, notice_channel=config.moderation_channel, admins=config.admins, metrics=metrics
+    )
     pipeline: Pipeline | None = None
     pool: Work
     if labelling is not None:
         pool = labelling
     else:
         pipeline, pool = _build_labelling(
-            config, stores, slack, search, defaults, emoji_map, review, rekognition_client
+            config, stores, slack, search, defaults, emoji_map, review, rekognition_client, metrics
         )
     stop_when_token_refused(slack, pool, stores.queue)
     return Services(
@@ -198,22 +208,40 @@ def build_services(
             lambda channel_id: stores.settings.get_overrides(channel_id).apply_to(defaults),
         ),
         queue_gate=QueueGate(stores.queue, config.max_queue),
+        metrics=metrics,
     )
 
 
-def analysis_steps(config: Config, stores: Stores, rekognition_client) -> list[AnalysisStep]:
-    """The image's analysis, in order: each step with its Rekognition API, paced at its own share of the quota.
-    Moderation and text are always steps (a channel may turn them on); each costs nothing where it is off."""
+def build_metrics(config: Config, stores: Stores) -> Metrics:
+    """CloudWatch's embedded metric format on Lambda; elsewhere prometheus_client, with the store's gauges."""
+    if config.on_lambda:
+        from bot.lambda_metrics import CloudWatchMetrics  # Powertools: imported where it is used
+
+        return CloudWatchMetrics()
+    metrics = PrometheusMetrics()
+    month_calls = lambda: stores.usage.month_usage(usage_month(time.time()), busiest=0).total_calls  # noqa: E731
+    metrics.add_collector(StoreGauges(stores.queue.queue_stats, month_calls, config.monthly_call_limit))
+    return metrics
+
+
+def analysis_steps(
+    config: Config, stores: Stores, rekognition_client, count: CallCounter, metrics: Metrics | None = None
+) -> list[AnalysisStep]:
+    """The image's analysis, in order: each step with its Rekognition API, paced at its own share of the quota, every
+    attempt counted (and past the monthly limit refused) by `count`. Moderation and text are always steps (a channel
+    may turn them on); each costs nothing where it is off."""
     client = rekognition_client or build_rekognition_client(config.workers)
-    count = CallCounter(stores.usage)  # every attempt, in the month's usage
     return [
         ModerationStep(
-            RekognitionModerator(client, tps=config.moderation_tps_per_process, count=count),
+            RekognitionModerator(client, tps=config.moderation_tps_per_process, count=count, metrics=metrics),
             StepCache(stores.answers, "moderation"),
         ),
-        LabelsStep(RekognitionLabeler(client, tps=config.rekognition_tps_per_process, count=count), stores.label_cache),
+        LabelsStep(
+            RekognitionLabeler(client, tps=config.rekognition_tps_per_process, count=count, metrics=metrics),
+            stores.label_cache,
+        ),
         TextStep(
-            RekognitionTextReader(client, tps=config.text_tps_per_process, count=count),
+            RekognitionTextReader(client, tps=config.text_tps_per_process, count=count, metrics=metrics),
             StepCache(stores.answers, "text"),
             config.text_labels,
             config.text_min_confidence,
@@ -230,20 +258,26 @@ def _build_labelling(
     emoji_map: EmojiMap,
     review: ModerationReview,
     rekognition_client,
+    metrics: Metrics,
 ) -> tuple[Pipeline, Work]:
     """The pipeline, and who runs it: worker threads, or on AWS Lambda the invocation after each ack."""
+    count = CallCounter(stores.usage, limit=config.monthly_call_limit)
     pipeline = Pipeline(
         stores=stores,
         slack=slack,
         downloader=SlackFileDownloader(
             config.bot_token, config.slack_api_url, config.max_download_bytes, pool_size=config.workers
         ),
-        analysis=ImageAnalysis(analysis_steps(config, stores, rekognition_client)),
+        analysis=ImageAnalysis(analysis_steps(config, stores, rekognition_client, count, metrics), metrics=metrics),
         defaults=defaults,
         emoji_map=emoji_map,
         # On Lambda no thread outlives an invocation: the invocation adds the emoji once its replies are out.
         reactions=ReactionQueue(slack, emoji_map_origin=emoji_map.origin, background=not config.on_lambda),
         review=review,
+        limit_notices=CallLimitNotices(
+            stores.usage, slack, count, config.admins, fallback_channel=config.moderation_channel
+        ),
+        metrics=metrics,
     )
     upkeep = Upkeep(stores, slack, config.retention_days, search=search, review=review)
     if config.on_lambda:

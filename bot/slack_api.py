@@ -16,6 +16,8 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot.metrics import Metrics
+
 log = logging.getLogger(__name__)
 
 # Errors meaning Slack no longer accepts the bot token at all: every later call fails the same way.
@@ -38,9 +40,21 @@ class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
     """Waits out a 429's Retry-After like slack_sdk's, but only up to max_wait_seconds: a worker thread is not
     parked for minutes on one call (a reply that fails so goes out at the next reply sweep)."""
 
-    def __init__(self, max_retry_count: int = 3, *, max_wait_seconds: float = MAX_RETRY_AFTER_SECONDS) -> None:
+    def __init__(
+        self,
+        max_retry_count: int = 3,
+        *,
+        max_wait_seconds: float = MAX_RETRY_AFTER_SECONDS,
+        metrics: Metrics | None = None,
+    ) -> None:
         super().__init__(max_retry_count=max_retry_count)
         self.max_wait_seconds = max_wait_seconds
+        self._metrics = metrics or Metrics()
+
+    def can_retry(self, *, state, request, response=None, error=None) -> bool:
+        if response is not None and response.status_code == 429:  # every 429, the last one (not retried) too
+            self._metrics.count("slack_rate_limited", method=_method(request.url))
+        return super().can_retry(state=state, request=request, response=response, error=error)
 
     def _can_retry(self, *, state, request, response=None, error=None) -> bool:
         if not super()._can_retry(state=state, request=request, response=response, error=error):
@@ -76,9 +90,14 @@ class PostOnceConnectionRetryHandler(ConnectionErrorRetryHandler):
     def _can_retry(self, *, state, request, response=None, error=None) -> bool:
         if not super()._can_retry(state=state, request=request, response=response, error=error):
             return False
-        if request.url.rstrip("/").rsplit("/", 1)[-1] in NOT_IDEMPOTENT_METHODS:
+        if _method(request.url) in NOT_IDEMPOTENT_METHODS:
             return _never_connected(error)
         return True
+
+
+def _method(url: str) -> str:
+    """The Web API method a request's URL calls: https://slack.com/api/chat.postMessage -> chat.postMessage."""
+    return url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
 
 def _never_connected(error: BaseException | None) -> bool:
@@ -89,8 +108,9 @@ def _never_connected(error: BaseException | None) -> bool:
 class GuardedWebClient(WebClient):
     """A WebClient that notices when Slack refuses the bot token (on any call) and tells on_token_refused, once."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, metrics: Metrics | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self._metrics = metrics or Metrics()
         self._token_refused_callbacks: list[Callable[[str, str], None]] = []
         self._refused = threading.Event()
         self._refused_lock = threading.Lock()
@@ -104,6 +124,7 @@ class GuardedWebClient(WebClient):
         self._token_refused_callbacks.append(callback)
 
     def api_call(self, api_method: str, **kwargs):  # every WebClient method goes through here
+        self._metrics.count("slack_calls", method=api_method)
         try:
             return super().api_call(api_method, **kwargs)
         except SlackApiError as exc:
@@ -123,16 +144,19 @@ class GuardedWebClient(WebClient):
                 log.exception("reacting to the refused Slack token failed")
 
 
-def build_web_client(token: str, base_url: str, *, timeout: float = TIMEOUT_SECONDS) -> GuardedWebClient:
+def build_web_client(
+    token: str, base_url: str, *, timeout: float = TIMEOUT_SECONDS, metrics: Metrics | None = None
+) -> GuardedWebClient:
     """Retries dropped connections (a post only if it surely never reached Slack), 429s (Retry-After, at most
-    MAX_RETRY_AFTER_SECONDS) and 500/503 a few times."""
+    MAX_RETRY_AFTER_SECONDS) and 500/503 a few times; counts its calls and 429s by method in `metrics`."""
     return GuardedWebClient(
         token=token,
         base_url=base_url,
         timeout=timeout,
+        metrics=metrics,
         retry_handlers=[
             PostOnceConnectionRetryHandler(max_retry_count=2),
-            BoundedRateLimitRetryHandler(max_retry_count=3),
+            BoundedRateLimitRetryHandler(max_retry_count=3, metrics=metrics),
             ServerErrorRetryHandler(max_retry_count=2),
         ],
     )

@@ -4,6 +4,7 @@ calendar month)."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -20,15 +21,39 @@ def usage_month(epoch: float) -> str:
 class CallCounter:
     """Counts every Rekognition attempt (retries included) in its month as it is made: called by the API's pacer just
     before the attempt is signed and sent. Counted before, not after: a crash between the count and the call counts
-    that one call too many, and no call is ever missed. A store that fails to count costs the count, never the call
-    (one log line)."""
+    that one call too many, and no call is ever missed.
 
-    def __init__(self, usage: UsageCounters, *, clock: Callable[[], float] = time.time) -> None:
+    With a limit (LABELBOT_MONTHLY_CALL_LIMIT) the count is also the permission: once the month's calls, all APIs and
+    processes together, reached it, the call is refused (False) and not made. A store that fails to count costs the
+    count, never the call (one log line): the limit is not enforced while the store can't say."""
+
+    def __init__(
+        self, usage: UsageCounters, *, limit: int | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self._usage = usage
+        self.limit = limit
         self._clock = clock
+        self._lock = threading.Lock()
+        self._latest: tuple[str, int] = ("", 0)  # the month, and its total as this process last counted it
 
-    def __call__(self, api: str) -> None:
+    def __call__(self, api: str) -> bool:
+        """Count one call of `api`; False: the month's limit is reached, don't make it."""
+        month = usage_month(self._clock())
         try:
-            self._usage.count_call(usage_month(self._clock()), api)
+            total = self._usage.count_call(month, api, limit=self.limit)
         except Exception:
             log.exception("counting a %s call in the usage failed", api)
+            return True
+        self._note(month, self.limit if total is None else total)
+        return total is not None
+
+    def _note(self, month: str, total: int) -> None:
+        with self._lock:
+            if (month, total) > self._latest:
+                self._latest = (month, total)
+
+    def month_total(self, month: str) -> int:
+        """The month's calls as this process last counted them (0: none counted here this month)."""
+        with self._lock:
+            latest_month, total = self._latest
+        return total if latest_month == month else 0

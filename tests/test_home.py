@@ -4,6 +4,7 @@ end to end (signed event → users.conversations → views.publish on the fake S
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 
@@ -13,6 +14,9 @@ from bot.home import HomeChannel, build_home_view, short_reason
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides, ChannelSettings
 from bot.store import HeldImage, LabellingError, LabellingSummary, Stores
+from bot.store.protocols import MonthUsage
+from bot.usage import usage_month
+from bot.usage_report import month_name
 from tests.conftest import Clock, both_runtimes, fixture_bytes
 from tests.slack_requests import file_share_event, next_ts
 
@@ -378,3 +382,113 @@ def test_the_home_tab_lists_the_weeks_held_images_with_details_for_admins_only(s
     assert "<#C0001> · waiting for an admin · posted by <@UPOSTER> · Violence 91%" in admin
     assert "<#C0001> · waiting for an admin" in bob
     assert "Violence" not in bob and "UPOSTER" not in bob
+
+
+# ---- this month's usage -----------------------------------------------------------------------------------------
+
+DECEMBER = MonthUsage(
+    "2026-12",
+    {"DetectLabels": 1200, "DetectModerationLabels": 0, "DetectText": 300},
+    {"seen": 1500, "labelled": 1400, "held": 3, "failed": 7, "limited": 4, "cache_hits": 90},
+    busiest=(("G0SECRET", 900),),
+)
+
+
+def test_this_months_workspace_usage_shows_after_the_week_with_its_cost_and_cap():
+    view = build_home_view([], EMPTY, DEFAULTS, month=DECEMBER, month_cost_usd=1.5, call_limit=10_000)
+
+    assert_valid_home_view(view)
+    text = view_text(view)
+    assert (
+        text.index("Last 7 days") < text.index("December 2026 so far, whole workspace") < text.index("Public channels")
+    )
+    for figure in (
+        "*Images seen*\n1,500",
+        "*Labelled*\n1,400",
+        "*Held for review*\n3",
+        "*Couldn't label*\n7",
+        "*Not sent: monthly cap*\n4",
+        "*Answered from the cache*\n90",
+        "*Rekognition calls*\n1,500",
+        "*Estimated cost*\n$1.50",
+        "*Monthly cap*\n1,500 of 10,000 Rekognition calls (15%)",
+    ):
+        assert figure in text, figure
+    assert "G0SECRET" not in json.dumps(view)  # the busiest channels may be private: never on the tab
+
+
+def test_without_a_cap_the_month_says_so_and_a_nearly_reached_cap_is_not_rounded_up():
+    uncapped = view_text(build_home_view([], EMPTY, DEFAULTS, month=DECEMBER, month_cost_usd=1.5))
+    nearly = view_text(build_home_view([], EMPTY, DEFAULTS, month=DECEMBER, call_limit=1_501))
+
+    assert "*Monthly cap*\nNo monthly cap on Rekognition calls." in uncapped
+    assert "1,500 of 1,501 Rekognition calls (99.9%)" in nearly
+
+
+def test_the_month_is_left_out_without_usage_and_said_unavailable_when_reading_it_failed():
+    assert "so far" not in view_text(build_home_view([], EMPTY, DEFAULTS))
+    unavailable = build_home_view([], EMPTY, DEFAULTS, month_unavailable=True)
+
+    assert_valid_home_view(unavailable)
+    assert "This month, whole workspace\nI couldn't read this month's usage just now" in view_text(unavailable)
+
+
+def seed_usage(bot) -> str:
+    """Four Rekognition calls and two images seen this month, one of them in a private channel."""
+    month = usage_month(time.time())
+    usage = bot.services.stores.usage
+    for api in ("DetectLabels", "DetectLabels", "DetectLabels", "DetectText"):
+        usage.count_call(month, api)
+    for channel in ("C0001", "G0PRIV"):
+        usage.count_images(month, channel, {"seen": 1, "labelled": 1})
+    return month
+
+
+def test_the_home_tab_shows_this_months_workspace_usage_cost_and_cap(start_bot, fake_slack):
+    fake_slack.channels = [{"id": "C0001", "name": "general"}]
+    bot = start_bot(LABELBOT_MONTHLY_CALL_LIMIT="40", LABELBOT_PRICE_PER_CALL_USD="0.01")
+    month = seed_usage(bot)
+
+    bot.post_event(home_opened())
+
+    [publish] = fake_slack.wait_for_calls("views.publish")
+    assert_valid_home_view(publish["view"])
+    text = view_text(publish["view"])
+    assert f"{month_name(month)} so far, whole workspace" in text
+    assert "*Images seen*\n2" in text and "*Labelled*\n2" in text and "*Couldn't label*\n0" in text
+    assert "*Rekognition calls*\n4" in text
+    assert "*Estimated cost*\n$0.04" in text  # 4 calls at LABELBOT_PRICE_PER_CALL_USD's $0.01
+    assert "*Monthly cap*\n4 of 40 Rekognition calls (10%)" in text
+    assert "G0PRIV" not in json.dumps(publish["view"])  # counted in the totals, never named
+
+
+def test_without_a_monthly_call_limit_the_home_tab_says_there_is_no_cap(start_bot, fake_slack):
+    bot = start_bot()
+    seed_usage(bot)
+
+    bot.post_event(home_opened())
+
+    [publish] = fake_slack.wait_for_calls("views.publish")
+    text = view_text(publish["view"])
+    assert "*Rekognition calls*\n4" in text and "*Estimated cost*\n$0.00" in text  # $0.004 at the list price
+    assert "*Monthly cap*\nNo monthly cap on Rekognition calls." in text
+
+
+def test_a_usage_read_failure_still_publishes_the_home_tab(start_bot, fake_slack, monkeypatch, caplog):
+    fake_slack.channels = [{"id": "C0001", "name": "general"}]
+    bot = start_bot()
+
+    def store_down(*args, **kwargs):
+        raise OSError("the usage counters are unreachable")
+
+    monkeypatch.setattr(bot.services.stores.usage, "month_usage", store_down)
+    with caplog.at_level(logging.ERROR, logger="bot.listeners.home"):
+        bot.post_event(home_opened())
+        [publish] = fake_slack.wait_for_calls("views.publish")
+
+    assert_valid_home_view(publish["view"])
+    text = view_text(publish["view"])
+    assert "I couldn't read this month's usage just now" in text
+    assert "<#C0001|general>" in text and "*Images labelled*\n0" in text  # the rest of the tab as ever
+    [line] = [r for r in caplog.records if "reading this month's usage for the Home tab failed" in r.getMessage()]
+    assert line.exc_info and "unreachable" in str(line.exc_info[1])

@@ -250,6 +250,7 @@ def tag_now(slack, channel: str, message_ts: str, results: list[ImageResult], th
         emoji_map=EmojiMap.load(),
         reactions=reactions,
         review=None,
+        limit_notices=None,
     )
     pipeline.add_reactions(channel, message_ts, results, threshold)
     reactions.drain()

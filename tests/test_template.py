@@ -20,7 +20,7 @@ from cfnlint.helpers import load_resource
 from samtranslator.translator.transform import transform
 
 from bot.aws_lambda import SWEEP_EVENT
-from bot.config import DYNAMODB_TABLE_VARIABLES, load_config
+from bot.config import DYNAMODB_TABLE_VARIABLES, ConfigError, load_config
 from bot.serve import EVENTS_PATH
 from bot.store.dynamodb.tables import TABLES, TTL_ATTRIBUTE
 
@@ -307,6 +307,31 @@ def test_parameters_defaults_are_the_apps_and_the_environment_loads(source, tran
         assert expected.rekognition_tps_per_process == 1.0
         assert expected.moderation_tps_per_process == 1.0  # DetectModerationLabels' quota, split alike
         assert expected.text_tps_per_process == 1.0  # and DetectText's
+
+
+def test_monthly_call_limit_is_passed_to_both_functions_and_its_pattern_admits_only_what_the_config_loads(
+    source, translated
+):
+    """MonthlyCallLimit: empty (the default) is no cap, as LABELBOT_MONTHLY_CALL_LIMIT unset; a number the pattern
+    admits loads as that cap, and one it refuses (zero, a fraction, past 10^12) fails the deploy, not a cold start."""
+    parameter = source["Parameters"]["MonthlyCallLimit"]
+    assert (parameter["Type"], parameter["Default"]) == ("String", "")
+    for function in ("EventsFunction", "LabelFunction"):
+        assert _environment(translated, function)["LABELBOT_MONTHLY_CALL_LIMIT"] == {"Ref": "MonthlyCallLimit"}
+
+    tables = {variable: f"labelbot-{logical}Table-1A2B3C" for logical, variable in DYNAMODB_TABLE_VARIABLES.items()}
+    environ = {"SLACK_BOT_TOKEN": "xoxb-1234-5678-abcdefgh", "SLACK_SIGNING_SECRET": "8f742231b1", **tables}
+    admitted = {"": None, "1": 1, "50000": 50_000, "999999999999": 10**12 - 1, "1000000000000": 10**12}
+    for value, limit in admitted.items():
+        assert re.fullmatch(parameter["AllowedPattern"], value), value
+        config = load_config({**environ, "LABELBOT_MONTHLY_CALL_LIMIT": value}, mode="lambda")
+        assert config.monthly_call_limit == limit
+    for value in ("0", "-5", "1.5", "1e6", "1000000000001", "99999999999999", "ten"):
+        assert not re.fullmatch(parameter["AllowedPattern"], value), value
+        with pytest.raises(ConfigError, match="LABELBOT_MONTHLY_CALL_LIMIT"):
+            load_config({**environ, "LABELBOT_MONTHLY_CALL_LIMIT": value}, mode="lambda")
+    for value in ("01", "1,000", "1_000", " 5"):  # the config would read these; the parameter asks for plain digits
+        assert not re.fullmatch(parameter["AllowedPattern"], value), value
 
 
 def test_requirements_txt_is_pyprojects_dependencies():

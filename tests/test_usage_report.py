@@ -9,7 +9,7 @@ import time
 from bot.pricing import PRICES_USD
 from bot.store.protocols import MonthUsage
 from bot.usage import CallCounter, usage_month
-from bot.usage_report import describe_usage, month_name, previous_month
+from bot.usage_report import describe_usage, limit_line, month_name, previous_month
 from tests.conftest import fixture_bytes
 from tests.slack_requests import file_share_event
 
@@ -18,7 +18,7 @@ MIDNIGHT = calendar.timegm((2026, 12, 1, 0, 0, 0))  # 2026-12-01 00:00:00 UTC
 
 def usage(month: str, seen: int = 0, labels: int = 0, text: int = 0, busiest=()) -> MonthUsage:
     calls = {"DetectLabels": labels, "DetectModerationLabels": 0, "DetectText": text}
-    images = {"seen": seen, "labelled": seen, "held": 0, "failed": 0, "cache_hits": 0}
+    images = {"seen": seen, "labelled": seen, "held": 0, "failed": 0, "limited": 0, "cache_hits": 0}
     return MonthUsage(month, calls, images, busiest)
 
 
@@ -60,6 +60,18 @@ def test_the_answer_sets_this_month_beside_last_month_with_calls_cost_and_busies
 
     costly = describe_usage(this, usage("2026-11"), {**PRICES_USD, "DetectText": 0.01}, channel_id=None)
     assert "$4.20" in costly  # 1,200 x $0.001 + 300 x $0.01
+
+
+def test_the_answer_says_how_much_of_the_monthly_limit_is_used():
+    answer = describe_usage(usage("2026-12", labels=40), usage("2026-11"), PRICES_USD, channel_id=None, limit=50)
+    assert "Monthly limit: 40 of 50 Rekognition calls (80%)." in answer
+    assert limit_line(50, 50) == (
+        "Monthly limit: 50 of 50 Rekognition calls (100%): reached, new images are not labelled until next month."
+    )
+    assert limit_line(1500, 1501) == "Monthly limit: 1,500 of 1,501 Rekognition calls (99.9%)."  # never rounded up
+    assert "LABELBOT_MONTHLY_CALL_LIMIT is not set" in describe_usage(
+        usage("2026-12"), usage("2026-11"), PRICES_USD, channel_id=None
+    )
 
 
 def test_a_channels_answer_says_the_calls_and_cost_are_the_workspaces():

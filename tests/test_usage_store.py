@@ -28,21 +28,36 @@ def test_calls_are_counted_per_api_and_month(usage):
 
 
 def test_the_cap_counts_every_api_together_and_stops_exactly_at_it(usage):
+    # Each count answers the month's total with it: what the 80 % and 100 % notices are decided on.
     assert [usage.count_call("2026-12", api, limit=3) for api in ("DetectLabels", "DetectText", "DetectLabels")] == [
-        True,
-        True,
-        True,
+        1,
+        2,
+        3,
     ]
-    assert usage.count_call("2026-12", "DetectModerationLabels", limit=3) is False
+    assert usage.count_call("2026-12", "DetectModerationLabels", limit=3) is None
     assert usage.month_usage("2026-12").total_calls == 3  # the refused call was not counted
-    assert usage.count_call("2027-01", "DetectLabels", limit=3)  # a new month starts from nothing
+    assert usage.count_call("2026-12", "DetectText") == 4  # no limit: counted whatever the total
+    assert usage.count_call("2027-01", "DetectLabels", limit=3) == 1  # a new month starts from nothing
 
 
 def test_concurrent_callers_never_pass_the_cap(usage):
     with ThreadPoolExecutor(8) as pool:
         counted = list(pool.map(lambda _: usage.count_call("2026-12", "DetectLabels", limit=25), range(60)))
 
-    assert counted.count(True) == 25 and usage.month_usage("2026-12").total_calls == 25
+    assert sorted(total for total in counted if total is not None) == list(range(1, 26))
+    assert counted.count(None) == 35 and usage.month_usage("2026-12").total_calls == 25
+
+
+def test_a_notice_is_claimed_once_a_month_by_one_of_many_callers(usage):
+    with ThreadPoolExecutor(8) as pool:
+        claims = list(pool.map(lambda _: usage.claim_notice("2026-12", "admins:80"), range(20)))
+
+    assert claims.count(True) == 1
+    assert usage.claim_notice("2026-12", "limit:C1:2026-12-07") is True
+    assert usage.claim_notice("2026-12", "limit:C1:2026-12-07") is False
+    assert usage.claim_notice("2026-12", "limit:C1:2026-12-08") is True  # the next day's
+    assert usage.claim_notice("2027-01", "admins:80") is True  # the next month's
+    assert usage.month_usage("2026-12").total_calls == 0  # notices are not counters
 
 
 def test_images_are_counted_by_channel_and_outcome_with_the_busiest_channels_first(usage):
@@ -53,10 +68,10 @@ def test_images_are_counted_by_channel_and_outcome_with_the_busiest_channels_fir
 
     month = usage.month_usage("2026-12", busiest=2)
 
-    assert month.images == {"seen": 11, "labelled": 6, "held": 1, "failed": 1, "cache_hits": 2}
+    assert month.images == {"seen": 11, "labelled": 6, "held": 1, "failed": 1, "limited": 0, "cache_hits": 2}
     assert month.busiest == (("C2", 7), ("C1", 3))
     one = usage.month_usage("2026-12", channel_id="C1")
-    assert one.images == {"seen": 3, "labelled": 0, "held": 1, "failed": 0, "cache_hits": 2}
+    assert one.images == {"seen": 3, "labelled": 0, "held": 1, "failed": 0, "limited": 0, "cache_hits": 2}
     assert one.busiest == (("C1", 3),)
 
 
@@ -64,9 +79,11 @@ def test_usage_survives_a_restart(tmp_path):
     first = open_sqlite_stores(tmp_path / "db")
     first.usage.count_call("2026-12", "DetectLabels")
     first.usage.count_images("2026-12", "C1", {"seen": 1})
+    first.usage.claim_notice("2026-12", "admins:80")
     first.close()
 
     again = open_sqlite_stores(tmp_path / "db")
     assert again.usage.month_usage("2026-12").total_calls == 1
     assert again.usage.month_usage("2026-12").images["seen"] == 1
+    assert again.usage.claim_notice("2026-12", "admins:80") is False
     again.close()

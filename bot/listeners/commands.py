@@ -107,7 +107,9 @@ def usage_answer(services: Services, channel_id: str, user_id: str) -> str:
     usage = services.stores.usage
     this = usage.month_usage(month, channel_id=scope)
     last = usage.month_usage(previous_month(month), channel_id=scope)
-    return describe_usage(this, last, services.config.prices_usd, channel_id=scope)
+    return describe_usage(
+        this, last, services.config.prices_usd, channel_id=scope, limit=services.config.monthly_call_limit
+    )
 
 
 def moderation_notices(services: Services) -> ModerationNotices:

@@ -1,7 +1,8 @@
 """app_home_opened: acked at once; then (lazily) the Home tab is gathered and published for whoever opened it.
 
 Everyone sees the same tab, so it covers only the public channels the bot is in: their settings, and the counts,
-top labels and problems of their images. Nothing of private channels or conversations."""
+top labels and problems of their images. Nothing of private channels or conversations, but for this month's usage:
+the whole workspace's totals, which name no channel."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
 from bot.home import MAX_HELD, RECENT_ERRORS, SUMMARY_DAYS, TOP_LABELS, HomeChannel, build_home_view
+from bot.pricing import month_cost
 from bot.services import Services
+from bot.store.protocols import MonthUsage
+from bot.usage import usage_month
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,7 @@ def publish_home(services: Services, user_id: str) -> None:
         since, top_labels=TOP_LABELS, recent_errors=RECENT_ERRORS, channel_ids=public
     )
     held = services.stores.moderation.held_since(since, channel_ids=public, limit=MAX_HELD)
+    month = month_usage(services)
     view = build_home_view(
         home,
         summary,
@@ -51,11 +56,24 @@ def publish_home(services: Services, user_id: str) -> None:
         moderation_shown=services.defaults.moderation or any(c.settings.moderation for c in home),
         reviewer=bool(held) and services.permission.may_review(user_id) is True,
         workspace_url=services.search.workspace_url(),
+        month=month,
+        month_cost_usd=month_cost(month, services.config.prices_usd) if month is not None else 0.0,
+        call_limit=services.config.monthly_call_limit,
+        month_unavailable=month is None,
     )
     try:
         services.slack.views_publish(user_id=user_id, view=view)
     except SlackApiError as exc:
         log.warning("publishing the Home tab for %s failed: %s", user_id, exc.response.get("error"))
+
+
+def month_usage(services: Services) -> MonthUsage | None:
+    """This UTC month's workspace-wide usage, or None (logged) when the store can't say: the tab publishes without."""
+    try:
+        return services.stores.usage.month_usage(usage_month(time.time()), busiest=0)  # the tab names no channel
+    except Exception:
+        log.exception("reading this month's usage for the Home tab failed")
+        return None
 
 
 def member_channels(services: Services) -> tuple[list[dict], str | None]:

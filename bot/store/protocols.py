@@ -296,7 +296,8 @@ class WherePictures(Protocol):
 
 
 REKOGNITION_APIS = ("DetectLabels", "DetectModerationLabels", "DetectText")
-IMAGE_OUTCOMES = ("seen", "labelled", "held", "failed", "cache_hits")
+# limited: not sent to Rekognition, the month's call limit (LABELBOT_MONTHLY_CALL_LIMIT) reached
+IMAGE_OUTCOMES = ("seen", "labelled", "held", "failed", "limited", "cache_hits")
 
 
 @dataclass(frozen=True)
@@ -317,9 +318,14 @@ class MonthUsage:
 class UsageCounters(Protocol):
     """Usage (the cost issue): counted as it happens, kept across restarts, one set of counters per month."""
 
-    def count_call(self, month: str, api: str, *, limit: int | None = None) -> bool:
-        """Count one Rekognition call of `api` in `month`; with a limit, only while the month's calls (all APIs
-        together) are under it, atomically across processes: False, and nothing counted, once it is reached."""
+    def count_call(self, month: str, api: str, *, limit: int | None = None) -> int | None:
+        """Count one Rekognition call of `api` in `month` and return the month's calls (all APIs together) with it;
+        with a limit, only while they are under it, atomically across processes: None, and nothing counted, once it
+        is reached."""
+
+    def claim_notice(self, month: str, notice: str) -> bool:
+        """True the first time `notice` (a name such as "limit:C123:2026-12-07") is claimed in `month`, atomically
+        across processes; False ever after: a notice due once is sent once."""
 
     def count_images(self, month: str, channel_id: str, counts: dict[str, int]) -> None:
         """Add these images (outcome in IMAGE_OUTCOMES: how many) in the channel, in one write."""

@@ -49,7 +49,9 @@ def summarize(finished: list[dict], top_labels: int, recent_errors: int) -> Labe
         reverse=True,
     )
     return LabellingSummary(
-        images_labelled=sum(1 for _, r in results if r.error is None and not r.skipped and not r.held),
+        images_labelled=sum(
+            1 for _, r in results if r.error is None and not r.skipped and not r.held and not r.limited
+        ),
         images_failed=len(errors),
         top_labels=tuple(sorted(per_label.items(), key=lambda pair: (-pair[1], pair[0]))[:top_labels]),
         recent_errors=tuple(

@@ -1,5 +1,6 @@
 """Usage counters on DynamoDB, in the Jobs table's partition "usage#<month>": sk "calls" holds the month's total and
-one counter per API; sk "channel#<id>" one counter per outcome. A capped count is one conditional update (ADD, on
+one counter per API; sk "channel#<id>" one counter per outcome; sk "notice#<name>" marks a notice sent. A capped
+count is one conditional update (ADD, on
 condition that the total is under the limit), so Lambda instances together never pass the cap. The items expire
 400 days after the month (last month stays for /labels usage; a year back for whoever asks)."""
 
@@ -21,7 +22,7 @@ class DynamoUsageCounters:
     def __init__(self, tables: DynamoTables) -> None:
         self._tables = tables
 
-    def count_call(self, month: str, api: str, *, limit: int | None = None) -> bool:
+    def count_call(self, month: str, api: str, *, limit: int | None = None) -> int | None:
         if api not in REKOGNITION_APIS:
             raise ValueError(f"unknown Rekognition API {api!r}")
         counted = self._tables.update(
@@ -33,7 +34,17 @@ class DynamoUsageCounters:
             limit=limit,
             expires_at=_expires_at(month),
         )
-        return counted is not None
+        return None if counted is None else int(counted["total"])
+
+    def claim_notice(self, month: str, notice: str) -> bool:
+        claimed = self._tables.update(
+            self._tables.jobs_table,
+            {"pk": usage_pk(month), "sk": f"notice#{notice}"},
+            "SET #expires_at = :expires_at",
+            "attribute_not_exists(#pk)",
+            expires_at=_expires_at(month),
+        )
+        return claimed is not None
 
     def count_images(self, month: str, channel_id: str, counts: dict[str, int]) -> None:
         unknown = set(counts) - set(IMAGE_OUTCOMES)

@@ -31,9 +31,10 @@ class SqliteLabellingSummaries:
         error = "json_extract(jobs.result_json, '$.error')"
         skipped = "COALESCE(json_extract(jobs.result_json, '$.skipped'), 0)"
         held = "COALESCE(json_array_length(jobs.result_json, '$.held'), 0) > 0"  # held for review: not labelled
+        limited = "COALESCE(json_extract(jobs.result_json, '$.limited'), 0)"  # past the monthly limit: not sent
         with self._database.reading() as db:
             labelled, failed = db.execute(
-                f"SELECT COUNT(*) FILTER (WHERE {error} IS NULL AND NOT {skipped} AND NOT {held}),"
+                f"SELECT COUNT(*) FILTER (WHERE {error} IS NULL AND NOT {skipped} AND NOT {held} AND NOT {limited}),"
                 f" COUNT(*) FILTER (WHERE {error} IS NOT NULL) FROM jobs WHERE {finished}",
                 scope,
             ).fetchone()

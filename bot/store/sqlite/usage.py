@@ -20,6 +20,11 @@ CREATE TABLE IF NOT EXISTS usage_images (
     images INTEGER NOT NULL,
     PRIMARY KEY (month, channel_id, outcome)
 );
+CREATE TABLE IF NOT EXISTS usage_notices (
+    month TEXT NOT NULL,
+    notice TEXT NOT NULL,  -- limit:<channel>:<day> | admins:80 | admins:100
+    PRIMARY KEY (month, notice)
+);
 """
 
 
@@ -27,19 +32,25 @@ class SqliteUsageCounters:
     def __init__(self, database: SqliteDatabase) -> None:
         self._database = database
 
-    def count_call(self, month: str, api: str, *, limit: int | None = None) -> bool:
+    def count_call(self, month: str, api: str, *, limit: int | None = None) -> int | None:
         with self._database.transaction() as db:
-            if limit is not None:
-                query = "SELECT COALESCE(SUM(calls), 0) FROM usage_calls WHERE month=?"
-                (total,) = db.execute(query, (month,)).fetchone()
-                if total >= limit:
-                    return False
+            query = "SELECT COALESCE(SUM(calls), 0) FROM usage_calls WHERE month=?"
+            (total,) = db.execute(query, (month,)).fetchone()
+            if limit is not None and total >= limit:
+                return None
             db.execute(
                 "INSERT INTO usage_calls (month, api, calls) VALUES (?, ?, 1)"
                 " ON CONFLICT (month, api) DO UPDATE SET calls = calls + 1",
                 (month, api),
             )
-            return True
+            return int(total) + 1
+
+    def claim_notice(self, month: str, notice: str) -> bool:
+        with self._database.transaction() as db:
+            inserted = db.execute(
+                "INSERT INTO usage_notices (month, notice) VALUES (?, ?) ON CONFLICT DO NOTHING", (month, notice)
+            )
+            return inserted.rowcount == 1
 
     def count_images(self, month: str, channel_id: str, counts: dict[str, int]) -> None:
         unknown = set(counts) - set(IMAGE_OUTCOMES)

@@ -1,0 +1,100 @@
+"""The monthly call limit (LABELBOT_MONTHLY_CALL_LIMIT), told to people: the channel whose images weren't sent gets
+one line a UTC day; the admins get one DM when the month's calls reach 80 % of the limit and one at 100 %.
+
+Each notice is claimed in the store first (UsageCounters.claim_notice), so it goes once whichever process or Lambda
+instance meets it. A notice Slack refuses is logged and not sent again that day (or month): they explain, nothing
+depends on them. The month's total comes from this process's own counts (bot.usage.CallCounter): whoever made the
+call that crossed a mark is the one that sees it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.store import UsageCounters
+from bot.usage import CallCounter, usage_month
+
+log = logging.getLogger(__name__)
+
+ADMIN_MARKS = (80, 100)  # percent of the limit at which the admins are told
+
+
+def limit_reached_line(limit: int) -> str:
+    return (
+        f"labelbot reached this month's limit of {limit:,} Rekognition calls, so I'm not labelling new images here "
+        "until next month (images I've seen before are still answered). An admin can raise "
+        "LABELBOT_MONTHLY_CALL_LIMIT."
+    )
+
+
+def admin_line(mark: int, total: int, limit: int, month: str) -> str:
+    if mark >= 100:
+        return (
+            f"labelbot reached its limit of {limit:,} Rekognition calls for {month} (UTC): new images aren't labelled "
+            "until next month; images seen before are still answered from the cache. Raise "
+            "LABELBOT_MONTHLY_CALL_LIMIT (MonthlyCallLimit on AWS) and restart to go on. `/labels usage` shows where "
+            "the calls went."
+        )
+    return (
+        f"labelbot has used {total:,} of its {limit:,} Rekognition calls for {month} (UTC), {mark} % of "
+        "LABELBOT_MONTHLY_CALL_LIMIT. Past the limit, new images aren't labelled until next month. `/labels usage` "
+        "shows where the calls went."
+    )
+
+
+class CallLimitNotices:
+    def __init__(
+        self,
+        usage: UsageCounters,
+        slack: WebClient,
+        counter: CallCounter,
+        admins: Collection[str],
+        *,
+        fallback_channel: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """admins: who gets the DMs; without any, fallback_channel (LABELBOT_MODERATION_CHANNEL) gets them, and
+        without that they are WARNING lines in the log."""
+        self._usage = usage
+        self._slack = slack
+        self._counter = counter
+        self._admin_destinations = tuple(sorted(admins)) or ((fallback_channel,) if fallback_channel else ())
+        self._clock = clock
+
+    def after_job(self, channel_id: str, *, limited: bool) -> None:
+        """After each job: `limited` if the job's image (or its text) wasn't sent for the limit. Never raises."""
+        limit = self._counter.limit
+        if limit is None:
+            return
+        now = self._clock()
+        month = usage_month(now)
+        try:
+            if limited and self._usage.claim_notice(
+                month, f"limit:{channel_id}:{time.strftime('%F', time.gmtime(now))}"
+            ):
+                self._post(channel_id, limit_reached_line(limit), "the channel's limit notice")
+            total = self._counter.month_total(month)
+            for mark in ADMIN_MARKS:
+                if total * 100 >= limit * mark and self._usage.claim_notice(month, f"admins:{mark}"):
+                    self._tell_admins(admin_line(mark, total, limit, month), mark)
+        except Exception:
+            log.exception("sending the monthly limit's notices failed")
+
+    def _tell_admins(self, text: str, mark: int) -> None:
+        log.warning("Rekognition calls this month reached %d %% of LABELBOT_MONTHLY_CALL_LIMIT", mark)
+        if not self._admin_destinations:
+            log.warning("no LABELBOT_ADMINS to tell: %s", text)
+        for destination in self._admin_destinations:
+            self._post(destination, text, f"the admins' {mark} % notice")
+
+    def _post(self, channel: str, text: str, what: str) -> None:
+        try:
+            self._slack.chat_postMessage(channel=channel, text=text, unfurl_links=False, unfurl_media=False)
+        except SlackApiError as exc:
+            log.warning("%s to %s could not be posted: %s", what, channel, exc.response.get("error"))
+        except OSError as exc:
+            log.warning("%s to %s failed: %r", what, channel, exc)
