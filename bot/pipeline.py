@@ -7,7 +7,6 @@ import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
-from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -22,9 +21,11 @@ from bot.rate_limit import ChannelPacer
 from bot.reactions import ReactionQueue
 from bot.rekognition import CallLimitReached, RekognitionError
 from bot.render import ImageResult, Reply, render_reply
+from bot.reply_thread import REPLY_EVENT_TYPE, find_posted_reply
 from bot.screen_text import secret_warning
 from bot.settings import ChannelSettings
 from bot.slack_api import SlackTokenRefused, rate_limited, retry_after_seconds, token_refused
+from bot.slack_file_objects import UNSUPPORTED_IMAGE_FILETYPES, is_candidate_image, thumbnail_url
 from bot.slack_files import DownloadError, SlackFileDownloader
 from bot.store import IndexedImage, Job, Stores
 from bot.usage import usage_month
@@ -32,34 +33,11 @@ from bot.usage_notices import CallLimitNotices
 
 log = logging.getLogger(__name__)
 
-IMAGE_FILETYPES = frozenset({"jpg", "jpeg", "png", "gif", "webp", "heic", "heif", "avif", "bmp", "tiff", "tif", "ico"})
-UNSUPPORTED_IMAGE_FILETYPES = frozenset({"svg", "eps", "psd", "ai", "raw", "dng", "cr2", "nef", "arw"})
 # Errors after which posting again can never succeed: drop the reply and say so in the log. (A refused token is
 # not one: the reply waits in the store for a restart with a good token; see bot.slack_api.)
 PERMANENT_POST_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
 MAX_JOB_ATTEMPTS = 3
-# The Slack message metadata event type of the bot's replies; its payload names the message answered.
-REPLY_EVENT_TYPE = "labelbot_reply"
-MAX_THREAD_PAGES = 10  # conversations.replies pages (200 messages each) searched for an interrupted reply
 GAVE_UP = "I couldn't label this image: labelling it was interrupted three times."
-# Slack's thumbnails (thumb_N, no longer than N px a side, with thumb_N_w and thumb_N_h): the smallest whose long
-# side reaches THUMB_MIN_LONG_SIDE is downloaded instead of the original (in practice thumb_1024 of any photo at
-# least 1024 px), a tenth of a camera file's bytes and plenty for labelling. JPEG and PNG ones only.
-THUMB_SIZES = (360, 480, 720, 800, 960, 1024)
-THUMB_MIN_LONG_SIDE = 1024
-THUMB_SUFFIXES = (".jpg", ".jpeg", ".png")
-KEPT_FILE_FIELDS = (
-    "id",
-    "name",
-    "title",
-    "mimetype",
-    "filetype",
-    "size",
-    "url_private",
-    "url_private_download",
-    "file_access",
-    *(f"thumb_{n}{suffix}" for n in THUMB_SIZES for suffix in ("", "_w", "_h")),
-)
 # Downloaded images held at once by all workers together, until each is prepared (or answered from the cache): a
 # worker about to download waits while the others hold this many bytes, so memory follows this, not the worker count
 # (64 workers downloading 4 MB originals at once would hold 250 MB). A file counts as its size from the file object;
@@ -90,35 +68,6 @@ class JobMetrics:
 
 def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
-
-
-def is_candidate_image(file: dict) -> bool:
-    """From the event alone: could this file be an image? (Files Slack sent without details count.)"""
-    if file.get("file_access") == "check_file_info":
-        return True
-    mimetype = str(file.get("mimetype") or "").lower()
-    filetype = str(file.get("filetype") or "").lower()
-    return mimetype.startswith("image/") or filetype in IMAGE_FILETYPES or filetype in UNSUPPORTED_IMAGE_FILETYPES
-
-
-def job_file(file: dict) -> dict:
-    """What a job keeps of Slack's file object."""
-    return {key: file[key] for key in KEPT_FILE_FIELDS if key in file}
-
-
-def thumbnail_url(file: dict) -> str | None:
-    """The smallest JPEG/PNG thumbnail of the file whose long side is at least THUMB_MIN_LONG_SIDE, or None."""
-    for size in THUMB_SIZES:
-        url, width, height = file.get(f"thumb_{size}"), file.get(f"thumb_{size}_w"), file.get(f"thumb_{size}_h")
-        if not isinstance(url, str) or not urlsplit(url).path.lower().endswith(THUMB_SUFFIXES):
-            continue
-        try:
-            long_side = max(int(width), int(height))
-        except (TypeError, ValueError):
-            continue
-        if long_side >= THUMB_MIN_LONG_SIDE:
-            return url
-    return None
 
 
 @dataclass
@@ -409,7 +358,7 @@ class Pipeline:
         if self.stores.replies.reply_interrupted(channel_id, message_ts):
             # A process died while posting this reply, so the post may have reached Slack: look before posting.
             try:
-                posted_ts = self.find_posted_reply(channel_id, thread_ts, message_ts)
+                posted_ts = find_posted_reply(self.slack, channel_id, thread_ts, message_ts)
             except Exception as exc:
                 return self._settle_failed_reply(channel_id, message_ts, exc, "reading the thread", maybe_posted=False)
             if posted_ts is not None:
@@ -473,43 +422,6 @@ class Pipeline:
         if settings.tags:
             self.add_reactions(channel_id, message_ts, results, settings.threshold)
         return True
-
-    def find_posted_reply(self, channel_id: str, thread_ts: str, message_ts: str) -> str | None:
-        """The ts of the bot's reply to this message if it is in the thread already (recognised by the metadata
-        post_reply attaches), else None. Raises what conversations.replies raises, except for the errors after
-        which posting is still right (the thread is gone, or the app lacks the *:history scopes)."""
-        cursor = None
-        for _ in range(MAX_THREAD_PAGES):
-            try:
-                response = self.slack.conversations_replies(
-                    channel=channel_id,
-                    ts=thread_ts,
-                    oldest=message_ts,  # the reply came after the message (a long thread's older part is skipped)
-                    include_all_metadata=True,
-                    limit=200,
-                    cursor=cursor,
-                )
-            except SlackApiError as exc:
-                error = exc.response.get("error")
-                if error == "missing_scope":
-                    log.warning("cannot read the thread in %s (needs the *:history scopes); posting", channel_id)
-                    return None
-                if error == "thread_not_found":
-                    return None
-                raise
-            for message in response.get("messages") or ():
-                metadata = message.get("metadata") or {}
-                if (
-                    message.get("bot_id")
-                    and metadata.get("event_type") == REPLY_EVENT_TYPE
-                    and (metadata.get("event_payload") or {}).get("message_ts") == message_ts
-                ):
-                    return str(message.get("ts", ""))
-            cursor = (response.get("response_metadata") or {}).get("next_cursor")
-            if not response.get("has_more") or not cursor:
-                return None
-        log.warning("the thread of %s in %s is too long to check for an earlier reply; posting", message_ts, channel_id)
-        return None
 
     def _settle_failed_reply(
         self, channel_id: str, message_ts: str, exc: Exception, doing: str, *, maybe_posted: bool

@@ -20,10 +20,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot.images import ImageError, prepare_for_rekognition
 from bot.mrkdwn import escape, literal
-from bot.pipeline import thumbnail_url
 from bot.render import shown_labels
 from bot.settings import ChannelSettings
 from bot.slack_api import token_refused
+from bot.slack_file_objects import thumbnail_url
 from bot.slack_files import DownloadError, SlackFileDownloader
 from bot.store import LabelledImage, WherePictures
 from bot.where_picture import draw_where

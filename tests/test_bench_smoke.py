@@ -57,3 +57,16 @@ def test_with_text_on_every_distinct_image_is_read_once_and_every_reply_has_its_
     assert result.answered == 4 and result.duplicate_replies == 0 and result.error_replies == 0
     assert result.with_text == 4  # the re-posts too, from the cache
     assert result.calls_by_api == {"DetectLabels": 2, "DetectText": 2}
+
+
+def test_the_metrics_overhead_benchmark_measures_both_modes_and_the_capped_count(capsys, monkeypatch):
+    import sys
+
+    from bench import metrics_overhead
+
+    monkeypatch.setattr(sys, "argv", ["metrics_overhead", "--jobs", "50", "--calls", "20"])
+    metrics_overhead.main()
+
+    out = capsys.readouterr().out
+    assert "| single |" in out and "| multiprocess |" in out
+    assert "Counting one Rekognition call against the monthly limit (SQLite):" in out

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.reply_thread import find_posted_reply
 from bot.store.sqlite import open_sqlite_stores
 from tests.bot_processes import APP_TOKEN, BotProcess
 from tests.conftest import BOT_TOKEN, fixture_bytes, slack_rate_limits
@@ -147,11 +148,11 @@ def test_the_reply_is_found_on_a_later_page_of_a_long_thread(start_bot, fake_sla
     }
     fake_slack.thread_messages.extend([*chatter, ours])
 
-    found = bot.services.pipeline.find_posted_reply("C0001", "1.000001", "1.000002")
+    found = find_posted_reply(bot.services.slack, "C0001", "1.000001", "1.000002")
 
     assert found == "3.000001"
     assert [c.get("cursor") for c in fake_slack.calls_to("conversations.replies")] == [None, "200", "400"]
-    assert bot.services.pipeline.find_posted_reply("C0001", "1.000001", "1.000003") is None
+    assert find_posted_reply(bot.services.slack, "C0001", "1.000001", "1.000003") is None
 
 
 def test_a_failed_thread_read_leaves_the_reply_to_the_sweep(start_bot, fake_slack):

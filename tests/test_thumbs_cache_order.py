@@ -13,10 +13,10 @@ from PIL import Image
 
 from bot.analysis import label_cache_key
 from bot.download_budget import ByteBudget
-from bot.pipeline import thumbnail_url
 from bot.rate_limit import ChannelPacer
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides, ChannelSettings
+from bot.slack_file_objects import thumbnail_url
 from tests.conftest import fixture_bytes, slack_rate_limits
 from tests.slack_requests import file_share_event
 

@@ -147,3 +147,23 @@ def test_the_limits_notices_follow_utc_days_and_months_with_an_injected_clock(ma
     notices.after_job("C1", limited=False)
     assert len(to("UADMIN")) == 2 and len(to("C1")) == 2
     assert store.usage.month_usage("2027-01").total_calls == 1
+
+
+def test_usage_and_the_notices_sent_survive_a_restart(start_bot, fake_slack, aws_env):
+    settings = {"LABELBOT_MONTHLY_CALL_LIMIT": "1", "LABELBOT_ADMINS": "UADMIN"}
+    first = start_bot(**settings)
+    first.post_event(file_share_event("C0001", [photo(fake_slack, "F1", 10)], ts="1700000000.000001"))
+    dms = lambda: [p for p in fake_slack.posts() if p["channel"] == "UADMIN"]  # noqa: E731
+    wait_until(lambda: len(dms()) == 2)  # the one call is 80 % and 100 % of the limit
+    first.close()  # an admin restarts the bot
+
+    again = start_bot(**settings)
+    again.post_event(file_share_event("C0001", [photo(fake_slack, "F2", 20)], ts="1700000000.000002"))
+    month = usage_month(time.time())
+    wait_until(lambda: again.services.stores.usage.month_usage(month).images["limited"] == 1)
+    wait_until(lambda: any(p["text"] == limit_reached_line(1) for p in fake_slack.posts()))
+
+    assert len(aws_env.calls) == 1  # the month's count went on from the store, not from 0
+    assert again.services.stores.usage.month_usage(month).images["seen"] == 2
+    time.sleep(0.3)
+    assert len(dms()) == 2  # the admins aren't told again

@@ -9,8 +9,8 @@ from slack_bolt import App
 
 from bot.jobs import Work
 from bot.overload import BUSY, QueueGate
-from bot.pipeline import is_candidate_image, job_file
 from bot.services import Services
+from bot.slack_file_objects import is_candidate_image, job_file
 from bot.store import JobQueue
 
 log = logging.getLogger(__name__)
