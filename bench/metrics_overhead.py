@@ -85,9 +85,7 @@ def main() -> None:
     if args.child:
         child(args.child, args.jobs)
         return
-    print(
-        f"# {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · {time.strftime('%F %R')}"
-    )
+    print(f"# {os.cpu_count()} cores · Python {platform.python_version()} · {time.strftime('%F %R')}")
     print("| prometheus_client mode | one job's recording | one scrape (p50) | scrape size |")
     print("|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -102,12 +104,18 @@ def run_bot(command: str) -> int:
 def use_multiprocess_metrics() -> None:
     """The bot is two processes (the one Slack talks to, and its labelling process), whose metrics one scrape adds
     up: prometheus_client's multiprocess mode, in PROMETHEUS_MULTIPROC_DIR (the operator's, emptied of an earlier
-    run's files, or a new temporary directory), inherited by the labelling process."""
-    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="labelbot-metrics-")
-    os.makedirs(path, exist_ok=True)
-    for name in os.listdir(path):
-        if name.endswith(".db"):
-            os.remove(os.path.join(path, name))
+    run's files; else a new temporary directory, removed when this process exits), inherited by the labelling
+    process."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):
+            if name.endswith(".db"):
+                os.remove(os.path.join(path, name))
+    else:
+        path = tempfile.mkdtemp(prefix="labelbot-metrics-")
+        owner = os.getpid()  # not gunicorn's forked worker, which runs the atexit handlers it inherited
+        atexit.register(lambda: os.getpid() == owner and shutil.rmtree(path, ignore_errors=True))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
 
 

@@ -297,7 +297,8 @@ class ImageAnalysis:
                 answer, called = self._answer(step, key, prepared, settings)
                 if not called:
                     self._metrics.count("cache_hits", step=step.name)
-                analysis = replace(step.add_to(analysis, answer, settings), calls=analysis.calls + called)
+                asked = called and not isinstance(answer, CallLimitReached)  # a refusal by the monthly limit: no call
+                analysis = replace(step.add_to(analysis, answer, settings), calls=analysis.calls + asked)
         return analysis
 
     def _answer(

@@ -173,13 +173,13 @@ class Pipeline:
             log.exception("indexing file %s failed", result.file_id)
 
     def count_usage(self, job: Job, result: ImageResult, metrics: JobMetrics) -> None:
-        """The image in the month's usage: seen, and labelled, held or failed; a cache hit when no step asked
+        """The image in the month's usage: seen, and labelled, held, failed or limited; a cache hit when no step asked
         Rekognition. After finish_job (a crash before it re-runs the job, which counts it then); a failure here costs
         the count, never the reply."""
         if result.skipped:
             return
-        outcome = {"error": "failed"}.get(_outcome(result), _outcome(result))
-        counts = {"seen": 1, outcome: 1}
+        outcome = _outcome(result)
+        counts = {"seen": 1, "failed" if outcome == "error" else outcome: 1}
         if outcome in ("labelled", "held") and metrics.rekognition_calls == 0:
             counts["cache_hits"] = 1
         try:

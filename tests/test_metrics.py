@@ -9,6 +9,7 @@ import json
 import time
 import urllib.request
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -195,3 +196,28 @@ def test_socket_mode_serves_metrics_on_labelbot_metrics_port(bot_env, processes,
             scrape(f"http://127.0.0.1:{port}/metrics")[1].get(("labelbot_jobs_total", (("outcome", "labelled"),))) == 1
         )
     )
+
+
+def test_an_operators_metrics_directory_is_emptied_at_start_and_the_bots_own_is_removed_at_exit(
+    bot_env, processes, fake_slack, aws_env, tmp_path
+):
+    operators = tmp_path / "metrics"
+    operators.mkdir()
+    (operators / "counter_999999.db").write_bytes(b"an earlier run's counts")
+    bot = processes({**bot_env, "PROMETHEUS_MULTIPROC_DIR": str(operators)}, "bot")
+    bot.wait_ready()
+    assert not (operators / "counter_999999.db").exists()
+    assert scrape(bot.url + "/metrics")[1][("labelbot_queue_depth", ())] == 0
+    assert bot.terminate()[0] == 0
+    assert operators.is_dir()  # the operator's: kept
+
+    own = processes(bot_env, "own")
+    own.wait_ready()
+    labelling = own.wait_for_labelling_process()
+    environ = dict(
+        entry.split("=", 1) for entry in Path(f"/proc/{labelling}/environ").read_text().split("\0") if "=" in entry
+    )
+    created = Path(environ["PROMETHEUS_MULTIPROC_DIR"])
+    assert created.is_dir() and created != operators
+    assert own.terminate()[0] == 0
+    assert not created.exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import calendar
 import collections
 import io
+import json
 import time
 
 from PIL import Image
@@ -167,3 +168,23 @@ def test_usage_and_the_notices_sent_survive_a_restart(start_bot, fake_slack, aws
     assert again.services.stores.usage.month_usage(month).images["seen"] == 2
     time.sleep(0.3)
     assert len(dms()) == 2  # the admins aren't told again
+
+
+def test_past_the_limit_a_refused_detect_text_leaves_the_labels_to_go_out_alone(start_bot, fake_slack, aws_env):
+    aws_env.labels = SCREENSHOT
+    aws_env.text_lines = [("Deploy failed", 99.0, (0.1, 0.1, 0.5, 0.1))]
+    bot = start_bot(LABELBOT_MONTHLY_CALL_LIMIT="1", LABELBOT_TEXT="on")
+    shot = fake_slack.add_file("F1", fixture_bytes("cat.jpg"), "shot.png", "image/jpeg", "jpg")
+    bot.post_event(file_share_event("C0001", [shot], ts="1700000000.000001"))
+    again = fake_slack.add_file("F2", fixture_bytes("cat.jpg"), "shot-again.png", "image/jpeg", "jpg")
+    bot.post_event(file_share_event("C0001", [again], ts="1700000000.000002"))
+
+    month = usage_month(time.time())
+    wait_until(lambda: bot.services.stores.usage.month_usage(month).images["seen"] == 2)
+    replies = [p for p in fake_slack.wait_for_posts(3) if p.get("thread_ts")]
+    assert [p["text"].split(" · ")[0] for p in replies] == ["Screenshot 97.0%", "Screenshot 97.0%"]
+    assert all("Deploy failed" not in json.dumps(p) for p in replies)  # no text line: DetectText was never sent
+    assert [p["text"] for p in fake_slack.posts() if not p.get("thread_ts")] == [limit_reached_line(1)]
+    assert [call.operation for call in aws_env.calls] == ["DetectLabels"]
+    usage = bot.services.stores.usage.month_usage(month)
+    assert usage.images == {"seen": 2, "labelled": 2, "held": 0, "failed": 0, "limited": 0, "cache_hits": 1}
