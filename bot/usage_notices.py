@@ -64,6 +64,7 @@ class CallLimitNotices:
         self._counter = counter
         self._admin_destinations = tuple(sorted(admins)) or ((fallback_channel,) if fallback_channel else ())
         self._clock = clock
+        self._settled: set[tuple[str, str]] = set()  # (month, notice) claimed already, here or elsewhere
 
     def after_job(self, channel_id: str, *, limited: bool) -> None:
         """After each job: `limited` if the job's image (or its text) wasn't sent for the limit. Never raises."""
@@ -73,16 +74,25 @@ class CallLimitNotices:
         now = self._clock()
         month = usage_month(now)
         try:
-            if limited and self._usage.claim_notice(
-                month, f"limit:{channel_id}:{time.strftime('%F', time.gmtime(now))}"
-            ):
+            if limited and self._claim(month, f"limit:{channel_id}:{time.strftime('%F', time.gmtime(now))}"):
                 self._post(channel_id, limit_reached_line(limit), "the channel's limit notice")
             total = self._counter.month_total(month)
             for mark in ADMIN_MARKS:
-                if total * 100 >= limit * mark and self._usage.claim_notice(month, f"admins:{mark}"):
+                if total * 100 >= limit * mark and self._claim(month, f"admins:{mark}"):
                     self._tell_admins(admin_line(mark, total, limit, month), mark)
         except Exception:
             log.exception("sending the monthly limit's notices failed")
+
+    def _claim(self, month: str, notice: str) -> bool:
+        """True if this process is the one to send the notice; one store write per notice and process at most, so a
+        month past 80 % doesn't cost a write per job."""
+        if (month, notice) in self._settled:
+            return False
+        if len(self._settled) > 10_000:  # a year of days in many channels: start again (the store still decides)
+            self._settled.clear()
+        claimed = self._usage.claim_notice(month, notice)
+        self._settled.add((month, notice))
+        return claimed
 
     def _tell_admins(self, text: str, mark: int) -> None:
         log.warning("Rekognition calls this month reached %d %% of LABELBOT_MONTHLY_CALL_LIMIT", mark)
