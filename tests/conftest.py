@@ -203,6 +203,8 @@ def bot_env(aws_env, fake_slack, tmp_path) -> dict[str, str]:
         SLACK_API_URL=fake_slack.api_url,
         LABELBOT_DB=str(tmp_path / "labelbot.sqlite3"),
         LABELBOT_WORKERS="4",
+        # The metrics' files under the test's folder: a bot the test kills can't remove a directory of its own.
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
     )
     return env
 

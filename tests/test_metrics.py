@@ -211,7 +211,7 @@ def test_an_operators_metrics_directory_is_emptied_at_start_and_the_bots_own_is_
     assert bot.terminate()[0] == 0
     assert operators.is_dir()  # the operator's: kept
 
-    own = processes(bot_env, "own")
+    own = processes({key: value for key, value in bot_env.items() if key != "PROMETHEUS_MULTIPROC_DIR"}, "own")
     own.wait_ready()
     labelling = own.wait_for_labelling_process()
     environ = dict(
