@@ -67,9 +67,8 @@ class PrometheusMetrics(Metrics):
     PROMETHEUS_MULTIPROC_DIR variable set), in files that a scrape from any of the processes adds up."""
 
     def __init__(self) -> None:
-        self.multiprocess = bool(os.environ.get(MULTIPROCESS_DIR))
         # Multiprocess: a scrape reads the files, so the metrics themselves are in no registry.
-        self._own = None if self.multiprocess else CollectorRegistry()
+        self._own = None if os.environ.get(MULTIPROCESS_DIR) else CollectorRegistry()
         self._collectors: list = []
         self._counters = {
             name: Counter(f"labelbot_{name}", text, labels, registry=self._own)
