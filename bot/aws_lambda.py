@@ -27,7 +27,7 @@ from bot.config import Config, ConfigError, load_config
 from bot.jobs import InvocationWork
 from bot.lambda_metrics import CloudWatchMetrics
 from bot.logs import configure_logging, environment_secrets
-from bot.rekognition import aws_session
+from bot.rekognition import aws_client
 from bot.serve import EVENTS_PATH, malformed_timestamp
 from bot.services import Services, build_services, verify_store
 
@@ -154,9 +154,9 @@ class LambdaRuntime:
 def build_lambda_client(timeout_seconds: float = 3.0) -> Any:
     """Lambda's Invoke, for lazy listeners: a short timeout (it runs inside Slack's 3-second ack), botocore's
     standard retries."""
-    return aws_session().client(
+    return aws_client(
         "lambda",
-        config=BotoConfig(
+        BotoConfig(
             connect_timeout=timeout_seconds,
             read_timeout=timeout_seconds,
             retries={"mode": "standard", "total_max_attempts": 2},

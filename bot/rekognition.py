@@ -3,6 +3,7 @@ domain errors."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -10,6 +11,8 @@ import time
 from collections.abc import Callable
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
@@ -72,15 +75,49 @@ class CallLimitReached(RekognitionError):
     """The month's Rekognition calls reached LABELBOT_MONTHLY_CALL_LIMIT: this one was not made."""
 
 
+@functools.cache
+def _botocore_data() -> botocore.loaders.Loader:
+    """botocore's data files (endpoints.json, each service's model), read once per process and shared by every
+    session: a new session reads them all again."""
+    return botocore.loaders.create_loader()
+
+
+_sessions: dict[tuple, boto3.session.Session] = {}
+_sessions_lock = threading.Lock()  # boto3 sessions are not thread-safe: one client made at a time
+
+
 def aws_session() -> boto3.session.Session:
     """boto3's standard chain, with AWS_REGION honoured as the other AWS SDKs and Lambda do (botocore alone
-    reads only AWS_DEFAULT_REGION). A missing region is a start-up error, not a failure per image."""
-    session = boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
+    reads only AWS_DEFAULT_REGION). A missing region is a start-up error, not a failure per image.
+
+    One session per process and AWS_* environment, shared by every client (Rekognition, DynamoDB, Lambda), and
+    botocore's data read once: a new session reads the endpoint and service data again and registers its ~200
+    handlers, ~190 ms of CPU per client, which a Lambda cold start paid three times. Another AWS_* environment (a
+    test's) gets a session of its own.
+    """
+    key = tuple(sorted((name, value) for name, value in os.environ.items() if name.startswith("AWS_")))
+    with _sessions_lock:
+        session = _sessions.get(key)
+        if session is None:
+            core, loader = botocore.session.get_session(), _botocore_data()
+            core.register_component("data_loader", loader)
+            session = boto3.session.Session(botocore_session=core, region_name=os.environ.get("AWS_REGION") or None)
+            loader.search_paths[:] = dict.fromkeys(loader.search_paths)  # each session adds boto3's folder again
+            if len(_sessions) >= 8:  # environments a process no longer uses (tests)
+                _sessions.clear()
+            _sessions[key] = session
     if not session.region_name:
         raise ConfigError(
             "AWS_REGION is not set: name the AWS region whose Rekognition to use, e.g. AWS_REGION=us-east-1"
         )
     return session
+
+
+def aws_client(service: str, config: BotoConfig):
+    """A client of the process's AWS session (see aws_session); clients are thread-safe, their session is not."""
+    session = aws_session()
+    with _sessions_lock:
+        return session.client(service, config=config)
 
 
 def build_rekognition_client(
@@ -98,7 +135,7 @@ def build_rekognition_client(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
     )
-    return aws_session().client("rekognition", config=config)
+    return aws_client("rekognition", config)
 
 
 class PacedRekognitionApi:

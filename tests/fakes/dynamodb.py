@@ -23,15 +23,18 @@ class LocalDynamoDB:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
-
-    def client(self):
-        return boto3.client(
+        self._client = boto3.client(
             "dynamodb",
             endpoint_url=self.url,
             region_name="us-east-1",
             aws_access_key_id="AKIDTESTTESTTEST",
             aws_secret_access_key="test-aws-secret-key-0123456789",
         )
+
+    def client(self):
+        """One client for the session's tests (thread-safe, as boto3's clients are): a new one reads botocore's
+        endpoint and service data again."""
+        return self._client
 
     def new_tables(self) -> dict[str, str]:
         """Create a fresh set of the store's tables; returns {"Settings": name, "Jobs": name, "Tags": name}."""

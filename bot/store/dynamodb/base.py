@@ -15,7 +15,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.config import DYNAMODB_TABLE_VARIABLES, ConfigError
-from bot.rekognition import aws_session
+from bot.rekognition import aws_client
 from bot.store.dynamodb.wire import condition_args, expression_args, from_wire, to_wire, update_args
 
 DAY = 86400
@@ -29,7 +29,7 @@ def build_dynamodb_client() -> BaseClient:
     short timeouts, as every call is inside an ack or a job. AWS_REGION is honoured as Lambda and the other SDKs do
     (botocore alone reads AWS_DEFAULT_REGION); AWS_ENDPOINT_URL_DYNAMODB points it elsewhere."""
     config = BotoConfig(retries={"mode": "standard", "total_max_attempts": 5}, connect_timeout=3, read_timeout=5)
-    return aws_session().client("dynamodb", config=config)
+    return aws_client("dynamodb", config)
 
 
 class DynamoTables:
