@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import collections
 import concurrent.futures
+import hashlib
 import io
 import json
 import multiprocessing
@@ -190,12 +191,14 @@ def start_server(
     deadline = time.monotonic() + 60
     while url and child.poll() is None and time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"{url}{'/healthz' if design == 'bot' else '/'}", timeout=5):  # noqa: S310 (http)
-                return child, url
+            with urllib.request.urlopen(f"{url}{'/healthz' if design == 'bot' else '/'}", timeout=5) as answer:  # noqa: S310 (http)
+                if design != "bot" or json.loads(answer.read())["labelling"] != "starting":
+                    return child, url  # the bot: once its labelling process's workers run, as after any start
         except urllib.error.HTTPError:
             return child, url  # answering (the baseline has no /healthz)
         except OSError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     child.kill()
     child.wait()
     raise RuntimeError(f"the {design} server did not start")
@@ -286,6 +289,13 @@ class BurstResult:
     thumb_downloads: int = 0
     downloaded_mb: float = 0.0
     rss_mb: dict[str, float] = field(default_factory=dict)  # peak RSS of each of the server's processes, by role
+    latency_s: float = 0.0  # one Rekognition call's mean latency
+    apis: int = 1  # the Rekognition APIs each image needs (DetectLabels, + moderation, + text)
+    # Where the time goes, in seconds from the first event sent: each API's first call arriving, its last call
+    # answered; the last reply.
+    first_call_s: dict[str, float] = field(default_factory=dict)
+    last_answer_s: dict[str, float] = field(default_factory=dict)
+    timeline: dict = field(default_factory=dict)  # every event, call, throttle and reply (--timeline)
 
     @property
     def peak_rss_mb(self) -> float:
@@ -294,7 +304,13 @@ class BurstResult:
 
     @property
     def bound_s(self) -> float:
+        """images / quota: every API's calls at its quota, side by side on different images."""
         return self.images / self.quota
+
+    @property
+    def latency_bound_s(self) -> float:
+        """images / quota + one call's latency per API: the last image's calls come one after the other."""
+        return self.bound_s + self.apis * self.latency_s
 
 
 class FlagEveryNth:
@@ -382,6 +398,7 @@ def _burst(
         for index in range(images)
     ]
     result = BurstResult(design, images, min(images, len(photos)), channels, quota)
+    result.latency_s, result.apis = sum(latency) / 2, 1 + bool(moderation) + bool(text)
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLACK_"))},
@@ -486,6 +503,22 @@ def _burst(
         result.reactions_added = len(reactions_at)
         if reactions_at and last:
             result.last_reaction_after_last_reply_s = max(reactions_at) - last
+    answered_calls = [call for call in rekognition.calls if call.answered_at]
+    for call in answered_calls:
+        api = call.operation
+        first = result.first_call_s.get(api, float("inf"))
+        result.first_call_s[api] = min(first, call.received_at - started)
+        result.last_answer_s[api] = max(result.last_answer_s.get(api, 0.0), call.answered_at - started)
+    result.timeline = {
+        "started": started,  # time.perf_counter(), CLOCK_MONOTONIC as the fakes' time.monotonic() on Linux
+        "sent": [(channel, ts, at - started) for (channel, ts), at in sent.items()],
+        "calls": [
+            (c.operation, c.received_at - started, c.answered_at - started, hashlib.sha256(c.image).hexdigest()[:12])
+            for c in answered_calls
+        ],
+        "throttled": [(api, at - started) for api, at in rekognition.throttled_at],
+        "replies": [(channel, ts, got[0][0] - started) for (channel, ts), got in replies.items() if got],
+    }
     result.rekognition_calls = len(rekognition.calls)
     result.throttled_calls = rekognition.throttled
     result.calls_by_api = dict(collections.Counter(call.operation for call in rekognition.calls))
@@ -587,6 +620,11 @@ def rows(result: BurstResult) -> dict[str, float]:
         "event-to-reply p99 (s)": percentile(result.replies_ms, 0.99) / 1000,
         "total time (s)": result.total_s,
         "total / (images / quota)": result.total_s / result.bound_s,
+        "bound: images / quota + a call's latency per API (s)": result.latency_bound_s,
+        "total / bound": result.total_s / result.latency_bound_s,
+        **{f"first {api} call after (s)": at for api, at in sorted(result.first_call_s.items())},
+        **{f"last {api} answer after (s)": at for api, at in sorted(result.last_answer_s.items())},
+        "last reply after the last answer (s)": result.total_s - max(result.last_answer_s.values(), default=0.0),
         "events sent in (s)": result.sending_s,
         "CPU: server (s)": result.server_cpu_s,
         "CPU: senders and fakes (s)": result.driver_cpu_s,

@@ -11,7 +11,10 @@ The labelling process stops when the pipe closes (its parent stopped, or died), 
 it exits with TOKEN_REFUSED_EXIT once Slack refuses the bot token. LabellingProcess, in the parent, starts it,
 restarts it if it dies otherwise, and stops it with the parent.
 
-    python -m bot.labelling_process --wake-fd N --mode http|socket    (started by LabellingProcess, not by hand)
+Once its workers run it writes a byte to a second pipe: until then /healthz says "starting" (it imports and builds
+its services for about half a second after the acks are answered).
+
+    python -m bot.labelling_process --wake-fd N --ready-fd M --mode http|socket    (started by LabellingProcess)
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ class LabellingProcess:
         self._pipe_lock = threading.Lock()  # the write end is replaced when the process is restarted
         self._lifecycle = threading.Lock()  # a restart and stop() never interleave
         self._wake_fd: int | None = None
+        self._ready_fd: int | None = None  # the child's ready pipe, read end (non-blocking)
+        self._ready = False
         self._process: subprocess.Popen | None = None
         self._stopping = threading.Event()
         self._stop_requested_at: float | None = None
@@ -92,7 +97,17 @@ class LabellingProcess:
             return "suspended"
         if self._stopping.is_set() or self._process is None:
             return "stopped"
-        return "running" if self.running else "restarting"
+        if not self.running:
+            return "restarting"
+        return "running" if self._is_ready() else "starting"
+
+    def _is_ready(self) -> bool:
+        """Whether the process said its workers run (a byte on the ready pipe)."""
+        with self._pipe_lock:
+            if not self._ready and self._ready_fd is not None:
+                with contextlib.suppress(BlockingIOError):
+                    self._ready = bool(os.read(self._ready_fd, 1))
+            return self._ready
 
     def start(self) -> None:
         if self._supervisor is not None:
@@ -103,20 +118,25 @@ class LabellingProcess:
 
     def _spawn(self) -> None:
         read_fd, write_fd = os.pipe()
+        ready_read_fd, ready_write_fd = os.pipe()
         os.set_blocking(write_fd, False)
+        os.set_blocking(ready_read_fd, False)
+        command = ["-m", "bot.labelling_process", "--wake-fd", str(read_fd), "--ready-fd", str(ready_write_fd)]
         try:
             process = subprocess.Popen(  # noqa: S603 (our own interpreter and module, no outside input)
-                [sys.executable, "-m", "bot.labelling_process", "--wake-fd", str(read_fd), "--mode", self._mode],
-                pass_fds=(read_fd,),  # the working directory and environment (.env included) are the parent's
+                [sys.executable, *command, "--mode", self._mode],
+                pass_fds=(read_fd, ready_write_fd),  # the working directory and environment (.env included) are ours
                 env={**MALLOC_ENVIRONMENT, **os.environ},
             )
         except BaseException:
             os.close(write_fd)
+            os.close(ready_read_fd)
             raise
         finally:
             os.close(read_fd)
+            os.close(ready_write_fd)
         with self._pipe_lock:
-            self._process, self._wake_fd = process, write_fd
+            self._process, self._wake_fd, self._ready_fd, self._ready = process, write_fd, ready_read_fd, False
         log.info("labelling process %d started", process.pid)
 
     def _supervise(self) -> None:
@@ -172,6 +192,9 @@ class LabellingProcess:
             if self._wake_fd is not None:
                 os.close(self._wake_fd)
                 self._wake_fd = None
+            if self._ready_fd is not None:
+                os.close(self._ready_fd)
+                self._ready_fd, self._ready = None, False
 
     def notify(self, count: int = 1) -> None:
         if count > 0:
@@ -240,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     """The labelling process: the worker pool over the store, woken through the pipe, until the pipe closes."""
     parser = argparse.ArgumentParser(prog="python -m bot.labelling_process")
     parser.add_argument("--wake-fd", type=int, required=True)
+    parser.add_argument("--ready-fd", type=int)
     parser.add_argument("--mode", choices=("http", "socket"), required=True)
     args = parser.parse_args(argv)
 
@@ -286,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     services.start(check_moderation_channel=False)  # the parent, which answers Slack, checks it (one warning)
     threading.Thread(target=_read_wakes, args=(args.wake_fd, pool, stop_claiming, token_refused), daemon=True).start()
+    if args.ready_fd is not None:
+        with contextlib.suppress(OSError):  # the parent gone: the wake pipe's end stops this process anyway
+            os.write(args.ready_fd, b"r")
+        os.close(args.ready_fd)
     stop.wait()
     log.info("labelling process stopping: finishing the images in flight")
     services.stop(STOP_TIMEOUT_SECONDS)

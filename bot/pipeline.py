@@ -17,7 +17,7 @@ from bot.emoji_tags import EmojiMap
 from bot.images import ImageError, prepare_for_rekognition
 from bot.metrics import Metrics
 from bot.moderation_review import ModerationReview
-from bot.rate_limit import ChannelPacer
+from bot.rate_limit import ChannelPacer, in_order
 from bot.reactions import ReactionQueue
 from bot.rekognition import CallLimitReached, RekognitionError
 from bot.render import ImageResult, Reply, render_reply
@@ -101,7 +101,8 @@ class Pipeline:
                 log.error("file %s was interrupted %d times; giving up on it", job.file.get("id"), MAX_JOB_ATTEMPTS)
                 result = ImageResult(job.file["id"], _file_name(job.file), error=GAVE_UP)
             else:
-                result = self.label_file(job.file, self.settings_for(job.channel_id), metrics)
+                with in_order(job.turn, _message_order(job.message_ts)):  # Rekognition's pacers: see Job.turn
+                    result = self.label_file(job.file, self.settings_for(job.channel_id), metrics)
         except SlackTokenRefused:
             # Left unfinished, not failed: the next process (with a good token) requeues and labels it.
             log.info("job %s left for the next start: Slack refused the token", job.id)
@@ -460,6 +461,14 @@ def _outcome(result: ImageResult) -> str:
     if result.skipped:
         return "skipped"
     return "error" if result.error else "limited" if result.limited else "held" if result.held else "labelled"
+
+
+def _message_order(message_ts: str) -> float:
+    """A message's place in its channel's order (Slack's ts: seconds since the epoch, microseconds after the dot)."""
+    try:
+        return float(message_ts)
+    except ValueError:
+        return float("inf")
 
 
 def _file_name(file: dict) -> str:

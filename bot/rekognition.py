@@ -32,9 +32,6 @@ READ_TIMEOUT_SECONDS = 30.0  # per socket read; a slow answer is a timeout, retr
 # throttled, under 1 s otherwise): about 3 minutes with the defaults. botocore's retry quota (shared by the
 # client's calls) also stops retrying early when most calls fail, so a long outage fails fast instead.
 DEFAULT_TPS = 5.0  # LABELBOT_REKOGNITION_TPS: the account's DetectLabels quota (5 is the lowest AWS default)
-# The pacer aims 2% under the quota: AWS counts requests as they arrive, and network jitter between two calls
-# paced exactly 1/TPS apart could otherwise put TPS + 1 of them into one of its 1-second windows.
-PACING_HEADROOM = 0.98
 IMAGE_ERRORS = frozenset(
     {"InvalidImageFormatException", "ImageTooLargeException", "InvalidParameterException", "ValidationException"}
 )
@@ -161,10 +158,12 @@ class PacedRekognitionApi:
         """count(operation): called for every attempt, once paced, just before it is sent (bot.usage.CallCounter);
         False refuses the attempt (the monthly limit): CallLimitReached is raised instead of sending it."""
         self._client = client
-        self.limiter = limiter or RateLimiter(tps * PACING_HEADROOM)
+        self.limiter = limiter or RateLimiter(tps)
         self._count = count
         self._metrics = metrics or Metrics()
         client.meta.events.register(f"before-sign.rekognition.{self.operation}", self._pace)
+        # Just before the attempt leaves (signed, about to be sent): the pacer counts it from then.
+        client.meta.events.register(f"before-send.rekognition.{self.operation}", self._sending)
         # After every attempt (botocore asks whether to retry it): its outcome, in the metrics.
         client.meta.events.register(f"needs-retry.rekognition.{self.operation}", self._attempted)
         self._reported: set[str] = set()
@@ -211,6 +210,9 @@ class PacedRekognitionApi:
             code = response[1].get("Error", {}).get("Code", "")
             outcome = "throttled" if code in THROTTLING_ERRORS else "error"
         self._metrics.count("rekognition_calls", api=self.operation, outcome=outcome)
+
+    def _sending(self, **_kwargs) -> None:
+        self.limiter.sent()
 
     def _pace(self, **_kwargs) -> None:
         waited = self.limiter.acquire()

@@ -29,8 +29,9 @@ HEALTH_PATH = "/healthz"
 
 def build_wsgi_app(app: App, services: Services) -> Callable:
     """POST /slack/events goes to Bolt (which verifies signature and timestamp); GET /healthz reports the queue and
-    whether labelling runs ("degraded" while the labelling process restarts, or after Slack refused the token; still
-    200: the acks still record every image for later); GET /metrics is Prometheus' (bot.metrics)."""
+    whether labelling runs ("starting" until the labelling process's workers run, "degraded" while it restarts or
+    after Slack refused the token; still 200: the acks record every image for later); GET /metrics is Prometheus'
+    (bot.metrics)."""
     bolt = SlackRequestHandler(app, path=EVENTS_PATH)
 
     def wsgi_app(environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -45,7 +46,7 @@ def build_wsgi_app(app: App, services: Services) -> Callable:
             labelling = services.pool.state
             body = json.dumps(
                 {
-                    "status": "ok" if labelling == "running" else "degraded",
+                    "status": {"running": "ok", "starting": "starting"}.get(labelling, "degraded"),
                     "labelling": labelling,
                     "queue_depth": stats.depth,
                     "oldest_job_age_seconds": round(stats.oldest_age_seconds, 1),

@@ -67,16 +67,18 @@ class BotProcess:
             return json.loads(response.read())
 
     def wait_ready(self, timeout: float = 30) -> None:
+        """Until /healthz answers and the labelling process's workers run (it no longer says "starting")."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
                 raise AssertionError(f"the bot exited:\n{self.output()}")
             try:
-                self.health()
-                return
+                if self.health()["labelling"] != "starting":
+                    return
             except OSError:
-                time.sleep(0.05)
-        raise AssertionError(f"the bot never answered /healthz:\n{self.output()}")
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"the bot never answered /healthz as ready:\n{self.output()}")
 
     def kill(self) -> None:
         """SIGKILL the whole group (arbiter and worker) and return once none of it can run any more."""

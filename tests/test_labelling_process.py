@@ -156,6 +156,34 @@ def test_when_its_parent_dies_the_labelling_process_stops_and_the_next_worker_st
     _answered_once(fake_slack, events)
 
 
+def test_health_says_starting_until_the_labelling_processs_workers_run(bot_env, processes, fake_slack):
+    """The acks answer as soon as the web worker runs; the labelling process takes half a second more to import and
+    start its workers (here it is stopped as soon as it appears): /healthz says so, still 200, and images are
+    recorded meanwhile."""
+    bot = processes(bot_env, "bot")
+    labelling = bot.wait_for_labelling_process()
+    os.kill(labelling, signal.SIGSTOP)
+    try:
+        _wait_until(lambda: _health_or_none(bot) is not None, 30, bot.output)
+        [event] = _image_events(fake_slack, "S", 1)
+        assert post_event(bot.events_url, event).status == 200
+        health = bot.health()
+        assert (health["status"], health["labelling"], health["queue_depth"]) == ("starting", "starting", 1)
+    finally:
+        os.kill(labelling, signal.SIGCONT)
+
+    bot.wait_ready()
+    assert (bot.health()["status"], bot.health()["labelling"]) == ("ok", "running")
+    _answered_once(fake_slack, [event])
+
+
+def _health_or_none(bot) -> dict | None:
+    try:
+        return bot.health()
+    except OSError:
+        return None
+
+
 def test_a_refused_token_stops_the_labelling_process_for_good_and_health_says_so(bot_env, processes, fake_slack):
     bot = processes(bot_env, "bot")
     bot.wait_ready()

@@ -1,28 +1,28 @@
-"""bot/rate_limit.py: the pacer in front of every DetectLabels attempt, on a fake clock."""
+"""bot/rate_limit.py: the pacer in front of every Rekognition attempt: a window per second, the oldest image first."""
 
 from __future__ import annotations
 
-import itertools
 import random
 import threading
+import time
 
 import pytest
 
-from bot.rate_limit import RateLimiter
+from bot.rate_limit import WINDOW_MARGIN, RateLimiter, in_order
 
 
 class FakeClock:
-    """time.monotonic and time.sleep: sleeping moves time on (one thread), or only records (many threads)."""
+    """time.monotonic, and the limiter's wait: waiting moves time on (one thread)."""
 
     def __init__(self, start: float = 1000.0) -> None:
         self.now = start
-        self.slept: list[float] = []
+        self.waited: list[float] = []
 
     def __call__(self) -> float:
         return self.now
 
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
+    def wait(self, _condition: threading.Condition, seconds: float) -> None:
+        self.waited.append(seconds)
         self.now += seconds
 
 
@@ -37,40 +37,45 @@ def most_in_any_window(starts: list[float], window: float = 1.0) -> int:
     return most
 
 
-def test_the_first_call_goes_at_once():
+def limiter_on(clock: FakeClock, rate: float) -> RateLimiter:
+    return RateLimiter(rate, clock=clock, wait=clock.wait)
+
+
+def test_an_idle_limiter_lets_a_burst_of_the_rate_go_at_once():
     clock = FakeClock()
-    limiter = RateLimiter(5, clock=clock, sleep=clock.sleep)
+    limiter = limiter_on(clock, 5)
 
-    assert limiter.acquire() == 0
-    assert clock.slept == []
+    assert [limiter.acquire() for _ in range(5)] == [0.0] * 5
+    assert clock.waited == []
 
 
-def test_a_burst_is_spread_out_evenly():
+def test_a_longer_burst_goes_the_rate_a_window_never_more_in_any_second():
     clock = FakeClock()
-    limiter = RateLimiter(5, clock=clock, sleep=clock.sleep)
+    limiter = limiter_on(clock, 5)
     starts = []
     for _ in range(11):
         limiter.acquire()
         starts.append(clock.now)
 
-    assert starts[-1] - starts[0] == pytest.approx(2.0)  # 11 calls at 5 a second: 10 gaps of 0.2 s
-    assert all(b - a == pytest.approx(0.2) for a, b in itertools.pairwise(starts))
+    window = 1 + WINDOW_MARGIN
+    assert starts == pytest.approx([1000.0] * 5 + [1000.0 + window] * 5 + [1000.0 + 2 * window])
     assert most_in_any_window(starts) == 5
+    assert most_in_any_window(starts, window) == 5  # the margin is kept too
 
 
 def test_steady_calls_slower_than_the_rate_never_wait():
     clock = FakeClock()
-    limiter = RateLimiter(5, clock=clock, sleep=clock.sleep)
+    limiter = limiter_on(clock, 5)
     for _ in range(20):
         assert limiter.acquire() == 0
         clock.now += 0.25
 
-    assert clock.slept == []
+    assert clock.waited == []
 
 
 def test_idle_time_is_not_saved_up_for_a_later_burst():
     clock = FakeClock()
-    limiter = RateLimiter(10, clock=clock, sleep=clock.sleep)
+    limiter = limiter_on(clock, 10)
     limiter.acquire()
     clock.now += 60  # a quiet minute
     starts = []
@@ -81,12 +86,12 @@ def test_idle_time_is_not_saved_up_for_a_later_burst():
     assert most_in_any_window(starts) == 10
 
 
-def test_a_fractional_rate():
+def test_a_fractional_rate_goes_one_call_a_window():
     clock = FakeClock()
-    limiter = RateLimiter(0.1, clock=clock, sleep=clock.sleep)
+    limiter = limiter_on(clock, 0.1)
     limiter.acquire()
 
-    assert limiter.acquire() == pytest.approx(10.0)
+    assert limiter.acquire() == pytest.approx(10.0 * (1 + WINDOW_MARGIN))
 
 
 @pytest.mark.parametrize("rate", [0, -1])
@@ -95,41 +100,104 @@ def test_the_rate_must_be_positive(rate):
         RateLimiter(rate)
 
 
-@pytest.mark.parametrize("rate", [5, 20, 50])
-def test_many_threads_never_exceed_the_rate_in_any_second(rate):
-    """64 threads take 640 slots while the clock moves on irregularly: no 1 s window holds more than `rate`."""
-    rng = random.Random(rate)
-    state = {"now": 1000.0}
-    seen = threading.local()  # the time each thread last read, so its start is that plus what it was told to wait
-    starts: list[float] = []
+def test_a_call_counts_from_when_it_was_sent_not_from_when_it_was_let_through():
+    """Signing or a new connection can make a call leave late: the window then runs from its leaving, so the next
+    window's calls can never meet it in one of Rekognition's seconds."""
+    clock = FakeClock()
+    limiter = limiter_on(clock, 2)
+    limiter.acquire()
+    clock.now += 0.3  # the first call leaves 300 ms after it was let through
+    limiter.sent()
+    limiter.acquire()  # the second goes at once (the window has room) and leaves at once
+    limiter.sent()
+    starts = [1000.3, clock.now]
+
+    limiter.acquire()
+
+    window = 1 + WINDOW_MARGIN
+    assert clock.now == pytest.approx(1000.3 + window)  # not 1000.0 + window: counted from when it left
+    assert most_in_any_window([*starts, clock.now]) == 2
+
+
+def test_a_call_sent_after_its_window_passed_counts_again():
+    clock = FakeClock()
+    limiter = limiter_on(clock, 1)
+    limiter.acquire()
+    clock.now += 5  # let through, then held up for longer than a window before it left
+    limiter.acquire()  # meanwhile another call went (the first had left the window)
+    limiter.sent()  # ... and this thread's first call leaves only now
+    before = clock.now
+
+    limiter.acquire()
+
+    assert clock.now - before == pytest.approx(1 + WINDOW_MARGIN)
+
+
+def test_waiting_calls_go_in_their_order_not_in_their_arrival():
+    """Callers waiting for the window go smallest order first (the pipeline's: turn in the channel, then ts), however
+    they arrived; a caller with no order goes after them."""
+    limiter = RateLimiter(1, margin=0.0)
+    limiter.acquire()  # fills the window for a second
+    went: list[str] = []
     lock = threading.Lock()
 
-    def clock() -> float:  # read under the limiter's lock; moves on by up to 50 ms now and then
-        if rng.random() < 0.3:
-            state["now"] += rng.random() * 0.05
-        seen.now = state["now"]
-        return seen.now
-
-    def record_start(seconds: float) -> None:  # instead of sleeping: the thread would start at now + seconds
+    def call(name: str, *order: float) -> None:
+        with in_order(*order) if order else _no_order():
+            limiter.acquire()
         with lock:
-            starts.append(seen.now + seconds)
+            went.append(name)
 
-    limiter = RateLimiter(rate, clock=clock, sleep=record_start)
+    threads = [
+        threading.Thread(target=call, args=args)
+        for args in [("no order",), ("turn 1", 1, 5.0), ("turn 0, later", 0, 9.0), ("turn 0", 0, 2.0)]
+    ]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)  # they arrive in this order while the window is full
+    for thread in threads:
+        thread.join(10)
+
+    assert went == ["turn 0", "turn 0, later", "turn 1", "no order"]
+
+
+class _no_order:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+@pytest.mark.parametrize(("rate", "calls"), [(5, 11), (20, 41), (50, 101)])
+def test_many_threads_never_exceed_the_rate_in_any_second(rate, calls):
+    """64 threads take `calls` calls, each leaving 0-30 ms after it was let through: no 1 s window holds more than
+    `rate` of the times they left, and the burst took no longer than its windows (each made later by that lateness)."""
+    rng = random.Random(rate)
+    limiter = RateLimiter(rate)
+    sent: list[float] = []
+    lock = threading.Lock()
     barrier = threading.Barrier(64)
+    left = iter(range(calls))
 
     def worker() -> None:
         barrier.wait()
-        for _ in range(10):
-            if limiter.acquire() == 0:
-                record_start(0)
+        while True:
+            with lock:
+                if next(left, None) is None:
+                    return
+            limiter.acquire()
+            time.sleep(rng.random() * 0.03)
+            limiter.sent()
+            with lock:
+                sent.append(time.monotonic())
 
     threads = [threading.Thread(target=worker) for _ in range(64)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(30)
 
-    assert len(starts) == 640
-    assert most_in_any_window(starts) <= rate
-    assert len(set(starts)) == len(starts)  # no two threads got the same slot
-    assert max(starts) - min(starts) >= 639 / rate - 1e-6
+    assert len(sent) == calls
+    assert most_in_any_window(sent) <= rate
+    windows = -(-calls // rate) - 1  # after the first window's calls, one more window per `rate` calls
+    assert max(sent) - min(sent) < windows * (1 + WINDOW_MARGIN + 0.03) + 0.1

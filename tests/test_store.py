@@ -252,6 +252,32 @@ def test_the_database_file_is_private_to_its_owner(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
+def test_a_burst_is_claimed_a_turn_of_every_channel_at_a_time(tmp_path):
+    """Each claim takes, of the oldest queued jobs, the one with the fewest replies waiting ahead of it in its channel
+    (then the oldest): C1's three messages came first, yet C2's and C3's first go before C1's second, since every
+    reply waits for Slack's post a second behind the one before it in its channel."""
+    store = open_sqlite_stores(tmp_path / "db")
+    try:
+        for channel, ts in [("C1", "1.1"), ("C1", "1.2"), ("C1", "1.3"), ("C2", "1.4"), ("C3", "1.5"), ("C2", "1.6")]:
+            store.queue.enqueue_message(channel, ts, ts, [{"id": f"F{ts}"}])
+
+        claimed = [store.queue.claim_job() for _ in range(6)]
+
+        assert [(job.channel_id, job.message_ts, job.turn) for job in claimed] == [
+            ("C1", "1.1", 0),
+            ("C2", "1.4", 0),
+            ("C3", "1.5", 0),
+            ("C1", "1.2", 1),
+            ("C2", "1.6", 1),
+            ("C1", "1.3", 2),
+        ]
+        store.queue.enqueue_message("C3", "1.7", "1.7", [{"id": "F1.7"}])
+        store.replies.mark_replied("C3", "1.5", "9.1")  # C3's reply went out: its next message is first in line
+        assert (store.queue.claim_job().message_ts, store.queue.claim_job()) == ("1.7", None)
+    finally:
+        store.close()
+
+
 def test_after_a_restart_running_jobs_are_requeued_and_settings_kept(tmp_path):
     path = tmp_path / "db"
     store = open_sqlite_stores(path)

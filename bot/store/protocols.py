@@ -25,6 +25,9 @@ class Job:
     attempts: int
     user_id: str = ""  # who posted the message
     channel_type: str = ""  # the event's channel_type: channel (public) | group (private) | im | mpim
+    # When claimed: how many earlier messages of its channel were still waiting for their replies (each of them one
+    # of Slack's posts a second before this one's can go out). 0 where the store doesn't say.
+    turn: int = 0
 
 
 class ClaimedReply(NamedTuple):
@@ -140,7 +143,11 @@ class JobQueue(Protocol):
         says it once and the Home tab counts them."""
 
     def claim_job(self) -> Job | None:
-        """Take the oldest queued job, marking it running, or None when the queue is empty."""
+        """Take a queued job, marking it running, or None when the queue is empty. SQLite takes, of its oldest
+        queued jobs (a few hundred), the oldest of those with the fewest replies waiting ahead of them in their
+        channel (Job.turn): a burst is labelled a turn of every channel at a time, so no channel's replies wait on
+        Slack's post a second behind another's. DynamoDB takes the oldest (on Lambda each message is labelled in the
+        invocation after its ack; only the scheduled sweep claims)."""
 
     def claim_message_jobs(self, channel_id: str, message_ts: str) -> list[Job]:
         """Take this message's queued jobs (in post order), marking them running: on AWS Lambda the invocation after

@@ -51,6 +51,7 @@ class DetectCall:
     filters: dict | None = None  # DetectText's Filters (min_confidence is its WordFilter.MinConfidence)
     received_at: float = 0.0  # time.monotonic() when the request arrived, before any injected delay
     operation: str = "DetectLabels"
+    answered_at: float = 0.0  # time.monotonic() when its answer was ready (benchmarks' timelines)
 
 
 class FakeRekognition:
@@ -75,6 +76,7 @@ class FakeRekognition:
         self.tps_quota: int | None = None
         self.throttled = 0  # calls answered ThrottlingException by the quota, all operations
         self.throttled_by: collections.Counter[str] = collections.Counter()  # the same, by operation
+        self.throttled_at: list[tuple[str, float]] = []  # (operation, time.monotonic()) of each of them
         # Each operation's accepted calls' times, the last second
         self._recent: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
         # Benchmarks: DetectModerationLabels' answer for an image, decided from its bytes (None: as above)
@@ -177,7 +179,9 @@ class FakeRekognition:
             response.headers["Content-Length"] = str(len(response.body))
             response.stream = iter((response.body,))
             return response
-        return self._answer(call, params, image)
+        response = self._answer(call, params, image)
+        call.answered_at = time.monotonic()
+        return response
 
     def _within_quota(self, operation: str) -> bool:
         now = time.monotonic()
@@ -188,6 +192,7 @@ class FakeRekognition:
             if len(recent) >= self.tps_quota:
                 self.throttled += 1
                 self.throttled_by[operation] += 1
+                self.throttled_at.append((operation, now))
                 return False
             recent.append(now)
             return True

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 
 from bot.render import ImageResult
 from bot.store.encoding import result_to_dict
 from bot.store.protocols import Job, QueueStats
 from bot.store.sqlite.database import SqliteDatabase
+
+# claim_job chooses among this many of the oldest queued jobs: a burst's, and a bounded cost with a long queue.
+CLAIM_LOOKAHEAD = 200
 
 
 class SqliteJobQueue:
@@ -50,10 +54,17 @@ class SqliteJobQueue:
 
     def claim_job(self) -> Job | None:
         with self._database.transaction() as db:
-            jobs = _take_jobs(
-                db, "id = (SELECT id FROM jobs WHERE state='queued' ORDER BY id LIMIT 1)", (), self._database.clock()
-            )
-        return jobs[0] if jobs else None
+            turn = db.execute(
+                "SELECT queued.id, (SELECT COUNT(*) FROM messages m WHERE m.channel_id=queued.channel_id"
+                " AND m.reply_state IN ('waiting', 'posting') AND m.message_ts<queued.message_ts) AS turn"
+                " FROM (SELECT id, channel_id, message_ts FROM jobs WHERE state='queued' ORDER BY id LIMIT ?) queued"
+                " ORDER BY turn, queued.id LIMIT 1",
+                (CLAIM_LOOKAHEAD,),
+            ).fetchone()
+            if turn is None:
+                return None
+            [job] = _take_jobs(db, "id = ?", (turn["id"],), self._database.clock())
+        return replace(job, turn=turn["turn"])
 
     def claim_message_jobs(self, channel_id: str, message_ts: str) -> list[Job]:
         with self._database.transaction() as db:
