@@ -58,6 +58,8 @@ class Config:
     prices_usd: dict[str, float] = field(default_factory=lambda: dict(PRICES_USD))
     # LABELBOT_MONTHLY_CALL_LIMIT: Rekognition calls a UTC month, all APIs together, at most (None: no cap)
     monthly_call_limit: int | None = None
+    # LABELBOT_DRAIN_SECONDS: on SIGTERM, how long images in flight may take to finish (gunicorn waits 5 s more)
+    drain_seconds: int = 20
     metrics_port: int | None = None  # LABELBOT_METRICS_PORT: Socket Mode serves GET /metrics on it (HTTP: on PORT)
 
     @property
@@ -163,6 +165,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         prices_usd=_prices(get("LABELBOT_PRICE_PER_CALL_USD")),
         monthly_call_limit=_optional_int(get, "LABELBOT_MONTHLY_CALL_LIMIT", 1, 10**12),
         metrics_port=_optional_int(get, "LABELBOT_METRICS_PORT", 1, 65535),
+        drain_seconds=_int(get, "LABELBOT_DRAIN_SECONDS", 20, 1, 600),
     )
 
 

@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         os.close(args.ready_fd)
     stop.wait()
     log.info("labelling process stopping: finishing the images in flight")
-    services.stop(STOP_TIMEOUT_SECONDS)
+    services.stop(config.drain_seconds)
     return TOKEN_REFUSED_EXIT if refused.is_set() else 0
 
 

@@ -2,13 +2,14 @@
 ChannelPacer spaces posts in one Slack channel a second apart (chat.postMessage's limit).
 
 RateLimiter counts as Rekognition does, per second: at most `rate` calls start in any window of a second (made
-WINDOW_MARGIN longer, for the time between a call leaving and arriving). An idle limiter lets a burst of `rate`
-calls go at once (a burst of images is labelled at the quota from its first second, not ramped up one call at a
-time); a longer queue goes `rate` calls a window. Calls waiting are let through by their order (the oldest image
-first, see `in_order`), so a burst is answered in the order it was posted and a retried call goes before the images
-queued behind it. Each call counts from when it was actually sent (`sent()`), which can be later than when it was
-let through (signing, a new connection), so that lateness never squeezes two windows' calls into one of
-Rekognition's seconds. The clock and the wait are injectable.
+WINDOW_MARGIN longer, for the time between a call leaving and arriving). An idle limiter lets a burst's first `rate`
+calls go within half a window (BURST_SPREAD: a burst is labelled at the quota from its first second, not ramped up
+one call at a time, yet its calls never all leave at once and jostle on their way); a longer queue goes `rate` calls
+a window. Calls waiting are let through by their order (the oldest image first, see `in_order`), so a burst is
+answered in the order it was posted and a retried call goes before the images queued behind it. Each call counts
+from when it was actually sent (`sent()`), which can be later than when it was let through (signing, a new
+connection), so that lateness never squeezes two windows' calls into one of Rekognition's seconds. The clock and the
+wait are injectable.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ CHANNEL_POST_INTERVAL_SECONDS = 1.0
 # any rate). The first call on a new connection arrives 10-45 ms after it was let through here (the loopback
 # benchmark); 2 % (20 ms at 10 TPS) left the first burst's first and eleventh calls in one second now and then.
 WINDOW_MARGIN = 0.05
+# A window's calls start at least window / rate / BURST_SPREAD apart: within the first half of the window.
+BURST_SPREAD = 2
 
 # The order of the calls the current job makes: smaller goes first. Set by the pipeline.
 _call_order: contextvars.ContextVar[tuple[float, ...]] = contextvars.ContextVar(
@@ -79,6 +82,8 @@ class RateLimiter:
         # seconds, plus the margin.
         self.burst = max(1, math.floor(rate))
         self.window = self.burst / rate * (1 + margin)
+        self.spacing = self.window / self.burst / BURST_SPREAD
+        self._last_start = -math.inf
         self._clock = clock
         self._wait = wait
         self._changed = threading.Condition()
@@ -102,6 +107,7 @@ class RateLimiter:
                         heapq.heappop(self._waiting)
                         self._mine.start = start = _Start(now)
                         self._starts.append(start)
+                        self._last_start = now
                         self._changed.notify_all()  # the next in order
                         return now - arrived
                     self._wait(self._changed, free_in)
@@ -120,15 +126,16 @@ class RateLimiter:
                 self._starts.append(start)
 
     def _free_in(self, now: float) -> float:
-        """Seconds until a call may start: 0 while the window holds fewer than `burst` calls, else until enough of
-        them leave it."""
+        """Seconds until a call may start: `spacing` after the last one, and while the window holds `burst` calls,
+        until enough of them leave it."""
         for start in [s for s in self._starts if s.at <= now - self.window]:
             start.counted = False
             self._starts.remove(start)
+        spaced = self._last_start + self.spacing - now
         if len(self._starts) < self.burst:
-            return 0.0
+            return spaced
         times = sorted(start.at for start in self._starts)
-        return times[len(times) - self.burst] + self.window - now
+        return max(spaced, times[len(times) - self.burst] + self.window - now)
 
 
 class ChannelPacer:

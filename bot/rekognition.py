@@ -89,10 +89,16 @@ def aws_session() -> boto3.session.Session:
 
     One session per process and AWS_* environment, shared by every client (Rekognition, DynamoDB, Lambda), and
     botocore's data read once: a new session reads the endpoint and service data again and registers its ~200
-    handlers, ~190 ms of CPU per client, which a Lambda cold start paid three times. Another AWS_* environment (a
-    test's) gets a session of its own.
+    handlers, ~190 ms of CPU per client, which a Lambda cold start paid three times. Other credentials, region or
+    config files (AWS_*) get a session of their own; the endpoints (AWS_ENDPOINT_URL_*) are read at each client.
     """
-    key = tuple(sorted((name, value) for name, value in os.environ.items() if name.startswith("AWS_")))
+    key = tuple(  # the endpoints (AWS_ENDPOINT_URL_*) are read afresh for each client
+        sorted(
+            (name, value)
+            for name, value in os.environ.items()
+            if name.startswith("AWS_") and not name.startswith("AWS_ENDPOINT_URL")
+        )
+    )
     with _sessions_lock:
         session = _sessions.get(key)
         if session is None:

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+GUNICORN_GRACE_SECONDS = 5  # gunicorn's graceful_timeout beyond LABELBOT_DRAIN_SECONDS: the worker's own stop
 
 
 def build_wsgi_app(app: App, services: Services) -> Callable:
@@ -104,7 +105,8 @@ class _Gunicorn(BaseApplication):
             "worker_class": "gthread",
             "threads": 8,
             "timeout": 30,
-            "graceful_timeout": 25,
+            # the labelling process's drain, and the worker's own stop after it
+            "graceful_timeout": config.drain_seconds + GUNICORN_GRACE_SECONDS,
             "control_socket_disable": True,  # gunicorn 27's control socket in ~/.gunicorn is not used
             "loglevel": config.log_level.lower(),
             "logger_class": _GunicornLogger,
@@ -136,7 +138,7 @@ def serve_http(config: Config) -> None:
 
     def on_exit() -> None:
         for built in services:
-            built.stop()
+            built.stop(config.drain_seconds)
 
     def on_term() -> None:
         for built in services:
@@ -181,4 +183,4 @@ def serve_socket_mode(config: Config) -> None:
     stopped.wait()
     log.info("stopping: finishing in-flight jobs")
     handler.close()
-    services.stop()
+    services.stop(config.drain_seconds)

@@ -100,8 +100,11 @@ class Clock:
 
 
 @pytest.fixture
-def aws_env(monkeypatch, fake_rekognition, tmp_path) -> FakeRekognition:
-    """boto3's standard chain, pointed at the loopback Rekognition; nothing reaches a real AWS host."""
+def aws_env(monkeypatch, fake_rekognition, tmp_path_factory) -> FakeRekognition:
+    """boto3's standard chain, pointed at the loopback Rekognition; nothing reaches a real AWS host. The config
+    files are the same (absent) ones for every test, so the tests' bots share the process's AWS session as a bot's
+    clients do (bot.rekognition.aws_session; the endpoints are read at each client)."""
+    tmp_path = tmp_path_factory.getbasetemp()
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")

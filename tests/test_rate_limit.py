@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot.rate_limit import WINDOW_MARGIN, RateLimiter, in_order
+from bot.rate_limit import BURST_SPREAD, WINDOW_MARGIN, RateLimiter, in_order
 
 
 class FakeClock:
@@ -41,12 +41,14 @@ def limiter_on(clock: FakeClock, rate: float) -> RateLimiter:
     return RateLimiter(rate, clock=clock, wait=clock.wait)
 
 
-def test_an_idle_limiter_lets_a_burst_of_the_rate_go_at_once():
+def test_an_idle_limiter_lets_a_burst_of_the_rate_go_within_half_a_window():
     clock = FakeClock()
     limiter = limiter_on(clock, 5)
+    spacing = (1 + WINDOW_MARGIN) / 5 / BURST_SPREAD
 
-    assert [limiter.acquire() for _ in range(5)] == [0.0] * 5
-    assert clock.waited == []
+    assert limiter.acquire() == 0.0  # the first at once
+    assert [limiter.acquire() for _ in range(4)] == pytest.approx([spacing] * 4)
+    assert clock.now - 1000.0 == pytest.approx(4 * spacing) and 4 * spacing < (1 + WINDOW_MARGIN) / 2
 
 
 def test_a_longer_burst_goes_the_rate_a_window_never_more_in_any_second():
@@ -58,7 +60,10 @@ def test_a_longer_burst_goes_the_rate_a_window_never_more_in_any_second():
         starts.append(clock.now)
 
     window = 1 + WINDOW_MARGIN
-    assert starts == pytest.approx([1000.0] * 5 + [1000.0 + window] * 5 + [1000.0 + 2 * window])
+    spread = [index * window / 5 / BURST_SPREAD for index in range(5)]
+    assert starts == pytest.approx(
+        [1000.0 + at for at in spread] + [1000.0 + window + at for at in spread] + [1000.0 + 2 * window]
+    )
     assert most_in_any_window(starts) == 5
     assert most_in_any_window(starts, window) == 5  # the margin is kept too
 
@@ -108,7 +113,7 @@ def test_a_call_counts_from_when_it_was_sent_not_from_when_it_was_let_through():
     limiter.acquire()
     clock.now += 0.3  # the first call leaves 300 ms after it was let through
     limiter.sent()
-    limiter.acquire()  # the second goes at once (the window has room) and leaves at once
+    limiter.acquire()  # the second goes at once (the window has room, the spacing has passed) and leaves at once
     limiter.sent()
     starts = [1000.3, clock.now]
 

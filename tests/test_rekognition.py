@@ -253,9 +253,17 @@ def test_clients_share_the_session_of_their_aws_environment_and_a_changed_one_ge
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDOTHEROTHER")
     assert aws_session() is not first
     RekognitionLabeler(build_rekognition_client(2)).detect_labels(IMAGE, 75, 5)
+    other = FakeRekognition()  # another endpoint: the same session, the new endpoint
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_REKOGNITION", other.url)
+        RekognitionLabeler(build_rekognition_client(2)).detect_labels(IMAGE, 75, 5)
+    finally:
+        other.close()
 
     assert ["Credential=AKIDTESTTESTTEST/" in call.headers["authorization"] for call in aws_env.calls] == [True, False]
     assert "Credential=AKIDOTHEROTHER/" in aws_env.calls[1].headers["authorization"]
+    [moved] = other.calls
+    assert "Credential=AKIDOTHEROTHER/" in moved.headers["authorization"]
 
 
 def test_the_pool_grows_with_the_workers(aws_env):

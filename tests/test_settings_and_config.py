@@ -328,6 +328,14 @@ def test_the_rekognition_tps_must_be_in_range(value):
         load_config({**BASE, "LABELBOT_REKOGNITION_TPS": value})
 
 
+def test_the_drain_time_is_20_s_by_default_and_from_1_to_600():
+    assert load_config(BASE).drain_seconds == 20
+    assert load_config({**BASE, "LABELBOT_DRAIN_SECONDS": "45"}).drain_seconds == 45
+    for value in ("0", "601", "soon"):
+        with pytest.raises(ConfigError, match="LABELBOT_DRAIN_SECONDS"):
+            load_config({**BASE, "LABELBOT_DRAIN_SECONDS": value})
+
+
 # Moderation (issue 13): the workspace default, its threshold and pace, and where the notices go.
 LAMBDA = {
     **BASE,

@@ -253,27 +253,38 @@ def test_the_database_file_is_private_to_its_owner(tmp_path):
 
 
 def test_a_burst_is_claimed_a_turn_of_every_channel_at_a_time(tmp_path):
-    """Each claim takes, of the oldest queued jobs, the one with the fewest replies waiting ahead of it in its channel
-    (then the oldest): C1's three messages came first, yet C2's and C3's first go before C1's second, since every
-    reply waits for Slack's post a second behind the one before it in its channel."""
+    """Each claim takes, of the oldest queued jobs, the one with the smallest turn in its channel (how many of the
+    channel's messages came in the minute before it), then the oldest: C1's three messages came first, yet C2's and
+    C3's first go before C1's second, since each channel's replies go out a post a second."""
     store = open_sqlite_stores(tmp_path / "db")
     try:
-        for channel, ts in [("C1", "1.1"), ("C1", "1.2"), ("C1", "1.3"), ("C2", "1.4"), ("C3", "1.5"), ("C2", "1.6")]:
+        burst = [
+            ("C1", "1765100000.000001"),
+            ("C1", "1765100000.000002"),
+            ("C1", "1765100000.000003"),
+            ("C2", "1765100000.000004"),
+            ("C3", "1765100000.000005"),
+            ("C2", "1765100000.000006"),
+        ]
+        for channel, ts in burst:
             store.queue.enqueue_message(channel, ts, ts, [{"id": f"F{ts}"}])
 
-        claimed = [store.queue.claim_job() for _ in range(6)]
+        claimed = [store.queue.claim_job() for _ in range(3)]
+        store.replies.mark_replied("C1", burst[0][1], "9.1")  # answered meanwhile: the turns stay as they were
+        claimed += [store.queue.claim_job() for _ in range(3)]
 
-        assert [(job.channel_id, job.message_ts, job.turn) for job in claimed] == [
-            ("C1", "1.1", 0),
-            ("C2", "1.4", 0),
-            ("C3", "1.5", 0),
-            ("C1", "1.2", 1),
-            ("C2", "1.6", 1),
-            ("C1", "1.3", 2),
+        assert [(job.channel_id, job.message_ts[-1], job.turn) for job in claimed] == [
+            ("C1", "1", 0),
+            ("C2", "4", 0),
+            ("C3", "5", 0),
+            ("C1", "2", 1),
+            ("C2", "6", 1),
+            ("C1", "3", 2),
         ]
-        store.queue.enqueue_message("C3", "1.7", "1.7", [{"id": "F1.7"}])
-        store.replies.mark_replied("C3", "1.5", "9.1")  # C3's reply went out: its next message is first in line
-        assert (store.queue.claim_job().message_ts, store.queue.claim_job()) == ("1.7", None)
+        # A minute after C3's message, its next one is its first turn again.
+        store.queue.enqueue_message("C3", "1765100061.000000", "1765100061.000000", [{"id": "Flater"}])
+        later = store.queue.claim_job()
+        assert (later.channel_id, later.turn, store.queue.claim_job()) == ("C3", 0, None)
     finally:
         store.close()
 

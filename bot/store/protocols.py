@@ -13,6 +13,10 @@ from bot.settings import ChannelOverrides
 # ---- the values -------------------------------------------------------------------------------------------------
 
 
+# Job.turn counts the channel's messages of this many seconds before the message (Slack's ts are seconds).
+TURN_SECONDS = 60.0
+
+
 @dataclass(frozen=True)
 class Job:
     """Label one file of one message."""
@@ -25,8 +29,9 @@ class Job:
     attempts: int
     user_id: str = ""  # who posted the message
     channel_type: str = ""  # the event's channel_type: channel (public) | group (private) | im | mpim
-    # When claimed: how many earlier messages of its channel were still waiting for their replies (each of them one
-    # of Slack's posts a second before this one's can go out). 0 where the store doesn't say.
+    # Its turn in its channel: how many of the channel's messages came in the TURN_SECONDS before it (a burst's k-th
+    # message in a channel has turn k - 1, however late it is claimed: its reply goes out after theirs, a post a
+    # second). 0 where the store doesn't say.
     turn: int = 0
 
 
@@ -144,10 +149,10 @@ class JobQueue(Protocol):
 
     def claim_job(self) -> Job | None:
         """Take a queued job, marking it running, or None when the queue is empty. SQLite takes, of its oldest
-        queued jobs (a few hundred), the oldest of those with the fewest replies waiting ahead of them in their
-        channel (Job.turn): a burst is labelled a turn of every channel at a time, so no channel's replies wait on
-        Slack's post a second behind another's. DynamoDB takes the oldest (on Lambda each message is labelled in the
-        invocation after its ack; only the scheduled sweep claims)."""
+        queued jobs (a few hundred), the oldest of those with the smallest turn in their channel (Job.turn): a burst
+        is labelled a turn of every channel at a time, so that no channel's replies, a post a second, trail behind
+        the others'. DynamoDB takes the oldest (on Lambda each message is labelled in the invocation after its ack;
+        only the scheduled sweep claims)."""
 
     def claim_message_jobs(self, channel_id: str, message_ts: str) -> list[Job]:
         """Take this message's queued jobs (in post order), marking them running: on AWS Lambda the invocation after

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from bot.render import ImageResult
 from bot.store.encoding import result_to_dict
-from bot.store.protocols import Job, QueueStats
+from bot.store.protocols import TURN_SECONDS, Job, QueueStats
 from bot.store.sqlite.database import SqliteDatabase
 
 # claim_job chooses among this many of the oldest queued jobs: a burst's, and a bounded cost with a long queue.
@@ -56,10 +56,11 @@ class SqliteJobQueue:
         with self._database.transaction() as db:
             turn = db.execute(
                 "SELECT queued.id, (SELECT COUNT(*) FROM messages m WHERE m.channel_id=queued.channel_id"
-                " AND m.reply_state IN ('waiting', 'posting') AND m.message_ts<queued.message_ts) AS turn"
+                " AND m.message_ts<queued.message_ts"
+                " AND m.message_ts>=printf('%.6f', CAST(queued.message_ts AS REAL) - ?)) AS turn"
                 " FROM (SELECT id, channel_id, message_ts FROM jobs WHERE state='queued' ORDER BY id LIMIT ?) queued"
                 " ORDER BY turn, queued.id LIMIT 1",
-                (CLAIM_LOOKAHEAD,),
+                (TURN_SECONDS, CLAIM_LOOKAHEAD),
             ).fetchone()
             if turn is None:
                 return None
