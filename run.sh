@@ -3,5 +3,8 @@
 # Reads .env; any arguments go to `python -m bot` (e.g. `./run.sh label photo.jpg`).
 set -euo pipefail
 cd "$(dirname "$0")"
+# Python caches compiled modules in __pycache__ unless told not to: some environments set this, and then each of
+# the bot's processes compiles every module it imports again (pytest's rewritten test modules too).
+unset PYTHONDONTWRITEBYTECODE
 source scripts/venv.sh ""
 exec .venv/bin/python -m bot "$@"

@@ -3,6 +3,9 @@
 # Any arguments go to pytest (e.g. `./test.sh -k slash`).
 set -euo pipefail
 cd "$(dirname "$0")"
+# Python caches compiled modules in __pycache__ unless told not to: some environments set this, and then each of
+# the test processes compiles every module it imports again (pytest's rewritten test modules too).
+unset PYTHONDONTWRITEBYTECODE
 source scripts/venv.sh dev
 .venv/bin/ruff check bot tests bench
 .venv/bin/ruff format --check bot tests bench

@@ -14,10 +14,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from cfnlint.data import Serverless
-from cfnlint.decode import decode_str
-from cfnlint.helpers import load_resource
-from samtranslator.translator.transform import transform
 
 from bot.aws_lambda import SWEEP_EVENT
 from bot.config import DYNAMODB_TABLE_VARIABLES, ConfigError, load_config
@@ -69,7 +65,11 @@ DYNAMODB_GRANTS = {
 }
 
 
+# cfn-lint and the SAM translator are imported where they are used: importing them takes 1.3 s of CPU, which every
+# pytest-xdist process would pay at collection.
 def _load(text: str) -> dict:
+    from cfnlint.decode import decode_str
+
     template, problems = decode_str(text)
     assert not problems, problems
     return json.loads(json.dumps(template))  # cfn-lint's node types -> plain dicts and lists
@@ -83,6 +83,10 @@ def source() -> dict:
 @pytest.fixture(scope="module")
 def translated(source) -> dict:
     """The template after the SAM transform, as CloudFormation receives it (CodeUri stands in for the S3 upload)."""
+    from cfnlint.data import Serverless
+    from cfnlint.helpers import load_resource
+    from samtranslator.translator.transform import transform
+
     template = copy.deepcopy(source)
     template["Globals"]["Function"]["CodeUri"] = "s3://bucket/labelbot.zip"  # what `sam deploy` puts there
 
