@@ -205,4 +205,4 @@ def test_many_threads_never_exceed_the_rate_in_any_second(rate, calls):
     assert len(sent) == calls
     assert most_in_any_window(sent) <= rate
     windows = -(-calls // rate) - 1  # after the first window's calls, one more window per `rate` calls
-    assert max(sent) - min(sent) < windows * (1 + WINDOW_MARGIN + 0.03) + 0.1
+    assert windows * 1.0 <= max(sent) - min(sent) < windows * (1 + WINDOW_MARGIN + 0.03) + 0.5  # 0.5: a busy CI
