@@ -295,7 +295,7 @@ class BurstResult:
     # answered; the last reply.
     first_call_s: dict[str, float] = field(default_factory=dict)
     last_answer_s: dict[str, float] = field(default_factory=dict)
-    timeline: dict = field(default_factory=dict)  # every event, call, throttle and reply (--timeline)
+    timeline: dict = field(default_factory=dict)  # every event, call, throttle and reply (--timeline writes it)
 
     @property
     def peak_rss_mb(self) -> float:
@@ -725,6 +725,12 @@ def main() -> None:
         help="file objects without Slack's thumbnails: the bot downloads and prepares the originals",
     )
     parser.add_argument("--bot-env", nargs="*", default=[], metavar="NAME=VALUE", help="extra environment for the bot")
+    parser.add_argument(
+        "--timeline",
+        metavar="PREFIX",
+        help="write each burst's timeline (events sent, each call's arrival and answer, throttles, replies, in seconds "
+        "from the first event) to PREFIX-DESIGN-QUOTA.json",
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -766,6 +772,8 @@ def main() -> None:
                 bot_env=dict(item.split("=", 1) for item in args.bot_env) if design == "bot" else None,
                 pin=args.pin,
             )
+            if args.timeline:
+                Path(f"{args.timeline}-{design}-{quota}.json").write_text(json.dumps(results[design].timeline))
             print(
                 f"  quota {quota}, {design}: done in {results[design].total_s:.1f} s; load average now {_load()}",
                 file=sys.stderr,
