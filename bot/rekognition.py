@@ -9,12 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-
-import boto3
-import botocore.loaders
-import botocore.session
-from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from typing import TYPE_CHECKING
 
 from bot.config import ConfigError
 from bot.metrics import Metrics
@@ -22,6 +17,11 @@ from bot.moderation import ModerationLabel
 from bot.rate_limit import RateLimiter
 from bot.render import Instance, Label
 from bot.screen_text import TextDetection
+
+if TYPE_CHECKING:  # botocore is imported where a client is made: the web process (gunicorn's) never makes one
+    import botocore.loaders
+    import botocore.session
+    from botocore.config import Config as BotoConfig
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +76,22 @@ class CallLimitReached(RekognitionError):
 def _botocore_data() -> botocore.loaders.Loader:
     """botocore's data files (endpoints.json, each service's model), read once per process and shared by every
     session: a new session reads them all again."""
+    import botocore.loaders
+
     return botocore.loaders.create_loader()
 
 
-_sessions: dict[tuple, boto3.session.Session] = {}
-_sessions_lock = threading.Lock()  # boto3 sessions are not thread-safe: one client made at a time
+_sessions: dict[tuple, botocore.session.Session] = {}
+_sessions_lock = threading.Lock()  # botocore sessions are not thread-safe: one client made at a time
 
 
-def aws_session() -> boto3.session.Session:
-    """boto3's standard chain, with AWS_REGION honoured as the other AWS SDKs and Lambda do (botocore alone
-    reads only AWS_DEFAULT_REGION). A missing region is a start-up error, not a failure per image.
+def aws_session() -> botocore.session.Session:
+    """The AWS SDKs' standard chain (credentials, config files, AWS_ENDPOINT_URL_*), with AWS_REGION honoured as
+    the other AWS SDKs and Lambda do (botocore alone reads only AWS_DEFAULT_REGION). A missing region is a
+    start-up error, not a failure per image.
+
+    botocore's own session, not boto3's: labelbot makes clients only (no resources, no S3 transfers), and boto3's
+    import (s3transfer and the resource machinery) cost 80 ms of CPU in each of the bot's processes at start.
 
     One session per process and AWS_* environment, shared by every client (Rekognition, DynamoDB, Lambda), and
     botocore's data read once: a new session reads the endpoint and service data again and registers its ~200
@@ -102,25 +108,34 @@ def aws_session() -> boto3.session.Session:
     with _sessions_lock:
         session = _sessions.get(key)
         if session is None:
-            core, loader = botocore.session.get_session(), _botocore_data()
-            core.register_component("data_loader", loader)
-            session = boto3.session.Session(botocore_session=core, region_name=os.environ.get("AWS_REGION") or None)
-            loader.search_paths[:] = dict.fromkeys(loader.search_paths)  # each session adds boto3's folder again
+            import botocore.session
+
+            session = botocore.session.get_session()
+            session.register_component("data_loader", _botocore_data())
+            if os.environ.get("AWS_REGION"):
+                session.set_config_variable("region", os.environ["AWS_REGION"])
             if len(_sessions) >= 8:  # environments a process no longer uses (tests)
                 _sessions.clear()
             _sessions[key] = session
-    if not session.region_name:
+    if not session.get_config_variable("region"):
         raise ConfigError(
             "AWS_REGION is not set: name the AWS region whose Rekognition to use, e.g. AWS_REGION=us-east-1"
         )
     return session
 
 
+def check_aws_region() -> None:
+    """At start-up: a ConfigError unless the region is known. AWS_REGION set answers without botocore (the web
+    process never imports it); otherwise botocore looks further (AWS_DEFAULT_REGION, the config files)."""
+    if not os.environ.get("AWS_REGION"):
+        aws_session()
+
+
 def aws_client(service: str, config: BotoConfig):
     """A client of the process's AWS session (see aws_session); clients are thread-safe, their session is not."""
     session = aws_session()
     with _sessions_lock:
-        return session.client(service, config=config)
+        return session.create_client(service, config=config)
 
 
 def build_rekognition_client(
@@ -129,8 +144,10 @@ def build_rekognition_client(
     connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
     read_timeout: float = READ_TIMEOUT_SECONDS,
 ):
-    """Credentials, region and endpoint (AWS_ENDPOINT_URL_REKOGNITION) come from boto3's chain. The timeouts are
-    parameters for tests (a slow Rekognition in well under a second); the bot uses the defaults."""
+    """Credentials, region and endpoint (AWS_ENDPOINT_URL_REKOGNITION) come from the SDKs' standard chain. The
+    timeouts are parameters for tests (a slow Rekognition in well under a second); the bot uses the defaults."""
+    from botocore.config import Config as BotoConfig
+
     config = BotoConfig(
         # "total_max_attempts" counts the first call; botocore's "max_attempts" key counts retries only.
         retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
@@ -177,11 +194,13 @@ class PacedRekognitionApi:
 
     def _call(self, method, request: dict) -> dict:
         """method(**request), the client's method for `operation`; every failure becomes a RekognitionError."""
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
         started = time.perf_counter()
         try:
             return method(**request)
         except NoCredentialsError:
-            self._report_unavailable("NoCredentials", "no AWS credentials were found (boto3's standard chain)")
+            self._report_unavailable("NoCredentials", "no AWS credentials were found (the AWS SDKs' standard chain)")
             raise self._unavailable() from None
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "Unknown")

@@ -25,7 +25,7 @@ from bot.mrkdwn import clip, escape, slack_date
 from bot.render import Label
 from bot.screen_text import HIDDEN, indexed_text
 from bot.store import IndexedImage, TagIndex, search_words
-from bot.store.dynamodb.stemmer import index_stems
+from bot.store.stemmer import index_stems
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from bot.images import (
     UnsupportedImage,
     prepare_for_rekognition,
 )
+from tests import pictures
 from tests.conftest import fixture_bytes
 from tests.fakes.rekognition_contract import check_rekognition_image
 
@@ -203,7 +204,7 @@ def camera_jpeg() -> bytes:
 def heavy_jpeg() -> bytes:
     """Well within the pixel limits (2400x1600) yet over 5 MiB: a grainy photo saved at quality 100."""
     size = (2400, 1600)
-    grain = Image.merge("RGB", [Image.effect_noise(size, 80) for _ in range(3)])
+    grain = pictures.grain(size, 80)
     grainy = Image.blend(photo("coffee.jpg").resize(size, Image.Resampling.BILINEAR), grain, 0.5)
     data = encode(grainy, "JPEG", quality=100, subsampling=0)
     assert len(data) > 5 * MiB
@@ -282,7 +283,7 @@ def test_the_side_limits_decide_whether_a_jpeg_goes_as_posted(size, converted):
     ids=["12MP-over-1MiB", "12MP-under-1MiB", "2048px-over-1MiB", "2049px-over-1MiB"],
 )
 def test_a_jpeg_goes_as_posted_only_if_it_is_small_or_no_larger_than_labelling_needs(size, quality, converted):
-    grain = Image.merge("RGB", [Image.effect_noise(size, 40) for _ in range(3)])
+    grain = pictures.grain(size, 40)
     source = Image.blend(photo("coffee.jpg").resize(size), grain, 0.3)
     data = encode(source, "JPEG", quality=quality)
     assert (len(data) > MiB) is (quality > 50)

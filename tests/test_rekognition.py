@@ -433,7 +433,7 @@ def test_retries_count_against_the_tps(aws_env, fast_throttle_backoff):
 def test_the_fakes_quota_is_per_api_as_rekognitions_are(aws_env):
     """Rekognition's TPS quotas are per API: a second's DetectLabels calls leave DetectModerationLabels' untouched."""
     aws_env.tps_quota = 2
-    client = aws_session().client("rekognition", config=BotoConfig(retries={"total_max_attempts": 1}))
+    client = aws_session().create_client("rekognition", config=BotoConfig(retries={"total_max_attempts": 1}))
     for _ in range(2):
         client.detect_labels(Image={"Bytes": IMAGE})
         client.detect_moderation_labels(Image={"Bytes": IMAGE})
@@ -459,7 +459,7 @@ SCREENSHOT_LINES = [
 
 def raw_client():
     """A plain boto3 client on the loopback Rekognition, no retries: the service's own answers and errors."""
-    return aws_session().client("rekognition", config=BotoConfig(retries={"total_max_attempts": 1}))
+    return aws_session().create_client("rekognition", config=BotoConfig(retries={"total_max_attempts": 1}))
 
 
 def raw_detect_text(fake: FakeRekognition, body: dict) -> tuple[int, dict]:

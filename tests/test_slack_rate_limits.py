@@ -252,11 +252,14 @@ def test_a_reactions_retry_after_longer_than_the_clients_cap_is_waited_out_by_th
     assert not [r for r in caplog.records if "stopped tagging" in r.getMessage()]
 
 
-@slack_rate_limits(time_scale=A_MINUTE_IN_A_SECOND, rules={"chat.postMessage": (Rule(Limit(1), per="channel"),)})
+# A post a channel every 2 s: a Retry-After of 2 s leaves a loaded machine time to reach the sweep's check.
+@slack_rate_limits(
+    time_scale=A_MINUTE_IN_A_SECOND, rules={"chat.postMessage": (Rule(Limit(1, seconds=120), per="channel"),)}
+)
 def test_a_replys_retry_after_longer_than_the_clients_cap_holds_the_channel_for_the_sweep(
     start_bot, fake_slack, aws_env
 ):
-    """The second reply's 429 asks for 1 s, over the client's cap: it is left for the reply sweep, which doesn't
+    """The second reply's 429 asks for 2 s, over the client's cap: it is left for the reply sweep, which doesn't
     post in that channel before the Retry-After has passed; the third waits behind it."""
     aws_env.gate = threading.Event()
     bot = start_bot(LABELBOT_WORKERS="3")
@@ -271,8 +274,9 @@ def test_a_replys_retry_after_longer_than_the_clients_cap_holds_the_channel_for_
     aws_env.gate.set()
     fake_slack.wait_for_posts(1)
     wait_for(lambda: rate_limited_by_method(fake_slack.calls)["chat.postMessage"] == 1, what="the 429")
+    # The fake records the 429 as it answers; the bot holds the channel once it has read the answer.
+    wait_for(lambda: pipeline.pacer.held_for("C0001") > 0.5, what="the channel held for the 429's Retry-After")
     wait_for(lambda: pipeline.stores.replies.messages_ready_to_reply(), what="the reply left for the sweep")
-    assert pipeline.pacer.held_for("C0001") > 0.5
     pipeline.post_reply("C0001", events[1]["ts"])  # as the sweep would, before the Retry-After has passed
     assert len(fake_slack.posts()) == 1
     wait_for(lambda: pipeline.pacer.held_for("C0001") == 0, what="the Retry-After to pass")

@@ -13,7 +13,7 @@ from bot.labels_command import Find, parse_command
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides
 from bot.store import IndexedImage
-from bot.store.dynamodb.stemmer import index_stems
+from bot.store.stemmer import index_stems
 from bot.tag_search import MAX_ANSWER, TagSearch, text_snippet
 from bot.upkeep import Upkeep
 from tests.conftest import Clock, both_runtimes, fixture_bytes, server_only

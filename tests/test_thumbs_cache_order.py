@@ -17,6 +17,7 @@ from bot.rate_limit import ChannelPacer
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides, ChannelSettings
 from bot.slack_file_objects import thumbnail_url
+from tests import pictures
 from tests.conftest import fixture_bytes, slack_rate_limits
 from tests.slack_requests import file_share_event
 
@@ -142,7 +143,7 @@ def test_a_camera_photo_goes_to_rekognition_at_labelling_size_and_its_repost_is_
     """No thumbnail in the file object: the 4000x3000 original is downloaded, decoded at 1/2 and sent as a JPEG of a
     few hundred KB; the same bytes posted again are answered from the cache before any decoding."""
     caplog.set_level(logging.INFO, logger="bot.pipeline")
-    grain = Image.merge("RGB", [Image.effect_noise((4000, 3000), 40) for _ in range(3)])
+    grain = pictures.grain((4000, 3000), 40)
     camera = io.BytesIO()
     Image.blend(Image.open(io.BytesIO(CAT)).convert("RGB").resize((4000, 3000)), grain, 0.3).save(
         camera, "JPEG", quality=92

@@ -1,4 +1,11 @@
-"""DynamoDB served locally: moto's server mode on 127.0.0.1, one per test session, fresh tables per test."""
+"""DynamoDB served locally: moto's server mode on 127.0.0.1, one per test session, fresh tables per test.
+
+A request for the server from this process (the bot under test and the tests' own client) is answered by moto in
+the same process, the way moto's in-process mock answers: botocore serialises and signs it as for AWS, moto's
+DynamoDB handler answers the very same request, and botocore parses the answer's bytes. Only the loopback socket
+is skipped (werkzeug's and urllib3's share of the suite's CPU was as large as moto's own). Other processes (the
+bot started as a process) reach the same tables through the server.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,11 @@ import threading
 import uuid
 
 import boto3
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.handlers import BUILTIN_HANDLERS
+from moto.core.botocore_stubber import MockRawResponse
+from moto.core.exceptions import HTTPException
+from moto.core.request import normalize_request
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
 
@@ -23,6 +35,7 @@ class LocalDynamoDB:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
+        _ANSWERED_HERE.add(self.url)
         self._client = boto3.client(
             "dynamodb",
             endpoint_url=self.url,
@@ -44,6 +57,7 @@ class LocalDynamoDB:
         return names
 
     def close(self) -> None:
+        _ANSWERED_HERE.discard(self.url)
         self._server.stop()
         DynamoHandler.call_action = self._unlocked
 
@@ -61,3 +75,24 @@ def _serialise_dynamodb_requests():
 
     DynamoHandler.call_action = call_action
     return original
+
+
+_ANSWERED_HERE: set[str] = set()  # the servers whose requests from this process moto answers in this process
+
+
+def _answer_in_process(request: AWSPreparedRequest, **_) -> AWSResponse | None:
+    """botocore's before-send for every client of this process: a request for a LocalDynamoDB of this process gets
+    moto's answer without the socket (as moto's own in-process mock does); any other request goes on (None)."""
+    base = request.url.split("/", 3)
+    if len(base) < 3 or f"{base[0]}//{base[2]}" not in _ANSWERED_HERE:
+        return None
+    normalized = normalize_request(request)
+    try:
+        status, headers, body = DynamoHandler.dispatch(normalized, normalized.raw_url, normalized.headers)
+    except HTTPException as exc:
+        status, headers, body = exc.code, exc.get_headers(), exc.get_body()
+    return AWSResponse(request.url, status, headers, MockRawResponse(body))
+
+
+# Every botocore session made after this import (the bot's, the tests') has it; this module is imported by conftest.
+BUILTIN_HANDLERS.append(("before-send", _answer_in_process))

@@ -28,11 +28,11 @@ from bot.store.dynamodb.moderation import DynamoModerationDecisions
 from bot.store.dynamodb.queue import DynamoJobQueue
 from bot.store.dynamodb.replies import DynamoReplyState
 from bot.store.dynamodb.settings import DynamoChannelSettings
-from bot.store.dynamodb.stemmer import index_stems
 from bot.store.dynamodb.summary import DynamoLabellingSummaries
 from bot.store.dynamodb.tag_index import DynamoTagIndex
 from bot.store.dynamodb.usage import DynamoUsageCounters
 from bot.store.dynamodb.where_pictures import DynamoWherePictures
+from bot.store.stemmer import index_stems
 
 __all__ = ["DynamoTables", "build_dynamodb_client", "index_stems", "open_dynamodb_stores"]
 

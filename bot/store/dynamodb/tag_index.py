@@ -31,10 +31,10 @@ from collections.abc import Iterable, Iterator
 from bot.screen_text import INDEX_GAP, text_for_index
 from bot.store.dynamodb import messages
 from bot.store.dynamodb.base import DynamoTables, batched, is_live
-from bot.store.dynamodb.stemmer import index_stems
 from bot.store.dynamodb.wire import to_wire
 from bot.store.encoding import label_from_dict, label_names, label_to_dict, ts_microseconds
 from bot.store.protocols import IndexedImage
+from bot.store.stemmer import index_stems
 
 SEARCH_PAGE = 100  # word entries read per request of a search
 COUNT_LIMIT = 25  # entries a search's count of one stem reads at most, choosing the rarest stem's partition
