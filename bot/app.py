@@ -32,6 +32,9 @@ class LabelbotApp(App):
 
 def build_app(config: Config, services: Services) -> App:
     app = LabelbotApp(
+        # Named: without a name Bolt takes its caller's file name from inspect.stack(), which reads the source of
+        # every frame on the stack (most of the time an app took to build).
+        name="labelbot",
         client=services.slack,
         signing_secret=config.signing_secret or "",
         request_verification_enabled=not config.socket_mode,
