@@ -6,11 +6,11 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.analysis import AnalysisStep, ImageAnalysis, LabelsStep, ModerationStep, StepCache, TextStep
 from bot.config import Config, ConfigError
 from bot.conversations import ModerationChannelCheck
 from bot.emoji_tags import EmojiMap
@@ -19,14 +19,6 @@ from bot.metrics import Metrics, PrometheusMetrics, StoreGauges
 from bot.moderation_review import ModerationReview
 from bot.overload import QueueGate
 from bot.permissions import SettingsPermission
-from bot.pipeline import Pipeline
-from bot.reactions import ReactionQueue
-from bot.rekognition import (
-    RekognitionLabeler,
-    RekognitionModerator,
-    RekognitionTextReader,
-    build_rekognition_client,
-)
 from bot.settings import ChannelSettings
 from bot.show_where import ShowWhere
 from bot.slack_api import BoundedRateLimitRetryHandler, GuardedWebClient, build_web_client
@@ -36,6 +28,10 @@ from bot.tag_search import TagSearch
 from bot.upkeep import Upkeep
 from bot.usage import CallCounter, usage_month
 from bot.usage_notices import CallLimitNotices
+
+if TYPE_CHECKING:  # the labelling's modules (Pillow, botocore) load where the labelling runs, not in the web process
+    from bot.analysis import AnalysisStep
+    from bot.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +226,14 @@ def analysis_steps(
     """The image's analysis, in order: each step with its Rekognition API, paced at its own share of the quota, every
     attempt counted (and past the monthly limit refused) by `count`. Moderation and text are always steps (a channel
     may turn them on); each costs nothing where it is off."""
+    from bot.analysis import LabelsStep, ModerationStep, StepCache, TextStep
+    from bot.rekognition import (
+        RekognitionLabeler,
+        RekognitionModerator,
+        RekognitionTextReader,
+        build_rekognition_client,
+    )
+
     client = rekognition_client or build_rekognition_client(config.workers)
     return [
         ModerationStep(
@@ -261,6 +265,10 @@ def _build_labelling(
     metrics: Metrics,
 ) -> tuple[Pipeline, Work]:
     """The pipeline, and who runs it: worker threads, or on AWS Lambda the invocation after each ack."""
+    from bot.analysis import ImageAnalysis
+    from bot.pipeline import Pipeline
+    from bot.reactions import ReactionQueue
+
     count = CallCounter(stores.usage, limit=config.monthly_call_limit)
     pipeline = Pipeline(
         stores=stores,

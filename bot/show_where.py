@@ -18,7 +18,6 @@ from pathlib import PurePosixPath
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.images import ImageError, prepare_for_rekognition
 from bot.mrkdwn import escape, literal
 from bot.render import shown_labels
 from bot.settings import ChannelSettings
@@ -26,7 +25,6 @@ from bot.slack_api import token_refused
 from bot.slack_file_objects import thumbnail_url
 from bot.slack_files import DownloadError, SlackFileDownloader
 from bot.store import LabelledImage, WherePictures
-from bot.where_picture import draw_where
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +105,7 @@ class ShowWhere:
         for image in images:
             try:
                 picture = self._draw(image, settings)
-            except (DownloadError, ImageError) as exc:
+            except DownloadError as exc:
                 log.info("Show where could not download %s again: %s", image.file.get("id"), exc)
                 return "", (
                     f"I couldn't get *{escape(_name(image))}* from Slack again ({exc}), so there is no picture. "
@@ -134,7 +132,14 @@ class ShowWhere:
         url = thumbnail_url(file) or file.get("url_private_download") or file.get("url_private")
         if not url:
             raise DownloadError("Slack gave no link to it")
-        prepared = prepare_for_rekognition(self._downloader.download(url)).data
+        # Pillow loads at the first press, not in every web process at start.
+        from bot.images import ImageError, prepare_for_rekognition
+        from bot.where_picture import draw_where
+
+        try:
+            prepared = prepare_for_rekognition(self._downloader.download(url)).data
+        except ImageError as exc:  # what it downloaded no longer decodes: as good as gone
+            raise DownloadError(str(exc)) from None
         return draw_where(prepared, shown_labels(image.result, settings), image.result.text_boxes)
 
 
