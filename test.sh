@@ -9,4 +9,6 @@ unset PYTHONDONTWRITEBYTECODE
 source scripts/venv.sh dev
 .venv/bin/ruff check bot tests bench
 .venv/bin/ruff format --check bot tests bench
+# Compiled once here rather than by each of the suite's 8 processes at once in a fresh clone (~1 s of CPU).
+.venv/bin/python -m compileall -q -j 0 bot tests bench >/dev/null
 exec .venv/bin/python -m pytest "$@"
