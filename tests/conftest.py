@@ -8,11 +8,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import boto3
+import botocore.session
 import pytest
 
 from bot.config import DYNAMODB_TABLE_VARIABLES, load_config
 from bot.rate_limit import RateLimiter
+from bot.rekognition import _botocore_data
 from bot.store import Stores
 from bot.store.dynamodb import open_dynamodb_stores
 from bot.store.sqlite import open_sqlite_stores
@@ -246,7 +247,9 @@ def stub_rekognition_client(monkeypatch, tmp_path):
     Stubber bypassed, its endpoint is a closed loopback port)."""
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    return boto3.session.Session().client(
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _botocore_data())  # the process's: a new one reads endpoints.json again
+    return session.create_client(
         "rekognition",
         region_name="us-east-1",
         aws_access_key_id="AKIDSTUBSTUBSTUB",

@@ -20,6 +20,7 @@ from bot.render import ImageResult, Instance, Label
 from bot.settings import ChannelOverrides
 from bot.store import IndexedImage, Stores
 from bot.store.dynamodb import build_dynamodb_client, index_stems, open_dynamodb_stores
+from bot.store.dynamodb.tables import TABLES
 from bot.store.sqlite import open_sqlite_stores
 from tests.conftest import Clock
 
@@ -557,6 +558,23 @@ def test_words_stem_as_the_sqlite_index_stems_them():
     assert index_stems("Running Shoes") == ("run", "shoe")
     assert index_stems("Crème brûlée") == ("creme", "brule")
     assert index_stems("clothes") == index_stems("Clothing") == ("cloth",)
+
+
+def test_the_tests_tables_are_what_create_tables_makes_through_dynamodbs_api(local_dynamodb):
+    """The tests' tables are made in moto's backend directly (tests/fakes/dynamodb.py); made through the API
+    instead (moto validating each request as DynamoDB does), they describe the same."""
+    client = local_dynamodb.client()
+    direct, through_the_api = local_dynamodb.new_tables(), local_dynamodb.new_tables(through_the_api=True)
+
+    for logical in direct:
+        descriptions = []
+        for names in (direct, through_the_api):
+            table = client.describe_table(TableName=names[logical])["Table"]
+            del table["CreationDateTime"]
+            ttl = client.describe_time_to_live(TableName=names[logical])["TimeToLiveDescription"]
+            descriptions.append(repr((table, ttl)).replace(names[logical], "<name>"))
+        assert descriptions[0] == descriptions[1]
+        assert ("'TimeToLiveStatus': 'ENABLED'" in descriptions[0]) is TABLES[logical]["ttl"]
 
 
 def test_the_client_retries_five_times_in_standard_mode_with_short_timeouts(monkeypatch):
