@@ -9,11 +9,6 @@ unset PYTHONDONTWRITEBYTECODE
 source scripts/venv.sh dev
 .venv/bin/ruff check bot tests bench
 .venv/bin/ruff format --check bot tests bench
-# Compiled once here rather than by each of the suite's 8 processes at once in a fresh clone (~1 s of CPU), and the
-# test modules' asserts rewritten once (pytest does it at a module's first import, and caches it: in a fresh clone
-# each of the 8 processes rewrote them all, 2 s of CPU each).
+# Compiled once here rather than by each of the suite's 8 processes at once in a fresh clone (~1 s of CPU).
 .venv/bin/python -m compileall -q -j 0 bot tests bench >/dev/null
-if ! compgen -G "tests/__pycache__/*-pytest-*.pyc" >/dev/null; then
-  .venv/bin/python -m pytest --collect-only -q -n 0 -p no:cacheprovider >/dev/null
-fi
 exec .venv/bin/python -m pytest "$@"
