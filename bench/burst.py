@@ -164,10 +164,12 @@ def start_server(
     `python -m bot http` (gunicorn: one worker process, its threads, the worker pool and SQLite in it)."""
     env = {**env, "PYTHONPATH": str(ROOT)}
     if design == "bot":
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        command, env["PORT"], url = ["-m", "bot", "http"], str(port), f"http://127.0.0.1:{port}"
+        port = env.get("PORT")  # the caller's (bot_env), e.g. a port no concurrent test picks
+        if not port:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = str(probe.getsockname()[1])
+        command, env["PORT"], url = ["-m", "bot", "http"], port, f"http://127.0.0.1:{port}"
     else:
         command, url = ["-m", "bench.burst", "serve", design], ""
     mine = os.sched_getaffinity(0)

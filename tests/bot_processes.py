@@ -4,6 +4,7 @@ process), its output in a file; the fixtures bot_env and processes (in conftest)
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -19,10 +20,25 @@ from tests.fakes.socket_mode import FakeSocketModeServer
 APP_TOKEN = "xapp-1-A0001-test-app-token"
 
 
+# Each pytest-xdist process picks the ports of the servers it starts as processes from a range of its own, below the
+# kernel's ephemeral ports (32768 up), which the fakes' servers bind: a port probed at 0 and closed could be handed
+# to another test's process before this one's bound it (a bench burst once sent its events to another test's bot).
+FIRST_PORT, PORTS_PER_PROCESS = 20_000, 500
+_ports = itertools.count()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    first = FIRST_PORT + (int(worker) if worker.isdigit() else 0) * PORTS_PER_PROCESS
+    for _ in range(PORTS_PER_PROCESS):
+        port = first + next(_ports) % PORTS_PER_PROCESS
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:  # in use (a process of an earlier test still holds it)
+                continue
+        return port
+    raise RuntimeError(f"no free port in {first}-{first + PORTS_PER_PROCESS - 1}")
 
 
 def living_members(group: int) -> list[int]:

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from bench.burst import make_photos, make_thumbs, run_burst
+from tests.bot_processes import free_port
+
+
+def own_port() -> dict[str, str]:
+    """The bot's port from this test process's own range (see tests.bot_processes.free_port)."""
+    return {"PORT": str(free_port())}
 
 
 def test_small_burst_answers_every_image_once_with_one_call_per_distinct_image_and_tags_each():
     """Slack's rate limits on (the burst's default), emoji tags on in both channels."""
     photos = make_photos(3, megapixels=0.3)
     result = run_burst(
-        "bot", photos, images=6, channels=2, senders=2, quota=50, latency=(0.01, 0.05), idle=20, tags=True
+        "bot",
+        photos,
+        bot_env=own_port(),
+        images=6,
+        channels=2,
+        senders=2,
+        quota=50,
+        latency=(0.01, 0.05),
+        idle=20,
+        tags=True,
     )
     assert result.answered == 6
     assert result.reactions_expected == 6 * 3 and result.reactions_added == 18
@@ -31,7 +46,17 @@ def test_with_slack_thumbnails_the_bot_downloads_thumb_1024_and_never_the_origin
     thumbs = [make_thumbs(photo) for photo in photos]
     assert sorted(thumbs[0]) == [360, 480, 720, 800, 960, 1024]
     assert thumbs[0][1024][1:] == (1024, 768)
-    result = run_burst("bot", photos, images=4, thumbs=thumbs, channels=2, senders=2, quota=50, latency=(0.01, 0.05))
+    result = run_burst(
+        "bot",
+        photos,
+        bot_env=own_port(),
+        images=4,
+        thumbs=thumbs,
+        channels=2,
+        senders=2,
+        quota=50,
+        latency=(0.01, 0.05),
+    )
     assert result.answered == 4
     assert result.busy_replies == 0 and result.error_replies == 0 and result.duplicate_replies == 0
     assert result.original_downloads == 0 and result.thumb_downloads == 4
@@ -41,7 +66,16 @@ def test_with_slack_thumbnails_the_bot_downloads_thumb_1024_and_never_the_origin
 def test_with_moderation_each_distinct_image_is_checked_once_and_a_flagged_one_is_held_not_labelled():
     photos = make_photos(3, megapixels=0.3)
     result = run_burst(
-        "bot", photos, images=6, channels=2, senders=2, quota=50, latency=(0.01, 0.05), moderation=True, flagged=2
+        "bot",
+        photos,
+        bot_env=own_port(),
+        images=6,
+        channels=2,
+        senders=2,
+        quota=50,
+        latency=(0.01, 0.05),
+        moderation=True,
+        flagged=2,
     )
     assert result.answered == 6 and result.duplicate_replies == 0
     assert result.busy_replies == 0 and result.error_replies == 0
@@ -53,7 +87,9 @@ def test_with_moderation_each_distinct_image_is_checked_once_and_a_flagged_one_i
 
 def test_with_text_on_every_distinct_image_is_read_once_and_every_reply_has_its_text_line():
     photos = make_photos(2, megapixels=0.3)
-    result = run_burst("bot", photos, images=4, channels=2, senders=2, quota=50, latency=(0.01, 0.05), text=True)
+    result = run_burst(
+        "bot", photos, bot_env=own_port(), images=4, channels=2, senders=2, quota=50, latency=(0.01, 0.05), text=True
+    )
     assert result.answered == 4 and result.duplicate_replies == 0 and result.error_replies == 0
     assert result.with_text == 4  # the re-posts too, from the cache
     assert result.calls_by_api == {"DetectLabels": 2, "DetectText": 2}
