@@ -6,26 +6,26 @@ from bench.burst import make_photos, make_thumbs, run_burst
 from tests.bot_processes import free_port
 
 
-def own_port() -> dict[str, str]:
-    """The bot's port from this test process's own range (see tests.bot_processes.free_port)."""
-    return {"PORT": str(free_port())}
+def small_burst(photos: list[bytes], images: int, **options):
+    """bench/burst.py against the real bot: 2 channels, 2 senders, quota 50, Rekognition answering in 10-50 ms, the
+    bot's port from this test process's own range (see tests.bot_processes.free_port)."""
+    return run_burst(
+        "bot",
+        photos,
+        bot_env={"PORT": str(free_port())},
+        images=images,
+        channels=2,
+        senders=2,
+        quota=50,
+        latency=(0.01, 0.05),
+        **options,
+    )
 
 
 def test_small_burst_answers_every_image_once_with_one_call_per_distinct_image_and_tags_each():
     """Slack's rate limits on (the burst's default), emoji tags on in both channels."""
     photos = make_photos(3, megapixels=0.3)
-    result = run_burst(
-        "bot",
-        photos,
-        bot_env=own_port(),
-        images=6,
-        channels=2,
-        senders=2,
-        quota=50,
-        latency=(0.01, 0.05),
-        idle=20,
-        tags=True,
-    )
+    result = small_burst(photos, 6, idle=20, tags=True)
     assert result.answered == 6
     assert result.reactions_expected == 6 * 3 and result.reactions_added == 18
     assert result.last_reaction_after_last_reply_s >= 0
@@ -46,17 +46,7 @@ def test_with_slack_thumbnails_the_bot_downloads_thumb_1024_and_never_the_origin
     thumbs = [make_thumbs(photo) for photo in photos]
     assert sorted(thumbs[0]) == [360, 480, 720, 800, 960, 1024]
     assert thumbs[0][1024][1:] == (1024, 768)
-    result = run_burst(
-        "bot",
-        photos,
-        bot_env=own_port(),
-        images=4,
-        thumbs=thumbs,
-        channels=2,
-        senders=2,
-        quota=50,
-        latency=(0.01, 0.05),
-    )
+    result = small_burst(photos, 4, thumbs=thumbs)
     assert result.answered == 4
     assert result.busy_replies == 0 and result.error_replies == 0 and result.duplicate_replies == 0
     assert result.original_downloads == 0 and result.thumb_downloads == 4
@@ -65,18 +55,7 @@ def test_with_slack_thumbnails_the_bot_downloads_thumb_1024_and_never_the_origin
 
 def test_with_moderation_each_distinct_image_is_checked_once_and_a_flagged_one_is_held_not_labelled():
     photos = make_photos(3, megapixels=0.3)
-    result = run_burst(
-        "bot",
-        photos,
-        bot_env=own_port(),
-        images=6,
-        channels=2,
-        senders=2,
-        quota=50,
-        latency=(0.01, 0.05),
-        moderation=True,
-        flagged=2,
-    )
+    result = small_burst(photos, 6, moderation=True, flagged=2)
     assert result.answered == 6 and result.duplicate_replies == 0
     assert result.busy_replies == 0 and result.error_replies == 0
     # the 1st and 3rd distinct photos are flagged: each posted twice, so 4 held lines and a notice each
@@ -87,9 +66,7 @@ def test_with_moderation_each_distinct_image_is_checked_once_and_a_flagged_one_i
 
 def test_with_text_on_every_distinct_image_is_read_once_and_every_reply_has_its_text_line():
     photos = make_photos(2, megapixels=0.3)
-    result = run_burst(
-        "bot", photos, bot_env=own_port(), images=4, channels=2, senders=2, quota=50, latency=(0.01, 0.05), text=True
-    )
+    result = small_burst(photos, 4, text=True)
     assert result.answered == 4 and result.duplicate_replies == 0 and result.error_replies == 0
     assert result.with_text == 4  # the re-posts too, from the cache
     assert result.calls_by_api == {"DetectLabels": 2, "DetectText": 2}
