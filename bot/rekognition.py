@@ -81,6 +81,16 @@ def _botocore_data() -> botocore.loaders.Loader:
     return botocore.loaders.create_loader()
 
 
+def new_botocore_session() -> botocore.session.Session:
+    """A botocore session of its own (credentials, region, handlers) that reads botocore's data through the
+    process's one loader."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _botocore_data())
+    return session
+
+
 _sessions: dict[tuple, botocore.session.Session] = {}
 _sessions_lock = threading.Lock()  # botocore sessions are not thread-safe: one client made at a time
 
@@ -108,10 +118,7 @@ def aws_session() -> botocore.session.Session:
     with _sessions_lock:
         session = _sessions.get(key)
         if session is None:
-            import botocore.session
-
-            session = botocore.session.get_session()
-            session.register_component("data_loader", _botocore_data())
+            session = new_botocore_session()
             if os.environ.get("AWS_REGION"):
                 session.set_config_variable("region", os.environ["AWS_REGION"])
             if len(_sessions) >= 8:  # environments a process no longer uses (tests)

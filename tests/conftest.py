@@ -8,12 +8,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import botocore.session
 import pytest
 
 from bot.config import DYNAMODB_TABLE_VARIABLES, load_config
 from bot.rate_limit import RateLimiter
-from bot.rekognition import _botocore_data
+from bot.rekognition import new_botocore_session
 from bot.store import Stores
 from bot.store.dynamodb import open_dynamodb_stores
 from bot.store.sqlite import open_sqlite_stores
@@ -247,9 +246,7 @@ def stub_rekognition_client(monkeypatch, tmp_path):
     Stubber bypassed, its endpoint is a closed loopback port)."""
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    session = botocore.session.get_session()
-    session.register_component("data_loader", _botocore_data())  # the process's: a new one reads endpoints.json again
-    return session.create_client(
+    return new_botocore_session().create_client(  # botocore's data read once per process
         "rekognition",
         region_name="us-east-1",
         aws_access_key_id="AKIDSTUBSTUBSTUB",

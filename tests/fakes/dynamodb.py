@@ -14,7 +14,6 @@ import logging
 import threading
 import uuid
 
-import botocore.session
 import moto.core.responses
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.handlers import BUILTIN_HANDLERS
@@ -26,7 +25,7 @@ from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
 
-from bot.rekognition import _botocore_data
+from bot.rekognition import new_botocore_session
 from bot.store.dynamodb.tables import TABLES, create_tables
 
 
@@ -42,9 +41,7 @@ class LocalDynamoDB:
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
         _ANSWERED_HERE.add(self.url)
-        session = botocore.session.get_session()
-        session.register_component("data_loader", _botocore_data())  # the process's: endpoints.json is read once
-        self._client = session.create_client(
+        self._client = new_botocore_session().create_client(  # botocore's data read once per process
             "dynamodb",
             endpoint_url=self.url,
             region_name="us-east-1",
