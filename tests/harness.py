@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from socketserver import ThreadingMixIn
@@ -15,6 +15,7 @@ from bot.serve import build_wsgi_app
 from bot.services import Services, build_services
 from tests import slack_requests
 from tests.fakes.aws_lambda import FakeContext, FakeLambda, api_gateway_event
+from tests.fakes.http_server import serve_in_thread
 from tests.fakes.slack import FakeSlack
 
 
@@ -33,6 +34,7 @@ class RunningBot:
     services: Services
     url: str
     server: WSGIServer
+    stop_serving: Callable[[], None]
     fake_slack: FakeSlack | None = None  # checks each /labels ack body as Slack checks a message
 
     @property
@@ -53,8 +55,7 @@ class RunningBot:
         self.services.pool.sweep_soon()
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.stop_serving()
         self.services.stop()
 
 
@@ -71,8 +72,7 @@ class RunningLambdaBot(RunningBot):
         return self.runtime(SWEEP_EVENT, FakeContext(self.config.label_function or "labelbot-events"))
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.stop_serving()
         if self.fake_lambda is not None:
             self.fake_lambda.wait_idle()
         self.services.stop()
@@ -90,8 +90,8 @@ def serve_bot(
     server = make_server(
         "127.0.0.1", 0, build_wsgi_app(app, services), server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
     )
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    return RunningBot(config, services, f"http://127.0.0.1:{server.server_port}", server, fake_slack)
+    url = f"http://127.0.0.1:{server.server_port}"
+    return RunningBot(config, services, url, server, serve_in_thread(server), fake_slack)
 
 
 def serve_bot_on_lambda(
@@ -120,6 +120,8 @@ def serve_bot_on_lambda(
         return [data]
 
     server = make_server("127.0.0.1", 0, api_gateway, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}"
-    return RunningLambdaBot(config, runtime.services, url, server, fake_slack, runtime=runtime, fake_lambda=fake_lambda)
+    stop_serving = serve_in_thread(server)
+    return RunningLambdaBot(
+        config, runtime.services, url, server, stop_serving, fake_slack, runtime=runtime, fake_lambda=fake_lambda
+    )

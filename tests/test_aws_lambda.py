@@ -229,3 +229,24 @@ def test_a_table_name_that_names_no_table_stops_start_up_naming_its_variable(loc
     # The cold start checks through the runtime's own store, before anything reaches Slack.
     with pytest.raises(ConfigError, match="LABELBOT_TAGS_TABLE is 'labelbot-tags-typo'"):
         LambdaRuntime(load_config(environ, mode="lambda"))
+
+
+def test_a_table_name_that_names_another_table_stops_start_up_naming_its_variable(local_dynamodb, aws_env, monkeypatch):
+    tables = local_dynamodb.new_tables()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", local_dynamodb.url)
+    environ = {
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_SIGNING_SECRET": slack_requests.SIGNING_SECRET,
+        **lambda_environ(tables),
+        "LABELBOT_SETTINGS_TABLE": tables["Jobs"],  # pasted into the wrong variable
+    }
+
+    with pytest.raises(ConfigError) as refused:
+        verify_store(load_config(environ, mode="lambda"))
+
+    assert str(refused.value) == (
+        f"LABELBOT_SETTINGS_TABLE is {tables['Jobs']!r}, but that table's key is not labelbot's (channel_id)"
+    )
+    # The check reads a key no item has: the tables are as they were.
+    client = local_dynamodb.client()
+    assert all(client.scan(TableName=name)["Count"] == 0 for name in tables.values())

@@ -33,7 +33,7 @@ DYNAMODB_CRUD = {
     "dynamodb:DeleteItem": "remove items (a deleted image's jobs and index entries; transactions)",
     "dynamodb:BatchWriteItem": "put or delete up to 25 items a call (an image's index entries)",
     "dynamodb:ConditionCheckItem": "in the CRUD template: a ConditionCheck in TransactWriteItems (none used today)",
-    "dynamodb:DescribeTable": "the cold start checks each table exists (a wrong name: one line naming its variable)",
+    "dynamodb:DescribeTable": "in the CRUD template; unused (the cold start checks each table with a GetItem)",
 }
 # RekognitionDetectOnlyPolicy's actions, on "*" (Rekognition's Detect* APIs have no resource-level permissions).
 REKOGNITION_DETECT = {

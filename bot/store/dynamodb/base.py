@@ -21,6 +21,9 @@ from bot.store.dynamodb.wire import condition_args, expression_args, from_wire, 
 DAY = 86400
 TRIES = 8  # a write that meets a concurrent change (or a transaction another one) is tried this often at most
 # Why a transaction may fail and succeed when tried again; any other reason but a failed condition is an error.
+# The start-up check reads this key in each table; no item ever has it.
+NO_ITEMS_KEY = "labelbot#start-up-check"
+KEY_DESCRIPTION = {"Settings": "channel_id", "Jobs": "pk and sk", "Tags": "pk and sk"}
 TRANSIENT_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 
 
@@ -51,17 +54,25 @@ class DynamoTables:
         self.clock = clock
 
     def check(self) -> None:
-        """At start-up: every table exists and can be read, else a ConfigError naming the variable to fix."""
+        """At start-up: every table exists, has labelbot's key and can be read, else a ConfigError naming the variable
+        to fix. One GetItem of a key no item has, per table: a data-plane read, as every later call is (DescribeTable
+        is a control-plane call, with a far lower request rate shared by the account, which cold starts of many Lambda
+        instances at once could exhaust), and it also fails on a table whose key is not labelbot's."""
         for logical, name in (("Settings", self.settings_table), ("Jobs", self.jobs_table), ("Tags", self.tags_table)):
             variable = DYNAMODB_TABLE_VARIABLES[logical]
+            key = {"channel_id": NO_ITEMS_KEY} if logical == "Settings" else {"pk": NO_ITEMS_KEY, "sk": "check"}
             try:
-                self.client.describe_table(TableName=name)
+                self.client.get_item(TableName=name, Key=to_wire(key))
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code == "ResourceNotFoundException":
                     region = self.client.meta.region_name
                     raise ConfigError(
                         f"{variable} is {name!r}, but no DynamoDB table has that name in {region}"
+                    ) from None
+                if code == "ValidationException":
+                    raise ConfigError(
+                        f"{variable} is {name!r}, but that table's key is not labelbot's ({KEY_DESCRIPTION[logical]})"
                     ) from None
                 raise ConfigError(f"{variable}: reading the DynamoDB table {name!r} failed ({code})") from None
             except BotoCoreError as exc:
