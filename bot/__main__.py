@@ -179,25 +179,27 @@ def label_local_file(
     reply = render_reply([result], settings)
     assert reply is not None
     print(reply.text)
-    code, text_boxes = 1 if result.error else 0, ()
+    code, found = 1 if result.error else 0, None
     if text and result.error is None:
-        code, text_boxes = _print_text(RekognitionTextReader(client), prepared, load_text_min_confidence())
+        code, found = _print_text(RekognitionTextReader(client), prepared, load_text_min_confidence())
     if boxes is not None and result.error is None:
-        code = max(code, _write_boxes(boxes, prepared, result, settings, text_boxes))
+        code = max(code, _write_boxes(boxes, prepared, result, settings, found))
     return code
 
 
-def _write_boxes(out: Path, prepared: bytes, result, settings, text_boxes) -> int:
-    """`label --boxes OUT`: the picture the Show where button posts, written locally."""
+def _write_boxes(out: Path, prepared: bytes, result, settings, text) -> int:
+    """`label --boxes OUT`: the picture the Show where button posts, written locally (text: what --text read, its
+    lines with a secret covered)."""
     from bot.render import shown_labels
     from bot.where_picture import draw_where
 
     labels = [label for label in shown_labels(result, settings) if label.instances]
+    text_boxes, secret_boxes = (text.boxes, text.secret_boxes) if text is not None else ((), ())
     if not labels and not text_boxes:
         print("No label here has a box; nothing written.")
         return 0
     try:
-        out.write_bytes(draw_where(prepared, labels, text_boxes))
+        out.write_bytes(draw_where(prepared, labels, text_boxes, secret_boxes))
     except OSError as exc:
         print(f"labelbot: cannot write {out}: {exc.strerror}", file=sys.stderr)
         return 1
@@ -207,9 +209,9 @@ def _write_boxes(out: Path, prepared: bytes, result, settings, text_boxes) -> in
     return 0
 
 
-def _print_text(reader, prepared: bytes, min_confidence: float) -> tuple[int, tuple]:
+def _print_text(reader, prepared: bytes, min_confidence: float):
     """`label --text`: the text line the bot would post under the labels (a DetectText failure: why, exit 1); and
-    the lines' boxes, for --boxes."""
+    what was read (bot.screen_text.ScreenText, or None), for --boxes."""
     from bot.rekognition import RekognitionError
     from bot.screen_text import read_text, secret_warning, text_mrkdwn
 
@@ -217,14 +219,14 @@ def _print_text(reader, prepared: bytes, min_confidence: float) -> tuple[int, tu
         found = read_text(reader.detect_text(prepared, min_confidence), min_confidence)
     except RekognitionError as exc:
         print(f"No text line: {exc}")
-        return 1, ()
+        return 1, None
     if not found.lines:
         print(f"No text line: no text read at or above {min_confidence:g}% confidence.")
-        return 0, ()
+        return 0, None
     print(text_mrkdwn(found.text))
     if found.secrets:
         print(f"The poster is told (ephemerally): {secret_warning(found.secrets)}")
-    return 0, found.boxes
+    return 0, found
 
 
 if __name__ == "__main__":

@@ -216,12 +216,23 @@ class TextStep:
         if found is None:
             return None
         boxes = tuple(tuple(map(float, box)) for box in found.get("boxes", ()))
-        return ScreenText(tuple(found["lines"]), tuple(found["secrets"]), boxes)
+        if "secret_boxes" in found:
+            secret_boxes = tuple(tuple(map(float, box)) for box in found["secret_boxes"])
+        else:  # cached before the lines with secrets were told apart: cover every line that had one
+            secret_boxes = boxes if found["secrets"] else ()
+        return ScreenText(tuple(found["lines"]), tuple(found["secrets"]), boxes, secret_boxes)
 
     def cache(self, key: str, answer: ScreenText | CallLimitReached | None) -> None:
         if isinstance(answer, ScreenText):  # a failure is not an answer: the next post of the image tries again
-            boxes = [list(box) for box in answer.boxes]
-            self._cache.cache(key, {"lines": list(answer.lines), "secrets": list(answer.secrets), "boxes": boxes})
+            self._cache.cache(
+                key,
+                {
+                    "lines": list(answer.lines),
+                    "secrets": list(answer.secrets),
+                    "boxes": [list(box) for box in answer.boxes],
+                    "secret_boxes": [list(box) for box in answer.secret_boxes],
+                },
+            )
 
     def call(self, image: bytes, settings: ChannelSettings) -> ScreenText | CallLimitReached | None:
         try:

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import PurePosixPath
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -47,6 +48,10 @@ THUMB_BUDGET_BYTES = 256 * 1024
 # Replies in one channel go out in message order, at most one a second (Slack's chat.postMessage limit); a
 # message whose reply isn't settled blocks later ones only until it was recorded this long ago.
 REPLY_ORDER_WAIT_SECONDS = 60.0
+# With the poster's safe copy, in the app's DM with them.
+SAFE_COPY_NOTE = (
+    "Here is your image with the secret covered: if you like, delete your message and share this copy instead."
+)
 
 
 @dataclass
@@ -120,7 +125,8 @@ class Pipeline:
         self.count_usage(job, result, metrics)
         self.limit_notices.after_job(job.channel_id, limited=result.limited or metrics.text == "limited")
         if result.secrets:
-            self.warn_poster(job, result.secrets)  # after finish_job: a crash re-runs the job, never warns twice
+            # After finish_job: a crash re-runs the job, never warns twice.
+            self.warn_poster(job, result.secrets, result.safe_copy)
         posting = time.perf_counter()
         try:
             self.post_reply(job.channel_id, job.message_ts)
@@ -188,11 +194,14 @@ class Pipeline:
         except Exception:
             log.exception("counting file %s in the usage failed", result.file_id)
 
-    def warn_poster(self, job: Job, kinds: tuple[str, ...]) -> None:
+    def warn_poster(self, job: Job, kinds: tuple[str, ...], safe_copy: bytes | None = None) -> None:
         """Tell whoever posted the image, ephemerally and once, what kind of secret its text seemed to show (never
-        the value: it was hidden before anything was kept). A failure is logged; the reply doesn't wait for it."""
+        the value: it was hidden before anything was kept); then send them, in a DM, the safe copy (the image with
+        those lines covered) to share instead. labelbot never deletes or edits their message. Each failure is
+        logged; the reply doesn't wait for them."""
         if not job.user_id:
             return
+        file_id = job.file.get("id")
         try:
             self.slack.chat_postEphemeral(
                 channel=job.channel_id, user=job.user_id, thread_ts=job.thread_ts, text=secret_warning(kinds)
@@ -200,9 +209,33 @@ class Pipeline:
         except SlackApiError as exc:
             if token_refused(exc):
                 return  # logged once by the client
-            log.warning("warning the poster of file %s failed: %s", job.file.get("id"), exc.response.get("error"))
+            log.warning("warning the poster of file %s failed: %s", file_id, exc.response.get("error"))
         except OSError as exc:
-            log.warning("warning the poster of file %s failed: %r", job.file.get("id"), exc)
+            log.warning("warning the poster of file %s failed: %r", file_id, exc)
+        if safe_copy is not None:
+            self.send_safe_copy(job, safe_copy)
+
+    def send_safe_copy(self, job: Job, safe_copy: bytes) -> None:
+        """The covered copy, uploaded into the app's DM with the poster (conversations.open needs im:write), with one
+        sentence. Refused (a scope missing, the user gone): a log line saying why."""
+        file_id = job.file.get("id")
+        stem = PurePosixPath(_file_name(job.file)).stem or "image"
+        try:
+            dm = self.slack.conversations_open(users=job.user_id)["channel"]["id"]
+            self.slack.files_upload_v2(
+                channel=dm,
+                file=safe_copy,
+                filename=f"{stem}-covered.jpg",
+                title=f"{stem} (secret covered)",
+                initial_comment=SAFE_COPY_NOTE,
+            )
+        except SlackApiError as exc:
+            if not token_refused(exc):
+                log.warning(
+                    "sending the safe copy of file %s to its poster failed: %s", file_id, exc.response.get("error")
+                )
+        except OSError as exc:
+            log.warning("sending the safe copy of file %s to its poster failed: %r", file_id, exc)
 
     def hold_for_review(self, job: Job, result: ImageResult) -> None:
         """Record the image held and tell the admins; a failure here is logged, and the image stays unlabelled."""
@@ -227,18 +260,20 @@ class Pipeline:
                     error=f"I can't label {str(file['filetype']).upper()} files; JPEG, PNG, HEIC, WebP, AVIF, "
                     "GIF, BMP and TIFF work.",
                 )
-            analysis = None
+            analysis, safe_copy = None, None
             thumbnail = thumbnail_url(file)
             if thumbnail is not None:
                 try:
-                    analysis = self._analyse_download(thumbnail, THUMB_BUDGET_BYTES, settings, metrics)
+                    analysis, safe_copy = self._analyse_download(thumbnail, THUMB_BUDGET_BYTES, settings, metrics)
                 except (DownloadError, ImageError) as exc:
                     log.info("the thumbnail of %s failed (%s); downloading the original", file.get("id"), exc)
             if analysis is None:
                 size = int(file.get("size") or 0)
                 self.downloader.check_size(size)
                 original = file.get("url_private_download") or file["url_private"]
-                analysis = self._analyse_download(original, size or self.downloader.max_bytes, settings, metrics)
+                analysis, safe_copy = self._analyse_download(
+                    original, size or self.downloader.max_bytes, settings, metrics
+                )
             metrics.rekognition_calls = analysis.calls
             if analysis.held:
                 return ImageResult(file_id, _file_name(file), held=analysis.held, content_key=analysis.content_key)
@@ -254,6 +289,8 @@ class Pipeline:
                 text=text.text if text else "",
                 secrets=text.secrets if text else (),
                 text_boxes=text.boxes if text else (),
+                secret_text_boxes=text.secret_boxes if text else (),
+                safe_copy=safe_copy,
             )
         except CallLimitReached:
             return ImageResult(file_id, _file_name(file), limited=True)
@@ -265,11 +302,16 @@ class Pipeline:
             log.warning("files.info for %s failed: %s", file_id, exc.response.get("error"))
             return ImageResult(file_id, _file_name(file), error="I couldn't look this file up on Slack.")
 
-    def _analyse_download(self, url: str, size: int, settings: ChannelSettings, metrics: JobMetrics) -> Analysis:
+    def _analyse_download(
+        self, url: str, size: int, settings: ChannelSettings, metrics: JobMetrics
+    ) -> tuple[Analysis, bytes | None]:
         """Download the image (size bytes, expected) and analyse it: each step from its cache when these bytes were
         analysed with these settings, else on the prepared image. A re-posted image costs a download and a hash, not
         a decode. The downloaded bytes count against download_budget until they are let go, once prepared: a worker
-        waiting on Rekognition holds the prepared JPEG (~0.5 MB for a photo), not the original too."""
+        waiting on Rekognition holds the prepared JPEG (~0.5 MB for a photo), not the original too.
+
+        Also returns, when the text read held a secret, the poster's safe copy: the prepared image with those lines
+        covered (prepared now if every step came from the caches)."""
         metrics.prepare_ms = metrics.prepared_bytes = metrics.width = metrics.height = None  # a failed thumbnail's
         held = self.download_budget.acquire(size)
 
@@ -292,6 +334,8 @@ class Pipeline:
             if settings.moderation and self.stores.moderation.released_content(content.hexdigest()):
                 settings = replace(settings, moderation=False)  # an admin said "Looks fine" to these very bytes
 
+            made: list[bytes] = []  # the prepared image, once prepare() ran
+
             def prepare() -> bytes:
                 try:
                     prepared = self._prepare(source.pop(), metrics)
@@ -302,20 +346,36 @@ class Pipeline:
                     prepared.width,
                     prepared.height,
                 )
+                made.append(prepared.data)
                 return prepared.data
 
             stage = time.perf_counter()
             unprepared = False
             try:
-                return self.analysis.analyse(content, prepare, settings)
+                analysis = self.analysis.analyse(content, prepare, settings)
             except ImageError:
                 unprepared = True  # no Rekognition call: detect_ms stays None
                 raise
             finally:
                 if not unprepared:  # the steps' caches and calls, without the preparing
                     metrics.detect_ms = round(_ms_since(stage) - (metrics.prepare_ms or 0.0), 1)
+            if analysis.text is None or not analysis.text.secret_boxes:
+                return analysis, None
+            return analysis, self._safe_copy(made[0] if made else prepare(), analysis.text.secret_boxes)
         finally:
             let_go()
+
+    def _safe_copy(self, prepared: bytes, secret_boxes) -> bytes | None:
+        """The image with the lines that held a secret covered (bot.where_picture), for the poster's DM; None if it
+        could not be drawn (the warning still goes out)."""
+        from bot.where_picture import covered_copy  # its font and drawing load only where a secret was found
+
+        try:
+            with self.prepare_slots:
+                return covered_copy(prepared, secret_boxes)
+        except Exception:
+            log.exception("drawing the safe copy failed")
+            return None
 
     def _prepare(self, data: bytes, metrics: JobMetrics):
         """prepare_for_rekognition, at most one per core at a time: decoding is CPU-bound and takes up to ~500 MB, so

@@ -65,6 +65,10 @@ class ImageResult:
     secrets: tuple[str, ...] = field(default=(), compare=False)
     # Where that text is, (left, top, width, height) ratios a line: Show where outlines them.
     text_boxes: tuple[tuple[float, float, float, float], ...] = ()
+    # Those of the lines in which a secret was hidden: Show where covers them.
+    secret_text_boxes: tuple[tuple[float, float, float, float], ...] = ()
+    # The image with those lines covered, for the poster's safe copy (JPEG). Not stored with the result.
+    safe_copy: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,8 @@ class ScreenText:
     secrets: tuple[str, ...] = ()
     # Where the lines read are, (left, top, width, height) as ratios of the image: Show where outlines them.
     boxes: tuple[tuple[float, float, float, float], ...] = ()
+    # Those of the lines in which a secret was hidden: Show where and the poster's safe copy cover them.
+    secret_boxes: tuple[tuple[float, float, float, float], ...] = ()
 
     @property
     def text(self) -> str:
@@ -104,17 +106,25 @@ def read_text(detections: tuple[TextDetection, ...] | list[TextDetection], min_c
     kinds: list[str] = []
     lines = []
     boxes = []
+    secret = []  # whether each line held a secret
     for line in reading_order(d for d in detections if d.kind == "LINE" and d.confidence >= min_confidence):
         redacted, found = redact(" ".join(line.text.split()))
         kinds.extend(found)
         if redacted:
             lines.append(redacted)
             boxes.append((line.left, line.top, line.width, line.height))
+            secret.append(bool(found))
     joined, found = redact(LINE_SEPARATOR.join(lines))  # a secret OCR split over two lines
     if found:
-        lines = joined.split(LINE_SEPARATOR)
+        split = joined.split(LINE_SEPARATOR)
+        # The lines the second pass changed held part of a secret; if a line's own text had the separator in it,
+        # which ones can't be told, and every line is covered.
+        changed = [a != b for a, b in zip(lines, split, strict=True)] if len(split) == len(lines) else None
+        secret = [was or (changed is None or changed[i]) for i, was in enumerate(secret)]
+        lines = split
         kinds.extend(found)
-    return ScreenText(tuple(lines), tuple(dict.fromkeys(kinds)), tuple(boxes))
+    secret_boxes = tuple(box for box, held in zip(boxes, secret, strict=True) if held)
+    return ScreenText(tuple(lines), tuple(dict.fromkeys(kinds)), tuple(boxes), secret_boxes)
 
 
 def reading_order(lines) -> list[TextDetection]:

@@ -127,7 +127,8 @@ class ShowWhere:
 
     def _draw(self, image: LabelledImage, settings: ChannelSettings) -> bytes:
         """The image as labelling downloaded it (Slack's large thumbnail where there is one, else the original),
-        prepared as it was for Rekognition, with the boxes of the labels the reply shows and of the text read."""
+        prepared as it was for Rekognition, with the boxes of the labels the reply shows and of the text read (the
+        lines that held a secret covered)."""
         file = image.file
         url = thumbnail_url(file) or file.get("url_private_download") or file.get("url_private")
         if not url:
@@ -140,7 +141,8 @@ class ShowWhere:
             prepared = prepare_for_rekognition(self._downloader.download(url)).data
         except ImageError as exc:  # what it downloaded no longer decodes: as good as gone
             raise DownloadError(str(exc)) from None
-        return draw_where(prepared, shown_labels(image.result, settings), image.result.text_boxes)
+        result = image.result
+        return draw_where(prepared, shown_labels(result, settings), result.text_boxes, result.secret_text_boxes)
 
 
 def _name(image: LabelledImage) -> str:

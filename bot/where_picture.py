@@ -1,7 +1,9 @@
 """Pure: the Show where picture. The image Rekognition was sent (bot.images.prepare_for_rekognition's bytes) and the
 boxes it answered in, out: a JPEG with a box per label instance, each captioned with its label and confidence in the
-label's own colour, and the text lines read outlined in a quieter style. Sized for Slack: long side at most
-MAX_SIDE, so captions and lines are scaled for the picture people see."""
+label's own colour, the text lines read outlined in a quieter style, and the lines that held a secret covered (filled
+solid, with a margin: nothing of them is left to read back). Sized for Slack: long side at most MAX_SIDE, so
+captions and lines are scaled for the picture people see. The poster's safe copy (covered_copy) is the same image with
+only the secret lines covered."""
 
 from __future__ import annotations
 
@@ -29,26 +31,29 @@ PALETTE = (
     (250, 190, 212),
 )
 TEXT_BOX_COLOUR = (235, 235, 235)
+COVER_COLOUR = (48, 48, 48)
+# Around a covered line, this share of its height on every side: a line's box can clip its ascenders and descenders.
+COVER_MARGIN = 0.25
 
 Box = tuple[float, float, float, float]  # left, top, width, height as ratios of the image's width and height
 
 
-def draw_where(prepared: bytes, labels: Sequence[Label], text_boxes: Sequence[Box] = ()) -> bytes:
-    """The picture: `prepared` (upright already; an EXIF orientation still in it is applied) with the boxes."""
-    with Image.open(io.BytesIO(prepared)) as source:
-        if source.format == "JPEG":  # a camera-sized JPEG decodes at a fraction of its size, still >= the output
-            ratio = min(1.0, MAX_SIDE / max(source.size))
-            source.draft("RGB", (round(source.width * ratio), round(source.height * ratio)))
-        image = ImageOps.exif_transpose(source).convert("RGB")
-    if max(image.size) > MAX_SIDE:
-        image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BILINEAR)
+def draw_where(
+    prepared: bytes, labels: Sequence[Label], text_boxes: Sequence[Box] = (), secret_boxes: Sequence[Box] = ()
+) -> bytes:
+    """The picture: `prepared` (upright already; an EXIF orientation still in it is applied) with the boxes; the text
+    lines in secret_boxes (some of text_boxes) are covered, not outlined."""
+    image = _open(prepared)
     width, height = image.size
     scale = max(width, height) / 1000
     line = max(2, round(3 * scale))
     font = _font(max(12, round(22 * scale)))
     draw = ImageDraw.Draw(image)
+    covered = set(secret_boxes)
     for box in text_boxes:
-        draw.rectangle(_pixels(box, width, height), outline=TEXT_BOX_COLOUR, width=max(1, line // 2))
+        if box not in covered:
+            draw.rectangle(_pixels(box, width, height), outline=TEXT_BOX_COLOUR, width=max(1, line // 2))
+    _cover(draw, secret_boxes, width, height)
     for index, label in enumerate(labels):
         colour = PALETTE[index % len(PALETTE)]
         for instance in label.instances:
@@ -60,6 +65,39 @@ def draw_where(prepared: bytes, labels: Sequence[Label], text_boxes: Sequence[Bo
     out = io.BytesIO()
     image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=False)
     return out.getvalue()
+
+
+def covered_copy(prepared: bytes, secret_boxes: Sequence[Box]) -> bytes:
+    """The poster's safe copy: the image with the lines that held a secret covered, and nothing else drawn."""
+    image = _open(prepared)
+    _cover(ImageDraw.Draw(image), secret_boxes, *image.size)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=False)
+    return out.getvalue()
+
+
+def _open(prepared: bytes) -> Image.Image:
+    """The prepared image upright, in RGB, its long side at most MAX_SIDE (a JPEG decoded at a fraction of its size
+    where that is still at least the output); a JPEG saved from it carries none of the original's metadata."""
+    with Image.open(io.BytesIO(prepared)) as source:
+        if source.format == "JPEG":
+            ratio = min(1.0, MAX_SIDE / max(source.size))
+            source.draft("RGB", (round(source.width * ratio), round(source.height * ratio)))
+        image = ImageOps.exif_transpose(source).convert("RGB")
+    if max(image.size) > MAX_SIDE:
+        image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BILINEAR)
+    return image
+
+
+def _cover(draw: ImageDraw.ImageDraw, boxes: Sequence[Box], width: int, height: int) -> None:
+    """Each line filled solid, COVER_MARGIN of its height beyond its box on every side (at least 2 px)."""
+    for box in boxes:
+        x0, y0, x1, y1 = _pixels(box, width, height)
+        margin = max(2, round((y1 - y0) * COVER_MARGIN))
+        draw.rectangle(
+            (max(0, x0 - margin), max(0, y0 - margin), min(width - 1, x1 + margin), min(height - 1, y1 + margin)),
+            fill=COVER_COLOUR,
+        )
 
 
 def _pixels(box: Box, width: int, height: int) -> tuple[int, int, int, int]:

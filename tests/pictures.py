@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 
 from PIL import Image
@@ -17,3 +18,52 @@ def grain(size: tuple[int, int], sigma: float, seed: int = 0) -> Image.Image:
     lut = [max(0, min(255, round(128 + (value - 127.5) * sigma / UNIFORM_SIGMA))) for value in range(256)]
     bands = [Image.frombytes("L", size, rng.randbytes(width * height)).point(lut) for _ in range(3)]
     return Image.merge("RGB", bands)
+
+
+INK = (20, 40, 160)  # the screenshot's text colour: far from the cover's and the outlines' colours
+
+
+def screenshot_with_lines(*lines: str) -> tuple[bytes, list[tuple[float, float, float, float]]]:
+    """A white 1000x500 screenshot with the lines in INK, one under the other, and each line's box as DetectText
+    gives it (the ink's extent, as ratios)."""
+    from PIL import ImageDraw, ImageFont
+
+    image = Image.new("RGB", (1000, 500), (255, 255, 255))
+    draw, font = ImageDraw.Draw(image), ImageFont.load_default(size=40)
+    boxes = []
+    for row, text in enumerate(lines):
+        left, top, right, bottom = draw.textbbox((60, 60 + row * 120), text, font=font)
+        draw.text((60, 60 + row * 120), text, fill=INK, font=font)
+        boxes.append((left / 1000, top / 500, (right - left) / 1000, (bottom - top) / 500))
+    return _jpeg(image), boxes
+
+
+def ink_pixels(picture: Image.Image) -> int:
+    """How many of an RGB picture's pixels are INK (within 50 a channel: JPEG moves them)."""
+    red, green, blue = INK
+    data = picture.tobytes()
+    return sum(
+        1
+        for at in range(0, len(data), 3)
+        if abs(data[at] - red) <= 50 and abs(data[at + 1] - green) <= 50 and abs(data[at + 2] - blue) <= 50
+    )
+
+
+def region(picture: Image.Image, box, grow: int = 0) -> Image.Image:
+    """The part of the picture in a ratio box, `grow` pixels wider on every side."""
+    width, height = picture.size
+    left, top, box_width, box_height = box
+    return picture.crop(
+        (
+            max(0, round(left * width) - grow),
+            max(0, round(top * height) - grow),
+            min(width, round((left + box_width) * width) + grow),
+            min(height, round((top + box_height) * height) + grow),
+        )
+    )
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=95)
+    return out.getvalue()

@@ -279,7 +279,22 @@ def test_a_screenshot_is_read_after_its_labels_in_reading_order_with_its_secrets
     assert found.text.lines == ("Error: connection refused", "key [hidden]", "second line")
     assert found.text.secrets == ("an AWS access key",)
     assert found.text.boxes == ((0.1, 0.1, 0.6, 0.05), (0.1, 0.3, 0.6, 0.05), (0.1, 0.5, 0.5, 0.05))  # for Show where
+    assert found.text.secret_boxes == ((0.1, 0.3, 0.6, 0.05),)  # covered there and in the poster's safe copy
     assert AWS_KEY not in repr(cache.entries)  # the cache keeps the redacted lines only
+    again = analysis.analyse(content_hash(IMAGE_JPEG), lambda: IMAGE_JPEG, SETTINGS)
+    assert again.text == found.text and len(aws_env.calls) == 2  # the cache gives back which lines to cover too
+
+
+def test_a_text_answer_cached_before_secret_lines_were_told_apart_covers_every_line_of_an_image_with_a_secret(
+    text_analysis,
+):
+    _, cache, text = text_analysis
+    boxes = [[0.1, 0.1, 0.6, 0.05], [0.1, 0.3, 0.6, 0.05]]
+    cache.cache("old-with", {"lines": ["Error", "key [hidden]"], "secrets": ["an AWS access key"], "boxes": boxes})
+    cache.cache("old-without", {"lines": ["Error", "fine"], "secrets": [], "boxes": boxes})
+
+    assert text.cached("old-with", 0).secret_boxes == tuple(map(tuple, boxes))
+    assert text.cached("old-without", 0).secret_boxes == ()
 
 
 def test_auto_reads_only_images_with_a_text_bearing_label_or_parent_and_on_and_off_decide_alone(aws_env, text_analysis):

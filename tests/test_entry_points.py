@@ -272,7 +272,7 @@ def test_http_mode_under_gunicorn_labels_an_image_and_stops_on_sigterm(process_e
         answer = post_event(f"http://127.0.0.1:{port}/slack/events", event)
 
         assert answer.status == 200
-        [post] = fake_slack.wait_for_posts(1)
+        [post] = fake_slack.wait_for_posts(1, timeout=30)
         assert (post["thread_ts"], post["text"][:9]) == (event["ts"], "Cat 99.2%")
     finally:
         code, output = stop(process)
@@ -310,7 +310,7 @@ def test_socket_mode_labels_an_image_and_answers_the_command(process_env, fake_s
 
         assert "payload" not in event_ack
         assert command_ack["payload"]["text"].startswith("Done: set the number of labels per image to at most 9")
-        posts = fake_slack.wait_for_posts(2)  # the reply in the thread, and the change announced in the DM
+        posts = fake_slack.wait_for_posts(2, timeout=30)  # the reply in the thread, and the change announced in the DM
         [reply] = [p for p in posts if "thread_ts" in p]
         [announcement] = [p for p in posts if "thread_ts" not in p]
         assert (reply["channel"], reply["thread_ts"]) == ("D0001", event["ts"])
@@ -348,7 +348,8 @@ def test_socket_mode_warns_once_of_a_moderation_channel_it_isnt_in_and_takes_mod
         status = command("status")
         photo = fake_slack.add_file("F1", fixture_bytes("cat.jpg"), "cat.jpg", "image/jpeg", "jpg")
         socket_server.wait_for_ack(socket_server.send_event(envelope(file_share_event("D0001", [photo]))))
-        [reply] = [p for p in fake_slack.wait_for_posts(2) if "thread_ts" in p]  # the labelling process is up
+        # the labelling process is up once the reply is there
+        [reply] = [p for p in fake_slack.wait_for_posts(2, timeout=30) if "thread_ts" in p]
         assert reply["text"].startswith("Cat 99.2%")
     finally:
         code, output = stop(process)

@@ -195,7 +195,7 @@ def test_the_http_process_at_debug_in_json_writes_only_json_lines_and_no_secret(
         photo = fake_slack.add_file("F1", fixture_bytes("cat.jpg"), "cat.jpg", "image/jpeg", "jpg")
         assert post_event(f"http://127.0.0.1:{port}/slack/events", file_share_event("C0001", [photo])).status == 200
         assert post_command(f"http://127.0.0.1:{port}/slack/events", "max 9").status == 200
-        fake_slack.wait_for_posts(2)  # the reply, and the change announced in the channel
+        fake_slack.wait_for_posts(2, timeout=30)  # the reply, and the change announced in the channel
         time.sleep(0.5)  # the job line follows the reply
     finally:
         code, output = stop(process)
@@ -242,7 +242,7 @@ def test_the_socket_mode_process_at_debug_writes_text_lines_and_no_secret(
                 {"command": "/labels", "text": "max 9", "channel_id": "C0001", "user_id": "UALICE", "team_id": "T0001"}
             )
         )
-        fake_slack.wait_for_posts(2)
+        fake_slack.wait_for_posts(2, timeout=30)  # a new labelling process, at nice 10 on a busy machine
         time.sleep(0.5)
     finally:
         code, output = stop(process)

@@ -119,6 +119,22 @@ def test_a_secret_split_over_two_lines_is_hidden_and_every_kind_named_once():
     )
 
 
+def test_the_lines_that_held_a_secret_are_told_apart_for_covering_even_one_split_over_two_lines():
+    detections = [
+        line("Deploy failed", 0.1, 0.1),
+        line("password:", 0.1, 0.2),
+        line("hunter22", 0.1, 0.3),  # the value OCR read as a line of its own: found in the joined text
+        line("key AKIAIOSFODNN7EXAMPLE", 0.1, 0.4),
+        line("see the runbook", 0.1, 0.5),
+    ]
+
+    found = read_text(detections, 80.0)
+
+    assert found.boxes == tuple((0.1, top, 0.3, 0.04) for top in (0.1, 0.2, 0.3, 0.4, 0.5))
+    assert found.secret_boxes == ((0.1, 0.3, 0.3, 0.04), (0.1, 0.4, 0.3, 0.04))
+    assert read_text([line("nothing to hide", 0.1, 0.1)], 80.0).secret_boxes == ()
+
+
 def test_the_warning_names_one_kind_and_never_a_value():
     warning = secret_warning(("a Slack token",))
     assert "a Slack token; consider rotating it." in warning

@@ -3,10 +3,16 @@ DetectText, the reply's literal text line, the poster's one warning, the cache, 
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 
+from PIL import Image
+
+from bot.pipeline import SAFE_COPY_NOTE
 from tests.conftest import both_runtimes, fixture_bytes, slack_rate_limits
+from tests.fakes.slack import dm_channel
+from tests.pictures import ink_pixels, region, screenshot_with_lines
 from tests.slack_requests import file_share_event
 
 pytestmark = [both_runtimes, slack_rate_limits()]
@@ -124,3 +130,60 @@ def test_a_screenshots_text_is_found_by_word_and_phrase_until_its_file_is_delete
     while not find(bot, "refused").startswith("No labelled images match") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert find(bot, "refused").startswith("No labelled images match")
+
+
+def secret_screenshot(fake_slack, aws_env, file_id="F_SECRET"):
+    """A screenshot whose second line shows a Slack token, the fake DetectText reading both lines where they are."""
+    data, (plain, secret) = screenshot_with_lines("Deploy failed at 10:42", f"token {SLACK_TOKEN}")
+    aws_env.labels = SCREENSHOT_LABELS
+    aws_env.text_lines = [("Deploy failed at 10:42", 99.0, plain), (f"token {SLACK_TOKEN}", 98.0, secret)]
+    return fake_slack.add_file(file_id, data, "deploy.jpg", "image/jpeg", "jpg"), plain, secret
+
+
+def test_the_poster_gets_a_copy_with_the_secret_covered_in_a_dm_and_their_message_is_left_alone(
+    start_bot, fake_slack, aws_env
+):
+    bot = start_bot()
+    photo, plain, secret = secret_screenshot(fake_slack, aws_env)
+    event = file_share_event("C0001", [photo], user="UALICE")
+
+    bot.post_event(event)
+
+    [warning] = fake_slack.wait_for_calls("chat.postEphemeral")
+    assert warning["user"] == "UALICE" and SLACK_TOKEN not in warning["text"]
+    [opened] = fake_slack.wait_for_calls("conversations.open")
+    assert opened["users"] == "UALICE"
+    [copy] = fake_slack.wait_for_uploads(1)
+    assert (copy["channel"], copy["thread_ts"], copy["filename"]) == (dm_channel("UALICE"), None, "deploy-covered.jpg")
+    assert copy["initial_comment"] == SAFE_COPY_NOTE and SLACK_TOKEN not in str(copy)
+    picture = Image.open(io.BytesIO(copy["data"])).convert("RGB")
+    assert ink_pixels(region(picture, secret, grow=8)) == 0  # not one pixel of the token's line
+    assert ink_pixels(region(picture, plain)) > 500  # the rest as it was
+    # labelbot never deletes or edits the poster's message: it has no call to do so.
+    assert not [c for c in fake_slack.calls if c.method in ("chat.delete", "chat.update", "files.delete")]
+
+    again = file_share_event("C0002", [secret_screenshot(fake_slack, aws_env, "F_AGAIN")[0]], user="UBOB")
+    bot.post_event(again)  # the same bytes: every answer from the cache, and still a safe copy for its poster
+
+    second = fake_slack.wait_for_uploads(2)[1]
+    assert second["channel"] == dm_channel("UBOB") and second["data"] == copy["data"]
+    assert [call.operation for call in aws_env.calls] == ["DetectLabels", "DetectText"]
+
+
+def test_without_im_write_the_warning_still_goes_out_and_the_log_says_why_there_is_no_copy(
+    start_bot, fake_slack, aws_env, caplog
+):
+    caplog.set_level(logging.WARNING, logger="bot.pipeline")
+    fake_slack.scopes.discard("im:write")  # an app installed before the safe copy, not yet reinstalled
+    bot = start_bot()
+    photo, _plain, _secret = secret_screenshot(fake_slack, aws_env)
+
+    bot.post_event(file_share_event("C0001", [photo], user="UALICE"))
+
+    fake_slack.wait_for_calls("chat.postEphemeral")
+    deadline = time.monotonic() + 5
+    while "safe copy" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "sending the safe copy of file F_SECRET to its poster failed: missing_scope" in caplog.text
+    assert [c.args["users"] for c in fake_slack.calls if c.method == "conversations.open"] == ["UALICE"]  # refused
+    assert fake_slack.uploads() == [] and SLACK_TOKEN not in caplog.text

@@ -13,6 +13,7 @@ from PIL import Image
 from bot.render import SHOW_WHERE_ACTION
 from tests import slack_requests
 from tests.conftest import both_runtimes, fixture_bytes, slack_rate_limits
+from tests.pictures import ink_pixels, region, screenshot_with_lines
 from tests.slack_requests import block_actions, file_share_event
 
 pytestmark = [both_runtimes, slack_rate_limits()]
@@ -147,3 +148,26 @@ def test_the_press_is_acked_before_the_slow_download_and_a_refused_upload_is_exp
     assert acked_in < 3.0  # the ack didn't wait for the download (3.5 s) nor the drawing
     [answer] = answers_to(fake_slack, "UBOB")
     assert "larger than this workspace allows" in answer and fake_slack.uploads() == []
+
+
+def test_a_line_that_held_a_secret_is_covered_in_the_picture_and_the_others_outlined(start_bot, fake_slack, aws_env):
+    token = "xoxb-1234567890-abcdefghijkl"
+    data, (plain, secret) = screenshot_with_lines("Deploy failed at 10:42", f"token {token}")
+    aws_env.labels = [*BOXED, {"Name": "Text", "Confidence": 99.5, "Parents": []}]
+    aws_env.text_lines = [("Deploy failed at 10:42", 99.0, plain), (f"token {token}", 98.0, secret)]
+    bot = start_bot()
+    photo = fake_slack.add_file("F_SHOT", data, "deploy.jpg", "image/jpeg", "jpg")
+    event = file_share_event("C0001", [photo], user="UALICE")
+    bot.post_event(event)
+    fake_slack.wait_for_posts(1)
+    fake_slack.wait_for_uploads(1)  # the poster's safe copy, in their DM
+    reply = next(m for m in fake_slack.thread_messages if m.get("thread_ts") == event["ts"])
+
+    press(bot, reply, "UBOB")
+
+    where = fake_slack.wait_for_uploads(2)[1]
+    assert (where["channel"], where["thread_ts"]) == ("C0001", event["ts"])
+    picture = Image.open(io.BytesIO(where["data"])).convert("RGB")
+    assert ink_pixels(region(picture, secret, grow=8)) == 0  # nothing of the token's line is left to read
+    assert ink_pixels(region(picture, plain)) > 500
+    assert token not in str(where)

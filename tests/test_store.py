@@ -666,17 +666,27 @@ def test_a_messages_labelled_images_are_read_back_with_their_files_and_boxes_in_
     first, second = store.queue.claim_message_jobs("C1", "1.0")
     store.queue.finish_job(second.id, ImageResult(second.file["id"], "b.jpg", labels=(Label("Grass", 90.0),)))
     assert [image.file["id"] for image in store.pictures.labelled_images("C1", "1.0")] == ["F2"]  # F1 runs still
+    boxes = ((0.1, 0.1, 0.5, 0.1), (0.1, 0.3, 0.5, 0.1))
     store.queue.finish_job(
         first.id,
-        ImageResult(first.file["id"], "a.jpg", labels=(dog,), text="BEWARE OF DOG", text_boxes=((0.1, 0.1, 0.5, 0.1),)),
+        ImageResult(
+            first.file["id"],
+            "a.jpg",
+            labels=(dog,),
+            text="BEWARE OF DOG · pin: [hidden]",
+            text_boxes=boxes,
+            secret_text_boxes=boxes[1:],
+            safe_copy=b"not kept",
+        ),
     )
 
     images = store.pictures.labelled_images("C1", "1.0")
 
     assert [(i.file, i.result.labels, i.result.text, i.result.text_boxes) for i in images] == [
-        (FILES[0], (dog,), "BEWARE OF DOG", ((0.1, 0.1, 0.5, 0.1),)),
+        (FILES[0], (dog,), "BEWARE OF DOG · pin: [hidden]", boxes),
         (FILES[1], (Label("Grass", 90.0),), "", ()),
     ]
+    assert [(i.result.secret_text_boxes, i.result.safe_copy) for i in images] == [(boxes[1:], None), ((), None)]
     assert store.pictures.labelled_images("C1", "2.0") == []
     store.deletions.forget_message("C1", "1.0")
     assert store.pictures.labelled_images("C1", "1.0") == []  # deleted in Slack: nothing to draw
@@ -725,3 +735,12 @@ def test_show_where_records_go_with_the_retention(make_store):
 
     # gone on SQLite, expired on DynamoDB (its TTL): either way the next press draws a new one
     assert store.pictures.claim_picture("C1", "1.0", stale_before=0)[0] == "claimed"
+
+
+def test_a_result_stored_before_secret_lines_were_recorded_covers_every_line_if_its_text_hid_one():
+    from bot.store.encoding import result_from_dict
+
+    boxes = [[0.1, 0.1, 0.5, 0.1], [0.1, 0.3, 0.5, 0.1]]
+    stored = {"file_id": "F1", "file_name": "a.png", "labels": [], "text_boxes": boxes}
+    assert result_from_dict({**stored, "text": "pin: [hidden] · ok"}).secret_text_boxes == tuple(map(tuple, boxes))
+    assert result_from_dict({**stored, "text": "nothing hidden"}).secret_text_boxes == ()

@@ -8,7 +8,8 @@ from PIL import Image
 
 from bot.images import prepare_for_rekognition
 from bot.render import Instance, Label
-from bot.where_picture import MAX_SIDE, PALETTE, draw_where
+from bot.where_picture import COVER_COLOUR, MAX_SIDE, PALETTE, covered_copy, draw_where
+from tests.pictures import ink_pixels, region, screenshot_with_lines
 
 WHITE, GREEN = (255, 255, 255), (0, 200, 0)
 
@@ -87,3 +88,40 @@ def test_text_lines_are_outlined_quietly_and_labels_without_boxes_draw_nothing()
     edge = picture.getpixel((300, 40))
     assert close_to(edge, (235, 235, 235)) and not any(close_to(edge, colour, 30) for colour in PALETTE)
     assert close_to(picture.getpixel((300, 300)), (40, 40, 40))
+
+
+def test_a_line_that_held_a_secret_is_covered_so_nothing_of_it_can_be_read_back():
+    from PIL import ImageStat
+
+    source, (plain, secret) = screenshot_with_lines("Deploy failed at 10:42", "password: hunter2-Qx9")
+    original = opened(source)
+    assert ink_pixels(region(original, secret)) > 500 and ImageStat.Stat(region(original, secret)).stddev[0] > 50
+
+    picture = opened(draw_where(source, [], [plain, secret], [secret]))
+
+    # Around the secret line, wider than its box: not one pixel of its ink, and inside the cover no detail at all
+    # (what a reader or a sharpening filter would need): one flat colour, give or take JPEG's rounding.
+    assert ink_pixels(region(picture, secret, grow=8)) == 0
+    inside = region(picture, secret).crop((3, 3, region(picture, secret).width - 3, region(picture, secret).height - 3))
+    assert max(ImageStat.Stat(inside).stddev) < 3
+    assert close_to(ImageStat.Stat(inside).mean, COVER_COLOUR, 6)
+    # The other line is outlined as before, its text as legible as it was.
+    assert ink_pixels(region(picture, plain)) > 0.7 * ink_pixels(region(original, plain))  # JPEG blurs some
+    assert close_to(picture.getpixel((round(plain[0] * 1000) + 40, round(plain[1] * 500) - 1)), (235, 235, 235), 40)
+
+
+def test_the_safe_copy_covers_the_secret_lines_and_draws_nothing_else():
+    source, (plain, secret) = screenshot_with_lines("Deploy failed at 10:42", "token xoxb-1234567890-abcdef")
+    original = opened(source)
+
+    copy = opened(covered_copy(source, [secret]))
+
+    assert copy.size == original.size
+    assert ink_pixels(region(copy, secret, grow=8)) == 0
+    # Everything else is the screenshot as it was: no outline, no caption.
+    assert ink_pixels(region(copy, plain)) > 0.7 * ink_pixels(region(original, plain))  # JPEG blurs some
+    outside = [(x, 5) for x in range(0, 1000, 50)] + [(x, 495) for x in range(0, 1000, 50)]
+    assert all(close_to(copy.getpixel(xy), WHITE, 12) for xy in outside)
+    assert all(
+        close_to(copy.getpixel((round(plain[0] * 1000) + dx, round(plain[1] * 500) - 2)), WHITE, 12) for dx in (40, 80)
+    )

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import astuple
 
 from bot.render import ImageResult, Instance, Label
+from bot.screen_text import HIDDEN
 
 # How the tag index splits and stems words: SQLite FTS5's tokenizer, which the DynamoDB store runs too.
 TAG_TOKENIZER = "porter unicode61 remove_diacritics 2"
@@ -62,6 +63,7 @@ def result_to_dict(result: ImageResult) -> dict:
         **({"held": [list(category) for category in result.held]} if result.held else {}),
         **({"text": result.text} if result.text else {}),
         **({"text_boxes": [list(box) for box in result.text_boxes]} if result.text_boxes else {}),
+        **({"secret_text_boxes": [list(box) for box in result.secret_text_boxes]} if result.secret_text_boxes else {}),
     }
 
 
@@ -76,7 +78,17 @@ def result_from_dict(data: dict) -> ImageResult:
         held=tuple((str(name), float(confidence)) for name, confidence in data.get("held", ())),
         text=str(data.get("text", "")),
         text_boxes=tuple(tuple(map(float, box)) for box in data.get("text_boxes", ())),
+        secret_text_boxes=_secret_text_boxes(data),
     )
+
+
+def _secret_text_boxes(data: dict) -> tuple[tuple[float, float, float, float], ...]:
+    """The lines to cover; a result stored before they were recorded, whose text has a hidden secret: all of them."""
+    if "secret_text_boxes" in data:
+        return tuple(tuple(map(float, box)) for box in data["secret_text_boxes"])
+    if HIDDEN in str(data.get("text", "")):
+        return tuple(tuple(map(float, box)) for box in data.get("text_boxes", ()))
+    return ()
 
 
 def categories_to_json(categories: tuple[tuple[str, float], ...]) -> str:

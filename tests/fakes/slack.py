@@ -34,6 +34,7 @@ BOT_SCOPES = frozenset(
         "mpim:history",
         "files:read",
         "files:write",
+        "im:write",
         "chat:write",
         "reactions:write",
         "commands",
@@ -47,6 +48,8 @@ BOT_SCOPES = frozenset(
 METHOD_SCOPES = {
     "files.getUploadURLExternal": "files:write",
     "files.completeUploadExternal": "files:write",
+    "files.delete": "files:write",
+    "conversations.open": "im:write",  # a bot token's 1:1 DM
 }
 MAX_UPLOAD_BYTES = 1024**3  # Slack takes files of up to 1 GB (slack_sdk's MAX_V2_FILE_SIZE too)
 MAX_ALT_TXT = 1000  # files.getUploadURLExternal: alt_txt_too_large over 1,000 characters
@@ -122,7 +125,8 @@ class FakeSlack:
         # files.getUploadURLExternal refuses a longer `length` (file_upload_size_restricted): lower it to test that.
         self.max_upload_bytes = MAX_UPLOAD_BYTES
         self._tickets: dict[str, UploadTicket] = {}  # by file id
-        self._shared: list[dict] = []  # what files.completeUploadExternal shared (uploads())
+        self._shared: list[dict] = []  # what files.completeUploadExternal shared (uploads()), deleted later or not
+        self.deleted_files: list[str] = []  # what files.delete deleted, in order
         # Each request to an upload URL: {"path", "headers" (lower-case names), "length", "status"}.
         self.upload_requests: list[dict] = []
         self._file_ids = itertools.count(1)
@@ -384,11 +388,53 @@ class FakeSlack:
             return Response(200, {"ok": True, "url": self.socket_mode_url})
         if method == "conversations.replies":
             return self._thread(args)
+        if method == "conversations.open":
+            return self._open_dm(args)
+        if method == "files.delete":
+            return self._delete_file(args)
         if method == "files.getUploadURLExternal":
             return self._upload_url(args)
         if method == "files.completeUploadExternal":
             return self._complete_upload(args)
         return Response(200, {"ok": False, "error": "unknown_method"})
+
+    def _open_dm(self, args: dict) -> Response:
+        """conversations.open with one user: the app's DM with them (dm_channel). Slack refuses a missing or unknown
+        user (user_not_found), a deactivated one (user_disabled), a bot (cannot_dm_bot), more than one user for a
+        1:1 DM: more users would be a group DM, which the fake doesn't open."""
+        users = [u for u in str(args.get("users") or "").split(",") if u]
+        if not users and not args.get("channel"):
+            return Response(200, {"ok": False, "error": "users_list_not_supplied"})
+        if len(users) != 1:
+            return Response(200, {"ok": False, "error": "method_not_supported_for_channel_type"})
+        user = self.users.get(users[0], {})
+        if not users[0].startswith("U") or user.get("not_found"):
+            return Response(200, {"ok": False, "error": "user_not_found"})
+        if user.get("deleted"):
+            return Response(200, {"ok": False, "error": "user_disabled"})
+        if user.get("is_bot"):
+            return Response(200, {"ok": False, "error": "cannot_dm_bot"})
+        return Response(200, {"ok": True, "channel": {"id": dm_channel(users[0])}})
+
+    def _delete_file(self, args: dict) -> Response:
+        """files.delete: a bot token deletes only files its bot uploaded (cant_delete_file); an unknown id is
+        file_not_found, one deleted already file_deleted."""
+        file_id = str(args.get("file") or "")
+        with self._changed:
+            if file_id in self.deleted_files:
+                return Response(200, {"ok": False, "error": "file_deleted"})
+            file_object = self.file_objects.get(file_id)
+            if file_object is None:
+                return Response(200, {"ok": False, "error": "file_not_found"})
+            if file_object.get("user") != BOT_USER_ID:
+                return Response(200, {"ok": False, "error": "cant_delete_file"})
+            del self.file_objects[file_id]
+            self.files.pop(file_id, None)  # no longer downloadable
+            self.deleted_files.append(file_id)
+            for message in self.thread_messages:
+                if message.get("files"):
+                    message["files"] = [f for f in message["files"] if f.get("id") != file_id]
+        return Response(200, {"ok": True})
 
     # ---- Slack's external upload (files_upload_v2): a URL and file id, the bytes posted there, then the share ------
     def _upload_url(self, args: dict) -> Response:
