@@ -84,32 +84,40 @@ class ShowWhere:
             press.channel_id, press.message_ts, stale_before=self._clock() - CLAIM_STALE_SECONDS
         )
         if state == "posted":
+            if not permalink:  # one of its images was deleted, and its part of the picture with it
+                return "The picture is already in this thread."
             return f"The picture is already in this thread: <{permalink}|where everything is>."
         if state == "drawing":
             return ON_ITS_WAY
         try:
-            permalink, failure = self._post(press, images, settings)
+            permalink, uploads, failure = self._post(press, images, settings)
         except BaseException:
             self._pictures.release_picture(press.channel_id, press.message_ts)
             raise
         if failure is not None:
             self._pictures.release_picture(press.channel_id, press.message_ts)
             return failure
-        self._pictures.picture_posted(press.channel_id, press.message_ts, permalink)
+        self._pictures.picture_posted(press.channel_id, press.message_ts, permalink, uploads)
         return None
 
-    def _post(self, press: Press, images: list[LabelledImage], settings: ChannelSettings) -> tuple[str, str | None]:
-        """Draw and upload the pictures (one per image with boxes, in one message): (their permalink, None), or
-        ("", why not, for the presser)."""
+    def _post(
+        self, press: Press, images: list[LabelledImage], settings: ChannelSettings
+    ) -> tuple[str, dict[str, str], str | None]:
+        """Draw and upload the pictures (one per image with boxes, in one message): (their permalink, {each image's
+        file id: its picture's}, None), or ("", {}, why not, for the presser)."""
         uploads = []
         for image in images:
             try:
                 picture = self._draw(image, settings)
             except DownloadError as exc:
                 log.info("Show where could not download %s again: %s", image.file.get("id"), exc)
-                return "", (
-                    f"I couldn't get *{escape(_name(image))}* from Slack again ({exc}), so there is no picture. "
-                    "If the file was deleted, there is nothing left to draw on."
+                return (
+                    "",
+                    {},
+                    (
+                        f"I couldn't get *{escape(_name(image))}* from Slack again ({exc}), so there is no picture. "
+                        "If the file was deleted, there is nothing left to draw on."
+                    ),
                 )
             stem = PurePosixPath(_name(image)).stem or "image"
             uploads.append({"file": picture, "filename": f"{stem}-where.jpg", "title": f"Where: {_name(image)}"})
@@ -121,9 +129,14 @@ class ShowWhere:
             error = str(exc.response.get("error", "unknown"))
             if not token_refused(exc):
                 log.warning("Show where's upload in %s failed: %s", press.channel_id, error)
-            return "", UPLOAD_REFUSALS.get(error, f"I couldn't post the picture: Slack said `{literal(error)}`.")
+            return "", {}, UPLOAD_REFUSALS.get(error, f"I couldn't post the picture: Slack said `{literal(error)}`.")
         files = response.get("files") or [{}]
-        return str(files[0].get("permalink") or ""), None
+        uploaded = {
+            str(image.file.get("id")): str(file.get("id"))
+            for image, file in zip(images, files, strict=False)
+            if image.file.get("id") and file.get("id")
+        }
+        return str(files[0].get("permalink") or ""), uploaded, None
 
     def _draw(self, image: LabelledImage, settings: ChannelSettings) -> bytes:
         """The image as labelling downloaded it (Slack's large thumbnail where there is one, else the original),

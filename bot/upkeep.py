@@ -1,4 +1,5 @@
-"""The sweep thread's upkeep: delete the bot's replies to images deleted in Slack; send again the moderation notices
+"""The sweep thread's upkeep: delete the bot's replies to images deleted in Slack, and its Show where pictures of
+them; send again the moderation notices
 Slack refused; expire old tag index entries, finished jobs, held images, cached labels and the other steps' cached
 answers; learn the workspace URL for `/labels find` if start-up couldn't."""
 
@@ -13,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.analysis import ANALYSIS_CACHE_DAYS
 from bot.moderation_review import ModerationReview
+from bot.slack_api import token_refused
 from bot.store import Stores
 from bot.tag_search import TagSearch
 
@@ -20,6 +22,8 @@ log = logging.getLogger(__name__)
 
 # chat.delete errors worth another try at the next sweep; any other error means the reply can't (or needn't) go.
 TRANSIENT_DELETE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "request_timeout"})
+# files.delete's answers for a file that is gone already: its deletion is done.
+GONE_FILE_ERRORS = frozenset({"file_not_found", "file_deleted"})
 SECONDS_PER_DAY = 86400.0
 
 
@@ -49,6 +53,7 @@ class Upkeep:
 
     def __call__(self) -> None:
         self.delete_replies_to_deleted_messages()
+        self.delete_pictures_of_deleted_images()
         if self._search is not None and self._search.workspace_url() is None:
             self._search.load_workspace_url(self._slack)
         now = self._clock()
@@ -105,6 +110,28 @@ class Upkeep:
                 log.warning("deleting the reply in %s failed: %s; will retry", channel_id, type(exc).__name__)
                 continue
             self._stores.replies.mark_reply_deleted(channel_id, message_ts)
+
+    def delete_pictures_of_deleted_images(self) -> None:
+        """The Show where pictures of images deleted in Slack (WherePictures.picture_files_to_delete) go with
+        files.delete; one already gone is done. A transient failure, or a missing files:write, leaves it for the next
+        sweep; Slack refusing it for good (the bot's own file, so rarely) is logged and the file forgotten."""
+        for picture in self._stores.pictures.picture_files_to_delete():
+            file_id = picture.file_id
+            try:
+                self._slack.files_delete(file=file_id)
+            except SlackApiError as exc:
+                error = str(exc.response.get("error", "unknown"))
+                if error in TRANSIENT_DELETE_ERRORS or error == "missing_scope" or token_refused(exc):
+                    log.warning("deleting the Show where picture %s failed: %s; will retry", file_id, error)
+                    continue
+                if error not in GONE_FILE_ERRORS:
+                    log.warning("could not delete the Show where picture %s (%s); leaving it", file_id, error)
+            except Exception as exc:  # the connection: try again at the next sweep
+                log.warning("deleting the Show where picture %s failed: %s; will retry", file_id, type(exc).__name__)
+                continue
+            else:
+                log.info("deleted the Show where picture %s in %s: its image was deleted", file_id, picture.channel_id)
+            self._stores.pictures.picture_file_deleted(file_id)
 
 
 def _expire(what: str, days: int, purge: Callable[[], int]) -> None:

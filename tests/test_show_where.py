@@ -171,3 +171,76 @@ def test_a_line_that_held_a_secret_is_covered_in_the_picture_and_the_others_outl
     assert ink_pixels(region(picture, secret, grow=8)) == 0  # nothing of the token's line is left to read
     assert ink_pixels(region(picture, plain)) > 500
     assert token not in str(where)
+
+
+def message_deleted(channel: str, ts: str) -> dict:
+    event = {"type": "message", "subtype": "message_deleted", "channel": channel, "hidden": True}
+    return {**event, "deleted_ts": ts, "previous_message": {"ts": ts, "user": "UALICE"}}
+
+
+def shown_where(bot, fake_slack, aws_env, file_id="F_CAT") -> tuple[dict, dict]:
+    """A posted cat and its Show where picture; returns (the event, the picture's upload)."""
+    event, reply = post_cat(bot, fake_slack, aws_env, file_id)
+    before = len(fake_slack.uploads())
+    press(bot, reply, "UBOB")
+    return event, fake_slack.wait_for_uploads(before + 1)[-1]
+
+
+def wait_for_deletions(fake_slack, count: int, timeout: float = 15.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while len(fake_slack.deleted_files) < count:
+        assert time.monotonic() < deadline, f"expected {count} files.delete, got {fake_slack.deleted_files}"
+        time.sleep(0.02)
+    return list(fake_slack.deleted_files)
+
+
+def test_deleting_the_image_or_its_message_deletes_its_show_where_picture(start_bot, fake_slack, aws_env):
+    bot = start_bot()
+    _, kept_picture = shown_where(bot, fake_slack, aws_env, "F_KEPT")
+    deleted, picture = shown_where(bot, fake_slack, aws_env, "F_GONE")
+    _, file_picture = shown_where(bot, fake_slack, aws_env, "F_FILE")
+
+    assert bot.post_event(message_deleted("C0001", deleted["ts"])).status == 200
+    assert wait_for_deletions(fake_slack, 1) == [picture["id"]]  # the sweep runs at once after a deletion
+    assert bot.post_event({"type": "file_deleted", "file_id": "F_FILE", "event_ts": "1.0"}).status == 200
+    assert wait_for_deletions(fake_slack, 2) == [picture["id"], file_picture["id"]]
+
+    # Gone from Slack: neither downloadable nor known to files.info; the kept image's picture is untouched.
+    assert picture["id"] not in fake_slack.file_objects and file_picture["id"] not in fake_slack.file_objects
+    assert kept_picture["id"] in fake_slack.file_objects
+    bot.sweep()
+    time.sleep(0.3)
+    assert len(fake_slack.calls_to("files.delete")) == 2  # done once each, its record dropped
+    # labelbot deleted only its own uploads: never the poster's files or messages.
+    assert {c["file"] for c in fake_slack.calls_to("files.delete")} == {picture["id"], file_picture["id"]}
+
+
+def test_a_picture_whose_deletion_fails_is_deleted_by_a_later_sweep_and_one_gone_already_is_not_an_error(
+    start_bot, fake_slack, aws_env, caplog
+):
+    bot = start_bot()
+    first, picture = shown_where(bot, fake_slack, aws_env, "F_ONE")
+    second, gone_already = shown_where(bot, fake_slack, aws_env, "F_TWO")
+    fake_slack.fail_next("files.delete", error="internal_error")  # Slack's hiccup at the first try
+
+    bot.post_event(message_deleted("C0001", first["ts"]))
+
+    deadline = time.monotonic() + 10
+    while "will retry" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert f"deleting the Show where picture {picture['id']} failed: internal_error; will retry" in caplog.text
+    bot.sweep()  # the next sweep (every 30 s, or the scheduled one on Lambda)
+    assert wait_for_deletions(fake_slack, 1) == [picture["id"]]
+
+    del fake_slack.file_objects[gone_already["id"]]  # someone deleted the picture by hand: file_not_found
+    bot.post_event(message_deleted("C0001", second["ts"]))
+    deadline = time.monotonic() + 10
+    while gone_already["id"] not in {c.args.get("file") for c in fake_slack.calls} and time.monotonic() < deadline:
+        time.sleep(0.02)
+    tried = len(fake_slack.calls)
+    bot.sweep()
+    if getattr(bot, "fake_lambda", None) is not None:
+        bot.fake_lambda.wait_idle()
+    time.sleep(0.3)
+    assert [c for c in fake_slack.calls[tried:] if c.method == "files.delete"] == []  # done: not tried again
+    assert "could not delete" not in caplog.text

@@ -18,7 +18,7 @@ import pytest
 from bot.config import ConfigError
 from bot.render import ImageResult, Instance, Label
 from bot.settings import ChannelOverrides
-from bot.store import IndexedImage, Stores
+from bot.store import IndexedImage, PictureFile, Stores
 from bot.store.dynamodb import build_dynamodb_client, index_stems, open_dynamodb_stores
 from bot.store.dynamodb.tables import TABLES
 from bot.store.sqlite import open_sqlite_stores
@@ -697,7 +697,7 @@ def test_the_first_press_claims_the_picture_the_others_wait_then_get_its_link(st
     assert store.pictures.claim_picture("C1", "1.0", stale_before=0) == ("drawing", "")
     assert store.pictures.claim_picture("C1", "2.0", stale_before=0) == ("claimed", "")  # another message's own
 
-    store.pictures.picture_posted("C1", "1.0", "https://fake.slack.com/files/U1/F9/where.jpg")
+    store.pictures.picture_posted("C1", "1.0", "https://fake.slack.com/files/U1/F9/where.jpg", {"F1": "F9"})
 
     assert store.pictures.claim_picture("C1", "1.0", stale_before=float("inf")) == (
         "posted",
@@ -710,7 +710,7 @@ def test_a_failed_or_abandoned_claim_is_taken_by_the_next_press(store):
     store.pictures.release_picture("C1", "1.0")  # the upload failed
     assert store.pictures.claim_picture("C1", "1.0", stale_before=0)[0] == "claimed"
     assert store.pictures.claim_picture("C1", "1.0", stale_before=time.time() + 1)[0] == "claimed"  # a crash's claim
-    store.pictures.picture_posted("C1", "1.0", "https://fake.slack.com/files/x")
+    store.pictures.picture_posted("C1", "1.0", "https://fake.slack.com/files/x", {"F1": "FX"})
     store.pictures.release_picture("C1", "1.0")  # releasing never drops a posted picture
     assert store.pictures.claim_picture("C1", "1.0", stale_before=time.time() + 1)[0] == "posted"
 
@@ -724,17 +724,73 @@ def test_two_presses_at_once_make_one_claim(store):
     assert sorted(states) == ["claimed"] + ["drawing"] * 7
 
 
-def test_show_where_records_go_with_the_retention(make_store):
+def test_a_claim_never_posted_goes_with_the_retention_and_a_posted_pictures_record_stays_to_delete_it_later(
+    make_store,
+):
     clock = Clock()
     store = make_store(clock=clock)
+    store.queue.enqueue_message("C1", "1.0", "1.0", FILES)
     store.pictures.claim_picture("C1", "1.0", stale_before=0)
-    store.pictures.picture_posted("C1", "1.0", "https://fake.slack.com/files/x")
+    store.pictures.picture_posted("C1", "1.0", "https://fake.slack.com/files/x", {"F1": "FX"})
+    store.pictures.claim_picture("C1", "2.0", stale_before=0)  # its press died before the upload
 
     clock.now += 91 * DAY
     store.pictures.purge_pictures(clock.now - 90 * DAY)
 
-    # gone on SQLite, expired on DynamoDB (its TTL): either way the next press draws a new one
+    # gone on SQLite, expired on DynamoDB (its TTL): the next press draws a new one
+    assert store.pictures.claim_picture("C1", "2.0", stale_before=0)[0] == "claimed"
+    assert store.pictures.claim_picture("C1", "1.0", stale_before=0) == ("posted", "https://fake.slack.com/files/x")
+    store.deletions.forget_message("C1", "1.0")  # deleted in Slack long after: its picture still goes
+    assert store.pictures.picture_files_to_delete() == [PictureFile("FX", "C1")]
+
+
+def posted_picture(store, channel="C1", ts="1.0", uploads=None) -> None:
+    store.queue.enqueue_message(channel, ts, ts, FILES)
+    assert store.pictures.claim_picture(channel, ts, stale_before=0)[0] == "claimed"
+    store.pictures.picture_posted(channel, ts, "https://fake.slack.com/files/UBOT/FP1/a-where.jpg", uploads)
+
+
+def test_a_deleted_messages_picture_files_are_queued_for_deletion_until_each_is_deleted(store):
+    posted_picture(store, uploads={"F1": "FP1", "F2": "FP2"})
+    posted_picture(store, "C2", "5.0", uploads={"F9": "FP9"})  # another message's: not touched
+    assert store.pictures.picture_files_to_delete() == []
+
+    store.deletions.forget_message("C1", "1.0")
+
+    assert sorted(store.pictures.picture_files_to_delete()) == [PictureFile("FP1", "C1"), PictureFile("FP2", "C1")]
+    store.pictures.picture_file_deleted("FP1")
+    assert store.pictures.picture_files_to_delete() == [PictureFile("FP2", "C1")]
+    store.pictures.picture_file_deleted("FP2")
+    assert store.pictures.picture_files_to_delete() == []
+    store.deletions.forget_message("C1", "1.0")  # Slack sends it again: nothing more to do
+    assert store.pictures.picture_files_to_delete() == []
+    assert store.pictures.claim_picture("C2", "5.0", stale_before=0)[0] == "posted"
+
+
+def test_a_deleted_files_picture_is_queued_and_the_messages_other_pictures_stay_until_theirs_go(store):
+    posted_picture(store, uploads={"F1": "FP1", "F2": "FP2"})
+
+    store.deletions.forget_file("F1")
+
+    assert store.pictures.picture_files_to_delete() == [PictureFile("FP1", "C1")]
+    assert store.pictures.claim_picture("C1", "1.0", stale_before=0) == ("posted", "")  # its link may be to FP1
+    store.pictures.picture_file_deleted("FP1")
+    store.deletions.forget_file("F2")  # the message's last image: its reply and its whole picture go
+    assert store.pictures.picture_files_to_delete() == [PictureFile("FP2", "C1")]
+
+
+@pytest.mark.parametrize("deleted", ["message", "file"])
+def test_a_picture_posted_after_its_image_was_deleted_is_queued_at_once(store, deleted):
+    store.queue.enqueue_message("C1", "1.0", "1.0", FILES)
     assert store.pictures.claim_picture("C1", "1.0", stale_before=0)[0] == "claimed"
+    if deleted == "message":
+        store.deletions.forget_message("C1", "1.0")  # while the press was drawing and uploading
+    else:
+        store.deletions.forget_file("F2")
+
+    store.pictures.picture_posted("C1", "1.0", "https://fake.slack.com/files/UBOT/FP1/a-where.jpg", {"F2": "FP2"})
+
+    assert store.pictures.picture_files_to_delete() == [PictureFile("FP2", "C1")]
 
 
 def test_a_result_stored_before_secret_lines_were_recorded_covers_every_line_if_its_text_hid_one():

@@ -287,9 +287,20 @@ class LabelledImage:
     result: ImageResult
 
 
+@dataclass(frozen=True, order=True)
+class PictureFile:
+    """A file labelbot uploaded into a channel (a Show where picture) that must go: the image it shows was deleted
+    in Slack. Deleted by the sweep with files.delete, then dropped (picture_file_deleted)."""
+
+    file_id: str  # the uploaded file's
+    channel_id: str
+
+
 class WherePictures(Protocol):
     """ "Show where": a message's labelled images as their jobs recorded them, and the one picture of their boxes
-    per message (claimed by the first press; later presses are told where it is)."""
+    per message (claimed by the first press; later presses are told where it is). Which file was uploaded for which
+    image is kept until that image is deleted in Slack (ids only, no content): then the Deletions concern queues those
+    files, and the sweep deletes them."""
 
     def labelled_images(self, channel_id: str, message_ts: str) -> list[LabelledImage]:
         """The message's finished images in post order (none if the message was deleted)."""
@@ -298,13 +309,22 @@ class WherePictures(Protocol):
         """("claimed", ""): this caller draws and posts it; ("drawing", ""): another press is doing so (a claim
         taken before stale_before counts as abandoned and is taken over); ("posted", permalink): it is there."""
 
-    def picture_posted(self, channel_id: str, message_ts: str, permalink: str) -> None: ...
+    def picture_posted(self, channel_id: str, message_ts: str, permalink: str, uploads: dict[str, str]) -> None:
+        """The picture is in the thread; uploads: {the image's file id: the uploaded file's id}. If the message or
+        one of the images was deleted meanwhile, those uploads are queued for deletion at once."""
+
+    def picture_files_to_delete(self) -> list[PictureFile]:
+        """The uploaded files whose images were deleted in Slack, oldest first."""
+
+    def picture_file_deleted(self, file_id: str) -> None:
+        """files.delete took it (or it was gone already): forget it."""
 
     def release_picture(self, channel_id: str, message_ts: str) -> None:
         """Drawing or posting it failed: the next press tries again."""
 
     def purge_pictures(self, older_than: float) -> int:
-        """Drop the records of pictures claimed before older_than (epoch seconds); returns how many."""
+        """Drop the claims of pictures never posted, made before older_than (epoch seconds); returns how many. A
+        posted picture's record stays: it is what deletes the picture when its image is deleted."""
 
 
 REKOGNITION_APIS = ("DetectLabels", "DetectModerationLabels", "DetectText")

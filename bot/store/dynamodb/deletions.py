@@ -1,13 +1,14 @@
 """Deletions in Slack on DynamoDB. No transaction spans the tables, so the order does the work: the message (or the
 file) is marked deleted first, so that an index_images or claim_reply running meanwhile sees it; then its index
 entries (dynamodb/tag_index.py) and its jobs go, each job with a bump of its message's revision, and its held images
-(dynamodb/moderation.py; a release of their content stays)."""
+(dynamodb/moderation.py; a release of their content stays); the Show where pictures made of it are queued for
+deletion (dynamodb/where_pictures.py)."""
 
 from __future__ import annotations
 
 import json
 
-from bot.store.dynamodb import messages, moderation, tag_index
+from bot.store.dynamodb import messages, moderation, tag_index, where_pictures
 from bot.store.dynamodb.base import TRIES, DynamoTables, primary_key
 from bot.store.dynamodb.messages import deleted_file_key, message_key
 from bot.store.dynamodb.wire import to_wire
@@ -30,6 +31,7 @@ class DynamoDeletions:
         )
         self._tables.write_many(self._tables.jobs_table, deletes=jobs)
         moderation.drop_message_held(self._tables, channel_id, message_ts)
+        where_pictures.queue_message_uploads(self._tables, channel_id, message_ts)
         return len(images)
 
     def forget_file(self, file_id: str) -> int:
@@ -48,6 +50,7 @@ class DynamoDeletions:
             if self._tables.transact([delete, touch]):  # no message: just the job
                 self._tables.write_many(self._tables.jobs_table, deletes=[job])
         moderation.drop_file_held(self._tables, file_id)
+        where_pictures.queue_file_uploads(self._tables, file_id)
         for channel_id, message_ts in {(job["channel_id"], job["message_ts"]) for job in jobs}:
             self._after_file_removed(channel_id, message_ts)
         return len(images)
@@ -59,6 +62,7 @@ class DynamoDeletions:
             messages.hint_ready(self._tables, message_key(channel_id, message_ts), self._tables.clock())
         else:
             self._mark_deleted(channel_id, message_ts)
+            where_pictures.queue_message_uploads(self._tables, channel_id, message_ts)
 
     def _mark_deleted(self, channel_id: str, message_ts: str) -> None:
         """No reply is posted for it any more, and the reply sweep deletes one already posted."""

@@ -19,13 +19,18 @@ Jobs (`pk`, `sk`), items by kind:
   [moderation.py]
 - content an admin released: pk "released#<content_key>", sk "content" [moderation.py]
 - a message's "Show where" picture: pk "picture#<channel>#<ts>", sk "picture" (state drawing|posted, permalink,
-  claimed_at; expires with the retention) [where_pictures.py]
+  claimed_at; a claim expires with the retention; posted: `uploads`, image file id -> uploaded file id, kept until
+  the image is deleted) [where_pictures.py]
+- an image's pointer to the pictures made of it: pk "picture-image#<file_id>", sk "<channel>#<ts>" (upload_id)
+  [where_pictures.py]
+- an uploaded picture file to delete: pk "picture-delete#<upload_id>", sk "upload" (channel_id; state_key
+  "picture-delete" until files.delete took it) [where_pictures.py]
 - a month's usage: pk "usage#<month>", sk "calls" (total and one counter per Rekognition API) and sk
   "channel#<id>" (images by outcome) [usage.py]
   Indexes (sparse: an item is in one only while it carries the index's key attributes):
 - by_state (state_key, state_since): jobs "queued"/"running" oldest first; messages "reply-ready"/"reply-posting"/
   "reply-delete"; cached labels "cache", the other steps' cached answers "answer-cache", held images "held" and
-  releases "released" (for the purges)
+  releases "released" (for the purges); picture files to delete "picture-delete"
 - by_channel_waiting (waiting_channel, message_ts): a channel's messages whose reply is not settled, in order
 - by_finish_day (finished_day "YYYY-MM-DD", finished_at): finished jobs, for the Home tab's last 7 days [summary.py]
 - by_file (file_id, pk): a file's jobs, for file_deleted

@@ -1,13 +1,16 @@
 """Show where's pictures on SQLite: a row per message whose picture was asked for (claimed, then posted with its
-permalink), and the message's finished images read from messages.py's jobs. A claim is one transaction: the first
-press inserts the row, a later one reads it."""
+permalink), a row per file uploaded for one of its images (kept until that image is deleted in Slack), the uploaded
+files queued for deletion, and the message's finished images read from messages.py's jobs. A claim is one
+transaction: the first press inserts the row, a later one reads it. deletions.py queues a deleted image's uploads
+in its own transaction (queue_message_uploads, queue_file_uploads)."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 
 from bot.store.encoding import result_from_dict
-from bot.store.protocols import LabelledImage, PictureState
+from bot.store.protocols import LabelledImage, PictureFile, PictureState
 from bot.store.sqlite.database import SqliteDatabase
 
 SCHEMA = """
@@ -21,6 +24,21 @@ CREATE TABLE IF NOT EXISTS where_pictures (
     PRIMARY KEY (channel_id, message_ts)
 );
 CREATE INDEX IF NOT EXISTS where_pictures_by_age ON where_pictures (claimed_at);
+-- The file uploaded for each image of a posted picture: deleted when the image is.
+CREATE TABLE IF NOT EXISTS where_picture_uploads (
+    upload_id TEXT PRIMARY KEY,
+    channel_id TEXT NOT NULL,
+    message_ts TEXT NOT NULL,
+    image_file_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS where_picture_uploads_by_message ON where_picture_uploads (channel_id, message_ts);
+CREATE INDEX IF NOT EXISTS where_picture_uploads_by_image ON where_picture_uploads (image_file_id);
+-- Uploaded files whose image was deleted in Slack, until files.delete takes them (the sweep).
+CREATE TABLE IF NOT EXISTS where_picture_deletions (
+    upload_id TEXT PRIMARY KEY,
+    channel_id TEXT NOT NULL,
+    queued_at REAL NOT NULL
+);
 """
 
 
@@ -56,12 +74,39 @@ class SqliteWherePictures:
             )
             return "claimed", ""
 
-    def picture_posted(self, channel_id: str, message_ts: str, permalink: str) -> None:
+    def picture_posted(self, channel_id: str, message_ts: str, permalink: str, uploads: dict[str, str]) -> None:
         with self._database.transaction() as db:
             db.execute(
                 "UPDATE where_pictures SET state='posted', permalink=? WHERE channel_id=? AND message_ts=?",
                 (permalink, channel_id, message_ts),
             )
+            db.executemany(
+                "INSERT OR REPLACE INTO where_picture_uploads (upload_id, channel_id, message_ts, image_file_id)"
+                " VALUES (?,?,?,?)",
+                [(upload, channel_id, message_ts, image) for image, upload in uploads.items()],
+            )
+            # Deleted while the picture was being made: it goes at once.
+            deleted = db.execute(
+                "SELECT 1 FROM messages WHERE channel_id=? AND message_ts=? AND deleted_at IS NOT NULL",
+                (channel_id, message_ts),
+            ).fetchone()
+            if deleted is not None:
+                queue_message_uploads(db, channel_id, message_ts, self._database.clock())
+            else:
+                for image in uploads:
+                    if db.execute("SELECT 1 FROM deleted_files WHERE file_id=?", (image,)).fetchone() is not None:
+                        queue_file_uploads(db, image, self._database.clock())
+
+    def picture_files_to_delete(self) -> list[PictureFile]:
+        with self._database.reading() as db:
+            rows = db.execute(
+                "SELECT upload_id, channel_id FROM where_picture_deletions ORDER BY queued_at, upload_id"
+            ).fetchall()
+        return [PictureFile(row["upload_id"], row["channel_id"]) for row in rows]
+
+    def picture_file_deleted(self, file_id: str) -> None:
+        with self._database.transaction() as db:
+            db.execute("DELETE FROM where_picture_deletions WHERE upload_id=?", (file_id,))
 
     def release_picture(self, channel_id: str, message_ts: str) -> None:
         with self._database.transaction() as db:
@@ -72,4 +117,37 @@ class SqliteWherePictures:
 
     def purge_pictures(self, older_than: float) -> int:
         with self._database.transaction() as db:
-            return db.execute("DELETE FROM where_pictures WHERE claimed_at < ?", (older_than,)).rowcount
+            return db.execute(
+                "DELETE FROM where_pictures WHERE claimed_at < ? AND state='drawing'", (older_than,)
+            ).rowcount
+
+
+def queue_message_uploads(db: sqlite3.Connection, channel_id: str, message_ts: str, now: float) -> None:
+    """The message was deleted: every file uploaded for its images is queued for deletion, and its picture forgotten
+    (a press now finds nothing to show)."""
+    db.execute(
+        "INSERT OR IGNORE INTO where_picture_deletions (upload_id, channel_id, queued_at)"
+        " SELECT upload_id, channel_id, ? FROM where_picture_uploads WHERE channel_id=? AND message_ts=?",
+        (now, channel_id, message_ts),
+    )
+    db.execute("DELETE FROM where_picture_uploads WHERE channel_id=? AND message_ts=?", (channel_id, message_ts))
+    db.execute("DELETE FROM where_pictures WHERE channel_id=? AND message_ts=?", (channel_id, message_ts))
+
+
+def queue_file_uploads(db: sqlite3.Connection, image_file_id: str, now: float) -> None:
+    """The image's file was deleted: the files uploaded for it are queued for deletion. Its message's picture record
+    stays for the message's other images (its permalink may now be to a deleted file: it is cleared)."""
+    messages = db.execute(
+        "SELECT DISTINCT channel_id, message_ts FROM where_picture_uploads WHERE image_file_id=?", (image_file_id,)
+    ).fetchall()
+    db.execute(
+        "INSERT OR IGNORE INTO where_picture_deletions (upload_id, channel_id, queued_at)"
+        " SELECT upload_id, channel_id, ? FROM where_picture_uploads WHERE image_file_id=?",
+        (now, image_file_id),
+    )
+    db.execute("DELETE FROM where_picture_uploads WHERE image_file_id=?", (image_file_id,))
+    for message in messages:
+        db.execute(
+            "UPDATE where_pictures SET permalink='' WHERE channel_id=? AND message_ts=?",
+            (message["channel_id"], message["message_ts"]),
+        )
