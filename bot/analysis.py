@@ -104,7 +104,7 @@ class LabelsStep:
         self._label_cache = label_cache
 
     def wanted(self, settings: ChannelSettings, so_far: Analysis) -> bool:
-        return not so_far.held
+        return not so_far.held and not settings.poster_opted_out
 
     @staticmethod
     def cache_params(settings: ChannelSettings) -> list:
@@ -203,7 +203,7 @@ class TextStep:
         self._failures_lock = threading.Lock()
 
     def wanted(self, settings: ChannelSettings, so_far: Analysis) -> bool:
-        if so_far.held or settings.text == "off":
+        if so_far.held or settings.text == "off" or settings.poster_opted_out:
             return False
         names = [name for label in so_far.labels for name in (label.name, *label.parents, *label.aliases)]
         return wants_text(settings.text, names, self._text_labels)

@@ -109,6 +109,18 @@ class ShowHelp:
 
 
 @dataclass(frozen=True)
+class SetMine:
+    """/labels me off|on: the user's own images, everywhere (anyone may; no admin needed)."""
+
+    labels_off: bool
+
+
+@dataclass(frozen=True)
+class ShowMine:
+    pass
+
+
+@dataclass(frozen=True)
 class ShowUsage:
     pass
 
@@ -131,7 +143,7 @@ Change = (
     | SetText
     | Reset
 )
-Command = Change | Find | ShowTags | ShowStatus | ShowUsage | ShowHelp | CommandError
+Command = Change | Find | ShowTags | ShowStatus | ShowUsage | ShowHelp | SetMine | ShowMine | CommandError
 
 VERBS = (
     "on",
@@ -144,6 +156,7 @@ VERBS = (
     "moderation",
     "text",
     "find",
+    "me",
     "status",
     "usage",
     "reset",
@@ -171,6 +184,9 @@ HELP_TEXT = (
     "like a password or token is hidden)\n"
     "• `/labels find whiteboard in #design since 7d` — find labelled images (newest first) by their labels or "
     'the text in them; `/labels find "connection refused"` finds the exact phrase\n'
+    "• `/labels me off` — never label, read or index the images *you* post, in any channel (`/labels me on` "
+    "undoes it, `/labels me` says which is in force); add `#nolabel` to one message for that message alone. "
+    "Where an admin turned moderation on, your images are still checked for it\n"
     "• `/labels status` — this channel's settings\n"
     "• `/labels usage` — images and Rekognition calls this month and last, and their estimated cost\n"
     "• `/labels reset` — back to the defaults\n"
@@ -209,6 +225,8 @@ def parse_command(text: str) -> Command:
         return _parse_text(args)
     if verb == "find":
         return _parse_find(rest)
+    if verb == "me":
+        return _parse_me(args)
     guess = difflib.get_close_matches(verb, VERBS, n=1, cutoff=0.6)
     hint = f" Did you mean `/labels {guess[0]}`?" if guess else ""
     return CommandError(f"I don't know `{literal(words[0])}`.{hint}", show_help=True)
@@ -304,6 +322,17 @@ def _parse_moderation(args: list[str], rest: str) -> Command:
     guess = difflib.get_close_matches(word, MODERATION_VERBS, n=1, cutoff=0.6)
     hint = f" Did you mean `/labels moderation {guess[0]}`?" if guess else ""
     return _usage(f"I don't know `/labels moderation {literal(args[0])}`.{hint} {usage}")
+
+
+def _parse_me(args: list[str]) -> Command:
+    if not args:
+        return ShowMine()
+    if len(args) == 1 and args[0].lower() in ("on", "off"):
+        return SetMine(labels_off=args[0].lower() == "off")
+    return _usage(
+        "Use `/labels me off` (I leave the images you post alone), `/labels me on` (I label them again) or "
+        "`/labels me` (which is in force)."
+    )
 
 
 def _parse_text(args: list[str]) -> Command:

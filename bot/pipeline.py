@@ -18,6 +18,7 @@ from bot.emoji_tags import EmojiMap
 from bot.images import ImageError, prepare_for_rekognition
 from bot.metrics import Metrics
 from bot.moderation_review import ModerationReview
+from bot.opt_out import POSTER_OPTED_OUT
 from bot.rate_limit import ChannelPacer, in_order
 from bot.reactions import ReactionQueue
 from bot.rekognition import CallLimitReached, RekognitionError
@@ -106,8 +107,11 @@ class Pipeline:
                 log.error("file %s was interrupted %d times; giving up on it", job.file.get("id"), MAX_JOB_ATTEMPTS)
                 result = ImageResult(job.file["id"], _file_name(job.file), error=GAVE_UP)
             else:
+                settings = self.settings_for(job.channel_id)
+                if job.file.get(POSTER_OPTED_OUT):  # moderation only, where it is on
+                    settings = replace(settings, poster_opted_out=True)
                 with in_order(job.turn, _message_order(job.message_ts)):  # Rekognition's pacers: see Job.turn
-                    result = self.label_file(job.file, self.settings_for(job.channel_id), metrics)
+                    result = self.label_file(job.file, settings, metrics)
         except SlackTokenRefused:
             # Left unfinished, not failed: the next process (with a good token) requeues and labels it.
             log.info("job %s left for the next start: Slack refused the token", job.id)
@@ -277,6 +281,8 @@ class Pipeline:
             metrics.rekognition_calls = analysis.calls
             if analysis.held:
                 return ImageResult(file_id, _file_name(file), held=analysis.held, content_key=analysis.content_key)
+            if settings.poster_opted_out:  # checked and fine: nothing to say about it
+                return ImageResult(file_id, _file_name(file), skipped=True)
             text = analysis.text
             if analysis.text_limited:
                 metrics.text = "limited"

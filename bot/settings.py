@@ -36,6 +36,9 @@ class ChannelSettings:
     moderation_ignored: tuple[str, ...] = ()
     # DetectText after the labels (bot.screen_text): "auto" (images with a text-bearing label), "on" or "off"
     text: str = "auto"
+    # For one image, not a channel: its poster opted out (/labels me off, or #nolabel in the message). No labels and
+    # no text are asked for; moderation, where it is on, still is.
+    poster_opted_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,9 @@ class ChannelOverrides:
         return tuple(name for name in self.__dataclass_fields__ if getattr(self, name) != getattr(before, name))
 
     def apply_to(self, defaults: ChannelSettings) -> ChannelSettings:
-        return ChannelSettings(
-            **{
-                name: getattr(defaults, name) if getattr(self, name) is None else getattr(self, name)
-                for name in ChannelSettings.__dataclass_fields__
-            }
+        return replace(
+            defaults,
+            **{name: getattr(self, name) for name in self.__dataclass_fields__ if getattr(self, name) is not None},
         )
 
 
@@ -183,6 +184,29 @@ TEXT_READING = {
     "on": "I read the text in every image",
     "off": "I don't read text in images",
 }
+
+
+def describe_mine(labels_off: bool, *, changed: bool = False) -> str:
+    """The answer to /labels me (changed: to /labels me on|off, just saved)."""
+    if labels_off:
+        return (
+            ("Done: from now on, " if changed else "You opted out: ")
+            + "I don't label, read or index the images you post, in any channel (no reply, emoji tags or search "
+            "entry). Where an admin turned moderation on, your images are still checked and held like anyone's. "
+            "`/labels me on` undoes this."
+        )
+    return (
+        ("Done: I label the images you post again, " if changed else "I label the images you post ")
+        + "wherever labelling is on. `/labels me off` stops that for all of them; `#nolabel` in a message, for that "
+        "message alone."
+    )
+
+
+def mine_line(labels_off: bool) -> str:
+    """The /labels status line about the user's own images."""
+    if labels_off:
+        return "• your own images: not labelled (`/labels me off`; moderation still applies)"
+    return "• your own images: labelled (`/labels me off` to opt out)"
 
 
 def describe_status(overrides: ChannelOverrides, defaults: ChannelSettings, notices: ModerationNotices) -> str:

@@ -63,6 +63,8 @@ def test_help_lists_every_subcommand_with_an_example(start_bot, text):
         "/labels status",
         "/labels reset",
         "/labels help",
+        "/labels me off",
+        "#nolabel",
     ):
         assert example in reply
 
@@ -82,7 +84,8 @@ def test_status_shows_defaults_then_what_the_channel_set(start_bot):
         "• moderation threshold 60% (default)\n"
         "• moderation ignores: none (default)\n"
         "• moderation notices: nowhere yet, so moderation can't be turned on "
-        "(it needs LABELBOT_MODERATION_CHANNEL or LABELBOT_ADMINS)"
+        "(it needs LABELBOT_MODERATION_CHANNEL or LABELBOT_ADMINS)\n"
+        "• your own images: labelled (`/labels me off` to opt out)"
     )
 
     assert answer(bot, "threshold 90") == "Done: set the threshold to 90%."
@@ -105,7 +108,8 @@ def test_status_shows_defaults_then_what_the_channel_set(start_bot):
         "• moderation threshold 60% (default)\n"
         "• moderation ignores: none (default)\n"
         "• moderation notices: nowhere yet, so moderation can't be turned on "
-        "(it needs LABELBOT_MODERATION_CHANNEL or LABELBOT_ADMINS)"
+        "(it needs LABELBOT_MODERATION_CHANNEL or LABELBOT_ADMINS)\n"
+        "• your own images: labelled (`/labels me off` to opt out)"
     )
     assert "threshold 75% (default)" in answer(bot, "status", channel="C0002")
 

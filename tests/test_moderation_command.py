@@ -252,6 +252,7 @@ def test_status_says_where_notices_go_and_warns_when_the_bot_isnt_in_that_channe
         "• moderation notices go to <#C0MOD>",
         ":warning: I'm not a member of <#C0MOD> (LABELBOT_MODERATION_CHANNEL), so the notices of held images can't "
         "be posted there: invite me with `/invite @labelbot` in that channel.",
+        "• your own images: labelled (`/labels me off` to opt out)",
     ]
     # One conversations.info for both: the start-up check's answer (on Lambda, the first status's) is remembered.
     assert moderation_channel_checks(fake_slack) == 1
@@ -262,7 +263,10 @@ def test_status_says_notices_go_as_dms_to_the_admins_without_a_moderation_channe
 
     status = answer(bot, "status", user="UADMIN1")
 
-    assert status.endswith("• moderation notices go as DMs to the admins (LABELBOT_ADMINS)")
+    assert status.endswith(
+        "• moderation notices go as DMs to the admins (LABELBOT_ADMINS)\n"
+        "• your own images: labelled (`/labels me off` to opt out)"
+    )
     assert [c for c in fake_slack.calls if c.method == "conversations.info"] == []
 
 

@@ -18,12 +18,14 @@ from bot.labels_command import (
     Reset,
     SetEnabled,
     SetMaxLabels,
+    SetMine,
     SetModeration,
     SetModerationThreshold,
     SetTags,
     SetText,
     SetThreshold,
     ShowHelp,
+    ShowMine,
     ShowStatus,
     ShowTags,
     parse_command,
@@ -70,13 +72,18 @@ from bot.settings import (
         ('find cat" OR "dog', Find("cat dog", None, None, ("OR",), 'cat" OR "dog')),
         ("  help ", ShowHelp()),
         ("", ShowHelp()),
+        ("me", ShowMine()),
+        ("me OFF", SetMine(labels_off=True)),
+        ("Me on", SetMine(labels_off=False)),
     ],
 )
 def test_the_grammar_accepts(text, command):
     assert parse_command(text) == command
 
 
-@pytest.mark.parametrize("text", ["threshold 100.1", "threshold nan%", "max 21", "max -3", "thresh 9", "max"])
+@pytest.mark.parametrize(
+    "text", ["threshold 100.1", "threshold nan%", "max 21", "max -3", "thresh 9", "max", "me maybe", "me off now"]
+)
 def test_the_grammar_refuses(text):
     assert isinstance(parse_command(text), CommandError)
 

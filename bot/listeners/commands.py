@@ -16,7 +16,9 @@ from bot.labels_command import (
     HELP_TEXT,
     CommandError,
     Find,
+    SetMine,
     ShowHelp,
+    ShowMine,
     ShowStatus,
     ShowTags,
     ShowUsage,
@@ -30,7 +32,9 @@ from bot.settings import (
     apply_change,
     check_change,
     confirm_change,
+    describe_mine,
     describe_status,
+    mine_line,
 )
 from bot.usage import usage_month
 from bot.usage_report import describe_usage, previous_month
@@ -80,11 +84,17 @@ def handle_labels_command(command: dict, services: Services) -> tuple[str, str |
         return services.emoji_map.describe(), None
     if isinstance(parsed, Find):
         return services.search.answer(parsed, channel_id=channel_id, user_id=user_id), None
+    if isinstance(parsed, SetMine):
+        services.stores.settings.set_user_labels_off(user_id, parsed.labels_off)
+        return describe_mine(parsed.labels_off, changed=True), None  # about the user alone: nothing announced
+    if isinstance(parsed, ShowMine):
+        return describe_mine(services.stores.settings.user_labels_off(user_id)), None
     overrides = services.stores.settings.get_overrides(channel_id)
     if isinstance(parsed, ShowUsage):
         return usage_answer(services, channel_id, user_id), None
     if isinstance(parsed, ShowStatus):
-        return describe_status(overrides, services.defaults, moderation_notices(services)), None
+        status = describe_status(overrides, services.defaults, moderation_notices(services))
+        return status + "\n" + mine_line(services.stores.settings.user_labels_off(user_id)), None
     allowed = services.permission.decide(user_id)
     if not allowed:
         return (UNCHECKED if allowed is None else DENIED), None

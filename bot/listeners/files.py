@@ -8,6 +8,7 @@ import re
 from slack_bolt import App
 
 from bot.jobs import Work
+from bot.opt_out import POSTER_OPTED_OUT, poster_opted_out
 from bot.overload import BUSY, QueueGate
 from bot.services import Services
 from bot.slack_file_objects import is_candidate_image, job_file
@@ -20,10 +21,22 @@ MESSAGE_TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")  # Slack's message timestamp
 
 def register(app: App, services: Services) -> None:
     def record_shared_images(event: dict, context) -> None:
-        channel_id = event.get("channel")
-        if isinstance(channel_id, str) and not services.settings_for(channel_id).enabled:
-            return  # /labels off: only the "Label this image" shortcut labels here
-        record_images(event, services.stores.queue, services.pool, bot_id=context.bot_id, gate=services.queue_gate)
+        channel_id, opted_out = event.get("channel"), False
+        if isinstance(channel_id, str):  # else malformed: record_images says so in the log
+            settings = services.settings_for(channel_id)
+            if not settings.enabled:
+                return  # /labels off: only the "Label this image" shortcut labels here
+            opted_out = poster_opted_out(event, services.stores.settings)
+            if opted_out and not settings.moderation:
+                return  # /labels me off or #nolabel, and nothing to check: not even downloaded
+        record_images(
+            event,
+            services.stores.queue,
+            services.pool,
+            bot_id=context.bot_id,
+            gate=services.queue_gate,
+            opted_out=opted_out,
+        )
 
     def label_recorded_images(event: dict) -> None:
         """On AWS Lambda, after the ack: label the images the ack recorded (a retried event's are claimed once)."""
@@ -79,9 +92,16 @@ def register(app: App, services: Services) -> None:
 
 
 def record_images(
-    event: dict, queue: JobQueue, pool: Work, *, bot_id: str | None = None, gate: QueueGate | None = None
+    event: dict,
+    queue: JobQueue,
+    pool: Work,
+    *,
+    bot_id: str | None = None,
+    gate: QueueGate | None = None,
+    opted_out: bool = False,
 ) -> int:
-    """Record one job per image of the message; returns how many new jobs (retries and repeats add none).
+    """Record one job per image of the message; returns how many new jobs (retries and repeats add none). opted_out:
+    its poster asked not to be labelled (bot.opt_out): its jobs only check moderation.
 
     A malformed event (Slack's or anyone's with the signing secret) is ignored with a DEBUG line. With a gate whose
     queue is full, the images are recorded as refused instead: the sweep posts the "busy" reply, after the ack."""
@@ -103,6 +123,8 @@ def record_images(
     images = message_images(event)
     if not images:
         return 0
+    if opted_out:
+        images = [{**image, POSTER_OPTED_OUT: True} for image in images]
     full = gate is not None and not gate.has_room()
     thread_ts = event.get("thread_ts")
     thread_ts = thread_ts if isinstance(thread_ts, str) and MESSAGE_TS.fullmatch(thread_ts) else message_ts

@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.conversations import Conversation, look_up
 from bot.listeners.files import message_images, record_images
+from bot.opt_out import poster_opted_out
 from bot.services import Services
 from bot.slack_api import respond_ephemeral
 
@@ -26,6 +27,7 @@ NOT_A_MEMBER = (
     "then try *Label this image* again."
 )
 NOT_RECORDED = "Something went wrong on my side and I couldn't take that on; please try again in a moment."
+OPTED_OUT = "Whoever posted that asked me not to label their images, so I'll leave this one alone."
 
 
 def register(app: App, services: Services) -> None:
@@ -48,6 +50,8 @@ def label_on_demand(shortcut: dict, services: Services) -> str | None:
     message = shortcut.get("message") or {}
     if not isinstance(channel_id, str) or not isinstance(message.get("ts"), str) or not message_images(message):
         return NO_IMAGES
+    if poster_opted_out(message, services.stores.settings):
+        return OPTED_OUT
     conversation = conversation_for(services, channel_id)
     if conversation is None or conversation.is_member is False:
         return NOT_A_MEMBER

@@ -118,7 +118,7 @@ DECISIONS = frozenset({"released", "kept"})
 
 
 class ChannelSettingsStore(Protocol):
-    """Each channel's /labels overrides of the workspace defaults."""
+    """Each channel's /labels overrides of the workspace defaults, and each user's own choice (/labels me)."""
 
     def get_overrides(self, channel_id: str) -> ChannelOverrides: ...
 
@@ -127,6 +127,11 @@ class ChannelSettingsStore(Protocol):
     ) -> None:
         """Write the channel's overrides: only the named fields (the others as they are in the store, whoever
         changed them meanwhile), or all of them."""
+
+    def user_labels_off(self, user_id: str) -> bool:
+        """Whether the user opted out (/labels me off): their images get no labels, text, index entry or tags."""
+
+    def set_user_labels_off(self, user_id: str, off: bool) -> None: ...
 
 
 class JobQueue(Protocol):

@@ -1,6 +1,7 @@
 """Channel settings on DynamoDB: one item per channel in the Settings table, read with GetItem and written with
 UpdateItem (SET/REMOVE of the fields a command changed: `/labels max 3` leaves a threshold someone else just set
-alone)."""
+alone). A user who opted out of labelling (/labels me off) is an item of the same table, channel_id "user#<id>"
+(channel IDs start with C, G or D: no channel has that key)."""
 
 from __future__ import annotations
 
@@ -61,3 +62,18 @@ class DynamoChannelSettings:
             Key=to_wire({"channel_id": channel_id}),
             **update_args(update, **given, updated_at=self._tables.clock()),
         )
+
+    def user_labels_off(self, user_id: str) -> bool:
+        item = self._tables.get(self._tables.settings_table, {"channel_id": user_key(user_id)}) or {}
+        return bool(item.get("labels_off"))
+
+    def set_user_labels_off(self, user_id: str, off: bool) -> None:
+        self._tables.client.update_item(
+            TableName=self._tables.settings_table,
+            Key=to_wire({"channel_id": user_key(user_id)}),
+            **update_args("SET #labels_off = :off, #updated_at = :now", off=off, now=self._tables.clock()),
+        )
+
+
+def user_key(user_id: str) -> str:
+    return f"user#{user_id}"

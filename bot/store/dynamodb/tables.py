@@ -2,7 +2,8 @@
 compares them), and tests create them from here in a local DynamoDB. Each item kind is written by one concern's
 module (named in brackets); a new concern adds its items under a pk prefix of its own, here.
 
-Settings: one item per channel (`channel_id`) [settings.py].
+Settings: one item per channel (`channel_id`), and one per user who opted out of labelling (`channel_id` "user#<id>")
+  [settings.py].
 
 Jobs (`pk`, `sk`), items by kind:
 - a message:  pk "msg#<channel>#<ts>", sk "message" [queue.py records it; replies.py and deletions.py change its

@@ -1,4 +1,5 @@
-"""Channel settings on SQLite: one row per channel that changed any, NULL columns meaning the workspace default."""
+"""Channel settings on SQLite: one row per channel that changed any, NULL columns meaning the workspace default; and
+one row per user who opted out of labelling (/labels me off)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ CREATE TABLE IF NOT EXISTS channel_settings (
     moderation_threshold REAL,
     moderation_ignored TEXT,       -- JSON list of top-level categories
     text_mode TEXT,                -- auto | on | off
+    updated_at REAL NOT NULL
+);
+-- /labels me off: the user's images are not labelled, read or indexed (moderation still applies).
+CREATE TABLE IF NOT EXISTS user_settings (
+    user_id TEXT PRIMARY KEY,
+    labels_off INTEGER NOT NULL,
     updated_at REAL NOT NULL
 );
 """
@@ -107,4 +114,17 @@ class SqliteChannelSettings:
                 f" VALUES ({', '.join('?' * (len(values) + 2))})"
                 f" ON CONFLICT (channel_id) DO UPDATE SET updated_at=excluded.updated_at{updates}",
                 (channel_id, *values.values(), self._database.clock()),
+            )
+
+    def user_labels_off(self, user_id: str) -> bool:
+        with self._database.reading() as db:
+            row = db.execute("SELECT labels_off FROM user_settings WHERE user_id=?", (user_id,)).fetchone()
+        return row is not None and bool(row["labels_off"])
+
+    def set_user_labels_off(self, user_id: str, off: bool) -> None:
+        with self._database.transaction() as db:
+            db.execute(
+                "INSERT INTO user_settings (user_id, labels_off, updated_at) VALUES (?,?,?)"
+                " ON CONFLICT (user_id) DO UPDATE SET labels_off=excluded.labels_off, updated_at=excluded.updated_at",
+                (user_id, int(off), self._database.clock()),
             )
