@@ -24,8 +24,12 @@ def check_rekognition_image(data: bytes) -> tuple[str, int, int]:
         raise ContractViolation("InvalidImageFormatException", "Request has invalid image format")
     try:
         with Image.open(io.BytesIO(data)) as image:
-            image.load()
             fmt, (width, height) = image.format, image.size
+            if fmt == "JPEG":
+                # Every scan's entropy-coded data is still decoded (a damaged or cut stream fails as at full size);
+                # only the inverse DCT works at 1/8 scale: a 12 MP photo's check in a tenth of the time.
+                image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
+            image.load()
     except Exception as exc:
         raise ContractViolation("InvalidImageFormatException", f"Request has invalid image format: {exc}") from None
     if fmt not in ("JPEG", "PNG"):
