@@ -209,15 +209,21 @@ def test_a_misconfigured_function_answers_500_and_logs_one_line_naming_the_varia
     assert "xoxb-test-token" not in done.stderr
 
 
-def test_a_table_name_that_names_no_table_stops_start_up_naming_its_variable(local_dynamodb, aws_env, monkeypatch):
+def lambda_tables_environ(local_dynamodb, monkeypatch, **overrides: str) -> tuple[dict, dict]:
+    """A new set of tables in the local DynamoDB, and a Lambda function's environment naming them (overrides on top)."""
     tables = local_dynamodb.new_tables()
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", local_dynamodb.url)
     environ = {
         "SLACK_BOT_TOKEN": "xoxb-test-token",
         "SLACK_SIGNING_SECRET": slack_requests.SIGNING_SECRET,
         **lambda_environ(tables),
-        "LABELBOT_TAGS_TABLE": "labelbot-tags-typo",
+        **overrides,
     }
+    return tables, environ
+
+
+def test_a_table_name_that_names_no_table_stops_start_up_naming_its_variable(local_dynamodb, aws_env, monkeypatch):
+    tables, environ = lambda_tables_environ(local_dynamodb, monkeypatch, LABELBOT_TAGS_TABLE="labelbot-tags-typo")
     verify_store(load_config({**environ, "LABELBOT_TAGS_TABLE": tables["Tags"]}, mode="lambda"))  # all there: fine
 
     with pytest.raises(ConfigError) as refused:
@@ -232,14 +238,8 @@ def test_a_table_name_that_names_no_table_stops_start_up_naming_its_variable(loc
 
 
 def test_a_table_name_that_names_another_table_stops_start_up_naming_its_variable(local_dynamodb, aws_env, monkeypatch):
-    tables = local_dynamodb.new_tables()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", local_dynamodb.url)
-    environ = {
-        "SLACK_BOT_TOKEN": "xoxb-test-token",
-        "SLACK_SIGNING_SECRET": slack_requests.SIGNING_SECRET,
-        **lambda_environ(tables),
-        "LABELBOT_SETTINGS_TABLE": tables["Jobs"],  # pasted into the wrong variable
-    }
+    tables, environ = lambda_tables_environ(local_dynamodb, monkeypatch)
+    environ["LABELBOT_SETTINGS_TABLE"] = tables["Jobs"]  # pasted into the wrong variable
 
     with pytest.raises(ConfigError) as refused:
         verify_store(load_config(environ, mode="lambda"))
