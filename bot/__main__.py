@@ -133,9 +133,14 @@ def label_local_file(
     """Print the reply the bot would post for this file; with moderation, first what DetectModerationLabels found
     and whether the bot would hold the image (then, as the bot, it asks for no labels); with text, after the labels
     the text line (as its mrkdwn: what Slack shows literally), and the poster's warning if a secret was hidden."""
-    from bot.analysis import MODERATION_CALL_MIN_CONFIDENCE, ImageAnalysis, LabelsStep, NoLabelCache, content_hash
-    from bot.config import load_label_defaults, load_moderation_threshold, load_text_min_confidence
-    from bot.images import ImageError, prepare_for_rekognition
+    from bot.analysis import ImageAnalysis, LabelsStep, ModerationStep, NoLabelCache, content_hash
+    from bot.config import (
+        load_label_defaults,
+        load_moderation_frames,
+        load_moderation_threshold,
+        load_text_min_confidence,
+    )
+    from bot.images import FramedImage, ImageError, moderation_frames, prepare_for_rekognition
     from bot.moderation import describe_moderation, held_categories
     from bot.rekognition import (
         RekognitionError,
@@ -164,8 +169,10 @@ def label_local_file(
     analysis = ImageAnalysis([LabelsStep(RekognitionLabeler(client), NoLabelCache())])
     try:
         prepared = prepare_for_rekognition(data).data
-        if settings.moderation:
-            found = RekognitionModerator(client).detect_moderation_labels(prepared, MODERATION_CALL_MIN_CONFIDENCE)
+        if settings.moderation:  # every frame of an animation, as the bot checks it (LABELBOT_MODERATION_FRAMES)
+            frames = load_moderation_frames()
+            step = ModerationStep(RekognitionModerator(client), NoLabelCache(), frames=frames)
+            found = step.call(FramedImage(prepared, moderation_frames(data, frames)), settings)
             print("\n".join(describe_moderation(found, settings.moderation_threshold)))
             held = held_categories(found, settings.moderation_threshold)
             if held:

@@ -157,16 +157,17 @@ class ModerationStep:
 
     name = "moderation"
 
-    def __init__(self, moderator: RekognitionModerator, cache: AnswerCache) -> None:
+    def __init__(self, moderator: RekognitionModerator, cache: AnswerCache, *, frames: int = 1) -> None:
+        """frames: LABELBOT_MODERATION_FRAMES, an animation's frames checked at most (the pipeline prepares them)."""
         self._moderator = moderator
         self._cache = cache
+        self._frames = frames
 
     def wanted(self, settings: ChannelSettings, so_far: Analysis) -> bool:
         return settings.moderation
 
-    @staticmethod
-    def cache_params(settings: ChannelSettings) -> list:
-        return ["moderation", MODERATION_CALL_MIN_CONFIDENCE]
+    def cache_params(self, settings: ChannelSettings) -> list:
+        return ["moderation", MODERATION_CALL_MIN_CONFIDENCE, *([self._frames] if self._frames > 1 else [])]
 
     def cached(self, key: str, newer_than: float) -> tuple[ModerationLabel, ...] | None:
         found = self._cache.cached(key, newer_than)
@@ -176,7 +177,17 @@ class ModerationStep:
         self._cache.cache(key, [asdict(label) for label in answer])
 
     def call(self, image: bytes, settings: ChannelSettings) -> tuple[ModerationLabel, ...]:
-        return self._moderator.detect_moderation_labels(image, MODERATION_CALL_MIN_CONFIDENCE)
+        """The first frame (the prepared image), then each other frame of an animation (bot.images.FramedImage), one
+        call each: what was found in any of them, each label once at its highest confidence."""
+        found = list(self._moderator.detect_moderation_labels(image, MODERATION_CALL_MIN_CONFIDENCE))
+        for frame in getattr(image, "frames", ()):
+            found += self._moderator.detect_moderation_labels(frame, MODERATION_CALL_MIN_CONFIDENCE)
+        strongest: dict[tuple[str, str], ModerationLabel] = {}
+        for label in found:
+            key = (label.name, label.parent)
+            if key not in strongest or label.confidence > strongest[key].confidence:
+                strongest[key] = label
+        return tuple(sorted(strongest.values(), key=lambda label: -label.confidence))
 
     def add_to(self, analysis: Analysis, answer: tuple[ModerationLabel, ...], settings: ChannelSettings) -> Analysis:
         held = held_categories(answer, settings.moderation_threshold, settings.moderation_ignored)

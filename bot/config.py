@@ -16,6 +16,10 @@ from bot.screen_text import TEXT_MODES, parse_text_labels
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 
+# An animation's frames moderation checks by default: first, last and evenly between (README, "Moderation").
+DEFAULT_MODERATION_FRAMES = 10
+
+
 class ConfigError(Exception):
     """A variable is missing or invalid; the message names it and says what is wrong."""
 
@@ -48,6 +52,8 @@ class Config:
     moderation: bool = False  # LABELBOT_MODERATION: the workspace default for channels
     moderation_min_confidence: float = 60.0  # LABELBOT_MODERATION_MIN_CONFIDENCE: the default moderation threshold
     moderation_tps: float = 5.0  # LABELBOT_MODERATION_TPS: DetectModerationLabels calls a second, at most
+    # LABELBOT_MODERATION_FRAMES: an animation's frames checked at most (bot.images.moderation_frames), 1: the first
+    moderation_frames: int = DEFAULT_MODERATION_FRAMES
     moderation_channel: str | None = None  # LABELBOT_MODERATION_CHANNEL: a Slack channel ID
     # Text: DetectText after the labels (bot.screen_text): auto (with a text-bearing label), on or off by default
     text: str = "auto"  # LABELBOT_TEXT
@@ -157,6 +163,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         moderation=moderation,
         moderation_min_confidence=load_moderation_threshold(environ),
         moderation_tps=moderation_tps,
+        moderation_frames=load_moderation_frames(environ),
         moderation_channel=moderation_channel,
         text=text,
         text_min_confidence=load_text_min_confidence(environ),
@@ -271,6 +278,11 @@ def load_label_defaults(environ: Mapping[str, str] | None = None) -> tuple[float
         _number(get, "LABELBOT_MIN_CONFIDENCE", 75.0, 0.0, 100.0),
         _int(get, "LABELBOT_MAX_LABELS", 5, 1, 20),
     )
+
+
+def load_moderation_frames(environ: Mapping[str, str] | None = None) -> int:
+    """LABELBOT_MODERATION_FRAMES: how many frames of an animation moderation checks at most (1-50; 1: the first)."""
+    return _int(_reader(environ), "LABELBOT_MODERATION_FRAMES", DEFAULT_MODERATION_FRAMES, 1, 50)
 
 
 def load_moderation_threshold(environ: Mapping[str, str] | None = None) -> float:

@@ -9,9 +9,11 @@ memory each call in flight holds.
 
 from __future__ import annotations
 
+import bisect
 import io
 import logging
 from dataclasses import dataclass
+from struct import error as struct_error
 
 import pillow_heif
 from PIL import Image, UnidentifiedImageError
@@ -54,6 +56,30 @@ TRANSPOSE_FOR_ORIENTATION = {
     8: Image.Transpose.ROTATE_90,
 }
 REDUCIBLE_MODES = ("L", "RGB", "RGBA", "LA", "CMYK", "I")
+
+
+# Moderation of an animation (moderation_frames): frames it may have at most, and pixels decoded over all of them
+# (frames x canvas; a 480x270 GIF of 1,000 frames is 130 MP), so a checked animation stays within the time and memory
+# of one large photo. Past either, it gets a clear answer instead of a partial check.
+MAX_ANIMATION_FRAMES = 1_000
+MAX_ANIMATION_PIXELS = 500_000_000
+ANIMATED_DECODERS = ("GIF", "PNG", "WEBP")  # GIF, APNG and animated WebP
+# Two frames whose 16x16 greys differ by less than this on average (0-255) are near-duplicates: one check covers both.
+# Low on purpose: a repeat or a flicker is skipped, a small new thing in the picture is not.
+NEAR_DUPLICATE = 1.0
+DEFAULT_FRAME_MS = 100  # browsers show a frame of 0 or 10 ms as 100 ms
+
+
+class FramedImage(bytes):
+    """The prepared image (what every step sends to Rekognition) and, for an animation with moderation on, its other
+    frames moderation checks (moderation_frames): bytes, with `frames` beside them."""
+
+    frames: tuple[bytes, ...] = ()
+
+    def __new__(cls, data: bytes, frames: tuple[bytes, ...] = ()) -> FramedImage:
+        image = super().__new__(cls, data)
+        image.frames = frames
+        return image
 
 
 class ImageError(Exception):
@@ -274,3 +300,75 @@ def _encode_jpeg(image: Image.Image) -> bytes:
         if buffer.tell() <= REKOGNITION_MAX_BYTES:
             return buffer.getvalue()
     raise ImageTooLarge("This image stays over Rekognition's 5 MB limit even when compressed.")
+
+
+def moderation_frames(data: bytes, limit: int) -> tuple[bytes, ...]:
+    """For an animated image (GIF, APNG, WebP), the frames moderation checks besides the first (which is the prepared
+    image): chosen over the animation's duration (the last, and evenly between), at most `limit` with the first,
+    near-duplicates of one already chosen skipped, each a JPEG Rekognition accepts. () for a still image or a limit of
+    1. Raises ImageTooLarge past MAX_ANIMATION_FRAMES or MAX_ANIMATION_PIXELS, CorruptImage if a frame past the first
+    can't be decoded: moderation never passes an animation it could not check whole."""
+    if limit <= 1:
+        return ()
+    try:
+        opened = Image.open(io.BytesIO(data), formats=ANIMATED_DECODERS)
+    except UnidentifiedImageError:  # a JPEG, HEIC, TIFF…: no frames to check (prepare_for_rekognition read it)
+        return ()
+    except Exception:
+        raise CorruptImage("This image looks damaged or incomplete, so I couldn't read it.") from None
+    try:
+        with opened as image:
+            count = getattr(image, "n_frames", 1)
+            if count <= 1:
+                return ()
+            if count > MAX_ANIMATION_FRAMES or count * image.width * image.height > MAX_ANIMATION_PIXELS:
+                raise ImageTooLarge(
+                    f"This animation has {count:,} frames of {image.width}×{image.height}: too many for me to check "
+                    "every part of it."
+                )
+            starts, total = [], 0
+            for index in range(count):
+                image.seek(index)
+                starts.append(total)
+                duration = int(image.info.get("duration") or 0)
+                total += duration if duration > 10 else DEFAULT_FRAME_MS
+            chosen = [_frame_at(starts, total * step / (limit - 1)) for step in range(1, limit)]
+            frames: list[bytes] = []
+            image.seek(0)
+            kept = [_greys(image)]
+            for index in sorted(set(chosen) - {0}):
+                image.seek(index)
+                greys = _greys(image)
+                if any(_difference(greys, other) < NEAR_DUPLICATE for other in kept):
+                    continue
+                kept.append(greys)
+                frames.append(_frame_jpeg(image))
+            return tuple(frames)
+    except ImageError:
+        raise
+    except (EOFError, OSError, ValueError, SyntaxError, struct_error, Image.DecompressionBombError):
+        raise CorruptImage(
+            "This animation looks damaged after its first frame, so I couldn't check all of it."
+        ) from None
+    except MemoryError:
+        raise ImageTooLarge("This animation is too large to check.") from None
+
+
+def _frame_at(starts: list[int], moment: float) -> int:
+    """The frame shown at `moment` ms (the last one at the very end)."""
+    return max(0, bisect.bisect_right(starts, moment) - 1)
+
+
+def _greys(image: Image.Image) -> bytes:
+    return image.convert("L").resize((16, 16), Image.Resampling.BOX).tobytes()
+
+
+def _difference(a: bytes, b: bytes) -> float:
+    return sum(abs(x - y) for x, y in zip(a, b, strict=True)) / len(a)
+
+
+def _frame_jpeg(image: Image.Image) -> bytes:
+    """The current frame (the whole canvas, as shown) flattened and fitted as prepare_for_rekognition does."""
+    frame = image.convert("RGBA")
+    target = _target_size(*frame.size)
+    return _encode_jpeg(_fit(_flatten_to_rgb(_reduce(frame, target)), target))

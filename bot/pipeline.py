@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from bot.analysis import Analysis, ImageAnalysis, content_hash
 from bot.download_budget import ByteBudget
 from bot.emoji_tags import EmojiMap
-from bot.images import ImageError, prepare_for_rekognition
+from bot.images import FramedImage, ImageError, moderation_frames, prepare_for_rekognition
 from bot.metrics import Metrics
 from bot.moderation_review import ModerationReview
 from bot.opt_out import POSTER_OPTED_OUT
@@ -49,6 +49,9 @@ THUMB_BUDGET_BYTES = 256 * 1024
 # Replies in one channel go out in message order, at most one a second (Slack's chat.postMessage limit); a
 # message whose reply isn't settled blocks later ones only until it was recorded this long ago.
 REPLY_ORDER_WAIT_SECONDS = 60.0
+# Files that may be animations (GIF, animated WebP, APNG): where moderation is on, the original is downloaded, not
+# Slack's thumbnail (a still of the first frame), so every part of it is checked (bot.images.moderation_frames).
+ANIMATABLE_FILETYPES = frozenset({"gif", "webp", "png", "apng"})
 # With the poster's safe copy, in the app's DM with them.
 SAFE_COPY_NOTE = (
     "Here is your image with the secret covered: if you like, delete your message and share this copy instead."
@@ -94,6 +97,7 @@ class Pipeline:
         default_factory=lambda: threading.BoundedSemaphore(os.cpu_count() or 1)
     )
     download_budget: ByteBudget = field(default_factory=lambda: ByteBudget(DOWNLOAD_BUDGET_BYTES))
+    moderation_frames: int = 1  # LABELBOT_MODERATION_FRAMES: an animation's frames moderation checks, at most
 
     def settings_for(self, channel_id: str) -> ChannelSettings:
         return self.stores.settings.get_overrides(channel_id).apply_to(self.defaults)
@@ -266,6 +270,8 @@ class Pipeline:
                 )
             analysis, safe_copy = None, None
             thumbnail = thumbnail_url(file)
+            if settings.moderation and str(file.get("filetype", "")).lower() in ANIMATABLE_FILETYPES:
+                thumbnail = None  # a thumbnail is a still: moderation checks the animation's frames
             if thumbnail is not None:
                 try:
                     analysis, safe_copy = self._analyse_download(thumbnail, THUMB_BUDGET_BYTES, settings, metrics)
@@ -339,13 +345,15 @@ class Pipeline:
             content = content_hash(source[0])
             if settings.moderation and self.stores.moderation.released_content(content.hexdigest()):
                 settings = replace(settings, moderation=False)  # an admin said "Looks fine" to these very bytes
+            moderated = settings.moderation
 
             made: list[bytes] = []  # the prepared image, once prepare() ran
 
             def prepare() -> bytes:
                 try:
-                    prepared = self._prepare(source.pop(), metrics)
+                    prepared = self._prepare(source[0], metrics, frames=self.moderation_frames if moderated else 1)
                 finally:
+                    source.clear()
                     let_go()
                 metrics.prepared_bytes, metrics.width, metrics.height = (
                     len(prepared.data),
@@ -383,13 +391,16 @@ class Pipeline:
             log.exception("drawing the safe copy failed")
             return None
 
-    def _prepare(self, data: bytes, metrics: JobMetrics):
+    def _prepare(self, data: bytes, metrics: JobMetrics, *, frames: int = 1):
         """prepare_for_rekognition, at most one per core at a time: decoding is CPU-bound and takes up to ~500 MB, so
-        more at once would only add memory (and CPU the other workers' downloads and calls are waiting for)."""
+        more at once would only add memory (and CPU the other workers' downloads and calls are waiting for). With
+        frames > 1 (moderation on), an animation's other frames to check come with it (a FramedImage's)."""
         stage = time.perf_counter()
         try:
             with self.prepare_slots:
-                return prepare_for_rekognition(data)
+                prepared = prepare_for_rekognition(data)
+                others = moderation_frames(data, frames) if frames > 1 else ()
+            return replace(prepared, data=FramedImage(prepared.data, others)) if others else prepared
         finally:
             metrics.prepare_ms = _ms_since(stage)
 

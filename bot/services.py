@@ -239,6 +239,7 @@ def analysis_steps(
         ModerationStep(
             RekognitionModerator(client, tps=config.moderation_tps_per_process, count=count, metrics=metrics),
             StepCache(stores.answers, "moderation"),
+            frames=config.moderation_frames,
         ),
         LabelsStep(
             RekognitionLabeler(client, tps=config.rekognition_tps_per_process, count=count, metrics=metrics),
@@ -286,6 +287,7 @@ def _build_labelling(
             stores.usage, slack, count, config.admins, fallback_channel=config.moderation_channel
         ),
         metrics=metrics,
+        moderation_frames=config.moderation_frames,
     )
     upkeep = Upkeep(stores, slack, config.retention_days, search=search, review=review)
     if config.on_lambda:

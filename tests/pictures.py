@@ -67,3 +67,30 @@ def _jpeg(image: Image.Image) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=95)
     return out.getvalue()
+
+
+UNSAFE_RED = (220, 20, 20)
+
+
+def animation(count: int, *, unsafe: tuple[int, ...] = (), distinct: int | None = None, fmt: str = "GIF") -> bytes:
+    """An animation of `count` 320x240 frames, 100 ms each: blue with a yellow square that moves from frame to frame
+    (every `distinct`th frame repeats, if given), and the frames in `unsafe` red instead (is_unsafe_frame tells)."""
+    from PIL import ImageDraw
+
+    frames = []
+    for index in range(count):
+        frame = Image.new("RGB", (320, 240), UNSAFE_RED if index in unsafe else (20, 40, 200))
+        step = index % distinct if distinct else index
+        left, top = 20 + (step * 47) % 220, 20 + (step * 31) % 140  # never twice in one place over 100 frames
+        ImageDraw.Draw(frame).rectangle((left, top, left + 70, top + 70), fill=(250, 220, 0))
+        frames.append(frame)
+    out = io.BytesIO()
+    frames[0].save(out, fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return out.getvalue()
+
+
+def is_unsafe_frame(image: bytes) -> bool:
+    """Whether a frame (as sent to Rekognition) is one of animation()'s unsafe ones: red in its corner."""
+    with Image.open(io.BytesIO(image)) as frame:
+        red, green, blue = frame.convert("RGB").getpixel((4, 4))
+    return red > 150 and green < 90 and blue < 90

@@ -171,7 +171,7 @@ def test_a_moderated_image_analysed_again_costs_no_second_call(aws_env, make_sto
     assert first.held == (("Violence", 82.37),)
     assert again.held == ()  # 82.37% is under 90
     assert [call.operation for call in aws_env.calls] == ["DetectModerationLabels"]
-    key = cache_key(content_hash(IMAGE_JPEG), ModerationStep.cache_params(MODERATED))
+    key = cache_key(content_hash(IMAGE_JPEG), step.cache_params(MODERATED))
     assert store.answers.cached_answer("moderation", key, newer_than=0) == [
         {"name": "Violence", "confidence": 82.37, "parent": "", "level": 1},
         {"name": "Weapons", "confidence": 81.9, "parent": "Violence", "level": 2},

@@ -7,7 +7,8 @@ chunks/markers/boxes duplicated, dropped or swapped, and header fields edited (z
 the format's pixel cap, checksums fixed up so the edit is believed).
 
 Every case must come out as an image DetectLabels accepts (tests/fakes/rekognition_contract) whose fields describe
-its bytes, or as a bot.images.ImageError with a short user-facing reason: never another exception. The corpus
+its bytes, or as a bot.images.ImageError with a short user-facing reason: never another exception; so must the
+frames moderation checks of it (bot.images.moderation_frames: an animation's). The corpus
 runs in child processes (one per core), whose peak RSS the kernel reports to us (os.wait4), so a case that
 balloons memory fails the test even if Python never sees an error.
 
@@ -529,10 +530,15 @@ def corpus() -> Iterator[tuple[str, bytes]]:
 
 
 def check_case(data: bytes) -> str:
-    """The outcome of one case: 'valid', an ImageError's class name, or 'FAIL ...' saying what went wrong."""
+    """The outcome of one case: 'valid', an ImageError's class name, or 'FAIL ...' saying what went wrong. The frames
+    moderation would check of it (an animation's) must come out alike: images DetectModerationLabels accepts, or an
+    ImageError with a short reason."""
     from bot.images import ImageError, PreparedImage, prepare_for_rekognition
     from tests.fakes.rekognition_contract import ContractViolation, check_rekognition_image
 
+    frames = check_frames(data)
+    if frames is not None:
+        return frames
     try:
         result = prepare_for_rekognition(data)
     except ImageError as error:
@@ -551,6 +557,28 @@ def check_case(data: bytes) -> str:
     if (result.format, result.width, result.height) != (fmt, width, height):
         return f"FAIL fields {result.format} {result.width}x{result.height} but bytes are {fmt} {width}x{height}"
     return "valid"
+
+
+def check_frames(data: bytes) -> str | None:
+    """None if bot.images.moderation_frames gave valid frames or a short ImageError, else 'FAIL ...'."""
+    from bot.images import ImageError, moderation_frames
+    from tests.fakes.rekognition_contract import ContractViolation, check_rekognition_image
+
+    try:
+        frames = moderation_frames(data, 10)
+    except ImageError as error:
+        message = str(error)
+        if not (message.endswith(".") and "\n" not in message and 20 <= len(message) <= 160):
+            return f"FAIL moderation_frames: not a short user-facing reason: {message!r}"
+        return None
+    except BaseException as exc:
+        return f"FAIL moderation_frames raised {type(exc).__name__}: {exc!r}"[:300]
+    for frame in frames:
+        try:
+            check_rekognition_image(frame)
+        except ContractViolation as violation:
+            return f"FAIL a frame breaks the DetectModerationLabels contract: {violation.code}: {violation}"[:300]
+    return None
 
 
 def run_shard(shard: int, shards: int, only: str | None, verbose: bool) -> dict:

@@ -25,6 +25,7 @@ from bot.images import (
     ImageTooLarge,
     PreparedImage,
     UnsupportedImage,
+    moderation_frames,
     prepare_for_rekognition,
 )
 from tests import pictures
@@ -996,3 +997,73 @@ def test_after_an_error_the_next_image_still_works(png_bombs):
         image = valid_output(converted)
         assert image.size == (451, 300)
         assert_looks_like(image, photo("cat.jpg"))
+
+
+# ---- moderation of animations: the frames checked besides the first ------------------------------------------------
+
+
+def frames_checked(data: bytes, limit: int = 10) -> list[Image.Image]:
+    """moderation_frames' frames, each checked against DetectModerationLabels' image contract, opened."""
+    frames = moderation_frames(data, limit)
+    for frame in frames:
+        check_rekognition_image(frame)
+    return [Image.open(io.BytesIO(frame)).convert("RGB") for frame in frames]
+
+
+def test_an_animations_frames_after_the_first_are_chosen_over_its_whole_length():
+    frames = frames_checked(pictures.animation(10, unsafe=(6,)))
+
+    assert len(frames) == 9 and all(frame.size == (320, 240) for frame in frames)  # frames 1-9: the 7th among them
+    assert [pictures.is_unsafe_frame(_jpeg(frame)) for frame in frames] == [i == 5 for i in range(9)]
+    assert moderation_frames(pictures.animation(10), 1) == ()  # LABELBOT_MODERATION_FRAMES=1: the first only
+    assert moderation_frames(fixture_bytes("cat.jpg"), 10) == ()
+    assert moderation_frames(encode(photo("cat.jpg"), "PNG"), 10) == ()
+    assert moderation_frames(encode(photo("cat.jpg"), "GIF"), 10) == ()
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "PNG", "WEBP"])
+def test_every_animated_format_is_checked_and_repeats_are_checked_once(fmt):
+    assert len(frames_checked(pictures.animation(6, fmt=fmt))) == 5
+    assert len(frames_checked(pictures.animation(12, distinct=3, fmt=fmt))) == 2  # three pictures in turn
+
+
+def test_frames_are_chosen_by_time_not_by_count():
+    """A first frame shown 9 s, nine of 0.1 s each: with 3 frames, the middle of the time is still the first frame,
+    and the end is the last one."""
+    frames = [Image.new("RGB", (200, 150), (20 * i, 40, 200 - 20 * i)) for i in range(10)]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=[9000] + [100] * 9, loop=0)
+
+    [last] = frames_checked(out.getvalue(), 3)
+
+    assert all(abs(a - b) <= 16 for a, b in zip(last.getpixel((100, 75)), (180, 40, 20), strict=True))
+
+
+def test_hundreds_of_frames_or_frames_of_other_sizes_give_at_most_the_limit():
+    assert len(frames_checked(pictures.animation(300), 10)) == 9
+    parts = [Image.new("RGB", (320, 240), (0, 0, 200)), Image.new("RGB", (90, 40), (200, 0, 0))]
+    parts.append(Image.new("RGB", (500, 400), (0, 200, 0)))  # past the canvas: cut to it
+    out = io.BytesIO()
+    parts[0].save(out, "GIF", save_all=True, append_images=parts[1:], duration=100)
+    assert [frame.size for frame in frames_checked(out.getvalue())] == [(320, 240), (320, 240)]
+
+
+def test_an_animation_past_the_budgets_or_cut_short_is_refused_with_a_reason_never_half_checked():
+    from tests.test_fuzz_images import fix_png_crc, put
+
+    apng = pictures.animation(5, fmt="PNG")
+    actl = apng.index(b"acTL") - 4
+    claims = fix_png_crc(put(apng, actl + 8, ">I", 0x80000000), actl)  # 2**31 frames, the header says
+    with pytest.raises(ImageTooLarge, match=r"2,147,483,648 frames of 320×240: too many for me to check"):
+        moderation_frames(claims, 10)
+
+    gif = pictures.animation(10)
+    with pytest.raises(CorruptImage, match="damaged after its first frame"):
+        moderation_frames(gif[: len(gif) * 2 // 3], 10)
+    assert prepare_for_rekognition(gif[: len(gif) * 2 // 3]).format == "JPEG"  # its first frame is still fine
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=95)
+    return out.getvalue()

@@ -10,14 +10,18 @@ import json
 import threading
 import time
 
+import pytest
+
 from bot.moderation_notice import KEEP_ACTION, RELEASE_ACTION
 from bot.moderation_review import ONLY_ADMINS
 from bot.render import HELD_LINE
 from bot.settings import ChannelOverrides
+from bot.usage import usage_month
 from tests import slack_requests
 from tests.conftest import both_runtimes, fixture_bytes, server_only, slack_rate_limits
 from tests.fakes.slack import dm_channel
 from tests.fakes.slack_rate_limits import rate_limited_by_method
+from tests.pictures import animation, is_unsafe_frame
 from tests.slack_requests import block_actions, file_share_event
 
 pytestmark = both_runtimes
@@ -299,3 +303,68 @@ def test_a_held_image_and_a_press_survive_a_restart(start_bot, fake_slack, aws_e
     wait_until(lambda: fake_slack.message("C0001", reply["ts"]).get("edited"), what="the held line's update")
     assert fake_slack.message("C0001", reply["ts"])["text"].startswith("Cat 99.2%")
     assert again.services.stores.moderation.held("C0001", message["ts"], "FCAT1").decision == "released"
+
+
+def post_animation(bot, fake_slack, data: bytes, file_id: str = "FGIF1", channel: str = "C0001") -> dict:
+    file = fake_slack.add_file(file_id, data, f"{file_id.lower()}.gif", "image/gif", "gif")
+    message = file_share_event(channel, [file], user="UPOSTER")
+    assert bot.post_event(message).status == 200
+    return message
+
+
+def moderation_calls(aws_env) -> int:
+    return len(aws_env.calls_to("DetectModerationLabels"))
+
+
+@pytest.mark.parametrize("unsafe", [6, 9], ids=["7th-frame", "last-frame"])
+def test_an_animation_is_held_when_only_one_later_frame_counts(start_bot, fake_slack, aws_env, unsafe):
+    aws_env.moderation_by = lambda image: VIOLENCE if is_unsafe_frame(image) else None
+    bot = start_bot(**MODERATION)
+
+    message = post_animation(bot, fake_slack, animation(10, unsafe=(unsafe,)))
+
+    posts = wait_for_posts_to(fake_slack, {"C0001": 1, "C0MOD": 1})
+    assert posts["C0001"][0]["thread_ts"] == message["ts"] and HELD_LINE in posts["C0001"][0]["text"]
+    assert moderation_calls(aws_env) == 10  # every frame of ten distinct ones, one call each
+    assert aws_env.calls_to("DetectLabels") == []
+
+
+def test_a_safe_animation_costs_one_call_per_distinct_frame_counted_in_usage_and_a_repost_none(
+    start_bot, fake_slack, aws_env
+):
+    bot = start_bot(**MODERATION)
+
+    post_animation(bot, fake_slack, animation(10, distinct=3))  # three pictures, shown in turn
+
+    [reply] = fake_slack.wait_for_posts(1)
+    assert reply["text"].startswith("Cat 99.2%")  # labelled from its first frame
+    assert moderation_calls(aws_env) == 3 and len(aws_env.calls_to("DetectLabels")) == 1
+    month = bot.services.stores.usage.month_usage(usage_month(time.time()))
+    assert month.calls["DetectModerationLabels"] == 3  # each checked frame counts, against the monthly cap too
+
+    post_animation(bot, fake_slack, animation(10, distinct=3), file_id="FGIF2")  # the same bytes again
+
+    fake_slack.wait_for_posts(2)
+    assert moderation_calls(aws_env) == 3 and len(aws_env.calls_to("DetectLabels")) == 1  # from the caches
+
+
+def test_labelbot_moderation_frames_caps_the_frames_checked(start_bot, fake_slack, aws_env):
+    bot = start_bot(**MODERATION, LABELBOT_MODERATION_FRAMES="3")
+
+    post_animation(bot, fake_slack, animation(30))
+
+    fake_slack.wait_for_posts(1)
+    assert moderation_calls(aws_env) == 3  # the first, the middle and the last
+
+
+def test_an_animation_too_long_to_check_whole_is_explained_in_its_thread_and_not_labelled(
+    start_bot, fake_slack, aws_env, monkeypatch
+):
+    monkeypatch.setattr("bot.images.MAX_ANIMATION_FRAMES", 20)  # the budget's check, with a small animation
+    bot = start_bot(**MODERATION)
+
+    post_animation(bot, fake_slack, animation(25))
+
+    [reply] = fake_slack.wait_for_posts(1)
+    assert "25 frames" in reply["text"] and "too many for me to check every part of it" in reply["text"]
+    assert aws_env.calls == []

@@ -377,10 +377,12 @@ def test_moderation_is_on_or_off(value):
         load_config({**BASE, "LABELBOT_MODERATION": value})
 
 
-def test_moderation_threshold_and_tps_are_read():
+def test_moderation_threshold_tps_and_frames_are_read():
     config = load_config({**BASE, "LABELBOT_MODERATION_MIN_CONFIDENCE": "80%", "LABELBOT_MODERATION_TPS": "0.5"})
     assert (config.moderation_min_confidence, config.moderation_tps) == (80.0, 0.5)
     assert config.rekognition_tps == 5.0  # a quota of its own
+    assert config.moderation_frames == 10
+    assert load_config({**BASE, "LABELBOT_MODERATION_FRAMES": "1"}).moderation_frames == 1
 
 
 @pytest.mark.parametrize(
@@ -393,6 +395,9 @@ def test_moderation_threshold_and_tps_are_read():
         ("LABELBOT_MODERATION_TPS", "0.05"),
         ("LABELBOT_MODERATION_TPS", "1001"),
         ("LABELBOT_MODERATION_TPS", "fast"),
+        ("LABELBOT_MODERATION_FRAMES", "0"),
+        ("LABELBOT_MODERATION_FRAMES", "51"),
+        ("LABELBOT_MODERATION_FRAMES", "2.5"),
     ],
 )
 def test_moderation_numbers_must_be_in_range(name, value):
