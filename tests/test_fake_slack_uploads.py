@@ -184,3 +184,28 @@ def test_a_multipart_upload_is_taken_as_its_file_part(client, fake_slack):
 def test_the_upload_methods_are_tier_4():
     assert METHOD_RULES["files.getUploadURLExternal"] == (TIER_4,)
     assert METHOD_RULES["files.completeUploadExternal"] == (TIER_4,)
+
+
+def test_files_delete_takes_only_the_bots_own_files_once_and_needs_files_write(client, fake_slack):
+    [uploaded] = client.files_upload_v2(content=b"picture", filename="where.jpg", channel="C0001")["files"]
+    fake_slack.add_file("F_USERS", b"photo", "cat.jpg", "image/jpeg", "jpg")
+    fake_slack.file_objects["F_USERS"]["user"] = "UALICE"  # someone's photo
+
+    assert error_of(lambda: client.files_delete(file="F_USERS")).response["error"] == "cant_delete_file"
+    assert error_of(lambda: client.files_delete(file="F_NOWHERE")).response["error"] == "file_not_found"
+    fake_slack.scopes.discard("files:write")
+    assert error_of(lambda: client.files_delete(file=uploaded["id"])).response["error"] == "missing_scope"
+    fake_slack.scopes.add("files:write")
+    assert client.files_delete(file=uploaded["id"])["ok"] is True
+    assert error_of(lambda: client.files_delete(file=uploaded["id"])).response["error"] == "file_deleted"
+    assert fake_slack.deleted_files == [uploaded["id"]] and "F_USERS" in fake_slack.file_objects
+
+
+def test_conversations_open_gives_the_dm_of_one_user_and_refuses_what_slack_refuses(client, fake_slack):
+    fake_slack.users.update(UGONE={"deleted": True}, UBOT2={"is_bot": True})
+
+    assert client.conversations_open(users="UALICE")["channel"]["id"] == "DALICE"
+    for users, error in (("UGONE", "user_disabled"), ("UBOT2", "cannot_dm_bot"), ("W/x", "user_not_found")):
+        assert error_of(lambda users=users: client.conversations_open(users=users)).response["error"] == error
+    fake_slack.scopes.discard("im:write")
+    assert error_of(lambda: client.conversations_open(users="UALICE")).response["error"] == "missing_scope"
