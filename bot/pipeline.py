@@ -7,7 +7,6 @@ import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import PurePosixPath
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -19,12 +18,12 @@ from bot.images import FramedImage, ImageError, moderation_frames, prepare_for_r
 from bot.metrics import Metrics
 from bot.moderation_review import ModerationReview
 from bot.opt_out import POSTER_OPTED_OUT
+from bot.poster_warning import draw_safe_copy, warn_poster
 from bot.rate_limit import ChannelPacer, in_order
 from bot.reactions import ReactionQueue
 from bot.rekognition import CallLimitReached, RekognitionError
 from bot.render import ImageResult, Reply, render_reply
 from bot.reply_thread import REPLY_EVENT_TYPE, find_posted_reply
-from bot.screen_text import secret_warning
 from bot.settings import ChannelSettings
 from bot.slack_api import SlackTokenRefused, rate_limited, retry_after_seconds, token_refused
 from bot.slack_file_objects import UNSUPPORTED_IMAGE_FILETYPES, is_candidate_image, thumbnail_url
@@ -52,10 +51,6 @@ REPLY_ORDER_WAIT_SECONDS = 60.0
 # Files that may be animations (GIF, animated WebP, APNG): where moderation is on, the original is downloaded, not
 # Slack's thumbnail (a still of the first frame), so every part of it is checked (bot.images.moderation_frames).
 ANIMATABLE_FILETYPES = frozenset({"gif", "webp", "png", "apng"})
-# With the poster's safe copy, in the app's DM with them.
-SAFE_COPY_NOTE = (
-    "Here is your image with the secret covered: if you like, delete your message and share this copy instead."
-)
 
 
 @dataclass
@@ -134,7 +129,7 @@ class Pipeline:
         self.limit_notices.after_job(job.channel_id, limited=result.limited or metrics.text == "limited")
         if result.secrets:
             # After finish_job: a crash re-runs the job, never warns twice.
-            self.warn_poster(job, result.secrets, result.safe_copy)
+            warn_poster(self.slack, job, result.secrets, result.safe_copy, _file_name(job.file))
         posting = time.perf_counter()
         try:
             self.post_reply(job.channel_id, job.message_ts)
@@ -201,49 +196,6 @@ class Pipeline:
             self.stores.usage.count_images(usage_month(time.time()), job.channel_id, counts)
         except Exception:
             log.exception("counting file %s in the usage failed", result.file_id)
-
-    def warn_poster(self, job: Job, kinds: tuple[str, ...], safe_copy: bytes | None = None) -> None:
-        """Tell whoever posted the image, ephemerally and once, what kind of secret its text seemed to show (never
-        the value: it was hidden before anything was kept); then send them, in a DM, the safe copy (the image with
-        those lines covered) to share instead. labelbot never deletes or edits their message. Each failure is
-        logged; the reply doesn't wait for them."""
-        if not job.user_id:
-            return
-        file_id = job.file.get("id")
-        try:
-            self.slack.chat_postEphemeral(
-                channel=job.channel_id, user=job.user_id, thread_ts=job.thread_ts, text=secret_warning(kinds)
-            )
-        except SlackApiError as exc:
-            if token_refused(exc):
-                return  # logged once by the client
-            log.warning("warning the poster of file %s failed: %s", file_id, exc.response.get("error"))
-        except OSError as exc:
-            log.warning("warning the poster of file %s failed: %r", file_id, exc)
-        if safe_copy is not None:
-            self.send_safe_copy(job, safe_copy)
-
-    def send_safe_copy(self, job: Job, safe_copy: bytes) -> None:
-        """The covered copy, uploaded into the app's DM with the poster (conversations.open needs im:write), with one
-        sentence. Refused (a scope missing, the user gone): a log line saying why."""
-        file_id = job.file.get("id")
-        stem = PurePosixPath(_file_name(job.file)).stem or "image"
-        try:
-            dm = self.slack.conversations_open(users=job.user_id)["channel"]["id"]
-            self.slack.files_upload_v2(
-                channel=dm,
-                file=safe_copy,
-                filename=f"{stem}-covered.jpg",
-                title=f"{stem} (secret covered)",
-                initial_comment=SAFE_COPY_NOTE,
-            )
-        except SlackApiError as exc:
-            if not token_refused(exc):
-                log.warning(
-                    "sending the safe copy of file %s to its poster failed: %s", file_id, exc.response.get("error")
-                )
-        except OSError as exc:
-            log.warning("sending the safe copy of file %s to its poster failed: %r", file_id, exc)
 
     def hold_for_review(self, job: Job, result: ImageResult) -> None:
         """Record the image held and tell the admins; a failure here is logged, and the image stays unlabelled."""
@@ -375,21 +327,10 @@ class Pipeline:
                     metrics.detect_ms = round(_ms_since(stage) - (metrics.prepare_ms or 0.0), 1)
             if analysis.text is None or not analysis.text.secret_boxes:
                 return analysis, None
-            return analysis, self._safe_copy(made[0] if made else prepare(), analysis.text.secret_boxes)
+            safe_copy = draw_safe_copy(made[0] if made else prepare(), analysis.text.secret_boxes, self.prepare_slots)
+            return analysis, safe_copy
         finally:
             let_go()
-
-    def _safe_copy(self, prepared: bytes, secret_boxes) -> bytes | None:
-        """The image with the lines that held a secret covered (bot.where_picture), for the poster's DM; None if it
-        could not be drawn (the warning still goes out)."""
-        from bot.where_picture import covered_copy  # its font and drawing load only where a secret was found
-
-        try:
-            with self.prepare_slots:
-                return covered_copy(prepared, secret_boxes)
-        except Exception:
-            log.exception("drawing the safe copy failed")
-            return None
 
     def _prepare(self, data: bytes, metrics: JobMetrics, *, frames: int = 1):
         """prepare_for_rekognition, at most one per core at a time: decoding is CPU-bound and takes up to ~500 MB, so

@@ -9,7 +9,7 @@ import time
 
 from PIL import Image
 
-from bot.pipeline import SAFE_COPY_NOTE
+from bot.poster_warning import SAFE_COPY_NOTE
 from tests.conftest import both_runtimes, fixture_bytes, slack_rate_limits
 from tests.fakes.slack import dm_channel
 from tests.pictures import ink_pixels, region, screenshot_with_lines
@@ -173,7 +173,7 @@ def test_the_poster_gets_a_copy_with_the_secret_covered_in_a_dm_and_their_messag
 def test_without_im_write_the_warning_still_goes_out_and_the_log_says_why_there_is_no_copy(
     start_bot, fake_slack, aws_env, caplog
 ):
-    caplog.set_level(logging.WARNING, logger="bot.pipeline")
+    caplog.set_level(logging.WARNING, logger="bot.poster_warning")
     fake_slack.scopes.discard("im:write")  # an app installed before the safe copy, not yet reinstalled
     bot = start_bot()
     photo, _plain, _secret = secret_screenshot(fake_slack, aws_env)

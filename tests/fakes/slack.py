@@ -344,10 +344,13 @@ class FakeSlack:
                 return Response(200, {"ok": False, "error": "channel_not_found"})
             link = f"https://fake.slack.com/archives/{channel}/p{ts.replace('.', '')}"
             return Response(200, {"ok": True, "channel": channel, "permalink": link})
-        if method == "chat.delete":
-            self.thread_messages = [
-                m for m in self.thread_messages if (m["channel"], m["ts"]) != (args.get("channel"), args.get("ts"))
-            ]
+        if method == "chat.delete":  # a message gone already (deleted twice) is message_not_found, as in Slack
+            with self._changed:
+                if self._message(args.get("channel"), args.get("ts")) is None:
+                    return Response(200, {"ok": False, "error": "message_not_found"})
+                self.thread_messages = [
+                    m for m in self.thread_messages if (m["channel"], m["ts"]) != (args.get("channel"), args.get("ts"))
+                ]
             return Response(200, {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")})
         if method == "files.info":
             file_object = self.file_objects.get(args.get("file", ""))
