@@ -11,7 +11,6 @@ import json
 
 from bot.store.dynamodb import messages
 from bot.store.dynamodb.base import DynamoTables
-from bot.store.dynamodb.messages import deleted_file_key, message_key
 from bot.store.encoding import result_from_dict
 from bot.store.protocols import LabelledImage, PictureFile, PictureState
 
@@ -80,17 +79,12 @@ class DynamoWherePictures:
             for image, upload in uploads.items()
         ]
         tables.write_many(tables.jobs_table, puts=pointers)
-        # Deleted while the picture was being made (deletions.py marks first): it goes at once.
-        message = tables.get(tables.jobs_table, message_key(channel_id, message_ts))
-        if message is not None and message.get("deleted_at") is not None:
-            # (Its picture item may be gone already: the deletion found the claim and dropped it.)
-            _queue(tables, [(upload, channel_id) for upload in uploads.values()])
-            pointers = [image_pointer_key(image, channel_id, message_ts) for image in uploads]
-            tables.write_many(tables.jobs_table, deletes=[*pointers, picture_key(channel_id, message_ts)])
-            return
-        for image in uploads:
-            if tables.get(tables.jobs_table, deleted_file_key(image)) is not None:
-                queue_file_uploads(tables, image)
+        # An image deleted (or its message) while the picture was being made (deletions.py marks first): its upload
+        # goes at once.
+        gone = [image for image in uploads if messages.was_deleted(tables, channel_id, message_ts, image)]
+        _queue(tables, [(uploads[image], channel_id) for image in gone])
+        pointers_gone = [image_pointer_key(image, channel_id, message_ts) for image in gone]
+        tables.write_many(tables.jobs_table, deletes=pointers_gone)
 
     def picture_files_to_delete(self) -> list[PictureFile]:
         queued = self._tables.query(

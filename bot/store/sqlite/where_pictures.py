@@ -11,6 +11,7 @@ import sqlite3
 
 from bot.store.encoding import result_from_dict
 from bot.store.protocols import LabelledImage, PictureFile, PictureState
+from bot.store.sqlite import messages
 from bot.store.sqlite.database import SqliteDatabase
 
 SCHEMA = """
@@ -85,17 +86,15 @@ class SqliteWherePictures:
                 " VALUES (?,?,?,?)",
                 [(upload, channel_id, message_ts, image) for image, upload in uploads.items()],
             )
-            # Deleted while the picture was being made: it goes at once.
-            deleted = db.execute(
-                "SELECT 1 FROM messages WHERE channel_id=? AND message_ts=? AND deleted_at IS NOT NULL",
-                (channel_id, message_ts),
-            ).fetchone()
-            if deleted is not None:
-                queue_message_uploads(db, channel_id, message_ts, self._database.clock())
-            else:
-                for image in uploads:
-                    if db.execute("SELECT 1 FROM deleted_files WHERE file_id=?", (image,)).fetchone() is not None:
-                        queue_file_uploads(db, image, self._database.clock())
+            # An image deleted (or its message) while the picture was being made: its upload goes at once.
+            for image, upload in uploads.items():
+                if messages.was_deleted(db, channel_id, message_ts, image):
+                    db.execute(
+                        "INSERT OR IGNORE INTO where_picture_deletions (upload_id, channel_id, queued_at)"
+                        " VALUES (?,?,?)",
+                        (upload, channel_id, self._database.clock()),
+                    )
+                    db.execute("DELETE FROM where_picture_uploads WHERE upload_id=?", (upload,))
 
     def picture_files_to_delete(self) -> list[PictureFile]:
         with self._database.reading() as db:
