@@ -31,6 +31,10 @@ CLOUDWATCH_NAMES = {
 
 
 class CloudWatchMetrics(Metrics):
+    # Powertools prints each line in two writes (the JSON, then the newline): two instances flushing at once in one
+    # process (the tests' Lambda runs invocations as threads) would run their lines together.
+    _printing = threading.Lock()
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         # labels -> CloudWatch name -> (unit, values): counters keep one sum, the others every value
@@ -69,4 +73,5 @@ class CloudWatchMetrics(Metrics):
             for name, (unit, values) in metrics.items():
                 for value in values:  # past 100 values Powertools prints a line and goes on
                     emf.add_metric(name=name, unit=unit, value=value)
-            emf.flush_metrics()
+            with self._printing:
+                emf.flush_metrics()
