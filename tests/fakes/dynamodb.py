@@ -171,5 +171,18 @@ def _execute_result(self, context):
 
 DynamoResult.execute_result = _execute_result
 
+# moto matches a request against DynamoDB's routes each of the four times it asks for the request's action; a
+# handler answers one request (dispatch makes one per request), so its first answer is kept.
+_moto_get_action = DynamoHandler._get_action
+
+
+def _get_action(self) -> str:
+    if "_action" not in self.__dict__:
+        self.__dict__["_action"] = _moto_get_action(self)
+    return self.__dict__["_action"]
+
+
+DynamoHandler._get_action = _get_action
+
 # Every botocore session made after this import (the bot's, the tests') has it; this module is imported by conftest.
 BUILTIN_HANDLERS.append(("before-send", _answer_in_process))
