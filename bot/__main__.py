@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         help="read its text with DetectText too, as a channel with text on, and print the text line the bot posts",
     )
     label.add_argument(
+        "--language",
+        type=_language,
+        help="reply in this language, as a channel set to it: en or ja (default LABELBOT_LANGUAGE, en)",
+    )
+    label.add_argument(
         "--boxes",
         type=Path,
         metavar="OUT.jpg",
@@ -59,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.moderation_threshold,
                 text=args.text,
                 boxes=args.boxes,
+                language=args.language,
             )
         return run_bot(args.command or "run")
     except ConfigError as exc:
@@ -73,6 +79,15 @@ def _percent(text: str) -> float:
     if not 0 <= value <= 100:
         raise argparse.ArgumentTypeError("must be from 0 to 100")
     return value
+
+
+def _language(text: str) -> str:
+    from bot.i18n import LANGUAGES, choose_language
+
+    language = choose_language(text)
+    if language is None:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(LANGUAGES)}")
+    return language
 
 
 def _label_count(text: str) -> int:
@@ -129,6 +144,7 @@ def label_local_file(
     *,
     text: bool = False,
     boxes: Path | None = None,
+    language: str | None = None,
 ) -> int:
     """Print the reply the bot would post for this file; with moderation, first what DetectModerationLabels found
     and whether the bot would hold the image (then, as the bot, it asks for no labels); with text, after the labels
@@ -136,6 +152,7 @@ def label_local_file(
     from bot.analysis import ImageAnalysis, LabelsStep, ModerationStep, NoLabelCache, content_hash
     from bot.config import (
         load_label_defaults,
+        load_language,
         load_moderation_frames,
         load_moderation_threshold,
         load_text_min_confidence,
@@ -159,6 +176,7 @@ def label_local_file(
         max_labels=default_max if max_labels is None else max_labels,
         moderation=moderation,
         moderation_threshold=load_moderation_threshold() if moderation_threshold is None else moderation_threshold,
+        language=language or load_language(),
     )
     try:
         data = path.read_bytes()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.i18n import LANGUAGES
 from bot.pricing import PRICES_USD, parse_prices
 from bot.screen_text import TEXT_MODES, parse_text_labels
 
@@ -57,6 +58,7 @@ class Config:
     moderation_channel: str | None = None  # LABELBOT_MODERATION_CHANNEL: a Slack channel ID
     # Text: DetectText after the labels (bot.screen_text): auto (with a text-bearing label), on or off by default
     text: str = "auto"  # LABELBOT_TEXT
+    language: str = "en"  # LABELBOT_LANGUAGE: the workspace's language (bot.i18n.LANGUAGES); a channel may change it
     text_min_confidence: float = 80.0  # LABELBOT_TEXT_MIN_CONFIDENCE: the lines repeated and indexed
     text_tps: float = 5.0  # LABELBOT_TEXT_TPS: DetectText calls a second, at most
     text_labels: frozenset[str] = frozenset()  # LABELBOT_TEXT_LABELS' (else bot/text_labels.txt's) names, lower-case
@@ -134,6 +136,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
     moderation = _moderation(get("LABELBOT_MODERATION"), has_reviewers=bool(admins or moderation_channel))
     moderation_tps = _number(get, "LABELBOT_MODERATION_TPS", 5.0, 0.1, 1000.0)
     text = _choice("LABELBOT_TEXT", get("LABELBOT_TEXT"), TEXT_MODES)
+    language = load_language(environ)
     text_tps = _number(get, "LABELBOT_TEXT_TPS", 5.0, 0.1, 1000.0)
     # APIs every image calls by default: each quota gets its own threads (auto text: only for some images, so none)
     busy_tps = [tps, *([moderation_tps] if moderation else []), *([text_tps] if text == "on" else [])]
@@ -166,6 +169,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         moderation_frames=load_moderation_frames(environ),
         moderation_channel=moderation_channel,
         text=text,
+        language=language,
         text_min_confidence=load_text_min_confidence(environ),
         text_tps=text_tps,
         text_labels=load_text_labels(_existing_file("LABELBOT_TEXT_LABELS", get("LABELBOT_TEXT_LABELS"))),
@@ -293,6 +297,11 @@ def load_moderation_threshold(environ: Mapping[str, str] | None = None) -> float
 def load_text_min_confidence(environ: Mapping[str, str] | None = None) -> float:
     """LABELBOT_TEXT_MIN_CONFIDENCE: the confidence a line of text needs to be repeated and indexed."""
     return _number(_reader(environ), "LABELBOT_TEXT_MIN_CONFIDENCE", 80.0, 0.0, 100.0)
+
+
+def load_language(environ: Mapping[str, str] | None = None) -> str:
+    """LABELBOT_LANGUAGE: the workspace's language, what the bot speaks where a channel or person didn't choose."""
+    return _choice("LABELBOT_LANGUAGE", _reader(environ)("LABELBOT_LANGUAGE"), tuple(LANGUAGES))
 
 
 def _reader(environ: Mapping[str, str] | None):

@@ -6,6 +6,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
+from bot.i18n import LANGUAGES, choose_language
 from bot.moderation import MODERATION_CATEGORIES, UnknownCategory, categories_named
 from bot.mrkdwn import literal, literal_list
 from bot.screen_text import TEXT_MODES
@@ -75,6 +76,11 @@ class SetText:
 
 
 @dataclass(frozen=True)
+class SetLanguage:
+    value: str | None  # a code of bot.i18n.LANGUAGES; None: back to the workspace's language
+
+
+@dataclass(frozen=True)
 class Reset:
     pass
 
@@ -141,6 +147,7 @@ Change = (
     | SetModerationThreshold
     | IgnoreModerationCategories
     | SetText
+    | SetLanguage
     | Reset
 )
 Command = Change | Find | ShowTags | ShowStatus | ShowUsage | ShowHelp | SetMine | ShowMine | CommandError
@@ -155,6 +162,7 @@ VERBS = (
     "exclude",
     "moderation",
     "text",
+    "language",
     "find",
     "me",
     "status",
@@ -182,6 +190,7 @@ HELP_TEXT = (
     "• `/labels text auto` / `on` / `off` — read the text in images and show it under the labels: `auto` for "
     "screenshots, documents, signs and other images with text, `on` for every image, `off` never (anything shaped "
     "like a password or token is hidden)\n"
+    "• `/labels language ja` — reply in this channel in Japanese (`en` English, `default` the workspace's language)\n"
     "• `/labels find whiteboard in #design since 7d` — find labelled images (newest first) by their labels or "
     'the text in them; `/labels find "connection refused"` finds the exact phrase\n'
     "• `/labels me off` — never label, read or index the images *you* post, in any channel (`/labels me on` "
@@ -223,6 +232,8 @@ def parse_command(text: str) -> Command:
         return _parse_moderation(args, rest)
     if verb == "text":
         return _parse_text(args)
+    if verb == "language":
+        return _parse_language(args)
     if verb == "find":
         return _parse_find(rest)
     if verb == "me":
@@ -347,6 +358,19 @@ def _parse_text(args: list[str]) -> Command:
         if guess:
             return _usage(f"I don't know `/labels text {literal(args[0])}`. Did you mean `/labels text {guess[0]}`?")
     return _usage(usage)
+
+
+def _parse_language(args: list[str]) -> Command:
+    spoken = ", ".join(f"`{code}` ({name})" for code, name in LANGUAGES.items())
+    usage = f"Use `/labels language ja`, `/labels language en` or `/labels language default`. I speak {spoken}."
+    if len(args) != 1:
+        return _usage(usage)
+    if args[0].lower() == "default":
+        return SetLanguage(None)
+    language = choose_language(args[0])
+    if language is None:
+        return _usage(f"I don't speak `{literal(args[0])}` yet. {usage}")
+    return SetLanguage(language)
 
 
 def _parse_ignore(names: str) -> Command:

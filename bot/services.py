@@ -170,6 +170,7 @@ def build_services(
         moderation=config.moderation,
         moderation_threshold=config.moderation_min_confidence,
         text=config.text,
+        language=config.language,
     )
     emoji_map = EmojiMap.load(config.emoji_map_path)
     permission = SettingsPermission(config.admins, quick_slack)

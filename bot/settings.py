@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from bot.i18n import LANGUAGES
 from bot.labels_command import (
     MAX_FILTER_LABELS,
     AddFilterLabels,
@@ -12,6 +13,7 @@ from bot.labels_command import (
     IgnoreModerationCategories,
     Reset,
     SetEnabled,
+    SetLanguage,
     SetMaxLabels,
     SetModeration,
     SetModerationThreshold,
@@ -36,6 +38,8 @@ class ChannelSettings:
     moderation_ignored: tuple[str, ...] = ()
     # DetectText after the labels (bot.screen_text): "auto" (images with a text-bearing label), "on" or "off"
     text: str = "auto"
+    # The language of what goes to the channel (replies, change lines, Show where captions): bot.i18n.LANGUAGES
+    language: str = "en"
     # For one image, not a channel: its poster opted out (/labels me off, or #nolabel in the message). No labels and
     # no text are asked for; moderation, where it is on, still is.
     poster_opted_out: bool = False
@@ -55,6 +59,7 @@ class ChannelOverrides:
     moderation_threshold: float | None = None
     moderation_ignored: tuple[str, ...] | None = None
     text: str | None = None
+    language: str | None = None
 
     def changed_fields(self, before: ChannelOverrides) -> tuple[str, ...]:
         """The names of the fields whose value differs from before's: what a save of this change writes."""
@@ -107,6 +112,8 @@ def apply_change(overrides: ChannelOverrides, change: Change, defaults: ChannelS
         return replace(overrides, moderation_ignored=change.categories)
     if isinstance(change, SetText):
         return replace(overrides, text=change.value)
+    if isinstance(change, SetLanguage):
+        return replace(overrides, language=change.value)
     current = getattr(overrides.apply_to(defaults), change.kind)
     merged = () if not change.labels else _merge(current, change.labels)
     return replace(overrides, **{change.kind: merged})
@@ -173,6 +180,10 @@ def _describe(change: Change, settings: ChannelSettings) -> str:
         return f"set moderation to ignore {literal_list(settings.moderation_ignored)}"
     if isinstance(change, SetText):
         return f"set text reading to {change.value}: {TEXT_READING[change.value]}"
+    if isinstance(change, SetLanguage):
+        if change.value is None:
+            return f"set this channel's language back to the workspace's: {LANGUAGES[settings.language]}"
+        return f"set this channel's language to {LANGUAGES[change.value]}"
     current = getattr(settings, change.kind)
     if not current:
         return f"cleared the list of labels to {change.kind}"
@@ -227,6 +238,7 @@ def describe_status(overrides: ChannelOverrides, defaults: ChannelSettings, noti
         f"• only these labels: {names(effective.include)} ({origin('include')})\n"
         f"• never these labels: {names(effective.exclude)} ({origin('exclude')})\n"
         f"• text reading {effective.text} ({origin('text')})\n"
+        f"• language {LANGUAGES[effective.language]} ({origin('language')})\n"
         f"• moderation {'on' if effective.moderation else 'off'} ({origin('moderation')})\n"
         f"• moderation threshold {format_percent(effective.moderation_threshold)} "
         f"({origin('moderation_threshold')})\n"

@@ -141,6 +141,9 @@ def test_label_tries_the_aws_side_on_a_local_file(process_env, tmp_path):
     narrow = run_bot(["label", str(FIXTURES / "cat.jpg"), "--threshold", "96", "--max", "3"], process_env, tmp_path)
     assert narrow.stdout == "Cat 99.2% · Kitten 96.4%\n"
 
+    japanese = run_bot(["label", str(FIXTURES / "cat.jpg"), "--language", "ja"], process_env, tmp_path)
+    assert japanese.stdout == "猫 99.2% · 子猫 96.4% · ペット 95.0% · 動物 94.8% · ひげ 80.1%\n"
+
 
 def test_label_with_moderation_prints_what_the_bot_would_act_on(process_env, aws_env, tmp_path):
     aws_env.moderation_labels = [

@@ -59,6 +59,7 @@ def test_help_lists_every_subcommand_with_an_example(start_bot, text):
         "/labels moderation ignore Alcohol, Swimwear or Underwear",
         "/labels moderation ignore none",
         "/labels text auto",
+        "/labels language ja",
         "/labels find whiteboard in #design since 7d",
         "/labels status",
         "/labels reset",
@@ -80,6 +81,7 @@ def test_status_shows_defaults_then_what_the_channel_set(start_bot):
         "• only these labels: none (default)\n"
         "• never these labels: none (default)\n"
         "• text reading auto (default)\n"
+        "• language English (default)\n"
         "• moderation off (default)\n"
         "• moderation threshold 60% (default)\n"
         "• moderation ignores: none (default)\n"
@@ -104,6 +106,7 @@ def test_status_shows_defaults_then_what_the_channel_set(start_bot):
         "• only these labels: none (default)\n"
         "• never these labels: `Person`, `Human`, `Carpet` (set for this channel)\n"
         "• text reading on (set for this channel)\n"
+        "• language English (default)\n"
         "• moderation off (default)\n"
         "• moderation threshold 60% (default)\n"
         "• moderation ignores: none (default)\n"
@@ -139,6 +142,9 @@ INVALID_INPUTS = [
     ("find", "Search like this"),
     ("find cat in #random", "Pick the channel from Slack's suggestions"),
     ("find cat since yesterday", "`since 7d`"),
+    ("language", "`/labels language ja`"),
+    ("language fr", "I don't speak `fr` yet"),
+    ("language ja en", "`/labels language default`"),
     ("frobnicate", "I don't know `frobnicate`"),
     ("threshhold 90", "Did you mean `/labels threshold`?"),
     ("exlude Dog", "Did you mean `/labels exclude`?"),

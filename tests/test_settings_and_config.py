@@ -230,7 +230,7 @@ def test_a_moderation_change_is_confirmed_and_announced(change, said):
 
 
 def status_lines(overrides: ChannelOverrides, notices: ModerationNotices) -> list[str]:
-    return describe_status(overrides, MODERATED, notices).splitlines()[8:]  # the moderation part
+    return describe_status(overrides, MODERATED, notices).splitlines()[9:]  # the moderation part
 
 
 def test_status_shows_the_channels_moderation_and_where_notices_go():
@@ -472,6 +472,17 @@ def test_text_defaults_and_the_shipped_text_labels():
 @pytest.mark.parametrize(("value", "mode"), [("ON", "on"), ("off", "off"), ("Auto", "auto")])
 def test_text_is_auto_on_or_off(value, mode):
     assert load_config({**BASE, "LABELBOT_TEXT": value}).text == mode
+
+
+@pytest.mark.parametrize(("value", "language"), [(None, "en"), ("ja", "ja"), ("JA", "ja"), ("en", "en")])
+def test_the_workspaces_language_is_english_unless_labelbot_language_says(value, language):
+    environ = BASE if value is None else {**BASE, "LABELBOT_LANGUAGE": value}
+    assert load_config(environ).language == language
+
+
+def test_a_language_labelbot_doesnt_speak_stops_start_up_naming_the_variable():
+    with pytest.raises(ConfigError, match=r"^LABELBOT_LANGUAGE must be en or ja \(en by default\), got 'fr'"):
+        load_config({**BASE, "LABELBOT_LANGUAGE": "fr"})
 
 
 def test_a_text_setting_out_of_range_names_its_variable():

@@ -160,6 +160,14 @@ def test_channel_settings_stay_separate_and_a_change_keeps_the_others(store):
     assert store.settings.get_overrides("C1") == ChannelOverrides()
 
 
+def test_a_channels_language_is_kept_and_saved_on_its_own(store):
+    store.settings.save_overrides("C1", ChannelOverrides(threshold=90.0, language="ja"))
+    store.settings.save_overrides("C1", ChannelOverrides(max_labels=3), fields=("max_labels",))
+    assert store.settings.get_overrides("C1") == ChannelOverrides(threshold=90.0, max_labels=3, language="ja")
+    store.settings.save_overrides("C1", ChannelOverrides(), fields=("language",))  # /labels language default
+    assert store.settings.get_overrides("C1") == ChannelOverrides(threshold=90.0, max_labels=3)
+
+
 def test_a_channels_moderation_settings_are_kept_and_saved_field_by_field(store):
     moderated = ChannelOverrides(moderation=True, moderation_threshold=75.0, moderation_ignored=("Alcohol",))
     store.settings.save_overrides("C1", moderated)

@@ -22,6 +22,7 @@ SETTINGS_FIELDS = (
     "moderation_threshold",
     "moderation_ignored",
     "text",
+    "language",
 )
 
 
@@ -44,6 +45,7 @@ class DynamoChannelSettings:
             else float(item["moderation_threshold"]),
             moderation_ignored=None if item.get("moderation_ignored") is None else tuple(item["moderation_ignored"]),
             text=item.get("text"),
+            language=item.get("language"),
         )
 
     def save_overrides(

@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS channel_settings (
     moderation_threshold REAL,
     moderation_ignored TEXT,       -- JSON list of top-level categories
     text_mode TEXT,                -- auto | on | off
+    language TEXT,                 -- a code of bot.i18n.LANGUAGES
     updated_at REAL NOT NULL
 );
 -- /labels me off: the user's images are not labelled, read or indexed (moderation still applies).
@@ -43,6 +44,7 @@ COLUMNS_ADDED = {
         ("moderation_threshold", "REAL"),
         ("moderation_ignored", "TEXT"),
         ("text_mode", "TEXT"),
+        ("language", "TEXT"),
     )
 }
 
@@ -58,6 +60,7 @@ SETTINGS_COLUMNS = {
     "moderation_threshold": "moderation_threshold",
     "moderation_ignored": "moderation_ignored",
     "text_mode": "text",
+    "language": "language",
 }
 
 
@@ -86,6 +89,7 @@ class SqliteChannelSettings:
             if row["moderation_ignored"] is None
             else tuple(json.loads(row["moderation_ignored"])),
             text=row["text_mode"],
+            language=row["language"],
         )
 
     def save_overrides(
@@ -105,6 +109,7 @@ class SqliteChannelSettings:
             "moderation_threshold": overrides.moderation_threshold,
             "moderation_ignored": as_json(overrides.moderation_ignored),
             "text_mode": overrides.text,
+            "language": overrides.language,
         }
         columns = [column for column in values if fields is None or SETTINGS_COLUMNS[column] in fields]
         updates = "".join(f", {column}=excluded.{column}" for column in columns)

@@ -1,0 +1,121 @@
+"""Pure: one place for words. Each language labelbot speaks: its sentences, its label names, and how it writes
+numbers, percentages, dates and lists.
+
+A sentence's English text is its message id (gettext's convention). `bot/locales/<lang>/LC_MESSAGES/labelbot.po`
+holds a language's translations, compiled beside it to `labelbot.mo` (read with the standard library's gettext;
+`scripts/catalogues.sh` extracts, merges and compiles them with Babel). Label names come from
+`bot/locales/<lang>/labels.tsv`. Code takes a `Words` (by convention `tr`) as an argument, chosen per request: the
+channel's language for what goes to a channel, the reader's for what goes to one person; nothing here is global
+but the loaded catalogues. Placeholders are named (`%(name)s`) so a translation may put them in any order.
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+LOCALES = Path(__file__).parent / "locales"
+DOMAIN = "labelbot"
+DEFAULT_LANGUAGE = "en"
+# The languages labelbot speaks, each named in itself (as /labels status and the help show them).
+LANGUAGES: Mapping[str, str] = {"en": "English", "ja": "日本語"}
+LABEL_TABLE = "labels.tsv"
+
+
+def N_(message: str) -> str:
+    """Marks a sentence kept in a constant for the catalogue; it is translated where it is shown: `tr(CONSTANT)`."""
+    return message
+
+
+class Words:
+    """One language's sentences, label names and formats."""
+
+    def __init__(self, language: str, translations: gettext.NullTranslations, labels: Mapping[str, str]) -> None:
+        self.language = language
+        self._translations = translations
+        self._labels = labels
+
+    def __call__(self, message: str, /, **params: object) -> str:
+        """The sentence in this language, its %(name)s placeholders filled."""
+        text = self._translations.gettext(message)
+        return text % params if params else text
+
+    def plural(self, singular: str, plural: str, count: int, /, **params: object) -> str:
+        """The sentence for `count` things (its %(count)s filled with the number as this language writes it)."""
+        text = self._translations.ngettext(singular, plural, count)
+        return text % {"count": self.number(count), **params}
+
+    def label(self, name: str) -> str:
+        """A Rekognition label's name in this language (its English name where the table has none)."""
+        return self._labels.get(name, name)
+
+    def has_label(self, name: str) -> bool:
+        return self.language == DEFAULT_LANGUAGE or name in self._labels
+
+    def number(self, value: int) -> str:
+        return f"{value:,}"
+
+    def percent(self, value: float) -> str:
+        """99.2%, 90% (a whole number without its .0)."""
+        return f"{value:.1f}%" if value % 1 else f"{value:.0f}%"
+
+    def date(self, epoch: float) -> str:
+        """A day, UTC: 7 Dec 2026, 2026年12月7日."""
+        day = time.gmtime(epoch)
+        if self.language == "ja":
+            return f"{day.tm_year}年{day.tm_mon}月{day.tm_mday}日"
+        return f"{day.tm_mday} {time.strftime('%b', day)} {day.tm_year}"
+
+    def join(self, items: Iterable[str]) -> str:
+        """Items of a sentence's list: a, b, c; a、b、c."""
+        return ("、" if self.language == "ja" else ", ").join(items)
+
+    def __repr__(self) -> str:
+        return f"Words({self.language!r})"
+
+
+def words_for(language: str | None) -> Words:
+    """The Words of a language labelbot speaks (an unknown or missing one: English), loaded once per process."""
+    return _load(language if language in LANGUAGES else DEFAULT_LANGUAGE)
+
+
+@functools.cache
+def _load(language: str) -> Words:
+    if language == DEFAULT_LANGUAGE:  # the message ids are the English sentences
+        return Words(DEFAULT_LANGUAGE, gettext.NullTranslations(), {})
+    with open(LOCALES / language / "LC_MESSAGES" / f"{DOMAIN}.mo", "rb") as catalogue:
+        translations = gettext.GNUTranslations(catalogue)
+    return Words(language, translations, read_label_table(LOCALES / language / LABEL_TABLE))
+
+
+def read_label_table(path: Path) -> dict[str, str]:
+    """A label table: `English<TAB>translation` a line; blank lines and lines starting with # are skipped."""
+    table: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        english, _, translated = line.partition("\t")
+        table[english.strip()] = translated.strip()
+    return table
+
+
+def language_of_locale(locale: object) -> str | None:
+    """The language labelbot speaks for a Slack user's locale (users.info's `locale`, e.g. ja-JP), else None."""
+    if not isinstance(locale, str):
+        return None
+    language = locale.replace("_", "-").split("-", 1)[0].lower()
+    return language if language in LANGUAGES else None
+
+
+def choose_language(value: str | None) -> str | None:
+    """A language code typed by someone (ja, JA, ja-JP, 日本語, english), or None if labelbot doesn't speak it."""
+    if value is None:
+        return None
+    typed = value.strip()
+    for code, name in LANGUAGES.items():
+        if typed.lower() in (code, name.lower()):
+            return code
+    return language_of_locale(typed)
