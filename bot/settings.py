@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from bot.i18n import LANGUAGES
+from bot.i18n import LANGUAGES, N_, Words
 from bot.labels_command import (
     MAX_FILTER_LABELS,
     AddFilterLabels,
@@ -119,26 +119,28 @@ def apply_change(overrides: ChannelOverrides, change: Change, defaults: ChannelS
     return replace(overrides, **{change.kind: merged})
 
 
-NO_REVIEWERS = (
+NO_REVIEWERS = N_(
     "Moderation needs someone to review the images it holds, and no one is set up: whoever runs labelbot sets "
     "LABELBOT_MODERATION_CHANNEL to a channel ID the bot is in, or LABELBOT_ADMINS to the admins' user IDs (they get "
     "a DM). Nothing was changed."
 )
+TOO_MANY_FILTER_LABELS = {
+    "include": N_("Rekognition takes at most %(limit)s labels to include; that would make %(count)s."),
+    "exclude": N_("Rekognition takes at most %(limit)s labels to exclude; that would make %(count)s."),
+}
 
 
 def check_change(
-    overrides: ChannelOverrides, change: Change, defaults: ChannelSettings, *, has_reviewers: bool
+    overrides: ChannelOverrides, change: Change, defaults: ChannelSettings, tr: Words, *, has_reviewers: bool
 ) -> str | None:
     """A reason the change can't apply (e.g. too many filter labels, or moderation on with no one to tell:
-    has_reviewers says whether held images' notices can go anywhere), or None."""
+    has_reviewers says whether held images' notices can go anywhere), in tr's language, or None."""
     if isinstance(change, SetModeration) and change.value and not has_reviewers:
-        return NO_REVIEWERS
+        return tr(NO_REVIEWERS)
     if isinstance(change, AddFilterLabels) and change.labels:
         merged = _merge(getattr(overrides.apply_to(defaults), change.kind), change.labels)
         if len(merged) > MAX_FILTER_LABELS:
-            return (
-                f"Rekognition takes at most {MAX_FILTER_LABELS} labels to {change.kind}; that would make {len(merged)}."
-            )
+            return tr(TOO_MANY_FILTER_LABELS[change.kind], limit=MAX_FILTER_LABELS, count=len(merged))
     return None
 
 
@@ -147,53 +149,75 @@ def _merge(current: tuple[str, ...], added: tuple[str, ...]) -> tuple[str, ...]:
     return current + tuple(name for name in added if name.lower() not in known)
 
 
-def confirm_change(change: Change, settings: ChannelSettings) -> str:
+def confirm_change(change: Change, settings: ChannelSettings, tr: Words) -> str:
     """The ephemeral answer to whoever made the change."""
-    return f"Done: {_describe(change, settings)}."
+    return tr("Done: %(change)s.", change=_describe(change, settings, tr))
 
 
-def announce_change(change: Change, settings: ChannelSettings, user_id: str) -> str:
+def announce_change(change: Change, settings: ChannelSettings, user_id: str, tr: Words) -> str:
     """The one visible line that tells the channel why the bot changed."""
-    return f"<@{user_id}> {_describe(change, settings)}."
+    return tr("<@%(user)s> %(change)s.", user=user_id, change=_describe(change, settings, tr))
 
 
-def _describe(change: Change, settings: ChannelSettings) -> str:
+# A change, as the end of "Done: …" and of "<@user> …": what was done, in the past tense.
+TURNED = {
+    SetEnabled: (
+        N_("turned automatic image labelling on in this channel"),
+        N_("turned automatic image labelling off in this channel"),
+    ),
+    SetTags: (N_("turned emoji tags on in this channel"), N_("turned emoji tags off in this channel")),
+    SetModeration: (
+        N_("turned moderation on in this channel: a flagged image waits for an admin's review instead of labels"),
+        N_("turned moderation off in this channel"),
+    ),
+}
+FILTER_CLEARED = {
+    "include": N_("cleared the list of labels to include"),
+    "exclude": N_("cleared the list of labels to exclude"),
+}
+FILTER_SET = {
+    "include": N_("set the labels to include to %(labels)s"),
+    "exclude": N_("set the labels to exclude to %(labels)s"),
+}
+
+
+def _describe(change: Change, settings: ChannelSettings, tr: Words) -> str:
     if isinstance(change, Reset):
-        return "reset this channel's labelling settings to the defaults"
-    if isinstance(change, SetEnabled):
-        return "turned automatic image labelling " + ("on" if change.value else "off") + " in this channel"
+        return tr("reset this channel's labelling settings to the defaults")
+    if isinstance(change, SetEnabled | SetTags | SetModeration):
+        on, off = TURNED[type(change)]
+        return tr(on if change.value else off)
     if isinstance(change, SetThreshold):
-        return f"set the threshold to {format_percent(change.value)}"
+        return tr("set the threshold to %(threshold)s", threshold=tr.percent(change.value))
     if isinstance(change, SetMaxLabels):
-        return f"set the number of labels per image to at most {change.value}"
-    if isinstance(change, SetTags):
-        return "turned emoji tags " + ("on" if change.value else "off") + " in this channel"
-    if isinstance(change, SetModeration):
-        if change.value:
-            return "turned moderation on in this channel: a flagged image waits for an admin's review instead of labels"
-        return "turned moderation off in this channel"
+        return tr("set the number of labels per image to at most %(count)s", count=change.value)
     if isinstance(change, SetModerationThreshold):
-        return f"set the moderation threshold to {format_percent(change.value)}"
+        return tr("set the moderation threshold to %(threshold)s", threshold=tr.percent(change.value))
     if isinstance(change, IgnoreModerationCategories):
         if not settings.moderation_ignored:
-            return "set moderation to count every category"
-        return f"set moderation to ignore {literal_list(settings.moderation_ignored)}"
+            return tr("set moderation to count every category")
+        return tr("set moderation to ignore %(categories)s", categories=literal_list(settings.moderation_ignored))
     if isinstance(change, SetText):
-        return f"set text reading to {change.value}: {TEXT_READING[change.value]}"
+        return tr(
+            "set text reading to %(mode)s: %(meaning)s", mode=change.value, meaning=tr(TEXT_READING[change.value])
+        )
     if isinstance(change, SetLanguage):
         if change.value is None:
-            return f"set this channel's language back to the workspace's: {LANGUAGES[settings.language]}"
-        return f"set this channel's language to {LANGUAGES[change.value]}"
+            return tr(
+                "set this channel's language back to the workspace's: %(language)s",
+                language=LANGUAGES[settings.language],
+            )
+        return tr("set this channel's language to %(language)s", language=LANGUAGES[change.value])
     current = getattr(settings, change.kind)
     if not current:
-        return f"cleared the list of labels to {change.kind}"
-    return f"set the labels to {change.kind} to {literal_list(current)}"
+        return tr(FILTER_CLEARED[change.kind])
+    return tr(FILTER_SET[change.kind], labels=literal_list(current))
 
 
 TEXT_READING = {
-    "auto": "I read the text of screenshots, documents, signs and other images with text in them",
-    "on": "I read the text in every image",
-    "off": "I don't read text in images",
+    "auto": N_("I read the text of screenshots, documents, signs and other images with text in them"),
+    "on": N_("I read the text in every image"),
+    "off": N_("I don't read text in images"),
 }
 
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).parent.parent
 # What scripts/catalogues.sh extracts: tr("..."), tr.plural("...", "...", n) and N_("...").
 KEYWORDS = {"tr": None, "plural": (1, 2), "N_": None}
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
-JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+JAPANESE = re.compile(r"[\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]")  # kana, kanji, CJK punctuation
 TRANSLATED = [code for code in LANGUAGES if code != "en"]
 
 
@@ -101,7 +101,7 @@ def test_words_write_numbers_dates_and_lists_as_each_language_does():
         ("日本語", "ja"),
         ("English", "en"),
         ("en-GB", "en"),
-    ],  # noqa: E501
+    ],
 )
 def test_a_typed_language_or_a_slack_locale_names_one_labelbot_speaks(typed, language):
     assert choose_language(typed) == language

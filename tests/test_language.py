@@ -33,7 +33,8 @@ def test_a_channel_set_to_japanese_gets_its_replies_in_japanese_until_set_back(s
     bot = start_bot()
 
     assert answer(bot, "language ja") == "Done: set this channel's language to 日本語."
-    assert channel_lines(fake_slack, 1) == ["<@UALICE> set this channel's language to 日本語."]
+    # The channel is told in its language, now Japanese; whoever typed it, in the workspace's.
+    assert channel_lines(fake_slack, 1) == ["<@UALICE> さんがこのチャンネルの言語を「日本語」に設定しました。"]
     assert "• language 日本語 (set for this channel)" in answer(bot, "status")
     assert "• language English (default)" in answer(bot, "status", channel="C0002")
 
@@ -52,9 +53,23 @@ def test_labelbot_language_is_every_channels_language_until_one_sets_its_own(sta
     assert "• language 日本語 (default)" in answer(bot, "status")
     assert reply_to(bot, fake_slack, "C0001", "F1")["text"] == JAPANESE_CAT
 
-    assert answer(bot, "language en") == "Done: set this channel's language to English."
+    # To the person who typed it, the workspace's language; to the channel, the channel's (now English).
+    assert answer(bot, "language en") == "このチャンネルの言語を「English」に設定しました。"
+    assert channel_lines(fake_slack, 1) == ["<@UALICE> set this channel's language to English."]
     assert reply_to(bot, fake_slack, "C0001", "F2")["text"] == ENGLISH_CAT
     assert reply_to(bot, fake_slack, "C0002", "F3")["text"] == JAPANESE_CAT
+
+
+def test_a_change_in_a_japanese_channel_is_announced_there_in_japanese(start_bot, fake_slack):
+    bot = start_bot(LABELBOT_LANGUAGE="ja")
+
+    assert answer(bot, "threshold 90") == "しきい値を 90% に設定しました。"
+    assert answer(bot, "text on") == "テキストの読み取りを on に設定しました（すべての画像のテキストを読み取ります）。"
+    assert answer(bot, "moderation on").startswith("モデレーションには保留した画像を確認する人が必要ですが")
+    assert channel_lines(fake_slack, 2) == [
+        "<@UALICE> さんがしきい値を 90% に設定しました。",
+        "<@UALICE> さんがテキストの読み取りを on に設定しました（すべての画像のテキストを読み取ります）。",
+    ]
 
 
 def test_with_labelbot_admins_only_they_change_the_language(start_bot, fake_slack):

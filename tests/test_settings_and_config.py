@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from bot.config import ConfigError, load_config
+from bot.i18n import words_for
 from bot.labels_command import (
     HELP_TEXT,
     AddFilterLabels,
@@ -41,6 +42,8 @@ from bot.settings import (
     confirm_change,
     describe_status,
 )
+
+EN = words_for("en")
 
 
 @pytest.mark.parametrize(
@@ -198,13 +201,15 @@ def test_moderation_changes_set_their_own_field_and_ignore_replaces_the_list():
 
 
 def test_moderation_on_is_refused_when_no_one_would_review_what_it_holds():
-    refusal = check_change(ChannelOverrides(), SetModeration(True), ChannelSettings(75.0, 5), has_reviewers=False)
+    refusal = check_change(ChannelOverrides(), SetModeration(True), ChannelSettings(75.0, 5), EN, has_reviewers=False)
     assert refusal is not None
     assert "LABELBOT_MODERATION_CHANNEL" in refusal and "LABELBOT_ADMINS" in refusal
     assert "Nothing was changed" in refusal
-    assert check_change(ChannelOverrides(), SetModeration(True), ChannelSettings(75.0, 5), has_reviewers=True) is None
+    assert (
+        check_change(ChannelOverrides(), SetModeration(True), ChannelSettings(75.0, 5), EN, has_reviewers=True) is None
+    )
     for harmless in (SetModeration(False), SetModerationThreshold(90.0), IgnoreModerationCategories(()), Reset()):
-        assert check_change(ChannelOverrides(), harmless, ChannelSettings(75.0, 5), has_reviewers=False) is None
+        assert check_change(ChannelOverrides(), harmless, ChannelSettings(75.0, 5), EN, has_reviewers=False) is None
 
 
 @pytest.mark.parametrize(
@@ -225,8 +230,8 @@ def test_moderation_on_is_refused_when_no_one_would_review_what_it_holds():
 )
 def test_a_moderation_change_is_confirmed_and_announced(change, said):
     settings = apply_change(ChannelOverrides(), change, MODERATED).apply_to(MODERATED)
-    assert confirm_change(change, settings) == f"Done: {said}."
-    assert announce_change(change, settings, "UANA") == f"<@UANA> {said}."
+    assert confirm_change(change, settings, EN) == f"Done: {said}."
+    assert announce_change(change, settings, "UANA", EN) == f"<@UANA> {said}."
 
 
 def status_lines(overrides: ChannelOverrides, notices: ModerationNotices) -> list[str]:
@@ -539,10 +544,10 @@ def test_text_changes_are_their_own_field_confirmed_announced_and_shown_in_statu
         "text",
     )
     assert off.apply_to(defaults).text == "off"
-    assert confirm_change(SetText("off"), off.apply_to(defaults)) == (
+    assert confirm_change(SetText("off"), off.apply_to(defaults), EN) == (
         "Done: set text reading to off: I don't read text in images."
     )
-    assert announce_change(SetText("on"), defaults, "UANA") == (
+    assert announce_change(SetText("on"), defaults, "UANA", EN) == (
         "<@UANA> set text reading to on: I read the text in every image."
     )
     status = describe_status(ChannelOverrides(), defaults, ModerationNotices(admins=True)).splitlines()

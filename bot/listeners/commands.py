@@ -12,6 +12,7 @@ import time
 from slack_bolt import App, BoltContext
 from slack_sdk.errors import SlackApiError
 
+from bot.i18n import words_for
 from bot.labels_command import (
     HELP_TEXT,
     CommandError,
@@ -99,14 +100,18 @@ def handle_labels_command(command: dict, services: Services) -> tuple[str, str |
     if not allowed:
         return (UNCHECKED if allowed is None else DENIED), None
     has_reviewers = bool(services.review.destinations)  # the moderation channel, or the admins' DMs
-    problem = check_change(overrides, parsed, services.defaults, has_reviewers=has_reviewers)
+    # To one person: in the workspace's language (the person's own is to come); the line to the channel in its own.
+    tr = words_for(services.config.language)
+    problem = check_change(overrides, parsed, services.defaults, tr, has_reviewers=has_reviewers)
     if problem:
         return problem, None
     changed = apply_change(overrides, parsed, services.defaults)
     # Only what this command changed: someone else's change to another setting meanwhile stays.
     services.stores.settings.save_overrides(channel_id, changed, fields=changed.changed_fields(overrides))
     settings = changed.apply_to(services.defaults)
-    return confirm_change(parsed, settings), announce_change(parsed, settings, user_id)
+    return confirm_change(parsed, settings, tr), announce_change(
+        parsed, settings, user_id, words_for(settings.language)
+    )
 
 
 def usage_answer(services: Services, channel_id: str, user_id: str) -> str:
