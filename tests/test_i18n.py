@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,13 @@ def test_the_label_table_has_each_label_once_and_a_name_for_each(language):
     assert all(row.count("\t") == 1 and row.split("\t")[1].strip() for row in rows)
     table = read_label_table(path)
     assert table["Cat"] == "猫" and table["Screenshot"] == "スクリーンショット"
+
+
+def test_the_catalogues_and_label_tables_are_package_data():
+    shipped = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["bot"]
+    for language in TRANSLATED:
+        for path in (LOCALES / language / "labels.tsv", LOCALES / language / "LC_MESSAGES" / f"{DOMAIN}.mo"):
+            assert any(path.relative_to(ROOT / "bot").match(pattern) for pattern in shipped), path
 
 
 def test_words_write_numbers_dates_and_lists_as_each_language_does():
