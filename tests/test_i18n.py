@@ -14,8 +14,10 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from bot.emoji_tags import parse_map
 from bot.i18n import DOMAIN, LANGUAGES, LOCALES, choose_language, language_of_locale, read_label_table, words_for
 from bot.render import HELD_LINE, ImageResult, Label, render_reply
+from bot.screen_text import parse_text_labels
 from bot.settings import ChannelSettings
 
 ROOT = Path(__file__).parent.parent
@@ -77,6 +79,43 @@ def test_the_label_table_has_each_label_once_and_a_name_for_each(language):
     assert all(row.count("\t") == 1 and row.split("\t")[1].strip() for row in rows)
     table = read_label_table(path)
     assert table["Cat"] == "猫" and table["Screenshot"] == "スクリーンショット"
+
+
+# Labels Rekognition itself treats as one (an alias, or a name its older models used): the only ones sharing a name.
+SYNONYMS = [
+    {"Person", "Human"},
+    {"Sea", "Ocean"},
+    {"Clothes Iron", "Iron"},
+    {"Lightbulb", "Light Bulb"},
+    {"White Board", "Whiteboard"},
+    {"Mobile Phone", "Cell Phone"},
+    {"TV", "Television"},
+    {"Webpage", "Web Page"},
+    {"Necktie", "Tie"},
+    {"Sport", "Sports"},
+]
+
+
+def test_the_japanese_label_table_covers_the_bots_own_lists_and_the_common_labels_each_with_its_own_name():
+    table = read_label_table(LOCALES / "ja" / "labels.tsv")
+    assert len(table) >= 1000
+    known = {name.lower() for name in table}
+    emoji_map = parse_map((ROOT / "bot" / "emoji_map.txt").read_text(encoding="utf-8"), "emoji_map.txt")
+    text_labels = parse_text_labels((ROOT / "bot" / "text_labels.txt").read_text(encoding="utf-8"), "text_labels")
+    assert {name.lower() for name in emoji_map} - known == set() and set(text_labels) - known == set()
+    categories = ("Animals and Pets", "Food and Beverage", "Technology and Computing", "Text and Documents")
+    assert all(category in table for category in categories)  # Rekognition's label categories too
+    shared: dict[str, set[str]] = {}
+    for english, japanese in table.items():
+        shared.setdefault(japanese, set()).add(english)
+    assert [names for names in shared.values() if len(names) > 1 and names not in SYNONYMS] == []
+    # Homonyms as Rekognition means them (by their category in its label list).
+    assert (table["Crane Bird"], table["Construction Crane"], table["Seal"], table["Glasses"]) == (
+        "ツル",
+        "クレーン",
+        "アザラシ",
+        "メガネ",
+    )
 
 
 def test_the_catalogues_and_label_tables_are_package_data():
