@@ -39,9 +39,13 @@ class Words:
         self._labels = labels
 
     def __call__(self, message: str, /, **params: object) -> str:
-        """The sentence in this language, its %(name)s placeholders filled."""
-        text = self._translations.gettext(message)
-        return text % params if params else text
+        """The sentence in this language, its %(name)s placeholders filled (a literal percent sign is written %%)."""
+        return self._translations.gettext(message) % params
+
+    def stored(self, text: str) -> str:
+        """A sentence kept as its English text (a stored result's reason): the catalogue's translation of it if it
+        has one, else as it is. Nothing is filled in."""
+        return self._translations.gettext(text)
 
     def plural(self, singular: str, plural: str, count: int, /, **params: object) -> str:
         """The sentence for `count` things (its %(count)s filled with the number as this language writes it)."""
@@ -89,6 +93,9 @@ def _load(language: str) -> Words:
     with open(LOCALES / language / "LC_MESSAGES" / f"{DOMAIN}.mo", "rb") as catalogue:
         translations = gettext.GNUTranslations(catalogue)
     return Words(language, translations, read_label_table(LOCALES / language / LABEL_TABLE))
+
+
+ENGLISH = words_for(DEFAULT_LANGUAGE)
 
 
 def read_label_table(path: Path) -> dict[str, str]:

@@ -6,7 +6,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
-from bot.i18n import LANGUAGES, choose_language
+from bot.i18n import ENGLISH, LANGUAGES, N_, Words, choose_language
 from bot.moderation import MODERATION_CATEGORIES, UnknownCategory, categories_named
 from bot.mrkdwn import literal, literal_list
 from bot.screen_text import TEXT_MODES
@@ -14,6 +14,7 @@ from bot.screen_text import TEXT_MODES
 # Rekognition's MinConfidence accepts 0-100; more than 20 labels no longer reads as a short answer.
 THRESHOLD_RANGE = (0.0, 100.0)
 MAX_LABELS_RANGE = (1, 20)
+PERCENT_RANGE = tuple(f"{value:g}" for value in THRESHOLD_RANGE)  # as the answers write them: 0, 100
 # Rekognition's limits for Settings.GeneralLabels inclusion/exclusion filters (botocore's service model). Its
 # pattern [A-Za-z0-9àâèçñó'-_(). ]* reads '-_ as a range that also admits ; @ < > and more; we accept only the
 # characters it evidently means.
@@ -172,46 +173,77 @@ VERBS = (
 )
 MODERATION_VERBS = ("on", "off", "threshold", "ignore")
 
-HELP_TEXT = (
-    "*/labels* tunes how I label images in this channel:\n"
-    "• `/labels on` / `/labels off` — label new images here automatically, or not\n"
-    "• `/labels threshold 90` — only show labels I am at least 90% sure of "
-    f"({THRESHOLD_RANGE[0]:g}–{THRESHOLD_RANGE[1]:g}, as Rekognition's MinConfidence)\n"
-    f"• `/labels max 3` — show at most 3 labels per image ({MAX_LABELS_RANGE[0]}–{MAX_LABELS_RANGE[1]})\n"
-    "• `/labels tags on` — add emoji reactions for what is in each image (`/labels tags` shows the map)\n"
-    "• `/labels include Dog, Cat` — only ever show these labels (`/labels include clear` to undo)\n"
-    "• `/labels exclude Person` — never show these labels (`/labels exclude clear` to undo)\n"
-    "• `/labels moderation on` / `/labels moderation off` — check each image for unsafe content first, and hold "
-    "a flagged one for an admin's review instead of labelling it\n"
-    "• `/labels moderation threshold 80` — hold an image when I am at least 80% sure of a category "
-    f"({THRESHOLD_RANGE[0]:g}–{THRESHOLD_RANGE[1]:g})\n"
-    "• `/labels moderation ignore Alcohol, Swimwear or Underwear` — these categories don't count here "
-    "(`/labels moderation ignore none` to count them all)\n"
-    "• `/labels text auto` / `on` / `off` — read the text in images and show it under the labels: `auto` for "
-    "screenshots, documents, signs and other images with text, `on` for every image, `off` never (anything shaped "
-    "like a password or token is hidden)\n"
-    "• `/labels language ja` — reply in this channel in Japanese (`en` English, `default` the workspace's language)\n"
-    "• `/labels find whiteboard in #design since 7d` — find labelled images (newest first) by their labels or "
-    'the text in them; `/labels find "connection refused"` finds the exact phrase\n'
-    "• `/labels me off` — never label, read or index the images *you* post, in any channel (`/labels me on` "
-    "undoes it, `/labels me` says which is in force); add `#nolabel` to one message for that message alone. "
-    "Where an admin turned moderation on, your images are still checked for it\n"
-    "• `/labels status` — this channel's settings\n"
-    "• `/labels usage` — images and Rekognition calls this month and last, and their estimated cost\n"
-    "• `/labels reset` — back to the defaults\n"
-    "• `/labels help` — this list\n"
-    "Message menu → *Label this image* labels any message's images on request."
-)
+
+def help_text(tr: Words = ENGLISH) -> str:
+    """Every subcommand with an example, in tr's language."""
+    low, high = PERCENT_RANGE
+    fewest, most = MAX_LABELS_RANGE
+    lines = [
+        tr("*/labels* tunes how I label images in this channel:"),
+        tr("• `/labels on` / `/labels off` — label new images here automatically, or not"),
+        tr(
+            "• `/labels threshold 90` — only show labels I am at least 90%% sure of (%(low)s–%(high)s, as "
+            "Rekognition's MinConfidence)",
+            low=low,
+            high=high,
+        ),
+        tr("• `/labels max 3` — show at most 3 labels per image (%(fewest)s–%(most)s)", fewest=fewest, most=most),
+        tr("• `/labels tags on` — add emoji reactions for what is in each image (`/labels tags` shows the map)"),
+        tr("• `/labels include Dog, Cat` — only ever show these labels (`/labels include clear` to undo)"),
+        tr("• `/labels exclude Person` — never show these labels (`/labels exclude clear` to undo)"),
+        tr(
+            "• `/labels moderation on` / `/labels moderation off` — check each image for unsafe content first, and "
+            "hold a flagged one for an admin's review instead of labelling it"
+        ),
+        tr(
+            "• `/labels moderation threshold 80` — hold an image when I am at least 80%% sure of a category "
+            "(%(low)s–%(high)s)",
+            low=low,
+            high=high,
+        ),
+        tr(
+            "• `/labels moderation ignore Alcohol, Swimwear or Underwear` — these categories don't count here "
+            "(`/labels moderation ignore none` to count them all)"
+        ),
+        tr(
+            "• `/labels text auto` / `on` / `off` — read the text in images and show it under the labels: `auto` "
+            "for screenshots, documents, signs and other images with text, `on` for every image, `off` never "
+            "(anything shaped like a password or token is hidden)"
+        ),
+        tr(
+            "• `/labels language ja` — reply in this channel in Japanese (`en` English, `default` the workspace's "
+            "language)"
+        ),
+        tr(
+            "• `/labels find whiteboard in #design since 7d` — find labelled images (newest first) by their labels "
+            'or the text in them; `/labels find "connection refused"` finds the exact phrase'
+        ),
+        tr(
+            "• `/labels me off` — never label, read or index the images *you* post, in any channel (`/labels me "
+            "on` undoes it, `/labels me` says which is in force); add `#nolabel` to one message for that message "
+            "alone. Where an admin turned moderation on, your images are still checked for it"
+        ),
+        tr("• `/labels status` — this channel's settings"),
+        tr("• `/labels usage` — images and Rekognition calls this month and last, and their estimated cost"),
+        tr("• `/labels reset` — back to the defaults"),
+        tr("• `/labels help` — this list"),
+        tr("Message menu → *Label this image* labels any message's images on request."),
+    ]
+    return "\n".join(lines)
 
 
-def parse_command(text: str) -> Command:
+HELP_TEXT = help_text()
+
+
+def parse_command(text: str, tr: Words = ENGLISH) -> Command:
+    """What the user asked for; a CommandError's message in tr's language (the user's)."""
     words = text.strip().split()
     if not words or words[0].lower() == "help":
         return ShowHelp()
     verb, args = words[0].lower(), words[1:]
     rest = text.strip()[len(words[0]) :].strip()
     if verb in ("on", "off", "status", "usage", "reset") and args:
-        return _usage(f"`/labels {verb}` takes nothing after it.")
+        return _usage(tr("`/labels %(verb)s` takes nothing after it.", verb=verb))
     if verb in ("on", "off"):
         return SetEnabled(verb == "on")
     if verb == "status":
@@ -221,40 +253,46 @@ def parse_command(text: str) -> Command:
     if verb == "reset":
         return Reset()
     if verb == "threshold":
-        return _parse_threshold(args)
+        return _parse_threshold(args, tr)
     if verb == "max":
-        return _parse_max(args)
+        return _parse_max(args, tr)
     if verb == "tags":
-        return _parse_tags(args)
+        return _parse_tags(args, tr)
     if verb in ("include", "exclude"):
-        return _parse_filter(verb, rest)
+        return _parse_filter(verb, rest, tr)
     if verb == "moderation":
-        return _parse_moderation(args, rest)
+        return _parse_moderation(args, rest, tr)
     if verb == "text":
-        return _parse_text(args)
+        return _parse_text(args, tr)
     if verb == "language":
-        return _parse_language(args)
+        return _parse_language(args, tr)
     if verb == "find":
-        return _parse_find(rest)
+        return _parse_find(rest, tr)
     if verb == "me":
-        return _parse_me(args)
+        return _parse_me(args, tr)
     guess = difflib.get_close_matches(verb, VERBS, n=1, cutoff=0.6)
-    hint = f" Did you mean `/labels {guess[0]}`?" if guess else ""
-    return CommandError(f"I don't know `{literal(words[0])}`.{hint}", show_help=True)
+    unknown = tr("I don't know `%(word)s`.", word=literal(words[0]))
+    if guess:
+        unknown += " " + tr("Did you mean `%(command)s`?", command="/labels " + guess[0])
+    return CommandError(unknown, show_help=True)
 
 
 def _usage(message: str) -> CommandError:
     return CommandError(message)
 
 
-def _parse_threshold(args: list[str]) -> Command:
-    value = _parse_percent(args, "The threshold", "/labels threshold 90")
+def _parse_threshold(args: list[str], tr: Words) -> Command:
+    usage = tr(
+        "The threshold is a percentage from %(low)s to %(high)s, e.g. `/labels threshold 90`.",
+        low=PERCENT_RANGE[0],
+        high=PERCENT_RANGE[1],
+    )
+    value = _parse_percent(args, usage)
     return value if isinstance(value, CommandError) else SetThreshold(value)
 
 
-def _parse_percent(args: list[str], what: str, example: str) -> float | CommandError:
+def _parse_percent(args: list[str], usage: str) -> float | CommandError:
     low, high = THRESHOLD_RANGE
-    usage = f"{what} is a percentage from {low:g} to {high:g}, e.g. `{example}`."
     if len(args) != 1:
         return _usage(usage)
     try:
@@ -266,9 +304,11 @@ def _parse_percent(args: list[str], what: str, example: str) -> float | CommandE
     return round(value, 1)
 
 
-def _parse_max(args: list[str]) -> Command:
+def _parse_max(args: list[str], tr: Words) -> Command:
     low, high = MAX_LABELS_RANGE
-    usage = f"The maximum is a whole number of labels from {low} to {high}, e.g. `/labels max 3`."
+    usage = tr(
+        "The maximum is a whole number of labels from %(low)s to %(high)s, e.g. `/labels max 3`.", low=low, high=high
+    )
     if len(args) != 1 or not args[0].isdigit():
         return _usage(usage)
     value = int(args[0])
@@ -277,19 +317,28 @@ def _parse_max(args: list[str]) -> Command:
     return SetMaxLabels(value)
 
 
-def _parse_tags(args: list[str]) -> Command:
+def _parse_tags(args: list[str], tr: Words) -> Command:
     if not args:
         return ShowTags()
     if len(args) == 1 and args[0].lower() in ("on", "off"):
         return SetTags(args[0].lower() == "on")
-    return _usage("Use `/labels tags on`, `/labels tags off`, or `/labels tags` to see the label → emoji map.")
+    return _usage(tr("Use `/labels tags on`, `/labels tags off`, or `/labels tags` to see the label → emoji map."))
 
 
-def _parse_filter(kind: str, rest: str) -> Command:
-    usage = (
-        f"Name the labels to {kind}, separated by commas, e.g. `/labels {kind} Dog, Golden Retriever`, "
-        f"or `/labels {kind} clear`."
-    )
+FILTER_USAGE = {
+    "include": N_(
+        "Name the labels to include, separated by commas, e.g. `/labels include Dog, Golden Retriever`, or "
+        "`/labels include clear`."
+    ),
+    "exclude": N_(
+        "Name the labels to exclude, separated by commas, e.g. `/labels exclude Dog, Golden Retriever`, or "
+        "`/labels exclude clear`."
+    ),
+}
+
+
+def _parse_filter(kind: str, rest: str, tr: Words) -> Command:
+    usage = tr(FILTER_USAGE[kind])
     if not rest:
         return _usage(usage)
     if rest.lower() == "clear":
@@ -300,11 +349,20 @@ def _parse_filter(kind: str, rest: str) -> Command:
         if not name:
             continue
         if len(name) > MAX_FILTER_LABEL_LENGTH:
-            return _usage(f"`{literal(name)}` is longer than Rekognition's {MAX_FILTER_LABEL_LENGTH} characters.")
+            return _usage(
+                tr(
+                    "`%(name)s` is longer than Rekognition's %(limit)s characters.",
+                    name=literal(name),
+                    limit=MAX_FILTER_LABEL_LENGTH,
+                )
+            )
         if not FILTER_LABEL_PATTERN.fullmatch(name):
             return _usage(
-                f"`{literal(name)}` has characters Rekognition doesn't allow in a label name "
-                "(letters, digits, spaces and ' - _ ( ) . are fine)."
+                tr(
+                    "`%(name)s` has characters Rekognition doesn't allow in a label name (letters, digits, spaces "
+                    "and ' - _ ( ) . are fine).",
+                    name=literal(name),
+                )
             )
         if name.lower() not in (x.lower() for x in labels):
             labels.append(name)
@@ -313,8 +371,8 @@ def _parse_filter(kind: str, rest: str) -> Command:
     return AddFilterLabels(kind, tuple(labels))
 
 
-def _parse_moderation(args: list[str], rest: str) -> Command:
-    usage = (
+def _parse_moderation(args: list[str], rest: str, tr: Words) -> Command:
+    usage = tr(
         "Use `/labels moderation on`, `/labels moderation off`, `/labels moderation threshold 80` or "
         "`/labels moderation ignore Alcohol, Gambling` (`/labels moderation ignore none` to count every category)."
     )
@@ -323,31 +381,43 @@ def _parse_moderation(args: list[str], rest: str) -> Command:
     word, more = args[0].lower(), args[1:]
     if word in ("on", "off"):
         if more:
-            return _usage(f"`/labels moderation {word}` takes nothing after it.")
+            return _usage(tr("`/labels %(verb)s` takes nothing after it.", verb="moderation " + word))
         return SetModeration(word == "on")
     if word == "threshold":
-        value = _parse_percent(more, "The moderation threshold", "/labels moderation threshold 80")
+        value = _parse_percent(
+            more,
+            tr(
+                "The moderation threshold is a percentage from %(low)s to %(high)s, e.g. "
+                "`/labels moderation threshold 80`.",
+                low=PERCENT_RANGE[0],
+                high=PERCENT_RANGE[1],
+            ),
+        )
         return value if isinstance(value, CommandError) else SetModerationThreshold(value)
     if word == "ignore":
-        return _parse_ignore(rest[len(args[0]) :].strip())
+        return _parse_ignore(rest[len(args[0]) :].strip(), tr)
     guess = difflib.get_close_matches(word, MODERATION_VERBS, n=1, cutoff=0.6)
-    hint = f" Did you mean `/labels moderation {guess[0]}`?" if guess else ""
-    return _usage(f"I don't know `/labels moderation {literal(args[0])}`.{hint} {usage}")
+    unknown = tr("I don't know `%(word)s`.", word="/labels moderation " + literal(args[0]))
+    if guess:
+        unknown += " " + tr("Did you mean `%(command)s`?", command="/labels moderation " + guess[0])
+    return _usage(f"{unknown} {usage}")
 
 
-def _parse_me(args: list[str]) -> Command:
+def _parse_me(args: list[str], tr: Words) -> Command:
     if not args:
         return ShowMine()
     if len(args) == 1 and args[0].lower() in ("on", "off"):
         return SetMine(labels_off=args[0].lower() == "off")
     return _usage(
-        "Use `/labels me off` (I leave the images you post alone), `/labels me on` (I label them again) or "
-        "`/labels me` (which is in force)."
+        tr(
+            "Use `/labels me off` (I leave the images you post alone), `/labels me on` (I label them again) or "
+            "`/labels me` (which is in force)."
+        )
     )
 
 
-def _parse_text(args: list[str]) -> Command:
-    usage = (
+def _parse_text(args: list[str], tr: Words) -> Command:
+    usage = tr(
         "Use `/labels text auto` (read the text of screenshots, documents, signs and other images with text), "
         "`/labels text on` (every image) or `/labels text off` (never)."
     )
@@ -356,28 +426,33 @@ def _parse_text(args: list[str]) -> Command:
     if len(args) == 1:
         guess = difflib.get_close_matches(args[0].lower(), TEXT_MODES, n=1, cutoff=0.5)
         if guess:
-            return _usage(f"I don't know `/labels text {literal(args[0])}`. Did you mean `/labels text {guess[0]}`?")
+            unknown = tr("I don't know `%(word)s`.", word="/labels text " + literal(args[0]))
+            return _usage(unknown + " " + tr("Did you mean `%(command)s`?", command="/labels text " + guess[0]))
     return _usage(usage)
 
 
-def _parse_language(args: list[str]) -> Command:
-    spoken = ", ".join(f"`{code}` ({name})" for code, name in LANGUAGES.items())
-    usage = f"Use `/labels language ja`, `/labels language en` or `/labels language default`. I speak {spoken}."
+def _parse_language(args: list[str], tr: Words) -> Command:
+    spoken = tr.join(f"`{code}` ({name})" for code, name in LANGUAGES.items())
+    usage = tr(
+        "Use `/labels language ja`, `/labels language en` or `/labels language default`. I speak %(languages)s.",
+        languages=spoken,
+    )
     if len(args) != 1:
         return _usage(usage)
     if args[0].lower() == "default":
         return SetLanguage(None)
     language = choose_language(args[0])
     if language is None:
-        return _usage(f"I don't speak `{literal(args[0])}` yet. {usage}")
+        return _usage(tr("I don't speak `%(language)s` yet.", language=literal(args[0])) + " " + usage)
     return SetLanguage(language)
 
 
-def _parse_ignore(names: str) -> Command:
-    usage = (
+def _parse_ignore(names: str, tr: Words) -> Command:
+    usage = tr(
         "Name the moderation categories that don't count here, separated by commas, e.g. "
         "`/labels moderation ignore Alcohol, Swimwear or Underwear`, or `/labels moderation ignore none`. "
-        f"Rekognition's categories are {literal_list(MODERATION_CATEGORIES)}."
+        "Rekognition's categories are %(categories)s.",
+        categories=literal_list(MODERATION_CATEGORIES),
     )
     try:
         return IgnoreModerationCategories(categories_named(names))
@@ -386,24 +461,27 @@ def _parse_ignore(names: str) -> Command:
             return _usage(usage)
         if exc.suggestion:
             return _usage(
-                f"`{literal(exc.name)}` is not one of Rekognition's moderation categories. "
-                f"Did you mean `{literal(exc.suggestion)}`?"
+                tr("`%(name)s` is not one of Rekognition's moderation categories.", name=literal(exc.name))
+                + " "
+                + tr("Did you mean `%(command)s`?", command=literal(exc.suggestion))
             )
-        return _usage(f"`{literal(exc.name)}` is not one of Rekognition's moderation categories. {usage}")
+        return _usage(
+            tr("`%(name)s` is not one of Rekognition's moderation categories.", name=literal(exc.name)) + " " + usage
+        )
 
 
 # Slack (and the phones' and Macs' smart punctuation) may send curly quotes: each counts as a straight one.
 QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "＂": '"'})
 
 
-def _parse_find(rest: str) -> Command:
-    usage = (
+def _parse_find(rest: str, tr: Words) -> Command:
+    usage = tr(
         'Search like this: `/labels find whiteboard`, `/labels find "connection refused"`, '
         "`/labels find dog in #random since 7d`."
     )
     text = rest.translate(QUOTES)
     if text.count('"') % 2:
-        return _usage('Close the quote around your phrase, e.g. `/labels find "connection refused"`.')
+        return _usage(tr('Close the quote around your phrase, e.g. `/labels find "connection refused"`.'))
     # A quoted phrase, or a run of anything else but spaces and quotes.
     tokens = list(re.finditer(r'"([^"]*)"|([^\s"]+)', text))
     words: list[str] = []
@@ -419,17 +497,17 @@ def _parse_find(rest: str) -> Command:
             if word.lower() == "in":
                 match = re.fullmatch(r"<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>", value)
                 if not match:
-                    return _usage("Pick the channel from Slack's suggestions after `in`, e.g. `in #random`.")
+                    return _usage(tr("Pick the channel from Slack's suggestions after `in`, e.g. `in #random`."))
                 channel_id = match.group(1)
             else:
                 match = re.fullmatch(r"(\d+)([hdw])", value.lower())
                 if not match:
                     return _usage(
-                        "Say how far back with hours, days or weeks, e.g. `since 24h`, `since 7d`, `since 2w`."
+                        tr("Say how far back with hours, days or weeks, e.g. `since 24h`, `since 7d`, `since 2w`.")
                     )
                 since_days = int(match.group(1)) * SINCE_UNITS[match.group(2)]
                 if not 0 < since_days <= MAX_SINCE_DAYS:
-                    return _usage(f"`since` goes back at most {MAX_SINCE_DAYS} days.")
+                    return _usage(tr("`since` goes back at most %(days)s days.", days=MAX_SINCE_DAYS))
             cut.append((token.start(), tokens[index + 1].end()))
             index += 2
             continue

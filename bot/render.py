@@ -98,7 +98,7 @@ def has_boxes(result: ImageResult, settings: ChannelSettings) -> bool:
 
 def describe_result(result: ImageResult, settings: ChannelSettings, tr: Words) -> str:
     if result.error is not None:
-        return tr(result.error)  # a reason stored in English: in the catalogue, it is said in tr's language
+        return tr.stored(result.error)  # a reason stored in English: in the catalogue, it is said in tr's language
     if result.held:
         return tr(HELD_LINE)
     kept = [label for label in result.labels if label.confidence >= settings.threshold]

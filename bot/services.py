@@ -14,10 +14,12 @@ from slack_sdk.errors import SlackApiError
 from bot.config import Config, ConfigError
 from bot.conversations import ModerationChannelCheck
 from bot.emoji_tags import EmojiMap
+from bot.i18n import Words, words_for
 from bot.jobs import InvocationWork, Work, WorkerPool
 from bot.metrics import Metrics, PrometheusMetrics, StoreGauges
 from bot.moderation_review import ModerationReview
 from bot.overload import QueueGate
+from bot.people import People, Person
 from bot.permissions import SettingsPermission
 from bot.settings import ChannelSettings
 from bot.show_where import ShowWhere
@@ -49,6 +51,7 @@ class Services:
     pool: Work  # threads over the queue, the labelling process, or the work of one Lambda invocation
     defaults: ChannelSettings
     permission: SettingsPermission
+    people: People  # what Slack says of a user: admin or not, their language
     review: ModerationReview  # held images: their record, the admins' notices, the decisions on them
     emoji_map: EmojiMap
     search: TagSearch
@@ -88,6 +91,14 @@ class Services:
     def settings_for(self, channel_id: str) -> ChannelSettings:
         """The channel's overrides over the workspace defaults."""
         return self.stores.settings.get_overrides(channel_id).apply_to(self.defaults)
+
+    def words_for_person(self, user_id: str) -> Words:
+        """What goes to one person: in their Slack's language where labelbot speaks it, else the workspace's."""
+        return self.words_for(self.people.person(user_id) if user_id else None)
+
+    def words_for(self, person: Person | None) -> Words:
+        """words_for_person of what Slack said of them (None: it couldn't say: the workspace's language)."""
+        return words_for((person.language if person is not None else None) or self.config.language)
 
 
 def build_slack_client(config: Config, metrics: Metrics | None = None) -> GuardedWebClient:
@@ -173,7 +184,8 @@ def build_services(
         language=config.language,
     )
     emoji_map = EmojiMap.load(config.emoji_map_path)
-    permission = SettingsPermission(config.admins, quick_slack)
+    people = People(quick_slack)
+    permission = SettingsPermission(config.admins, people)
     review = ModerationReview(
         stores, slack, permission, notice_channel=config.moderation_channel, admins=config.admins, metrics=metrics
     )
@@ -194,6 +206,7 @@ def build_services(
         pool=pool,
         defaults=defaults,
         permission=permission,
+        people=people,
         review=review,
         emoji_map=emoji_map,
         search=search,

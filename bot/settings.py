@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from bot.i18n import LANGUAGES, N_, Words
+from bot.i18n import ENGLISH, LANGUAGES, N_, Words
 from bot.labels_command import (
     MAX_FILTER_LABELS,
     AddFilterLabels,
@@ -221,77 +221,108 @@ TEXT_READING = {
 }
 
 
-def describe_mine(labels_off: bool, *, changed: bool = False) -> str:
+def describe_mine(labels_off: bool, *, changed: bool = False, tr: Words = ENGLISH) -> str:
     """The answer to /labels me (changed: to /labels me on|off, just saved)."""
     if labels_off:
-        return (
-            ("Done: from now on, " if changed else "You opted out: ")
-            + "I don't label, read or index the images you post, in any channel (no reply, emoji tags or search "
-            "entry). Where an admin turned moderation on, your images are still checked and held like anyone's. "
-            "`/labels me on` undoes this."
+        if changed:
+            return tr(
+                "Done: from now on, I don't label, read or index the images you post, in any channel (no reply, "
+                "emoji tags or search entry). Where an admin turned moderation on, your images are still checked and "
+                "held like anyone's. `/labels me on` undoes this."
+            )
+        return tr(
+            "You opted out: I don't label, read or index the images you post, in any channel (no reply, emoji tags "
+            "or search entry). Where an admin turned moderation on, your images are still checked and held like "
+            "anyone's. `/labels me on` undoes this."
         )
-    return (
-        ("Done: I label the images you post again, " if changed else "I label the images you post ")
-        + "wherever labelling is on. `/labels me off` stops that for all of them; `#nolabel` in a message, for that "
-        "message alone."
+    if changed:
+        return tr(
+            "Done: I label the images you post again, wherever labelling is on. `/labels me off` stops that for all "
+            "of them; `#nolabel` in a message, for that message alone."
+        )
+    return tr(
+        "I label the images you post wherever labelling is on. `/labels me off` stops that for all of them; "
+        "`#nolabel` in a message, for that message alone."
     )
 
 
-def mine_line(labels_off: bool) -> str:
+def mine_line(labels_off: bool, tr: Words = ENGLISH) -> str:
     """The /labels status line about the user's own images."""
     if labels_off:
-        return "• your own images: not labelled (`/labels me off`; moderation still applies)"
-    return "• your own images: labelled (`/labels me off` to opt out)"
+        return tr("• your own images: not labelled (`/labels me off`; moderation still applies)")
+    return tr("• your own images: labelled (`/labels me off` to opt out)")
 
 
-def describe_status(overrides: ChannelOverrides, defaults: ChannelSettings, notices: ModerationNotices) -> str:
+def describe_status(
+    overrides: ChannelOverrides, defaults: ChannelSettings, notices: ModerationNotices, tr: Words = ENGLISH
+) -> str:
     effective = overrides.apply_to(defaults)
 
-    def origin(name: str) -> str:
-        return "default" if getattr(overrides, name) is None else "set for this channel"
+    def line(message: str, name: str, **values: object) -> str:
+        origin = tr("default") if getattr(overrides, name) is None else tr("set for this channel")
+        return tr(message, **values, origin=origin)
 
     def names(values: tuple[str, ...]) -> str:
-        return literal_list(values) if values else "none"
+        return literal_list(values) if values else tr("none")
 
-    return (
-        "Labelling in this channel:\n"
-        f"• automatic labelling {'on' if effective.enabled else 'off'} ({origin('enabled')})\n"
-        f"• threshold {format_percent(effective.threshold)} ({origin('threshold')})\n"
-        f"• at most {effective.max_labels} labels per image ({origin('max_labels')})\n"
-        f"• emoji tags {'on' if effective.tags else 'off'} ({origin('tags')})\n"
-        f"• only these labels: {names(effective.include)} ({origin('include')})\n"
-        f"• never these labels: {names(effective.exclude)} ({origin('exclude')})\n"
-        f"• text reading {effective.text} ({origin('text')})\n"
-        f"• language {LANGUAGES[effective.language]} ({origin('language')})\n"
-        f"• moderation {'on' if effective.moderation else 'off'} ({origin('moderation')})\n"
-        f"• moderation threshold {format_percent(effective.moderation_threshold)} "
-        f"({origin('moderation_threshold')})\n"
-        f"• moderation ignores: {names(effective.moderation_ignored)} ({origin('moderation_ignored')})\n"
-        + _describe_notices(notices)
-    )
+    lines = [
+        tr("Labelling in this channel:"),
+        line(
+            N_("• automatic labelling on (%(origin)s)")
+            if effective.enabled
+            else N_("• automatic labelling off (%(origin)s)"),
+            "enabled",
+        ),
+        line(N_("• threshold %(threshold)s (%(origin)s)"), "threshold", threshold=tr.percent(effective.threshold)),
+        line(N_("• at most %(count)s labels per image (%(origin)s)"), "max_labels", count=effective.max_labels),
+        line(N_("• emoji tags on (%(origin)s)") if effective.tags else N_("• emoji tags off (%(origin)s)"), "tags"),
+        line(N_("• only these labels: %(labels)s (%(origin)s)"), "include", labels=names(effective.include)),
+        line(N_("• never these labels: %(labels)s (%(origin)s)"), "exclude", labels=names(effective.exclude)),
+        line(N_("• text reading %(mode)s (%(origin)s)"), "text", mode=effective.text),
+        line(N_("• language %(language)s (%(origin)s)"), "language", language=LANGUAGES[effective.language]),
+        line(
+            N_("• moderation on (%(origin)s)") if effective.moderation else N_("• moderation off (%(origin)s)"),
+            "moderation",
+        ),
+        line(
+            N_("• moderation threshold %(threshold)s (%(origin)s)"),
+            "moderation_threshold",
+            threshold=tr.percent(effective.moderation_threshold),
+        ),
+        line(
+            N_("• moderation ignores: %(categories)s (%(origin)s)"),
+            "moderation_ignored",
+            categories=names(effective.moderation_ignored),
+        ),
+        _describe_notices(notices, tr),
+    ]
+    return "\n".join(lines)
 
 
-def _describe_notices(notices: ModerationNotices) -> str:
+def _describe_notices(notices: ModerationNotices, tr: Words) -> str:
     """Where held images' notices go, and a warning when the bot can't post there."""
     if notices.channel_id is not None:
-        line = f"• moderation notices go to <#{notices.channel_id}>"
+        channel = "<#" + notices.channel_id + ">"
+        line = tr("• moderation notices go to %(channel)s", channel=channel)
         if notices.channel_access == "not_member":
-            line += (
-                f"\n:warning: I'm not a member of <#{notices.channel_id}> (LABELBOT_MODERATION_CHANNEL), so the "
-                "notices of held images can't be posted there: invite me with `/invite @labelbot` in that channel."
+            line += "\n" + tr(
+                ":warning: I'm not a member of %(channel)s (LABELBOT_MODERATION_CHANNEL), so the notices of held "
+                "images can't be posted there: invite me with `/invite @labelbot` in that channel.",
+                channel=channel,
             )
         elif notices.channel_access == "not_found":
-            line += (
-                f"\n:warning: I can't see <#{notices.channel_id}> (LABELBOT_MODERATION_CHANNEL), so the notices "
-                "of held images can't be posted there: invite me if it is a private channel "
-                "(`/invite @labelbot` in it), or ask whoever runs labelbot to check the channel ID."
+            line += "\n" + tr(
+                ":warning: I can't see %(channel)s (LABELBOT_MODERATION_CHANNEL), so the notices of held images "
+                "can't be posted there: invite me if it is a private channel (`/invite @labelbot` in it), or ask "
+                "whoever runs labelbot to check the channel ID.",
+                channel=channel,
             )
         return line
     if notices.admins:
-        return "• moderation notices go as DMs to the admins (LABELBOT_ADMINS)"
-    return (
-        "• moderation notices: nowhere yet, so moderation can't be turned on "
-        "(it needs LABELBOT_MODERATION_CHANNEL or LABELBOT_ADMINS)"
+        return tr("• moderation notices go as DMs to the admins (LABELBOT_ADMINS)")
+    return tr(
+        "• moderation notices: nowhere yet, so moderation can't be turned on (it needs LABELBOT_MODERATION_CHANNEL "
+        "or LABELBOT_ADMINS)"
     )
 
 

@@ -24,6 +24,7 @@ ROOT = Path(__file__).parent.parent
 # What scripts/catalogues.sh extracts: tr("..."), tr.plural("...", "...", n) and N_("...").
 KEYWORDS = {"tr": None, "plural": (1, 2), "N_": None}
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
+LONE_PERCENT = re.compile(r"(?<!%)%(?![(%])")  # every sentence is filled in: a percent sign is written %%
 JAPANESE = re.compile(r"[\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]")  # kana, kanji, CJK punctuation
 TRANSLATED = [code for code in LANGUAGES if code != "en"]
 
@@ -55,9 +56,11 @@ def test_every_marked_sentence_is_translated_with_the_same_placeholders(language
         ids = message.id if isinstance(message.id, tuple) else (message.id,)
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
         assert all(strings), f"untranslated: {sentence!r}"
+        assert not any(LONE_PERCENT.search(i) for i in ids), f"write a percent sign %% in {sentence!r}"
         wanted = set().union(*(set(PLACEHOLDER.findall(i)) for i in ids))
         for string in strings:
             assert set(PLACEHOLDER.findall(string)) == wanted, f"{sentence!r} -> {string!r}"
+            assert not LONE_PERCENT.search(string), string
             if language == "ja":
                 assert JAPANESE.search(string), f"not Japanese: {string!r}"
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import time
 
-from tests.conftest import both_runtimes
+from slack_sdk import WebClient
+
+from bot.people import CACHE_SECONDS, People, Person
+from tests.conftest import BOT_TOKEN, both_runtimes
 from tests.slack_requests import file_share_event
 from tests.test_labels_command import answer, channel_lines, photo
 
@@ -50,7 +53,7 @@ def test_a_channel_set_to_japanese_gets_its_replies_in_japanese_until_set_back(s
 def test_labelbot_language_is_every_channels_language_until_one_sets_its_own(start_bot, fake_slack):
     bot = start_bot(LABELBOT_LANGUAGE="ja")
 
-    assert "• language 日本語 (default)" in answer(bot, "status")
+    assert "• 言語: 日本語（デフォルト）" in answer(bot, "status")  # to UALICE, whose Slack says no language
     assert reply_to(bot, fake_slack, "C0001", "F1")["text"] == JAPANESE_CAT
 
     # To the person who typed it, the workspace's language; to the channel, the channel's (now English).
@@ -78,3 +81,68 @@ def test_with_labelbot_admins_only_they_change_the_language(start_bot, fake_slac
     assert "Only labelbot's admins" in answer(bot, "language ja", user="UALICE")
     assert "• language English (default)" in answer(bot, "status")
     assert answer(bot, "language ja", user="UBOSS").startswith("Done")
+
+
+def test_labels_answers_each_person_in_the_language_of_their_slack(start_bot, fake_slack):
+    fake_slack.users["UHANAKO"] = {"locale": "ja-JP"}
+    fake_slack.users["UALICE"] = {"locale": "en-US"}
+    fake_slack.users["UPIERRE"] = {"locale": "fr-FR"}  # a language labelbot doesn't speak: the workspace's
+    bot = start_bot()
+
+    help_ja = answer(bot, "help", user="UHANAKO")
+    assert help_ja.startswith("*/labels* で、このチャンネルでの画像のラベル付けを設定できます。")
+    assert "/labels threshold 90" in help_ja and "確信度が 90% 以上" in help_ja
+    assert answer(bot, "threshold 101", user="UHANAKO").startswith("しきい値は 0〜100 のパーセントで指定してください")
+    assert answer(bot, "threshhold 90", user="UHANAKO").startswith(
+        "`threshhold` は認識できないコマンドです。 `/labels threshold` のことですか？"
+    )
+    status = answer(bot, "status", user="UHANAKO").splitlines()
+    assert status[:3] == [
+        "このチャンネルのラベル付け設定:",
+        "• 自動ラベル付け: オン（デフォルト）",
+        "• しきい値: 75%（デフォルト）",
+    ]
+    assert status[-1] == "• あなたの画像: ラベルを付ける（オプトアウトするには `/labels me off`）"
+    assert answer(bot, "max 3", user="UHANAKO") == "1 枚の画像に表示するラベルを最大 3 個に設定しました。"
+    # The channel (English) is told in its language, whoever made the change.
+    assert channel_lines(fake_slack, 1) == ["<@UHANAKO> set the number of labels per image to at most 3."]
+
+    assert answer(bot, "status", user="UALICE").startswith("Labelling in this channel:")
+    assert answer(bot, "status", user="UPIERRE").startswith("Labelling in this channel:")
+    answer(bot, "status", user="UHANAKO")
+    asked = [c.args for c in fake_slack.calls if c.method == "users.info"]
+    assert sorted(a["user"] for a in asked) == ["UALICE", "UHANAKO", "UPIERRE"]  # once each: kept ten minutes
+    assert all(str(a["include_locale"]).lower() in ("true", "1") for a in asked)  # as slack_sdk sends True
+
+
+def test_a_person_slack_says_nothing_of_in_time_gets_the_workspaces_language(start_bot, fake_slack):
+    fake_slack.users["UHANAKO"] = {"locale": "ja-JP"}
+    fake_slack.fail_next("users.info", status=429, error="ratelimited", headers={"Retry-After": "5"})
+    bot = start_bot(LABELBOT_LANGUAGE="ja")
+    fake_slack.users["UALICE"] = {"locale": "en-US"}
+
+    response = bot.command("status", user="UALICE")
+
+    assert response.seconds < 1.5
+    assert response.json()["text"].startswith("このチャンネルのラベル付け設定:")  # the workspace's: Japanese
+    assert answer(bot, "status", user="UALICE").startswith("Labelling in this channel:")  # asked again: English
+
+
+def test_what_slack_says_of_a_person_is_kept_ten_minutes_and_a_failure_not_at_all(fake_slack):
+    fake_slack.users["UHANAKO"] = {"locale": "ja-JP", "is_admin": True}
+    clock = [1000.0]
+    people = People(WebClient(token=BOT_TOKEN, base_url=fake_slack.api_url), clock=lambda: clock[0])
+
+    assert people.person("UHANAKO") == Person(admin=True, language="ja")
+    fake_slack.users["UHANAKO"] = {"locale": "en-US"}
+    clock[0] += CACHE_SECONDS - 1
+    assert people.language("UHANAKO") == "ja"  # kept
+    clock[0] += 2
+    assert people.person("UHANAKO") == Person(admin=False, language="en")  # asked again, demoted
+
+    fake_slack.fail_next("users.info", status=500, error="internal_error")
+    assert people.person("UNEW") is None  # Slack couldn't say: nothing kept
+    assert people.person("UNEW") == Person(admin=False, language=None)
+    fake_slack.fail_next("users.info", error="user_not_found")
+    assert people.person("UGONE") == Person(admin=False, language=None)
+    assert len([c for c in fake_slack.calls if c.method == "users.info"]) == 5

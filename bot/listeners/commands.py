@@ -14,7 +14,6 @@ from slack_sdk.errors import SlackApiError
 
 from bot.i18n import words_for
 from bot.labels_command import (
-    HELP_TEXT,
     CommandError,
     Find,
     SetMine,
@@ -23,6 +22,7 @@ from bot.labels_command import (
     ShowStatus,
     ShowTags,
     ShowUsage,
+    help_text,
     parse_command,
 )
 from bot.permissions import DENIED, UNCHECKED
@@ -76,32 +76,34 @@ def handle_labels_command(command: dict, services: Services) -> tuple[str, str |
     """(the ephemeral answer, the channel line announcing the change or None). A change is saved before this
     returns; if saving fails it raises, and there is no line to announce."""
     channel_id, user_id = command.get("channel_id", ""), command.get("user_id", "")
-    parsed = parse_command(command.get("text") or "")
+    # To the person who typed it: in their language (one users.info a command at most, kept ten minutes, also
+    # telling whether they are a workspace admin); the line announcing a change: in the channel's.
+    person = services.people.person(user_id)
+    tr = services.words_for(person)
+    parsed = parse_command(command.get("text") or "", tr)
     if isinstance(parsed, CommandError):
-        return parsed.message + ("\n\n" + HELP_TEXT if parsed.show_help else ""), None
+        return parsed.message + ("\n\n" + help_text(tr) if parsed.show_help else ""), None
     if isinstance(parsed, ShowHelp):
-        return HELP_TEXT, None
+        return help_text(tr), None
     if isinstance(parsed, ShowTags):
         return services.emoji_map.describe(), None
     if isinstance(parsed, Find):
         return services.search.answer(parsed, channel_id=channel_id, user_id=user_id), None
     if isinstance(parsed, SetMine):
         services.stores.settings.set_user_labels_off(user_id, parsed.labels_off)
-        return describe_mine(parsed.labels_off, changed=True), None  # about the user alone: nothing announced
+        return describe_mine(parsed.labels_off, changed=True, tr=tr), None  # about the user alone: not announced
     if isinstance(parsed, ShowMine):
-        return describe_mine(services.stores.settings.user_labels_off(user_id)), None
+        return describe_mine(services.stores.settings.user_labels_off(user_id), tr=tr), None
     overrides = services.stores.settings.get_overrides(channel_id)
     if isinstance(parsed, ShowUsage):
         return usage_answer(services, channel_id, user_id), None
     if isinstance(parsed, ShowStatus):
-        status = describe_status(overrides, services.defaults, moderation_notices(services))
-        return status + "\n" + mine_line(services.stores.settings.user_labels_off(user_id)), None
-    allowed = services.permission.decide(user_id)
+        status = describe_status(overrides, services.defaults, moderation_notices(services), tr)
+        return status + "\n" + mine_line(services.stores.settings.user_labels_off(user_id), tr), None
+    allowed = services.permission.decide_as(user_id, person)
     if not allowed:
-        return (UNCHECKED if allowed is None else DENIED), None
+        return tr(UNCHECKED if allowed is None else DENIED), None
     has_reviewers = bool(services.review.destinations)  # the moderation channel, or the admins' DMs
-    # To one person: in the workspace's language (the person's own is to come); the line to the channel in its own.
-    tr = words_for(services.config.language)
     problem = check_change(overrides, parsed, services.defaults, tr, has_reviewers=has_reviewers)
     if problem:
         return problem, None

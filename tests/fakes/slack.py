@@ -106,7 +106,7 @@ class FakeSlack:
         self.socket_mode_url: str | None = None
         self._reactions: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
         self.channels: list[dict] = []  # users.conversations answers: the channels the bot is in
-        self.users: dict[str, dict] = {}  # users.info answers: user id -> fields such as is_admin
+        self.users: dict[str, dict] = {}  # users.info answers: user id -> fields such as is_admin, locale
         # conversations.info answers: channel id -> fields over a public channel the bot is in (is_private,
         # is_member, is_im…); None: channel_not_found (the bot can't see it).
         self.conversations: dict[str, dict | None] = {}
@@ -357,11 +357,12 @@ class FakeSlack:
             if file_object is None:
                 return Response(200, {"ok": False, "error": "file_not_found"})
             return Response(200, {"ok": True, "file": file_object})
-        if method == "users.info":
+        if method == "users.info":  # the user's locale (e.g. "ja-JP") only when asked with include_locale, as Slack
             user_id = args.get("user", "")
-            return Response(
-                200, {"ok": True, "user": {"id": user_id, "is_admin": False, **self.users.get(user_id, {})}}
-            )
+            user = {"id": user_id, "is_admin": False, **self.users.get(user_id, {})}
+            if str(args.get("include_locale", "")).lower() not in ("true", "1"):
+                user.pop("locale", None)
+            return Response(200, {"ok": True, "user": user})
         if method == "conversations.info":
             channel_id = str(args.get("channel", ""))
             if not channel_id or (channel_id in self.conversations and self.conversations[channel_id] is None):

@@ -1,0 +1,78 @@
+"""The people who use labelbot, as Slack's users.info describes them: whether one is a workspace admin or owner (who
+may change settings and review held images, bot.permissions), and the language their Slack is set to (its locale,
+which Slack only gives when asked with include_locale): what labelbot answers them in, where it speaks it.
+
+One users.info call answers both, and its answer is kept ten minutes: an admin who is demoted, or someone who
+switches Slack to Japanese, is seen as such within ten minutes. It is asked inside the 3-second ack of a command,
+with the quick client (a short timeout, no retries): when Slack doesn't answer in time, nothing is remembered and the
+caller falls back (the workspace's language; for permissions, "try again")."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.i18n import language_of_locale
+
+log = logging.getLogger(__name__)
+
+CACHE_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class Person:
+    admin: bool  # a workspace admin or owner
+    language: str | None  # the language of their Slack when labelbot speaks it, else None
+
+
+class People:
+    def __init__(
+        self,
+        slack: WebClient,
+        *,
+        cache_seconds: float = CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._slack = slack
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._cache: dict[str, tuple[Person, float]] = {}
+        self._lock = threading.Lock()
+
+    def person(self, user_id: str) -> Person | None:
+        """What Slack says of the user (kept CACHE_SECONDS); None when it couldn't say in time (not kept)."""
+        with self._lock:
+            cached = self._cache.get(user_id)
+        if cached and self._clock() - cached[1] < self._cache_seconds:
+            return cached[0]
+        person = self._ask(user_id)
+        if person is not None:
+            with self._lock:
+                self._cache[user_id] = (person, self._clock())
+        return person
+
+    def language(self, user_id: str) -> str | None:
+        """The user's own language where labelbot speaks it; None: another, unknown, or Slack didn't answer."""
+        person = self.person(user_id) if user_id else None
+        return person.language if person is not None else None
+
+    def _ask(self, user_id: str) -> Person | None:
+        try:
+            user = self._slack.users_info(user=user_id, include_locale=True)["user"]
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            log.warning("users.info for %s failed: %s", user_id, error)
+            return Person(admin=False, language=None) if error == "user_not_found" else None
+        except OSError as exc:  # a timeout or a dropped connection
+            log.warning("users.info for %s failed: %s", user_id, type(exc).__name__)
+            return None
+        return Person(
+            admin=bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner")),
+            language=language_of_locale(user.get("locale")),
+        )
