@@ -431,7 +431,7 @@ def test_past_the_queue_bound_new_images_get_a_busy_reply(start_bot, fake_slack,
 def test_every_outside_client_has_a_timeout(start_bot):
     """Slack's Web API (worker side and inside acks), the file downloader and Rekognition: none can hang a thread."""
     services = start_bot(start_workers=False).services
-    slack_clients = [services.slack, services.permission._slack]
+    slack_clients = [services.slack, services.people._slack]
     assert all(0 < client.timeout <= 30 for client in slack_clients)
     download_timeout = services.pipeline.downloader._http.connection_pool_kw["timeout"]
     assert 0 < download_timeout.connect_timeout <= 10 and 0 < download_timeout.read_timeout <= 30
