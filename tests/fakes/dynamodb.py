@@ -1,10 +1,12 @@
 """DynamoDB served locally: moto's server mode on 127.0.0.1, one per test session, fresh tables per test.
 
-A request for the server from this process (the bot under test and the tests' own client) is answered by moto in
-the same process, the way moto's in-process mock answers: botocore serialises and signs it as for AWS, moto's
-DynamoDB handler answers the very same request, and botocore parses the answer's bytes. Only the loopback socket
-is skipped (werkzeug's and urllib3's share of the suite's CPU was as large as moto's own). Other processes (the
-bot started as a process) reach the same tables through the server.
+A call to the server from this process (the bot under test and the tests' own client) is answered by moto in the
+same process, as botocore's Stubber answers one: botocore validates and serialises the request as for AWS, moto's
+DynamoDB handler answers that very request, and botocore's own parser reads the answer's bytes. Skipped are the
+loopback socket (werkzeug's and urllib3's share of the suite's CPU was as large as moto's own), and the signature, the
+HTTP request object and the retry handler around them, which moto doesn't look at and never needs (it doesn't
+throttle): a third of the Lambda tests' CPU. Other processes (the bot started as a process) reach the same tables
+through the server, signed, over HTTP.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import uuid
 from datetime import datetime
 
 import moto.core.responses
-from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse, create_request_object
+from botocore.endpoint import Endpoint, convert_to_response_dict
 from botocore.handlers import BUILTIN_HANDLERS
+from botocore.parsers import create_parser
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.botocore_stubber import MockRawResponse
 from moto.core.exceptions import HTTPException
@@ -123,15 +127,45 @@ _ANSWERED_HERE: set[str] = set()  # the servers whose requests from this process
 def _answer_in_process(request: AWSPreparedRequest, **_) -> AWSResponse | None:
     """botocore's before-send for every client of this process: a request for a LocalDynamoDB of this process gets
     moto's answer without the socket (as moto's own in-process mock does); any other request goes on (None)."""
-    base = request.url.split("/", 3)
-    if len(base) < 3 or f"{base[0]}//{base[2]}" not in _ANSWERED_HERE:
+    if not _answered_here(request.url):
         return None
+    return _moto_answer(request)
+
+
+def _answered_here(url: str) -> bool:
+    base = url.split("/", 3)
+    return len(base) >= 3 and f"{base[0]}//{base[2]}" in _ANSWERED_HERE
+
+
+def _moto_answer(request: AWSPreparedRequest) -> AWSResponse:
     normalized = normalize_request(request)
     try:
         status, headers, body = DynamoHandler.dispatch(normalized, normalized.raw_url, normalized.headers)
     except HTTPException as exc:
         status, headers, body = exc.code, exc.get_headers(), exc.get_body()
     return AWSResponse(request.url, status, headers, MockRawResponse(body))
+
+
+_PARSER = create_parser("json")
+_add_modeled_error_fields = Endpoint._add_modeled_error_fields  # uses nothing of the endpoint
+
+
+def _call_in_process(model, params: dict, **_) -> tuple[AWSResponse, dict] | None:
+    """botocore's before-call: the request botocore validated and serialised for a LocalDynamoDB of this process is
+    answered by moto here, and its answer parsed by botocore's own parser, as the Stubber answers a call: without
+    the signature, the HTTP request object and the retry handler around them (none of which moto looks at). Any
+    other call goes on (None)."""
+    if not _answered_here(params["url"]):
+        return None
+    http = _moto_answer(create_request_object(params).prepare())
+    response = convert_to_response_dict(http, model)
+    parsed = _PARSER.parse(response, model.output_shape)
+    if http.status_code >= 300:
+        _add_modeled_error_fields(None, response, parsed, model, _PARSER)
+    parsed.setdefault("ResponseMetadata", {}).update(
+        HTTPStatusCode=http.status_code, HTTPHeaders=response["headers"], RetryAttempts=0
+    )
+    return http, parsed
 
 
 # moto lists its handler class's methods (inspect.getmembers) at every request to find the action's: the same list
@@ -185,4 +219,5 @@ def _get_action(self) -> str:
 DynamoHandler._get_action = _get_action
 
 # Every botocore session made after this import (the bot's, the tests') has it; this module is imported by conftest.
-BUILTIN_HANDLERS.append(("before-send", _answer_in_process))
+BUILTIN_HANDLERS.append(("before-call.dynamodb", _call_in_process))
+BUILTIN_HANDLERS.append(("before-send", _answer_in_process))  # what a before-call doesn't answer (none, so far)
