@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bot.metrics import Metrics
 from bot.moderation import ModerationLabel, held_categories
 from bot.rekognition import CallLimitReached, RekognitionError, RekognitionLabeler, RekognitionModerator
-from bot.render import Label
+from bot.render import Label, labels_to_request
 from bot.screen_text import ScreenText, read_text, wants_text
 from bot.settings import ChannelSettings
 
@@ -108,7 +108,8 @@ class LabelsStep:
 
     @staticmethod
     def cache_params(settings: ChannelSettings) -> list:
-        return [settings.threshold, settings.max_labels, list(settings.include), list(settings.exclude)]
+        requested = labels_to_request(settings.max_labels)
+        return [settings.threshold, requested, list(settings.include), list(settings.exclude)]
 
     def cached(self, key: str, newer_than: float) -> tuple[Label, ...] | None:
         return self._label_cache.cached_labels(key, newer_than=newer_than)
@@ -119,7 +120,11 @@ class LabelsStep:
     def call(self, image: bytes, settings: ChannelSettings) -> tuple[Label, ...]:
         return tuple(
             self._labeler.detect_labels(
-                image, settings.threshold, settings.max_labels, include=settings.include, exclude=settings.exclude
+                image,
+                settings.threshold,
+                labels_to_request(settings.max_labels),  # ancestors folded, max_labels remain (bot.render)
+                include=settings.include,
+                exclude=settings.exclude,
             )
         )
 

@@ -79,16 +79,47 @@ class Reply:
     blocks: list[dict]
 
 
-def format_labels(labels: tuple[Label, ...] | list[Label], max_labels: int, tr: Words) -> str:
-    """Cat 99.2% · Kitten 96.4%, each name in tr's language."""
-    ordered = sorted(labels, key=lambda label: label.confidence, reverse=True)[:max_labels]
-    return SEPARATOR.join(f"{escape(tr.label(label.name))} {label.confidence:.1f}%" for label in ordered)
+def format_labels(labels: tuple[Label, ...] | list[Label], tr: Words) -> str:
+    """Cat 99.2% · Kitten 96.4%, in the order given, each name in tr's language."""
+    return SEPARATOR.join(f"{escape(tr.label(label.name))} {label.confidence:.1f}%" for label in labels)
 
 
 def shown_labels(result: ImageResult, settings: ChannelSettings) -> list[Label]:
-    """The labels the reply shows for the image: at or above the threshold, the most confident max_labels."""
-    kept = [label for label in result.labels if label.confidence >= settings.threshold]
-    return sorted(kept, key=lambda label: label.confidence, reverse=True)[: settings.max_labels]
+    """The labels the reply shows for the image: at or above the threshold, the most confident max_labels, a label
+    that is only an ancestor of another kept label, at no higher confidence, folded into it (Cat's Pet, Mammal and
+    Animal say nothing Cat doesn't). The index, emoji tags and include/exclude keep every label."""
+    kept = sorted(
+        (label for label in result.labels if label.confidence >= settings.threshold),
+        key=lambda label: label.confidence,
+        reverse=True,
+    )
+    folded = {
+        ancestor
+        for label in kept
+        for ancestor in ancestors(label, kept)
+        if ancestor.confidence <= label.confidence and ancestor is not label
+    }
+    return [label for label in kept if label not in folded][: settings.max_labels]
+
+
+def ancestors(label: Label, labels: list[Label]) -> list[Label]:
+    """The labels among `labels` that are label's parents, their parents, and so on (Rekognition lists each
+    label's parents; a parent's own parents are found through its entry)."""
+    by_name = {other.name: other for other in labels}
+    found: list[Label] = []
+    names = list(label.parents)
+    while names:
+        parent = by_name.get(names.pop())
+        if parent is not None and parent not in found and parent is not label:
+            found.append(parent)
+            names.extend(parent.parents)
+    return found
+
+
+def labels_to_request(max_labels: int) -> int:
+    """How many labels to ask DetectLabels for, so that max_labels remain once ancestors are folded: a label has up
+    to five ancestors (Golden Retriever: Dog, Canine, Pet, Mammal, Animal), most of them shared."""
+    return min(100, max(10, max_labels * 3))
 
 
 def has_boxes(result: ImageResult, settings: ChannelSettings) -> bool:
@@ -101,10 +132,10 @@ def describe_result(result: ImageResult, settings: ChannelSettings, tr: Words) -
         return tr.stored(result.error)  # a reason stored in English: in the catalogue, it is said in tr's language
     if result.held:
         return tr(HELD_LINE)
-    kept = [label for label in result.labels if label.confidence >= settings.threshold]
-    if not kept:
+    shown = shown_labels(result, settings)
+    if not shown:
         return tr("No label reached this channel's %(threshold)s threshold.", threshold=tr.percent(settings.threshold))
-    return format_labels(kept, settings.max_labels, tr)
+    return format_labels(shown, tr)
 
 
 def render_reply(

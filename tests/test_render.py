@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.render import SHOW_WHERE_ACTION, ImageResult, Instance, Label, render_reply
+from bot.render import SHOW_WHERE_ACTION, ImageResult, Instance, Label, labels_to_request, render_reply
 from bot.settings import ChannelSettings
 from tests.fakes.block_kit import Verdict, check_message
 
@@ -166,3 +166,31 @@ def test_with_the_button_a_reply_of_many_images_still_fits_50_blocks():
     reply = render_reply(results, DEFAULTS, show_where="1.5")
     assert slack_verdict(reply) == Verdict() and len(reply.blocks) == 50
     assert [b["type"] for b in reply.blocks[-2:]] == ["actions", "context"]
+
+
+def test_a_label_only_an_ancestor_of_one_shown_at_no_higher_confidence_is_folded_into_it():
+    cat = (
+        Label("Pet", 99.2, parents=("Animal",)),
+        Label("Cat", 99.2, parents=("Pet", "Mammal", "Animal")),
+        Label("Mammal", 99.2, parents=("Animal",)),
+        Label("Animal", 99.2),
+        Label("Kitten", 96.4, parents=("Cat",)),  # Cat's own parents are its ancestors too
+        Label("Whiskers", 88.1, parents=("Cat",)),
+        Label("Sofa", 80.0, parents=("Furniture",)),
+        Label("Furniture", 85.0),  # more confident than Sofa: shown
+    )
+    image = ImageResult("F1", "cat.jpg", labels=cat)
+
+    assert (
+        render_reply([image], DEFAULTS).text
+        == "Cat 99.2% · Kitten 96.4% · Whiskers 88.1% · Furniture 85.0% · Sofa 80.0%"
+    )
+    assert render_reply([image], ChannelSettings(75.0, 3)).text == "Cat 99.2% · Kitten 96.4% · Whiskers 88.1%"
+    japanese = render_reply([image], ChannelSettings(75.0, 2, language="ja"))
+    assert japanese.text == "猫 99.2% · 子猫 96.4%"
+    # Every label is still the image's: what the index and emoji tags read is untouched.
+    assert [label.name for label in image.labels] == [label.name for label in cat]
+
+
+def test_more_labels_are_asked_of_rekognition_than_shown_so_folding_leaves_max_labels():
+    assert [labels_to_request(n) for n in (1, 3, 5, 20)] == [10, 10, 15, 60]
