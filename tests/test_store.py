@@ -436,6 +436,32 @@ def test_a_message_recorded_by_two_events_at_once_is_one_job_per_file(dynamo):
     assert sorted(job.file["id"] for job in store.queue.claim_message_jobs("C1", "1.0")) == ["F0", "F1", "F2", "F3"]
 
 
+def test_a_reply_is_not_claimed_while_its_message_is_being_recorded(dynamo, monkeypatch):
+    """DynamoDB writes a message's item before its jobs' (an item each): the channel's previous reply, looking for
+    the next waiting one meanwhile (as it does right after posting), must not settle this one with none of its
+    images (seen: the next image's reply never posted)."""
+    store = dynamo()
+    store.queue.enqueue_message("C1", "1.0", "1.0", [{"id": "F1"}])
+    store.queue.finish_job(store.queue.claim_job().id, ImageResult("F1", "a.jpg", labels=(Label("Cat", 99.0),)))
+    store.replies.claim_reply("C1", "1.0")
+    store.replies.mark_replied("C1", "1.0", "1.5")
+    seen_meanwhile = []
+    record_job = type(store.queue)._record_job
+
+    def another_invocation_looks_first(self, message, position, file, refused, now):
+        following = store.replies.next_waiting_reply("C1", "1.0")
+        seen_meanwhile.append((following, following and store.replies.claim_reply("C1", following)))
+        return record_job(self, message, position, file, refused, now)
+
+    monkeypatch.setattr(type(store.queue), "_record_job", another_invocation_looks_first)
+    store.queue.enqueue_message("C1", "2.0", "2.0", [{"id": "F2"}, {"id": "F3"}], refused="busy")
+    monkeypatch.undo()
+
+    assert seen_meanwhile == [("2.0", None), ("2.0", None)]  # found waiting, but not claimed
+    _, results, _ = store.replies.claim_reply("C1", "2.0")
+    assert [(r.file_id, r.error) for r in results] == [("F2", "busy"), ("F3", "busy")]  # both images, once
+
+
 def test_invocations_claiming_at_once_never_get_the_same_job_or_reply(dynamo):
     store = dynamo()
     for n in range(12):

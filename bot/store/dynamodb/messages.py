@@ -71,6 +71,11 @@ def touch_message(tables: DynamoTables, pk: str, *, ready: bool) -> dict:
     return {"Update": {"TableName": tables.jobs_table, "Key": to_wire({"pk": pk, "sk": "message"}), **update}}
 
 
+def mark_recorded(tables: DynamoTables, key: dict) -> None:
+    """Every job of the message is recorded: its reply may be claimed once they are done."""
+    tables.update(tables.jobs_table, key, "SET #recorded = :true", "attribute_exists(#pk)", true=True)
+
+
 def hint_ready(tables: DynamoTables, key: dict, now: float) -> None:
     """Mark a waiting message for the reply sweep (it checks whether its jobs are all done)."""
     tables.update(

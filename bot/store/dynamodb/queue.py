@@ -40,16 +40,28 @@ class DynamoJobQueue:
         refused: str | None = None,
     ) -> int:
         now = self._tables.clock()
-        message = self._record_message(channel_id, message_ts, thread_ts, user_id, channel_type, now)
+        message = self._record_message(channel_id, message_ts, thread_ts, user_id, channel_type, bool(files), now)
         added = sum(self._record_job(message, position, file, refused, now) for position, file in enumerate(files))
+        if files:  # every job is there now: the reply may be claimed (ReplyState.claim_reply)
+            messages.mark_recorded(self._tables, message_key(channel_id, message_ts))
         if refused is not None or not files:  # nothing to label: the reply is due now
             messages.hint_ready(self._tables, message_key(channel_id, message_ts), now)
         return added
 
     def _record_message(
-        self, channel_id: str, message_ts: str, thread_ts: str, user_id: str, channel_type: str, now: float
+        self,
+        channel_id: str,
+        message_ts: str,
+        thread_ts: str,
+        user_id: str,
+        channel_type: str,
+        has_files: bool,
+        now: float,
     ) -> dict:
-        """The message's item: this one when new, else the one recorded first (a retry's ts and poster are the same)."""
+        """The message's item: this one when new, else the one recorded first (a retry's ts and poster are the same).
+        It is written before its jobs (an item each), so it says `recorded` false until they all are: meanwhile no
+        one claims its reply (the channel's previous reply, looking for the next waiting one, would settle it with
+        none of its images)."""
         item = {
             **message_key(channel_id, message_ts),
             "channel_id": channel_id,
@@ -61,6 +73,7 @@ class DynamoJobQueue:
             "reply_state": "waiting",
             "revision": 0,
             "waiting_channel": channel_id,
+            "recorded": not has_files,
         }
         return self._tables.put_unless_live(self._tables.jobs_table, item, now) or item
 

@@ -30,6 +30,8 @@ class DynamoReplyState:
                 return None
             if message["reply_state"] != "waiting" or "deleted_at" in message:  # deleted: no reply
                 return None
+            if message.get("recorded") is False:  # its jobs are being recorded (items recorded before have none)
+                return None
             if after_earlier_since is not None and self._earlier_unsettled(channel_id, message_ts, after_earlier_since):
                 return None  # it goes first (its poster then posts this one)
             claimed = self._tables.update(
