@@ -56,9 +56,6 @@ class Words:
         """A Rekognition label's name in this language (its English name where the table has none)."""
         return self._labels.get(name, name)
 
-    def has_label(self, name: str) -> bool:
-        return self.language == DEFAULT_LANGUAGE or name in self._labels
-
     def number(self, value: int) -> str:
         return f"{value:,}"
 

@@ -57,11 +57,6 @@ class People:
                 self._cache[user_id] = (person, self._clock())
         return person
 
-    def language(self, user_id: str) -> str | None:
-        """The user's own language where labelbot speaks it; None: another, unknown, or Slack didn't answer."""
-        person = self.person(user_id) if user_id else None
-        return person.language if person is not None else None
-
     def _ask(self, user_id: str) -> Person | None:
         try:
             user = self._slack.users_info(user=user_id, include_locale=True)["user"]

@@ -92,12 +92,9 @@ class Services:
         """The channel's overrides over the workspace defaults."""
         return self.stores.settings.get_overrides(channel_id).apply_to(self.defaults)
 
-    def words_for_person(self, user_id: str) -> Words:
-        """What goes to one person: in their Slack's language where labelbot speaks it, else the workspace's."""
-        return self.words_for(self.people.person(user_id) if user_id else None)
-
     def words_for(self, person: Person | None) -> Words:
-        """words_for_person of what Slack said of them (None: it couldn't say: the workspace's language)."""
+        """What goes to one person: in their Slack's language where labelbot speaks it, else the workspace's (also
+        when Slack couldn't say: None)."""
         return words_for((person.language if person is not None else None) or self.config.language)
 
 

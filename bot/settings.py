@@ -327,4 +327,5 @@ def _describe_notices(notices: ModerationNotices, tr: Words) -> str:
 
 
 def format_percent(value: float) -> str:
-    return f"{value:.1f}%" if value % 1 else f"{value:.0f}%"
+    """99.2%, 90%: as English writes it (bot.i18n's Words.percent; the modules not yet translated call this)."""
+    return ENGLISH.percent(value)

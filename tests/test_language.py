@@ -136,7 +136,7 @@ def test_what_slack_says_of_a_person_is_kept_ten_minutes_and_a_failure_not_at_al
     assert people.person("UHANAKO") == Person(admin=True, language="ja")
     fake_slack.users["UHANAKO"] = {"locale": "en-US"}
     clock[0] += CACHE_SECONDS - 1
-    assert people.language("UHANAKO") == "ja"  # kept
+    assert people.person("UHANAKO").language == "ja"  # kept
     clock[0] += 2
     assert people.person("UHANAKO") == Person(admin=False, language="en")  # asked again, demoted
 

@@ -124,14 +124,6 @@ def _serialise_dynamodb_requests(lock: threading.Lock):
 _ANSWERED_HERE: set[str] = set()  # the servers whose requests from this process moto answers in this process
 
 
-def _answer_in_process(request: AWSPreparedRequest, **_) -> AWSResponse | None:
-    """botocore's before-send for every client of this process: a request for a LocalDynamoDB of this process gets
-    moto's answer without the socket (as moto's own in-process mock does); any other request goes on (None)."""
-    if not _answered_here(request.url):
-        return None
-    return _moto_answer(request)
-
-
 def _answered_here(url: str) -> bool:
     base = url.split("/", 3)
     return len(base) >= 3 and f"{base[0]}//{base[2]}" in _ANSWERED_HERE
@@ -220,4 +212,3 @@ DynamoHandler._get_action = _get_action
 
 # Every botocore session made after this import (the bot's, the tests') has it; this module is imported by conftest.
 BUILTIN_HANDLERS.append(("before-call.dynamodb", _call_in_process))
-BUILTIN_HANDLERS.append(("before-send", _answer_in_process))  # what a before-call doesn't answer (none, so far)
