@@ -95,6 +95,18 @@ def _load(language: str) -> Words:
 ENGLISH = words_for(DEFAULT_LANGUAGE)
 
 
+def label_translations(name: str) -> tuple[str, ...]:
+    """A label's name in every other language labelbot speaks (those its tables have): what the tag index keeps
+    beside the English, so `/labels find 猫` finds a cat in any channel."""
+    return tuple(
+        dict.fromkeys(
+            translated
+            for language in LANGUAGES
+            if language != DEFAULT_LANGUAGE and (translated := words_for(language).label(name)) != name
+        )
+    )
+
+
 def read_label_table(path: Path) -> dict[str, str]:
     """A label table: `English<TAB>translation` a line; blank lines and lines starting with # are skipped."""
     table: dict[str, str] = {}

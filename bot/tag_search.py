@@ -20,6 +20,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.conversations import PublicChannels
+from bot.i18n import label_translations
 from bot.labels_command import Find
 from bot.mrkdwn import clip, escape, slack_date
 from bot.render import Label
@@ -211,8 +212,11 @@ def _literal(text: str) -> str:
 
 
 def _matching_name(label: Label, matched_names: frozenset[str]) -> str | None:
-    """The label's own name, parent or alias that the search matched (the index's stemming decided), or None."""
-    return next((name for name in (label.name, *label.parents, *label.aliases) if name in matched_names), None)
+    """The label's own name, parent or alias that the search matched (the index's stemming decided), in English or
+    another language labelbot speaks, or None."""
+    names = (label.name, *label.parents, *label.aliases)
+    translated = (other for name in names for other in label_translations(name))
+    return next((name for name in (*names, *translated) if name in matched_names), None)
 
 
 def _describe_scope(scope: str, current: str) -> str:

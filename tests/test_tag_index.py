@@ -76,6 +76,19 @@ def test_an_indexed_image_is_found_by_its_labels_parents_and_aliases_in_any_case
     assert found(store, "whiteboard") == []
 
 
+def test_an_image_is_found_by_its_labels_japanese_names_matched_whole(store):
+    store.tags.index_images(
+        [image(CAT, file_id="F_CAT"), image(TABLE, file_id="F_TABLE"), image(LABRADOR, file_id="F_LAB")]
+    )
+
+    assert found(store, "猫") == found(store, "cat") == [(ts_at(NOW), "F_CAT")]
+    assert found(store, "子猫") == [(ts_at(NOW), "F_CAT")]  # Kitten's name
+    assert found(store, "犬") == [(ts_at(NOW), "F_LAB")]  # a parent's (Dog)
+    assert found(store, "ラブラドールレトリバー") == found(store, "lab")
+    assert found(store, "テーブル") == [(ts_at(NOW), "F_TABLE")] and found(store, "猫", "テーブル") == []
+    assert found(store, "ネコ") == [] and found(store, "猫た") == []  # whole names, as written: no stemming
+
+
 def test_an_image_keeps_what_it_was_indexed_with(store):
     kept = image(LABRADOR, channel_type="group", thread_ts="1.5", user="UBOB", text="Good dog · [hidden] · Rex")
     store.tags.index_images([kept])
@@ -765,6 +778,18 @@ def test_find_answers_with_the_labels_date_and_permalink_of_each_image(start_bot
     assert permalinks(cat_answer) == [link("C0001", cat["ts"])]
     assert "Cat 99% · *Kitten* 96% · Pet 95% · Animal 95%" in cat_answer
     assert "<@UALICE>" in cat_answer
+
+
+def test_find_in_japanese_finds_what_the_english_finds(start_bot, fake_slack, aws_env):
+    bot = start_bot()
+    cat = post_image(bot, fake_slack, "C0001", "F_CAT")
+
+    answer = find(bot, "猫")
+
+    assert permalinks(answer) == permalinks(find(bot, "cat")) == [link("C0001", cat["ts"])]
+    assert "*Cat* (猫) 99%" in answer  # the label whose Japanese name matched, in bold
+    assert permalinks(find(bot, "子猫")) == [link("C0001", cat["ts"])]
+    assert find(bot, "犬").startswith("No labelled images match “犬”")
 
 
 def test_find_filters_by_since_and_says_so_when_nothing_matches(start_bot, fake_slack, aws_env):

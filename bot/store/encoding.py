@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import astuple
 
+from bot.i18n import label_translations
 from bot.render import ImageResult, Instance, Label
 from bot.screen_text import HIDDEN
 
@@ -21,8 +22,11 @@ def search_words(text: str) -> tuple[str, ...]:
 
 
 def label_names(labels: Iterable[Label]) -> tuple[str, ...]:
-    """What the tag index knows of an image: each label's name, parents and aliases, once each."""
-    return tuple(dict.fromkeys(name for label in labels for name in (label.name, *label.parents, *label.aliases)))
+    """What the tag index knows of an image: each label's name, parents and aliases, once each, and each of those in
+    the other languages labelbot speaks (bot.i18n: 猫 for Cat), matched whole as written."""
+    english = dict.fromkeys(name for label in labels for name in (label.name, *label.parents, *label.aliases))
+    translated = (other for name in english for other in label_translations(name))
+    return tuple(dict.fromkeys([*english, *translated]))
 
 
 def ts_microseconds(message_ts: str) -> int:
