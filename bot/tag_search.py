@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.conversations import PublicChannels
-from bot.i18n import label_translations
+from bot.i18n import ENGLISH, Words, label_translations
 from bot.labels_command import Find
 from bot.mrkdwn import clip, escape, slack_date
 from bot.render import Label
@@ -52,23 +52,29 @@ class TagSearch:
         self._retention_days = retention_days
         self._workspace_url: str | None = None
 
-    def answer(self, find: Find, *, channel_id: str, user_id: str) -> str:
-        """The ephemeral answer to `/labels find` run in channel_id by user_id."""
+    def answer(self, find: Find, *, channel_id: str, user_id: str, tr: Words = ENGLISH) -> str:
+        """The ephemeral answer to `/labels find` run in channel_id by user_id, in tr's language (the user's)."""
         echo = "“" + escape(clip(" ".join(find.search.split()), MAX_ECHO)) + "”"
         words = search_words(find.words)
         phrases = tuple(phrase for phrase in (search_words(p) for p in find.phrases) if phrase)
         if not words and not phrases:
-            return "Give me a word to look for, e.g. `/labels find whiteboard`."
+            return tr("Give me a word to look for, e.g. `/labels find whiteboard`.")
         scope = find.channel_id or channel_id
         if scope != channel_id:
             public = self._index.channel_is_public(scope) and self._public.is_public(scope)
+            channel = "<#" + scope + ">"
             if public is None:
-                return f"I couldn't check with Slack whether <#{scope}> is public just now; try again in a moment."
+                return tr(
+                    "I couldn't check with Slack whether %(channel)s is public just now; try again in a moment.",
+                    channel=channel,
+                )
             if not public:
-                return (
-                    f"I can't search <#{scope}> from here: I search another channel only when it is public and I "
-                    "have labelled images there, so images in private channels and conversations stay in them. "
-                    f"Run `/labels find {escape(clip(find.search, MAX_ECHO))}` in that channel instead."
+                return tr(
+                    "I can't search %(channel)s from here: I search another channel only when it is public and I "
+                    "have labelled images there, so images in private channels and conversations stay in them. Run "
+                    "`/labels find %(search)s` in that channel instead.",
+                    channel=channel,
+                    search=escape(clip(find.search, MAX_ECHO)),
                 )
         since = None if find.since_days is None else time.time() - find.since_days * 86400
         started = time.perf_counter()
@@ -81,26 +87,47 @@ class TagSearch:
             len(matches),
             (time.perf_counter() - started) * 1000,
         )
-        where = _describe_scope(scope, channel_id) + _describe_since(find.since_days)
+        where = {"search": echo, "scope": _describe_scope(scope, channel_id, tr)}
+        since = _describe_since(find.since_days, tr)
         if not matches:
-            kept = f" I keep labels and text for {self._retention_days} days." if self._retention_days else ""
-            return (
-                f"No labelled images match {echo} {where}. A label's broader names count too "
-                f'(`dog` finds a Labrador), and so does the text in images (`"connection refused"` in quotes finds '
-                f"the exact phrase).{kept}"
+            answer = (
+                tr("No labelled images match %(search)s in %(scope)s in %(since)s.", **where, since=since)
+                if since
+                else tr("No labelled images match %(search)s in %(scope)s.", **where)
             )
-        count = f"The {len(matches)} newest images" if len(matches) == MAX_RESULTS else _plural(len(matches), "image")
-        header = f"{count} matching {echo} {where}, newest first:"
-        lines = [self._describe_match(match, words, phrases) for match in matches]
-        return _fit(header, lines)
+            answer += " " + tr(
+                "A label's broader names count too (`dog` finds a Labrador), and so does the text in images "
+                '(`"connection refused"` in quotes finds the exact phrase).'
+            )
+            if self._retention_days:
+                answer += " " + tr("I keep labels and text for %(days)s days.", days=self._retention_days)
+            return answer
+        if len(matches) == MAX_RESULTS:
+            count = tr("The %(count)s newest images", count=len(matches))
+        else:
+            count = tr.plural("%(count)s image", "%(count)s images", len(matches))
+        header = (
+            tr(
+                "%(count)s matching %(search)s in %(scope)s in %(since)s, newest first:",
+                count=count,
+                **where,
+                since=since,
+            )
+            if since
+            else tr("%(count)s matching %(search)s in %(scope)s, newest first:", count=count, **where)
+        )
+        lines = [self._describe_match(match, words, phrases, tr) for match in matches]
+        return _fit(header, lines, tr)
 
-    def _describe_match(self, match: IndexedImage, words: tuple[str, ...], phrases: tuple[tuple[str, ...], ...]) -> str:
+    def _describe_match(
+        self, match: IndexedImage, words: tuple[str, ...], phrases: tuple[tuple[str, ...], ...], tr: Words
+    ) -> str:
         """When it was posted (in the reader's time zone, linked to the message), who posted it, its labels, and
         where its text matched."""
         parts = [slack_date(match.posted_at, self._permalink(match))]
         if match.user_id:
             parts.append(f"<@{match.user_id}>")
-        if labels := _describe_labels(match.labels, match.matched):
+        if labels := _describe_labels(match.labels, match.matched, tr):
             parts.append(labels)
         if snippet := text_snippet(match.text, words, phrases):
             parts.append(":memo: " + snippet)
@@ -133,19 +160,22 @@ class TagSearch:
         return self._workspace_url
 
 
-def _describe_labels(labels: tuple[Label, ...], matched_names: frozenset[str]) -> str:
-    """The top few labels, the ones the search matched in bold (with the matching parent or alias)."""
+def _describe_labels(labels: tuple[Label, ...], matched_names: frozenset[str], tr: Words = ENGLISH) -> str:
+    """The top few labels in tr's language, the ones the search matched in bold (with the matching parent or
+    alias)."""
     shown = list(labels[:LABELS_PER_RESULT])
     matched = [label for label in labels if _matching_name(label, matched_names) is not None]
     if matched and not any(label in matched for label in shown):
         shown = shown[: LABELS_PER_RESULT - 1] + matched[:1]
     parts = []
     for label in shown:
-        name = escape(clip(label.name, 40))
+        shown_name = tr.label(label.name)
+        name = escape(clip(shown_name, 40))
         via = _matching_name(label, matched_names)
+        via = via if via is None or via not in _english_names(label) else tr.label(via)  # as the reader reads it
         if via is None:
             parts.append(f"{name} {label.confidence:.0f}%")
-        elif via == label.name:
+        elif via in (label.name, shown_name):
             parts.append(f"*{name}* {label.confidence:.0f}%")
         else:
             parts.append(f"*{name}* ({escape(clip(via, 40))}) {label.confidence:.0f}%")
@@ -211,38 +241,40 @@ def _literal(text: str) -> str:
     return escape(INNER_DOT.sub("․", text.translate(LOOK_ALIKES)))
 
 
+def _english_names(label: Label) -> tuple[str, ...]:
+    return (label.name, *label.parents, *label.aliases)
+
+
 def _matching_name(label: Label, matched_names: frozenset[str]) -> str | None:
     """The label's own name, parent or alias that the search matched (the index's stemming decided), in English or
     another language labelbot speaks, or None."""
-    names = (label.name, *label.parents, *label.aliases)
+    names = _english_names(label)
     translated = (other for name in names for other in label_translations(name))
     return next((name for name in (*names, *translated) if name in matched_names), None)
 
 
-def _describe_scope(scope: str, current: str) -> str:
+def _describe_scope(scope: str, current: str, tr: Words) -> str:
     if scope == current and scope.startswith("D"):
-        return "in this conversation"
-    return f"in <#{scope}>"
+        return tr("this conversation")
+    return "<#" + scope + ">"
 
 
-def _describe_since(since_days: float | None) -> str:
+def _describe_since(since_days: float | None, tr: Words) -> str:
+    """ "the last 7 days", "the last hour"; "" without a since."""
     if since_days is None:
         return ""
     hours = round(since_days * 24)
-    count, unit = (hours, "hour") if hours % 24 else (hours // 24, "day")
-    return f" in the last {unit}" if count == 1 else f" in the last {count} {unit}s"
+    if hours % 24:
+        return tr.plural("the last hour", "the last %(count)s hours", hours)
+    return tr.plural("the last day", "the last %(count)s days", hours // 24)
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def _fit(header: str, lines: list[str]) -> str:
+def _fit(header: str, lines: list[str], tr: Words) -> str:
     """Header and lines within MAX_ANSWER characters, dropping the oldest matches if it must."""
     kept = list(lines)
     while kept:
         dropped = len(lines) - len(kept)
-        tail = [f"…and {dropped} older"] if dropped else []
+        tail = [tr("…and %(count)s older", count=dropped)] if dropped else []
         text = "\n".join([header, *kept, *tail])
         if len(text) <= MAX_ANSWER:
             return text

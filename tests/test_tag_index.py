@@ -792,6 +792,21 @@ def test_find_in_japanese_finds_what_the_english_finds(start_bot, fake_slack, aw
     assert find(bot, "犬").startswith("No labelled images match “犬”")
 
 
+def test_find_answers_a_person_whose_slack_is_japanese_in_japanese(start_bot, fake_slack, aws_env):
+    fake_slack.users["UALICE"] = {"locale": "ja-JP"}
+    bot = start_bot()
+    cat = post_image(bot, fake_slack, "C0001", "F_CAT")
+
+    answer = find(bot, "cat since 7d")
+
+    assert answer.startswith("<#C0001> で “cat” に一致する画像（過去 7 日間、1 件、新しい順）:")
+    assert permalinks(answer) == [link("C0001", cat["ts"])]
+    assert "*猫* 99% · *子猫* (猫) 96%" in answer  # label names in Japanese, the matched ones in bold
+    assert find(bot, "whiteboard").startswith(
+        "<#C0001> には、“whiteboard” に一致するラベル付け済みの画像がありません。"
+    )
+
+
 def test_find_filters_by_since_and_says_so_when_nothing_matches(start_bot, fake_slack, aws_env):
     bot = start_bot()
     old = post_image(bot, fake_slack, "C0001", "F_OLD", ts=ts_at(time.time() - 10 * DAY, 1))

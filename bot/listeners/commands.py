@@ -88,7 +88,7 @@ def handle_labels_command(command: dict, services: Services) -> tuple[str, str |
     if isinstance(parsed, ShowTags):
         return services.emoji_map.describe(), None
     if isinstance(parsed, Find):
-        return services.search.answer(parsed, channel_id=channel_id, user_id=user_id), None
+        return services.search.answer(parsed, channel_id=channel_id, user_id=user_id, tr=tr), None
     if isinstance(parsed, SetMine):
         services.stores.settings.set_user_labels_off(user_id, parsed.labels_off)
         return describe_mine(parsed.labels_off, changed=True, tr=tr), None  # about the user alone: not announced
