@@ -11,6 +11,7 @@ but the loaded catalogues. Placeholders are named (`%(name)s`) so a translation 
 
 from __future__ import annotations
 
+import calendar
 import functools
 import gettext
 import time
@@ -69,6 +70,12 @@ class Words:
         if self.language == "ja":
             return f"{day.tm_year}年{day.tm_mon}月{day.tm_mday}日"
         return f"{day.tm_mday} {time.strftime('%b', day)} {day.tm_year}"
+
+    def month(self, year: int, month: int) -> str:
+        """A calendar month: December 2026, 2026年12月."""
+        if self.language == "ja":
+            return f"{year}年{month}月"
+        return f"{calendar.month_name[month]} {year}"
 
     def join(self, items: Iterable[str]) -> str:
         """Items of a sentence's list: a, b, c; a、b、c."""

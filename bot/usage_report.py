@@ -3,27 +3,28 @@ API with the cache's hits, the estimated cost, and the busiest channels."""
 
 from __future__ import annotations
 
-import calendar
 import math
+import unicodedata
 
+from bot.i18n import ENGLISH, N_, Words
 from bot.pricing import PRICES_SOURCE, month_cost
-from bot.settings import format_percent
 from bot.store.protocols import REKOGNITION_APIS, MonthUsage
 
+# The table's rows: (indent, name, MonthUsage.images key).
 ROWS = (
-    ("images seen", "seen"),
-    ("  labelled", "labelled"),
-    ("  held for review", "held"),
-    ("  failed", "failed"),
-    ("  not sent: monthly limit", "limited"),
-    ("  answered from the cache", "cache_hits"),
+    ("", N_("images seen"), "seen"),
+    ("  ", N_("labelled"), "labelled"),
+    ("  ", N_("held for review"), "held"),
+    ("  ", N_("failed"), "failed"),
+    ("  ", N_("not sent: monthly limit"), "limited"),
+    ("  ", N_("answered from the cache"), "cache_hits"),
 )
 
 
-def month_name(month: str) -> str:
-    """ "2026-12" -> "December 2026"."""
+def month_name(month: str, tr: Words = ENGLISH) -> str:
+    """ "2026-12" -> "December 2026", "2026年12月"."""
     year, number = month.split("-")
-    return f"{calendar.month_name[int(number)]} {year}"
+    return tr.month(int(year), int(number))
 
 
 def previous_month(month: str) -> str:
@@ -32,41 +33,75 @@ def previous_month(month: str) -> str:
 
 
 def describe_usage(
-    this: MonthUsage, last: MonthUsage, prices: dict[str, float], *, channel_id: str | None, limit: int | None = None
+    this: MonthUsage,
+    last: MonthUsage,
+    prices: dict[str, float],
+    *,
+    channel_id: str | None,
+    limit: int | None = None,
+    tr: Words = ENGLISH,
 ) -> str:
-    """The answer; channel_id: an answer about one channel (for someone who isn't an admin): its images, and the
-    workspace's calls and cost, which aren't split by channel. limit: LABELBOT_MONTHLY_CALL_LIMIT."""
-    scope = f"in <#{channel_id}>" if channel_id else "in this workspace"
-    rows = [("", month_name(this.month), month_name(last.month))]
-    rows += [(name, f"{this.images[key]:,}", f"{last.images[key]:,}") for name, key in ROWS]
-    calls_scope = " (whole workspace)" if channel_id else ""
-    rows.append((f"Rekognition calls{calls_scope}", f"{this.total_calls:,}", f"{last.total_calls:,}"))
+    """The answer, in tr's language; channel_id: an answer about one channel (for someone who isn't an admin): its
+    images, and the workspace's calls and cost, which aren't split by channel. limit: LABELBOT_MONTHLY_CALL_LIMIT."""
+    rows = [("", month_name(this.month, tr), month_name(last.month, tr))]
+    rows += [(indent + tr(name), f"{this.images[key]:,}", f"{last.images[key]:,}") for indent, name, key in ROWS]
+    calls = tr("Rekognition calls (whole workspace)") if channel_id else tr("Rekognition calls")
+    rows.append((calls, f"{this.total_calls:,}", f"{last.total_calls:,}"))
     rows += [(f"  {api}", f"{this.calls[api]:,}", f"{last.calls[api]:,}") for api in REKOGNITION_APIS]
-    rows.append(
-        (f"estimated cost{calls_scope}", f"${month_cost(this, prices):,.2f}", f"${month_cost(last, prices):,.2f}")
-    )
-    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    cost = tr("estimated cost (whole workspace)") if channel_id else tr("estimated cost")
+    rows.append((cost, f"${month_cost(this, prices):,.2f}", f"${month_cost(last, prices):,.2f}"))
+    widths = [max(display_width(row[column]) for row in rows) for column in range(3)]
     table = "\n".join(
-        f"{row[0].ljust(widths[0])}  {row[1].rjust(widths[1])}  {row[2].rjust(widths[2])}".rstrip() for row in rows
+        f"{pad(row[0], widths[0])}  {pad(row[1], widths[1], right=True)}  {pad(row[2], widths[2], right=True)}".rstrip()
+        for row in rows
     )
-    lines = [f"*labelbot's usage {scope}* (calendar months, UTC)", f"```\n{table}\n```"]
+    if channel_id:
+        title = tr("*labelbot's usage in %(channel)s* (calendar months, UTC)", channel="<#" + channel_id + ">")
+    else:
+        title = tr("*labelbot's usage in this workspace* (calendar months, UTC)")
+    lines = [title, f"```\n{table}\n```"]
     if this.busiest and not channel_id:
         busiest = " · ".join(f"<#{channel}> {count:,}" for channel, count in this.busiest)
-        lines.append(f"Busiest channels this month (images seen): {busiest}")
-    lines.append(limit_line(this.total_calls, limit))
+        lines.append(tr("Busiest channels this month (images seen): %(channels)s", channels=busiest))
+    lines.append(limit_line(this.total_calls, limit, tr))
     price_list = ", ".join(f"{api} ${prices[api]:g}" for api in REKOGNITION_APIS)
-    lines.append(f"_Cost at {price_list} per call ({PRICES_SOURCE}, or LABELBOT_PRICE_PER_CALL_USD)._")
+    lines.append(
+        tr(
+            "_Cost at %(prices)s per call (%(source)s, or LABELBOT_PRICE_PER_CALL_USD)._",
+            prices=price_list,
+            source=PRICES_SOURCE,
+        )
+    )
     return "\n".join(lines)
 
 
-def limit_line(calls: int, limit: int | None) -> str:
+def display_width(text: str) -> int:
+    """Columns text takes in a monospaced font: a wide (CJK) character takes two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def pad(text: str, width: int, *, right: bool = False) -> str:
+    spaces = " " * (width - display_width(text))
+    return spaces + text if right else text + spaces
+
+
+def limit_line(calls: int, limit: int | None, tr: Words = ENGLISH) -> str:
     """The month's calls against LABELBOT_MONTHLY_CALL_LIMIT, in a sentence."""
     if limit is None:
-        return "No monthly limit on Rekognition calls (LABELBOT_MONTHLY_CALL_LIMIT is not set)."
-    reached = ": reached, new images are not labelled until next month" if calls >= limit else ""
-    return f"Monthly limit: {limit_used(calls, limit)}{reached}."
+        return tr("No monthly limit on Rekognition calls (LABELBOT_MONTHLY_CALL_LIMIT is not set).")
+    if calls >= limit:
+        return tr(
+            "Monthly limit: %(used)s: reached, new images are not labelled until next month.",
+            used=limit_used(calls, limit, tr),
+        )
+    return tr("Monthly limit: %(used)s.", used=limit_used(calls, limit, tr))
 
 
-def limit_used(calls: int, limit: int) -> str:
+def limit_used(calls: int, limit: int, tr: Words = ENGLISH) -> str:
     """ "1,500 of 10,000 Rekognition calls (15%)", the share rounded down: 100% only once the limit is reached."""
-    return f"{calls:,} of {limit:,} Rekognition calls ({format_percent(math.floor(calls * 1000 / limit) / 10)})"
+    return tr(
+        "%(calls)s of %(limit)s Rekognition calls (%(share)s)",
+        calls=format(calls, ","),
+        limit=format(limit, ","),
+        share=tr.percent(math.floor(calls * 1000 / limit) / 10),
+    )

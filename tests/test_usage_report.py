@@ -6,10 +6,11 @@ from __future__ import annotations
 import calendar
 import time
 
+from bot.i18n import words_for
 from bot.pricing import PRICES_USD
 from bot.store.protocols import MonthUsage
 from bot.usage import CallCounter, usage_month
-from bot.usage_report import describe_usage, limit_line, month_name, previous_month
+from bot.usage_report import describe_usage, display_width, limit_line, month_name, previous_month
 from tests.conftest import fixture_bytes
 from tests.slack_requests import file_share_event
 
@@ -72,6 +73,18 @@ def test_the_answer_says_how_much_of_the_monthly_limit_is_used():
     assert "LABELBOT_MONTHLY_CALL_LIMIT is not set" in describe_usage(
         usage("2026-12"), usage("2026-11"), PRICES_USD, channel_id=None
     )
+
+
+def test_the_answer_in_japanese_keeps_its_columns_lined_up():
+    this = usage("2026-12", seen=1500, labels=1200, text=300)
+    answer = describe_usage(this, usage("2026-11"), PRICES_USD, channel_id=None, limit=5000, tr=words_for("ja"))
+
+    assert answer.startswith("*このワークスペースでの labelbot の利用状況*（暦月、UTC）")
+    table = answer.split("```")[1].strip("\n").splitlines()
+    assert "2026年12月" in table[0] and "2026年11月" in table[0]
+    # A Japanese character takes two columns: every row's numbers end in the same column.
+    assert len({display_width(line) for line in table}) == 1
+    assert "月間上限: Rekognition の呼び出し 5,000 回中 1,500 回（30%）。" in answer
 
 
 def test_a_channels_answer_says_the_calls_and_cost_are_the_workspaces():

@@ -12,7 +12,7 @@ import time
 from slack_bolt import App, BoltContext
 from slack_sdk.errors import SlackApiError
 
-from bot.i18n import words_for
+from bot.i18n import Words, words_for
 from bot.labels_command import (
     CommandError,
     Find,
@@ -96,7 +96,7 @@ def handle_labels_command(command: dict, services: Services) -> tuple[str, str |
         return describe_mine(services.stores.settings.user_labels_off(user_id), tr=tr), None
     overrides = services.stores.settings.get_overrides(channel_id)
     if isinstance(parsed, ShowUsage):
-        return usage_answer(services, channel_id, user_id), None
+        return usage_answer(services, channel_id, user_id, tr), None
     if isinstance(parsed, ShowStatus):
         status = describe_status(overrides, services.defaults, moderation_notices(services), tr)
         return status + "\n" + mine_line(services.stores.settings.user_labels_off(user_id), tr), None
@@ -116,7 +116,7 @@ def handle_labels_command(command: dict, services: Services) -> tuple[str, str |
     )
 
 
-def usage_answer(services: Services, channel_id: str, user_id: str) -> str:
+def usage_answer(services: Services, channel_id: str, user_id: str, tr: Words) -> str:
     """Admins (LABELBOT_ADMINS, workspace admins and owners) see the whole workspace; everyone else this channel."""
     month = usage_month(time.time())
     admin = services.permission.may_review(user_id) is True
@@ -125,7 +125,7 @@ def usage_answer(services: Services, channel_id: str, user_id: str) -> str:
     this = usage.month_usage(month, channel_id=scope)
     last = usage.month_usage(previous_month(month), channel_id=scope)
     return describe_usage(
-        this, last, services.config.prices_usd, channel_id=scope, limit=services.config.monthly_call_limit
+        this, last, services.config.prices_usd, channel_id=scope, limit=services.config.monthly_call_limit, tr=tr
     )
 
 
