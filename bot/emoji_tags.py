@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import ConfigError
+from bot.i18n import ENGLISH, Words
 from bot.render import Label, escape
 
 SHIPPED_MAP = Path(__file__).with_name("emoji_map.txt")
@@ -83,27 +84,39 @@ class EmojiMap:
         nearest = max(mapped, key=depth)  # max keeps the first of equals: Rekognition's order breaks ties
         return self.emoji_for(nearest)
 
-    def describe(self) -> str:
-        """The /labels tags answer: the map, grouped by emoji, and how to change it, in ≤ MAX_DESCRIBE chars."""
+    def describe(self, tr: Words = ENGLISH) -> str:
+        """The /labels tags answer in tr's language: the map, grouped by emoji (each label named as tr names it),
+        and how to change it, in ≤ MAX_DESCRIBE chars."""
+        if self.source:
+            origin = tr("The map in %(variable)s (%(path)s):", variable=ENV_VAR, path=str(self.source))
+        else:
+            origin = tr("The shipped map (bot/emoji_map.txt):")
         head = (
-            f"With `/labels tags on` I react to each image with up to {MAX_TAGS_PER_IMAGE} emoji for its most "
-            "confident labels; an unlisted label counts through its parent (Labrador → Dog). "
-            f"{self.origin[0].upper()}{self.origin[1:]}:\n"
+            tr(
+                "With `/labels tags on` I react to each image with up to %(count)s emoji for its most confident "
+                "labels; an unlisted label counts through its parent (Labrador → Dog).",
+                count=MAX_TAGS_PER_IMAGE,
+            )
+            + " "
+            + origin
+            + "\n"
         )
-        foot = (
-            "\nTo change it: copy `bot/emoji_map.txt`, edit it (one `Label: emoji_name` a line), "
-            f"set `{ENV_VAR}` to the copy and restart me."
+        foot = "\n" + tr(
+            "To change it: copy `bot/emoji_map.txt`, edit it (one `Label: emoji_name` a line), set `%(variable)s` to "
+            "the copy and restart me.",
+            variable=ENV_VAR,
         )
         if not self.by_label:
-            return head + "(empty: no image gets an emoji)" + foot
+            return head + tr("(empty: no image gets an emoji)") + foot
         groups: dict[str, list[str]] = {}
         for name, emoji in self.by_label.items():
-            groups.setdefault(emoji, []).append(escape(name))
-        budget = MAX_DESCRIBE - len(head) - len(foot) - len(" … and 9999 more labels")
+            groups.setdefault(emoji, []).append(escape(tr.label(name)))
+        more = " " + tr.plural("… and %(count)s more label", "… and %(count)s more labels", 9999)
+        budget = MAX_DESCRIBE - len(head) - len(foot) - len(more)
         shown: list[str] = []
         used = 0
         for emoji, names in groups.items():
-            entry = f":{emoji}: {', '.join(names)}"
+            entry = f":{emoji}: {tr.join(names)}"
             if used + len(entry) + 1 > budget:
                 break
             shown.append(entry)
@@ -111,7 +124,7 @@ class EmojiMap:
         body = " ".join(shown)  # the emoji themselves separate the groups
         left = sum(len(names) for names in list(groups.values())[len(shown) :])
         if left:
-            body += f" … and {left} more label{'s' if left != 1 else ''}"
+            body += " " + tr.plural("… and %(count)s more label", "… and %(count)s more labels", left)
         return head + body + foot
 
     def __len__(self) -> int:

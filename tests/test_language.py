@@ -107,6 +107,8 @@ def test_labels_answers_each_person_in_the_language_of_their_slack(start_bot, fa
     # The channel (English) is told in its language, whoever made the change.
     assert channel_lines(fake_slack, 1) == ["<@UHANAKO> set the number of labels per image to at most 3."]
 
+    tags = answer(bot, "tags", user="UHANAKO")
+    assert tags.startswith("`/labels tags on` にすると、") and ":dog: 犬 :cat: 猫" in tags
     assert answer(bot, "status", user="UALICE").startswith("Labelling in this channel:")
     assert answer(bot, "status", user="UPIERRE").startswith("Labelling in this channel:")
     answer(bot, "status", user="UHANAKO")

@@ -86,7 +86,7 @@ def handle_labels_command(command: dict, services: Services) -> tuple[str, str |
     if isinstance(parsed, ShowHelp):
         return help_text(tr), None
     if isinstance(parsed, ShowTags):
-        return services.emoji_map.describe(), None
+        return services.emoji_map.describe(tr), None
     if isinstance(parsed, Find):
         return services.search.answer(parsed, channel_id=channel_id, user_id=user_id, tr=tr), None
     if isinstance(parsed, SetMine):
