@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.answers import KeptAnswers
+
 log = logging.getLogger(__name__)
 
 
@@ -53,31 +55,24 @@ class PublicChannels:
         self, slack: WebClient, *, cache_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._slack = slack
-        self._cache_seconds = cache_seconds
-        self._clock = clock
-        self._cache: dict[str, tuple[bool, float]] = {}
-        self._lock = threading.Lock()
+        self._answers: KeptAnswers[str, bool] = KeptAnswers(cache_seconds, clock)
 
     def is_public(self, channel_id: str) -> bool | None:
         """True or False; None when Slack didn't answer (nothing is remembered then)."""
-        with self._lock:
-            cached = self._cache.get(channel_id)
-        if cached and self._clock() - cached[1] < self._cache_seconds:
-            return cached[0]
+        return self._answers.get(channel_id, lambda: self._ask(channel_id))
+
+    def _ask(self, channel_id: str) -> bool | None:
         try:
-            public = look_up(self._slack, channel_id).is_public
+            return look_up(self._slack, channel_id).is_public
         except SlackApiError as exc:
             error = exc.response.get("error", "unknown")
             if error not in ("channel_not_found", "missing_scope"):
                 log.warning("conversations.info for %s failed: %s", channel_id, error)
                 return None
-            public = False  # the bot can't see it: not a public channel it may search
+            return False  # the bot can't see it: not a public channel it may search
         except OSError as exc:  # a timeout or a dropped connection
             log.warning("conversations.info for %s failed: %s", channel_id, type(exc).__name__)
             return None
-        with self._lock:
-            self._cache[channel_id] = (public, self._clock())
-        return public
 
 
 class ModerationChannelCheck:

@@ -10,7 +10,6 @@ caller falls back (the workspace's language; for permissions, "try again")."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.answers import KeptAnswers
 from bot.i18n import language_of_locale
 
 log = logging.getLogger(__name__)
@@ -40,22 +40,11 @@ class People:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._slack = slack
-        self._cache_seconds = cache_seconds
-        self._clock = clock
-        self._cache: dict[str, tuple[Person, float]] = {}
-        self._lock = threading.Lock()
+        self._answers: KeptAnswers[str, Person] = KeptAnswers(cache_seconds, clock)
 
     def person(self, user_id: str) -> Person | None:
         """What Slack says of the user (kept CACHE_SECONDS); None when it couldn't say in time (not kept)."""
-        with self._lock:
-            cached = self._cache.get(user_id)
-        if cached and self._clock() - cached[1] < self._cache_seconds:
-            return cached[0]
-        person = self._ask(user_id)
-        if person is not None:
-            with self._lock:
-                self._cache[user_id] = (person, self._clock())
-        return person
+        return self._answers.get(user_id, lambda: self._ask(user_id))
 
     def _ask(self, user_id: str) -> Person | None:
         try:
