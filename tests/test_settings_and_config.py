@@ -11,7 +11,6 @@ import pytest
 from bot.config import ConfigError, load_config
 from bot.i18n import words_for
 from bot.labels_command import (
-    HELP_TEXT,
     AddFilterLabels,
     CommandError,
     Find,
@@ -31,6 +30,7 @@ from bot.labels_command import (
     ShowTags,
     parse_command,
 )
+from bot.labels_help import HELP_TEXT
 from bot.services import build_services
 from bot.settings import (
     ChannelOverrides,

@@ -22,9 +22,9 @@ from bot.labels_command import (
     ShowStatus,
     ShowTags,
     ShowUsage,
-    help_text,
     parse_command,
 )
+from bot.labels_help import help_text
 from bot.permissions import DENIED, UNCHECKED
 from bot.services import Services
 from bot.settings import (
