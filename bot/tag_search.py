@@ -20,12 +20,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.conversations import PublicChannels
-from bot.i18n import ENGLISH, Words, label_translations
+from bot.i18n import ENGLISH, Words
 from bot.labels_command import Find
 from bot.mrkdwn import clip, escape, slack_date
 from bot.render import Label
 from bot.screen_text import HIDDEN, indexed_text
 from bot.store import IndexedImage, TagIndex, search_words
+from bot.store.encoding import label_names
 from bot.store.stemmer import index_stems
 
 log = logging.getLogger(__name__)
@@ -88,11 +89,11 @@ class TagSearch:
             (time.perf_counter() - started) * 1000,
         )
         where = {"search": echo, "scope": _describe_scope(scope, channel_id, tr)}
-        since = _describe_since(find.since_days, tr)
+        period = _describe_since(find.since_days, tr)
         if not matches:
             answer = (
-                tr("No labelled images match %(search)s in %(scope)s in %(since)s.", **where, since=since)
-                if since
+                tr("No labelled images match %(search)s in %(scope)s in %(since)s.", **where, since=period)
+                if period
                 else tr("No labelled images match %(search)s in %(scope)s.", **where)
             )
             answer += " " + tr(
@@ -111,9 +112,9 @@ class TagSearch:
                 "%(count)s matching %(search)s in %(scope)s in %(since)s, newest first:",
                 count=count,
                 **where,
-                since=since,
+                since=period,
             )
-            if since
+            if period
             else tr("%(count)s matching %(search)s in %(scope)s, newest first:", count=count, **where)
         )
         lines = [self._describe_match(match, words, phrases, tr) for match in matches]
@@ -247,10 +248,8 @@ def _english_names(label: Label) -> tuple[str, ...]:
 
 def _matching_name(label: Label, matched_names: frozenset[str]) -> str | None:
     """The label's own name, parent or alias that the search matched (the index's stemming decided), in English or
-    another language labelbot speaks, or None."""
-    names = _english_names(label)
-    translated = (other for name in names for other in label_translations(name))
-    return next((name for name in (*names, *translated) if name in matched_names), None)
+    another language labelbot speaks (the names the index keeps of it), or None."""
+    return next((name for name in label_names((label,)) if name in matched_names), None)
 
 
 def _describe_scope(scope: str, current: str, tr: Words) -> str:
