@@ -92,7 +92,7 @@ class Services:
         """The channel's overrides over the workspace defaults."""
         return self.stores.settings.get_overrides(channel_id).apply_to(self.defaults)
 
-    def words_for(self, person: Person | None) -> Words:
+    def words_for_person(self, person: Person | None) -> Words:
         """What goes to one person: in their Slack's language where labelbot speaks it, else the workspace's (also
         when Slack couldn't say: None)."""
         return words_for((person.language if person is not None else None) or self.config.language)
