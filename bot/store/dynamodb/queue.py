@@ -42,7 +42,7 @@ class DynamoJobQueue:
         now = self._tables.clock()
         message = self._record_message(channel_id, message_ts, thread_ts, user_id, channel_type, bool(files), now)
         added = sum(self._record_job(message, position, file, refused, now) for position, file in enumerate(files))
-        if files:  # every job is there now: the reply may be claimed (ReplyState.claim_reply)
+        if message.get("recorded") is False:  # every job is there now: the reply may be claimed (claim_reply)
             messages.mark_recorded(self._tables, message_key(channel_id, message_ts))
         if refused is not None or not files:  # nothing to label: the reply is due now
             messages.hint_ready(self._tables, message_key(channel_id, message_ts), now)
