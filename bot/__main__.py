@@ -156,8 +156,10 @@ def label_local_file(
         load_moderation_frames,
         load_moderation_threshold,
         load_text_min_confidence,
+        load_translate,
     )
     from bot.images import FramedImage, ImageError, moderation_frames, prepare_for_rekognition
+    from bot.label_translation import InMemoryLabelTranslations, LabelTranslator
     from bot.moderation import describe_moderation, held_categories
     from bot.rekognition import (
         RekognitionError,
@@ -201,7 +203,10 @@ def label_local_file(
         result = ImageResult(path.name, path.name, labels=labels)
     except (ImageError, RekognitionError) as exc:
         result = ImageResult(path.name, path.name, error=str(exc))
-    reply = render_reply([result], settings)
+    # A label name the language's table lacks: Amazon Translate where the credentials allow (else one WARNING and the
+    # English name), kept for this run only.
+    translator = LabelTranslator(InMemoryLabelTranslations(), enabled=load_translate())
+    reply = render_reply([result], settings, tr=translator.reply_words([result], settings))
     assert reply is not None
     print(reply.text)
     code, found = 1 if result.error else 0, None

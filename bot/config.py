@@ -59,6 +59,9 @@ class Config:
     # Text: DetectText after the labels (bot.screen_text): auto (with a text-bearing label), on or off by default
     text: str = "auto"  # LABELBOT_TEXT
     language: str = "en"  # LABELBOT_LANGUAGE: the workspace's language (bot.i18n.LANGUAGES); a channel may change it
+    # LABELBOT_TRANSLATE: a label name the language's table lacks is translated with Amazon Translate (once, kept)
+    translate: bool = True
+    translate_tps: float = 5.0  # LABELBOT_TRANSLATE_TPS: TranslateText calls a second, at most (every attempt)
     text_min_confidence: float = 80.0  # LABELBOT_TEXT_MIN_CONFIDENCE: the lines repeated and indexed
     text_tps: float = 5.0  # LABELBOT_TEXT_TPS: DetectText calls a second, at most
     text_labels: frozenset[str] = frozenset()  # LABELBOT_TEXT_LABELS' (else bot/text_labels.txt's) names, lower-case
@@ -84,6 +87,11 @@ class Config:
     def text_tps_per_process(self) -> float:
         """This process's share of LABELBOT_TEXT_TPS, split like rekognition_tps_per_process."""
         return self.text_tps / self.label_concurrency
+
+    @property
+    def translate_tps_per_process(self) -> float:
+        """This process's share of LABELBOT_TRANSLATE_TPS, split like rekognition_tps_per_process."""
+        return self.translate_tps / self.label_concurrency
 
     @property
     def socket_mode(self) -> bool:
@@ -170,6 +178,8 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         moderation_channel=moderation_channel,
         text=text,
         language=language,
+        translate=load_translate(environ),
+        translate_tps=_number(get, "LABELBOT_TRANSLATE_TPS", 5.0, 0.1, 1000.0),
         text_min_confidence=load_text_min_confidence(environ),
         text_tps=text_tps,
         text_labels=load_text_labels(_existing_file("LABELBOT_TEXT_LABELS", get("LABELBOT_TEXT_LABELS"))),
@@ -302,6 +312,12 @@ def load_text_min_confidence(environ: Mapping[str, str] | None = None) -> float:
 def load_language(environ: Mapping[str, str] | None = None) -> str:
     """LABELBOT_LANGUAGE: the workspace's language, what the bot speaks where a channel or person didn't choose."""
     return _choice("LABELBOT_LANGUAGE", _reader(environ)("LABELBOT_LANGUAGE"), tuple(LANGUAGES))
+
+
+def load_translate(environ: Mapping[str, str] | None = None) -> bool:
+    """LABELBOT_TRANSLATE: on (the default) translates a label name the language's label table lacks with Amazon
+    Translate, once (bot.label_translation); off shows its English name."""
+    return _choice("LABELBOT_TRANSLATE", _reader(environ)("LABELBOT_TRANSLATE"), ("on", "off")) == "on"
 
 
 def _reader(environ: Mapping[str, str] | None):

@@ -31,6 +31,33 @@ def N_(message: str) -> str:
     return message
 
 
+class Sentence(str):
+    """A sentence said now in English and kept to be said again in a reader's language: it is the English text (a
+    str: logs, comparisons and old records need nothing else), and keeps its message id and placeholder values.
+    `Sentence("This image has no pixels.")`, `Sentence("Slack answered HTTP %(status)s.", status=404)`; marked for the
+    catalogue like tr()."""
+
+    message: str
+    params: dict[str, object]
+
+    def __new__(cls, message: str, /, **params: object) -> Sentence:
+        said = super().__new__(cls, message % params)
+        said.message, said.params = message, params
+        return said
+
+    @staticmethod
+    def of(exc: BaseException) -> str:
+        """The reason an exception gives (raised with a Sentence, it is that Sentence; else its English str)."""
+        return exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], Sentence) else str(exc)
+
+    def __reduce__(self):  # pickled (to and from the labelling process) with its id and values, not its English
+        return _sentence, (self.message, self.params)
+
+
+def _sentence(message: str, params: dict[str, object]) -> Sentence:
+    return Sentence(message, **params)
+
+
 class Words:
     """One language's sentences, label names and formats."""
 
@@ -48,6 +75,22 @@ class Words:
         has one, else as it is. Nothing is filled in."""
         return self._translations.gettext(text)
 
+    def said(self, text: str) -> str:
+        """A reason kept from earlier (an image's error, stored with its result) in this language: a Sentence with
+        its values filled in again (a value that is a Sentence said too); a plain str (stored before sentences were
+        kept) as stored() says it."""
+        if isinstance(text, Sentence):
+            return self(
+                text.message, **{k: self.said(v) if isinstance(v, Sentence) else v for k, v in text.params.items()}
+            )
+        return self.stored(text)
+
+    def with_labels(self, names: Mapping[str, str]) -> Words:
+        """These Words with more label names (those the table lacks, translated since): the table's still win."""
+        if not names:
+            return self
+        return Words(self.language, self._translations, {**names, **self._labels})
+
     def plural(self, singular: str, plural: str, count: int, /, **params: object) -> str:
         """The sentence for `count` things (its %(count)s filled with the number as this language writes it)."""
         text = self._translations.ngettext(singular, plural, count)
@@ -56,6 +99,10 @@ class Words:
     def label(self, name: str) -> str:
         """A Rekognition label's name in this language (its English name where the table has none)."""
         return self._labels.get(name, name)
+
+    def has_label(self, name: str) -> bool:
+        """Whether this language names the label (its table, or with_labels' names): else label() is the English."""
+        return name in self._labels
 
     def number(self, value: int) -> str:
         return f"{value:,}"
@@ -80,6 +127,13 @@ class Words:
     def join(self, items: Iterable[str]) -> str:
         """Items of a sentence's list: a, b, c; a、b、c."""
         return ("、" if self.language == "ja" else ", ").join(items)
+
+    def and_join(self, items: Iterable[str]) -> str:
+        """Things a sentence names together: a, b and c; a、b、c."""
+        items = list(items)
+        if self.language == "ja" or len(items) < 2:
+            return self.join(items)
+        return ", ".join(items[:-1]) + " and " + items[-1]
 
     def __repr__(self) -> str:
         return f"Words({self.language!r})"

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import pillow_heif
 from PIL import Image, UnidentifiedImageError
 
+from bot.i18n import Sentence
+
 pillow_heif.register_heif_opener()
 
 log = logging.getLogger(__name__)
@@ -120,16 +122,16 @@ def prepare_for_rekognition(data: bytes) -> PreparedImage:
     except ImageError:
         raise
     except Image.DecompressionBombError:
-        raise ImageTooLarge("This image has too many pixels to open safely.") from None
+        raise ImageTooLarge(Sentence("This image has too many pixels to open safely.")) from None
     except UnidentifiedImageError:
         raise UnsupportedImage(
-            "I can't read this file as an image. I can label JPEG, PNG, HEIC, WebP, AVIF, GIF, BMP and TIFF."
+            Sentence("I can't read this file as an image. I can label JPEG, PNG, HEIC, WebP, AVIF, GIF, BMP and TIFF.")
         ) from None
     except MemoryError:
-        raise ImageTooLarge("This image is too large to open.") from None
+        raise ImageTooLarge(Sentence("This image is too large to open.")) from None
     except Exception as exc:  # Pillow's decoders raise many types on damaged input; all mean "corrupt".
         log.debug("image decode failed: %r", exc)
-        raise CorruptImage("This image looks damaged or incomplete, so I couldn't read it.") from None
+        raise CorruptImage(Sentence("This image looks damaged or incomplete, so I couldn't read it.")) from None
 
 
 def _check_pixels(image: Image.Image) -> None:
@@ -137,11 +139,17 @@ def _check_pixels(image: Image.Image) -> None:
     limit = pixel_limit(image)
     if width * height > limit:
         raise ImageTooLarge(
-            f"This image is {width}×{height} pixels ({width * height / 1e6:.0f} MP), more than the "
-            f"{limit // 1_000_000} MP I can open safely."
+            Sentence(
+                "This image is %(width)s×%(height)s pixels (%(megapixels)s MP), more than the %(limit)s MP I can open "
+                "safely.",
+                width=width,
+                height=height,
+                megapixels=f"{width * height / 1e6:.0f}",
+                limit=limit // 1_000_000,
+            )
         )
     if width < 1 or height < 1:
-        raise CorruptImage("This image has no pixels.")
+        raise CorruptImage(Sentence("This image has no pixels."))
 
 
 def pixel_limit(image: Image.Image) -> int:
@@ -298,7 +306,7 @@ def _encode_jpeg(image: Image.Image) -> bytes:
         image.save(buffer, "JPEG", quality=quality, optimize=False)
         if buffer.tell() <= REKOGNITION_MAX_BYTES:
             return buffer.getvalue()
-    raise ImageTooLarge("This image stays over Rekognition's 5 MB limit even when compressed.")
+    raise ImageTooLarge(Sentence("This image stays over Rekognition's 5 MB limit even when compressed."))
 
 
 def moderation_frames(data: bytes, limit: int) -> tuple[bytes, ...]:
@@ -314,7 +322,7 @@ def moderation_frames(data: bytes, limit: int) -> tuple[bytes, ...]:
     except UnidentifiedImageError:  # a JPEG, HEIC, TIFF…: no frames to check (prepare_for_rekognition read it)
         return ()
     except Exception:
-        raise CorruptImage("This image looks damaged or incomplete, so I couldn't read it.") from None
+        raise CorruptImage(Sentence("This image looks damaged or incomplete, so I couldn't read it.")) from None
     try:
         with opened as image:
             count = getattr(image, "n_frames", 1)
@@ -322,8 +330,13 @@ def moderation_frames(data: bytes, limit: int) -> tuple[bytes, ...]:
                 return ()
             if count > MAX_ANIMATION_FRAMES or count * image.width * image.height > MAX_ANIMATION_PIXELS:
                 raise ImageTooLarge(
-                    f"This animation has {count:,} frames of {image.width}×{image.height}: too many for me to check "
-                    "every part of it."
+                    Sentence(
+                        "This animation has %(count)s frames of %(width)s×%(height)s: too many for me to check every "
+                        "part of it.",
+                        count=f"{count:,}",
+                        width=image.width,
+                        height=image.height,
+                    )
                 )
             starts, total = [], 0
             for index in range(count):
@@ -346,11 +359,11 @@ def moderation_frames(data: bytes, limit: int) -> tuple[bytes, ...]:
     except ImageError:
         raise
     except (MemoryError, Image.DecompressionBombError):
-        raise ImageTooLarge("This animation is too large to check.") from None
+        raise ImageTooLarge(Sentence("This animation is too large to check.")) from None
     except Exception as exc:  # Pillow's decoders raise many types on damaged input; all mean "corrupt"
         log.debug("animation frame decode failed: %r", exc)
         raise CorruptImage(
-            "This animation looks damaged after its first frame, so I couldn't check all of it."
+            Sentence("This animation looks damaged after its first frame, so I couldn't check all of it.")
         ) from None
 
 

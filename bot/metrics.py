@@ -30,6 +30,16 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("api", "outcome"),
     ),
     "cache_hits": ("Analysis steps answered from the cache instead of Rekognition, by step", ("step",)),
+    "translate_calls": (
+        "Amazon Translate TranslateText attempts (label names the label table lacks), retries included, by outcome "
+        "(ok, throttled, error)",
+        ("outcome",),
+    ),
+    "translate_characters": ("Characters sent to Amazon Translate, each attempt's (what it bills by)", ()),
+    "translate_cost_usd": (
+        "Estimated cost of those characters in USD (bot.pricing: $15 per million characters, list price)",
+        (),
+    ),
     "slack_calls": ("Slack Web API calls, by method", ("method",)),
     "slack_rate_limited": ("Slack Web API answers 429 (Too Many Requests), by method", ("method",)),
     "moderation_holds": ("Images held for an admin's review", ()),
@@ -39,7 +49,7 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
 HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "stage_seconds": (
         "How long each stage of an image took: download, prepare, each Rekognition API (pacing and retries included), "
-        "reply",
+        "reply; and TranslateText, each label name translated while a reply waits",
         ("stage",),
     ),
 }

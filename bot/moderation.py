@@ -12,18 +12,20 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bot.i18n import N_
+
 # The top-level (L1) categories of moderation model 7, in the guide's order.
 MODERATION_CATEGORIES = (
-    "Explicit",
-    "Non-Explicit Nudity of Intimate parts and Kissing",
-    "Swimwear or Underwear",
-    "Violence",
-    "Visually Disturbing",
-    "Drugs & Tobacco",
-    "Alcohol",
-    "Rude Gestures",
-    "Gambling",
-    "Hate Symbols",
+    N_("Explicit"),
+    N_("Non-Explicit Nudity of Intimate parts and Kissing"),
+    N_("Swimwear or Underwear"),
+    N_("Violence"),
+    N_("Visually Disturbing"),
+    N_("Drugs & Tobacco"),
+    N_("Alcohol"),
+    N_("Rude Gestures"),
+    N_("Gambling"),
+    N_("Hate Symbols"),
 )
 _BY_FOLDED = {name.casefold(): name for name in MODERATION_CATEGORIES}
 # Each second-level (L2) category's top level, for an L3 label whose L2 parent is not in the answer itself.

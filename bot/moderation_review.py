@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.i18n import N_, Words
 from bot.metrics import Metrics
 from bot.moderation_notice import (
     KEEP_ACTION,
@@ -30,14 +31,15 @@ from bot.moderation_notice import (
 )
 from bot.permissions import UNCHECKED, SettingsPermission
 from bot.rate_limit import ChannelPacer
+from bot.readers import Readers
 from bot.render import ImageResult, Reply
 from bot.store import HeldImage, Job, Stores
 
 log = logging.getLogger(__name__)
 
 DECISION_OF_ACTION = {RELEASE_ACTION: "released", KEEP_ACTION: "kept"}
-ONLY_ADMINS = "Only labelbot's admins (LABELBOT_ADMINS) and workspace admins or owners can decide on a held image."
-NO_LONGER_HELD = "That image isn't held any more: its message or file was deleted in Slack."
+ONLY_ADMINS = N_("Only labelbot's admins (LABELBOT_ADMINS) and workspace admins or owners can decide on a held image.")
+NO_LONGER_HELD = N_("That image isn't held any more: its message or file was deleted in Slack.")
 NO_DESTINATION = (
     "moderation held file %s in %s, but no admin can be told: set LABELBOT_MODERATION_CHANNEL to a channel ID the "
     "bot is in, or LABELBOT_ADMINS to the admins' user IDs"
@@ -65,6 +67,7 @@ class ModerationReview:
         stores: Stores,
         slack: WebClient,
         permission: SettingsPermission,
+        readers: Readers,
         *,
         notice_channel: str | None,
         admins: Collection[str],
@@ -76,6 +79,7 @@ class ModerationReview:
         self._metrics = metrics or Metrics()
         self._slack = slack
         self._permission = permission
+        self._readers = readers
         # The moderation channel, else a DM to each admin (chat.postMessage to a user ID opens the app's DM).
         self.destinations = (notice_channel,) if notice_channel else tuple(sorted(admins))
         self._clock = clock
@@ -110,18 +114,20 @@ class ModerationReview:
         if not self.destinations:
             log.error(NO_DESTINATION, image.file_id, image.channel_id)
             return False
-        notice = render_notice(image, file_name, self._permalink(image))
+        permalink = self._permalink(image)
         with self._posting:
-            first = self._post_notice(image, notice)
+            first = self._post_notice(image, lambda tr: render_notice(image, file_name, permalink, tr))
         if first is None:
             return False
         self._stores.moderation.set_notice(image.channel_id, image.message_ts, image.file_id, *first)
         return True
 
-    def _post_notice(self, image: HeldImage, notice: Reply) -> tuple[str, str] | None:
-        """Post the notice to each destination, paced: the (channel, ts) of the first one posted, None if none was."""
+    def _post_notice(self, image: HeldImage, render: Callable[[Words], Reply]) -> tuple[str, str] | None:
+        """Post the notice to each destination, paced, in its reader's language (the moderation channel's, or each
+        admin's): the (channel, ts) of the first one posted, None if none was."""
         first: tuple[str, str] | None = None
         for destination in self.destinations:
+            notice = render(self._readers.of_destination(destination))
             self._pacer.wait(destination)
             try:
                 response = self._slack.chat_postMessage(
@@ -172,34 +178,45 @@ class ModerationReview:
             log.warning("ignoring a moderation button press the bot didn't make")
             return Decision()
         allowed = self._permission.may_review(user_id)
+        tr = self._readers.of_user(user_id)  # users.info was asked for may_review: its answer is kept
         if not allowed:
-            return Decision(UNCHECKED if allowed is None else ONLY_ADMINS)
+            return Decision(tr(UNCHECKED if allowed is None else ONLY_ADMINS))
         channel_id, message_ts, file_id = named
         decided = self._stores.moderation.decide(channel_id, message_ts, file_id, decision, user_id)
         if decided is not None:
             self._metrics.count("moderation_decisions", decision=decision)
         image = decided or self._stores.moderation.held(channel_id, message_ts, file_id)
         if image is None:
-            self._update_notice(body, None)
-            return Decision(NO_LONGER_HELD)
-        self._update_notice(body, image)
+            self._update_notice(body, None, user_id)
+            return Decision(tr(NO_LONGER_HELD))
+        self._update_notice(body, image, user_id)
         relabel = None
         if image.decision == "released" and self._stores.queue.relabel(channel_id, message_ts, file_id):
             relabel = (channel_id, message_ts)
         if decided is None and (image.decided_by != user_id or image.decision != decision):
             # A later press: someone else's, or the decider's own other button. A retried press is answered by none.
-            who = "You" if image.decided_by == user_id else f"<@{image.decided_by}>"
-            verdict = VERDICTS[image.decision]
-            return Decision(f"{who} decided on this image already: *{verdict}*.", relabel)
+            verdict = tr(VERDICTS[image.decision])
+            if image.decided_by == user_id:
+                return Decision(tr("You decided on this image already: *%(verdict)s*.", verdict=verdict), relabel)
+            return Decision(
+                tr(
+                    "%(admin)s decided on this image already: *%(verdict)s*.",
+                    admin=f"<@{image.decided_by}>",
+                    verdict=verdict,
+                ),
+                relabel,
+            )
         return Decision(None, relabel)
 
-    def _update_notice(self, body: dict, image: HeldImage | None) -> None:
-        """The pressed notice without its buttons, saying who decided what and when (or that the image is gone)."""
+    def _update_notice(self, body: dict, image: HeldImage | None, user_id: str) -> None:
+        """The pressed notice without its buttons, saying who decided what and when (or that the image is gone); in
+        the language it was sent in: the moderation channel's, or (a DM) the presser's."""
         container = body.get("container") or {}
         channel, ts = container.get("channel_id"), container.get("message_ts")
         if not channel or not ts:
             return
-        notice = render_decided_notice(image, (body.get("message") or {}).get("blocks"))
+        tr = self._readers.of_user(user_id) if str(channel).startswith("D") else self._readers.of_channel(channel)
+        notice = render_decided_notice(image, (body.get("message") or {}).get("blocks"), tr)
         try:
             self._slack.chat_update(channel=channel, ts=ts, text=notice.text, blocks=notice.blocks)
         except (SlackApiError, OSError) as exc:

@@ -7,11 +7,12 @@ import threading
 import time
 from collections.abc import Callable
 
+from bot.i18n import Sentence
 from bot.store import JobQueue
 
 log = logging.getLogger(__name__)
 
-BUSY = "I'm busy right now, so I didn't label this image. Please try again in a few minutes."
+BUSY = Sentence("I'm busy right now, so I didn't label this image. Please try again in a few minutes.")
 WARN_EVERY_SECONDS = 60.0
 
 

@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
 from slack_sdk import WebClient
@@ -14,7 +15,9 @@ from slack_sdk.errors import SlackApiError
 from bot.analysis import Analysis, ImageAnalysis, content_hash
 from bot.download_budget import ByteBudget
 from bot.emoji_tags import EmojiMap
+from bot.i18n import ENGLISH, N_, Sentence, Words
 from bot.images import FramedImage, ImageError, moderation_frames, prepare_for_rekognition
+from bot.label_translation import LabelTranslator
 from bot.metrics import Metrics
 from bot.moderation_review import ModerationReview
 from bot.opt_out import POSTER_OPTED_OUT
@@ -38,7 +41,7 @@ log = logging.getLogger(__name__)
 # not one: the reply waits in the store for a restart with a good token; see bot.slack_api.)
 PERMANENT_POST_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
 MAX_JOB_ATTEMPTS = 3
-GAVE_UP = "I couldn't label this image: labelling it was interrupted three times."
+GAVE_UP = N_("I couldn't label this image: labelling it was interrupted three times.")
 # Downloaded images held at once by all workers together, until each is prepared (or answered from the cache): a
 # worker about to download waits while the others hold this many bytes, so memory follows this, not the worker count
 # (64 workers downloading 4 MB originals at once would hold 250 MB). A file counts as its size from the file object;
@@ -93,6 +96,9 @@ class Pipeline:
     )
     download_budget: ByteBudget = field(default_factory=lambda: ByteBudget(DOWNLOAD_BUDGET_BYTES))
     moderation_frames: int = 1  # LABELBOT_MODERATION_FRAMES: an animation's frames moderation checks, at most
+    translator: LabelTranslator | None = None  # label names the channel's table lacks (None: shown in English)
+    # The language of what goes to one person (the poster's secret warning): bot.readers.Readers.of_user
+    words_for_user: Callable[[str], Words] = lambda user_id: ENGLISH
 
     def settings_for(self, channel_id: str) -> ChannelSettings:
         return self.stores.settings.get_overrides(channel_id).apply_to(self.defaults)
@@ -104,7 +110,7 @@ class Pipeline:
             if job.attempts > MAX_JOB_ATTEMPTS:
                 # Claimed this often only if the process died while working on it: don't crash-loop on one file.
                 log.error("file %s was interrupted %d times; giving up on it", job.file.get("id"), MAX_JOB_ATTEMPTS)
-                result = ImageResult(job.file["id"], _file_name(job.file), error=GAVE_UP)
+                result = ImageResult(job.file["id"], _file_name(job.file), error=Sentence(GAVE_UP))
             else:
                 settings = self.settings_for(job.channel_id)
                 if job.file.get(POSTER_OPTED_OUT):  # moderation only, where it is on
@@ -118,7 +124,7 @@ class Pipeline:
         except Exception:
             log.exception("labelling file %s failed unexpectedly", job.file.get("id"))
             result = ImageResult(
-                job.file["id"], _file_name(job.file), error="Something went wrong labelling this image."
+                job.file["id"], _file_name(job.file), error=Sentence("Something went wrong labelling this image.")
             )
         if (result.labels or result.text) and result.error is None and not result.skipped:
             self.index_labels(job, result)  # before finish_job: a crash in between re-runs the job, re-indexing it
@@ -129,7 +135,8 @@ class Pipeline:
         self.limit_notices.after_job(job.channel_id, limited=result.limited or metrics.text == "limited")
         if result.secrets:
             # After finish_job: a crash re-runs the job, never warns twice.
-            warn_poster(self.slack, job, result.secrets, result.safe_copy, _file_name(job.file))
+            tr = self.words_for_user(job.user_id) if job.user_id else ENGLISH
+            warn_poster(self.slack, job, result.secrets, result.safe_copy, _file_name(job.file), tr)
         posting = time.perf_counter()
         try:
             self.post_reply(job.channel_id, job.message_ts)
@@ -217,8 +224,10 @@ class Pipeline:
                 return ImageResult(
                     file_id,
                     _file_name(file),
-                    error=f"I can't label {str(file['filetype']).upper()} files; JPEG, PNG, HEIC, WebP, AVIF, "
-                    "GIF, BMP and TIFF work.",
+                    error=Sentence(
+                        "I can't label %(filetype)s files; JPEG, PNG, HEIC, WebP, AVIF, GIF, BMP and TIFF work.",
+                        filetype=str(file["filetype"]).upper(),
+                    ),
                 )
             analysis, safe_copy = None, None
             thumbnail = thumbnail_url(file)
@@ -259,12 +268,12 @@ class Pipeline:
         except CallLimitReached:
             return ImageResult(file_id, _file_name(file), limited=True)
         except (DownloadError, ImageError, RekognitionError) as exc:
-            return ImageResult(file_id, _file_name(file), error=str(exc))
+            return ImageResult(file_id, _file_name(file), error=Sentence.of(exc))
         except SlackApiError as exc:
             if token_refused(exc):
                 raise SlackTokenRefused(exc.response.get("error")) from None
             log.warning("files.info for %s failed: %s", file_id, exc.response.get("error"))
-            return ImageResult(file_id, _file_name(file), error="I couldn't look this file up on Slack.")
+            return ImageResult(file_id, _file_name(file), error=Sentence("I couldn't look this file up on Slack."))
 
     def _analyse_download(
         self, url: str, size: int, settings: ChannelSettings, metrics: JobMetrics
@@ -366,7 +375,8 @@ class Pipeline:
             return False
         thread_ts, results, posted_ts = claimed
         settings = self.settings_for(channel_id)
-        reply = render_reply(results, settings, show_where=message_ts)
+        tr = self.translator.reply_words(results, settings) if self.translator is not None else None
+        reply = render_reply(results, settings, show_where=message_ts, tr=tr)
         if reply is None:
             self.stores.replies.mark_replied(channel_id, message_ts, "")
             return True

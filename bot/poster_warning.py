@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.i18n import N_, Words
 from bot.screen_text import secret_warning
 from bot.slack_api import token_refused
 from bot.store import Job
@@ -18,7 +19,7 @@ from bot.store import Job
 log = logging.getLogger(__name__)
 
 # With the poster's safe copy, in the app's DM with them.
-SAFE_COPY_NOTE = (
+SAFE_COPY_NOTE = N_(
     "Here is your image with the secret covered: if you like, delete your message and share this copy instead."
 )
 
@@ -36,14 +37,17 @@ def draw_safe_copy(prepared: bytes, secret_boxes, slots: threading.BoundedSemaph
         return None
 
 
-def warn_poster(slack: WebClient, job: Job, kinds: tuple[str, ...], safe_copy: bytes | None, file_name: str) -> None:
-    """The ephemeral warning, then the safe copy (if it could be drawn) in a DM."""
+def warn_poster(
+    slack: WebClient, job: Job, kinds: tuple[str, ...], safe_copy: bytes | None, file_name: str, tr: Words
+) -> None:
+    """The ephemeral warning, then the safe copy (if it could be drawn) in a DM; both in tr's language (the
+    poster's)."""
     if not job.user_id:
         return
     file_id = job.file.get("id")
     try:
         slack.chat_postEphemeral(
-            channel=job.channel_id, user=job.user_id, thread_ts=job.thread_ts, text=secret_warning(kinds)
+            channel=job.channel_id, user=job.user_id, thread_ts=job.thread_ts, text=secret_warning(kinds, tr)
         )
     except SlackApiError as exc:
         if token_refused(exc):
@@ -52,10 +56,10 @@ def warn_poster(slack: WebClient, job: Job, kinds: tuple[str, ...], safe_copy: b
     except OSError as exc:
         log.warning("warning the poster of file %s failed: %r", file_id, exc)
     if safe_copy is not None:
-        send_safe_copy(slack, job, safe_copy, file_name)
+        send_safe_copy(slack, job, safe_copy, file_name, tr)
 
 
-def send_safe_copy(slack: WebClient, job: Job, safe_copy: bytes, file_name: str) -> None:
+def send_safe_copy(slack: WebClient, job: Job, safe_copy: bytes, file_name: str, tr: Words) -> None:
     """The covered copy, uploaded into the app's DM with the poster (conversations.open needs im:write), with one
     sentence. Refused (a scope missing, the user gone): a log line saying why."""
     file_id = job.file.get("id")
@@ -66,8 +70,8 @@ def send_safe_copy(slack: WebClient, job: Job, safe_copy: bytes, file_name: str)
             channel=dm,
             file=safe_copy,
             filename=f"{stem}-covered.jpg",
-            title=f"{stem} (secret covered)",
-            initial_comment=SAFE_COPY_NOTE,
+            title=tr("%(file)s (secret covered)", file=stem),
+            initial_comment=tr(SAFE_COPY_NOTE),
         )
     except SlackApiError as exc:
         if not token_refused(exc):

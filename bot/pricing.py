@@ -1,9 +1,12 @@
-"""Pure: what a Rekognition call costs, and what a month's usage comes to.
+"""Pure: what a Rekognition call and an Amazon Translate character cost, and what a month's usage comes to.
 
 PRICES_USD is the one price table: Amazon Rekognition Image's list price per call in us-east-1, first pricing tier
 (the first 1 million images a month; DetectLabels, DetectModerationLabels and DetectText are all in its "Group 2"),
 from https://aws.amazon.com/rekognition/pricing/ as found on 2026-11-25. Regions and volume tiers differ: an operator
-sets LABELBOT_PRICE_PER_CALL_USD (one price for every API, or API=price pairs) and that wins."""
+sets LABELBOT_PRICE_PER_CALL_USD (one price for every API, or API=price pairs) and that wins.
+
+Amazon Translate (label names the label table lacks, bot.label_translation) is priced per character sent, at
+TRANSLATE_USD_PER_MILLION_CHARACTERS (TRANSLATE_PRICE_SOURCE says where and when it was found)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,11 @@ from bot.store.protocols import REKOGNITION_APIS, MonthUsage
 
 PRICES_USD = {"DetectLabels": 0.001, "DetectModerationLabels": 0.001, "DetectText": 0.001}
 PRICES_SOURCE = "AWS list price, us-east-1, first tier, 2026-11-25"
+TRANSLATE_USD_PER_MILLION_CHARACTERS = 15.0
+TRANSLATE_PRICE_SOURCE = (
+    "Amazon Translate list price, standard real-time translation, $15.00 per million characters, "
+    "https://aws.amazon.com/translate/pricing/, 2026-12-07"
+)
 
 
 def parse_prices(text: str | None) -> dict[str, float]:
@@ -39,5 +47,12 @@ def _price(value: str) -> float:
 
 
 def month_cost(usage: MonthUsage, prices: dict[str, float]) -> float:
-    """The month's estimated Rekognition cost in USD: its calls by API times each API's price."""
-    return sum(count * prices.get(api, 0.0) for api, count in usage.calls.items())
+    """The month's estimated cost in USD: its Rekognition calls by API times each API's price, and the characters it
+    sent Amazon Translate at its price (translate_cost)."""
+    rekognition = sum(count * prices.get(api, 0.0) for api, count in usage.calls.items())
+    return rekognition + translate_cost(usage.translate_characters)
+
+
+def translate_cost(characters: int) -> float:
+    """What sending these characters to Amazon Translate (TranslateText) costs, in USD."""
+    return characters * TRANSLATE_USD_PER_MILLION_CHARACTERS / 1_000_000

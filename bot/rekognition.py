@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bot.config import ConfigError
+from bot.i18n import N_, Sentence
 from bot.metrics import Metrics
 from bot.moderation import ModerationLabel
 from bot.rate_limit import RateLimiter
@@ -153,16 +154,24 @@ def build_rekognition_client(
 ):
     """Credentials, region and endpoint (AWS_ENDPOINT_URL_REKOGNITION) come from the SDKs' standard chain. The
     timeouts are parameters for tests (a slow Rekognition in well under a second); the bot uses the defaults."""
+    return retrying_client("rekognition", MAX_ATTEMPTS, max_pool_connections, connect_timeout, read_timeout)
+
+
+def retrying_client(
+    service: str, attempts: int, max_pool_connections: int, connect_timeout: float, read_timeout: float
+):
+    """aws_client with botocore's standard retry mode (throttling, 5xx and dropped connections retried with jittered
+    backoff), `attempts` in all, and these timeouts per attempt."""
     from botocore.config import Config as BotoConfig
 
     config = BotoConfig(
         # "total_max_attempts" counts the first call; botocore's "max_attempts" key counts retries only.
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": attempts},
         max_pool_connections=max_pool_connections,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
     )
-    return aws_client("rekognition", config)
+    return aws_client(service, config)
 
 
 class PacedRekognitionApi:
@@ -171,10 +180,10 @@ class PacedRekognitionApi:
     Rekognition's quotas are per API, so each API has its own RateLimiter, shared by all the threads using this
     object; it paces every HTTP attempt (botocore's retries included) by waiting on the client's per-attempt
     `before-sign` event for that operation, so the signature is made after the wait and a long queue never sends a
-    stale one. A subclass builds the request and reads the answer; `doing` ("label") words its failures."""
+    stale one. A subclass builds the request and reads the answer; `busy` and `unreachable` word its failures."""
 
     operation = ""
-    doing = ""
+    busy = unreachable = ""  # sentences marked with N_
 
     def __init__(
         self,
@@ -213,35 +222,25 @@ class PacedRekognitionApi:
             code = exc.response.get("Error", {}).get("Code", "Unknown")
             if code in IMAGE_ERRORS:
                 log.info("Rekognition rejected an image (%s): %s", self.operation, code)
-                raise ImageRejected("Amazon Rekognition couldn't read this image.") from None
+                raise ImageRejected(Sentence("Amazon Rekognition couldn't read this image.")) from None
             if code in ACCESS_ERRORS:
                 self._report_unavailable(code, f"check the credentials and the rekognition:{self.operation} permission")
                 raise self._unavailable() from None
             attempts = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
             log.warning("%s failed after %d attempt(s): %s", self.operation, attempts, code)
-            raise RekognitionBusy(
-                f"I couldn't {self.doing} this image right now: Amazon Rekognition is busy. Please try again later."
-            ) from None
+            raise RekognitionBusy(Sentence(self.busy)) from None
         except BotoCoreError as exc:
             log.warning("%s could not reach Rekognition: %s", self.operation, type(exc).__name__)
-            raise RekognitionBusy(
-                f"I couldn't {self.doing} this image right now: I couldn't reach Amazon Rekognition. "
-                "Please try again later."
-            ) from None
+            raise RekognitionBusy(Sentence(self.unreachable)) from None
         finally:
             self._metrics.observe("stage_seconds", time.perf_counter() - started, stage=self.operation)
 
     def _attempted(self, response=None, caught_exception=None, **_kwargs) -> None:
         """One attempt reached (or tried to reach) Rekognition: ok, throttled or error. Returns None: no say in
         whether botocore retries it."""
-        if caught_exception is not None or response is None:
-            outcome = "error"
-        elif response[0].status_code < 300:
-            outcome = "ok"
-        else:
-            code = response[1].get("Error", {}).get("Code", "")
-            outcome = "throttled" if code in THROTTLING_ERRORS else "error"
-        self._metrics.count("rekognition_calls", api=self.operation, outcome=outcome)
+        self._metrics.count(
+            "rekognition_calls", api=self.operation, outcome=attempt_outcome(response, caught_exception)
+        )
 
     def _sending(self, **_kwargs) -> None:
         self.limiter.sent()
@@ -264,7 +263,9 @@ class PacedRekognitionApi:
     @staticmethod
     def _unavailable() -> RekognitionUnavailable:
         return RekognitionUnavailable(
-            "I can't reach Amazon Rekognition: the bot's AWS access isn't set up. An admin can check the logs."
+            Sentence(
+                "I can't reach Amazon Rekognition: the bot's AWS access isn't set up. An admin can check the logs."
+            )
         )
 
 
@@ -272,7 +273,10 @@ class RekognitionLabeler(PacedRekognitionApi):
     """DetectLabels, paced by LABELBOT_REKOGNITION_TPS."""
 
     operation = "DetectLabels"
-    doing = "label"
+    busy = N_("I couldn't label this image right now: Amazon Rekognition is busy. Please try again later.")
+    unreachable = N_(
+        "I couldn't label this image right now: I couldn't reach Amazon Rekognition. Please try again later."
+    )
 
     def detect_labels(
         self,
@@ -305,7 +309,10 @@ class RekognitionModerator(PacedRekognitionApi):
     like any other: the caller treats an image it couldn't check as not labelled (failing closed), never as safe."""
 
     operation = "DetectModerationLabels"
-    doing = "check"
+    busy = N_("I couldn't check this image right now: Amazon Rekognition is busy. Please try again later.")
+    unreachable = N_(
+        "I couldn't check this image right now: I couldn't reach Amazon Rekognition. Please try again later."
+    )
 
     def detect_moderation_labels(self, image: bytes, min_confidence: float) -> tuple[ModerationLabel, ...]:
         response = self._call(
@@ -327,7 +334,10 @@ class RekognitionTextReader(PacedRekognitionApi):
     the caller keeps the image's labels and replies without its text."""
 
     operation = "DetectText"
-    doing = "read"
+    busy = N_("I couldn't read this image right now: Amazon Rekognition is busy. Please try again later.")
+    unreachable = N_(
+        "I couldn't read this image right now: I couldn't reach Amazon Rekognition. Please try again later."
+    )
 
     def detect_text(self, image: bytes, min_confidence: float) -> tuple[TextDetection, ...]:
         """Every LINE and WORD DetectText found, in its order (the LINEs, then the WORDs), its word filter at
@@ -353,6 +363,16 @@ class RekognitionTextReader(PacedRekognitionApi):
                 )
             )
         return tuple(detections)
+
+
+def attempt_outcome(response, caught_exception, throttling: frozenset[str] = THROTTLING_ERRORS) -> str:
+    """What one attempt came to, from botocore's needs-retry event (the HTTP response and parsed answer, or the
+    exception): "ok", "throttled" (an error code in `throttling`) or "error"."""
+    if caught_exception is not None or response is None:
+        return "error"
+    if response[0].status_code < 300:
+        return "ok"
+    return "throttled" if response[1].get("Error", {}).get("Code", "") in throttling else "error"
 
 
 def _instance(item: dict) -> Instance:

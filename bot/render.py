@@ -129,7 +129,7 @@ def has_boxes(result: ImageResult, settings: ChannelSettings) -> bool:
 
 def describe_result(result: ImageResult, settings: ChannelSettings, tr: Words) -> str:
     if result.error is not None:
-        return tr.stored(result.error)  # a reason stored in English: in the catalogue, it is said in tr's language
+        return tr.said(result.error)  # a reason kept from when it happened, said in tr's language
     if result.held:
         return tr(HELD_LINE)
     shown = shown_labels(result, settings)
@@ -139,14 +139,15 @@ def describe_result(result: ImageResult, settings: ChannelSettings, tr: Words) -
 
 
 def render_reply(
-    results: list[ImageResult], settings: ChannelSettings, *, show_where: str | None = None
+    results: list[ImageResult], settings: ChannelSettings, *, show_where: str | None = None, tr: Words | None = None
 ) -> Reply | None:
     """One reply for all the images of a message, in the order they were posted; None if none was an image.
-    show_where: the message's ts, for a Show where button where a label shown has boxes."""
+    show_where: the message's ts, for a Show where button where a label shown has boxes. tr: the channel's Words
+    (settings.language's), with the label names its table lacks where they were found (bot.label_translation)."""
     results = [r for r in results if not r.skipped and not r.limited]
     if not results:
         return None
-    tr = words_for(settings.language)
+    tr = tr if tr is not None else words_for(settings.language)
     if len(results) == 1 or (results[0].error is not None and len({r.error for r in results}) == 1):
         lines = [describe_result(results[0], settings, tr)]  # one image, or one reason for all (e.g. busy): one line
         texts = [results[0].text]
@@ -200,7 +201,7 @@ def _image_sections(lines: list[str], texts: list[str], room: int, tr: Words) ->
         for line, text in zip(lines, texts, strict=True):
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": clip(line, MAX_SECTION_TEXT)}})
             if text:
-                blocks.append(text_block(text))
+                blocks.append(text_block(text, tr=tr))
         return blocks
     if len(lines) <= room:
         packed, left_out = [clip(line, MAX_SECTION_TEXT) for line in lines], 0

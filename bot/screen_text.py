@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.i18n import ENGLISH, N_, Words
 from bot.mrkdwn import escape
 
 
@@ -56,7 +57,7 @@ def wants_text(mode: str, label_names: tuple[str, ...] | list[str], text_labels:
 
 # ---- what is repeated: confident lines in reading order, secrets hidden ------------------------------------------
 
-HIDDEN = "[hidden]"
+HIDDEN = N_("[hidden]")
 TEXT_LINE_LIMIT = 300  # characters of text in the reply, an ellipsis marking a cut
 LINE_SEPARATOR = " · "
 MAX_INDEXED_WORDS = 100  # distinct words of an image's text in the tag index: DetectText returns up to 100 words
@@ -65,17 +66,17 @@ MAX_INDEXED_WORDS = 100  # distinct words of an image's text in the tag index: D
 # shape only the value goes. Checked on each line and on the joined text (OCR may split a line), before anything
 # is kept, logged or posted (a `password:` ending one line and its value the next: the line separator between).
 SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("a private key", re.compile(r"-{2,}\s*BEGIN\b[A-Z0-9 ]*PRIVATE\s+KEY\s*-{2,}", re.IGNORECASE)),
-    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{8,}|\bxapp-[A-Za-z0-9-]{8,}")),
-    ("a Slack webhook URL", re.compile(r"https?://hooks\.slack\.com/\S+", re.IGNORECASE)),
-    ("an AWS access key", re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),
-    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")),
-    ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*)?")),
-    ("a Stripe key", re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("a password in a URL", re.compile(r"(?<=://)[^\s:/@]+:[^\s@/]+(?=@)")),
+    (N_("a private key"), re.compile(r"-{2,}\s*BEGIN\b[A-Z0-9 ]*PRIVATE\s+KEY\s*-{2,}", re.IGNORECASE)),
+    (N_("a Slack token"), re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{8,}|\bxapp-[A-Za-z0-9-]{8,}")),
+    (N_("a Slack webhook URL"), re.compile(r"https?://hooks\.slack\.com/\S+", re.IGNORECASE)),
+    (N_("an AWS access key"), re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),
+    (N_("a GitHub token"), re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")),
+    (N_("a JSON Web Token"), re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*)?")),
+    (N_("a Stripe key"), re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}")),
+    (N_("a Google API key"), re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    (N_("a password in a URL"), re.compile(r"(?<=://)[^\s:/@]+:[^\s@/]+(?=@)")),
     (
-        "a password or secret",
+        N_("a password or secret"),
         re.compile(
             r"(?<![A-Za-z])(?:password|passwd|pwd|pass|secret|api[_-]?key|access[_-]?key|token|client[_-]?secret)"
             r"(?:[_-]?[a-z]+)?\s*[:=]\s*(?:·\s*)?\"?(?P<value>[^\s\"']{4,})",
@@ -163,13 +164,16 @@ def _hide(match: re.Match[str]) -> str:
     return HIDDEN
 
 
-def secret_warning(kinds: tuple[str, ...]) -> str:
-    """The poster's one ephemeral message: the kinds found, never a value."""
-    named = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " and " + kinds[-1]
-    them = "it" if len(kinds) == 1 else "them"
-    return (
-        f":warning: This screenshot seems to show {named}; consider rotating {them}. "
-        f"I replaced {them} with {HIDDEN} in my reply and the search index, and kept no copy."
+def secret_warning(kinds: tuple[str, ...], tr: Words = ENGLISH) -> str:
+    """The poster's one ephemeral message, in tr's language: the kinds found, never a value."""
+    return tr.plural(
+        ":warning: This screenshot seems to show %(kinds)s; consider rotating it. I replaced it with %(hidden)s in "
+        "my reply and the search index, and kept no copy.",
+        ":warning: This screenshot seems to show %(kinds)s; consider rotating them. I replaced them with %(hidden)s "
+        "in my reply and the search index, and kept no copy.",
+        len(kinds),
+        kinds=tr.and_join(tr(kind) for kind in kinds),
+        hidden=tr(HIDDEN),
     )
 
 
@@ -187,9 +191,12 @@ def clip_text(text: str, limit: int = TEXT_LINE_LIMIT) -> str:
     return cut.rstrip(" ·") + "…"
 
 
-def text_block(text: str, limit: int = TEXT_LINE_LIMIT) -> dict:
+def text_block(text: str, limit: int = TEXT_LINE_LIMIT, tr: Words = ENGLISH) -> dict:
     """The reply's text line as a context block that Slack shows literally: in inline code (no bold, link or emoji
-    of the screenshot's), &<> escaped (no <!channel> or <@U…>), and verbatim (Slack links no URL or name itself)."""
+    of the screenshot's), &<> escaped (no <!channel> or <@U…>), and verbatim (Slack links no URL or name itself).
+    A hidden secret's mark is in tr's language."""
+    if tr is not ENGLISH:
+        text = text.replace(HIDDEN, tr(HIDDEN))
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text_mrkdwn(text, limit), "verbatim": True}]}
 
 

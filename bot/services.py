@@ -1,4 +1,5 @@
-"""Build the services from a Config: the stores, Slack client, downloader, Rekognition, pipeline and workers."""
+"""Build the services from a Config: the stores, Slack client, downloader, Rekognition, Amazon Translate (label
+names), pipeline and workers."""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ from slack_sdk.errors import SlackApiError
 from bot.config import Config, ConfigError
 from bot.conversations import ModerationChannelCheck
 from bot.emoji_tags import EmojiMap
-from bot.i18n import Words, words_for
 from bot.jobs import InvocationWork, Work, WorkerPool
 from bot.metrics import Metrics, PrometheusMetrics, StoreGauges
 from bot.moderation_review import ModerationReview
 from bot.overload import QueueGate
-from bot.people import People, Person
+from bot.people import People
 from bot.permissions import SettingsPermission
+from bot.readers import Readers
 from bot.settings import ChannelSettings
 from bot.show_where import ShowWhere
 from bot.slack_api import BoundedRateLimitRetryHandler, GuardedWebClient, build_web_client
@@ -52,6 +53,7 @@ class Services:
     defaults: ChannelSettings
     permission: SettingsPermission
     people: People  # what Slack says of a user: admin or not, their language
+    readers: Readers  # which language a message is in: its channel's, or its one reader's
     review: ModerationReview  # held images: their record, the admins' notices, the decisions on them
     emoji_map: EmojiMap
     search: TagSearch
@@ -91,11 +93,6 @@ class Services:
     def settings_for(self, channel_id: str) -> ChannelSettings:
         """The channel's overrides over the workspace defaults."""
         return self.stores.settings.get_overrides(channel_id).apply_to(self.defaults)
-
-    def words_for_person(self, person: Person | None) -> Words:
-        """What goes to one person: in their Slack's language where labelbot speaks it, else the workspace's (also
-        when Slack couldn't say: None)."""
-        return words_for((person.language if person is not None else None) or self.config.language)
 
 
 def build_slack_client(config: Config, metrics: Metrics | None = None) -> GuardedWebClient:
@@ -182,9 +179,20 @@ def build_services(
     )
     emoji_map = EmojiMap.load(config.emoji_map_path)
     people = People(quick_slack)
+    readers = Readers(
+        people,
+        lambda channel_id: stores.settings.get_overrides(channel_id).apply_to(defaults).language,
+        config.language,
+    )
     permission = SettingsPermission(config.admins, people)
     review = ModerationReview(
-        stores, slack, permission, notice_channel=config.moderation_channel, admins=config.admins, metrics=metrics
+        stores,
+        slack,
+        permission,
+        readers,
+        notice_channel=config.moderation_channel,
+        admins=config.admins,
+        metrics=metrics,
     )
     pipeline: Pipeline | None = None
     pool: Work
@@ -192,7 +200,7 @@ def build_services(
         pool = labelling
     else:
         pipeline, pool = _build_labelling(
-            config, stores, slack, search, defaults, emoji_map, review, rekognition_client, metrics
+            config, stores, slack, search, defaults, emoji_map, review, readers, rekognition_client, metrics
         )
     stop_when_token_refused(slack, pool, stores.queue)
     return Services(
@@ -204,6 +212,7 @@ def build_services(
         defaults=defaults,
         permission=permission,
         people=people,
+        readers=readers,
         review=review,
         emoji_map=emoji_map,
         search=search,
@@ -213,6 +222,7 @@ def build_services(
             slack,
             SlackFileDownloader(config.bot_token, config.slack_api_url, config.max_download_bytes, pool_size=2),
             lambda channel_id: stores.settings.get_overrides(channel_id).apply_to(defaults),
+            readers.of_user,
         ),
         queue_gate=QueueGate(stores.queue, config.max_queue),
         metrics=metrics,
@@ -273,11 +283,13 @@ def _build_labelling(
     defaults: ChannelSettings,
     emoji_map: EmojiMap,
     review: ModerationReview,
+    readers: Readers,
     rekognition_client,
     metrics: Metrics,
 ) -> tuple[Pipeline, Work]:
     """The pipeline, and who runs it: worker threads, or on AWS Lambda the invocation after each ack."""
     from bot.analysis import ImageAnalysis
+    from bot.label_translation import LabelTranslator, build_translate_client
     from bot.pipeline import Pipeline
     from bot.reactions import ReactionQueue
 
@@ -295,10 +307,24 @@ def _build_labelling(
         reactions=ReactionQueue(slack, emoji_map_origin=emoji_map.origin, background=not config.on_lambda),
         review=review,
         limit_notices=CallLimitNotices(
-            stores.usage, slack, count, config.admins, fallback_channel=config.moderation_channel
+            stores.usage,
+            slack,
+            count,
+            config.admins,
+            fallback_channel=config.moderation_channel,
+            words_for=readers.of_destination,
         ),
         metrics=metrics,
         moderation_frames=config.moderation_frames,
+        translator=LabelTranslator(
+            stores.translations,
+            usage=stores.usage,
+            metrics=metrics,
+            enabled=config.translate,
+            tps=config.translate_tps_per_process,
+            client_factory=lambda: build_translate_client(config.workers),
+        ),
+        words_for_user=readers.of_user,
     )
     upkeep = Upkeep(stores, slack, config.retention_days, search=search, review=review)
     if config.on_lambda:

@@ -324,8 +324,3 @@ def _describe_notices(notices: ModerationNotices, tr: Words) -> str:
         "• moderation notices: nowhere yet, so moderation can't be turned on (it needs LABELBOT_MODERATION_CHANNEL "
         "or LABELBOT_ADMINS)"
     )
-
-
-def format_percent(value: float) -> str:
-    """99.2%, 90%: as English writes it (bot.i18n's Words.percent; the modules not yet translated call this)."""
-    return ENGLISH.percent(value)

@@ -9,6 +9,8 @@ from urllib.parse import urljoin, urlsplit
 import urllib3
 from urllib3.util import parse_url
 
+from bot.i18n import Sentence
+
 log = logging.getLogger(__name__)
 
 SLACK_HOST_SUFFIXES = (".slack.com", ".slack-edge.com")
@@ -80,14 +82,14 @@ class SlackFileDownloader:
 
     def download(self, url: str) -> bytes:
         if not self.is_slack_url(url):
-            raise DownloadError("This file isn't hosted on Slack, so I didn't download it.")
+            raise DownloadError(Sentence("This file isn't hosted on Slack, so I didn't download it."))
         for _ in range(MAX_REDIRECTS + 1):
             headers = {"Authorization": f"Bearer {self._token}"} if self.is_slack_url(url) else {}
             try:
                 response = self._http.request("GET", url, headers=headers, redirect=False, preload_content=False)
             except urllib3.exceptions.HTTPError as exc:
                 log.warning("download from %s failed: %s", _host_for_log(url), type(exc).__name__)
-                raise DownloadError("I couldn't download this file from Slack right now.") from None
+                raise DownloadError(Sentence("I couldn't download this file from Slack right now.")) from None
             complete = False
             try:
                 if response.status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
@@ -95,7 +97,9 @@ class SlackFileDownloader:
                         url = urljoin(url, response.headers["Location"])
                     except ValueError:
                         log.warning("download from %s redirected to a malformed URL", _host_for_log(url))
-                        raise DownloadError("Slack redirected this download somewhere I can't follow.") from None
+                        raise DownloadError(
+                            Sentence("Slack redirected this download somewhere I can't follow.")
+                        ) from None
                     continue
                 body = self._read_body(response, time.monotonic() + self.deadline_seconds)
                 complete = True
@@ -106,13 +110,15 @@ class SlackFileDownloader:
                     # on a kept-alive connection.
                     response.close()
                 response.release_conn()
-        raise DownloadError("Slack redirected this download too many times.")
+        raise DownloadError(Sentence("Slack redirected this download too many times."))
 
     def _read_body(self, response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
         if response.status == 404:
-            raise DownloadError("This file is no longer on Slack.")
+            raise DownloadError(Sentence("This file is no longer on Slack."))
         if response.status != 200:
-            raise DownloadError(f"Slack answered HTTP {response.status} when I downloaded this file.")
+            raise DownloadError(
+                Sentence("Slack answered HTTP %(status)s when I downloaded this file.", status=response.status)
+            )
         if response.headers.get("Content-Type", "").lower().startswith("text/html"):
             raise self._sign_in_page()
         declared = response.headers.get("Content-Length")
@@ -128,16 +134,22 @@ class SlackFileDownloader:
                     raise self._too_large()
                 if time.monotonic() > deadline:
                     log.warning("download gave up after %g s with %d bytes", self.deadline_seconds, len(body))
-                    raise DownloadError("The download from Slack was too slow; I gave up on this file.")
+                    raise DownloadError(Sentence("The download from Slack was too slow; I gave up on this file."))
         except urllib3.exceptions.HTTPError as exc:
             log.warning("download interrupted after %d bytes: %s", len(body), type(exc).__name__)
-            raise DownloadError("The download from Slack was cut off; I couldn't read the whole file.") from None
+            raise DownloadError(
+                Sentence("The download from Slack was cut off; I couldn't read the whole file.")
+            ) from None
         if _looks_like_html(body):
             raise self._sign_in_page()
         return bytes(body)
 
     def _too_large(self) -> FileTooLarge:
-        return FileTooLarge(f"This file is over {self.max_bytes // (1024 * 1024)} MB, more than I download.")
+        return FileTooLarge(
+            Sentence(
+                "This file is over %(megabytes)s MB, more than I download.", megabytes=self.max_bytes // (1024 * 1024)
+            )
+        )
 
     @staticmethod
     def _sign_in_page() -> MissingFilesReadScope:
@@ -146,8 +158,10 @@ class SlackFileDownloader:
             "Add it under OAuth & Permissions and reinstall the app."
         )
         return MissingFilesReadScope(
-            "I can't open files in this workspace yet: the app is missing the `files:read` scope. "
-            "An admin can add it and reinstall the app."
+            Sentence(
+                "I can't open files in this workspace yet: the app is missing the `files:read` scope. "
+                "An admin can add it and reinstall the app."
+            )
         )
 
 

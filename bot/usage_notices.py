@@ -15,34 +15,43 @@ from collections.abc import Callable, Collection
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.i18n import ENGLISH, Words
 from bot.store import UsageCounters
 from bot.usage import CallCounter, usage_month
+from bot.usage_report import month_name
 
 log = logging.getLogger(__name__)
 
 ADMIN_MARKS = (80, 100)  # percent of the limit at which the admins are told
 
 
-def limit_reached_line(limit: int) -> str:
-    return (
-        f"labelbot reached this month's limit of {limit:,} Rekognition calls, so I'm not labelling new images here "
+def limit_reached_line(limit: int, tr: Words = ENGLISH) -> str:
+    return tr(
+        "labelbot reached this month's limit of %(limit)s Rekognition calls, so I'm not labelling new images here "
         "until next month (images I've seen before are still answered). An admin can raise "
-        "LABELBOT_MONTHLY_CALL_LIMIT."
+        "LABELBOT_MONTHLY_CALL_LIMIT.",
+        limit=tr.number(limit),
     )
 
 
-def admin_line(mark: int, total: int, limit: int, month: str) -> str:
+def admin_line(mark: int, total: int, limit: int, month: str, tr: Words = ENGLISH) -> str:
     if mark >= 100:
-        return (
-            f"labelbot reached its limit of {limit:,} Rekognition calls for {month} (UTC): new images aren't labelled "
+        return tr(
+            "labelbot reached its limit of %(limit)s Rekognition calls for %(month)s (UTC): new images aren't labelled "
             "until next month; images seen before are still answered from the cache. Raise "
             "LABELBOT_MONTHLY_CALL_LIMIT (MonthlyCallLimit on AWS) and restart to go on. `/labels usage` shows where "
-            "the calls went."
+            "the calls went.",
+            limit=tr.number(limit),
+            month=month_name(month, tr),
         )
-    return (
-        f"labelbot has used {total:,} of its {limit:,} Rekognition calls for {month} (UTC), {mark} % of "
+    return tr(
+        "labelbot has used %(total)s of its %(limit)s Rekognition calls for %(month)s (UTC), %(share)s of "
         "LABELBOT_MONTHLY_CALL_LIMIT. Past the limit, new images aren't labelled until next month. `/labels usage` "
-        "shows where the calls went."
+        "shows where the calls went.",
+        total=tr.number(total),
+        limit=tr.number(limit),
+        month=month_name(month, tr),
+        share=tr.percent(mark),
     )
 
 
@@ -55,14 +64,17 @@ class CallLimitNotices:
         admins: Collection[str],
         *,
         fallback_channel: str | None = None,
+        words_for: Callable[[str], Words] = lambda destination: ENGLISH,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """admins: who gets the DMs; without any, fallback_channel (LABELBOT_MODERATION_CHANNEL) gets them, and
-        without that they are WARNING lines in the log."""
+        without that they are WARNING lines in the log. words_for: the language of a destination (a channel's, an
+        admin's)."""
         self._usage = usage
         self._slack = slack
         self._counter = counter
         self._admin_destinations = tuple(sorted(admins)) or ((fallback_channel,) if fallback_channel else ())
+        self._words_for = words_for
         self._clock = clock
         self._settled: set[tuple[str, str]] = set()  # (month, notice) claimed already, here or elsewhere
 
@@ -75,11 +87,12 @@ class CallLimitNotices:
         month = usage_month(now)
         try:
             if limited and self._claim(month, f"limit:{channel_id}:{time.strftime('%F', time.gmtime(now))}"):
-                self._post(channel_id, limit_reached_line(limit), "the channel's limit notice")
+                line = limit_reached_line(limit, self._words_for(channel_id))
+                self._post(channel_id, line, "the channel's limit notice")
             total = self._counter.month_total(month)
             for mark in ADMIN_MARKS:
                 if total * 100 >= limit * mark and self._claim(month, f"admins:{mark}"):
-                    self._tell_admins(admin_line(mark, total, limit, month), mark)
+                    self._tell_admins(lambda tr: admin_line(mark, total, limit, month, tr), mark)  # noqa: B023
         except Exception:
             log.exception("sending the monthly limit's notices failed")
 
@@ -94,12 +107,13 @@ class CallLimitNotices:
         self._settled.add((month, notice))
         return claimed
 
-    def _tell_admins(self, text: str, mark: int) -> None:
+    def _tell_admins(self, line: Callable[[Words], str], mark: int) -> None:
+        """line(tr): the notice in a destination's language."""
         log.warning("Rekognition calls this month reached %d %% of LABELBOT_MONTHLY_CALL_LIMIT", mark)
         if not self._admin_destinations:
-            log.warning("no LABELBOT_ADMINS to tell: %s", text)
+            log.warning("no LABELBOT_ADMINS to tell: %s", line(ENGLISH))
         for destination in self._admin_destinations:
-            self._post(destination, text, f"the admins' {mark} % notice")
+            self._post(destination, line(self._words_for(destination)), f"the admins' {mark} % notice")
 
     def _post(self, channel: str, text: str, what: str) -> None:
         try:

@@ -1,5 +1,6 @@
 """Pure: the /labels usage answer: this calendar month (UTC) and last month side by side, the Rekognition calls per
-API with the cache's hits, the estimated cost, and the busiest channels."""
+API with the cache's hits, Amazon Translate's calls and characters (where either month has some), the estimated cost,
+and the busiest channels."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import unicodedata
 
 from bot.i18n import ENGLISH, N_, Words
-from bot.pricing import PRICES_SOURCE, month_cost
+from bot.pricing import PRICES_SOURCE, TRANSLATE_PRICE_SOURCE, TRANSLATE_USD_PER_MILLION_CHARACTERS, month_cost
 from bot.store.protocols import REKOGNITION_APIS, MonthUsage
 
 # The table's rows: (indent, name, MonthUsage.images key).
@@ -48,6 +49,12 @@ def describe_usage(
     calls = tr("Rekognition calls (whole workspace)") if channel_id else tr("Rekognition calls")
     rows.append((calls, f"{this.total_calls:,}", f"{last.total_calls:,}"))
     rows += [(f"  {api}", f"{this.calls[api]:,}", f"{last.calls[api]:,}") for api in REKOGNITION_APIS]
+    translated = bool(this.translate_calls or last.translate_calls)
+    if translated:  # label names the label table lacks (bot.label_translation); not in the Rekognition limit
+        calls = tr("Amazon Translate calls (whole workspace)") if channel_id else tr("Amazon Translate calls")
+        rows.append((calls, f"{this.translate_calls:,}", f"{last.translate_calls:,}"))
+        characters = "  " + tr("characters sent")
+        rows.append((characters, f"{this.translate_characters:,}", f"{last.translate_characters:,}"))
     cost = tr("estimated cost (whole workspace)") if channel_id else tr("estimated cost")
     rows.append((cost, f"${month_cost(this, prices):,.2f}", f"${month_cost(last, prices):,.2f}"))
     widths = [max(display_width(row[column]) for row in rows) for column in range(3)]
@@ -72,6 +79,14 @@ def describe_usage(
             source=PRICES_SOURCE,
         )
     )
+    if translated:
+        lines.append(
+            tr(
+                "_Amazon Translate at $%(price)s per million characters sent (%(source)s)._",
+                price=f"{TRANSLATE_USD_PER_MILLION_CHARACTERS:.2f}",
+                source=TRANSLATE_PRICE_SOURCE,
+            )
+        )
     return "\n".join(lines)
 
 

@@ -2,18 +2,23 @@
 boxes it answered in, out: a JPEG with a box per label instance, each captioned with its label and confidence in the
 label's own colour, the text lines read outlined in a quieter style, and the lines that held a secret covered (filled
 solid, with a margin: nothing of them is left to read back). Sized for Slack: long side at most MAX_SIDE, so
-captions and lines are scaled for the picture people see. The poster's safe copy (covered_copy) is the same image with
-only the secret lines covered."""
+captions and lines are scaled for the picture people see. Captions are in the channel's language (`tr`), set in Noto
+Sans JP (kanji, kana, full-width forms and Latin) from the pylopdf-fonts-jp package, opened at the first caption drawn,
+not at import. The poster's safe copy (covered_copy) is the same image with only the secret lines covered."""
 
 from __future__ import annotations
 
+import functools
 import io
+import logging
 from collections.abc import Sequence
-from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from bot.i18n import ENGLISH, Words
 from bot.render import Label
+
+log = logging.getLogger(__name__)
 
 MAX_SIDE = 2048  # px, the picture's long side (Slack shows less; Rekognition's own limit is larger)
 JPEG_QUALITY = 85
@@ -39,15 +44,20 @@ Box = tuple[float, float, float, float]  # left, top, width, height as ratios of
 
 
 def draw_where(
-    prepared: bytes, labels: Sequence[Label], text_boxes: Sequence[Box] = (), secret_boxes: Sequence[Box] = ()
+    prepared: bytes,
+    labels: Sequence[Label],
+    text_boxes: Sequence[Box] = (),
+    secret_boxes: Sequence[Box] = (),
+    *,
+    tr: Words = ENGLISH,
 ) -> bytes:
-    """The picture: `prepared` (upright already; an EXIF orientation still in it is applied) with the boxes; the text
-    lines in secret_boxes (some of text_boxes) are covered, not outlined."""
+    """The picture: `prepared` (upright already; an EXIF orientation still in it is applied) with the boxes, each
+    captioned in `tr`'s language; the text lines in secret_boxes (some of text_boxes) are covered, not outlined."""
     image = _open(prepared)
     width, height = image.size
     scale = max(width, height) / 1000
     line = max(2, round(3 * scale))
-    font = _font(max(12, round(22 * scale)))
+    font = caption_font(max(12, round(22 * scale)))
     draw = ImageDraw.Draw(image)
     covered = set(secret_boxes)
     for box in text_boxes:
@@ -61,10 +71,16 @@ def draw_where(
                 (instance.left, instance.top, instance.width, instance.height), width, height
             )
             draw.rectangle((left, top, right, bottom), outline=colour, width=line)
-            _caption(draw, f"{label.name} {instance.confidence:.0f}%", (left, top), colour, font, width, height)
+            text = caption_text(label.name, instance.confidence, tr)
+            _caption(draw, text, (left, top), colour, font, width, height)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=False)
     return out.getvalue()
+
+
+def caption_text(name: str, confidence: float, tr: Words = ENGLISH) -> str:
+    """A box's caption: the label's name in tr's language and the instance's confidence, whole: Cat 99%, 猫 99%."""
+    return f"{tr.label(name)} {tr.percent(round(confidence))}"
 
 
 def covered_copy(prepared: bytes, secret_boxes: Sequence[Box]) -> bytes:
@@ -124,6 +140,28 @@ def _caption(draw: ImageDraw.ImageDraw, text: str, at: tuple[int, int], colour, 
     draw.text((left + pad - x0, top + pad - y0), text, fill=ink, font=font)
 
 
-@lru_cache(maxsize=16)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
+@functools.lru_cache(maxsize=16)
+def caption_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The captions' font at `size` px, opened once per size: Noto Sans JP, else (its package missing) Pillow's own
+    Latin font, whose missing glyphs show as boxes."""
+    path = _caption_font_file()
+    return ImageFont.load_default(size=size) if path is None else ImageFont.truetype(path, size)
+
+
+@functools.cache
+def _caption_font_file() -> str | None:
+    """Noto Sans JP's file in the installed pylopdf-fonts-jp package (its sans_path()), checked by opening it once;
+    None, with one warning a process, if it is missing or unreadable."""
+    try:
+        from pylopdf_fonts_jp import sans_path
+
+        path = str(sans_path())
+        ImageFont.truetype(path, 12)
+    except (ImportError, OSError) as exc:
+        log.warning(
+            "Show where captions fall back to Pillow's Latin font (Japanese shows as boxes): the pylopdf-fonts-jp "
+            "package's Noto Sans JP could not be opened: %s",
+            exc,
+        )
+        return None
+    return path

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 source scripts/venv.sh dev
 babel=(.venv/bin/pybabel -q)
 if [ "${1:-}" != "compile" ]; then
-    "${babel[@]}" extract --no-default-keywords -k tr -k plural:1,2 -k N_ --sort-by-file --no-wrap \
+    "${babel[@]}" extract --no-default-keywords -k tr -k plural:1,2 -k N_ -k Sentence --sort-by-file --no-wrap \
         --project labelbot --copyright-holder "labelbot's authors" -o bot/locales/labelbot.pot bot
     "${babel[@]}" update --no-wrap --ignore-obsolete -i bot/locales/labelbot.pot -d bot/locales -D labelbot
 fi

@@ -23,6 +23,7 @@ from tests.fakes.dynamodb import LocalDynamoDB
 from tests.fakes.rekognition import FakeRekognition
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_rate_limits import SlackRateLimits, early_retries
+from tests.fakes.translate import FakeTranslate
 from tests.harness import RunningBot, serve_bot, serve_bot_on_lambda
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -50,6 +51,13 @@ def fake_slack(request) -> Iterator[FakeSlack]:
 @pytest.fixture
 def fake_rekognition() -> Iterator[FakeRekognition]:
     fake = FakeRekognition()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def fake_translate() -> Iterator[FakeTranslate]:
+    fake = FakeTranslate()
     yield fake
     fake.close()
 
@@ -101,8 +109,9 @@ class Clock:
 
 
 @pytest.fixture
-def aws_env(monkeypatch, fake_rekognition, tmp_path_factory) -> FakeRekognition:
-    """boto3's standard chain, pointed at the loopback Rekognition; nothing reaches a real AWS host. The config
+def aws_env(monkeypatch, fake_rekognition, fake_translate, tmp_path_factory) -> FakeRekognition:
+    """boto3's standard chain, pointed at the loopback Rekognition (and Amazon Translate: the fake_translate fixture);
+    nothing reaches a real AWS host. The config
     files are the same (absent) ones for every test, so the tests' bots share the process's AWS session as a bot's
     clients do (bot.rekognition.aws_session; the endpoints are read at each client)."""
     tmp_path = tmp_path_factory.getbasetemp()
@@ -112,6 +121,7 @@ def aws_env(monkeypatch, fake_rekognition, tmp_path_factory) -> FakeRekognition:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-aws-secret-key-0123456789")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ENDPOINT_URL_REKOGNITION", fake_rekognition.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_TRANSLATE", fake_translate.url)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

@@ -131,7 +131,7 @@ def test_settings_are_read_from_dot_env_in_the_working_directory(process_env, tm
     assert "LABELBOT_WORKERS must be a whole number" in result.stderr
 
 
-def test_label_tries_the_aws_side_on_a_local_file(process_env, tmp_path):
+def test_label_tries_the_aws_side_on_a_local_file(process_env, aws_env, fake_translate, tmp_path):
     result = run_bot(["label", str(FIXTURES / "cat.jpg")], process_env, tmp_path)
     assert (result.returncode, result.stdout) == (
         0,
@@ -141,8 +141,10 @@ def test_label_tries_the_aws_side_on_a_local_file(process_env, tmp_path):
     narrow = run_bot(["label", str(FIXTURES / "cat.jpg"), "--threshold", "96", "--max", "3"], process_env, tmp_path)
     assert narrow.stdout == "Cat 99.2% · Kitten 96.4%\n"
 
+    aws_env.labels = [*aws_env.labels, {"Name": "Widget", "Confidence": 85.0, "Parents": []}]  # in no label table
     japanese = run_bot(["label", str(FIXTURES / "cat.jpg"), "--language", "ja"], process_env, tmp_path)
-    assert japanese.stdout == "猫 99.2% · 子猫 96.4% · ひげ 80.1%\n"
+    assert japanese.stdout == "猫 99.2% · 子猫 96.4% · ウィジェット 85.0% · ひげ 80.1%\n"
+    assert fake_translate.texts() == ["Widget"]  # Amazon Translate, for the name the table lacks
 
 
 def test_label_with_moderation_prints_what_the_bot_would_act_on(process_env, aws_env, tmp_path):

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from bot.home import HomeChannel, build_home_view, short_reason
+from bot.i18n import Sentence, words_for
 from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides, ChannelSettings
 from bot.store import HeldImage, LabellingError, LabellingSummary, Stores
@@ -49,7 +50,7 @@ def assert_valid_home_view(view: dict) -> None:
         elif block["type"] == "context":
             assert 0 < len(block["elements"]) <= 10
             assert all(0 < len(e["text"]) <= 2000 for e in block["elements"])
-    assert len(json.dumps(view)) < 250_000
+    assert len(json.dumps(view, ensure_ascii=False).encode()) < 250_000
 
 
 def view_text(view: dict) -> str:
@@ -94,6 +95,34 @@ def test_the_view_shows_channels_settings_counts_top_labels_and_problems():
     assert "<#C0002|design> · *off* · threshold 90% · max 3 · tags on · only Dog, Cat" in text
     assert "<!date^1700000000^{date_short_pretty} {time}|2023-11-14 22:13 UTC> · <#C0001> · *broken.jpg*" in text
     assert "This image looks damaged." in text
+
+
+def test_the_view_in_japanese_says_every_line_and_the_stored_reasons_in_japanese_within_block_kit_limits():
+    channels = [HomeChannel(f"C{i:05d}", f"チーム-{i:04d}-" + "名" * 60, DEFAULTS) for i in range(1000)]
+    damaged = Sentence("This image looks damaged or incomplete, so I couldn't read it.")
+    too_big = Sentence("This file is over %(megabytes)s MB, more than I download.", megabytes=50)
+    errors = (
+        LabellingError(1_700_000_000.0, "C00001", "a.jpg", damaged),
+        LabellingError(1_700_000_000.0, "C00002", "b.jpg", too_big),
+        LabellingError(1_700_000_000.0, "C00003", "c.jpg", "an old reason, stored as English text"),
+    )
+    summary = LabellingSummary(1200, 3, (("Cat", 1000), ("Whiteboard", 12)), errors)
+    held = [HeldImage("C00001", "1700000000.000100", "F1", "UPOSTER", "k", (("Violence", 91.0),), 1_700_000_000.0)]
+
+    view = build_home_view(
+        channels, summary, DEFAULTS, held=held, reviewer=True, tr=words_for("ja"), now=1_700_000_100.0
+    )
+
+    assert_valid_home_view(view)  # Slack counts characters, as len() does: a Japanese line fits as an English one
+    text = view_text(view)
+    assert "参加しているパブリックチャンネル（1,000）" in text and "…ほか" in text
+    assert "*ラベルを付けた画像*\n1,200" in text and "*よく付いたラベル:* 猫 (1,000) · ホワイトボード (12)" in text
+    assert "*a.jpg* — この画像は破損しているか不完全なため、読み込めませんでした。" in text
+    assert "*b.jpg* — このファイルは 50 MB を超えているため、ダウンロードしません。" in text
+    assert "*c.jpg* — an old reason, stored as English text" in text  # said as it was stored
+    assert "管理者の確認待ち · 投稿者: <@UPOSTER> · 暴力 91%" in text
+    english_words = re.compile(r"(?<![/\w])(?:the|and|of|in|labels?|images?|channels?)\b", re.IGNORECASE)
+    assert english_words.findall(text.replace("an old reason, stored as English text", "")) == []
 
 
 def test_many_channels_long_filters_and_many_errors_stay_within_block_kit_limits():
@@ -238,6 +267,19 @@ def test_opening_the_home_tab_publishes_channels_settings_counts_and_problems(st
     listings = fake_slack.calls_to("users.conversations")
     assert len(listings) == 3  # 402 channels, 200 a page
     assert all(c["types"] == "public_channel" for c in listings)
+
+    # Someone whose Slack is in Japanese sees it all in Japanese, the stored reason and the label names too.
+    fake_slack.users["UHANAKO"] = {"locale": "ja-JP"}
+    bot.post_event(home_opened("UHANAKO"))
+    publish = fake_slack.wait_for_calls("views.publish", 2)[1]
+    assert publish["user_id"] == "UHANAKO"
+    assert_valid_home_view(publish["view"])
+    japanese = view_text(publish["view"])
+    assert "参加しているパブリックチャンネル（402）" in japanese
+    assert "<#C0001|general> · *オン* · しきい値 75% · 最大 5 個 · タグ オフ" in japanese
+    assert "*ラベルを付けた画像*\n1" in japanese and "猫 (1) · 子猫 (1)" in japanese
+    assert "*broken.jpg* — この画像は破損しているか不完全なため、読み込めませんでした。" in japanese
+    assert "Couldn't" not in japanese and "threshold" not in japanese
 
 
 def test_every_user_sees_the_same_tab_with_nothing_of_private_channels_or_conversations(start_bot, fake_slack, aws_env):

@@ -252,7 +252,7 @@ def test_a_notice_slack_refused_is_sent_again_by_the_upkeep(start_bot, fake_slac
 
 
 def test_without_a_moderation_channel_each_admin_gets_the_notice_as_a_dm(start_bot, fake_slack, aws_env):
-    fake_slack.users["UADMIN1"] = {"is_admin": True}
+    fake_slack.users["UADMIN1"] = {"is_admin": True, "locale": "ja-JP"}  # each DM in its admin's language
     bot = start_bot(LABELBOT_MODERATION="on", LABELBOT_ADMINS="UADMIN1,UADMIN2")
     aws_env.moderation_labels = VIOLENCE
     message = post_image(bot, fake_slack)
@@ -260,9 +260,14 @@ def test_without_a_moderation_channel_each_admin_gets_the_notice_as_a_dm(start_b
     posts = wait_for_posts_to(fake_slack, {dm_channel("UADMIN1"): 1, dm_channel("UADMIN2"): 1, "C0001": 1})
     first = copy.deepcopy(posts[dm_channel("UADMIN1")][0])
     assert "<@UPOSTER>" in json.dumps(first["blocks"])
+    japanese, english = json.dumps(first, ensure_ascii=False), json.dumps(posts[dm_channel("UADMIN2")][0])
+    assert "確認待ちで保留した画像があります" in japanese and "暴力 91%" in japanese and "問題なし" in japanese
+    assert "An image was held for review" in english and "Violence 91%" in english and "Looks fine" in english
 
     press(bot, first, RELEASE_ACTION, "UADMIN1")  # pressed in the DM: that notice is updated
     wait_until(lambda: fake_slack.message(dm_channel("UADMIN1"), first["ts"]).get("edited"), what="the DM update")
+    decided = json.dumps(fake_slack.message(dm_channel("UADMIN1"), first["ts"])["blocks"], ensure_ascii=False)
+    assert "*問題なし*: <@UADMIN1> さんの判断でラベルを付けました" in decided
     assert bot.services.stores.moderation.held("C0001", message["ts"], "FCAT1").decided_by == "UADMIN1"
 
 

@@ -42,6 +42,7 @@ from bot.render import Instance, Label
 from bot.screen_text import TextDetection
 from bot.store.encoding import label_from_dict, label_to_dict
 from tests.conftest import CountingLimiter
+from tests.fakes.http_server import json_answer
 from tests.fakes.rekognition import CAT_LABELS, FakeRekognition
 
 IMAGE_ERROR_CODES = [
@@ -478,11 +479,7 @@ def raw_detect_text(fake: FakeRekognition, body: dict) -> tuple[int, dict]:
     )
     SigV4Auth(aws_session().get_credentials(), "rekognition", "us-east-1").add_auth(request)
     sent = urllib.request.Request(fake.url + "/", data=request.body, headers=dict(request.headers), method="POST")
-    try:
-        with urllib.request.urlopen(sent, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return json_answer(sent)
 
 
 def test_detect_text_sends_the_image_and_the_word_filter_and_maps_every_detection(stub_rekognition_client):

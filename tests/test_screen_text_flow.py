@@ -162,11 +162,18 @@ def test_the_poster_gets_a_copy_with_the_secret_covered_in_a_dm_and_their_messag
     # labelbot never deletes or edits the poster's message: it has no call to do so.
     assert not [c for c in fake_slack.calls if c.method in ("chat.delete", "chat.update", "files.delete")]
 
+    fake_slack.users["UBOB"] = {"locale": "ja-JP"}  # warned, and sent the copy, in the language of their Slack
     again = file_share_event("C0002", [secret_screenshot(fake_slack, aws_env, "F_AGAIN")[0]], user="UBOB")
     bot.post_event(again)  # the same bytes: every answer from the cache, and still a safe copy for its poster
 
     second = fake_slack.wait_for_uploads(2)[1]
     assert second["channel"] == dm_channel("UBOB") and second["data"] == copy["data"]
+    assert second["initial_comment"].startswith("機密情報を隠した画像をお送りします。")
+    assert second["title"] == "deploy（機密情報を非表示）"
+    warned = fake_slack.wait_for_calls("chat.postEphemeral", 2)[1]
+    assert warned["user"] == "UBOB" and warned["text"].startswith(
+        ":warning: このスクリーンショットには「Slack のトークン」"
+    )
     assert [call.operation for call in aws_env.calls] == ["DetectLabels", "DetectText"]
 
 

@@ -87,6 +87,11 @@ def test_a_message_without_images_gets_an_ephemeral_explanation(start_bot, fake_
     assert [a.status for a in answers] == [200, 200]
     notes = fake_slack.wait_for_calls("chat.postEphemeral", 2)
     assert [(n["channel"], n["user"], n["text"]) for n in notes] == [("C0001", "UBOB", NO_IMAGES)] * 2
+    fake_slack.users["UHANAKO"] = {"locale": "ja-JP"}  # told in the language of their Slack
+    shortcut(bot, "C0001", text_only, user="UHANAKO")
+    assert fake_slack.wait_for_calls("chat.postEphemeral", 3)[2]["text"] == (
+        "そのメッセージには、ラベルを付けられる画像がありません。"
+    )
     time.sleep(0.3)
     assert fake_slack.posts() == []
     assert aws_env.calls == []

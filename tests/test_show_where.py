@@ -85,8 +85,9 @@ def test_a_press_posts_one_picture_of_the_boxes_in_the_thread_without_asking_rek
 
 
 def test_two_presses_at_once_give_one_picture(start_bot, fake_slack, aws_env):
-    bot = start_bot()
+    bot = start_bot(LABELBOT_LANGUAGE="ja")  # the channel's language: the picture's title (and captions) in it
     _, reply = post_cat(bot, fake_slack, aws_env)
+    assert reply["blocks"][-2]["elements"][0]["text"]["text"] == "場所を表示"
 
     presses = [threading.Thread(target=press, args=(bot, reply, user)) for user in ("UBOB", "UCAROL")]
     for thread in presses:
@@ -94,7 +95,8 @@ def test_two_presses_at_once_give_one_picture(start_bot, fake_slack, aws_env):
     for thread in presses:
         thread.join()
 
-    fake_slack.wait_for_uploads(1)
+    [upload] = fake_slack.wait_for_uploads(1)
+    assert upload["title"] == "場所: cat.jpg"
     time.sleep(0.5)
     assert len(fake_slack.uploads()) == 1
 
@@ -119,11 +121,17 @@ def test_when_the_original_file_is_gone_the_presser_is_told_and_nothing_is_poste
     bot = start_bot()
     _, reply = post_cat(bot, fake_slack, aws_env)
     del fake_slack.files["F_CAT"]  # deleted in Slack (the file_deleted event may come later, or not at all)
+    fake_slack.users["UHANAKO"] = {"locale": "ja-JP"}
 
     press(bot, reply, "UBOB")
 
     [answer] = answers_to(fake_slack, "UBOB")
-    assert "couldn't get *cat.jpg* from Slack again" in answer
+    assert "couldn't get *cat.jpg* from Slack again (This file is no longer on Slack.)" in answer
+    press(bot, reply, "UHANAKO")  # told in the language of their Slack, the reason too
+    [japanese] = answers_to(fake_slack, "UHANAKO")
+    assert japanese.startswith(
+        "*cat.jpg* を Slack から再取得できなかったため（このファイルはもう Slack 上にありません。）"
+    )
     assert fake_slack.uploads() == []
 
 

@@ -43,6 +43,9 @@ REKOGNITION_DETECT = {
     "rekognition:DetectText": "where text is read: after the labels",
 }
 LAMBDA_INVOKE = {"lambda:InvokeFunction": "start a lazy listener: an asynchronous invocation of LabelFunction"}
+# An inline statement (SAM has no policy template for Amazon Translate), on "*": TranslateText names no resource.
+TRANSLATE = {"translate:TranslateText": "a label name the label table lacks, translated once and kept"}
+TRANSLATE_STATEMENT = {"Statement": [{"Effect": "Allow", "Action": list(TRANSLATE), "Resource": "*"}]}
 # SAM attaches this AWS managed policy to every function's role: logs:* below on "*".
 BASIC_EXECUTION_ACTIONS = {
     "logs:CreateLogGroup": "in the managed policy; unused, the template declares both log groups",
@@ -146,9 +149,10 @@ def test_cfn_lint_still_catches_a_misspelt_policy_template_and_a_dangling_ref(tm
     assert any(rule == "E1020" and "'TagTable'" in message for rule, message in cfn_lint(dangling))
 
 
-def test_label_function_may_detect_labels_and_use_the_tables_and_nothing_else(translated):
+def test_label_function_may_detect_labels_translate_label_names_and_use_the_tables_and_nothing_else(translated):
     rekognition = {(action, "*") for action in REKOGNITION_DETECT}
-    assert role_grants(translated, "LabelFunction") == rekognition | DYNAMODB_GRANTS
+    translate = {("translate:TranslateText", "*")}  # exactly the one action, and only the function that replies
+    assert role_grants(translated, "LabelFunction") == rekognition | translate | DYNAMODB_GRANTS
     assert translated["Resources"]["LabelFunctionRole"]["Properties"]["ManagedPolicyArns"] == [BASIC_EXECUTION_ROLE]
 
 
@@ -160,7 +164,7 @@ def test_events_function_may_use_the_tables_and_invoke_only_the_label_function(t
 
 def test_every_iam_action_is_explained_and_printed(translated):
     """`pytest -s tests/test_template.py -k iam` prints the table README's "Deploy to AWS" section shows."""
-    reasons = {**DYNAMODB_CRUD, **REKOGNITION_DETECT, **LAMBDA_INVOKE}
+    reasons = {**DYNAMODB_CRUD, **REKOGNITION_DETECT, **LAMBDA_INVOKE, **TRANSLATE}
     for function in ("EventsFunction", "LabelFunction"):
         actions = sorted({action for action, _ in role_grants(translated, function)})
         assert set(actions) <= set(reasons)
@@ -171,15 +175,17 @@ def test_every_iam_action_is_explained_and_printed(translated):
             print(f"  {action:36} {reason}")
 
 
-def test_only_the_rekognition_policy_template_uses_a_wildcard_resource(source, translated):
-    assert "*" not in json.dumps(source["Resources"]).replace("index/*", "")  # nothing written here says "*"
+def test_only_rekognitions_policy_template_and_translates_statement_use_a_wildcard_resource(source, translated):
+    # The one "*" written here is Translate's statement's.
+    assert json.dumps(source["Resources"]).replace("index/*", "").count("*") == 1
+    assert TRANSLATE_STATEMENT in source["Resources"]["LabelFunction"]["Properties"]["Policies"]
     wide = {
         (function, action)
         for function in ("EventsFunction", "LabelFunction")
         for action, resource in role_grants(translated, function)
         if resource == "*"
     }
-    assert wide == {("LabelFunction", action) for action in REKOGNITION_DETECT}
+    assert wide == {("LabelFunction", action) for action in {**REKOGNITION_DETECT, **TRANSLATE}}
 
 
 def test_only_api_gateway_and_the_schedule_may_invoke_the_functions(translated):
@@ -341,3 +347,17 @@ def test_requirements_txt_is_pyprojects_dependencies():
     lines = (ROOT / "requirements.txt").read_text().splitlines()
     listed = [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
     assert listed == declared
+
+
+def test_translate_is_passed_to_both_functions_on_by_default_and_off_turns_it_off(source, translated):
+    """Translate (LABELBOT_TRANSLATE) as Language is: a parameter the config reads, its default the config's."""
+    parameter = source["Parameters"]["Translate"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("on", ["on", "off"])
+    for function in ("EventsFunction", "LabelFunction"):
+        assert _environment(translated, function)["LABELBOT_TRANSLATE"] == {"Ref": "Translate"}
+    tables = {variable: f"labelbot-{logical}Table-1A2B3C" for logical, variable in DYNAMODB_TABLE_VARIABLES.items()}
+    environ = {"SLACK_BOT_TOKEN": "xoxb-1234-5678-abcdefgh", "SLACK_SIGNING_SECRET": "8f742231b1", **tables}
+    for value, translate in (("on", True), ("off", False)):
+        assert load_config({**environ, "LABELBOT_TRANSLATE": value}, mode="lambda").translate is translate
+    with pytest.raises(ConfigError, match="LABELBOT_TRANSLATE must be on or off"):
+        load_config({**environ, "LABELBOT_TRANSLATE": "yes"}, mode="lambda")

@@ -83,7 +83,7 @@ def test_the_monthly_limit_stops_calls_exactly_tells_the_channel_once_a_day_and_
         wait_until(lambda n=n: replied(f"1700000000.00000{n}"))
     dms = lambda: [p for p in fake_slack.posts() if p["channel"] in ("UALICE", "UBOB")]  # noqa: E731
     wait_until(lambda: len(dms()) == 2)
-    assert all("4 of its 5 Rekognition calls" in p["text"] and "80 %" in p["text"] for p in dms())
+    assert all("4 of its 5 Rekognition calls" in p["text"] and "80%" in p["text"] for p in dms())
 
     bot.post_event(file_share_event("C0001", [photo(fake_slack, "F4", 200)], ts="1700000000.000004"))  # the 5th
     wait_until(lambda: len(dms()) == 4 and replied("1700000000.000004"))  # 100 %: one more DM each

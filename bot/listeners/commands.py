@@ -79,7 +79,7 @@ def handle_labels_command(command: dict, services: Services) -> tuple[str, str |
     # To the person who typed it: in their language (one users.info a command at most, kept ten minutes, also
     # telling whether they are a workspace admin); the line announcing a change: in the channel's.
     person = services.people.person(user_id)
-    tr = services.words_for_person(person)
+    tr = services.readers.of_person(person)
     parsed = parse_command(command.get("text") or "", tr)
     if isinstance(parsed, CommandError):
         return parsed.message + ("\n\n" + help_text(tr) if parsed.show_help else ""), None

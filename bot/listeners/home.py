@@ -13,6 +13,7 @@ from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
 from bot.home import MAX_HELD, RECENT_ERRORS, SUMMARY_DAYS, TOP_LABELS, HomeChannel, build_home_view
+from bot.i18n import Sentence
 from bot.pricing import month_cost
 from bot.services import Services
 from bot.store.protocols import MonthUsage
@@ -47,14 +48,16 @@ def publish_home(services: Services, user_id: str) -> None:
     )
     held = services.stores.moderation.held_since(since, channel_ids=public, limit=MAX_HELD)
     month = month_usage(services)
+    tr = services.readers.of_user(user_id)  # the viewer's language (users.info, kept ten minutes)
     view = build_home_view(
         home,
         summary,
         services.defaults,
-        channels_problem=problem,
+        channels_problem=tr.said(problem) if problem else None,
         held=held,
         moderation_shown=services.defaults.moderation or any(c.settings.moderation for c in home),
         reviewer=bool(held) and services.permission.may_review(user_id) is True,
+        tr=tr,
         workspace_url=services.search.workspace_url(),
         month=month,
         month_cost_usd=month_cost(month, services.config.prices_usd) if month is not None else 0.0,
@@ -76,7 +79,7 @@ def month_usage(services: Services) -> MonthUsage | None:
         return None
 
 
-def member_channels(services: Services) -> tuple[list[dict], str | None]:
+def member_channels(services: Services) -> tuple[list[dict], Sentence | None]:
     """The public channels the bot is in (users.conversations, paginated), and any problem listing them."""
     channels: list[dict] = []
     cursor = None
@@ -88,8 +91,13 @@ def member_channels(services: Services) -> tuple[list[dict], str | None]:
         except SlackApiError as exc:
             error = exc.response.get("error", "unknown")
             log.warning("listing the bot's channels for the Home tab failed: %s", error)
-            hint = " (the app needs the `channels:read` scope)" if error == "missing_scope" else ""
-            return channels, f"I couldn't list all my channels: Slack said `{error}`{hint}."
+            if error == "missing_scope":
+                return channels, Sentence(
+                    "I couldn't list all my channels: Slack said `%(error)s` (the app needs the `channels:read` "
+                    "scope).",
+                    error=error,
+                )
+            return channels, Sentence("I couldn't list all my channels: Slack said `%(error)s`.", error=error)
         channels += [
             c
             for c in response.get("channels") or []
@@ -98,4 +106,4 @@ def member_channels(services: Services) -> tuple[list[dict], str | None]:
         cursor = (response.get("response_metadata") or {}).get("next_cursor")
         if not cursor:
             return channels, None
-    return channels, f"Showing my first {len(channels):,} channels."
+    return channels, Sentence("Showing my first %(count)s channels.", count=f"{len(channels):,}")

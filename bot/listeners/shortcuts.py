@@ -12,6 +12,7 @@ from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
 from bot.conversations import Conversation, look_up
+from bot.i18n import N_
 from bot.listeners.files import message_images, record_images
 from bot.opt_out import poster_opted_out
 from bot.services import Services
@@ -20,14 +21,14 @@ from bot.slack_api import respond_ephemeral
 log = logging.getLogger(__name__)
 
 CALLBACK_ID = "label_this_image"
-NO_IMAGES = "There's no image in that message for me to label."
-ALREADY_LABELLED = "I've already labelled the images in that message; my answer is in its thread."
-NOT_A_MEMBER = (
+NO_IMAGES = N_("There's no image in that message for me to label.")
+ALREADY_LABELLED = N_("I've already labelled the images in that message; my answer is in its thread.")
+NOT_A_MEMBER = N_(
     "I'm not in this conversation, so I can't answer there. Add me first (in a channel: `/invite @labelbot`), "
     "then try *Label this image* again."
 )
-NOT_RECORDED = "Something went wrong on my side and I couldn't take that on; please try again in a moment."
-OPTED_OUT = "Whoever posted that asked me not to label their images, so I'll leave this one alone."
+NOT_RECORDED = N_("Something went wrong on my side and I couldn't take that on; please try again in a moment.")
+OPTED_OUT = N_("Whoever posted that asked me not to label their images, so I'll leave this one alone.")
 
 
 def register(app: App, services: Services) -> None:
@@ -45,7 +46,8 @@ def register(app: App, services: Services) -> None:
 
 
 def label_on_demand(shortcut: dict, services: Services) -> str | None:
-    """Record the message's images as jobs (the reply goes to its thread); a note for the user, or None."""
+    """Record the message's images as jobs (the reply goes to its thread); a note for the user (in English: the
+    catalogue's message id), or None."""
     channel_id = (shortcut.get("channel") or {}).get("id")
     message = shortcut.get("message") or {}
     if not isinstance(channel_id, str) or not isinstance(message.get("ts"), str) or not message_images(message):
@@ -81,10 +83,12 @@ def conversation_for(services: Services, channel_id: str) -> Conversation | None
     return Conversation(channel_id, "", None)
 
 
-def tell_user(services: Services, shortcut: dict, text: str, respond) -> None:
-    """An ephemeral note in the channel; through the response_url when the bot can't post there."""
+def tell_user(services: Services, shortcut: dict, note: str, respond) -> None:
+    """An ephemeral note in the channel, in the user's language; through the response_url when the bot can't post
+    there."""
     channel_id = (shortcut.get("channel") or {}).get("id")
     user_id = (shortcut.get("user") or {}).get("id")
+    text = services.readers.of_user(user_id if isinstance(user_id, str) else "")(note)
     try:
         services.slack.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
         return

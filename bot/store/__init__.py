@@ -14,6 +14,7 @@ rest of the code receives the concerns it needs (a TagIndex, a JobQueue and Repl
     moderation     ModerationDecisions   moderation.py        moderation.py
     pictures       WherePictures         where_pictures.py    where_pictures.py
     usage          UsageCounters         usage.py             usage.py
+    translations   LabelTranslations     label_translations.py label_translations.py
     backend        StoreBackend          database.py          base.py (wire.py, tables.py)
 
 What a backend's concerns share: on SQLite one connection, its lock, the transaction helper and the process lock
@@ -54,6 +55,7 @@ from bot.store.protocols import (
     LabellingError,
     LabellingSummaries,
     LabellingSummary,
+    LabelTranslations,
     ModerationDecisions,
     PictureFile,
     QueueStats,
@@ -77,6 +79,7 @@ __all__ = [
     "Job",
     "JobQueue",
     "LabelCache",
+    "LabelTranslations",
     "LabelledImage",
     "LabellingError",
     "LabellingSummaries",
@@ -111,6 +114,7 @@ class Stores:
     moderation: ModerationDecisions
     pictures: WherePictures
     usage: UsageCounters
+    translations: LabelTranslations
     backend: StoreBackend
 
     def check(self) -> None:

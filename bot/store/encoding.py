@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import astuple
 
-from bot.i18n import label_translations
+from bot.i18n import Sentence, label_translations
 from bot.render import ImageResult, Instance, Label
 from bot.screen_text import HIDDEN
 
@@ -61,6 +61,7 @@ def result_to_dict(result: ImageResult) -> dict:
         "file_id": result.file_id,
         "file_name": result.file_name,
         "error": result.error,
+        **_sentence_to_dict(result.error),
         "skipped": result.skipped,
         "labels": [label_to_dict(label) for label in result.labels],
         **({"limited": True} if result.limited else {}),
@@ -75,7 +76,7 @@ def result_from_dict(data: dict) -> ImageResult:
     return ImageResult(
         file_id=data["file_id"],
         file_name=data["file_name"],
-        error=data.get("error"),
+        error=reason_from_dict(data.get("error"), data.get("error_sentence")),
         skipped=data.get("skipped", False),
         limited=data.get("limited", False),
         labels=tuple(label_from_dict(x) for x in data.get("labels", ())),
@@ -84,6 +85,25 @@ def result_from_dict(data: dict) -> ImageResult:
         text_boxes=tuple(tuple(map(float, box)) for box in data.get("text_boxes", ())),
         secret_text_boxes=_secret_text_boxes(data),
     )
+
+
+def _sentence_to_dict(reason: str | None) -> dict:
+    """A reason said as a Sentence keeps its message id and values too (error_sentence), so that it can be said
+    again in a reader's language; "error" stays its English text."""
+    if isinstance(reason, Sentence):
+        return {"error_sentence": {"message": reason.message, "params": reason.params}}
+    return {}
+
+
+def reason_from_dict(text: str | None, sentence: object) -> str | None:
+    """A stored reason: a Sentence again where its id and values were kept (and still make a sentence), else the
+    English text as stored."""
+    if text is None or not isinstance(sentence, dict):
+        return text
+    try:
+        return Sentence(str(sentence["message"]), **dict(sentence.get("params") or {}))
+    except (KeyError, TypeError, ValueError):  # not a sentence this code can say: its English text still is
+        return text
 
 
 def _secret_text_boxes(data: dict) -> tuple[tuple[float, float, float, float], ...]:

@@ -346,9 +346,14 @@ class MonthUsage:
     calls: dict[str, int]  # every API in REKOGNITION_APIS, 0 if none
     images: dict[str, int]  # every outcome in IMAGE_OUTCOMES, 0 if none
     busiest: tuple[tuple[str, int], ...] = ()  # (channel, images seen), most first
+    # Amazon Translate's TranslateText (label names the label table lacks): calls, and the characters they sent. The
+    # workspace's, like calls; never part of total_calls, so never of the monthly Rekognition cap.
+    translate_calls: int = 0
+    translate_characters: int = 0
 
     @property
     def total_calls(self) -> int:
+        """The month's Rekognition calls, all APIs together (what LABELBOT_MONTHLY_CALL_LIMIT caps)."""
         return sum(self.calls.values())
 
 
@@ -360,6 +365,10 @@ class UsageCounters(Protocol):
         with a limit, only while they are under it, atomically across processes: None, and nothing counted, once it
         is reached."""
 
+    def count_translation(self, month: str, characters: int) -> None:
+        """Count one Amazon Translate TranslateText call in `month` and the characters it sent. Never capped, and
+        never in count_call's total: the monthly limit is on Rekognition calls."""
+
     def claim_notice(self, month: str, notice: str) -> bool:
         """True the first time `notice` (a name such as "limit:C123:2026-12-07") is claimed in `month`, atomically
         across processes; False ever after: a notice due once is sent once."""
@@ -368,6 +377,17 @@ class UsageCounters(Protocol):
         """Add these images (outcome in IMAGE_OUTCOMES: how many) in the channel, in one write."""
 
     def month_usage(self, month: str, *, channel_id: str | None = None, busiest: int = 5) -> MonthUsage: ...
+
+
+class LabelTranslations(Protocol):
+    """Label names the language's label table lacks, translated once (Amazon Translate, bot.label_translation) and
+    kept for good: no expiry, no purge, so each costs one call ever per language."""
+
+    def translations(self, language: str, names: Collection[str]) -> dict[str, str]:
+        """{name: its translation} of those names kept for the language (the others are left out)."""
+
+    def keep_translation(self, language: str, name: str, text: str) -> None:
+        """Keep (or replace) a name's translation into the language."""
 
 
 class Deletions(Protocol):

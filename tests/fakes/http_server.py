@@ -112,3 +112,15 @@ def serve_in_thread(server: socketserver.BaseServer) -> Callable[[], None]:
         wake_write.close()
 
     return close
+
+
+def json_answer(request) -> tuple[int, dict]:
+    """Send a urllib request to a loopback fake: (its status, its JSON body), an error status included."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())

@@ -24,6 +24,7 @@ from bot.store.dynamodb.answer_cache import DynamoAnswerCache
 from bot.store.dynamodb.base import DynamoTables, build_dynamodb_client
 from bot.store.dynamodb.deletions import DynamoDeletions
 from bot.store.dynamodb.label_cache import DynamoLabelCache
+from bot.store.dynamodb.label_translations import DynamoLabelTranslations
 from bot.store.dynamodb.moderation import DynamoModerationDecisions
 from bot.store.dynamodb.queue import DynamoJobQueue
 from bot.store.dynamodb.replies import DynamoReplyState
@@ -58,5 +59,6 @@ def open_dynamodb_stores(
         moderation=DynamoModerationDecisions(shared),
         pictures=DynamoWherePictures(shared),
         usage=DynamoUsageCounters(shared),
+        translations=DynamoLabelTranslations(shared),
         backend=shared,
     )

@@ -26,8 +26,10 @@ Jobs (`pk`, `sk`), items by kind:
   [where_pictures.py]
 - an uploaded picture file to delete: pk "picture-delete#<upload_id>", sk "upload" (channel_id; state_key
   "picture-delete" until files.delete took it) [where_pictures.py]
-- a month's usage: pk "usage#<month>", sk "calls" (total and one counter per Rekognition API) and sk
-  "channel#<id>" (images by outcome) [usage.py]
+- a month's usage: pk "usage#<month>", sk "calls" (total and one counter per Rekognition API), sk
+  "channel#<id>" (images by outcome) and sk "translations" (Amazon Translate's calls and characters) [usage.py]
+- a label name translated with Amazon Translate: pk "translation#<language>", sk "label#<name>" (`translation`; no
+  expires_at: kept for good) [label_translations.py]
   Indexes (sparse: an item is in one only while it carries the index's key attributes):
 - by_state (state_key, state_since): jobs "queued"/"running" oldest first; messages "reply-ready"/"reply-posting"/
   "reply-delete"; cached labels "cache", the other steps' cached answers "answer-cache", held images "held" and

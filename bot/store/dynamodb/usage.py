@@ -1,8 +1,9 @@
 """Usage counters on DynamoDB, in the Jobs table's partition "usage#<month>": sk "calls" holds the month's total and
-one counter per API; sk "channel#<id>" one counter per outcome; sk "notice#<name>" marks a notice sent. A capped
-count is one conditional update (ADD, on
-condition that the total is under the limit), so Lambda instances together never pass the cap. The items expire
-400 days after the month (last month stays for /labels usage; a year back for whoever asks)."""
+one counter per API; sk "channel#<id>" one counter per outcome; sk "translations" Amazon Translate's calls and
+characters (an item of its own: never in the Rekognition total the cap reads); sk "notice#<name>" marks a notice
+sent. A capped count is one conditional update (ADD, on condition that the total is under the limit), so Lambda
+instances together never pass the cap. The items expire 400 days after the month (last month stays for /labels
+usage; a year back for whoever asks)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,16 @@ class DynamoUsageCounters:
         )
         return None if counted is None else int(counted["total"])
 
+    def count_translation(self, month: str, characters: int) -> None:
+        self._tables.update(
+            self._tables.jobs_table,
+            {"pk": usage_pk(month), "sk": "translations"},
+            "ADD #calls :one, #characters :characters SET #expires_at = :expires_at",
+            one=1,
+            characters=characters,
+            expires_at=_expires_at(month),
+        )
+
     def claim_notice(self, month: str, notice: str) -> bool:
         claimed = self._tables.update(
             self._tables.jobs_table,
@@ -63,6 +74,7 @@ class DynamoUsageCounters:
     def month_usage(self, month: str, *, channel_id: str | None = None, busiest: int = 5) -> MonthUsage:
         items = list(self._tables.query(self._tables.jobs_table, "#pk = :pk", {"pk": usage_pk(month)}))
         totals = next((item for item in items if item["sk"] == "calls"), {})
+        translated = next((item for item in items if item["sk"] == "translations"), {})
         channels = [
             item
             for item in items
@@ -74,6 +86,8 @@ class DynamoUsageCounters:
             {api: int(totals.get(api, 0)) for api in REKOGNITION_APIS},
             {outcome: sum(int(item.get(outcome, 0)) for item in channels) for outcome in IMAGE_OUTCOMES},
             tuple((item["channel_id"], int(item.get("seen", 0))) for item in top if item.get("seen"))[:busiest],
+            translate_calls=int(translated.get("calls", 0)),
+            translate_characters=int(translated.get("characters", 0)),
         )
 
 

@@ -9,11 +9,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.store import Stores
-from bot.store.sqlite import answer_cache, label_cache, messages, moderation, settings, tag_index, usage, where_pictures
+from bot.store.sqlite import (
+    answer_cache,
+    label_cache,
+    label_translations,
+    messages,
+    moderation,
+    settings,
+    tag_index,
+    usage,
+    where_pictures,
+)
 from bot.store.sqlite.answer_cache import SqliteAnswerCache
 from bot.store.sqlite.database import SqliteDatabase
 from bot.store.sqlite.deletions import SqliteDeletions
 from bot.store.sqlite.label_cache import SqliteLabelCache
+from bot.store.sqlite.label_translations import SqliteLabelTranslations
 from bot.store.sqlite.moderation import SqliteModerationDecisions
 from bot.store.sqlite.queue import SqliteJobQueue
 from bot.store.sqlite.replies import SqliteReplyState
@@ -26,7 +37,17 @@ from bot.store.sqlite.where_pictures import SqliteWherePictures
 __all__ = ["SqliteDatabase", "open_sqlite_stores"]
 
 # Each module's tables, created (or brought up to date: COLUMNS_ADDED, upgrade) when the file is opened.
-SCHEMAS = (messages, settings, label_cache, answer_cache, tag_index, moderation, where_pictures, usage)
+SCHEMAS = (
+    messages,
+    settings,
+    label_cache,
+    answer_cache,
+    tag_index,
+    moderation,
+    where_pictures,
+    usage,
+    label_translations,
+)
 
 
 def open_sqlite_stores(
@@ -56,5 +77,6 @@ def open_sqlite_stores(
         moderation=SqliteModerationDecisions(database),
         pictures=SqliteWherePictures(database),
         usage=SqliteUsageCounters(database),
+        translations=SqliteLabelTranslations(database),
         backend=database,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 
+from bot.store.encoding import reason_from_dict
 from bot.store.protocols import LabellingError, LabellingSummary
 from bot.store.sqlite.database import SqliteDatabase
 
@@ -46,7 +47,8 @@ class SqliteLabellingSummaries:
             ).fetchall()
             errors = db.execute(
                 "SELECT jobs.updated_at, jobs.channel_id, json_extract(jobs.result_json, '$.file_name') AS file_name,"
-                f" {error} AS reason FROM jobs WHERE {finished} AND {error} IS NOT NULL"
+                f" {error} AS reason, json_extract(jobs.result_json, '$.error_sentence') AS sentence"
+                f" FROM jobs WHERE {finished} AND {error} IS NOT NULL"
                 " ORDER BY jobs.updated_at DESC, jobs.id DESC LIMIT ?",
                 (*scope, recent_errors),
             ).fetchall()
@@ -55,6 +57,12 @@ class SqliteLabellingSummaries:
             images_failed=failed,
             top_labels=tuple((r["name"], r["images"]) for r in top if r["name"]),
             recent_errors=tuple(
-                LabellingError(r["updated_at"], r["channel_id"], r["file_name"] or "", r["reason"]) for r in errors
+                LabellingError(
+                    r["updated_at"],
+                    r["channel_id"],
+                    r["file_name"] or "",
+                    reason_from_dict(r["reason"], json.loads(r["sentence"]) if r["sentence"] else None),
+                )
+                for r in errors
             ),
         )

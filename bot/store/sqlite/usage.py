@@ -1,5 +1,6 @@
-"""Usage counters on SQLite: Rekognition calls per month and API, images per month, channel and outcome. A capped
-count is one write transaction (SQLite's lock: a BEGIN IMMEDIATE), so processes sharing the file never pass the cap."""
+"""Usage counters on SQLite: Rekognition calls per month and API, images per month, channel and outcome, Amazon
+Translate calls and characters per month (a table of their own: never in the Rekognition total). A capped count is one
+write transaction (SQLite's lock: a BEGIN IMMEDIATE), so processes sharing the file never pass the cap."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ CREATE TABLE IF NOT EXISTS usage_images (
     outcome TEXT NOT NULL,  -- seen | labelled | held | failed | cache_hits
     images INTEGER NOT NULL,
     PRIMARY KEY (month, channel_id, outcome)
+);
+CREATE TABLE IF NOT EXISTS usage_translations (
+    month TEXT PRIMARY KEY,
+    calls INTEGER NOT NULL,       -- TranslateText calls
+    characters INTEGER NOT NULL   -- the characters they sent
 );
 CREATE TABLE IF NOT EXISTS usage_notices (
     month TEXT NOT NULL,
@@ -44,6 +50,14 @@ class SqliteUsageCounters:
                 (month, api),
             )
             return int(total) + 1
+
+    def count_translation(self, month: str, characters: int) -> None:
+        with self._database.transaction() as db:
+            db.execute(
+                "INSERT INTO usage_translations (month, calls, characters) VALUES (?, 1, ?)"
+                " ON CONFLICT (month) DO UPDATE SET calls = calls + 1, characters = characters + excluded.characters",
+                (month, characters),
+            )
 
     def claim_notice(self, month: str, notice: str) -> bool:
         with self._database.transaction() as db:
@@ -75,9 +89,14 @@ class SqliteUsageCounters:
                 " ORDER BY images DESC, channel_id LIMIT ?",
                 (*params, busiest),
             ).fetchall()
+            translated = db.execute(
+                "SELECT calls, characters FROM usage_translations WHERE month=?", (month,)
+            ).fetchone()
         return MonthUsage(
             month,
             {api: int(calls.get(api, 0)) for api in REKOGNITION_APIS},
             {outcome: int(images.get(outcome, 0)) for outcome in IMAGE_OUTCOMES},
             tuple((row[0], int(row[1])) for row in top),
+            translate_calls=int(translated["calls"]) if translated else 0,
+            translate_characters=int(translated["characters"]) if translated else 0,
         )
