@@ -34,6 +34,7 @@ from bot.usage_notices import CallLimitNotices
 
 if TYPE_CHECKING:  # the labelling's modules (Pillow, botocore) load where the labelling runs, not in the web process
     from bot.analysis import AnalysisStep
+    from bot.label_translation import LabelTranslator
     from bot.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -194,13 +195,24 @@ def build_services(
         admins=config.admins,
         metrics=metrics,
     )
+    # Label names a channel's table lacks: for its replies (the pipeline) and its Show where pictures
+    from bot.label_translation import LabelTranslator, build_translate_client
+
+    translator = LabelTranslator(
+        stores.translations,
+        usage=stores.usage,
+        metrics=metrics,
+        enabled=config.translate,
+        tps=config.translate_tps_per_process,
+        client_factory=lambda: build_translate_client(config.workers),
+    )
     pipeline: Pipeline | None = None
     pool: Work
     if labelling is not None:
         pool = labelling
     else:
         pipeline, pool = _build_labelling(
-            config, stores, slack, search, defaults, emoji_map, review, readers, rekognition_client, metrics
+            config, stores, slack, search, defaults, emoji_map, review, readers, translator, rekognition_client, metrics
         )
     stop_when_token_refused(slack, pool, stores.queue)
     return Services(
@@ -223,6 +235,7 @@ def build_services(
             SlackFileDownloader(config.bot_token, config.slack_api_url, config.max_download_bytes, pool_size=2),
             lambda channel_id: stores.settings.get_overrides(channel_id).apply_to(defaults),
             readers.of_user,
+            translator.reply_words,
         ),
         queue_gate=QueueGate(stores.queue, config.max_queue),
         metrics=metrics,
@@ -284,12 +297,12 @@ def _build_labelling(
     emoji_map: EmojiMap,
     review: ModerationReview,
     readers: Readers,
+    translator: LabelTranslator,
     rekognition_client,
     metrics: Metrics,
 ) -> tuple[Pipeline, Work]:
     """The pipeline, and who runs it: worker threads, or on AWS Lambda the invocation after each ack."""
     from bot.analysis import ImageAnalysis
-    from bot.label_translation import LabelTranslator, build_translate_client
     from bot.pipeline import Pipeline
     from bot.reactions import ReactionQueue
 
@@ -316,14 +329,7 @@ def _build_labelling(
         ),
         metrics=metrics,
         moderation_frames=config.moderation_frames,
-        translator=LabelTranslator(
-            stores.translations,
-            usage=stores.usage,
-            metrics=metrics,
-            enabled=config.translate,
-            tps=config.translate_tps_per_process,
-            client_factory=lambda: build_translate_client(config.workers),
-        ),
+        translator=translator,
         words_for_user=readers.of_user,
     )
     upkeep = Upkeep(stores, slack, config.retention_days, search=search, review=review)

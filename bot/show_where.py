@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.i18n import N_, Sentence, Words, words_for
 from bot.mrkdwn import escape, literal
-from bot.render import shown_labels
+from bot.render import ImageResult, shown_labels
 from bot.settings import ChannelSettings
 from bot.slack_api import token_refused
 from bot.slack_file_objects import thumbnail_url
@@ -65,6 +65,7 @@ class ShowWhere:
         downloader: SlackFileDownloader,
         settings_for: Callable[[str], ChannelSettings],
         words_for_user: Callable[[str], Words],
+        label_words: Callable[[list[ImageResult], ChannelSettings], Words] | None = None,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -73,6 +74,8 @@ class ShowWhere:
         self._downloader = downloader
         self._settings_for = settings_for
         self._words_for_user = words_for_user
+        # The channel's Words with the names its table lacks (bot.label_translation), as the reply named them
+        self._label_words = label_words or (lambda results, settings: words_for(settings.language))
         self._clock = clock
 
     def press(self, press: Press) -> str | None:
@@ -117,7 +120,7 @@ class ShowWhere:
         """Draw and upload the pictures (one per image with boxes, in one message): (their permalink, {each image's
         file id: its picture's}, None), or ("", {}, why not, for the presser)."""
         uploads = []
-        tr = words_for(settings.language)  # the channel's: what is posted in it
+        tr = self._label_words([image.result for image in images], settings)  # the channel's: what is posted in it
         for image in images:
             try:
                 picture = self._draw(image, settings, tr)

@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from bot import where_picture
 from bot.config import ConfigError, load_config
 from bot.i18n import words_for
 from bot.label_translation import LabelTranslator, build_translate_client
@@ -19,15 +20,18 @@ from bot.lambda_metrics import CloudWatchMetrics
 from bot.metrics import Metrics, PrometheusMetrics
 from bot.pricing import PRICES_USD, month_cost
 from bot.rate_limit import RateLimiter
-from bot.render import ImageResult, Label, render_reply
+from bot.render import SHOW_WHERE_ACTION, ImageResult, Label, render_reply
 from bot.settings import ChannelSettings
 from bot.store.protocols import MonthUsage
 from bot.usage import usage_month
 from bot.usage_report import describe_usage
+from tests import slack_requests
 from tests.conftest import CountingLimiter, both_runtimes, fixture_bytes
 from tests.fakes.http_server import json_answer
 from tests.fakes.translate import TARGET_PREFIX
-from tests.slack_requests import file_share_event
+from tests.slack_requests import block_actions, file_share_event
+
+where_picture_caption = where_picture.caption_text
 
 JA = ChannelSettings(threshold=75.0, max_labels=5, language="ja")
 EN = ChannelSettings(threshold=75.0, max_labels=5, language="en")
@@ -326,9 +330,10 @@ def test_render_reply_takes_the_words_it_is_given():
 
 @both_runtimes
 def test_a_label_the_table_lacks_is_translated_once_in_a_japanese_channel(
-    start_bot, fake_slack, aws_env, fake_translate, caplog
+    start_bot, fake_slack, aws_env, fake_translate, caplog, monkeypatch
 ):
-    aws_env.labels = [{"Name": "Widget", "Confidence": 97.0, "Parents": []}]
+    box = {"BoundingBox": {"Width": 0.5, "Height": 0.5, "Left": 0.1, "Top": 0.1}, "Confidence": 97.0}
+    aws_env.labels = [{"Name": "Widget", "Confidence": 97.0, "Parents": [], "Instances": [box]}]
     fake_translate.fail_next(times=2)  # the first reply's call, and its retry
     bot = start_bot(LABELBOT_LANGUAGE="ja")
     bot.services.pipeline.translator.quiet_seconds = 0  # the next reply tries again at once
@@ -344,6 +349,19 @@ def test_a_label_the_table_lacks_is_translated_once_in_a_japanese_channel(
     assert len(warnings(caplog)) == 1
     assert reply(2) == "ウィジェット 97.0%"
     assert reply(3) == "ウィジェット 97.0%"  # another image with the label: no call
+
+    # Its Show where picture is captioned with the kept name, as the reply named it: no call
+    captions = []
+    monkeypatch.setattr(
+        where_picture, "caption_text", lambda *a: captions.append(where_picture_caption(*a)) or captions[-1]
+    )
+    third = next(m for m in fake_slack.thread_messages if m["channel"] == "C0003" and m.get("blocks"))
+    payload = block_actions(
+        third, SHOW_WHERE_ACTION, user="UALICE", response_url=f"{fake_slack.url}/api/response_url.x"
+    )
+    assert slack_requests.post_interaction(bot.events_url, payload).status == 200
+    assert fake_slack.wait_for_uploads(1)[0]["title"] == "場所: x.jpg"
+    assert captions == ["ウィジェット 97%"]
 
     assert fake_translate.texts() == ["Widget"] * 3  # two failed attempts, then the one translation ever
     assert len(aws_env.calls_to("DetectLabels")) == 3
