@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from bot.i18n import ENGLISH, N_, Words
+from bot.index_terms import GAP, index_string, normalised, text_terms
 from bot.mrkdwn import escape
 
 
@@ -83,6 +84,15 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.IGNORECASE,
         ),
     ),
+    (
+        # Japanese cues (パスワード: hunter2, 暗証番号は 1234), the value in ASCII once folded
+        N_("a password or secret"),
+        re.compile(
+            r"(?:パスワード|暗証番号|パスコード|トークン|API\s?キー|アクセスキー|シークレット|秘密鍵)\s*(?:[:=]|は)\s*"
+            r"(?:·\s*)?[\"「]?(?P<value>[!-~]{4,})",
+            re.IGNORECASE,
+        ),
+    ),
 )
 
 
@@ -144,24 +154,27 @@ def reading_order(lines) -> list[TextDetection]:
 
 
 def redact(text: str) -> tuple[str, tuple[str, ...]]:
-    """text with every credential-shaped run replaced by HIDDEN, and the kinds found (each once, in pattern order)."""
+    """text with every credential-shaped run replaced by HIDDEN, and the kinds found (each once, in the patterns'
+    order). Matched on the text NFKC-folded (a full-width AWS key is one, a full-width colon a colon), replaced where
+    it is in the text as written."""
     kinds = []
     for kind, pattern in SECRET_PATTERNS:
-        replaced, count = pattern.subn(_hide, text)
-        if count and replaced != text:
-            kinds.append(kind)
-            text = replaced
+        folded, where = normalised(text)
+        spans = [_secret_span(match) for match in pattern.finditer(folded)]
+        spans = [(where[start], where[end - 1] + 1) for start, end in spans if end > start]
+        if spans:
+            for start, end in reversed(spans):
+                text = text[:start] + HIDDEN + text[end:]
+            if kind not in kinds:
+                kinds.append(kind)
     return text, tuple(kinds)
 
 
-def _hide(match: re.Match[str]) -> str:
+def _secret_span(match: re.Match[str]) -> tuple[int, int]:
+    """What goes of a match: its value for a `key=value` shape (nothing if that is HIDDEN already), else all of it."""
     if "value" in match.re.groupindex:
-        if match.group("value") == HIDDEN:
-            return match.group(0)
-        start, end = match.span("value")
-        whole = match.group(0)
-        return whole[: start - match.start()] + HIDDEN + whole[end - match.start() :]
-    return HIDDEN
+        return (0, 0) if match.group("value") == HIDDEN else match.span("value")
+    return match.span()
 
 
 def secret_warning(kinds: tuple[str, ...], tr: Words = ENGLISH) -> str:
@@ -211,33 +224,32 @@ def code_span(text: str) -> str:
 
 
 def index_words(text: str, limit: int = MAX_INDEXED_WORDS) -> tuple[str, ...]:
-    """The first `limit` distinct words of the text, lower-cased, as the tag index splits them (HIDDEN
-    is no word of the image's)."""
-    words = re.findall(r"[^\W_]+", text.replace(HIDDEN, " ").lower())
-    return tuple(dict.fromkeys(words))[:limit]
+    """The first `limit` distinct terms of the text as the tag index makes them (bot.index_terms: words lower-cased,
+    Japanese in overlapping pairs; HIDDEN is none of the image's)."""
+    terms = text_terms(text.replace(HIDDEN, " " * len(HIDDEN)))
+    return tuple(dict.fromkeys(term.text.lower() for term, _ in terms))[:limit]
 
 
-# What the tag index holds in place of HIDDEN: a token that no search can make (searches keep letters and digits,
-# bot.store.search_words; this private-use character is neither), so [hidden] is not searchable and no phrase
-# matches across a hidden secret.
-INDEX_GAP = "\ue000"
+# What the tag index holds in place of HIDDEN: a token that no search can make, so [hidden] is not searchable and no
+# phrase matches across a hidden secret.
+INDEX_GAP = GAP
 
 
 def indexed_text(text: str, limit: int = MAX_INDEXED_WORDS) -> str:
-    """The prefix of the text the tag index holds: up to the first occurrence of its (limit + 1)th distinct word
-    (counted as index_words counts them), so it holds the first `limit` distinct words and no other. Both backends
-    index this, so an image's index cost is bounded alike."""
-    masked = text.replace(HIDDEN, " " * len(HIDDEN))
+    """The prefix of the text the tag index holds: up to where its (limit + 1)th distinct term begins (counted as
+    index_words counts them; inside a Japanese run, after the character the term's pair would add), so it holds the
+    first `limit` distinct terms and no other. Both backends index this, so an image's index cost is bounded alike."""
     seen: set[str] = set()
-    for match in re.finditer(r"[^\W_]+", masked):
-        word = match.group().lower()
-        if word not in seen:
+    for term, starts_word in text_terms(text.replace(HIDDEN, " " * len(HIDDEN))):
+        key = term.text.lower()
+        if key not in seen:
             if len(seen) == limit:
-                return text[: match.start()].rstrip()
-            seen.add(word)
+                return text[: term.start if starts_word else term.end - 1].rstrip()
+            seen.add(key)
     return text
 
 
 def text_for_index(text: str, limit: int = MAX_INDEXED_WORDS) -> str:
-    """What the tag index tokenizes of an image's text: its indexed prefix, each HIDDEN as the INDEX_GAP token."""
-    return indexed_text(text, limit).replace(HIDDEN, f" {INDEX_GAP} ")
+    """What the tag index tokenizes of an image's text: its indexed prefix's terms (bot.index_terms.index_string),
+    each HIDDEN as the INDEX_GAP token."""
+    return index_string(indexed_text(text, limit).replace(HIDDEN, f" {INDEX_GAP} "))

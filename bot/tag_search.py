@@ -21,13 +21,14 @@ from slack_sdk.errors import SlackApiError
 
 from bot.conversations import PublicChannels
 from bot.i18n import ENGLISH, Words
+from bot.index_terms import GAP, is_cjk, text_terms
 from bot.labels_command import Find
 from bot.mrkdwn import clip, escape, slack_date
 from bot.render import Label
 from bot.screen_text import HIDDEN, indexed_text
 from bot.store import IndexedImage, TagIndex, search_words
 from bot.store.encoding import label_names
-from bot.store.stemmer import index_stems
+from bot.store.stemmer import index_stems, search_stems
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,6 @@ def _describe_labels(labels: tuple[Label, ...], matched_names: frozenset[str], t
 # dot between letters or digits, so no bare domain or address either. &<> are escaped (no <!channel>, <@U…>, link).
 LOOK_ALIKES = str.maketrans({"*": "∗", "_": "ˍ", "~": "∼", "`": "ˋ", ":": "∶", "\n": " ", "\r": " "})
 INNER_DOT = re.compile(r"(?<=[^\W_])\.(?=[^\W_])")
-SNIPPET_WORD = re.compile(r"[^\W_]+|" + re.escape(HIDDEN))
 
 
 def text_snippet(
@@ -198,14 +198,23 @@ def text_snippet(
     the search matched in its indexed prefix in bold, stemmed as the index stems (both backends bold the same
     words), and literal in Slack; "" when the text matched nothing. Pure."""
     indexed = indexed_text(text)  # a prefix of text: the positions are the same
-    terms = []  # (stem, start, end), each word's stems in order; [hidden] a gap no stem matches
-    for found in SNIPPET_WORD.finditer(indexed):
-        stems = (None,) if found.group() == HIDDEN else index_stems(found.group())
-        terms += [(stem, found.start(), found.end()) for stem in stems]
-    wanted = set(itertools.chain.from_iterable(index_stems(word) for word in words))
+    terms = []  # (stem, start, end), each term's stems in order (bot.index_terms); [hidden] a gap no stem matches
+    characters = []  # (character, start, end) of each Japanese pair's characters, for a search of one
+    for term, _ in text_terms(indexed.replace(HIDDEN, GAP + " " * (len(HIDDEN) - 1))):
+        if term.text == GAP:
+            terms.append((None, term.start, term.end))
+        elif is_cjk(term.text):
+            terms.append((term.text, term.start, term.end))
+            if len(term.text) == 2:
+                characters += [(term.text[0], term.start, term.start + 1), (term.text[1], term.end - 1, term.end)]
+        else:
+            terms += [(stem, term.start, term.end) for stem in index_stems(term.text)]
+    searched = [search_stems(word) for word in words]
+    wanted = {stems[0] for stems in searched if len(stems) == 1}
     marks = [(start, end) for stem, start, end in terms if stem in wanted]
-    for phrase in phrases:
-        stems = tuple(itertools.chain.from_iterable(index_stems(word) for word in phrase))
+    marks += [(start, end) for character, start, end in characters if character in wanted]
+    runs = [stems for stems in searched if len(stems) > 1]  # a longer Japanese word: its pairs, adjacent
+    for stems in runs + [tuple(itertools.chain.from_iterable(search_stems(word) for word in p)) for p in phrases]:
         for n in range(len(terms) - len(stems) + 1) if stems else ():
             if tuple(stem for stem, _, _ in terms[n : n + len(stems)]) == stems:
                 marks.append((terms[n][1], terms[n + len(stems) - 1][2]))

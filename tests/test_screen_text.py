@@ -90,6 +90,14 @@ def test_each_credential_kind_is_hidden_and_named(text, kind, kept):
         ("Password: correct-horse", f"Password: {HIDDEN}"),
         ('db_password = "s3cr3t!!"', f'db_password = "{HIDDEN}"'),
         ("API_KEY=abcd1234efgh", f"API_KEY={HIDDEN}"),
+        # Japanese cues, with a full-width colon or は; full-width letters and digits are the ASCII ones
+        ("パスワード：ｈｕｎｔｅｒ２２です", f"パスワード：{HIDDEN}です"),
+        ("暗証番号は 4821 です", f"暗証番号は {HIDDEN} です"),
+        ("パスコード=884422", f"パスコード={HIDDEN}"),
+        ("トークン: abcd-efgh-1234", f"トークン: {HIDDEN}"),
+        ("APIキー：a1b2c3d4", f"APIキー：{HIDDEN}"),
+        ("シークレットは「s3cr3t!!」", f"シークレットは「{HIDDEN}」"),
+        ("秘密鍵 = MIIEvQIBADAN", f"秘密鍵 = {HIDDEN}"),
     ],
 )
 def test_a_password_value_is_hidden_and_its_name_kept(text, expected):
@@ -99,6 +107,14 @@ def test_a_password_value_is_hidden_and_its_name_kept(text, expected):
 def test_ordinary_text_is_left_alone():
     text = "Error: connection refused on port 5432 · Total due: $42.00 · password reset link sent"
     assert redact(text) == (text, ())
+    japanese = "パスワードは変更してください · 暗証番号を入力 · トークンの有効期限: 30日"
+    assert redact(japanese) == (japanese, ())
+
+
+def test_a_full_width_key_is_hidden_where_it_is_written():
+    full_width_key = "キー ＡＫＩＡＩＯＳＦＯＤＮＮ７ＥＸＡＭＰＬＥ です"
+    assert redact(full_width_key) == (f"キー {HIDDEN} です", ("an AWS access key",))
+    assert redact("ｘｏｘｂ－１２３４５６７８９０－ａｂｃｄｅｆｇｈｉｊｋｌ") == (HIDDEN, ("a Slack token",))
 
 
 def test_a_secret_split_over_two_lines_is_hidden_and_every_kind_named_once():

@@ -834,3 +834,23 @@ def test_a_result_stored_before_secret_lines_were_recorded_covers_every_line_if_
     stored = {"file_id": "F1", "file_name": "a.png", "labels": [], "text_boxes": boxes}
     assert result_from_dict({**stored, "text": "pin: [hidden] · ok"}).secret_text_boxes == tuple(map(tuple, boxes))
     assert result_from_dict({**stored, "text": "nothing hidden"}).secret_text_boxes == ()
+
+
+def test_an_index_made_before_japanese_was_indexed_in_pairs_is_rebuilt_once_and_finds_its_words(tmp_path):
+    path = tmp_path / "db"
+    ts = f"{int(time.time())}.000001"
+    store = open_sqlite_stores(path)
+    store.tags.index_images([IndexedImage("C1", "channel", ts, ts, "F1", "U1", (), "明日の会議は午後三時からです")])
+    store.close()
+    with sqlite3.connect(path) as db:  # as the version before pairs left it: the whole run one term, no format row
+        db.execute("DROP TABLE tag_words_format")
+        db.execute("UPDATE tag_words SET text = '明日の会議は午後三時からです'")
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM tag_words WHERE tag_words MATCH '会議'").fetchone() == (0,)
+
+    upgraded = open_sqlite_stores(path)
+
+    assert [m.file_id for m in upgraded.tags.search_images(("会議",), channel_id="C1")] == ["F1"]
+    upgraded.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT format FROM tag_words_format").fetchall() == [(2,)]

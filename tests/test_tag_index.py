@@ -25,6 +25,7 @@ DAY = 86400
 NOW = time.time()
 CAT = (Label("Cat", 99.2, ("Animal", "Pet")), Label("Kitten", 96.4, ("Cat",)), Label("Animal", 94.8))
 TABLE = (Label("Dining Table", 98.0, ("Furniture", "Table")), Label("Chair", 90.0, ("Furniture",)))
+SHOT = (Label("Screenshot", 99.0),)  # スクリーンショット
 LABRADOR = (Label("Labrador Retriever", 97.0, ("Dog", "Animal"), ("Lab",)), Label("Grass", 80.0))
 
 
@@ -76,7 +77,7 @@ def test_an_indexed_image_is_found_by_its_labels_parents_and_aliases_in_any_case
     assert found(store, "whiteboard") == []
 
 
-def test_an_image_is_found_by_its_labels_japanese_names_matched_whole(store):
+def test_an_image_is_found_by_its_labels_japanese_names_as_written(store):
     store.tags.index_images(
         [image(CAT, file_id="F_CAT"), image(TABLE, file_id="F_TABLE"), image(LABRADOR, file_id="F_LAB")]
     )
@@ -86,7 +87,37 @@ def test_an_image_is_found_by_its_labels_japanese_names_matched_whole(store):
     assert found(store, "犬") == [(ts_at(NOW), "F_LAB")]  # a parent's (Dog)
     assert found(store, "ラブラドールレトリバー") == found(store, "lab")
     assert found(store, "テーブル") == [(ts_at(NOW), "F_TABLE")] and found(store, "猫", "テーブル") == []
-    assert found(store, "ネコ") == [] and found(store, "猫た") == []  # whole names, as written: no stemming
+    assert found(store, "ネコ") == [] and found(store, "猫た") == []  # as written: no stemming, no reading
+    assert found(store, "レトリバー") == found(store, "lab")  # a part of a name, as Japanese search finds words
+
+
+def test_japanese_text_is_found_by_any_word_in_it_a_quoted_phrase_only_in_order(store):
+    store.tags.index_images(
+        [
+            image(SHOT, file_id="F_MEETING", ts=T1, text="明日の会議は午後三時からです"),
+            image(SHOT, file_id="F_CAT", ts=T2, text="うちの黒猫　ＡＰＩキー：[hidden]"),
+            image(SHOT, file_id="F_KANA", ts=T3, text="ｶﾀｶﾅのメニュー、Ｅｒｒｏｒ ＃1023"),
+        ]
+    )
+
+    assert found(store, "会議") == [(T1, "F_MEETING")]  # no spaces between words: its pairs are indexed
+    assert found(store, phrases=["午後三時"]) == found(store, "午後三時") == [(T1, "F_MEETING")]
+    assert found(store, phrases=["三時午後"]) == [] and found(store, "三時午後") == []  # in its order only
+    assert found(store, "猫") == [(T2, "F_CAT")]  # one kanji finds text that has it
+    assert found(store, "黒猫", "api") == [(T2, "F_CAT")]  # full-width letters are the ASCII ones
+    assert found(store, "apiキー") == [(T2, "F_CAT")] and found(store, "キーapi") == []
+    assert found(store, "カタカナ") == [(T3, "F_KANA")]  # half-width katakana is the full-width one
+    assert found(store, "error", "1023") == [(T3, "F_KANA")]
+    assert found(store, "会議", "猫") == [] and found(store, "会談") == []
+
+
+def test_japanese_text_costs_a_bounded_number_of_index_terms():
+    from bot.screen_text import MAX_INDEXED_WORDS, index_words, text_for_index
+
+    text = "".join(chr(0x4E00 + n) for n in range(400))  # 400 different kanji, no space
+    assert len(index_words(text)) == MAX_INDEXED_WORDS  # its first 100 pairs
+    terms = set(text_for_index(text).split())
+    assert len(terms) <= 2 * MAX_INDEXED_WORDS + 2  # and their characters, once each (and the gap)
 
 
 def test_an_image_keeps_what_it_was_indexed_with(store):
@@ -689,6 +720,12 @@ def test_the_snippet_bolds_each_match_stemmed_as_the_index_stems_and_cuts_around
     assert "*Invoices* overdue · *invoice*" in snippet
     assert 70 <= len(snippet) <= 90
     assert text_snippet(text, ("whiteboard",)) == ""  # its text didn't match: no snippet
+    meeting = "明日の会議は午後三時からです"
+    assert text_snippet(meeting, ("会議",)) == "明日の*会議*は午後三時からです"
+    assert text_snippet(meeting, ("三",)) == "明日の会議は午後*三*時からです"
+    assert text_snippet(meeting, (), (("午後三時",),)) == "明日の会議は*午後三時*からです"
+    assert text_snippet(meeting, ("三時午後",)) == ""
+    assert text_snippet("ＡＰＩキーです", ("apiキー",)) == "*ＡＰＩキー*です"  # bold as written
     assert text_snippet("Connection refused, connection reset", (), (("connections", "refused"),)) == (
         "*Connection refused*, connection reset"
     )

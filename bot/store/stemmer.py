@@ -6,6 +6,7 @@ import functools
 import sqlite3
 import threading
 
+from bot.index_terms import search_terms
 from bot.store.encoding import TAG_TOKENIZER
 
 _stemmer_lock = threading.Lock()
@@ -30,3 +31,9 @@ def index_stems(text: str) -> tuple[str, ...]:
             return tuple(term for (term,) in db.execute("SELECT term FROM terms ORDER BY offset"))
         finally:
             db.execute("DELETE FROM words WHERE rowid = 1")
+
+
+def search_stems(word: str) -> tuple[str, ...]:
+    """A search word's stems as the index holds them: one (a word's stem, a Japanese word of one or two characters),
+    or a longer Japanese word's run of overlapping pairs (bot.index_terms)."""
+    return index_stems(" ".join(search_terms(word)))

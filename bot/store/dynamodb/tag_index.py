@@ -28,13 +28,14 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator
 
+from bot.index_terms import index_string
 from bot.screen_text import INDEX_GAP, text_for_index
 from bot.store.dynamodb import messages
 from bot.store.dynamodb.base import DynamoTables, batched, is_live
 from bot.store.dynamodb.wire import to_wire
 from bot.store.encoding import label_from_dict, label_names, label_to_dict, ts_microseconds
 from bot.store.protocols import IndexedImage
-from bot.store.stemmer import index_stems
+from bot.store.stemmer import index_stems, search_stems
 
 SEARCH_PAGE = 100  # word entries read per request of a search
 COUNT_LIMIT = 25  # entries a search's count of one stem reads at most, choosing the rarest stem's partition
@@ -52,7 +53,7 @@ class DynamoTagIndex:
         """Write the image's item and one entry per stem; False (and nothing left) when the message or the file was
         deleted meanwhile. Checked after writing: a deletion in between either sees the entries or is seen."""
         labels = sorted(image.labels, key=lambda label: label.confidence, reverse=True)
-        label_stems = {stem for name in label_names(labels) for stem in index_stems(name)}
+        label_stems = {stem for name in label_names(labels) for stem in name_terms(name)}
         stems = sorted(label_stems.union(text_stems(image.text)))
         sk = index_sort_key(image.message_ts, image.file_id)
         expires_at = int(image.posted_at + self._tables.retention)
@@ -106,13 +107,16 @@ class DynamoTagIndex:
         limit: int = 10,
         phrases: tuple[tuple[str, ...], ...] = (),
     ) -> list[IndexedImage]:
-        stems = [index_stems(word) for word in words]
-        phrase_stems = [tuple(itertools.chain.from_iterable(index_stems(w) for w in phrase)) for phrase in phrases]
+        # A word is one stem, or (a Japanese word of more than two characters, see bot.index_terms) the run of its
+        # pairs, adjacent in a label's name or in the text; a phrase, its words' terms adjacent in the text.
+        stems = [search_stems(word) for word in words]
+        phrase_stems = [tuple(itertools.chain.from_iterable(search_stems(w) for w in phrase)) for phrase in phrases]
         phrase_stems = [phrase for phrase in phrase_stems if phrase]
         if not (words or phrase_stems) or not all(stems):
             return []
-        word_stems = list(itertools.chain.from_iterable(stems))
-        wanted = list(dict.fromkeys(itertools.chain(word_stems, *phrase_stems)))
+        word_stems = [stem[0] for stem in stems if len(stem) == 1]
+        word_runs = [stem for stem in stems if len(stem) > 1]
+        wanted = list(dict.fromkeys(itertools.chain(word_stems, *word_runs, *phrase_stems)))
         channels = [channel_id] if channel_id is not None else self._channels()
         # Newest first across channels: each channel's entries come newest first, so merging them is enough.
         entries = heapq.merge(
@@ -131,7 +135,9 @@ class DynamoTagIndex:
                 item = images.get((key["pk"], key["sk"]))
                 if item is None or not all(has_phrase(item_text_stems(item), phrase) for phrase in phrase_stems):
                     continue
-                found.append(indexed_image(item, frozenset(word_stems)))
+                if not all(_has_run(item, run) for run in word_runs):
+                    continue
+                found.append(indexed_image(item, frozenset(word_stems), word_runs))
                 if len(found) == limit:
                     return found
         return found
@@ -290,14 +296,25 @@ def item_text_stems(item: dict) -> tuple[str, ...]:
     return index_stems(text_for_index(item.get("text", "")))
 
 
+def name_terms(name: str) -> tuple[str, ...]:
+    """The stems the index makes of a label's name (bot.index_terms.index_string: a Japanese name in pairs too)."""
+    return tuple(stem for stem in index_stems(index_string(name)) if stem != INDEX_GAP)
+
+
+def _has_run(item: dict, run: tuple[str, ...]) -> bool:
+    """Whether a Japanese word's pairs are adjacent in one of the item's label names or in its text."""
+    labels = [label_from_dict(x) for x in json.loads(item["labels"])]
+    return has_phrase(item_text_stems(item), run) or any(has_phrase(name_terms(n), run) for n in label_names(labels))
+
+
 def has_phrase(terms: tuple[str, ...], phrase: tuple[str, ...]) -> bool:
     """Whether the phrase's stems are among the terms, adjacent and in order."""
     size = len(phrase)
     return any(terms[start : start + size] == phrase for start in range(len(terms) - size + 1))
 
 
-def indexed_image(item: dict, stems: frozenset[str]) -> IndexedImage:
-    """An index item as a search result; matched: the names a searched word's stem is in."""
+def indexed_image(item: dict, stems: frozenset[str], runs: list[tuple[str, ...]] = ()) -> IndexedImage:
+    """An index item as a search result; matched: the names a searched word's stem (or run of pairs) is in."""
     labels = tuple(label_from_dict(x) for x in json.loads(item["labels"]))
     return IndexedImage(
         channel_id=item["channel_id"],
@@ -308,5 +325,9 @@ def indexed_image(item: dict, stems: frozenset[str]) -> IndexedImage:
         user_id=item["user_id"],
         labels=labels,
         text=item.get("text", ""),
-        matched=frozenset(name for name in label_names(labels) if stems.intersection(index_stems(name))),
+        matched=frozenset(
+            name
+            for name in label_names(labels)
+            if stems.intersection(name_terms(name)) or any(has_phrase(name_terms(name), run) for run in runs)
+        ),
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from bot.index_terms import index_string, search_terms
 from bot.render import Label
 from bot.screen_text import text_for_index
 from bot.store.encoding import TAG_TOKENIZER, label_from_dict, label_names, label_to_dict, ts_microseconds
@@ -46,12 +47,20 @@ CREATE INDEX IF NOT EXISTS tagged_images_by_channel_type ON tagged_images (chann
 COLUMNS_ADDED = {"tagged_images": (("text", "TEXT NOT NULL DEFAULT ''"),)}
 
 
+# How tag_words holds its terms (bot.index_terms), kept in a one-row table: 2 since Japanese is indexed in pairs.
+INDEX_FORMAT = 2
+
+
 def upgrade(db: sqlite3.Connection) -> None:
-    """In a transaction, at start-up: a database made before the text was indexed has tag_words without its text
-    column, and FTS5 can't ALTER a table, so it is made again in the new shape from tagged_images."""
+    """In a transaction, at start-up: tag_words made before the text was indexed (no text column: FTS5 can't ALTER
+    a table), or before Japanese was indexed in pairs, is made again from tagged_images, once."""
     columns = tuple(row["name"] for row in db.execute("PRAGMA table_info(tag_words)"))
-    if columns == TAG_WORDS_COLUMNS:
+    db.execute("CREATE TABLE IF NOT EXISTS tag_words_format (format INTEGER NOT NULL)")
+    (written,) = db.execute("SELECT COALESCE(MAX(format), 1) FROM tag_words_format").fetchone()
+    if columns == TAG_WORDS_COLUMNS and written == INDEX_FORMAT:
         return
+    db.execute("DELETE FROM tag_words_format")
+    db.execute("INSERT INTO tag_words_format (format) VALUES (?)", (INDEX_FORMAT,))
     db.execute("DROP TABLE IF EXISTS tag_words")
     db.execute(TAG_WORDS)
     for row in db.execute("SELECT id, channel_id, labels_json, text FROM tagged_images").fetchall():
@@ -112,12 +121,15 @@ class SqliteTagIndex:
         limit: int = 10,
         phrases: tuple[tuple[str, ...], ...] = (),
     ) -> list[IndexedImage]:
-        phrases = tuple(phrase for phrase in phrases if phrase)
+        words = tuple(word for word in words if search_terms(word))
+        phrases = tuple(phrase for phrase in phrases if any(search_terms(word) for word in phrase))
         if not words and not phrases:
             return []
-        # A word in the labels or the text; a phrase (FTS5 phrase: its words' stems adjacent, in order) in the text.
-        terms = [f"{{labels text}} : ({' AND '.join(_fts_string(word) for word in words)})"] if words else []
-        terms += [f"text : {_fts_string(' '.join(phrase))}" for phrase in phrases]
+        # A word in the labels or the text (a Japanese word of more than two characters: the phrase of its pairs, see
+        # bot.index_terms); a phrase (FTS5 phrase: its words' terms adjacent, in order) in the text.
+        each = " AND ".join(_fts_string(" ".join(search_terms(word))) for word in words)
+        terms = [f"{{labels text}} : ({each})"] if words else []
+        terms += [f"text : {_fts_string(' '.join(t for w in phrase for t in search_terms(w)))}" for phrase in phrases]
         query = " AND ".join(terms)
         lowest = 0 if since is None else int(since * 1_000_000) * ID_SLOTS
         same_channel, channel_params = "", ()
@@ -137,20 +149,7 @@ class SqliteTagIndex:
                 " ORDER BY tag_words.rowid DESC LIMIT ?",
                 (*params, limit),
             ).fetchall()
-        return [
-            IndexedImage(
-                channel_id=r["channel_id"],
-                channel_type=r["channel_type"],
-                message_ts=r["message_ts"],
-                thread_ts=r["thread_ts"],
-                file_id=r["file_id"],
-                user_id=r["user_id"],
-                labels=tuple(label_from_dict(x) for x in json.loads(r["labels_json"])),
-                text=r["text"],
-                matched=_marked_names(r["marked"]),
-            )
-            for r in rows
-        ]
+        return [_found(r) for r in rows]
 
     def channel_is_public(self, channel_id: str) -> bool:
         with self._database.reading() as db:
@@ -177,6 +176,21 @@ class SqliteTagIndex:
                 with self._database.transaction() as db:
                     messages.forget_deleted_files(db, older_than)
                 return purged
+
+
+def _found(row: sqlite3.Row) -> IndexedImage:
+    labels = tuple(label_from_dict(x) for x in json.loads(row["labels_json"]))
+    return IndexedImage(
+        channel_id=row["channel_id"],
+        channel_type=row["channel_type"],
+        message_ts=row["message_ts"],
+        thread_ts=row["thread_ts"],
+        file_id=row["file_id"],
+        user_id=row["user_id"],
+        labels=labels,
+        text=row["text"],
+        matched=_marked_names(row["marked"], label_names(labels)),
+    )
 
 
 def drop_message_images(db: sqlite3.Connection, channel_id: str, message_ts: str) -> int:
@@ -219,14 +233,14 @@ def _insert_words(db: sqlite3.Connection, image_id: int, labels, channel_id: str
 
 
 def _label_words(labels: list[Label] | tuple[Label, ...]) -> str:
-    """What the full-text index knows of an image, one name a line (see _marked_names)."""
-    return "\n".join(label_names(labels))
+    """What the full-text index knows of an image: one name's terms a line (bot.index_terms; see _marked_names)."""
+    return "\n".join(index_string(name) for name in label_names(labels))
 
 
-def _marked_names(marked: str | None) -> frozenset[str]:
-    """The names (lines of the labels column) in which highlight() marked a matched word."""
+def _marked_names(marked: str | None, names: tuple[str, ...]) -> frozenset[str]:
+    """The names whose lines of the labels column highlight() marked a matched term in."""
     lines = (marked or "").split("\n")
-    return frozenset(line.replace("\x01", "").replace("\x02", "") for line in lines if "\x01" in line)
+    return frozenset(name for name, line in zip(names, lines, strict=False) if "\x01" in line)
 
 
 def _fts_string(text: str) -> str:
