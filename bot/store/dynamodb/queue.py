@@ -179,6 +179,20 @@ class DynamoJobQueue:
             depth=len(waiting), oldest_age_seconds=0.0 if oldest is None else self._tables.clock() - oldest
         )
 
+    def waiting_at_least(self, count: int) -> bool:
+        """One Select=COUNT query of the by_state partition `queued` (and, if it holds fewer, of `running`), each
+        reading at most `count` entries: not the whole queue, as queue_stats does."""
+        found = 0
+        if count <= 0:
+            return True
+        for state in ("queued", "running"):
+            found += self._tables.count(
+                self._tables.jobs_table, "#state_key = :state", {"state": state}, limit=count - found, index="by_state"
+            )
+            if found >= count:
+                return True
+        return False
+
     def relabel(self, channel_id: str, message_ts: str, file_id: str) -> bool:
         message, jobs = messages.message_and_jobs(self._tables, channel_id, message_ts)
         job = next((item for item in jobs if item["sk"] == "file#" + file_id), None)

@@ -114,6 +114,15 @@ class SqliteJobQueue:
             ).fetchone()
         return QueueStats(depth=depth, oldest_age_seconds=0.0 if oldest is None else self._database.clock() - oldest)
 
+    def waiting_at_least(self, count: int) -> bool:
+        if count <= 0:
+            return True
+        with self._database.reading() as db:
+            (waiting,) = db.execute(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state IN ('queued', 'running') LIMIT ?)", (count,)
+            ).fetchone()
+        return waiting >= count
+
     def purge_finished_jobs(self, older_than: float, *, batch: int = 1000) -> int:
         """Retention for the jobs too: their results hold labels, file names and errors. A message whose jobs are
         all gone and whose reply is settled goes as well (a later "Label this image" on it labels it afresh). In
