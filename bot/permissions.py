@@ -6,6 +6,8 @@ in time the user is told to try again, and nothing is remembered."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.i18n import N_
 from bot.people import People, Person
 
@@ -26,15 +28,16 @@ class SettingsPermission:
 
     def decide(self, user_id: str) -> bool | None:
         """True or False; None when Slack couldn't say in time whether the user is a workspace admin."""
-        if not self._admins or user_id in self._admins:
-            return True
-        return self._workspace_admin(user_id)
+        return self.decide_as(user_id, lambda: self._people.person(user_id))
 
-    def decide_as(self, user_id: str, person: Person | None) -> bool | None:
-        """decide, with what Slack said of the user already asked (None: it couldn't say in time): a command asks
-        users.info once, for its language and this."""
+    def decide_as(self, user_id: str, person: Person | Callable[[], Person | None] | None) -> bool | None:
+        """decide, with what Slack said of the user already asked (None: it couldn't say in time), or how to ask it
+        (asked only when LABELBOT_ADMINS doesn't settle it): a command asks users.info once, for its language and
+        this."""
         if not self._admins or user_id in self._admins:
             return True
+        if callable(person):
+            person = person()
         return None if person is None else person.admin
 
     def may_review(self, user_id: str) -> bool | None:
