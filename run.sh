@@ -7,4 +7,6 @@ cd "$(dirname "$0")"
 # the bot's processes compiles every module it imports again (pytest's rewritten test modules too).
 unset PYTHONDONTWRITEBYTECODE
 source scripts/venv.sh ""
+# ONNX Runtime (the local text reader, bot/local_text.py) sends Microsoft usage telemetry unless told not to.
+export ORT_DISABLE_TELEMETRY=1
 exec .venv/bin/python -m bot "$@"

@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     label.add_argument(
         "--text",
         action="store_true",
-        help="read its text with DetectText too, as a channel with text on, and print the text line the bot posts",
+        help="read its text too, as a channel with text on (with DetectText, or the local reader as "
+        "LABELBOT_TEXT_ENGINE and the language say), and print the text line the bot posts",
     )
     label.add_argument(
         "--language",
@@ -165,7 +166,6 @@ def label_local_file(
         RekognitionError,
         RekognitionLabeler,
         RekognitionModerator,
-        RekognitionTextReader,
         build_rekognition_client,
     )
     from bot.render import ImageResult, render_reply
@@ -211,7 +211,9 @@ def label_local_file(
     print(reply.text)
     code, found = 1 if result.error else 0, None
     if text and result.error is None:
-        code, found = _print_text(RekognitionTextReader(client), prepared, load_text_min_confidence())
+        code, found = _print_text(
+            _text_reader(client, settings.language), prepared, load_text_min_confidence(), settings.language
+        )
     if boxes is not None and result.error is None:
         code = max(code, _write_boxes(boxes, prepared, result, settings, found))
     return code
@@ -239,23 +241,42 @@ def _write_boxes(out: Path, prepared: bytes, result, settings, text) -> int:
     return 0
 
 
-def _print_text(reader, prepared: bytes, min_confidence: float):
-    """`label --text`: the text line the bot would post under the labels (a DetectText failure: why, exit 1); and
-    what was read (bot.screen_text.ScreenText, or None), for --boxes."""
+def _text_reader(client, language: str):
+    """Who reads `label --text`'s text: as in a channel of this language under LABELBOT_TEXT_ENGINE (the local
+    reader, bot.local_text, or DetectText)."""
+    from bot.config import load_text_engine
+    from bot.local_text import LocalTextReader, local_engine_installed
+    from bot.rekognition import RekognitionTextReader
+    from bot.screen_text import text_engine_for
+
+    engine = load_text_engine()
+    if engine == "auto" and not local_engine_installed():
+        engine = "rekognition"
+    if text_engine_for(engine, language) == "local":
+        return LocalTextReader(deadline_seconds=120.0)
+    return RekognitionTextReader(client)
+
+
+def _print_text(reader, prepared: bytes, min_confidence: float, language: str):
+    """`label --text`: the text line the bot would post under the labels in a channel of this language (a failed
+    read: why, exit 1); and what was read (bot.screen_text.ScreenText, or None), for --boxes."""
+    from bot.i18n import words_for
+    from bot.local_text import LocalReadFailed
     from bot.rekognition import RekognitionError
-    from bot.screen_text import read_text, secret_warning, text_mrkdwn
+    from bot.screen_text import read_text, secret_warning, text_block
 
     try:
         found = read_text(reader.detect_text(prepared, min_confidence), min_confidence)
-    except RekognitionError as exc:
+    except (RekognitionError, LocalReadFailed) as exc:
         print(f"No text line: {exc}")
         return 1, None
     if not found.lines:
         print(f"No text line: no text read at or above {min_confidence:g}% confidence.")
         return 0, None
-    print(text_mrkdwn(found.text))
+    tr = words_for(language)
+    print(text_block(found.text, tr=tr)["elements"][0]["text"])
     if found.secrets:
-        print(f"The poster is told (ephemerally): {secret_warning(found.secrets)}")
+        print(f"The poster is told (ephemerally): {secret_warning(found.secrets, tr)}")
     return 0, found
 
 

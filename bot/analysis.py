@@ -22,14 +22,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.local_text import LOCAL_ENGINE, LocalReadFailed
 from bot.metrics import Metrics
 from bot.moderation import ModerationLabel, held_categories
 from bot.rekognition import CallLimitReached, RekognitionError, RekognitionLabeler, RekognitionModerator
 from bot.render import Label, labels_to_request
-from bot.screen_text import ScreenText, read_text, wants_text
+from bot.screen_text import ScreenText, read_text, text_engine_for, wants_text
 from bot.settings import ChannelSettings
 
 if TYPE_CHECKING:
+    from bot.local_text import LocalTextReader
     from bot.rekognition import RekognitionTextReader
     from bot.store import LabelCache, StepAnswerCache
 
@@ -65,6 +67,9 @@ class AnalysisStep(Protocol):
 
     def wanted(self, settings: ChannelSettings, so_far: Analysis) -> bool:
         """Whether this image needs the step, in this channel, after what the earlier steps found."""
+
+    def asks_rekognition(self, settings: ChannelSettings) -> bool:
+        """Whether call() asks Rekognition in this channel (counted in Analysis.calls) or answers without AWS."""
 
     def cache_params(self, settings: ChannelSettings) -> list:
         """Every request parameter that changes the step's answer (with the image, its cache key)."""
@@ -105,6 +110,10 @@ class LabelsStep:
 
     def wanted(self, settings: ChannelSettings, so_far: Analysis) -> bool:
         return not so_far.held and not settings.poster_opted_out
+
+    @staticmethod
+    def asks_rekognition(settings: ChannelSettings) -> bool:
+        return True
 
     @staticmethod
     def cache_params(settings: ChannelSettings) -> list:
@@ -171,6 +180,10 @@ class ModerationStep:
     def wanted(self, settings: ChannelSettings, so_far: Analysis) -> bool:
         return settings.moderation
 
+    @staticmethod
+    def asks_rekognition(settings: ChannelSettings) -> bool:
+        return True
+
     def cache_params(self, settings: ChannelSettings) -> list:
         return ["moderation", MODERATION_CALL_MIN_CONFIDENCE, *([self._frames] if self._frames > 1 else [])]
 
@@ -200,23 +213,43 @@ class ModerationStep:
 
 
 class TextStep:
-    """DetectText after the labels, where the channel's text mode wants it (on; auto: the labels name something
-    text-bearing, see bot/text_labels.txt). The lines at or above min_confidence are read in reading order with their
-    secrets hidden (bot.screen_text.read_text) before anything is kept: the cache holds only the redacted lines. A
-    failure never fails the image: it is logged, counted in `failures`, and the labels go out without the text; so
-    do they past the month's call limit (not a failure: the call was never made)."""
+    """The text after the labels, where the channel's text mode wants it (on; auto: the labels name something
+    text-bearing, see bot/text_labels.txt), read by Rekognition's DetectText or by the local reader
+    (bot.local_text) as LABELBOT_TEXT_ENGINE says: `auto` reads Japanese channels' images locally (DetectText reads
+    Latin script only) and the others with DetectText; `local` everything locally (no AWS call for text at all);
+    `rekognition` everything with DetectText. The lines at or above min_confidence are read in reading order with
+    their secrets hidden (bot.screen_text.read_text) before anything is kept: the cache holds only the redacted
+    lines, under a key naming the engine. A failure never fails the image: it is logged, counted in `failures`, and
+    the labels go out without the text; so do they past the month's call limit (not a failure: the call was never
+    made; the local reader has no limit)."""
 
     name = "text"
 
     def __init__(
-        self, reader: RekognitionTextReader, cache: AnswerCache, text_labels: frozenset[str], min_confidence: float
+        self,
+        reader: RekognitionTextReader,
+        cache: AnswerCache,
+        text_labels: frozenset[str],
+        min_confidence: float,
+        *,
+        engine: str = "rekognition",
+        local_reader: LocalTextReader | None = None,
     ) -> None:
+        """engine: LABELBOT_TEXT_ENGINE; local_reader: required unless it is "rekognition"."""
+        if engine != "rekognition" and local_reader is None:
+            raise ValueError(f"the text engine {engine!r} needs a local reader")
         self._reader = reader
+        self._local_reader = local_reader
+        self._engine = engine
         self._cache = cache
         self._text_labels = text_labels
         self._min_confidence = min_confidence
-        self.failures = 0  # DetectText calls that gave no text, since start
+        self.failures = 0  # reads that gave no text, since start
         self._failures_lock = threading.Lock()
+
+    def engine_for(self, settings: ChannelSettings) -> str:
+        """Who reads this channel's images: "local" or "rekognition"."""
+        return text_engine_for(self._engine, settings.language)
 
     def wanted(self, settings: ChannelSettings, so_far: Analysis) -> bool:
         if so_far.held or settings.text == "off" or settings.poster_opted_out:
@@ -224,7 +257,12 @@ class TextStep:
         names = [name for label in so_far.labels for name in (label.name, *label.parents, *label.aliases)]
         return wants_text(settings.text, names, self._text_labels)
 
+    def asks_rekognition(self, settings: ChannelSettings) -> bool:
+        return self.engine_for(settings) == "rekognition"
+
     def cache_params(self, settings: ChannelSettings) -> list:
+        if self.engine_for(settings) == "local":
+            return ["text", self._min_confidence, LOCAL_ENGINE]
         return ["text", self._min_confidence]
 
     def cached(self, key: str, newer_than: float) -> ScreenText | None:
@@ -251,14 +289,21 @@ class TextStep:
             )
 
     def call(self, image: bytes, settings: ChannelSettings) -> ScreenText | CallLimitReached | None:
+        local = self.engine_for(settings) == "local"
         try:
-            detections = self._reader.detect_text(image, self._min_confidence)
+            if local:
+                detections = self._local_reader.detect_text(image, self._min_confidence)
+            else:
+                detections = self._reader.detect_text(image, self._min_confidence)
         except CallLimitReached as exc:
             return exc
-        except RekognitionError as exc:
+        except (RekognitionError, LocalReadFailed) as exc:
             with self._failures_lock:
                 self.failures += 1
-            log.warning("DetectText failed, so the reply goes without the text: %s", exc)
+            if local:
+                log.warning("The local text reader failed, so the reply goes without the text: %s", exc)
+            else:
+                log.warning("DetectText failed, so the reply goes without the text: %s", exc)
             return None
         return read_text(detections, self._min_confidence)
 
@@ -324,7 +369,8 @@ class ImageAnalysis:
                 answer, called = self._answer(step, key, prepared, settings)
                 if not called:
                     self._metrics.count("cache_hits", step=step.name)
-                asked = called and not isinstance(answer, CallLimitReached)  # a refusal by the monthly limit: no call
+                # A refusal by the monthly limit is no call; nor is a local read (bot.local_text)
+                asked = called and not isinstance(answer, CallLimitReached) and step.asks_rekognition(settings)
                 analysis = replace(step.add_to(analysis, answer, settings), calls=analysis.calls + asked)
         return analysis
 

@@ -179,7 +179,8 @@ _runtime: LambdaRuntime | ConfigError | None = None  # per Lambda instance: buil
 
 
 def handler(event: Any, context: Any) -> dict:
-    """template.yaml's Handler for both functions."""
+    """Both functions' entry point: EventsFunction's Handler in template.yaml, and LabelFunction's CMD in the
+    Dockerfile its container image is built from."""
     global _runtime
     if _runtime is None:
         _runtime = _start(os.environ)

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from bot.i18n import LANGUAGES
 from bot.pricing import PRICES_USD, parse_prices
-from bot.screen_text import TEXT_MODES, parse_text_labels
+from bot.screen_text import TEXT_ENGINES, TEXT_MODES, parse_text_labels
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -65,6 +65,9 @@ class Config:
     text_min_confidence: float = 80.0  # LABELBOT_TEXT_MIN_CONFIDENCE: the lines repeated and indexed
     text_tps: float = 5.0  # LABELBOT_TEXT_TPS: DetectText calls a second, at most
     text_labels: frozenset[str] = frozenset()  # LABELBOT_TEXT_LABELS' (else bot/text_labels.txt's) names, lower-case
+    text_engine: str = "auto"  # LABELBOT_TEXT_ENGINE: bot.screen_text.TEXT_ENGINES
+    text_reads_at_once: int = 1  # LABELBOT_TEXT_READS_AT_ONCE: the local reader's reads at once, at most the cores
+    text_read_seconds: float = 20.0  # LABELBOT_TEXT_READ_SECONDS: a local read's deadline, its wait for a turn too
     # LABELBOT_PRICE_PER_CALL_USD over bot.pricing.PRICES_USD: USD per Rekognition call, by API
     prices_usd: dict[str, float] = field(default_factory=lambda: dict(PRICES_USD))
     # LABELBOT_MONTHLY_CALL_LIMIT: Rekognition calls a UTC month, all APIs together, at most (None: no cap)
@@ -146,6 +149,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
     text = _choice("LABELBOT_TEXT", get("LABELBOT_TEXT"), TEXT_MODES)
     language = load_language(environ)
     text_tps = _number(get, "LABELBOT_TEXT_TPS", 5.0, 0.1, 1000.0)
+    text_engine = load_text_engine(environ, on_lambda=mode == "lambda")
     # APIs every image calls by default: each quota gets its own threads (auto text: only for some images, so none)
     busy_tps = [tps, *([moderation_tps] if moderation else []), *([text_tps] if text == "on" else [])]
     return Config(
@@ -183,6 +187,9 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         text_min_confidence=load_text_min_confidence(environ),
         text_tps=text_tps,
         text_labels=load_text_labels(_existing_file("LABELBOT_TEXT_LABELS", get("LABELBOT_TEXT_LABELS"))),
+        text_engine=text_engine,
+        text_reads_at_once=_int(get, "LABELBOT_TEXT_READS_AT_ONCE", 1, 1, os.cpu_count() or 1),
+        text_read_seconds=_number(get, "LABELBOT_TEXT_READ_SECONDS", 20.0, 1.0, 120.0),
         prices_usd=_prices(get("LABELBOT_PRICE_PER_CALL_USD")),
         monthly_call_limit=_optional_int(get, "LABELBOT_MONTHLY_CALL_LIMIT", 1, 10**12),
         metrics_port=_optional_int(get, "LABELBOT_METRICS_PORT", 1, 65535),
@@ -307,6 +314,21 @@ def load_moderation_threshold(environ: Mapping[str, str] | None = None) -> float
 def load_text_min_confidence(environ: Mapping[str, str] | None = None) -> float:
     """LABELBOT_TEXT_MIN_CONFIDENCE: the confidence a line of text needs to be repeated and indexed."""
     return _number(_reader(environ), "LABELBOT_TEXT_MIN_CONFIDENCE", 80.0, 0.0, 100.0)
+
+
+def load_text_engine(environ: Mapping[str, str] | None = None, *, on_lambda: bool = False) -> str:
+    """LABELBOT_TEXT_ENGINE. `local` needs the local reader installed (the `ocr` extra, which ./run.sh installs);
+    checked here except on Lambda, where only LabelFunction's image has it and EventsFunction never reads."""
+    engine = _choice("LABELBOT_TEXT_ENGINE", _reader(environ)("LABELBOT_TEXT_ENGINE"), TEXT_ENGINES)
+    if engine == "local" and not on_lambda:
+        from bot.local_text import local_engine_installed
+
+        if not local_engine_installed():
+            raise ConfigError(
+                "LABELBOT_TEXT_ENGINE is local, but the local text reader isn't installed: install labelbot with "
+                "its ocr extra (pip install '.[ocr]'; ./run.sh does)"
+            )
+    return engine
 
 
 def load_language(environ: Mapping[str, str] | None = None) -> str:

@@ -7,12 +7,27 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from bot.store import Job, JobQueue, ReplyState
 
 log = logging.getLogger(__name__)
+
+_worker = threading.local()  # in a WorkerPool's thread: .pool, and .aside once it has stepped aside
+
+
+@contextmanager
+def waiting_aside() -> Iterator[None]:
+    """Around a long wait inside a job that is not the job's own work (a turn of the local text reader): in a
+    WorkerPool's thread, the pool starts another worker so that the images behind this one don't wait too; this
+    thread ends with its job. Elsewhere (on Lambda, the CLI) it does nothing."""
+    pool = getattr(_worker, "pool", None)
+    if pool is not None and not getattr(_worker, "aside", False):
+        _worker.aside = True
+        pool._replace_worker()
+    yield
 
 
 class Work(Protocol):
@@ -113,6 +128,8 @@ class WorkerPool:
         self._suspended = threading.Event()  # Slack refused the token: claim and post nothing until a restart
         self._sweep_wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._threads_lock = threading.Lock()
+        self._replacements = 0  # workers started for one that stepped aside (waiting_aside), since start
 
     def start(self) -> None:
         """Requeue what a stopped process left running, then work; replies it never sent go out in the sweep."""
@@ -128,8 +145,19 @@ class WorkerPool:
 
     def _start_thread(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
+        with self._threads_lock:
+            self._threads[:] = [running for running in self._threads if running.is_alive()]
+            self._threads.append(thread)
         thread.start()
-        self._threads.append(thread)
+
+    def _replace_worker(self) -> None:
+        """The calling worker stepped aside for the rest of its job: another claims jobs in its place."""
+        if self._stopping.is_set() or self._suspended.is_set():
+            return
+        with self._threads_lock:
+            self._replacements += 1
+            number = self._replacements
+        self._start_thread(self._work, f"labelbot-worker-r{number}")
 
     def notify(self, count: int = 1) -> None:
         if count <= 0:
@@ -181,9 +209,15 @@ class WorkerPool:
         with self._wake:
             self._wake.notify_all()
         deadline = (self._stop_requested_at or time.monotonic()) + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        self._threads.clear()
+        while True:  # a worker stepping aside may start another meanwhile: until every one has been waited for
+            with self._threads_lock:
+                waiting = [thread for thread in self._threads if thread.is_alive()]
+            if not waiting or time.monotonic() >= deadline:
+                break
+            for thread in waiting:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        with self._threads_lock:
+            self._threads.clear()
 
     def _sweep(self) -> None:
         """Post replies whose files are all done but whose post failed or was interrupted, then run the upkeep
@@ -196,7 +230,8 @@ class WorkerPool:
             self._sweep_wake.clear()
 
     def _work(self) -> None:
-        while not self._stopping.is_set() and not self._suspended.is_set():
+        _worker.pool, _worker.aside = self, False
+        while not self._stopping.is_set() and not self._suspended.is_set() and not _worker.aside:
             with self._wake:
                 notified = self._notified
             try:

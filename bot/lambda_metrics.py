@@ -23,6 +23,7 @@ CLOUDWATCH_NAMES = {
     "translate_calls": "TranslateCalls",
     "translate_characters": "TranslateCharacters",
     "translate_cost_usd": "TranslateCostUSD",
+    "local_text_reads": "LocalTextReads",
     "slack_calls": "SlackCalls",
     "slack_rate_limited": "SlackRateLimited",
     "moderation_holds": "ModerationHolds",

@@ -40,6 +40,10 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Estimated cost of those characters in USD (bot.pricing: $15 per million characters, list price)",
         (),
     ),
+    "local_text_reads": (
+        "Images read by the local text reader (bot.local_text), by outcome (ok, failed, late: past its deadline)",
+        ("outcome",),
+    ),
     "slack_calls": ("Slack Web API calls, by method", ("method",)),
     "slack_rate_limited": ("Slack Web API answers 429 (Too Many Requests), by method", ("method",)),
     "moderation_holds": ("Images held for an admin's review", ()),
@@ -49,7 +53,8 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
 HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "stage_seconds": (
         "How long each stage of an image took: download, prepare, each Rekognition API (pacing and retries included), "
-        "reply; and TranslateText, each label name translated while a reply waits",
+        "reply; and TranslateText, each label name translated while a reply waits; local_text, each read of the local "
+        "text reader (loading the engine included, the wait for a turn not)",
         ("stage",),
     ),
 }

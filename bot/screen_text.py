@@ -30,6 +30,17 @@ class TextDetection:
 # ---- when to read -----------------------------------------------------------------------------------------------
 
 TEXT_MODES = ("auto", "on", "off")  # /labels text: with a text-bearing label (the default), every image, never
+# LABELBOT_TEXT_ENGINE: who reads: auto (the local reader in Japanese channels, DetectText elsewhere), always
+# DetectText, always the local reader (bot.local_text)
+TEXT_ENGINES = ("auto", "rekognition", "local")
+
+
+def text_engine_for(engine: str, language: str) -> str:
+    """Who reads a channel's images, "local" or "rekognition", under LABELBOT_TEXT_ENGINE in a channel of this
+    language: DetectText reads Latin script only, so `auto` reads Japanese channels' images locally."""
+    if engine == "auto":
+        return "local" if language == "ja" else "rekognition"
+    return engine
 
 
 def parse_text_labels(text: str, where: str) -> frozenset[str]:

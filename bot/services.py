@@ -3,6 +3,7 @@ names), pipeline and workers."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -61,6 +62,7 @@ class Services:
     moderation_channel: ModerationChannelCheck  # whether the bot is in LABELBOT_MODERATION_CHANNEL
     show_where: ShowWhere  # the reply's Show where button: the picture of the boxes
     metrics: Metrics  # for operators: PrometheusMetrics (GET /metrics), or CloudWatch's on Lambda
+    text_engine: str = "rekognition"  # LABELBOT_TEXT_ENGINE as it works here (text_engine_in_use)
     queue_gate: QueueGate | None = field(default=None)  # None: no bound (LABELBOT_MAX_QUEUE builds one)
     stopped: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -239,6 +241,7 @@ def build_services(
         ),
         queue_gate=QueueGate(stores.queue, config.max_queue),
         metrics=metrics,
+        text_engine=text_engine_in_use(config),
     )
 
 
@@ -284,8 +287,40 @@ def analysis_steps(
             StepCache(stores.answers, "text"),
             config.text_labels,
             config.text_min_confidence,
+            engine=text_engine_in_use(config),
+            local_reader=local_text_reader(config, metrics),
         ),
     ]
+
+
+def text_engine_in_use(config: Config) -> str:
+    """LABELBOT_TEXT_ENGINE, except that `auto` without the local reader installed (labelbot installed without its
+    ocr extra) is DetectText everywhere, said once at start-up (`local` without it stopped at start-up already)."""
+    from bot.local_text import local_engine_installed
+
+    if config.text_engine == "auto" and not config.on_lambda and not local_engine_installed():
+        _say_no_local_reader()
+        return "rekognition"
+    return config.text_engine
+
+
+@functools.cache
+def _say_no_local_reader() -> None:
+    log.warning(
+        "LABELBOT_TEXT_ENGINE is auto, but the local text reader isn't installed (the ocr extra): DetectText reads "
+        "every channel's images, Japanese ones too (Latin script only)"
+    )
+
+
+def local_text_reader(config: Config, metrics: Metrics | None = None):
+    """The local reader (bot.local_text), where some channel may use it: its engine loads at the first read."""
+    if config.text_engine == "rekognition":
+        return None
+    from bot.local_text import LocalTextReader
+
+    return LocalTextReader(
+        reads_at_once=config.text_reads_at_once, deadline_seconds=config.text_read_seconds, metrics=metrics
+    )
 
 
 def _build_labelling(

@@ -22,6 +22,7 @@ from bot.labels_command import (
     SetThreshold,
 )
 from bot.mrkdwn import literal_list
+from bot.screen_text import text_engine_for
 
 
 @dataclass(frozen=True)
@@ -254,9 +255,23 @@ def mine_line(labels_off: bool, tr: Words = ENGLISH) -> str:
 
 
 def describe_status(
-    overrides: ChannelOverrides, defaults: ChannelSettings, notices: ModerationNotices, tr: Words = ENGLISH
+    overrides: ChannelOverrides,
+    defaults: ChannelSettings,
+    notices: ModerationNotices,
+    tr: Words = ENGLISH,
+    *,
+    text_engine: str = "rekognition",
 ) -> str:
+    """text_engine: LABELBOT_TEXT_ENGINE as it works (auto, rekognition or local): the line says who reads here."""
     effective = overrides.apply_to(defaults)
+    if text_engine_for(text_engine, effective.language) == "local":
+        reader = tr(
+            "• text read by labelbot itself, Japanese included (LABELBOT_TEXT_ENGINE %(engine)s)", engine=text_engine
+        )
+    else:
+        reader = tr(
+            "• text read by Amazon Rekognition, Latin script only (LABELBOT_TEXT_ENGINE %(engine)s)", engine=text_engine
+        )
 
     def line(message: str, name: str, **values: object) -> str:
         origin = tr("default") if getattr(overrides, name) is None else tr("set for this channel")
@@ -279,6 +294,7 @@ def describe_status(
         line(N_("• only these labels: %(labels)s (%(origin)s)"), "include", labels=names(effective.include)),
         line(N_("• never these labels: %(labels)s (%(origin)s)"), "exclude", labels=names(effective.exclude)),
         line(N_("• text reading %(mode)s (%(origin)s)"), "text", mode=effective.text),
+        reader,
         line(N_("• language %(language)s (%(origin)s)"), "language", language=LANGUAGES[effective.language]),
         line(
             N_("• moderation on (%(origin)s)") if effective.moderation else N_("• moderation off (%(origin)s)"),

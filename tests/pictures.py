@@ -38,6 +38,27 @@ def screenshot_with_lines(*lines: str) -> tuple[bytes, list[tuple[float, float, 
     return _jpeg(image), boxes
 
 
+def rendered_screenshot(
+    *lines: str,
+    size: tuple[int, int] = (1000, 400),
+    font_size: int = 28,
+    top: int = 40,
+    step: int = 70,
+    mode: str = "RGB",
+) -> bytes:
+    """A white screenshot (JPEG) with the lines written in Noto Sans JP (the bot's caption font, from
+    pylopdf-fonts-jp), for the local text reader to read. mode "L": greyscale, a third of the bytes to make."""
+    from PIL import ImageDraw
+
+    from bot.where_picture import caption_font
+
+    image = Image.new(mode, size, "white")
+    draw, font = ImageDraw.Draw(image), caption_font(font_size)
+    for row, text in enumerate(lines):
+        draw.text((40, top + row * step), text, fill="#1e1e1e", font=font)
+    return _jpeg(image)
+
+
 def ink_pixels(picture: Image.Image) -> int:
     """How many of an RGB picture's pixels are INK (within 50 a channel: JPEG moves them)."""
     red, green, blue = INK

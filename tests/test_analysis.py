@@ -49,6 +49,9 @@ class RecordingStep:
     def wanted(self, settings: ChannelSettings, so_far: Analysis) -> bool:
         return self.wanted_after is None or any(label.name == self.wanted_after for label in so_far.labels)
 
+    def asks_rekognition(self, settings: ChannelSettings) -> bool:
+        return True
+
     def cache_params(self, settings: ChannelSettings) -> list:
         return [self.name, settings.threshold]
 

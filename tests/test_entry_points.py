@@ -17,6 +17,7 @@ from PIL import Image
 from tests.bot_processes import APP_TOKEN, free_port
 from tests.conftest import BOT_TOKEN, FIXTURES, fixture_bytes
 from tests.fakes.socket_mode import FakeSocketModeServer
+from tests.pictures import rendered_screenshot
 from tests.slack_requests import SIGNING_SECRET, envelope, file_share_event, post_event
 
 
@@ -205,6 +206,20 @@ def test_label_with_text_prints_the_text_line_as_the_bot_posts_it(process_env, a
     aws_env.text_lines = []
     nothing = run_bot(["label", cat, "--text"], process_env, tmp_path)
     assert nothing.stdout.splitlines()[-1] == "No text line: no text read at or above 80% confidence."
+
+
+def test_label_with_text_prints_what_the_local_reader_read_when_it_reads(process_env, aws_env, tmp_path):
+    aws_env.text_lines = [("Latin fragments only", 99.0, (0.1, 0.1, 0.3, 0.05))]  # DetectText: must not be asked
+    shot = tmp_path / "shot.jpg"
+    shot.write_bytes(rendered_screenshot("明日の会議は午後三時からです", "パスワード: hunter22"))
+
+    env = {**process_env, "LABELBOT_TEXT_ENGINE": "local"}
+    result = run_bot(["label", str(shot), "--text", "--language", "ja"], env, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].replace(" ", "") == ":memo:`明日の会議は午後三時からです·パスワード:[非表示]`"
+    assert "hunter22" not in result.stdout
+    assert [call.operation for call in aws_env.calls] == ["DetectLabels"]
 
 
 def test_label_with_boxes_writes_the_show_where_picture(process_env, aws_env, tmp_path):

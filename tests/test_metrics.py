@@ -171,7 +171,7 @@ def test_the_real_bot_adds_up_both_processes_counts_under_gunicorn(bot_env, proc
     def labelled() -> float:
         return scrape(bot.url + "/metrics")[1].get(("labelbot_jobs_total", (("outcome", "labelled"),)), 0)
 
-    wait_until(labelled, 10)
+    wait_until(lambda: labelled() == 3, 30)
     _, samples = scrape(bot.url + "/metrics")
 
     # Counted in the labelling process, served by the gunicorn worker.

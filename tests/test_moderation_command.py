@@ -245,7 +245,7 @@ def test_status_says_where_notices_go_and_warns_when_the_bot_isnt_in_that_channe
     again = answer(bot, "status")
 
     assert status == again
-    assert status.splitlines()[9:] == [
+    assert status.splitlines()[10:] == [
         "• moderation on (default)",
         "• moderation threshold 60% (default)",
         "• moderation ignores: none (default)",

@@ -31,7 +31,7 @@ from bot.labels_command import (
     parse_command,
 )
 from bot.labels_help import HELP_TEXT
-from bot.services import build_services
+from bot.services import build_services, text_engine_in_use
 from bot.settings import (
     ChannelOverrides,
     ChannelSettings,
@@ -235,7 +235,7 @@ def test_a_moderation_change_is_confirmed_and_announced(change, said):
 
 
 def status_lines(overrides: ChannelOverrides, notices: ModerationNotices) -> list[str]:
-    return describe_status(overrides, MODERATED, notices).splitlines()[9:]  # the moderation part
+    return describe_status(overrides, MODERATED, notices).splitlines()[10:]  # the moderation part
 
 
 def test_status_shows_the_channels_moderation_and_where_notices_go():
@@ -553,6 +553,42 @@ def test_text_changes_are_their_own_field_confirmed_announced_and_shown_in_statu
     status = describe_status(ChannelOverrides(), defaults, ModerationNotices(admins=True)).splitlines()
     assert "• text reading auto (default)" in status
     assert "• text reading off (set for this channel)" in describe_status(off, defaults, ModerationNotices())
+
+
+def test_status_says_who_reads_a_channels_text_under_labelbot_text_engine():
+    japanese = ChannelOverrides(language="ja")
+
+    def reader_line(engine: str, overrides: ChannelOverrides | None = None, tr=EN) -> str:
+        status = describe_status(
+            overrides or ChannelOverrides(), MODERATED, ModerationNotices(), tr, text_engine=engine
+        )
+        return status.splitlines()[8]
+
+    rekognition = "• text read by Amazon Rekognition, Latin script only (LABELBOT_TEXT_ENGINE {})"
+    local = "• text read by labelbot itself, Japanese included (LABELBOT_TEXT_ENGINE {})"
+    assert reader_line("auto") == rekognition.format("auto")
+    assert reader_line("auto", japanese) == local.format("auto")
+    assert reader_line("local") == local.format("local")
+    assert reader_line("rekognition", japanese) == rekognition.format("rekognition")
+    assert reader_line("auto", japanese, words_for("ja")) == (
+        "• 文字を読み取る仕組み: labelbot 内蔵（日本語にも対応。LABELBOT_TEXT_ENGINE auto）"
+    )
+
+
+def test_labelbot_text_engine_is_checked_at_start_up(monkeypatch):
+    assert load_config(BASE).text_engine == "auto"
+    assert load_config({**BASE, "LABELBOT_TEXT_ENGINE": "Local"}).text_engine == "local"
+    with pytest.raises(ConfigError, match="LABELBOT_TEXT_ENGINE must be auto, rekognition or local"):
+        load_config({**BASE, "LABELBOT_TEXT_ENGINE": "tesseract"})
+    with pytest.raises(ConfigError, match="LABELBOT_TEXT_READS_AT_ONCE must be from 1 to"):
+        load_config({**BASE, "LABELBOT_TEXT_READS_AT_ONCE": "99"})
+    with pytest.raises(ConfigError, match="LABELBOT_TEXT_READ_SECONDS must be from 1 to 120"):
+        load_config({**BASE, "LABELBOT_TEXT_READ_SECONDS": "0"})
+    # Installed without the ocr extra: `local` stops start-up naming the variable; `auto` reads with DetectText
+    monkeypatch.setattr("bot.local_text.local_engine_installed", lambda: False)
+    with pytest.raises(ConfigError, match=r"LABELBOT_TEXT_ENGINE is local, but the local text reader isn't installed"):
+        load_config({**BASE, "LABELBOT_TEXT_ENGINE": "local"})
+    assert text_engine_in_use(load_config(BASE)) == "rekognition"
     assert "`/labels text auto`" in HELP_TEXT and "hidden" in HELP_TEXT
 
 

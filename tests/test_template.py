@@ -1,13 +1,17 @@
 """template.yaml (AWS SAM), checked offline: cfn-lint, the SAM transform with every IAM action each function's role
-gets, the tables against bot/store/dynamodb/tables.py, the environment against bot/config.py, and requirements.txt
-(what `sam build` installs) against pyproject.toml. No AWS account or network is used."""
+gets, the tables against bot/store/dynamodb/tables.py, the environment against bot/config.py, requirements.txt
+(what `sam build` installs) against pyproject.toml, and LabelFunction's Dockerfile (its base image, what it installs
+and copies) read as text. No AWS account, Docker or network is used."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import json
+import os
 import re
+import shlex
 import tomllib
 from pathlib import Path
 
@@ -20,6 +24,9 @@ from bot.store.dynamodb.tables import TABLES, TTL_ATTRIBUTE
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+# A stand-in for the image `sam deploy` pushes to ECR (the repository --resolve-image-repos creates) for LabelFunction.
+IMAGE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/labelbot-labelfunction:python3.13-arm64"
 
 # The DynamoDBCrudPolicy template's actions, granted on a table and its indexes (table/NAME/index/*). A transaction
 # (TransactWriteItems, TransactGetItems) has no action of its own: it needs those of the items' operations.
@@ -88,7 +95,9 @@ def translated(source) -> dict:
     from samtranslator.translator.transform import transform
 
     template = copy.deepcopy(source)
-    template["Globals"]["Function"]["CodeUri"] = "s3://bucket/labelbot.zip"  # what `sam deploy` puts there
+    # What `sam deploy` puts there: the zip's S3 address, the image pushed to ECR.
+    template["Resources"]["EventsFunction"]["Properties"]["CodeUri"] = "s3://bucket/labelbot.zip"
+    template["Resources"]["LabelFunction"]["Properties"]["ImageUri"] = IMAGE_URI
 
     class OfflineManagedPolicies:  # a ManagedPolicyLoader that asks no IAM: cfn-lint's bundled name -> ARN map
         def load(self) -> dict[str, str]:
@@ -207,9 +216,12 @@ def test_only_api_gateway_and_the_schedule_may_invoke_the_functions(translated):
 def test_functions_as_designed(translated):
     resources = translated["Resources"]
     events, label = resources["EventsFunction"]["Properties"], resources["LabelFunction"]["Properties"]
+    assert "PackageType" not in events and events["Code"] == {"S3Bucket": "bucket", "S3Key": "labelbot.zip"}  # a zip
+    assert (events["Handler"], events["Runtime"]) == ("bot.aws_lambda.handler", "python3.13")
+    # The image's handler and Python are its Dockerfile's (tests below); a function of an image may name neither.
+    assert label["PackageType"] == "Image" and label["Code"] == {"ImageUri": IMAGE_URI}
+    assert "Handler" not in label and "Runtime" not in label
     for function in (events, label):
-        assert function["Handler"] == "bot.aws_lambda.handler"
-        assert function["Runtime"] == "python3.13"
         assert function["Architectures"] == ["arm64"]
     assert (events["Timeout"], events["MemorySize"]) == (10, 512)
     assert (label["Timeout"], label["MemorySize"]) == (120, 1769)
@@ -271,11 +283,15 @@ def _environment(translated: dict, function: str) -> dict:
     return translated["Resources"][function]["Properties"]["Environment"]["Variables"]
 
 
+# Variables the template sets for a library, not for the bot's config.
+LIBRARY_VARIABLES = {"ORT_DISABLE_TELEMETRY": "ONNX Runtime: no telemetry (LabelFunction's local reader)"}
+
+
 def test_environment_names_are_ones_the_config_reads(translated):
     config_source = (ROOT / "bot" / "config.py").read_text()
     read_by_config = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', config_source))
     for function in ("EventsFunction", "LabelFunction"):
-        names = set(_environment(translated, function))
+        names = set(_environment(translated, function)) - set(LIBRARY_VARIABLES)
         assert names <= read_by_config, names - read_by_config
         for logical, variable in DYNAMODB_TABLE_VARIABLES.items():
             assert _environment(translated, function)[variable] == {"Ref": f"{logical}Table"}
@@ -283,7 +299,7 @@ def test_environment_names_are_ones_the_config_reads(translated):
 
 def test_parameters_defaults_are_the_apps_and_the_environment_loads(source, translated):
     """With the parameters' defaults, the environment each function gets passes load_config(mode="lambda") and
-    gives the same settings as leaving those variables out."""
+    gives the same settings as leaving those variables out (the values the template writes itself stay in)."""
     parameters = source["Parameters"]
     assert parameters["SlackBotToken"]["NoEcho"] and parameters["SlackSigningSecret"]["NoEcho"]
     assert parameters["LabelConcurrency"]["Default"] == 5 and parameters["LabelConcurrency"]["MinValue"] == 1
@@ -302,11 +318,13 @@ def test_parameters_defaults_are_the_apps_and_the_environment_loads(source, tran
     }
     tables = {variable: values[f"{logical}Table"] for logical, variable in DYNAMODB_TABLE_VARIABLES.items()}
     bare = {"SLACK_BOT_TOKEN": token, "SLACK_SIGNING_SECRET": values["SlackSigningSecret"], **tables}
-    defaults = load_config({**bare, "LABELBOT_STORE": "dynamodb", "LOG_FORMAT": "json"}, mode="lambda")
     for function, invokes in (("EventsFunction", values["LabelFunction"]), ("LabelFunction", None)):
+        variables = _environment(translated, function)
+        written = {name: value for name, value in variables.items() if isinstance(value, str)}
+        assert {"LABELBOT_STORE": "dynamodb", "LOG_FORMAT": "json"}.items() <= written.items()
+        defaults = load_config({**bare, **written}, mode="lambda")
         environ = {
-            name: values[value["Ref"]] if isinstance(value, dict) else value
-            for name, value in _environment(translated, function).items()
+            name: values[value["Ref"]] if isinstance(value, dict) else value for name, value in variables.items()
         }
         # The instances that may run at once share the Rekognition quota: 5 TPS over 5 instances, 1 a second each.
         expected = dataclasses.replace(defaults, label_function=invokes, label_concurrency=5)
@@ -343,10 +361,13 @@ def test_monthly_call_limit_is_passed_to_both_functions_and_its_pattern_admits_o
 
 def test_requirements_txt_is_pyprojects_dependencies():
     """`sam build` installs requirements.txt beside CodeUri (the repo root); pyproject.toml stays the source."""
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    lines = (ROOT / "requirements.txt").read_text().splitlines()
-    listed = [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
-    assert listed == declared
+    assert _requirements(ROOT / "requirements.txt") == PYPROJECT["project"]["dependencies"]
+
+
+def _requirements(path: Path) -> list[str]:
+    """A requirements file's requirements, in order, without comments."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
 
 
 def test_translate_is_passed_to_both_functions_on_by_default_and_off_turns_it_off(source, translated):
@@ -361,3 +382,179 @@ def test_translate_is_passed_to_both_functions_on_by_default_and_off_turns_it_of
         assert load_config({**environ, "LABELBOT_TRANSLATE": value}, mode="lambda").translate is translate
     with pytest.raises(ConfigError, match="LABELBOT_TRANSLATE must be on or off"):
         load_config({**environ, "LABELBOT_TRANSLATE": "yes"}, mode="lambda")
+
+
+# LabelFunction's container image: its Dockerfile and .dockerignore, read as text (no Docker here). Docker and
+# `sam build` would catch a broken one only at deploy time, on a machine with Docker.
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def _dockerfile() -> list[tuple[str, str]]:
+    """The Dockerfile's instructions as (INSTRUCTION, arguments): comments dropped, continued lines joined."""
+    instructions, pending = [], ""
+    for line in DOCKERFILE.read_text().splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        pending += line.rstrip()
+        if pending.endswith("\\"):
+            pending = pending[:-1] + " "
+            continue
+        keyword, _, arguments = pending.strip().partition(" ")
+        instructions.append((keyword.upper(), " ".join(arguments.split())))
+        pending = ""
+    assert not pending, "the Dockerfile ends in a continued line"
+    return instructions
+
+
+def _instructions(keyword: str) -> list[str]:
+    return [arguments for instruction, arguments in _dockerfile() if instruction == keyword]
+
+
+def test_label_function_is_an_image_built_from_the_dockerfile(source):
+    label = source["Resources"]["LabelFunction"]
+    assert label["Properties"]["PackageType"] == "Image"
+    assert "ImageUri" not in label["Properties"]  # sam build fills it in from the Metadata, sam deploy with ECR's
+    metadata = label["Metadata"]
+    assert metadata["DockerContext"] == "."
+    assert (ROOT / metadata["DockerContext"] / metadata["Dockerfile"]).resolve() == DOCKERFILE
+    assert DOCKERFILE.is_file() and metadata["DockerTag"]
+    events = source["Resources"]["EventsFunction"]["Properties"]
+    assert events.get("PackageType", "Zip") == "Zip" and events["CodeUri"] == "."
+
+
+def test_the_image_is_the_events_functions_python_on_arm64_and_runs_its_handler(translated):
+    """The two functions run the same bot: one Python, one architecture, one handler."""
+    events = translated["Resources"]["EventsFunction"]["Properties"]
+    label = translated["Resources"]["LabelFunction"]["Properties"]
+    (base,) = _instructions("FROM")  # one stage
+    platform, image = base.split()
+    assert events["Runtime"] == "python3.13"
+    assert image == "public.ecr.aws/lambda/python:" + events["Runtime"].removeprefix("python")
+    assert label["Architectures"] == events["Architectures"] == ["arm64"]
+    assert platform == "--platform=linux/arm64"
+
+    (command,) = _instructions("CMD")
+    assert json.loads(command) == [events["Handler"]]
+    module, _, name = events["Handler"].rpartition(".")
+    assert callable(getattr(importlib.import_module(module), name))
+
+
+def test_the_image_installs_requirements_txt_and_the_ocr_extra_and_nothing_else():
+    """The ranges are decided in pyproject.toml: the image installs the two lists kept equal to it."""
+    copied = {}  # where in the image -> which file of the repo
+    for arguments in _instructions("COPY"):
+        *sources, destination = shlex.split(arguments)
+        for name in sources:
+            copied[destination.rstrip("/") + "/" + Path(name).name if destination.endswith("/") else destination] = name
+    installs = [shlex.split(arguments) for arguments in _instructions("RUN") if " pip install " in f" {arguments} "]
+    (install,) = installs
+    assert install[:4] == ["python3", "-m", "pip", "install"]
+    files, values, flags, named = [], {}, set(), []
+    words = iter(install[4:])
+    for word in words:
+        if word == "-r":
+            files.append(next(words))
+        elif word in ("--target", "-t"):
+            values["--target"] = next(words)
+        elif word.startswith("-"):
+            flags.add(word)
+        else:
+            named.append(word)
+    assert named == []  # no package on the command line: only the lists
+    assert {"--no-cache-dir", "--only-binary=:all:"} <= flags
+    assert values == {"--target": "${LAMBDA_TASK_ROOT}"}  # beside the code, first on sys.path, as in the zip
+
+    assert [copied[file] for file in files] == ["requirements.txt", "requirements-ocr.txt"]
+    installed = [requirement for file in files for requirement in _requirements(ROOT / copied[file])]
+    ocr = PYPROJECT["project"]["optional-dependencies"]["ocr"]
+    assert ocr and installed == PYPROJECT["project"]["dependencies"] + ocr
+
+
+def _dockerignore_rule(pattern: str) -> re.Pattern:
+    """A .dockerignore pattern as a regular expression (Docker's rules: `**` any number of folders, none too; `*` and
+    `?` within one name)."""
+    expression, at = "", 0
+    while at < len(pattern):
+        for token, regex in (("**/", "(?:.*/)?"), ("**", ".*"), ("*", "[^/]*"), ("?", "[^/]")):
+            if pattern.startswith(token, at):
+                expression, at = expression + regex, at + len(token)
+                break
+        else:
+            expression, at = expression + re.escape(pattern[at]), at + 1
+    return re.compile(expression)
+
+
+def _build_context(paths: set[str]) -> set[str]:
+    """Which of these paths (relative to the repo) .dockerignore lets into the build context: the last pattern that
+    matches a path or a folder above it decides, `!` letting it in."""
+    rules = []
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            pattern = line.strip()
+            rules.append((pattern.startswith("!"), _dockerignore_rule(os.path.normpath(pattern.lstrip("!")))))
+    sent = set()
+    for path in paths:
+        parts = path.split("/")
+        folders_and_path = ["/".join(parts[:depth]) for depth in range(1, len(parts) + 1)]
+        kept = True
+        for negated, rule in rules:
+            if any(rule.fullmatch(part) for part in folders_and_path):
+                kept = negated
+        if kept:
+            sent.add(path)
+    return sent
+
+
+def test_the_image_gets_the_bots_modules_and_data_files_and_nothing_else():
+    """The build context is what `pip install .` would put in bot/ (its modules and pyproject.toml's package data)
+    plus the two requirements lists: no .env, database, .venv, tests or caches go into the image."""
+    files = set()
+    for folder, folders, names in os.walk(ROOT):
+        folders[:] = [name for name in folders if name not in (".git", ".venv", ".aws-sam")]  # large; planted below
+        files |= {Path(folder, name).relative_to(ROOT).as_posix() for name in names}
+    planted = {".env", "labelbot.sqlite3", ".venv/bin/python", ".aws-sam/build/template.yaml"}
+    planted |= {"bot/__pycache__/app.cpython-313.pyc", "bot/store/__pycache__/base.cpython-313.pyc"}
+
+    package_data = PYPROJECT["tool"]["setuptools"]["package-data"]["bot"]
+    data_files = {
+        path.relative_to(ROOT).as_posix() for pattern in package_data for path in (ROOT / "bot").glob(pattern)
+    }
+    assert {"bot/emoji_map.txt", "bot/text_labels.txt", "bot/locales/ja/labels.tsv"} <= data_files
+    assert "bot/locales/ja/LC_MESSAGES/labelbot.mo" in data_files
+    modules = {path for path in files if path.startswith("bot/") and path.endswith(".py") and "__pycache__" not in path}
+    assert "bot/aws_lambda.py" in modules and "bot/store/dynamodb/tables.py" in modules
+
+    assert _build_context(files | planted) == modules | data_files | {"requirements.txt", "requirements-ocr.txt"}
+    assert "COPY bot/ ${LAMBDA_TASK_ROOT}/bot/" in [f"COPY {arguments}" for arguments in _instructions("COPY")]
+
+
+def test_onnx_runtime_telemetry_is_off_in_the_image_and_in_label_functions_environment(translated):
+    """ONNX Runtime reads it when it loads (bench/README.md): set in the image and in the function's environment."""
+    assert "ORT_DISABLE_TELEMETRY=1" in _instructions("ENV")
+    assert _environment(translated, "LabelFunction")["ORT_DISABLE_TELEMETRY"] == "1"
+
+
+def test_label_function_reads_one_image_at_a_time_on_its_one_vcpu(translated):
+    label = translated["Resources"]["LabelFunction"]["Properties"]
+    assert label["MemorySize"] == 1769  # Lambda gives one full vCPU at 1,769 MB
+    assert _environment(translated, "LabelFunction")["LABELBOT_TEXT_READS_AT_ONCE"] == "1"
+    assert "LABELBOT_TEXT_READS_AT_ONCE" not in _environment(translated, "EventsFunction")  # it reads no text
+
+
+def test_text_engine_is_passed_to_both_functions_and_allows_what_the_config_accepts(source, translated):
+    """TextEngine (LABELBOT_TEXT_ENGINE): the values the bot knows (bot.config.TEXT_ENGINES), auto by default; each
+    loads, and anything else fails the deploy, not a cold start."""
+    from bot.config import TEXT_ENGINES
+
+    parameter = source["Parameters"]["TextEngine"]
+    assert parameter["AllowedValues"] == list(TEXT_ENGINES)
+    assert (parameter["Type"], parameter["Default"]) == ("String", "auto")
+    for function in ("EventsFunction", "LabelFunction"):
+        assert _environment(translated, function)["LABELBOT_TEXT_ENGINE"] == {"Ref": "TextEngine"}
+    tables = {variable: f"labelbot-{logical}Table-1A2B3C" for logical, variable in DYNAMODB_TABLE_VARIABLES.items()}
+    environ = {"SLACK_BOT_TOKEN": "xoxb-1234-5678-abcdefgh", "SLACK_SIGNING_SECRET": "8f742231b1", **tables}
+    loaded = {value: load_config({**environ, "LABELBOT_TEXT_ENGINE": value}, mode="lambda") for value in TEXT_ENGINES}
+    assert loaded["auto"] == load_config(environ, mode="lambda")  # the default, as leaving it out
+    assert len({repr(config) for config in loaded.values()}) == len(TEXT_ENGINES)  # each value means something
+    with pytest.raises(ConfigError, match="LABELBOT_TEXT_ENGINE"):
+        load_config({**environ, "LABELBOT_TEXT_ENGINE": "tesseract"}, mode="lambda")

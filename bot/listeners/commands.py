@@ -98,7 +98,9 @@ def handle_labels_command(command: dict, services: Services) -> tuple[str, str |
     if isinstance(parsed, ShowUsage):
         return usage_answer(services, channel_id, user_id, tr), None
     if isinstance(parsed, ShowStatus):
-        status = describe_status(overrides, services.defaults, moderation_notices(services), tr)
+        status = describe_status(
+            overrides, services.defaults, moderation_notices(services), tr, text_engine=services.text_engine
+        )
         return status + "\n" + mine_line(services.stores.settings.user_labels_off(user_id), tr), None
     allowed = services.permission.decide_as(user_id, person)
     if not allowed:
