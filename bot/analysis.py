@@ -260,6 +260,10 @@ class TextStep:
     def asks_rekognition(self, settings: ChannelSettings) -> bool:
         return self.engine_for(settings) == "rekognition"
 
+    def reads_locally(self, settings: ChannelSettings) -> bool:
+        """Whether this channel's images may be read by the local reader (if their labels want it, under auto)."""
+        return settings.text != "off" and not settings.poster_opted_out and self.engine_for(settings) == "local"
+
     def cache_params(self, settings: ChannelSettings) -> list:
         if self.engine_for(settings) == "local":
             return ["text", self._min_confidence, LOCAL_ENGINE]

@@ -62,6 +62,10 @@ REDUCIBLE_MODES = ("L", "RGB", "RGBA", "LA", "CMYK", "I")
 # Moderation of an animation (moderation_frames): frames it may have at most, and pixels decoded over all of them
 # (frames x canvas; a 480x270 GIF of 1,000 frames is 130 MP), so a checked animation stays within the time and memory
 # of one large photo. Past either, it gets a clear answer instead of a partial check.
+# The local text reader's copy of a tall screenshot (reading_copy): at most this wide, this many rows of it (the
+# reader's six strips, bot.local_text).
+READING_WIDTH = 1280
+READING_ROWS = 9000
 MAX_ANIMATION_FRAMES = 1_000
 MAX_ANIMATION_PIXELS = 500_000_000
 ANIMATED_DECODERS = ("GIF", "PNG", "WEBP")  # GIF, APNG and animated WebP
@@ -73,13 +77,19 @@ DEFAULT_FRAME_MS = 100  # browsers show a frame of 0 or 10 ms as 100 ms
 
 class FramedImage(bytes):
     """The prepared image (what every step sends to Rekognition) and, for an animation with moderation on, its other
-    frames moderation checks (moderation_frames): bytes, with `frames` beside them."""
+    frames moderation checks (moderation_frames), and for a tall screenshot the local text reader's copy
+    (reading_copy: the image's top `reading_part` of its height): bytes, with those beside them."""
 
     frames: tuple[bytes, ...] = ()
+    reading: bytes | None = None
+    reading_part: float = 1.0
 
-    def __new__(cls, data: bytes, frames: tuple[bytes, ...] = ()) -> FramedImage:
+    def __new__(
+        cls, data: bytes, frames: tuple[bytes, ...] = (), reading: tuple[bytes, float] | None = None
+    ) -> FramedImage:
         image = super().__new__(cls, data)
         image.frames = frames
+        image.reading, image.reading_part = reading or (None, 1.0)
         return image
 
 
@@ -307,6 +317,46 @@ def _encode_jpeg(image: Image.Image) -> bytes:
         if buffer.tell() <= REKOGNITION_MAX_BYTES:
             return buffer.getvalue()
     raise ImageTooLarge(Sentence("This image stays over Rekognition's 5 MB limit even when compressed."))
+
+
+def is_tall(width: int, height: int) -> bool:
+    """Whether the prepared image (long side PREPARED_LONG_SIDE) would shrink this screenshot's text past reading:
+    taller than that, and more than twice as tall as wide (a scrolling capture of a chat or a page)."""
+    return height > max(2 * width, PREPARED_LONG_SIDE)
+
+
+def reading_copy(data: bytes) -> tuple[bytes, float] | None:
+    """For the local text reader (bot.local_text, which reads it in strips): a tall screenshot's first READING_ROWS
+    rows at most READING_WIDTH wide, upright, as a JPEG, and the part of the image's height it shows (1.0: all of
+    it). None for any other image (its prepared image is read), and
+    for one that would take more than MAX_FULL_DECODE_PIXELS to decode or that fails (the prepared image is read:
+    this copy is never why an image goes unanswered)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=DECODERS) as image:
+            width, height = _upright_size(image)
+            if not is_tall(width, height):
+                return None
+            scale = min(1.0, READING_WIDTH / width)
+            size = (max(1, round(width * scale)), max(1, round(min(height, READING_ROWS / scale) * scale)))
+            if getattr(image, "n_frames", 1) > 1:
+                image.seek(0)
+            if image.format in ("JPEG", "MPO"):
+                image.draft(image.mode, _stored_size(image, (size[0], round(height * scale))))
+            if image.width * image.height > MAX_FULL_DECODE_PIXELS:
+                return None
+            image.load()
+            orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+            if orientation in TRANSPOSE_FOR_ORIENTATION:
+                image = image.transpose(TRANSPOSE_FOR_ORIENTATION[orientation])
+            decoded_scale = image.width / width  # DCT scaling may have decoded it smaller already
+            top = image.crop((0, 0, image.width, min(image.height, round(size[1] / scale * decoded_scale))))
+            rgb = _flatten_to_rgb(top)
+            if rgb.size != size:
+                rgb = rgb.resize(size, Image.Resampling.LANCZOS)
+            return _encode_jpeg(rgb), size[1] / (height * scale)
+    except Exception as exc:  # any decoder's error: the prepared image is read instead
+        log.debug("no reading copy of a tall image: %r", exc)
+        return None
 
 
 def moderation_frames(data: bytes, limit: int) -> tuple[bytes, ...]:

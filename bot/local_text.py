@@ -34,6 +34,7 @@ from typing import Any
 
 from PIL import Image
 
+from bot.images import READING_WIDTH
 from bot.jobs import waiting_aside
 from bot.metrics import Metrics
 from bot.screen_text import TextDetection
@@ -53,9 +54,10 @@ ENGINE_SETTINGS = {
 # What is read: the prepared image at most READ_LONG_SIDE on its long side; a tall screenshot (more than twice as tall
 # as wide) at most STRIP_WIDTH wide, in strips STRIP_HEIGHT tall overlapping by STRIP_OVERLAP (more than a line: a line
 # one strip cuts is whole in the next), from the top, until ENOUGH_CHARACTERS are read or MAX_STRIPS (~9,000 rows at
-# 1280 wide) have been: the reply shows about 300 characters and the index 100 terms, and each strip is a read.
+# 1280 wide: bot.images.READING_ROWS, the pipeline's copy of a tall screenshot) have been: the reply shows about 300
+# characters and the index 100 terms, and each strip is a read.
 READ_LONG_SIDE = 2048
-STRIP_WIDTH = 1280
+STRIP_WIDTH = READING_WIDTH
 STRIP_HEIGHT = 1600
 STRIP_OVERLAP = 120
 MAX_STRIPS = 6
@@ -117,9 +119,11 @@ class LocalTextReader:
         return self._engine is not None
 
     def detect_text(self, image: bytes, min_confidence: float) -> tuple[TextDetection, ...]:
-        """The lines read in the prepared image at or above min_confidence (0-100), top to bottom. Raises
-        LocalReadFailed."""
-        future = self._reads.submit(self._read, image)
+        """The lines read at or above min_confidence (0-100), top to bottom, in the prepared image, or in its copy
+        for reading (bot.images.FramedImage.reading: a tall screenshot's), their boxes as ratios of the image.
+        Raises LocalReadFailed."""
+        reading, part = getattr(image, "reading", None), getattr(image, "reading_part", 1.0)
+        future = self._reads.submit(self._read, reading or image)
         try:
             with waiting_aside():
                 lines = future.result(timeout=self._deadline)
@@ -131,6 +135,8 @@ class LocalTextReader:
             self._metrics.count("local_text_reads", outcome="failed")
             raise LocalReadFailed(f"the local text reader failed: {type(exc).__name__}: {exc}") from exc
         self._metrics.count("local_text_reads", outcome="ok")
+        if reading and part != 1.0:  # boxes as ratios of the whole image, of whose height the copy shows `part`
+            lines = [replace(line, top=line.top * part, height=line.height * part) for line in lines]
         return tuple(line for line in lines if line.confidence >= min_confidence)
 
     def _read(self, image: bytes) -> list[TextDetection]:

@@ -16,7 +16,7 @@ from bot.analysis import Analysis, ImageAnalysis, content_hash
 from bot.download_budget import ByteBudget
 from bot.emoji_tags import EmojiMap
 from bot.i18n import ENGLISH, N_, Sentence, Words
-from bot.images import FramedImage, ImageError, moderation_frames, prepare_for_rekognition
+from bot.images import FramedImage, ImageError, moderation_frames, prepare_for_rekognition, reading_copy
 from bot.label_translation import LabelTranslator
 from bot.metrics import Metrics
 from bot.moderation_review import ModerationReview
@@ -29,7 +29,7 @@ from bot.render import ImageResult, Reply, render_reply
 from bot.reply_thread import REPLY_EVENT_TYPE, find_posted_reply
 from bot.settings import ChannelSettings
 from bot.slack_api import SlackTokenRefused, rate_limited, retry_after_seconds, token_refused
-from bot.slack_file_objects import UNSUPPORTED_IMAGE_FILETYPES, is_candidate_image, thumbnail_url
+from bot.slack_file_objects import UNSUPPORTED_IMAGE_FILETYPES, is_candidate_image, is_tall_file, thumbnail_url
 from bot.slack_files import DownloadError, SlackFileDownloader
 from bot.store import IndexedImage, Job, Stores
 from bot.usage import usage_month
@@ -99,6 +99,9 @@ class Pipeline:
     translator: LabelTranslator | None = None  # label names the channel's table lacks (None: shown in English)
     # The language of what goes to one person (the poster's secret warning): bot.readers.Readers.of_user
     words_for_user: Callable[[str], Words] = lambda user_id: ENGLISH
+    # Whether a channel's text may be read by the local reader (bot.analysis.TextStep.reads_locally): a tall
+    # screenshot is then downloaded whole and read from a copy of its own (bot.images.reading_copy)
+    reads_text_locally: Callable[[ChannelSettings], bool] = lambda settings: False
 
     def settings_for(self, channel_id: str) -> ChannelSettings:
         return self.stores.settings.get_overrides(channel_id).apply_to(self.defaults)
@@ -233,6 +236,8 @@ class Pipeline:
             thumbnail = thumbnail_url(file)
             if settings.moderation and str(file.get("filetype", "")).lower() in ANIMATABLE_FILETYPES:
                 thumbnail = None  # a thumbnail is a still: moderation checks the animation's frames
+            if is_tall_file(file) and self.reads_text_locally(settings):
+                thumbnail = None  # a 1080x20000 capture's thumb_1024 is 55 px wide: no text left to read
             if thumbnail is not None:
                 try:
                     analysis, safe_copy = self._analyse_download(thumbnail, THUMB_BUDGET_BYTES, settings, metrics)
@@ -307,12 +312,14 @@ class Pipeline:
             if settings.moderation and self.stores.moderation.released_content(content.hexdigest()):
                 settings = replace(settings, moderation=False)  # an admin said "Looks fine" to these very bytes
             moderated = settings.moderation
+            reading = self.reads_text_locally(settings)
 
             made: list[bytes] = []  # the prepared image, once prepare() ran
 
             def prepare() -> bytes:
                 try:
-                    prepared = self._prepare(source[0], metrics, frames=self.moderation_frames if moderated else 1)
+                    frames = self.moderation_frames if moderated else 1
+                    prepared = self._prepare(source[0], metrics, frames=frames, reading=reading)
                 finally:
                     source.clear()
                     let_go()
@@ -341,16 +348,20 @@ class Pipeline:
         finally:
             let_go()
 
-    def _prepare(self, data: bytes, metrics: JobMetrics, *, frames: int = 1):
+    def _prepare(self, data: bytes, metrics: JobMetrics, *, frames: int = 1, reading: bool = False):
         """prepare_for_rekognition, at most one per core at a time: decoding is CPU-bound and takes up to ~500 MB, so
         more at once would only add memory (and CPU the other workers' downloads and calls are waiting for). With
-        frames > 1 (moderation on), an animation's other frames to check come with it (a FramedImage's)."""
+        frames > 1 (moderation on), an animation's other frames to check come with it (a FramedImage's); with reading
+        (the local reader may read its text), a tall screenshot's copy for reading."""
         stage = time.perf_counter()
         try:
             with self.prepare_slots:
                 prepared = prepare_for_rekognition(data)
                 others = moderation_frames(data, frames) if frames > 1 else ()
-            return replace(prepared, data=FramedImage(prepared.data, others)) if others else prepared
+                copy = reading_copy(data) if reading else None
+            if others or copy:
+                return replace(prepared, data=FramedImage(prepared.data, others, copy))
+            return prepared
         finally:
             metrics.prepare_ms = _ms_since(stage)
 

@@ -337,18 +337,20 @@ def _build_labelling(
     metrics: Metrics,
 ) -> tuple[Pipeline, Work]:
     """The pipeline, and who runs it: worker threads, or on AWS Lambda the invocation after each ack."""
-    from bot.analysis import ImageAnalysis
+    from bot.analysis import ImageAnalysis, TextStep
     from bot.pipeline import Pipeline
     from bot.reactions import ReactionQueue
 
     count = CallCounter(stores.usage, limit=config.monthly_call_limit)
+    steps = analysis_steps(config, stores, rekognition_client, count, metrics)
     pipeline = Pipeline(
         stores=stores,
         slack=slack,
         downloader=SlackFileDownloader(
             config.bot_token, config.slack_api_url, config.max_download_bytes, pool_size=config.workers
         ),
-        analysis=ImageAnalysis(analysis_steps(config, stores, rekognition_client, count, metrics), metrics=metrics),
+        analysis=ImageAnalysis(steps, metrics=metrics),
+        reads_text_locally=next(step for step in steps if isinstance(step, TextStep)).reads_locally,
         defaults=defaults,
         emoji_map=emoji_map,
         # On Lambda no thread outlives an invocation: the invocation adds the emoji once its replies are out.

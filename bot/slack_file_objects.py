@@ -23,8 +23,21 @@ KEPT_FILE_FIELDS = (
     "url_private",
     "url_private_download",
     "file_access",
+    "original_w",
+    "original_h",
     *(f"thumb_{n}{suffix}" for n in THUMB_SIZES for suffix in ("", "_w", "_h")),
 )
+
+
+def is_tall_file(file: dict) -> bool:
+    """Whether Slack's file object gives an image size too tall for its thumbnails or the prepared image to keep its
+    text readable (bot.images.is_tall); False where it gives none."""
+    from bot.images import is_tall
+
+    try:
+        return is_tall(int(file["original_w"]), int(file["original_h"]))
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def is_candidate_image(file: dict) -> bool:

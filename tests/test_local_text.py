@@ -16,7 +16,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bot.analysis import Analysis, ImageAnalysis, TextStep, content_hash
-from bot.images import prepare_for_rekognition
+from bot.images import FramedImage, prepare_for_rekognition, reading_copy
 from bot.jobs import WorkerPool, waiting_aside
 from bot.local_text import LOCAL_ENGINE, LocalReadFailed, LocalTextReader, load_rapidocr, readable_picture, strips
 from bot.metrics import Metrics
@@ -256,20 +256,26 @@ def test_a_blank_and_a_50_mp_screenshot_are_read_at_most_2048_px_long(reader, na
 
 
 def test_a_tall_screenshot_is_read_in_strips_from_the_top_each_line_once(reader):
-    """1080x20000: read 1,280 px wide at most, in 1,600-row strips overlapping by 120, the first six (rows 0-9,000):
-    a line across two strips' edges is read once; one 15,000 rows down is past what the reply and the index use."""
+    """1080x20000: the pipeline's copy for reading (bot.images.reading_copy) is its first 9,000 rows at most 1,280 px
+    wide, read in 1,600-row strips overlapping by 120: a line across two strips' edges is read once; one 15,000 rows
+    down is past what the reply and the index use."""
     picture = Image.new("L", (1080, 20000), "white")
     draw, font = ImageDraw.Draw(picture), caption_font(28)
     for top, text in ((200, MEETING), (1525, DEPLOY), (4000, "途中の行です"), (15000, "ずっと下の行です")):
         draw.text((40, top), text, fill="#1e1e1e", font=font)
     source = io.BytesIO()
     picture.save(source, "JPEG", quality=90)
-    prepared = source.getvalue()
-    assert strips(20000)[:2] == [(0, 1600, 0, 1540), (1480, 3080, 1540, 3020)] and len(strips(20000)) == 6
+    prepared = prepare_for_rekognition(source.getvalue())
+    assert (prepared.width, prepared.height) == (111, 2048)  # DetectText's view of it: no text left to read
+    copy, part = reading_copy(source.getvalue())
+    assert Image.open(io.BytesIO(copy)).size == (1080, 9000) and part == 0.45
+    assert reading_copy(rendered_screenshot(MEETING)) is None  # not tall: the prepared image is read
+    assert strips(9000)[:2] == [(0, 1600, 0, 1540), (1480, 3080, 1540, 3020)] and len(strips(9000)) == 6
 
-    read = reader.detect_text(prepared, 80.0)
+    read = reader.detect_text(FramedImage(prepared.data, (), (copy, part)), 80.0)
 
     assert [line.text for line in read] == [MEETING, DEPLOY, "途中の行です"]
+    # boxes as ratios of the whole image (Show where and the poster's safe copy draw them on the prepared one)
     assert all(abs(line.top * 20000 - drawn) <= 20 for line, drawn in zip(read, (200, 1525, 4000), strict=True))
     assert [line.id for line in read] == [1, 2, 3]
 

@@ -4,9 +4,12 @@ line, the secret hidden, no DetectText call, the search index, the cache, and /l
 
 from __future__ import annotations
 
+import io
 import logging
 
-from tests.conftest import both_runtimes, slack_rate_limits
+from PIL import Image
+
+from tests.conftest import both_runtimes, server_only, slack_rate_limits
 from tests.pictures import rendered_screenshot
 from tests.slack_requests import file_share_event
 
@@ -73,3 +76,24 @@ def test_with_the_local_engine_everywhere_an_english_channel_asks_aws_nothing_fo
     assert [call.operation for call in aws_env.calls] == ["DetectLabels"]
     status = bot.command("status").json()["text"]
     assert "• text read by labelbot itself, Japanese included (LABELBOT_TEXT_ENGINE local)" in status
+
+
+@server_only  # the pipeline's, the same on Lambda; six strips' reads are the suite's CPU
+def test_a_tall_japanese_capture_is_downloaded_whole_and_read_from_the_top(start_bot, fake_slack, aws_env):
+    """1080x20000: Slack's thumb_1024 is 55 px wide and the prepared image 111x2048, so the original is downloaded
+    and its first 9,000 rows read from a copy of their own, in strips; the boxes are the whole image's."""
+    aws_env.labels, aws_env.text_lines = SCREENSHOT_LABELS, LATIN_FRAGMENTS
+    shot = rendered_screenshot(MEETING, size=(1080, 20000), mode="L")
+    picture = Image.open(io.BytesIO(shot))
+    thumb = io.BytesIO()
+    picture.resize((55, 1024)).save(thumb, "JPEG")
+    bot = start_bot(LABELBOT_LANGUAGE="ja")
+    tall = fake_slack.add_file(
+        "F_TALL", shot, "chat.jpg", "image/jpeg", "jpg", thumbs={1024: (thumb.getvalue(), 55, 1024)}
+    )
+
+    bot.post_event(file_share_event("C0001", [tall]))
+
+    [post] = fake_slack.wait_for_posts(1)
+    assert text_line(post) == f":memo: `{MEETING}`"
+    assert fake_slack.thumb_file("F_TALL", 1024).downloads == []

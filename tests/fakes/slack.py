@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import io
 import itertools
 import json
 import mimetypes
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from urllib.parse import parse_qsl, urlsplit
+
+from PIL import Image
 
 from tests.fakes import block_kit
 from tests.fakes.block_kit import Verdict, Violation
@@ -166,6 +169,11 @@ class FakeSlack:
             "url_private": f"{base}/files-pri/{TEAM_ID}-{file_id}/{name}",
             "url_private_download": f"{base}/files-pri/{TEAM_ID}-{file_id}/download/{name}",
         }
+        try:  # Slack gives an image's size as original_w and original_h
+            with Image.open(io.BytesIO(data)) as image:
+                file_object["original_w"], file_object["original_h"] = image.size
+        except Exception:  # noqa: S110 (not an image Pillow knows, or damaged: Slack gives no size either)
+            pass
         for size, (thumb, width, height) in (thumbs or {}).items():
             png = thumb.startswith(b"\x89PNG")
             self.files[f"{file_id}~thumb_{size}"] = HostedFile(
