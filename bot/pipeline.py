@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -17,6 +17,7 @@ from bot.download_budget import ByteBudget
 from bot.emoji_tags import EmojiMap
 from bot.i18n import ENGLISH, N_, Sentence, Words
 from bot.images import FramedImage, ImageError, moderation_frames, prepare_for_rekognition, reading_copy
+from bot.job_log import JobMetrics, job_outcome, log_job, ms_since
 from bot.label_translation import LabelTranslator
 from bot.metrics import Metrics
 from bot.moderation_review import ModerationReview
@@ -54,27 +55,6 @@ REPLY_ORDER_WAIT_SECONDS = 60.0
 # Files that may be animations (GIF, animated WebP, APNG): where moderation is on, the original is downloaded, not
 # Slack's thumbnail (a still of the first frame), so every part of it is checked (bot.images.moderation_frames).
 ANIMATABLE_FILETYPES = frozenset({"gif", "webp", "png", "apng"})
-
-
-@dataclass
-class JobMetrics:
-    """What one job measured, for its log line: sizes, and each stage's duration in ms (None: it didn't run)."""
-
-    downloaded_bytes: int | None = None
-    prepared_bytes: int | None = None
-    width: int | None = None  # of the image sent to Rekognition
-    height: int | None = None
-    download_ms: float | None = None
-    prepare_ms: float | None = None
-    detect_ms: float | None = None
-    post_ms: float | None = None  # the reply step; near 0 while the message's other files are still being labelled
-    # DetectText: "read" (some text), "none" (nothing legible), "failed", "limited" (the monthly limit); None: not asked
-    text: str | None = None
-    rekognition_calls: int | None = None  # the analysis steps that asked Rekognition (0: all from the caches)
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
 
 
 @dataclass
@@ -144,33 +124,8 @@ class Pipeline:
         try:
             self.post_reply(job.channel_id, job.message_ts)
         finally:
-            metrics.post_ms = _ms_since(posting)
-            self.log_job(job, result, metrics, _ms_since(started))
-
-    def log_job(self, job: Job, result: ImageResult, metrics: JobMetrics, total_ms: float) -> None:
-        """The job's one line: `job 12 channel=C… file_id=F… outcome=labelled downloaded_bytes=… …` as text, the
-        same fields as keys of the JSON object with LOG_FORMAT=json."""
-        fields = {
-            "job_id": job.id,
-            "channel": job.channel_id,
-            "file_id": job.file.get("id"),
-            "outcome": _outcome(result),
-            **asdict(metrics),
-            "total_ms": total_ms,
-        }
-        if result.error:
-            fields["error"] = result.error
-        self.metrics.count("jobs", outcome=fields["outcome"])
-        for stage, ms in (
-            ("download", metrics.download_ms),
-            ("prepare", metrics.prepare_ms),
-            ("reply", metrics.post_ms),
-        ):
-            if ms is not None:
-                self.metrics.observe("stage_seconds", ms / 1000, stage=stage)
-        shown = {key: value for key, value in fields.items() if key not in ("job_id", "error")}
-        text = " ".join(f"{key}={'-' if value is None else value}" for key, value in shown.items())
-        log.info("job %s %s", job.id, text, extra={"fields": fields})
+            metrics.post_ms = ms_since(posting)
+            log_job(job, result, metrics, ms_since(started), self.metrics)
 
     def index_labels(self, job: Job, result: ImageResult) -> None:
         """Make the image findable with /labels find; a failure here costs the search entry, not the reply."""
@@ -198,7 +153,7 @@ class Pipeline:
         the count, never the reply."""
         if result.skipped:
             return
-        outcome = _outcome(result)
+        outcome = job_outcome(result)
         counts = {"seen": 1, "failed" if outcome == "error" else outcome: 1}
         if outcome in ("labelled", "held") and metrics.rekognition_calls == 0:
             counts["cache_hits"] = 1
@@ -304,7 +259,7 @@ class Pipeline:
             try:
                 source = [self.downloader.download(url)]
             finally:
-                metrics.download_ms = _ms_since(stage)
+                metrics.download_ms = ms_since(stage)
             metrics.downloaded_bytes = len(source[0])
             if len(source[0]) > held:  # a thumbnail larger than its estimate (a PNG screenshot's can be MBs)
                 held += self.download_budget.take_more(len(source[0]) - held)
@@ -340,7 +295,7 @@ class Pipeline:
                 raise
             finally:
                 if not unprepared:  # the steps' caches and calls, without the preparing
-                    metrics.detect_ms = round(_ms_since(stage) - (metrics.prepare_ms or 0.0), 1)
+                    metrics.detect_ms = round(ms_since(stage) - (metrics.prepare_ms or 0.0), 1)
             if analysis.text is None or not analysis.text.secret_boxes:
                 return analysis, None
             safe_copy = draw_safe_copy(made[0] if made else prepare(), analysis.text.secret_boxes, self.prepare_slots)
@@ -363,7 +318,7 @@ class Pipeline:
                 return replace(prepared, data=FramedImage(prepared.data, others, copy))
             return prepared
         finally:
-            metrics.prepare_ms = _ms_since(stage)
+            metrics.prepare_ms = ms_since(stage)
 
     def post_reply(self, channel_id: str, message_ts: str) -> None:
         """Post the message's one reply once all its files are done and every earlier message of the channel has
@@ -493,13 +448,6 @@ class Pipeline:
             if result.error is None and not result.skipped:
                 names += [n for n in self.emoji_map.choose(result.labels, threshold) if n not in names]
         self.reactions.add(channel_id, message_ts, names)
-
-
-def _outcome(result: ImageResult) -> str:
-    """The job's outcome, for its log line: skipped, error, limited, held or labelled."""
-    if result.skipped:
-        return "skipped"
-    return "error" if result.error else "limited" if result.limited else "held" if result.held else "labelled"
 
 
 def _message_order(message_ts: str) -> float:

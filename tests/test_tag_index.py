@@ -872,6 +872,8 @@ def test_deleting_the_message_in_slack_removes_it_and_the_bots_reply(start_bot, 
     kept = post_image(bot, fake_slack, "C0001", "F_KEPT")
     deleted = post_image(bot, fake_slack, "C0001", "F_GONE")
     tombstoned = post_image(bot, fake_slack, "C0001", "F_TOMB")
+    # Each reply recorded first: a deletion between a reply's post and its record is left to the next sweep (30 s)
+    recorded_replies(bot, fake_slack)
 
     gone = {"type": "message", "subtype": "message_deleted", "channel": "C0001", "hidden": True}
     gone.update(deleted_ts=deleted["ts"], previous_message={"ts": deleted["ts"], "user": "UALICE"})
