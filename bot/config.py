@@ -67,7 +67,7 @@ class Config:
     text_labels: frozenset[str] = frozenset()  # LABELBOT_TEXT_LABELS' (else bot/text_labels.txt's) names, lower-case
     text_engine: str = "auto"  # LABELBOT_TEXT_ENGINE: bot.screen_text.TEXT_ENGINES
     text_reads_at_once: int = 1  # LABELBOT_TEXT_READS_AT_ONCE: the local reader's reads at once, at most the cores
-    text_read_seconds: float = 20.0  # LABELBOT_TEXT_READ_SECONDS: a local read's deadline, its wait for a turn too
+    text_read_seconds: float = 20.0  # LABELBOT_TEXT_READ_SECONDS: a local read's deadline, from its start
     # LABELBOT_PRICE_PER_CALL_USD over bot.pricing.PRICES_USD: USD per Rekognition call, by API
     prices_usd: dict[str, float] = field(default_factory=lambda: dict(PRICES_USD))
     # LABELBOT_MONTHLY_CALL_LIMIT: Rekognition calls a UTC month, all APIs together, at most (None: no cap)

@@ -51,6 +51,8 @@ ENGINE_SETTINGS = {
     "Rec.rec_batch_num": 1,  # one line at a time: less memory, the same speed on two cores
     "EngineConfig.onnxruntime.inter_op_num_threads": 1,
 }
+# A read waits for its turn this long at most (a burst of hundreds of screenshots): then its image goes without text.
+TURN_WAIT_SECONDS = 300.0
 # What is read: the prepared image at most READ_LONG_SIDE on its long side; a tall screenshot (more than twice as tall
 # as wide) at most STRIP_WIDTH wide, in strips STRIP_HEIGHT tall overlapping by STRIP_OVERLAP (more than a line: a line
 # one strip cuts is whole in the next), from the top, until ENOUGH_CHARACTERS are read or MAX_STRIPS (~9,000 rows at
@@ -100,15 +102,17 @@ class LocalTextReader:
         reads_at_once: int = 1,
         threads: int | None = None,
         deadline_seconds: float = 20.0,
+        turn_wait_seconds: float = TURN_WAIT_SECONDS,
         load: Callable[[int], Callable[[Image.Image], Any]] = load_rapidocr,
         metrics: Metrics | None = None,
     ) -> None:
         """reads_at_once: LABELBOT_TEXT_READS_AT_ONCE; threads: ONNX Runtime's per read (default: the cores shared
-        among the reads); deadline_seconds: LABELBOT_TEXT_READ_SECONDS, from asking (a wait for a free read
-        included) to the answer."""
+        among the reads); deadline_seconds: LABELBOT_TEXT_READ_SECONDS, a read's from its start; turn_wait_seconds:
+        the longest wait for a turn (the worker waits aside, see bot.jobs.waiting_aside)."""
         self._reads = ThreadPoolExecutor(reads_at_once, thread_name_prefix="labelbot-text-read")
         self._threads = threads or max(1, (os.cpu_count() or 1) // reads_at_once)
         self._deadline = deadline_seconds
+        self._turn_wait = turn_wait_seconds
         self._load = load
         self._metrics = metrics or Metrics()
         self._engine: Callable[[Image.Image], Any] | None = None
@@ -123,14 +127,27 @@ class LocalTextReader:
         for reading (bot.images.FramedImage.reading: a tall screenshot's), their boxes as ratios of the image.
         Raises LocalReadFailed."""
         reading, part = getattr(image, "reading", None), getattr(image, "reading_part", 1.0)
-        future = self._reads.submit(self._read, reading or image)
+        turn = threading.Event()
+        started_at: list[float] = []
+
+        def read() -> list[TextDetection]:
+            started_at.append(time.monotonic())
+            turn.set()
+            return self._read(reading or image)
+
+        future = self._reads.submit(read)
         try:
             with waiting_aside():
-                lines = future.result(timeout=self._deadline)
+                if not turn.wait(self._turn_wait) and future.cancel():  # cancel: unless it started just now
+                    self._metrics.count("local_text_reads", outcome="late")
+                    raise LocalReadFailed(f"no turn to read within {self._turn_wait:g} s")
+                turn.wait()
+                lines = future.result(timeout=max(0.0, started_at[0] + self._deadline - time.monotonic()))
         except FutureTimeout:
-            future.cancel()  # still waiting for a free read: it never starts; a running one ends unheard
-            self._metrics.count("local_text_reads", outcome="late")
+            self._metrics.count("local_text_reads", outcome="late")  # the read ends unheard, its turn with it
             raise LocalReadFailed(f"no text read within {self._deadline:g} s") from None
+        except LocalReadFailed:
+            raise
         except Exception as exc:
             self._metrics.count("local_text_reads", outcome="failed")
             raise LocalReadFailed(f"the local text reader failed: {type(exc).__name__}: {exc}") from exc

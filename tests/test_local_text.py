@@ -141,35 +141,54 @@ class CountedMetrics(Metrics):
         self.stages.append(labels["stage"])
 
 
-def test_reads_take_turns_and_one_past_its_deadline_gives_no_text():
+def test_reads_take_turns_and_one_past_its_deadline_or_its_turns_wait_gives_no_text():
     engine = SlowEngine()
     metrics = CountedMetrics()
-    reader = LocalTextReader(reads_at_once=2, deadline_seconds=1.0, load=lambda threads: engine, metrics=metrics)
+    reader = LocalTextReader(
+        reads_at_once=2, deadline_seconds=1.0, turn_wait_seconds=1.5, load=lambda threads: engine, metrics=metrics
+    )
     image = rendered_screenshot(DEPLOY)
-    outcomes: list[object] = []
+    outcomes: list[str] = []
 
     def read() -> None:
         try:
-            outcomes.append(reader.detect_text(image, 80.0))
+            outcomes.append(str(reader.detect_text(image, 80.0)))
         except LocalReadFailed as exc:
-            outcomes.append(exc)
+            outcomes.append(str(exc))
 
     threads = [threading.Thread(target=read) for _ in range(4)]
-    started = time.monotonic()
     for thread in threads:
         thread.start()
+        time.sleep(0.05)  # in this order
     for thread in threads:
         thread.join(10)
-    assert time.monotonic() - started < 5
     assert engine.most == 2  # never more reads at once than LABELBOT_TEXT_READS_AT_ONCE
-    assert [str(outcome) for outcome in outcomes] == ["no text read within 1 s"] * 4
+    # The two reading ran out of time 1 s after they started; the two behind them never had a turn
+    assert outcomes == ["no text read within 1 s"] * 2 + ["no turn to read within 1.5 s"] * 2
     engine.go.set()
     deadline = time.monotonic() + 5
     while engine.running and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert engine.reads == 2  # the two waiting for a turn never started
+    assert engine.reads == 2  # the two that waited for a turn never started
     assert metrics.counts == [("local_text_reads", {"outcome": "late"})] * 4
     assert metrics.stages == ["local_text"] * 2  # each read that ran, not the waits
+    reader.close()
+
+
+def test_the_deadline_counts_from_a_reads_start_not_from_its_wait_for_a_turn():
+    class Engine:
+        def __call__(self, image):
+            time.sleep(0.6)
+
+    reader = LocalTextReader(deadline_seconds=1.0, load=lambda threads: Engine())
+    image = rendered_screenshot(DEPLOY)
+    outcomes: list[object] = []
+    threads = [threading.Thread(target=lambda: outcomes.append(reader.detect_text(image, 80.0))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert outcomes == [(), (), ()]  # the third waited 1.2 s for its turn, then read in 0.6 s: in time
     reader.close()
 
 
