@@ -3,12 +3,12 @@ process, for the screenshots Rekognition's DetectText can't read (Japanese: kanj
 too). Chosen and measured in bench/README.md ("Chosen: RapidOCR 3.10"); the models are in the rapidocr wheel, and the
 settings below use only them (any other model choice makes RapidOCR download one at the first read).
 
-The engine is loaded once per process, on the first read (about 0.5-1 s and +60 MB for numpy and OpenCV, +285 MB
-peak with ONNX Runtime while reading): a bot whose channels never need it never imports it. Reads run on their own
-threads, LABELBOT_TEXT_READS_AT_ONCE at a time (1 by default, with every core's ONNX Runtime thread), so a burst of
-screenshots queues here rather than across the labelling workers: a worker waiting for a read steps aside
-(bot.jobs.waiting_aside) and another takes the next image. A read that takes longer than its deadline, or fails, gives
-no text: the caller replies with the labels alone, as after a failed DetectText.
+The engine is loaded once per process, on the first read (about 0.5 s and +46 MB for numpy, OpenCV, ONNX Runtime
+and the models; +230 MB at the peak of reading, +120 MB kept between reads): a bot whose channels never need it never
+imports it. Reads run on their own threads, LABELBOT_TEXT_READS_AT_ONCE at a time (1 by default, with every core's
+ONNX Runtime thread), so a burst of screenshots queues here rather than across the labelling workers: a worker waiting
+for a read steps aside (bot.jobs.waiting_aside) and another takes the next image. A read that takes longer than its
+deadline, or fails, gives no text: the caller replies with the labels alone, as after a failed DetectText.
 
 Confidence: RapidOCR gives each line the mean of the recogniser's best probability per character (0-1), here x100 on
 Rekognition's 0-100 scale; clean screen text scores 95-100 on both, and LABELBOT_TEXT_MIN_CONFIDENCE (80) drops
@@ -64,8 +64,9 @@ STRIP_HEIGHT = 1600
 STRIP_OVERLAP = 120
 MAX_STRIPS = 6
 ENOUGH_CHARACTERS = 1000
-# glibc's M_MMAP_THRESHOLD: the detector's tensors (a few MB each) are mmapped and go back to the system after each
-# read instead of staying in the heap (measured: +285 MB peak instead of +375).
+# glibc's M_MMAP_THRESHOLD, where the process set none: the detector's tensors (a few MB each) are mmapped and go
+# back to the system after each read instead of staying in the heap (+285 MB peak instead of +375). The labelling
+# process sets 128 KiB (bot.labelling_process), which the reader keeps: +230 MB (bench/README.md, local_text).
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 8 << 20
 
@@ -86,8 +87,9 @@ def load_rapidocr(threads: int) -> Callable[[Image.Image], Any]:
     # ONNX Runtime's Linux wheels send usage telemetry unless this is set before it loads (run.sh and the Lambda
     # image set it too)
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: the default threshold, more memory between reads
-        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:  # the labelling process's own, lower (bot.labelling_process), wins
+        with contextlib.suppress(OSError, AttributeError):  # not glibc: the default, more memory kept between reads
+            ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
     from rapidocr import RapidOCR
 
     return RapidOCR(params={**ENGINE_SETTINGS, "EngineConfig.onnxruntime.intra_op_num_threads": threads})
