@@ -97,3 +97,22 @@ def test_a_tall_japanese_capture_is_downloaded_whole_and_read_from_the_top(start
     [post] = fake_slack.wait_for_posts(1)
     assert text_line(post) == f":memo: `{MEETING}`"
     assert fake_slack.thumb_file("F_TALL", 1024).downloads == []
+
+
+def test_a_crashed_local_read_still_sends_the_labels_without_the_text_line(
+    start_bot, fake_slack, aws_env, monkeypatch, caplog
+):
+    def crash(self, image):
+        raise RuntimeError("onnxruntime: [ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION")
+
+    monkeypatch.setattr("bot.local_text.LocalTextReader._read", crash)
+    aws_env.labels, aws_env.text_lines = SCREENSHOT_LABELS, LATIN_FRAGMENTS
+    bot = start_bot(LABELBOT_LANGUAGE="ja")
+    shot = rendered_screenshot(MEETING)
+
+    bot.post_event(file_share_event("C0001", [fake_slack.add_file("F_JA", shot, "shot.jpg", "image/jpeg", "jpg")]))
+
+    [post] = fake_slack.wait_for_posts(1)
+    assert post["text"] == "文字 99.5% · スクリーンショット 97.0%"
+    assert ":memo:" not in str(post["blocks"]) and [call.operation for call in aws_env.calls] == ["DetectLabels"]
+    assert "The local text reader failed, so the reply goes without the text" in caplog.text
