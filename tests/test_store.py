@@ -253,6 +253,9 @@ def test_each_concern_implements_its_protocol_with_the_same_parameters(make_stor
     protocols = typing.get_type_hints(Stores)
     for concern in dataclasses.fields(Stores):
         protocol, implementation = protocols[concern.name], getattr(store, concern.name)
+        if protocol.__module__.startswith("slack_sdk."):  # slack_sdk's own interfaces: tests/test_installations.py
+            assert isinstance(implementation, protocol), concern.name
+            continue
         methods = [name for name, value in vars(protocol).items() if callable(value) and not name.startswith("_")]
         assert methods, concern.name
         for name in methods:

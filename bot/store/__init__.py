@@ -41,6 +41,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from slack_sdk.oauth.installation_store import InstallationStore
+from slack_sdk.oauth.state_store import OAuthStateStore
+
 from bot.store.encoding import search_words
 from bot.store.protocols import (
     DECISIONS,
@@ -116,6 +119,10 @@ class Stores:
     usage: UsageCounters
     translations: LabelTranslations
     backend: StoreBackend
+    # Slack's OAuth installs and "Add to Slack" states: slack_sdk's interfaces, which Bolt calls
+    # (bot.store.installations; tests/test_installations.py)
+    installations: InstallationStore
+    oauth_states: OAuthStateStore
 
     def check(self) -> None:
         """At start-up: raise ConfigError, naming the variable to fix, if the store can't be used."""

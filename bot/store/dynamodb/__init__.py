@@ -23,6 +23,7 @@ from bot.store import Stores
 from bot.store.dynamodb.answer_cache import DynamoAnswerCache
 from bot.store.dynamodb.base import DynamoTables, build_dynamodb_client
 from bot.store.dynamodb.deletions import DynamoDeletions
+from bot.store.dynamodb.installations import dynamo_installations, dynamo_oauth_states
 from bot.store.dynamodb.label_cache import DynamoLabelCache
 from bot.store.dynamodb.label_translations import DynamoLabelTranslations
 from bot.store.dynamodb.moderation import DynamoModerationDecisions
@@ -61,4 +62,6 @@ def open_dynamodb_stores(
         usage=DynamoUsageCounters(shared),
         translations=DynamoLabelTranslations(shared),
         backend=shared,
+        installations=dynamo_installations(shared),
+        oauth_states=dynamo_oauth_states(shared),
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.store import Stores
 from bot.store.sqlite import (
     answer_cache,
+    installations,
     label_cache,
     label_translations,
     messages,
@@ -23,6 +24,7 @@ from bot.store.sqlite import (
 from bot.store.sqlite.answer_cache import SqliteAnswerCache
 from bot.store.sqlite.database import SqliteDatabase
 from bot.store.sqlite.deletions import SqliteDeletions
+from bot.store.sqlite.installations import sqlite_installations, sqlite_oauth_states
 from bot.store.sqlite.label_cache import SqliteLabelCache
 from bot.store.sqlite.label_translations import SqliteLabelTranslations
 from bot.store.sqlite.moderation import SqliteModerationDecisions
@@ -47,6 +49,7 @@ SCHEMAS = (
     where_pictures,
     usage,
     label_translations,
+    installations,
 )
 
 
@@ -79,4 +82,6 @@ def open_sqlite_stores(
         usage=SqliteUsageCounters(database),
         translations=SqliteLabelTranslations(database),
         backend=database,
+        installations=sqlite_installations(database),
+        oauth_states=sqlite_oauth_states(database),
     )
