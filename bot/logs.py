@@ -12,11 +12,14 @@ import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-TOKEN_PATTERN = re.compile(r"\b(xox[abposr]|xapp)-[A-Za-z0-9-]+")
+# Slack's tokens: bot (xoxb-), user (xoxp-), app (xapp-) and the others; with token rotation, refresh tokens (xoxe-)
+# and rotated tokens (xoxe.xoxb-…: its xoxb- part matches).
+TOKEN_PATTERN = re.compile(r"\b(xox[abposre]|xapp)-[A-Za-z0-9-]+")
 LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# Secrets labelbot never reads itself (boto3 does), redacted all the same should a library ever log them.
-SECRET_ENVIRONMENT = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# Secrets labelbot hands to a library without reading them (boto3's; the OAuth client secret, Bolt's), redacted all
+# the same should a library ever log them.
+SECRET_ENVIRONMENT = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "SLACK_CLIENT_SECRET")
 
 log = logging.getLogger(__name__)
 

@@ -98,6 +98,7 @@ FOR_OPERATORS = {
     "bot/moderation.py": ("; did you mean", "Moderation (threshold", "nothing found", "Held for an admin's review",
                           "no labels, no reactions", "Not held: labelled as usual"),  # the CLI's --moderation lines
     "bot/moderation_review.py": ("moderation held file %s",),  # a log line
+    "bot/oauth.py": ("<!DOCTYPE html>", "</title></head><body", "<img alt="),  # the pages' HTML around the words
     "bot/pipeline.py": ("posting the reply", "updating the reply", "reading the thread"),  # what failed, for logs
     "bot/pricing.py": ("AWS list price", "Amazon Translate list price"),  # where a price comes from (README, code)
     "bot/reactions.py": ("the emoji map", "the reactions:write scope"),  # logs

@@ -12,7 +12,7 @@ import warnings
 
 import pytest
 
-from bot.logs import RedactingFormatter, configure_logging, environment_secrets
+from bot.logs import RedactingFormatter, configure_logging, environment_secrets, redact
 
 
 def format_record(message: str, *args, exc: Exception | None = None) -> str:
@@ -154,3 +154,8 @@ def test_an_unknown_log_format_is_refused():
 def test_the_aws_secrets_in_the_environment_are_listed_for_redaction():
     environ = {"AWS_SECRET_ACCESS_KEY": "abc12345678", "AWS_SESSION_TOKEN": " ", "AWS_ACCESS_KEY_ID": "AKID"}
     assert environment_secrets(environ) == ("abc12345678",)
+
+
+def test_token_rotations_refresh_and_rotated_tokens_are_redacted_too():
+    text = redact("refresh xoxe-1-My0xNzk2NzAwOTE4LTEyMw then xoxe.xoxb-1-MS0yLTMtNA and xoxb-1-2-abc", ())
+    assert text == "refresh xoxe-[redacted] then xoxe.xoxb-[redacted] and xoxb-[redacted]"

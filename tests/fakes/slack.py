@@ -21,6 +21,7 @@ from PIL import Image
 from tests.fakes import block_kit
 from tests.fakes.block_kit import Verdict, Violation
 from tests.fakes.http_server import LoopbackServer, Request, Response
+from tests.fakes.slack_oauth import OAuth
 from tests.fakes.slack_rate_limits import SlackRateLimits
 
 BOT_USER_ID = "UBOT"
@@ -127,6 +128,8 @@ class FakeSlack:
         self.scopes: set[str] = set(BOT_SCOPES)
         # files.getUploadURLExternal refuses a longer `length` (file_upload_size_restricted): lower it to test that.
         self.max_upload_bytes = MAX_UPLOAD_BYTES
+        # OAuth v2 (tests/fakes/slack_oauth.py): the authorize page, oauth.v2.access, the tokens it issued
+        self.oauth = OAuth()
         self._tickets: dict[str, UploadTicket] = {}  # by file id
         self._shared: list[dict] = []  # what files.completeUploadExternal shared (uploads()), deleted later or not
         self.deleted_files: list[str] = []  # what files.delete deleted, in order
@@ -289,7 +292,14 @@ class FakeSlack:
         if (refused := self._judge(method, block_kit.check_api_call(method, args))) is not None:
             self._notify()
             return refused
-        if request.headers.get("authorization") != "Bearer xoxb-test-token" and method != "apps.connections.open":
+        if method == "oauth.v2.access":  # the app's client ID and secret, no token
+            self._notify()
+            return Response(200, self.oauth.access(args, request.headers))
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if token in self.oauth.issued and method == "auth.test":
+            self._notify()
+            return Response(200, self.oauth.auth_test(token))
+        if token != "xoxb-test-token" and method != "apps.connections.open":
             self._notify()
             return Response(200, {"ok": False, "error": "invalid_auth"})
         if self.token_error is not None:  # the app was uninstalled or its token revoked
