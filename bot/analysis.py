@@ -362,14 +362,18 @@ class ImageAnalysis:
         self._in_flight: dict[str, threading.Event] = {}
         self._in_flight_lock = threading.Lock()
 
-    def analyse(self, content: hashlib._Hash, prepare: Callable[[], bytes], settings: ChannelSettings) -> Analysis:
+    def analyse(
+        self, content: hashlib._Hash, prepare: Callable[[], bytes], settings: ChannelSettings, workspace: str = ""
+    ) -> Analysis:
         """content: content_hash of the downloaded bytes (the caller lets the bytes go once prepared); prepare():
-        the bytes Rekognition is sent."""
+        the bytes Rekognition is sent; workspace: the install the image came through (Job.workspace), part of every
+        cache key but the one workspace's (""), so that no answer is ever reused in another workspace."""
         prepared = _PreparedOnce(prepare)
         analysis = Analysis(content_key=content.hexdigest())
         for step in self.steps:
             if step.wanted(settings, analysis):
-                key = cache_key(content, step.cache_params(settings))
+                params = step.cache_params(settings) + ([{"workspace": workspace}] if workspace else [])
+                key = cache_key(content, params)
                 answer, called = self._answer(step, key, prepared, settings)
                 if not called:
                     self._metrics.count("cache_hits", step=step.name)

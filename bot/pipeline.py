@@ -99,7 +99,7 @@ class Pipeline:
                 if job.file.get(POSTER_OPTED_OUT):  # moderation only, where it is on
                     settings = replace(settings, poster_opted_out=True)
                 with in_order(job.turn, _message_order(job.message_ts)):  # Rekognition's pacers: see Job.turn
-                    result = self.label_file(job.file, settings, metrics)
+                    result = self.label_file(job.file, settings, metrics, workspace=job.workspace)
         except SlackTokenRefused:
             # Left unfinished, not failed: the next process (with a good token) requeues and labels it.
             log.info("job %s left for the next start: Slack refused the token", job.id)
@@ -169,8 +169,11 @@ class Pipeline:
         except Exception:
             log.exception("holding file %s for review failed", result.file_id)
 
-    def label_file(self, file: dict, settings: ChannelSettings, metrics: JobMetrics | None = None) -> ImageResult:
-        """Label one file; metrics, if given, collects its sizes and stage durations."""
+    def label_file(
+        self, file: dict, settings: ChannelSettings, metrics: JobMetrics | None = None, *, workspace: str = ""
+    ) -> ImageResult:
+        """Label one file; metrics, if given, collects its sizes and stage durations; workspace: the install it came
+        through (Job.workspace: the caches' answers are that workspace's)."""
         metrics = JobMetrics() if metrics is None else metrics
         file_id = file["id"]
         try:
@@ -195,7 +198,9 @@ class Pipeline:
                 thumbnail = None  # a 1080x20000 capture's thumb_1024 is 55 px wide: no text left to read
             if thumbnail is not None:
                 try:
-                    analysis, safe_copy = self._analyse_download(thumbnail, THUMB_BUDGET_BYTES, settings, metrics)
+                    analysis, safe_copy = self._analyse_download(
+                        thumbnail, THUMB_BUDGET_BYTES, settings, metrics, workspace
+                    )
                 except (DownloadError, ImageError) as exc:
                     log.info("the thumbnail of %s failed (%s); downloading the original", file.get("id"), exc)
             if analysis is None:
@@ -203,7 +208,7 @@ class Pipeline:
                 self.downloader.check_size(size)
                 original = file.get("url_private_download") or file["url_private"]
                 analysis, safe_copy = self._analyse_download(
-                    original, size or self.downloader.max_bytes, settings, metrics
+                    original, size or self.downloader.max_bytes, settings, metrics, workspace
                 )
             metrics.rekognition_calls = analysis.calls
             if analysis.held:
@@ -236,7 +241,7 @@ class Pipeline:
             return ImageResult(file_id, _file_name(file), error=Sentence("I couldn't look this file up on Slack."))
 
     def _analyse_download(
-        self, url: str, size: int, settings: ChannelSettings, metrics: JobMetrics
+        self, url: str, size: int, settings: ChannelSettings, metrics: JobMetrics, workspace: str = ""
     ) -> tuple[Analysis, bytes | None]:
         """Download the image (size bytes, expected) and analyse it: each step from its cache when these bytes were
         analysed with these settings, else on the prepared image. A re-posted image costs a download and a hash, not
@@ -289,7 +294,7 @@ class Pipeline:
             stage = time.perf_counter()
             unprepared = False
             try:
-                analysis = self.analysis.analyse(content, prepare, settings)
+                analysis = self.analysis.analyse(content, prepare, settings, workspace)
             except ImageError:
                 unprepared = True  # no Rekognition call: detect_ms stays None
                 raise

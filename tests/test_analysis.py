@@ -121,6 +121,18 @@ def test_the_labels_key_is_the_image_and_every_parameter_that_changes_detect_lab
     assert key == label_cache_key(IMAGE, replace(SETTINGS, tags=True))  # reactions don't change Rekognition's answer
 
 
+def test_the_same_image_in_two_workspaces_is_two_calls_and_the_one_workspace_keeps_its_keys():
+    step = RecordingStep("labels")
+    analysis = ImageAnalysis([step])
+
+    for workspace in ("", "-:T0ONE", "-:T0TWO", "-:T0ONE", ""):
+        analysis.analyse(content_hash(IMAGE), Preparer(), SETTINGS, workspace)
+
+    assert len(step.calls) == 3  # "", T0ONE, T0TWO: each once, none reused in another
+    # a single-workspace install's answers, cached before workspaces existed, are found under the same key
+    assert cache_key(content_hash(IMAGE), step.cache_params(SETTINGS)) in step.store
+
+
 def test_two_workers_with_the_same_image_make_one_call():
     step = RecordingStep("labels")
     step.gate = threading.Event()

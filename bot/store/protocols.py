@@ -29,6 +29,9 @@ class Job:
     attempts: int
     user_id: str = ""  # who posted the message
     channel_type: str = ""  # the event's channel_type: channel (public) | group (private) | im | mpim
+    # Which install the message came through (bot.store.installations.workspace_key): "" with one workspace
+    # (SLACK_BOT_TOKEN); with "Add to Slack", its workspace's or org's, whose token and records its job uses.
+    workspace: str = ""
     # Its turn in its channel: how many of the channel's messages came in the TURN_SECONDS before it (a burst's k-th
     # message in a channel has turn k - 1, however late it is claimed: its reply goes out after theirs, a post a
     # second). 0 where the store doesn't say.
@@ -147,6 +150,7 @@ class JobQueue(Protocol):
         user_id: str = "",
         channel_type: str = "",
         refused: str | None = None,
+        workspace: str = "",
     ) -> int:
         """Record one job per file (ignoring any already recorded); returns how many are new. With `refused` (the
         queue is full), the new files are recorded as done with that reason as their error, so the message's reply

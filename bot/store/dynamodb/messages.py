@@ -36,6 +36,7 @@ def job_from_item(item: dict) -> Job:
         attempts=int(item["attempts"]),
         user_id=item.get("user_id", ""),
         channel_type=item.get("channel_type", ""),
+        workspace=item.get("workspace", ""),
     )
 
 

@@ -38,9 +38,12 @@ class DynamoJobQueue:
         user_id: str = "",
         channel_type: str = "",
         refused: str | None = None,
+        workspace: str = "",
     ) -> int:
         now = self._tables.clock()
-        message = self._record_message(channel_id, message_ts, thread_ts, user_id, channel_type, bool(files), now)
+        message = self._record_message(
+            channel_id, message_ts, thread_ts, user_id, channel_type, bool(files), now, workspace
+        )
         added = sum(self._record_job(message, position, file, refused, now) for position, file in enumerate(files))
         if message.get("recorded") is False:  # every job is there now: the reply may be claimed (claim_reply)
             messages.mark_recorded(self._tables, message_key(channel_id, message_ts))
@@ -57,6 +60,7 @@ class DynamoJobQueue:
         channel_type: str,
         has_files: bool,
         now: float,
+        workspace: str = "",
     ) -> dict:
         """The message's item: this one when new, else the one recorded first (a retry's ts and poster are the same).
         It is written before its jobs (an item each), so it says `recorded` false until they all are: meanwhile no
@@ -69,6 +73,7 @@ class DynamoJobQueue:
             "thread_ts": thread_ts,
             "user_id": user_id,
             "channel_type": channel_type,
+            **({"workspace": workspace} if workspace else {}),  # absent: the one workspace's (Job.workspace)
             "created_at": now,
             "reply_state": "waiting",
             "revision": 0,
@@ -83,6 +88,7 @@ class DynamoJobQueue:
             "pk": message["pk"],
             "sk": "file#" + file["id"],
             **{name: message[name] for name in ("channel_id", "message_ts", "thread_ts", "user_id", "channel_type")},
+            **({"workspace": message["workspace"]} if message.get("workspace") else {}),
             "file_id": file["id"],
             "file": json.dumps(file),
             "position": position,

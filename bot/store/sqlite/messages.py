@@ -52,7 +52,13 @@ CREATE INDEX IF NOT EXISTS messages_by_channel_state ON messages (channel_id, re
 """
 
 # Columns added after a table first shipped: (name, SQL type). Older databases get them on open.
-COLUMNS_ADDED = {"messages": (("reply_interrupted", "INTEGER NOT NULL DEFAULT 0"), ("posting_since", "REAL"))}
+COLUMNS_ADDED = {
+    "messages": (
+        ("reply_interrupted", "INTEGER NOT NULL DEFAULT 0"),
+        ("posting_since", "REAL"),
+        ("workspace", "TEXT NOT NULL DEFAULT ''"),  # the install it came through (Job.workspace)
+    )
+}
 
 
 def mark_message_deleted(db: sqlite3.Connection, channel_id: str, message_ts: str, now: float) -> None:

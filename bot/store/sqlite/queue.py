@@ -29,14 +29,15 @@ class SqliteJobQueue:
         user_id: str = "",
         channel_type: str = "",
         refused: str | None = None,
+        workspace: str = "",
     ) -> int:
         now = self._database.clock()
         state = "queued" if refused is None else "done"
         with self._database.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO messages (channel_id, message_ts, thread_ts, created_at, user_id, channel_type)"
-                " VALUES (?,?,?,?,?,?)",
-                (channel_id, message_ts, thread_ts, now, user_id, channel_type),
+                "INSERT OR IGNORE INTO messages (channel_id, message_ts, thread_ts, created_at, user_id, channel_type,"
+                " workspace) VALUES (?,?,?,?,?,?,?)",
+                (channel_id, message_ts, thread_ts, now, user_id, channel_type, workspace),
             )
             added = 0
             for position, file in enumerate(files):
@@ -157,7 +158,7 @@ def _take_jobs(db: sqlite3.Connection, which: str, params: tuple, now: float) ->
     jobs = []
     for row in sorted(rows, key=lambda r: (r["position"], r["id"])):
         message = db.execute(
-            "SELECT thread_ts, user_id, channel_type FROM messages WHERE channel_id=? AND message_ts=?",
+            "SELECT thread_ts, user_id, channel_type, workspace FROM messages WHERE channel_id=? AND message_ts=?",
             (row["channel_id"], row["message_ts"]),
         ).fetchone()
         jobs.append(
@@ -170,6 +171,7 @@ def _take_jobs(db: sqlite3.Connection, which: str, params: tuple, now: float) ->
                 attempts=row["attempts"],
                 user_id=message["user_id"],
                 channel_type=message["channel_type"],
+                workspace=message["workspace"],
             )
         )
     return jobs
