@@ -159,8 +159,9 @@ def label_local_file(
         load_text_min_confidence,
         load_translate,
     )
-    from bot.images import FramedImage, ImageError, moderation_frames, prepare_for_rekognition
+    from bot.images import FramedImage, ImageError, moderation_frames, prepare_for_rekognition, reading_copy
     from bot.label_translation import InMemoryLabelTranslations, LabelTranslator
+    from bot.local_text import LocalTextReader
     from bot.moderation import describe_moderation, held_categories
     from bot.rekognition import (
         RekognitionError,
@@ -211,9 +212,10 @@ def label_local_file(
     print(reply.text)
     code, found = 1 if result.error else 0, None
     if text and result.error is None:
-        code, found = _print_text(
-            _text_reader(client, settings.language), prepared, load_text_min_confidence(), settings.language
-        )
+        reader = _text_reader(client, settings.language)
+        if isinstance(reader, LocalTextReader):  # a tall capture is read from its own copy, as the bot does
+            prepared = FramedImage(prepared, (), reading_copy(data))
+        code, found = _print_text(reader, prepared, load_text_min_confidence(), settings.language)
     if boxes is not None and result.error is None:
         code = max(code, _write_boxes(boxes, prepared, result, settings, found))
     return code

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.jobs import waiting_aside
 from bot.local_text import LOCAL_ENGINE, LocalReadFailed
 from bot.metrics import Metrics
 from bot.moderation import ModerationLabel, held_categories
@@ -311,6 +312,11 @@ class TextStep:
             return None
         return read_text(detections, self._min_confidence)
 
+    def close(self) -> None:
+        """Stop the local reader's threads (the reads waiting for a turn give no text)."""
+        if self._local_reader is not None:
+            self._local_reader.close()
+
     def add_to(
         self, analysis: Analysis, answer: ScreenText | CallLimitReached | None, settings: ChannelSettings
     ) -> Analysis:
@@ -367,7 +373,7 @@ class ImageAnalysis:
     ) -> Analysis:
         """content: content_hash of the downloaded bytes (the caller lets the bytes go once prepared); prepare():
         the bytes Rekognition is sent; workspace: the install the image came through (Job.workspace), part of every
-        cache key but the one workspace's (""), so that no answer is ever reused in another workspace."""
+        cache key but the one workspace's (""), so that no cached answer is reused in another workspace."""
         prepared = _PreparedOnce(prepare)
         analysis = Analysis(content_key=content.hexdigest())
         for step in self.steps:
@@ -396,7 +402,8 @@ class ImageAnalysis:
             if waiting is None:
                 self._in_flight[flight] = threading.Event()
         if waiting is not None:  # another worker is asking Rekognition about this very image: use its answer
-            waiting.wait(IN_FLIGHT_WAIT_SECONDS)
+            with waiting_aside():  # (a local read may first wait for its turn)
+                waiting.wait(IN_FLIGHT_WAIT_SECONDS)
             cached = self._cached(step, key, newer_than)
             return (
                 (cached, False) if cached is not None else (self._call_and_cache(step, key, prepare(), settings), True)
@@ -409,6 +416,12 @@ class ImageAnalysis:
         finally:
             with self._in_flight_lock:
                 self._in_flight.pop(flight).set()
+
+    def close(self) -> None:
+        """At shutdown: the steps that keep threads of their own (the text step's local reader) stop them."""
+        for step in self.steps:
+            if hasattr(step, "close"):
+                step.close()
 
     @staticmethod
     def _cached(step: AnalysisStep, key: str, newer_than: float) -> Any | None:

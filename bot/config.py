@@ -150,8 +150,10 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
     language = load_language(environ)
     text_tps = _number(get, "LABELBOT_TEXT_TPS", 5.0, 0.1, 1000.0)
     text_engine = load_text_engine(environ, on_lambda=mode == "lambda")
-    # APIs every image calls by default: each quota gets its own threads (auto text: only for some images, so none)
-    busy_tps = [tps, *([moderation_tps] if moderation else []), *([text_tps] if text == "on" else [])]
+    # APIs every image calls by default: each quota gets its own threads (auto text: only for some images, so none;
+    # the local reader's reads wait aside, holding no worker)
+    reads_text_by_call = text == "on" and text_engine != "local"
+    busy_tps = [tps, *([moderation_tps] if moderation else []), *([text_tps] if reads_text_by_call else [])]
     return Config(
         bot_token=bot_token,
         app_token=app_token,

@@ -16,6 +16,8 @@ from bot.store import Job, JobQueue, ReplyState
 log = logging.getLogger(__name__)
 
 _worker = threading.local()  # in a WorkerPool's thread: .pool, and .aside once it has stepped aside
+# Workers aside at once, at most (each holds its prepared image while it waits): past it, a worker waits in place.
+MAX_ASIDE = 64
 
 
 @contextmanager
@@ -24,9 +26,8 @@ def waiting_aside() -> Iterator[None]:
     WorkerPool's thread, the pool starts another worker so that the images behind this one don't wait too; this
     thread ends with its job. Elsewhere (on Lambda, the CLI) it does nothing."""
     pool = getattr(_worker, "pool", None)
-    if pool is not None and not getattr(_worker, "aside", False):
+    if pool is not None and not getattr(_worker, "aside", False) and pool._replace_worker():
         _worker.aside = True
-        pool._replace_worker()
     yield
 
 
@@ -130,6 +131,7 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
         self._threads_lock = threading.Lock()
         self._replacements = 0  # workers started for one that stepped aside (waiting_aside), since start
+        self._aside = 0  # workers aside now (each ends with its job)
 
     def start(self) -> None:
         """Requeue what a stopped process left running, then work; replies it never sent go out in the sweep."""
@@ -145,19 +147,24 @@ class WorkerPool:
 
     def _start_thread(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
-        with self._threads_lock:
-            self._threads[:] = [running for running in self._threads if running.is_alive()]
+        with self._threads_lock:  # the ended ones go (one not started yet has no ident: it stays)
+            self._threads[:] = [kept for kept in self._threads if kept.ident is None or kept.is_alive()]
             self._threads.append(thread)
         thread.start()
 
-    def _replace_worker(self) -> None:
-        """The calling worker stepped aside for the rest of its job: another claims jobs in its place."""
+    def _replace_worker(self) -> bool:
+        """The calling worker steps aside for the rest of its job, and another claims jobs in its place; False (it
+        waits in place) while stopping, or with MAX_ASIDE aside already."""
         if self._stopping.is_set() or self._suspended.is_set():
-            return
+            return False
         with self._threads_lock:
+            if self._aside >= MAX_ASIDE:
+                return False
+            self._aside += 1
             self._replacements += 1
             number = self._replacements
         self._start_thread(self._work, f"labelbot-worker-r{number}")
+        return True
 
     def notify(self, count: int = 1) -> None:
         if count <= 0:
@@ -243,6 +250,9 @@ class WorkerPool:
                 self._idle(notified)
                 continue
             run_job_logged(self._run_job, job)
+        if _worker.aside:  # its job is done: it was one of those aside
+            with self._threads_lock:
+                self._aside -= 1
 
     def _idle(self, notified_before_claim: int) -> None:
         """Wait for a notify, unless one came since the claim that found nothing began (then claim again)."""

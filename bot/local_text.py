@@ -52,7 +52,9 @@ ENGINE_SETTINGS = {
     "EngineConfig.onnxruntime.inter_op_num_threads": 1,
 }
 # A read waits for its turn this long at most (a burst of hundreds of screenshots): then its image goes without text.
+# Its worker steps aside (bot.jobs.waiting_aside) unless the turn comes at once.
 TURN_WAIT_SECONDS = 300.0
+TURN_AT_ONCE_SECONDS = 0.05
 # What is read: the prepared image at most READ_LONG_SIDE on its long side; a tall screenshot (more than twice as tall
 # as wide) at most STRIP_WIDTH wide, in strips STRIP_HEIGHT tall overlapping by STRIP_OVERLAP (more than a line: a line
 # one strip cuts is whole in the next), from the top, until ENOUGH_CHARACTERS are read or MAX_STRIPS (~9,000 rows at
@@ -137,13 +139,19 @@ class LocalTextReader:
             turn.set()
             return self._read(reading or image)
 
-        future = self._reads.submit(read)
         try:
-            with waiting_aside():
+            future = self._reads.submit(read)
+        except RuntimeError:  # closed: the process is stopping
+            raise LocalReadFailed("the local text reader has stopped") from None
+        future.add_done_callback(lambda _: turn.set())  # a cancelled read (close) wakes its waiter too
+        try:
+            with waiting_aside() if not turn.wait(TURN_AT_ONCE_SECONDS) else contextlib.nullcontext():
                 if not turn.wait(self._turn_wait) and future.cancel():  # cancel: unless it started just now
                     self._metrics.count("local_text_reads", outcome="late")
                     raise LocalReadFailed(f"no turn to read within {self._turn_wait:g} s")
                 turn.wait()
+                if future.cancelled():
+                    raise LocalReadFailed("the local text reader has stopped")
                 lines = future.result(timeout=max(0.0, started_at[0] + self._deadline - time.monotonic()))
         except FutureTimeout:
             self._metrics.count("local_text_reads", outcome="late")  # the read ends unheard, its turn with it

@@ -194,8 +194,9 @@ class Pipeline:
             thumbnail = thumbnail_url(file)
             if settings.moderation and str(file.get("filetype", "")).lower() in ANIMATABLE_FILETYPES:
                 thumbnail = None  # a thumbnail is a still: moderation checks the animation's frames
-            if is_tall_file(file) and self.reads_text_locally(settings):
-                thumbnail = None  # a 1080x20000 capture's thumb_1024 is 55 px wide: no text left to read
+            after_original = None  # a tall capture's thumbnail: tried only if the original fails
+            if thumbnail is not None and is_tall_file(file) and self.reads_text_locally(settings):
+                after_original, thumbnail = thumbnail, None  # a 1080x20000 capture's thumb_1024 is 55 px wide
             if thumbnail is not None:
                 try:
                     analysis, safe_copy = self._analyse_download(
@@ -204,12 +205,15 @@ class Pipeline:
                 except (DownloadError, ImageError) as exc:
                     log.info("the thumbnail of %s failed (%s); downloading the original", file.get("id"), exc)
             if analysis is None:
-                size = int(file.get("size") or 0)
-                self.downloader.check_size(size)
-                original = file.get("url_private_download") or file["url_private"]
-                analysis, safe_copy = self._analyse_download(
-                    original, size or self.downloader.max_bytes, settings, metrics, workspace
-                )
+                try:
+                    analysis, safe_copy = self._analyse_original(file, settings, metrics, workspace)
+                except (DownloadError, ImageError) as exc:
+                    if after_original is None:
+                        raise
+                    log.info("the tall original of %s failed (%s); labelling its thumbnail", file.get("id"), exc)
+                    analysis, safe_copy = self._analyse_download(
+                        after_original, THUMB_BUDGET_BYTES, settings, metrics, workspace
+                    )
             metrics.rekognition_calls = analysis.calls
             if analysis.held:
                 return ImageResult(file_id, _file_name(file), held=analysis.held, content_key=analysis.content_key)
@@ -239,6 +243,14 @@ class Pipeline:
                 raise SlackTokenRefused(exc.response.get("error")) from None
             log.warning("files.info for %s failed: %s", file_id, exc.response.get("error"))
             return ImageResult(file_id, _file_name(file), error=Sentence("I couldn't look this file up on Slack."))
+
+    def _analyse_original(
+        self, file: dict, settings: ChannelSettings, metrics: JobMetrics, workspace: str
+    ) -> tuple[Analysis, bytes | None]:
+        size = int(file.get("size") or 0)
+        self.downloader.check_size(size)
+        original = file.get("url_private_download") or file["url_private"]
+        return self._analyse_download(original, size or self.downloader.max_bytes, settings, metrics, workspace)
 
     def _analyse_download(
         self, url: str, size: int, settings: ChannelSettings, metrics: JobMetrics, workspace: str = ""

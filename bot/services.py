@@ -90,6 +90,7 @@ class Services:
         self.stopped.set()
         self.pool.stop(timeout)
         if self.pipeline is not None:
+            self.pipeline.analysis.close()
             self.pipeline.reactions.stop(max(REACTIONS_STOP_SECONDS, deadline - time.monotonic()))
         self.stores.close()
 
@@ -316,10 +317,14 @@ def local_text_reader(config: Config, metrics: Metrics | None = None):
     """The local reader (bot.local_text), where some channel may use it: its engine loads at the first read."""
     if config.text_engine == "rekognition":
         return None
-    from bot.local_text import LocalTextReader
+    from bot.local_text import TURN_WAIT_SECONDS, LocalTextReader
 
     return LocalTextReader(
-        reads_at_once=config.text_reads_at_once, deadline_seconds=config.text_read_seconds, metrics=metrics
+        reads_at_once=config.text_reads_at_once,
+        deadline_seconds=config.text_read_seconds,
+        # On Lambda no worker steps aside, and an invocation has 120 s: a turn is waited for no longer than a read
+        turn_wait_seconds=config.text_read_seconds if config.on_lambda else TURN_WAIT_SECONDS,
+        metrics=metrics,
     )
 
 

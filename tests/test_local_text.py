@@ -192,6 +192,34 @@ def test_the_deadline_counts_from_a_reads_start_not_from_its_wait_for_a_turn():
     reader.close()
 
 
+def test_closing_the_reader_wakes_the_reads_waiting_for_a_turn_and_refuses_new_ones():
+    engine = SlowEngine()
+    reader = LocalTextReader(load=lambda threads: engine)
+    image = rendered_screenshot(DEPLOY)
+    outcomes: list[str] = []
+
+    def read() -> None:
+        try:
+            outcomes.append(str(reader.detect_text(image, 80.0)))
+        except LocalReadFailed as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=read) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    while engine.running == 0:
+        time.sleep(0.01)
+    time.sleep(0.1)  # the second is waiting for its turn
+    reader.close()
+    threads[1].join(5)
+    assert outcomes == ["the local text reader has stopped"]  # woken at once, not after the 300 s turn wait
+    engine.go.set()
+    threads[0].join(5)
+    assert outcomes[1] == "()"  # the read that had its turn ends as it would have
+    with pytest.raises(LocalReadFailed, match="has stopped"):
+        reader.detect_text(image, 80.0)
+
+
 def test_an_engine_that_fails_to_load_fails_the_read_and_the_next_read_tries_again():
     loads = []
 
@@ -333,6 +361,29 @@ def test_a_worker_waiting_for_a_read_steps_aside_and_another_takes_the_next_imag
     finally:
         pool.stop(timeout=5)
     assert not any(thread.is_alive() for thread in threads)
+
+
+def test_a_pool_sends_at_most_max_aside_workers_aside(tmp_path, monkeypatch):
+    monkeypatch.setattr("bot.jobs.MAX_ASIDE", 0)
+    store = open_sqlite_stores(tmp_path / "db")
+    store.queue.enqueue_message("C1", "1.0", "1.0", [{"id": "F0"}])
+    done = threading.Event()
+
+    def run_job(job) -> None:
+        with waiting_aside():
+            pass
+        store.queue.finish_job(job.id, ImageResult(job.file["id"], "f"))
+        done.set()
+
+    pool = WorkerPool(store.queue, store.replies, run_job, lambda c, m: None, workers=1, poll_seconds=0.05)
+    pool.start()
+    try:
+        assert done.wait(5)
+        assert [thread.name for thread in pool._threads if thread.name.startswith("labelbot-worker")] == [
+            "labelbot-worker-0"
+        ]  # it waited in place: no replacement
+    finally:
+        pool.stop(timeout=5)
 
 
 def test_waiting_aside_outside_a_pool_does_nothing():

@@ -116,3 +116,23 @@ def test_a_crashed_local_read_still_sends_the_labels_without_the_text_line(
     assert post["text"] == "文字 99.5% · スクリーンショット 97.0%"
     assert ":memo:" not in str(post["blocks"]) and [call.operation for call in aws_env.calls] == ["DetectLabels"]
     assert "The local text reader failed, so the reply goes without the text" in caplog.text
+
+
+@server_only  # the pipeline's, the same on Lambda
+def test_a_tall_capture_whose_original_fails_is_labelled_from_its_thumbnail(start_bot, fake_slack, aws_env):
+    aws_env.labels, aws_env.text_lines = SCREENSHOT_LABELS, LATIN_FRAGMENTS
+    shot = rendered_screenshot(MEETING, size=(1080, 20000), mode="L")
+    thumb = io.BytesIO()
+    Image.open(io.BytesIO(shot)).resize((55, 1024)).save(thumb, "JPEG")
+    bot = start_bot(LABELBOT_LANGUAGE="ja")
+    tall = fake_slack.add_file(
+        "F_TALL", shot, "chat.jpg", "image/jpeg", "jpg", status=500, thumbs={1024: (thumb.getvalue(), 55, 1024)}
+    )
+
+    bot.post_event(file_share_event("C0001", [tall]))
+
+    [post] = fake_slack.wait_for_posts(1)
+    assert (
+        post["text"] == "文字 99.5% · スクリーンショット 97.0%"
+    )  # labelled, from the thumbnail: no text to read there
+    assert len(fake_slack.thumb_file("F_TALL", 1024).downloads) == 1

@@ -594,6 +594,8 @@ def test_labelbot_text_engine_is_checked_at_start_up(monkeypatch):
 
 def test_the_workspace_text_default_comes_from_labelbot_text_and_text_on_adds_workers():
     assert load_config({**BASE, "LABELBOT_TEXT": "on"}).workers == 17  # ceil((5 + 5) x 1.5 s) + 2
+    local = load_config({**BASE, "LABELBOT_TEXT": "on", "LABELBOT_TEXT_ENGINE": "local"})
+    assert local.workers == 10  # read here: no DetectText call holds a worker
     assert load_config({**BASE, "LABELBOT_TEXT": "auto"}).workers == 10  # only some images: no threads of its own
     both = {**BASE, "LABELBOT_TEXT": "on", "LABELBOT_MODERATION": "on", "LABELBOT_ADMINS": "U012AB3CD"}
     assert load_config(both).workers == 25

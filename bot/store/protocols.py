@@ -30,7 +30,8 @@ class Job:
     user_id: str = ""  # who posted the message
     channel_type: str = ""  # the event's channel_type: channel (public) | group (private) | im | mpim
     # Which install the message came through (bot.store.installations.workspace_key): "" with one workspace
-    # (SLACK_BOT_TOKEN); with "Add to Slack", its workspace's or org's, whose token and records its job uses.
+    # (SLACK_BOT_TOKEN); with "Add to Slack" (issue 30, in progress), its workspace's or org's. Its analysis's cached
+    # answers are that install's (bot.analysis.ImageAnalysis.analyse).
     workspace: str = ""
     # Its turn in its channel: how many of the channel's messages came in the TURN_SECONDS before it (a burst's k-th
     # message in a channel has turn k - 1, however late it is claimed: its reply goes out after theirs, a post a
