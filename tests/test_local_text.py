@@ -141,12 +141,9 @@ class CountedMetrics(Metrics):
         self.stages.append(labels["stage"])
 
 
-def test_reads_take_turns_and_one_past_its_deadline_or_its_turns_wait_gives_no_text():
-    engine = SlowEngine()
-    metrics = CountedMetrics()
-    reader = LocalTextReader(
-        reads_at_once=2, deadline_seconds=1.0, turn_wait_seconds=1.5, load=lambda threads: engine, metrics=metrics
-    )
+def start_reads(reader: LocalTextReader, count: int, *, apart: float = 0.0) -> tuple[list[threading.Thread], list[str]]:
+    """count threads each reading one screenshot, started `apart` seconds apart; each outcome (the lines read, or
+    why not) is appended, as a str, as it comes."""
     image = rendered_screenshot(DEPLOY)
     outcomes: list[str] = []
 
@@ -156,10 +153,20 @@ def test_reads_take_turns_and_one_past_its_deadline_or_its_turns_wait_gives_no_t
         except LocalReadFailed as exc:
             outcomes.append(str(exc))
 
-    threads = [threading.Thread(target=read) for _ in range(4)]
+    threads = [threading.Thread(target=read) for _ in range(count)]
     for thread in threads:
         thread.start()
-        time.sleep(0.05)  # in this order
+        time.sleep(apart)
+    return threads, outcomes
+
+
+def test_reads_take_turns_and_one_past_its_deadline_or_its_turns_wait_gives_no_text():
+    engine = SlowEngine()
+    metrics = CountedMetrics()
+    reader = LocalTextReader(
+        reads_at_once=2, deadline_seconds=1.0, turn_wait_seconds=1.5, load=lambda threads: engine, metrics=metrics
+    )
+    threads, outcomes = start_reads(reader, 4, apart=0.05)  # in this order
     for thread in threads:
         thread.join(10)
     assert engine.most == 2  # never more reads at once than LABELBOT_TEXT_READS_AT_ONCE
@@ -181,32 +188,17 @@ def test_the_deadline_counts_from_a_reads_start_not_from_its_wait_for_a_turn():
             time.sleep(0.6)
 
     reader = LocalTextReader(deadline_seconds=1.0, load=lambda threads: Engine())
-    image = rendered_screenshot(DEPLOY)
-    outcomes: list[object] = []
-    threads = [threading.Thread(target=lambda: outcomes.append(reader.detect_text(image, 80.0))) for _ in range(3)]
-    for thread in threads:
-        thread.start()
+    threads, outcomes = start_reads(reader, 3)
     for thread in threads:
         thread.join(10)
-    assert outcomes == [(), (), ()]  # the third waited 1.2 s for its turn, then read in 0.6 s: in time
+    assert outcomes == ["()"] * 3  # the third waited 1.2 s for its turn, then read in 0.6 s: in time
     reader.close()
 
 
 def test_closing_the_reader_wakes_the_reads_waiting_for_a_turn_and_refuses_new_ones():
     engine = SlowEngine()
     reader = LocalTextReader(load=lambda threads: engine)
-    image = rendered_screenshot(DEPLOY)
-    outcomes: list[str] = []
-
-    def read() -> None:
-        try:
-            outcomes.append(str(reader.detect_text(image, 80.0)))
-        except LocalReadFailed as exc:
-            outcomes.append(str(exc))
-
-    threads = [threading.Thread(target=read) for _ in range(2)]
-    for thread in threads:
-        thread.start()
+    threads, outcomes = start_reads(reader, 2)
     while engine.running == 0:
         time.sleep(0.01)
     time.sleep(0.1)  # the second is waiting for its turn
@@ -217,7 +209,7 @@ def test_closing_the_reader_wakes_the_reads_waiting_for_a_turn_and_refuses_new_o
     threads[0].join(5)
     assert outcomes[1] == "()"  # the read that had its turn ends as it would have
     with pytest.raises(LocalReadFailed, match="has stopped"):
-        reader.detect_text(image, 80.0)
+        reader.detect_text(rendered_screenshot(DEPLOY), 80.0)
 
 
 def test_an_engine_that_fails_to_load_fails_the_read_and_the_next_read_tries_again():

@@ -14,8 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+import yaml
 from PIL import Image
 
 from tests.fakes import block_kit
@@ -28,24 +30,13 @@ BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
 TEAM_ID = "T0001"
 
-# The bot token's scopes unless a test takes some away (fake_slack.scopes): manifest.yml's bot scopes and files:write,
-# which files_upload_v2 needs (files.getUploadURLExternal and files.completeUploadExternal).
+# The bot token's scopes unless a test takes some away (fake_slack.scopes): manifest.yml's bot scopes, what the app
+# asks Slack for (files:write among them: files_upload_v2 needs it for files.getUploadURLExternal and
+# files.completeUploadExternal).
 BOT_SCOPES = frozenset(
-    {
-        "channels:history",
-        "groups:history",
-        "im:history",
-        "mpim:history",
-        "files:read",
-        "files:write",
-        "im:write",
-        "chat:write",
-        "reactions:write",
-        "commands",
-        "channels:read",
-        "groups:read",
-        "users:read",
-    }
+    yaml.safe_load((Path(__file__).parents[2] / "manifest.yml").read_text(encoding="utf-8"))["oauth_config"]["scopes"][
+        "bot"
+    ]
 )
 # The scope a bot token needs for each method whose scope the fake checks (docs.slack.dev/reference/methods/…,
 # "Scopes"); a token without it is answered missing_scope, naming what was needed and what the token has.
