@@ -98,16 +98,20 @@ class Upkeep:
 
     def delete_replies_to_deleted_messages(self) -> None:
         for channel_id, message_ts, reply_ts in self._stores.replies.replies_to_delete():
+            if not self._stores.replies.claim_reply_deletion(channel_id, message_ts):
+                continue  # another sweep is deleting it (on Lambda, the invocation of another deletion's event)
             try:
                 self._slack.chat_delete(channel=channel_id, ts=reply_ts)
             except SlackApiError as exc:
                 error = exc.response.get("error", "unknown")
                 if error in TRANSIENT_DELETE_ERRORS:
                     log.warning("deleting the reply in %s failed: %s; will retry", channel_id, error)
+                    self._stores.replies.release_reply_deletion(channel_id, message_ts)
                     continue
                 log.info("could not delete the reply in %s (%s); leaving it", channel_id, error)
             except Exception as exc:  # the connection: try again at the next sweep
                 log.warning("deleting the reply in %s failed: %s; will retry", channel_id, type(exc).__name__)
+                self._stores.replies.release_reply_deletion(channel_id, message_ts)
                 continue
             self._stores.replies.mark_reply_deleted(channel_id, message_ts)
 

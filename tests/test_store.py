@@ -246,6 +246,26 @@ def test_a_message_deleted_while_its_reply_is_posted_gets_the_reply_deleted(stor
     assert store.replies.messages_ready_to_reply() == []
 
 
+def test_a_replys_deletion_is_claimed_by_one_sweep_at_a_time_until_its_claim_lapses(make_store):
+    clock = Clock()
+    store = make_store(clock=clock)
+    store.queue.enqueue_message("C1", "1.0", "1.0", FILES[:1])
+    store.queue.finish_job(store.queue.claim_job().id, ImageResult("F1", "a.jpg"))
+    store.replies.claim_reply("C1", "1.0")
+    store.replies.mark_replied("C1", "1.0", "1.5")
+    store.deletions.forget_message("C1", "1.0")
+
+    assert store.replies.claim_reply_deletion("C1", "1.0") is True
+    assert store.replies.claim_reply_deletion("C1", "1.0") is False  # another sweep at the same time
+    clock.now += 61  # the first sweep's chat.delete never came back: a later sweep tries again
+    assert store.replies.claim_reply_deletion("C1", "1.0") is True
+    store.replies.release_reply_deletion("C1", "1.0")  # rate limited: the next sweep, whenever it comes
+    assert store.replies.claim_reply_deletion("C1", "1.0") is True
+    store.replies.mark_reply_deleted("C1", "1.0")
+    clock.now += 61
+    assert store.replies.claim_reply_deletion("C1", "1.0") is False and store.replies.replies_to_delete() == []
+
+
 def test_each_concern_implements_its_protocol_with_the_same_parameters(make_store):
     """What a new concern (a field of Stores) must match on both backends: every method of its protocol, with the
     protocol's parameters (an implementation may add keyword-only ones with defaults, e.g. a purge's batch size)."""

@@ -17,6 +17,11 @@ from bot.settings import ChannelOverrides
 TURN_SECONDS = 60.0
 
 
+# A sweep's claim on deleting a reply (ReplyState.claim_reply_deletion) lapses after this long: one whose sweep died on
+# the way is tried again by a later sweep (a failure it saw, it releases).
+REPLY_DELETION_CLAIM_SECONDS = 60.0
+
+
 @dataclass(frozen=True)
 class Job:
     """Label one file of one message."""
@@ -232,6 +237,14 @@ class ReplyState(Protocol):
 
     def replies_to_delete(self) -> list[tuple[str, str, str]]:
         """(channel, message ts, reply ts) of the bot's posted replies to messages deleted since."""
+
+    def claim_reply_deletion(self, channel_id: str, message_ts: str) -> bool:
+        """Whether this caller deletes the reply now: False while another sweep claimed it in the last
+        REPLY_DELETION_CLAIM_SECONDS (two sweeps at once, on Lambda two invocations, delete it once), or once it is
+        deleted."""
+
+    def release_reply_deletion(self, channel_id: str, message_ts: str) -> None:
+        """The claimed deletion failed for now (rate limited, a dropped connection): the next sweep tries again."""
 
     def mark_reply_deleted(self, channel_id: str, message_ts: str) -> None: ...
 

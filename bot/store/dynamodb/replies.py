@@ -14,7 +14,7 @@ from bot.store.dynamodb import messages
 from bot.store.dynamodb.base import TRIES, DynamoTables, batched
 from bot.store.dynamodb.messages import message_key, message_key_of
 from bot.store.encoding import result_from_dict
-from bot.store.protocols import ClaimedReply
+from bot.store.protocols import REPLY_DELETION_CLAIM_SECONDS, ClaimedReply
 
 
 class DynamoReplyState:
@@ -176,6 +176,27 @@ class DynamoReplyState:
             for m in found
             if "deleted_at" in m and not m.get("reply_deleted") and m["reply_state"] == "posted" and m.get("reply_ts")
         ]
+
+    def claim_reply_deletion(self, channel_id: str, message_ts: str) -> bool:
+        now = self._tables.clock()
+        claimed = self._tables.update(
+            self._tables.jobs_table,
+            message_key(channel_id, message_ts),
+            "SET #reply_deleting_since = :now",
+            "attribute_exists(#pk) AND attribute_not_exists(#reply_deleted)"
+            " AND (attribute_not_exists(#reply_deleting_since) OR #reply_deleting_since < :stale)",
+            now=now,
+            stale=now - REPLY_DELETION_CLAIM_SECONDS,
+        )
+        return claimed is not None
+
+    def release_reply_deletion(self, channel_id: str, message_ts: str) -> None:
+        self._tables.update(
+            self._tables.jobs_table,
+            message_key(channel_id, message_ts),
+            "REMOVE #reply_deleting_since",
+            "attribute_exists(#pk)",
+        )
 
     def mark_reply_deleted(self, channel_id: str, message_ts: str) -> None:
         self._tables.update(

@@ -57,6 +57,7 @@ COLUMNS_ADDED = {
         ("reply_interrupted", "INTEGER NOT NULL DEFAULT 0"),
         ("posting_since", "REAL"),
         ("workspace", "TEXT NOT NULL DEFAULT ''"),  # the install it came through (Job.workspace)
+        ("reply_deleting_since", "REAL"),  # when a sweep claimed the deletion of its reply (claim_reply_deletion)
     )
 }
 

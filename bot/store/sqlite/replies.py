@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from bot.store.encoding import result_from_dict
-from bot.store.protocols import ClaimedReply
+from bot.store.protocols import REPLY_DELETION_CLAIM_SECONDS, ClaimedReply
 from bot.store.sqlite.database import SqliteDatabase
 
 
@@ -109,6 +109,25 @@ class SqliteReplyState:
                 " AND reply_deleted = 0 AND reply_state='posted' AND COALESCE(reply_ts, '') != ''"
             ).fetchall()
         return [(r["channel_id"], r["message_ts"], r["reply_ts"]) for r in rows]
+
+    def claim_reply_deletion(self, channel_id: str, message_ts: str) -> bool:
+        now = self._database.clock()
+        with self._database.transaction() as db:
+            return (
+                db.execute(
+                    "UPDATE messages SET reply_deleting_since=? WHERE channel_id=? AND message_ts=? AND reply_deleted=0"
+                    " AND (reply_deleting_since IS NULL OR reply_deleting_since < ?)",
+                    (now, channel_id, message_ts, now - REPLY_DELETION_CLAIM_SECONDS),
+                ).rowcount
+                == 1
+            )
+
+    def release_reply_deletion(self, channel_id: str, message_ts: str) -> None:
+        with self._database.transaction() as db:
+            db.execute(
+                "UPDATE messages SET reply_deleting_since=NULL WHERE channel_id=? AND message_ts=?",
+                (channel_id, message_ts),
+            )
 
     def mark_reply_deleted(self, channel_id: str, message_ts: str) -> None:
         with self._database.transaction() as db:
