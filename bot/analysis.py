@@ -53,7 +53,7 @@ class Analysis:
     # Moderation's counted categories at or above the channel's threshold (most confident first): the image is held
     # for an admin, and no later step runs.
     held: tuple[tuple[str, float], ...] = ()
-    content_key: str = ""  # the downloaded bytes' content_hash, hex: what an admin's release of a held image names
+    content_key: str = ""  # what an admin's release of a held image names (content_key(): the bytes' hash, hex)
     text: ScreenText | None = None  # what DetectText read, secrets hidden; None: not read (not wanted, or it failed)
     text_failed: bool = False  # DetectText was wanted and failed: the labels go out without the text
     text_limited: bool = False  # DetectText was wanted past the month's call limit: the labels go out without it
@@ -91,6 +91,13 @@ def content_hash(image: bytes) -> hashlib._Hash:
     """The hash of the downloaded bytes that every step's cache key starts from (prepare_for_rekognition turns the
     same bytes into the same request every time)."""
     return hashlib.sha256(image)
+
+
+def content_key(content: hashlib._Hash, workspace: str = "") -> str:
+    """What an admin's release of a held image names (bot.moderation_review): the downloaded bytes' hash, hex, and
+    for an install other than the one workspace ("") the install's too, so a release never applies in another
+    workspace."""
+    return cache_key(content, [{"workspace": workspace}]) if workspace else content.hexdigest()
 
 
 def cache_key(content: hashlib._Hash, params: list) -> str:
@@ -375,7 +382,7 @@ class ImageAnalysis:
         the bytes Rekognition is sent; workspace: the install the image came through (Job.workspace), part of every
         cache key but the one workspace's (""), so that no cached answer is reused in another workspace."""
         prepared = _PreparedOnce(prepare)
-        analysis = Analysis(content_key=content.hexdigest())
+        analysis = Analysis(content_key=content_key(content, workspace))
         for step in self.steps:
             if step.wanted(settings, analysis):
                 params = step.cache_params(settings) + ([{"workspace": workspace}] if workspace else [])

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.analysis import Analysis, ImageAnalysis, content_hash
+from bot.analysis import Analysis, ImageAnalysis, content_hash, content_key
 from bot.download_budget import ByteBudget
 from bot.emoji_tags import EmojiMap
 from bot.i18n import ENGLISH, N_, Sentence, Words
@@ -281,7 +281,7 @@ class Pipeline:
             if len(source[0]) > held:  # a thumbnail larger than its estimate (a PNG screenshot's can be MBs)
                 held += self.download_budget.take_more(len(source[0]) - held)
             content = content_hash(source[0])
-            if settings.moderation and self.stores.moderation.released_content(content.hexdigest()):
+            if settings.moderation and self.stores.moderation.released_content(content_key(content, workspace)):
                 settings = replace(settings, moderation=False)  # an admin said "Looks fine" to these very bytes
             moderated = settings.moderation
             reading = self.reads_text_locally(settings)

@@ -129,6 +129,9 @@ def test_the_same_image_in_two_workspaces_is_two_calls_and_the_one_workspace_kee
         analysis.analyse(content_hash(IMAGE), Preparer(), SETTINGS, workspace)
 
     assert len(step.calls) == 3  # "", T0ONE, T0TWO: each once, none reused in another
+    # what an admin's release names: one workspace's release never covers the same image in another
+    keys = {analysis.analyse(content_hash(IMAGE), Preparer(), SETTINGS, w).content_key for w in ("", "-:T1", "-:T2")}
+    assert len(keys) == 3 and content_hash(IMAGE).hexdigest() in keys
     # a single-workspace install's answers, cached before workspaces existed, are found under the same key
     assert cache_key(content_hash(IMAGE), step.cache_params(SETTINGS)) in step.store
 
