@@ -83,8 +83,8 @@ class Pipeline:
     # screenshot is then downloaded whole and read from a copy of its own (bot.images.reading_copy)
     reads_text_locally: Callable[[ChannelSettings], bool] = lambda settings: False
 
-    def settings_for(self, channel_id: str) -> ChannelSettings:
-        return self.stores.settings.get_overrides(channel_id).apply_to(self.defaults)
+    def settings_for(self, channel_id: str, workspace: str = "") -> ChannelSettings:
+        return self.stores.settings.get_overrides(channel_id, workspace=workspace).apply_to(self.defaults)
 
     def run_job(self, job: Job) -> None:
         started = time.perf_counter()
@@ -95,7 +95,7 @@ class Pipeline:
                 log.error("file %s was interrupted %d times; giving up on it", job.file.get("id"), MAX_JOB_ATTEMPTS)
                 result = ImageResult(job.file["id"], _file_name(job.file), error=Sentence(GAVE_UP))
             else:
-                settings = self.settings_for(job.channel_id)
+                settings = self.settings_for(job.channel_id, job.workspace)
                 if job.file.get(POSTER_OPTED_OUT):  # moderation only, where it is on
                     settings = replace(settings, poster_opted_out=True)
                 with in_order(job.turn, _message_order(job.message_ts)):  # Rekognition's pacers: see Job.turn

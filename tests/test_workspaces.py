@@ -3,6 +3,8 @@ to."""
 
 from __future__ import annotations
 
+from bot.settings import ChannelOverrides
+
 
 def test_a_job_knows_the_install_its_message_came_through(make_store):
     queue = make_store().queue
@@ -17,3 +19,19 @@ def test_a_job_knows_the_install_its_message_came_through(make_store):
     assert (first.file["id"], first.workspace) == ("F1", "E0ORG:T0ONE")
     assert [(job.file["id"], job.workspace) for job in rest] == [("F2", ""), ("F3", "")]
     assert queue.claim_job() is None
+
+
+def test_a_channels_settings_and_a_users_opt_out_are_each_installs_own(make_store):
+    """A Slack Connect channel has one ID in both workspaces: each install sets it apart."""
+    settings = make_store().settings
+    settings.save_overrides("C1", ChannelOverrides(threshold=90.0, language="ja"))  # the one workspace (before)
+    settings.save_overrides("C1", ChannelOverrides(threshold=60.0), workspace="-:T0ONE")
+    settings.save_overrides("C1", ChannelOverrides(max_labels=2), fields={"max_labels"}, workspace="-:T0TWO")
+    settings.set_user_labels_off("U1", True, workspace="-:T0ONE")
+
+    assert settings.get_overrides("C1") == ChannelOverrides(threshold=90.0, language="ja")
+    assert settings.get_overrides("C1", workspace="-:T0ONE") == ChannelOverrides(threshold=60.0)
+    assert settings.get_overrides("C1", workspace="-:T0TWO") == ChannelOverrides(max_labels=2)
+    assert settings.get_overrides("C1", workspace="E0ORG:-") == ChannelOverrides()
+    assert settings.user_labels_off("U1", workspace="-:T0ONE") is True
+    assert settings.user_labels_off("U1") is False and settings.user_labels_off("U1", workspace="-:T0TWO") is False

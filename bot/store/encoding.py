@@ -122,3 +122,9 @@ def categories_to_json(categories: tuple[tuple[str, float], ...]) -> str:
 
 def categories_from_json(text: str) -> tuple[tuple[str, float], ...]:
     return tuple((str(name), float(confidence)) for name, confidence in json.loads(text))
+
+
+def in_workspace(workspace: str, key: str) -> str:
+    """A key of one install's record: as it is for the one workspace (""), so a single-workspace install's records
+    keep their keys; "<workspace>/<key>" for another (Slack's IDs have no "/")."""
+    return f"{workspace}/{key}" if workspace else key

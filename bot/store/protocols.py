@@ -127,20 +127,26 @@ DECISIONS = frozenset({"released", "kept"})
 
 
 class ChannelSettingsStore(Protocol):
-    """Each channel's /labels overrides of the workspace defaults, and each user's own choice (/labels me)."""
+    """Each channel's /labels overrides of the workspace defaults, and each user's own choice (/labels me); each
+    install's apart (workspace: bot.store.installations.workspace_key; "" for the one workspace)."""
 
-    def get_overrides(self, channel_id: str) -> ChannelOverrides: ...
+    def get_overrides(self, channel_id: str, *, workspace: str = "") -> ChannelOverrides: ...
 
     def save_overrides(
-        self, channel_id: str, overrides: ChannelOverrides, *, fields: Collection[str] | None = None
+        self,
+        channel_id: str,
+        overrides: ChannelOverrides,
+        *,
+        fields: Collection[str] | None = None,
+        workspace: str = "",
     ) -> None:
         """Write the channel's overrides: only the named fields (the others as they are in the store, whoever
         changed them meanwhile), or all of them."""
 
-    def user_labels_off(self, user_id: str) -> bool:
+    def user_labels_off(self, user_id: str, *, workspace: str = "") -> bool:
         """Whether the user opted out (/labels me off): their images get no labels, text, index entry or tags."""
 
-    def set_user_labels_off(self, user_id: str, off: bool) -> None: ...
+    def set_user_labels_off(self, user_id: str, off: bool, *, workspace: str = "") -> None: ...
 
 
 class JobQueue(Protocol):

@@ -1,7 +1,8 @@
 """Channel settings on DynamoDB: one item per channel in the Settings table, read with GetItem and written with
 UpdateItem (SET/REMOVE of the fields a command changed: `/labels max 3` leaves a threshold someone else just set
 alone). A user who opted out of labelling (/labels me off) is an item of the same table, channel_id "user#<id>"
-(channel IDs start with C, G or D: no channel has that key)."""
+(channel IDs start with C, G or D: no channel has that key). Another install's are keyed "<workspace>/<id>" and
+"user#<workspace>/<id>" (bot.store.encoding.in_workspace); the one workspace's as they always were."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Collection
 from bot.settings import ChannelOverrides
 from bot.store.dynamodb.base import DynamoTables
 from bot.store.dynamodb.wire import to_wire, update_args
+from bot.store.encoding import in_workspace
 
 SETTINGS_FIELDS = (
     "threshold",
@@ -30,8 +32,8 @@ class DynamoChannelSettings:
     def __init__(self, tables: DynamoTables) -> None:
         self._tables = tables
 
-    def get_overrides(self, channel_id: str) -> ChannelOverrides:
-        item = self._tables.get(self._tables.settings_table, {"channel_id": channel_id}) or {}
+    def get_overrides(self, channel_id: str, *, workspace: str = "") -> ChannelOverrides:
+        item = self._tables.get(self._tables.settings_table, {"channel_id": in_workspace(workspace, channel_id)}) or {}
         return ChannelOverrides(
             threshold=None if item.get("threshold") is None else float(item["threshold"]),
             max_labels=None if item.get("max_labels") is None else int(item["max_labels"]),
@@ -49,7 +51,12 @@ class DynamoChannelSettings:
         )
 
     def save_overrides(
-        self, channel_id: str, overrides: ChannelOverrides, *, fields: Collection[str] | None = None
+        self,
+        channel_id: str,
+        overrides: ChannelOverrides,
+        *,
+        fields: Collection[str] | None = None,
+        workspace: str = "",
     ) -> None:
         """An update, never a put: of the fields written (all, or `fields`), those set are SET, those reset to None
         REMOVEd; anything else in the item is kept."""
@@ -61,21 +68,21 @@ class DynamoChannelSettings:
             update += " REMOVE " + ", ".join(f"#{name}" for name in reset)
         self._tables.client.update_item(
             TableName=self._tables.settings_table,
-            Key=to_wire({"channel_id": channel_id}),
+            Key=to_wire({"channel_id": in_workspace(workspace, channel_id)}),
             **update_args(update, **given, updated_at=self._tables.clock()),
         )
 
-    def user_labels_off(self, user_id: str) -> bool:
-        item = self._tables.get(self._tables.settings_table, {"channel_id": user_key(user_id)}) or {}
+    def user_labels_off(self, user_id: str, *, workspace: str = "") -> bool:
+        item = self._tables.get(self._tables.settings_table, {"channel_id": user_key(user_id, workspace)}) or {}
         return bool(item.get("labels_off"))
 
-    def set_user_labels_off(self, user_id: str, off: bool) -> None:
+    def set_user_labels_off(self, user_id: str, off: bool, *, workspace: str = "") -> None:
         self._tables.client.update_item(
             TableName=self._tables.settings_table,
-            Key=to_wire({"channel_id": user_key(user_id)}),
+            Key=to_wire({"channel_id": user_key(user_id, workspace)}),
             **update_args("SET #labels_off = :off, #updated_at = :now", off=off, now=self._tables.clock()),
         )
 
 
-def user_key(user_id: str) -> str:
-    return f"user#{user_id}"
+def user_key(user_id: str, workspace: str = "") -> str:
+    return "user#" + in_workspace(workspace, user_id)

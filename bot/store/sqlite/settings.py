@@ -1,5 +1,6 @@
 """Channel settings on SQLite: one row per channel that changed any, NULL columns meaning the workspace default; and
-one row per user who opted out of labelling (/labels me off)."""
+one row per user who opted out of labelling (/labels me off). Another install's are keyed "<workspace>/<id>"
+(bot.store.encoding.in_workspace); the one workspace's by the ID alone, as they always were."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from collections.abc import Collection
 
 from bot.settings import ChannelOverrides
+from bot.store.encoding import in_workspace
 from bot.store.sqlite.database import SqliteDatabase
 
 SCHEMA = """
@@ -68,11 +70,11 @@ class SqliteChannelSettings:
     def __init__(self, database: SqliteDatabase) -> None:
         self._database = database
 
-    def get_overrides(self, channel_id: str) -> ChannelOverrides:
+    def get_overrides(self, channel_id: str, *, workspace: str = "") -> ChannelOverrides:
         with self._database.reading() as db:
             row = db.execute(
                 f"SELECT {', '.join(SETTINGS_COLUMNS)} FROM channel_settings WHERE channel_id=?",
-                (channel_id,),
+                (in_workspace(workspace, channel_id),),
             ).fetchone()
         if row is None:
             return ChannelOverrides()
@@ -93,7 +95,12 @@ class SqliteChannelSettings:
         )
 
     def save_overrides(
-        self, channel_id: str, overrides: ChannelOverrides, *, fields: Collection[str] | None = None
+        self,
+        channel_id: str,
+        overrides: ChannelOverrides,
+        *,
+        fields: Collection[str] | None = None,
+        workspace: str = "",
     ) -> None:
         def as_json(values: tuple[str, ...] | None) -> str | None:
             return None if values is None else json.dumps(list(values))
@@ -118,18 +125,20 @@ class SqliteChannelSettings:
                 f"INSERT INTO channel_settings (channel_id, {', '.join(values)}, updated_at)"
                 f" VALUES ({', '.join('?' * (len(values) + 2))})"
                 f" ON CONFLICT (channel_id) DO UPDATE SET updated_at=excluded.updated_at{updates}",
-                (channel_id, *values.values(), self._database.clock()),
+                (in_workspace(workspace, channel_id), *values.values(), self._database.clock()),
             )
 
-    def user_labels_off(self, user_id: str) -> bool:
+    def user_labels_off(self, user_id: str, *, workspace: str = "") -> bool:
         with self._database.reading() as db:
-            row = db.execute("SELECT labels_off FROM user_settings WHERE user_id=?", (user_id,)).fetchone()
+            row = db.execute(
+                "SELECT labels_off FROM user_settings WHERE user_id=?", (in_workspace(workspace, user_id),)
+            ).fetchone()
         return row is not None and bool(row["labels_off"])
 
-    def set_user_labels_off(self, user_id: str, off: bool) -> None:
+    def set_user_labels_off(self, user_id: str, off: bool, *, workspace: str = "") -> None:
         with self._database.transaction() as db:
             db.execute(
                 "INSERT INTO user_settings (user_id, labels_off, updated_at) VALUES (?,?,?)"
                 " ON CONFLICT (user_id) DO UPDATE SET labels_off=excluded.labels_off, updated_at=excluded.updated_at",
-                (user_id, int(off), self._database.clock()),
+                (in_workspace(workspace, user_id), int(off), self._database.clock()),
             )
