@@ -22,9 +22,10 @@ MAX_ASIDE = 64
 
 @contextmanager
 def waiting_aside() -> Iterator[None]:
-    """Around a long wait inside a job that is not the job's own work (a turn of the local text reader): in a
-    WorkerPool's thread, the pool starts another worker so that the images behind this one don't wait too; this
-    thread ends with its job. Elsewhere (on Lambda, the CLI) it does nothing."""
+    """Around a long wait inside a job that is not the job's own work (a turn of the local text reader, another
+    worker's answer for the same image): in a WorkerPool's thread, the pool starts another worker so that the images
+    behind this one don't wait too, and this thread ends with its job (at most MAX_ASIDE at once; past it, and
+    elsewhere: on Lambda, the CLI, it does nothing)."""
     pool = getattr(_worker, "pool", None)
     if pool is not None and not getattr(_worker, "aside", False) and pool._replace_worker():
         _worker.aside = True
