@@ -247,14 +247,11 @@ def _text_reader(client, language: str):
     """Who reads `label --text`'s text: as in a channel of this language under LABELBOT_TEXT_ENGINE (the local
     reader, bot.local_text, or DetectText)."""
     from bot.config import load_text_engine
-    from bot.local_text import LocalTextReader, local_engine_installed
+    from bot.local_text import LocalTextReader, engine_in_use
     from bot.rekognition import RekognitionTextReader
     from bot.screen_text import text_engine_for
 
-    engine = load_text_engine()
-    if engine == "auto" and not local_engine_installed():
-        engine = "rekognition"
-    if text_engine_for(engine, language) == "local":
+    if text_engine_for(engine_in_use(load_text_engine()), language) == "local":
         return LocalTextReader(deadline_seconds=120.0)
     return RekognitionTextReader(client)
 

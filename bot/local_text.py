@@ -82,6 +82,24 @@ def local_engine_installed() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("rapidocr", "onnxruntime"))
 
 
+def engine_in_use(engine: str, *, on_lambda: bool = False) -> str:
+    """LABELBOT_TEXT_ENGINE, except that `auto` without the local reader installed (labelbot installed without its
+    ocr extra) is DetectText everywhere, said once (`local` without it stopped start-up already). On Lambda it is
+    LabelFunction's image that has it, not EventsFunction's zip: taken as installed."""
+    if engine == "auto" and not on_lambda and not local_engine_installed():
+        _say_not_installed()
+        return "rekognition"
+    return engine
+
+
+@functools.cache
+def _say_not_installed() -> None:
+    log.warning(
+        "LABELBOT_TEXT_ENGINE is auto, but the local text reader isn't installed (the ocr extra): DetectText reads "
+        "every channel's images, Japanese ones too (Latin script only)"
+    )
+
+
 @functools.cache
 def load_rapidocr(threads: int) -> Callable[[Image.Image], Any]:
     """RapidOCR with the settings above and `threads` ONNX Runtime threads per read: one per process (and thread

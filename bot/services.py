@@ -3,7 +3,6 @@ names), pipeline and workers."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -295,22 +294,10 @@ def analysis_steps(
 
 
 def text_engine_in_use(config: Config) -> str:
-    """LABELBOT_TEXT_ENGINE, except that `auto` without the local reader installed (labelbot installed without its
-    ocr extra) is DetectText everywhere, said once at start-up (`local` without it stopped at start-up already)."""
-    from bot.local_text import local_engine_installed
+    """LABELBOT_TEXT_ENGINE as it works in this process (bot.local_text.engine_in_use)."""
+    from bot.local_text import engine_in_use
 
-    if config.text_engine == "auto" and not config.on_lambda and not local_engine_installed():
-        _say_no_local_reader()
-        return "rekognition"
-    return config.text_engine
-
-
-@functools.cache
-def _say_no_local_reader() -> None:
-    log.warning(
-        "LABELBOT_TEXT_ENGINE is auto, but the local text reader isn't installed (the ocr extra): DetectText reads "
-        "every channel's images, Japanese ones too (Latin script only)"
-    )
+    return engine_in_use(config.text_engine, on_lambda=config.on_lambda)
 
 
 def local_text_reader(config: Config, metrics: Metrics | None = None):
