@@ -114,6 +114,14 @@ class LambdaRuntime:
         if not isinstance(event, dict) or not isinstance(event.get("headers"), dict):
             return {"statusCode": 400, "headers": {}, "body": ""}
         method = (event.get("requestContext") or {}).get("http", {}).get("method") or event.get("httpMethod")
+        flow = self.app.oauth_flow
+        if method == "GET" and flow is not None and _path(event) in (flow.install_path, flow.redirect_uri_path):
+            # "Add to Slack" (bot.oauth): the install page, and Slack's redirect back with the code and state
+            headers = {str(name).lower(): value for name, value in event["headers"].items()}
+            request = to_bolt_request({**event, "headers": headers, "body": "", "isBase64Encoded": False})
+            if _path(event) == flow.install_path:
+                return to_aws_response(flow.handle_installation(request))
+            return to_aws_response(flow.handle_callback(request))
         if method != "POST" or _path(event) not in (EVENTS_PATH, None):
             return {"statusCode": 404, "headers": {}, "body": "Not Found"}
         headers = {str(name).lower(): value for name, value in event["headers"].items()}

@@ -27,7 +27,7 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Config:
-    bot_token: str
+    bot_token: str  # SLACK_BOT_TOKEN: the one workspace's; "" in multi-workspace mode (each install's own)
     app_token: str | None
     signing_secret: str | None
     slack_api_url: str
@@ -75,6 +75,16 @@ class Config:
     # LABELBOT_DRAIN_SECONDS: on SIGTERM, how long images in flight may take to finish (gunicorn waits 5 s more)
     drain_seconds: int = 20
     metrics_port: int | None = None  # LABELBOT_METRICS_PORT: Socket Mode serves GET /metrics on it (HTTP: on PORT)
+    # Multi-workspace mode ("Add to Slack", bot.oauth and bot.workspaces): the app's SLACK_CLIENT_ID and
+    # SLACK_CLIENT_SECRET instead of a bot token; SLACK_REDIRECT_URI where the app has more than one Redirect URL
+    client_id: str | None = None
+    client_secret: str | None = None
+    redirect_uri: str | None = None
+
+    @property
+    def many_workspaces(self) -> bool:
+        """Installed with "Add to Slack" in any number of workspaces, each with its own token (SLACK_CLIENT_ID)."""
+        return self.client_id is not None
 
     @property
     def rekognition_tps_per_process(self) -> float:
@@ -103,7 +113,7 @@ class Config:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, so logging can redact them wherever they appear."""
-        return tuple(s for s in (self.bot_token, self.app_token, self.signing_secret) if s)
+        return tuple(s for s in (self.bot_token, self.app_token, self.signing_secret, self.client_secret) if s)
 
 
 def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto") -> Config:
@@ -114,14 +124,30 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
     """
     get = _reader(environ)
     bot_token = get("SLACK_BOT_TOKEN")
-    if bot_token is None:
+    client_id, client_secret = _client_credentials(get, has_bot_token=bot_token is not None)
+    if client_id is not None:
+        bot_token = ""
+        if mode == "socket" or (mode == "auto" and get("SLACK_APP_TOKEN") is not None):
+            raise ConfigError(
+                "SLACK_APP_TOKEN: Socket Mode serves one workspace; with SLACK_CLIENT_ID (Add to Slack) run over "
+                "HTTP, which the install's redirect needs (and Slack lists no Socket Mode app in its Marketplace)"
+            )
+        for name in ("LABELBOT_ADMINS", "LABELBOT_MODERATION_CHANNEL"):
+            if get(name) is not None:
+                raise ConfigError(
+                    f"{name} names one workspace's people or channel; with SLACK_CLIENT_ID each workspace's admins "
+                    "and owners are its admins, and one of them sets its channel with /labels moderation channel"
+                )
+    elif bot_token is None:
         raise ConfigError(
             "SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) from the app's "
-            "OAuth & Permissions page into .env"
+            "OAuth & Permissions page into .env (or, to install in many workspaces with Add to Slack, set "
+            "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET instead)"
         )
-    if not bot_token.startswith("xoxb-"):
+    elif not bot_token.startswith("xoxb-"):
         raise ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
-    _not_placeholder("SLACK_BOT_TOKEN", bot_token)
+    else:
+        _not_placeholder("SLACK_BOT_TOKEN", bot_token)
 
     app_token = get("SLACK_APP_TOKEN")
     signing_secret = get("SLACK_SIGNING_SECRET")
@@ -196,7 +222,45 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         monthly_call_limit=_optional_int(get, "LABELBOT_MONTHLY_CALL_LIMIT", 1, 10**12),
         metrics_port=_optional_int(get, "LABELBOT_METRICS_PORT", 1, 65535),
         drain_seconds=_int(get, "LABELBOT_DRAIN_SECONDS", 20, 1, 600),
+        client_id=client_id,
+        client_secret=client_secret,
+        redirect_uri=_redirect_uri(get("SLACK_REDIRECT_URI")) if client_id is not None else None,
     )
+
+
+def _client_credentials(get, *, has_bot_token: bool) -> tuple[str | None, str | None]:
+    """SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (Basic Information, App Credentials): both, or neither."""
+    client_id, client_secret = get("SLACK_CLIENT_ID"), get("SLACK_CLIENT_SECRET")
+    if client_id is None and client_secret is None:
+        return None, None
+    if has_bot_token:
+        raise ConfigError(
+            "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set: keep SLACK_BOT_TOKEN for one workspace, or "
+            "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to install in many with Add to Slack (each install's token is "
+            "kept in the store)"
+        )
+    missing = "SLACK_CLIENT_SECRET" if client_secret is None else "SLACK_CLIENT_ID" if client_id is None else None
+    if missing is not None:
+        raise ConfigError(
+            f"{missing} is not set: Add to Slack needs both the Client ID and the Client Secret from the app's "
+            "Basic Information page (App Credentials)"
+        )
+    if not re.fullmatch(r"[0-9]+\.[0-9]+", client_id):
+        raise ConfigError(f"SLACK_CLIENT_ID must be the app's Client ID (digits.digits), got {client_id!r}")
+    _not_placeholder("SLACK_CLIENT_SECRET", client_secret)
+    return client_id, client_secret
+
+
+def _redirect_uri(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or not parts.path.endswith("/slack/oauth_redirect"):
+        raise ConfigError(
+            "SLACK_REDIRECT_URI must be the app's Redirect URL, https://<your host>/slack/oauth_redirect, "
+            f"got {value!r}"
+        )
+    return value
 
 
 SHIPPED_TEXT_LABELS = Path(__file__).with_name("text_labels.txt")

@@ -16,10 +16,13 @@ from slack_bolt.oauth.oauth_flow import OAuthFlow
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.installation_store import Installation
 
 from bot.i18n import N_, choose_language, words_for
 from bot.store import Stores
 from bot.store.installations import OAUTH_STATE_SECONDS
+from bot.workspaces import TEAM_URL
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,22 @@ def oauth_settings(
 
 
 class InstallFlow(OAuthFlow):
-    """Bolt's OAuth flow with labelbot's install page: what it does, and Slack's "Add to Slack" button."""
+    """Bolt's OAuth flow with labelbot's install page: what it does, and Slack's "Add to Slack" button; an install
+    also keeps its workspace's URL (for /labels find's permalinks)."""
+
+    def run_installation(self, code: str) -> Installation | None:
+        installation = super().run_installation(code)
+        if installation is None or not installation.bot_token:
+            return installation
+        url = installation.enterprise_url  # an org-wide install's: Bolt asked auth.test for it
+        if not installation.is_enterprise_install:
+            try:
+                url = self.client.auth_test(token=installation.bot_token).get("url")
+            except (SlackApiError, OSError) as exc:  # the install stands; /labels find answers without links
+                log.warning("auth.test after an install failed: %s", type(exc).__name__)
+            if isinstance(url, str) and url.startswith("https://"):
+                installation.set_custom_value(TEAM_URL, url if url.endswith("/") else url + "/")
+        return installation
 
     def build_install_page_html(self, url: str, request: BoltRequest) -> str:
         tr = _words(request)

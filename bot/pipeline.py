@@ -33,8 +33,10 @@ from bot.slack_api import SlackTokenRefused, rate_limited, retry_after_seconds, 
 from bot.slack_file_objects import UNSUPPORTED_IMAGE_FILETYPES, is_candidate_image, is_tall_file, thumbnail_url
 from bot.slack_files import DownloadError, SlackFileDownloader
 from bot.store import IndexedImage, Job, Stores
+from bot.store.protocols import ClaimedReply
 from bot.usage import usage_month
 from bot.usage_notices import CallLimitNotices
+from bot.workspaces import working_for
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,12 @@ class Pipeline:
         return self.stores.settings.get_overrides(channel_id, workspace=workspace).apply_to(self.defaults)
 
     def run_job(self, job: Job) -> None:
+        """Label the job's file, record and count it, then post its message's reply if it is the last: all for the
+        install the message came through (its token, its settings and caches)."""
+        with working_for(job.workspace):
+            self._run_job(job)
+
+    def _run_job(self, job: Job) -> None:
         started = time.perf_counter()
         metrics = JobMetrics()
         try:
@@ -356,8 +364,12 @@ class Pipeline:
         )
         if claimed is None:
             return False
-        thread_ts, results, posted_ts = claimed
-        settings = self.settings_for(channel_id)
+        with working_for(claimed.workspace):
+            return self._post_claimed_reply(channel_id, message_ts, claimed)
+
+    def _post_claimed_reply(self, channel_id: str, message_ts: str, claimed: ClaimedReply) -> bool:
+        thread_ts, results, posted_ts = claimed.thread_ts, claimed.results, claimed.posted_ts
+        settings = self.settings_for(channel_id, claimed.workspace)
         tr = self.translator.reply_words(results, settings) if self.translator is not None else None
         reply = render_reply(results, settings, show_where=message_ts, tr=tr)
         if reply is None:

@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack_api import rate_limited, retry_after_seconds
+from bot.workspaces import current, working_for
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class Tagging:
     channel_id: str
     message_ts: str
     names: tuple[str, ...]
+    workspace: str | None = None  # the install the emoji are added for (bot.workspaces), the adder's at add()
 
 
 class Stopped(Exception):
@@ -54,7 +56,7 @@ class ReactionQueue:
 
     def add(self, channel_id: str, message_ts: str, names: Iterable[str]) -> None:
         """Queue a message's emoji (returns at once)."""
-        tagging = Tagging(channel_id, message_ts, tuple(names))
+        tagging = Tagging(channel_id, message_ts, tuple(names), current())
         if not tagging.names:
             return
         with self._changed:
@@ -117,7 +119,8 @@ class ReactionQueue:
         (logged). Never raises: a reply stands whatever happens to its tags."""
         try:
             for index, name in enumerate(tagging.names):
-                error = self._add_one(tagging, name)
+                with working_for(tagging.workspace):
+                    error = self._add_one(tagging, name)
                 if error is None or error in SKIPPED_REACTION_ERRORS:
                     continue
                 hint = " (the app needs the reactions:write scope)" if error == "missing_scope" else ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ from bot.tag_search import TagSearch
 from bot.upkeep import Upkeep
 from bot.usage import CallCounter, usage_month
 from bot.usage_notices import CallLimitNotices
+from bot.workspaces import Workspaces, current
 
 if TYPE_CHECKING:  # the labelling's modules (Pillow, botocore) load where the labelling runs, not in the web process
     from bot.analysis import AnalysisStep
@@ -62,6 +64,7 @@ class Services:
     show_where: ShowWhere  # the reply's Show where button: the picture of the boxes
     metrics: Metrics  # for operators: PrometheusMetrics (GET /metrics), or CloudWatch's on Lambda
     text_engine: str = "rekognition"  # LABELBOT_TEXT_ENGINE as it works here (text_engine_in_use)
+    workspaces: Workspaces | None = None  # many workspaces (SLACK_CLIENT_ID): each install's token; else None
     queue_gate: QueueGate | None = field(default=None)  # None: no bound (LABELBOT_MAX_QUEUE builds one)
     stopped: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -72,7 +75,7 @@ class Services:
         the first invocation that isn't one)."""
         if check_moderation_channel and not self.config.on_lambda:
             self.moderation_channel.check_at_start()
-        if self.search.load_workspace_url(self.slack) is None and self.pipeline is None:
+        if self.workspaces is None and self.search.load_workspace_url(self.slack) is None and self.pipeline is None:
             # Now, not in a /labels find ack. The upkeep sweep retries where the pipeline runs; in the process whose
             # labelling runs in a child, which has no upkeep, a thread does.
             threading.Thread(target=self._load_workspace_url, name="labelbot-workspace-url", daemon=True).start()
@@ -98,9 +101,30 @@ class Services:
         return self.stores.settings.get_overrides(channel_id).apply_to(self.defaults)
 
 
-def build_slack_client(config: Config, metrics: Metrics | None = None) -> GuardedWebClient:
-    """Slack's Web API, retrying 429s after Retry-After, 5xx and dropped connections; see bot.slack_api."""
-    return build_web_client(config.bot_token, config.slack_api_url, metrics=metrics)
+def build_slack_client(
+    config: Config, metrics: Metrics | None = None, workspaces: Workspaces | None = None
+) -> GuardedWebClient:
+    """Slack's Web API, retrying 429s after Retry-After, 5xx and dropped connections; see bot.slack_api. With
+    workspaces (many installs), each call sends the current install's token."""
+    return build_web_client(bot_token(config, workspaces), config.slack_api_url, metrics=metrics)
+
+
+def bot_token(config: Config, workspaces: Workspaces | None) -> str | Callable[[], str]:
+    """SLACK_BOT_TOKEN, or where there are many installs what gives the current one's (bot.workspaces)."""
+    return config.bot_token if workspaces is None else workspaces.token
+
+
+def forget_refused_tokens(slack: GuardedWebClient, workspaces: Workspaces) -> None:
+    """Many installs: a token Slack refuses is one install's (uninstalled, revoked, or replaced by a reinstall):
+    read again from the store next time; the other installs go on."""
+
+    def refused(api_method: str, error: str) -> None:
+        key = current()
+        if key:
+            workspaces.forget(key)
+        log.warning("Slack refused the bot token of the install %s (%s on %s)", key or "-", error, api_method)
+
+    slack.on_token_refused(refused)
 
 
 def stop_when_token_refused(slack: GuardedWebClient, pool: Work, queue: JobQueue) -> None:
@@ -124,11 +148,15 @@ def stop_when_token_refused(slack: GuardedWebClient, pool: Work, queue: JobQueue
     slack.on_token_refused(refused)
 
 
-def build_quick_slack_client(config: Config, metrics: Metrics | None = None) -> WebClient:
+def build_quick_slack_client(
+    config: Config, metrics: Metrics | None = None, workspaces: Workspaces | None = None
+) -> WebClient:
     """For the few calls made inside a 3-second ack (users.info, conversations.info): a short timeout, no retries
     (a 429 is only counted); a caller that gets no answer says so instead of waiting."""
+    token = bot_token(config, workspaces)
     return GuardedWebClient(
-        token=config.bot_token,
+        token=None if callable(token) else token,
+        token_source=token if callable(token) else None,
         base_url=config.slack_api_url,
         timeout=QUICK_TIMEOUT_SECONDS,
         metrics=metrics,
@@ -169,9 +197,15 @@ def build_services(
     process (bot.labelling_process); then no pipeline is built here."""
     stores = stores or open_stores(config, exclusive=labelling is None)
     metrics = build_metrics(config, stores)
-    slack = build_slack_client(config, metrics)
-    quick_slack = build_quick_slack_client(config, metrics)
-    search = TagSearch(stores.tags, quick_slack, retention_days=config.retention_days)
+    workspaces = Workspaces(stores.installations) if config.many_workspaces else None
+    slack = build_slack_client(config, metrics, workspaces)
+    quick_slack = build_quick_slack_client(config, metrics, workspaces)
+    search = TagSearch(
+        stores.tags,
+        quick_slack,
+        retention_days=config.retention_days,
+        install_url=workspaces.url if workspaces is not None else None,
+    )
     defaults = ChannelSettings(
         threshold=config.min_confidence,
         max_labels=config.max_labels,
@@ -214,9 +248,24 @@ def build_services(
         pool = labelling
     else:
         pipeline, pool = _build_labelling(
-            config, stores, slack, search, defaults, emoji_map, review, readers, translator, rekognition_client, metrics
+            config,
+            stores,
+            slack,
+            search,
+            defaults,
+            emoji_map,
+            review,
+            readers,
+            translator,
+            rekognition_client,
+            metrics,
+            bot_token(config, workspaces),
         )
-    stop_when_token_refused(slack, pool, stores.queue)
+    if workspaces is None:
+        stop_when_token_refused(slack, pool, stores.queue)
+    else:
+        forget_refused_tokens(slack, workspaces)
+        forget_refused_tokens(quick_slack, workspaces)
     return Services(
         config=config,
         stores=stores,
@@ -234,7 +283,9 @@ def build_services(
         show_where=ShowWhere(
             stores.pictures,
             slack,
-            SlackFileDownloader(config.bot_token, config.slack_api_url, config.max_download_bytes, pool_size=2),
+            SlackFileDownloader(
+                bot_token(config, workspaces), config.slack_api_url, config.max_download_bytes, pool_size=2
+            ),
             lambda channel_id: stores.settings.get_overrides(channel_id).apply_to(defaults),
             readers.of_user,
             translator.reply_words,
@@ -242,6 +293,7 @@ def build_services(
         queue_gate=QueueGate(stores.queue, config.max_queue),
         metrics=metrics,
         text_engine=text_engine_in_use(config),
+        workspaces=workspaces,
     )
 
 
@@ -327,6 +379,7 @@ def _build_labelling(
     translator: LabelTranslator,
     rekognition_client,
     metrics: Metrics,
+    token: str | Callable[[], str],
 ) -> tuple[Pipeline, Work]:
     """The pipeline, and who runs it: worker threads, or on AWS Lambda the invocation after each ack."""
     from bot.analysis import ImageAnalysis, TextStep
@@ -339,7 +392,7 @@ def _build_labelling(
         stores=stores,
         slack=slack,
         downloader=SlackFileDownloader(
-            config.bot_token, config.slack_api_url, config.max_download_bytes, pool_size=config.workers
+            token, config.slack_api_url, config.max_download_bytes, pool_size=config.workers
         ),
         analysis=ImageAnalysis(steps, metrics=metrics),
         reads_text_locally=next(step for step in steps if isinstance(step, TextStep)).reads_locally,

@@ -106,14 +106,28 @@ def _never_connected(error: BaseException | None) -> bool:
 
 
 class GuardedWebClient(WebClient):
-    """A WebClient that notices when Slack refuses the bot token (on any call) and tells on_token_refused, once."""
+    """A WebClient that notices when Slack refuses the bot token (on any call) and tells on_token_refused: once for
+    its one token; with a token_source (many installs: bot.workspaces), at each refusal, from the refused call's
+    thread (so for the install it worked for)."""
 
-    def __init__(self, *args, metrics: Metrics | None = None, **kwargs) -> None:
+    def __init__(
+        self, *args, metrics: Metrics | None = None, token_source: Callable[[], str] | None = None, **kwargs
+    ) -> None:
+        self._token_source = token_source
         super().__init__(*args, **kwargs)
         self._metrics = metrics or Metrics()
         self._token_refused_callbacks: list[Callable[[str, str], None]] = []
         self._refused = threading.Event()
         self._refused_lock = threading.Lock()
+
+    @property
+    def token(self) -> str | None:
+        """The token each call sends: the one given, or token_source's (read at each call)."""
+        return self._token_source() if self._token_source is not None else self._token
+
+    @token.setter
+    def token(self, value: str | None) -> None:
+        self._token = value
 
     @property
     def token_refused(self) -> bool:
@@ -133,10 +147,11 @@ class GuardedWebClient(WebClient):
             raise
 
     def _note_token_refused(self, api_method: str, error: str) -> None:
-        with self._refused_lock:
-            if self._refused.is_set():
-                return
-            self._refused.set()
+        if self._token_source is None:
+            with self._refused_lock:
+                if self._refused.is_set():
+                    return
+                self._refused.set()
         for callback in self._token_refused_callbacks:
             try:
                 callback(api_method, error)
@@ -145,12 +160,18 @@ class GuardedWebClient(WebClient):
 
 
 def build_web_client(
-    token: str, base_url: str, *, timeout: float = TIMEOUT_SECONDS, metrics: Metrics | None = None
+    token: str | Callable[[], str],
+    base_url: str,
+    *,
+    timeout: float = TIMEOUT_SECONDS,
+    metrics: Metrics | None = None,
 ) -> GuardedWebClient:
     """Retries dropped connections (a post only if it surely never reached Slack), 429s (Retry-After, at most
-    MAX_RETRY_AFTER_SECONDS) and 500/503 a few times; counts its calls and 429s by method in `metrics`."""
+    MAX_RETRY_AFTER_SECONDS) and 500/503 a few times; counts its calls and 429s by method in `metrics`. token: the
+    bot token, or what gives the current install's (bot.workspaces.Workspaces.token)."""
     return GuardedWebClient(
-        token=token,
+        token=None if callable(token) else token,
+        token_source=token if callable(token) else None,
         base_url=base_url,
         timeout=timeout,
         metrics=metrics,

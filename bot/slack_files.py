@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
@@ -34,7 +35,7 @@ class MissingFilesReadScope(DownloadError):
 class SlackFileDownloader:
     def __init__(
         self,
-        bot_token: str,
+        bot_token: str | Callable[[], str],
         slack_api_url: str,
         max_bytes: int,
         *,
@@ -44,8 +45,9 @@ class SlackFileDownloader:
         deadline_seconds: float = DOWNLOAD_DEADLINE_SECONDS,
     ) -> None:
         """read_timeout bounds each wait for bytes; deadline_seconds the whole body (a host trickling a byte every
-        few seconds would otherwise hold a worker, and its share of the download budget, for hours)."""
-        self._token = bot_token
+        few seconds would otherwise hold a worker, and its share of the download budget, for hours). bot_token: the
+        token, or where there are many installs what gives the current one's (bot.workspaces.Workspaces.token)."""
+        self._token = bot_token if callable(bot_token) else lambda: bot_token
         self.deadline_seconds = deadline_seconds
         self._api_origin = _scheme_and_host(slack_api_url)
         self._api_port = _port(slack_api_url)
@@ -84,7 +86,7 @@ class SlackFileDownloader:
         if not self.is_slack_url(url):
             raise DownloadError(Sentence("This file isn't hosted on Slack, so I didn't download it."))
         for _ in range(MAX_REDIRECTS + 1):
-            headers = {"Authorization": f"Bearer {self._token}"} if self.is_slack_url(url) else {}
+            headers = {"Authorization": f"Bearer {self._token()}"} if self.is_slack_url(url) else {}
             try:
                 response = self._http.request("GET", url, headers=headers, redirect=False, preload_content=False)
             except urllib3.exceptions.HTTPError as exc:

@@ -15,6 +15,7 @@ import itertools
 import logging
 import re
 import time
+from collections.abc import Callable
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -47,12 +48,16 @@ class TagSearch:
         *,
         retention_days: int | None = None,
         public_cache_seconds: float = 60.0,
+        install_url: Callable[[], str | None] | None = None,
     ) -> None:
-        """`slack` answers the public check inside the ack: give it a short timeout and no retry handlers."""
+        """`slack` answers the public check inside the ack: give it a short timeout and no retry handlers.
+        install_url: with many installs, the current one's workspace URL (kept at install: bot.workspaces), instead
+        of the one workspace's from load_workspace_url."""
         self._index = index
         self._public = PublicChannels(slack, cache_seconds=public_cache_seconds)
         self._retention_days = retention_days
         self._workspace_url: str | None = None
+        self._install_url = install_url
 
     def answer(self, find: Find, *, channel_id: str, user_id: str, tr: Words = ENGLISH) -> str:
         """The ephemeral answer to `/labels find` run in channel_id by user_id, in tr's language (the user's)."""
@@ -136,7 +141,7 @@ class TagSearch:
         return "• " + " · ".join(parts)
 
     def _permalink(self, match: IndexedImage) -> str | None:
-        base = self._workspace_url
+        base = self.workspace_url()
         if base is None:
             return None
         link = f"{base}archives/{match.channel_id}/p{match.message_ts.replace('.', '')}"
@@ -146,12 +151,12 @@ class TagSearch:
 
     def workspace_url(self) -> str | None:
         """https://WORKSPACE.slack.com/ once known (`load_workspace_url`); None: answers go without links."""
-        return self._workspace_url
+        return self._install_url() if self._install_url is not None else self._workspace_url
 
     def load_workspace_url(self, slack: WebClient) -> str | None:
         """Ask auth.test once for the permalinks' base; called at start-up and by the sweep until it is known.
-        Never from an ack."""
-        if self._workspace_url is None:
+        Never from an ack. With many installs there is nothing to load: each install's URL is kept with it."""
+        if self._workspace_url is None and self._install_url is None:
             try:
                 url = str(slack.auth_test().get("url") or "")
             except (SlackApiError, OSError) as exc:

@@ -17,6 +17,7 @@ from bot.moderation_review import ModerationReview
 from bot.slack_api import token_refused
 from bot.store import Stores
 from bot.tag_search import TagSearch
+from bot.workspaces import working_for
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +98,12 @@ class Upkeep:
             log.exception("re-sending missing moderation notices failed")
 
     def delete_replies_to_deleted_messages(self) -> None:
-        for channel_id, message_ts, reply_ts in self._stores.replies.replies_to_delete():
+        for channel_id, message_ts, reply_ts, workspace in self._stores.replies.replies_to_delete():
             if not self._stores.replies.claim_reply_deletion(channel_id, message_ts):
                 continue  # another sweep is deleting it (on Lambda, the invocation of another deletion's event)
             try:
-                self._slack.chat_delete(channel=channel_id, ts=reply_ts)
+                with working_for(workspace):
+                    self._slack.chat_delete(channel=channel_id, ts=reply_ts)
             except SlackApiError as exc:
                 error = exc.response.get("error", "unknown")
                 if error in TRANSIENT_DELETE_ERRORS:

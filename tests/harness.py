@@ -111,7 +111,9 @@ def serve_bot_on_lambda(
         for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             if environ.get(key):
                 headers[key.replace("_", "-").lower()] = environ[key]
-        event = api_gateway_event(environ["REQUEST_METHOD"], environ["PATH_INFO"], headers, body)
+        event = api_gateway_event(
+            environ["REQUEST_METHOD"], environ["PATH_INFO"], headers, body, environ.get("QUERY_STRING", "")
+        )
         answer = runtime(event, FakeContext("labelbot-events", timeout_seconds=10))
         status = int(answer["statusCode"])
         data = answer.get("body") or ""

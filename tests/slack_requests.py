@@ -58,16 +58,34 @@ def file_share_event(
     return event
 
 
-def envelope(event: dict, event_id: str | None = None) -> dict:
+def envelope(
+    event: dict,
+    event_id: str | None = None,
+    *,
+    team: str = TEAM_ID,
+    enterprise: str | None = None,
+    enterprise_install: bool = False,
+    bot_user: str = BOT_USER_ID,
+) -> dict:
+    """An Events API envelope from the workspace `team` (of the org `enterprise`); enterprise_install: for an
+    org-wide install, whose authorization names the org alone."""
+    authorization = {
+        "enterprise_id": enterprise,
+        "team_id": None if enterprise_install else team,
+        "user_id": bot_user,
+        "is_bot": True,
+        "is_enterprise_install": enterprise_install,
+    }
     return {
         "token": "legacy-verification-token",
-        "team_id": TEAM_ID,
+        "team_id": team,
+        **({"enterprise_id": enterprise} if enterprise else {}),
         "api_app_id": "A0001",
         "event": event,
         "type": "event_callback",
         "event_id": event_id or f"Ev{next(_event_ids):08d}",
         "event_time": int(time.time()),
-        "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
+        "authorizations": [authorization],
     }
 
 
@@ -90,20 +108,42 @@ def post(url: str, body: str, headers: dict, content_type: str) -> HttpAnswer:
 
 
 def post_event(
-    url: str, event: dict, *, retry_num: int | None = None, event_id: str | None = None, **sign
+    url: str,
+    event: dict,
+    *,
+    retry_num: int | None = None,
+    event_id: str | None = None,
+    team: str = TEAM_ID,
+    enterprise: str | None = None,
+    enterprise_install: bool = False,
+    **sign,
 ) -> HttpAnswer:
-    body = json.dumps(envelope(event, event_id))
+    body = json.dumps(
+        envelope(event, event_id, team=team, enterprise=enterprise, enterprise_install=enterprise_install)
+    )
     headers = signed_headers(body, **sign)
     if retry_num is not None:
         headers.update({"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"})
     return post(url, body, headers, "application/json")
 
 
-def post_command(url: str, text: str, *, channel: str = "C0001", user: str = "UALICE", **sign) -> HttpAnswer:
+def post_command(
+    url: str,
+    text: str,
+    *,
+    channel: str = "C0001",
+    user: str = "UALICE",
+    team: str = TEAM_ID,
+    enterprise: str | None = None,
+    enterprise_install: bool = False,
+    **sign,
+) -> HttpAnswer:
+    org = {"enterprise_id": enterprise, "is_enterprise_install": str(enterprise_install).lower()} if enterprise else {}
     body = urlencode(
         {
             "token": "legacy",
-            "team_id": TEAM_ID,
+            "team_id": team,
+            **org,
             "channel_id": channel,
             "channel_name": "general",
             "user_id": user,

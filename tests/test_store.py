@@ -79,7 +79,7 @@ def test_the_reply_is_claimed_only_when_every_file_is_done_and_only_once(store):
     store.queue.finish_job(first.id, ImageResult("F1", "a.jpg", labels=(Label("Cat", 99.0, ("Animal",)),)))
     assert store.replies.messages_ready_to_reply() == [("C1", "1.0")]
 
-    thread_ts, results, posted_ts = store.replies.claim_reply("C1", "1.0")
+    thread_ts, results, posted_ts, _ = store.replies.claim_reply("C1", "1.0")
 
     assert (thread_ts, posted_ts) == ("1.0", "")  # a first post
     assert [r.file_id for r in results] == ["F1", "F2"]  # the order they were posted in
@@ -242,7 +242,7 @@ def test_a_message_deleted_while_its_reply_is_posted_gets_the_reply_deleted(stor
     store.deletions.forget_message("C1", "1.0")
     store.replies.mark_replied("C1", "1.0", "1.5")
 
-    assert store.replies.replies_to_delete() == [("C1", "1.0", "1.5")]
+    assert store.replies.replies_to_delete() == [("C1", "1.0", "1.5", "")]
     assert store.replies.messages_ready_to_reply() == []
 
 
@@ -492,7 +492,7 @@ def test_a_reply_is_not_claimed_while_its_message_is_being_recorded(dynamo, monk
     monkeypatch.undo()
 
     assert seen_meanwhile == [("2.0", None), ("2.0", None)]  # found waiting, but not claimed
-    _, results, _ = store.replies.claim_reply("C1", "2.0")
+    _, results, _, _ = store.replies.claim_reply("C1", "2.0")
     assert [(r.file_id, r.error) for r in results] == [("F2", "busy"), ("F3", "busy")]  # both images, once
 
 
@@ -683,7 +683,7 @@ def test_a_released_image_is_labelled_again_and_its_reply_updated_in_place(store
     assert store.replies.claim_reply("C1", "1.0") is None  # its job runs
     store.queue.finish_job(job.id, ImageResult("F1", "a.jpg", labels=(Label("Dog", 97.0),)))
 
-    thread_ts, results, posted_ts = store.replies.claim_reply("C1", "1.0")
+    thread_ts, results, posted_ts, _ = store.replies.claim_reply("C1", "1.0")
     assert (thread_ts, posted_ts) == ("1.0", "5.5")  # the reply to update
     assert [r.labels for r in results] == [(Label("Dog", 97.0),), (Label("Cat", 99.0),)]
     store.replies.mark_replied("C1", "1.0", "5.5")
@@ -721,7 +721,7 @@ def test_a_labels_instances_are_kept_by_the_label_cache_and_the_jobs_result(stor
     store.queue.finish_job(store.queue.claim_job().id, ImageResult("F1", "a.jpg", labels=(dog,)))
 
     assert store.label_cache.cached_labels("key", newer_than=0) == (dog, Label("Grass", 90.0))
-    _, results, _ = store.replies.claim_reply("C1", "1.0")
+    _, results, _, _ = store.replies.claim_reply("C1", "1.0")
     assert results[0].labels == (dog,)
 
 

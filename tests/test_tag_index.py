@@ -184,7 +184,7 @@ def test_a_message_deleted_while_it_was_labelled_is_not_indexed_and_its_reply_go
     assert store.tags.index_images([image(ts=T1)]) == 0
     assert store.tags.index_images([image(ts=T2, file_id="F2")]) == 0
     assert found(store, "cat") == []
-    assert store.replies.replies_to_delete() == [("C1", T1, T9)]
+    assert store.replies.replies_to_delete() == [("C1", T1, T9, "")]
     store.replies.mark_reply_deleted("C1", T1)
     assert store.replies.replies_to_delete() == []
 
@@ -441,7 +441,10 @@ def test_a_reply_goes_once_every_image_of_its_message_is_deleted(store):
     store.deletions.forget_file("F2")
     store.deletions.forget_file("F3")  # the PDF that turned out not to be an image was never in the reply
 
-    assert sorted(store.replies.replies_to_delete()) == [("C1", "1.000001", "1.000009"), ("C1", "2.000001", "2.000009")]
+    assert sorted(store.replies.replies_to_delete()) == [
+        ("C1", "1.000001", "1.000009", ""),
+        ("C1", "2.000001", "2.000009", ""),
+    ]
 
 
 def test_retention_purges_finished_jobs_and_settled_messages_too(make_store):
@@ -514,7 +517,7 @@ def test_upkeep_deletes_replies_to_deleted_messages_and_retries_only_transient_e
     upkeep = Upkeep(store, slack, 90)
 
     upkeep()  # the first: rate limited, kept; the second: already gone, given up
-    assert slack.deleted == [] and store.replies.replies_to_delete() == [("C1", "1.000001", "1.000009")]
+    assert slack.deleted == [] and store.replies.replies_to_delete() == [("C1", "1.000001", "1.000009", "")]
     upkeep()
     assert slack.deleted == [("C1", "1.000009")]
     assert store.replies.replies_to_delete() == []

@@ -41,10 +41,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from slack_sdk.oauth.installation_store import InstallationStore
 from slack_sdk.oauth.state_store import OAuthStateStore
 
 from bot.store.encoding import search_words
+from bot.store.installations import KeptInstallations
 from bot.store.protocols import (
     DECISIONS,
     ChannelSettingsStore,
@@ -121,7 +121,7 @@ class Stores:
     backend: StoreBackend
     # Slack's OAuth installs and "Add to Slack" states: slack_sdk's interfaces, which Bolt calls
     # (bot.store.installations; tests/test_installations.py)
-    installations: InstallationStore
+    installations: KeptInstallations
     oauth_states: OAuthStateStore
 
     def check(self) -> None:

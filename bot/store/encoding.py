@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import astuple
 
 from bot.i18n import Sentence, label_translations
+from bot.install_context import workspace_or_current
 from bot.render import ImageResult, Instance, Label
 from bot.screen_text import HIDDEN
 
@@ -124,7 +125,9 @@ def categories_from_json(text: str) -> tuple[tuple[str, float], ...]:
     return tuple((str(name), float(confidence)) for name, confidence in json.loads(text))
 
 
-def in_workspace(workspace: str, key: str) -> str:
+def in_workspace(workspace: str | None, key: str) -> str:
     """A key of one install's record: as it is for the one workspace (""), so a single-workspace install's records
-    keep their keys; "<workspace>/<key>" for another (Slack's IDs have no "/")."""
+    keep their keys; "<workspace>/<key>" for another (Slack's IDs have no "/"). workspace None: the current
+    install's (bot.install_context)."""
+    workspace = workspace_or_current(workspace)
     return f"{workspace}/{key}" if workspace else key

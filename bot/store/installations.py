@@ -78,7 +78,11 @@ class KeptInstallations(InstallationStore):
     def find_bot(
         self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None = False
     ) -> Bot | None:
-        found = self._get(workspace_key(enterprise_id, team_id, is_enterprise_install), "bot")
+        return self.find_bot_by_key(workspace_key(enterprise_id, team_id, is_enterprise_install))
+
+    def find_bot_by_key(self, key: str) -> Bot | None:
+        """The bot of the install kept under `key` (workspace_key), or None."""
+        found = self._get(key, "bot")
         return None if found is None else Bot(**json.loads(found))
 
     def find_installation(

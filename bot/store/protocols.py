@@ -51,6 +51,7 @@ class ClaimedReply(NamedTuple):
     thread_ts: str
     results: list[ImageResult]  # in post order
     posted_ts: str = ""
+    workspace: str = ""  # the install the message came through (Job.workspace)
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class ChannelSettingsStore(Protocol):
     """Each channel's /labels overrides of the workspace defaults, and each user's own choice (/labels me); each
     install's apart (workspace: bot.store.installations.workspace_key; "" for the one workspace)."""
 
-    def get_overrides(self, channel_id: str, *, workspace: str = "") -> ChannelOverrides: ...
+    def get_overrides(self, channel_id: str, *, workspace: str | None = None) -> ChannelOverrides: ...
 
     def save_overrides(
         self,
@@ -138,15 +139,15 @@ class ChannelSettingsStore(Protocol):
         overrides: ChannelOverrides,
         *,
         fields: Collection[str] | None = None,
-        workspace: str = "",
+        workspace: str | None = None,
     ) -> None:
         """Write the channel's overrides: only the named fields (the others as they are in the store, whoever
         changed them meanwhile), or all of them."""
 
-    def user_labels_off(self, user_id: str, *, workspace: str = "") -> bool:
+    def user_labels_off(self, user_id: str, *, workspace: str | None = None) -> bool:
         """Whether the user opted out (/labels me off): their images get no labels, text, index entry or tags."""
 
-    def set_user_labels_off(self, user_id: str, off: bool, *, workspace: str = "") -> None: ...
+    def set_user_labels_off(self, user_id: str, off: bool, *, workspace: str | None = None) -> None: ...
 
 
 class JobQueue(Protocol):
@@ -162,7 +163,7 @@ class JobQueue(Protocol):
         user_id: str = "",
         channel_type: str = "",
         refused: str | None = None,
-        workspace: str = "",
+        workspace: str | None = None,
     ) -> int:
         """Record one job per file (ignoring any already recorded); returns how many are new. With `refused` (the
         queue is full), the new files are recorded as done with that reason as their error, so the message's reply
@@ -241,8 +242,8 @@ class ReplyState(Protocol):
     def next_waiting_reply(self, channel_id: str, after_ts: str) -> str | None:
         """The ts of the channel's first message after after_ts whose reply is waiting (done or not), if any."""
 
-    def replies_to_delete(self) -> list[tuple[str, str, str]]:
-        """(channel, message ts, reply ts) of the bot's posted replies to messages deleted since."""
+    def replies_to_delete(self) -> list[tuple[str, str, str, str]]:
+        """(channel, message ts, reply ts, workspace) of the bot's posted replies to messages deleted since."""
 
     def claim_reply_deletion(self, channel_id: str, message_ts: str) -> bool:
         """Whether this caller deletes the reply now: False while another sweep claimed it in the last

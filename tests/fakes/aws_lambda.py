@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from tests.fakes.http_server import LoopbackServer, Request, Response
 
@@ -101,16 +101,24 @@ class FakeLambda:
         self._server.close()
 
 
-def api_gateway_event(method: str, path: str, headers: dict[str, str], body: bytes) -> dict:
+def api_gateway_event(method: str, path: str, headers: dict[str, str], body: bytes, query: str = "") -> dict:
     """The event API Gateway's HTTP API (payload format 2.0) gives a function for a request: header names lower
-    case, repeated headers joined by commas, and a body that isn't text or JSON base64-encoded."""
+    case, repeated headers joined by commas, the query string also parsed (repeated values joined by commas), the
+    Cookie header's cookies in `cookies`, and a body that isn't text or JSON base64-encoded."""
     content_type = headers.get("content-type", "")
     as_text = content_type.startswith(("text/", "application/json"))
+    headers = dict(headers)
+    cookie = headers.pop("cookie", None)
+    parameters: dict[str, list[str]] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        parameters.setdefault(name, []).append(value)
     return {
         "version": "2.0",
         "routeKey": f"{method} {path}",
         "rawPath": path,
-        "rawQueryString": "",
+        "rawQueryString": query,
+        **({"cookies": [c.strip() for c in cookie.split(";") if c.strip()]} if cookie else {}),
+        **({"queryStringParameters": {k: ",".join(v) for k, v in parameters.items()}} if parameters else {}),
         "headers": headers,
         "requestContext": {
             "accountId": "123456789012",

@@ -65,6 +65,7 @@ class HostedFile:
     stall_seconds: float = 0.0  # a host that stalls mid-file: send half the body, wait this long, send the rest
     trickle_seconds: float = 0.0  # a host that sends the body 1 KB at a time, this long apart
     downloads: list[dict] = field(default_factory=list)  # headers of each GET
+    team: str = TEAM_ID  # the workspace it was posted in: only that workspace's token downloads it
 
 
 @dataclass
@@ -121,6 +122,11 @@ class FakeSlack:
         self.max_upload_bytes = MAX_UPLOAD_BYTES
         # OAuth v2 (tests/fakes/slack_oauth.py): the authorize page, oauth.v2.access, the tokens it issued
         self.oauth = OAuth()
+        # Many workspaces: each channel's workspace (absent: TEAM_ID's, the test token's), and each workspace's org.
+        # A token sees only its workspace's channels (an org-wide install's: its org's) and the app's DMs; anything
+        # else is channel_not_found, as Slack answers a channel the token can't see.
+        self.channel_teams: dict[str, str] = {}
+        self.team_orgs: dict[str, str] = {}
         self._tickets: dict[str, UploadTicket] = {}  # by file id
         self._shared: list[dict] = []  # what files.completeUploadExternal shared (uploads()), deleted later or not
         self.deleted_files: list[str] = []  # what files.delete deleted, in order
@@ -134,6 +140,24 @@ class FakeSlack:
         self.server = LoopbackServer(self._route)
         self.url = self.server.url
         self.api_url = f"{self.url}/api/"
+
+    # ---- many workspaces ----------------------------------------------------------------------------------
+    def works_in(self, token: str, team: str) -> bool:
+        """Whether a bot token works in the workspace `team`: the test token in TEAM_ID, an issued token in its
+        workspace, an org-wide install's in every workspace of its org (team_orgs)."""
+        if token == "xoxb-test-token":
+            return team == TEAM_ID
+        workspace = self.oauth.issued.get(token)
+        if workspace is None:
+            return False
+        if workspace.is_enterprise_install:
+            return self.team_orgs.get(team) == workspace.enterprise_id
+        return workspace.team_id == team
+
+    def token_sees(self, token: str, channel: str) -> bool:
+        if channel.startswith("D"):  # the app's DMs (dm_channel): the fake doesn't tell whose
+            return True
+        return self.works_in(token, self.channel_teams.get(channel, TEAM_ID))
 
     # ---- what tests arrange -------------------------------------------------------------------------------
     def add_file(
@@ -290,9 +314,16 @@ class FakeSlack:
         if token in self.oauth.issued and method == "auth.test":
             self._notify()
             return Response(200, self.oauth.auth_test(token))
-        if token != "xoxb-test-token" and method != "apps.connections.open":
+        if token in self.oauth.revoked:
+            self._notify()
+            return Response(200, {"ok": False, "error": "token_revoked"})
+        if token != "xoxb-test-token" and token not in self.oauth.issued and method != "apps.connections.open":
             self._notify()
             return Response(200, {"ok": False, "error": "invalid_auth"})
+        channel = args.get("channel")
+        if isinstance(channel, str) and channel and not self.token_sees(token, channel):
+            self._notify()
+            return Response(200, {"ok": False, "error": "channel_not_found"})
         if self.token_error is not None:  # the app was uninstalled or its token revoked
             self._notify()
             return Response(200, {"ok": False, "error": self.token_error})
@@ -627,7 +658,8 @@ class FakeSlack:
             return Response(302, b"", {"Location": hosted.redirect_to})
         if hosted.sign_in_page:
             return Response(200, SIGN_IN_PAGE, {"Content-Type": "text/html; charset=utf-8"})
-        if request.headers.get("authorization") != "Bearer xoxb-test-token" and self._is_slack_host(request):
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if self._is_slack_host(request) and not self.works_in(token, hosted.team):
             return Response(200, SIGN_IN_PAGE, {"Content-Type": "text/html; charset=utf-8"})
         headers = {"Content-Type": hosted.content_type}
         response = Response(hosted.status, hosted.data, headers)

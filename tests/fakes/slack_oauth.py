@@ -54,6 +54,7 @@ class OAuth:
     grants: dict[str, Grant] = field(default_factory=dict)
     issued: dict[str, Workspace] = field(default_factory=dict)  # token -> workspace
     exchanges: list[dict] = field(default_factory=list)  # each oauth.v2.access call's answer
+    revoked: set[str] = field(default_factory=set)  # tokens of uninstalled apps: every call is token_revoked
     _tokens: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def approve(self, authorize_url: str, workspace: Workspace, installer: str = "UINSTALLER") -> str:
@@ -116,6 +117,13 @@ class OAuth:
         self.exchanges.append(answer)
         return answer
 
+    def uninstall(self, team_or_org: str) -> list[str]:
+        """The app was uninstalled from a workspace (or org): its tokens stop working. Returns them."""
+        gone = [t for t, w in self.issued.items() if team_or_org in (w.team_id, w.enterprise_id)]
+        for token in gone:
+            self.revoked.add(self.issued.pop(token) and token)
+        return gone
+
     def auth_test(self, token: str) -> dict | None:
         """auth.test for a token this OAuth issued (None: not one of them)."""
         workspace = self.issued.get(token)
@@ -123,7 +131,7 @@ class OAuth:
             return None
         return {
             "ok": True,
-            "url": "https://fake.slack.com/",
+            "url": f"https://{(workspace.team_id or workspace.enterprise_id or 'org').lower()}.slack.com/",
             "team": workspace.team_name,
             "user": "labelbot",
             "team_id": workspace.team_id,

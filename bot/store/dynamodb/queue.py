@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+from bot.install_context import workspace_or_current
 from bot.render import ImageResult
 from bot.store.dynamodb import messages
 from bot.store.dynamodb.base import DAY, DynamoTables, batched, utc_day, utc_days
@@ -38,8 +39,9 @@ class DynamoJobQueue:
         user_id: str = "",
         channel_type: str = "",
         refused: str | None = None,
-        workspace: str = "",
+        workspace: str | None = None,
     ) -> int:
+        workspace = workspace_or_current(workspace)
         now = self._tables.clock()
         message = self._record_message(
             channel_id, message_ts, thread_ts, user_id, channel_type, bool(files), now, workspace

@@ -47,7 +47,9 @@ class DynamoReplyState:
             )
             if claimed is not None:
                 results = [result_from_dict(json.loads(job["result"])) for job in jobs]
-                return ClaimedReply(message["thread_ts"], results, message.get("reply_ts", ""))
+                return ClaimedReply(
+                    message["thread_ts"], results, message.get("reply_ts", ""), message.get("workspace", "")
+                )
         return None
 
     def _earlier_unsettled(self, channel_id: str, message_ts: str, since: float) -> bool:
@@ -166,13 +168,13 @@ class DynamoReplyState:
                 )
         return sorted(ready)
 
-    def replies_to_delete(self) -> list[tuple[str, str, str]]:
+    def replies_to_delete(self) -> list[tuple[str, str, str, str]]:
         hints = self._tables.query(
             self._tables.jobs_table, "#state_key = :delete", {"delete": "reply-delete"}, index="by_state"
         )
         found = self._tables.get_many(self._tables.jobs_table, [message_key_of(hint) for hint in hints])
         return [
-            (m["channel_id"], m["message_ts"], m["reply_ts"])
+            (m["channel_id"], m["message_ts"], m["reply_ts"], m.get("workspace", ""))
             for m in found
             if "deleted_at" in m and not m.get("reply_deleted") and m["reply_state"] == "posted" and m.get("reply_ts")
         ]

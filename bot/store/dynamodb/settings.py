@@ -32,7 +32,7 @@ class DynamoChannelSettings:
     def __init__(self, tables: DynamoTables) -> None:
         self._tables = tables
 
-    def get_overrides(self, channel_id: str, *, workspace: str = "") -> ChannelOverrides:
+    def get_overrides(self, channel_id: str, *, workspace: str | None = None) -> ChannelOverrides:
         item = self._tables.get(self._tables.settings_table, {"channel_id": in_workspace(workspace, channel_id)}) or {}
         return ChannelOverrides(
             threshold=None if item.get("threshold") is None else float(item["threshold"]),
@@ -56,7 +56,7 @@ class DynamoChannelSettings:
         overrides: ChannelOverrides,
         *,
         fields: Collection[str] | None = None,
-        workspace: str = "",
+        workspace: str | None = None,
     ) -> None:
         """An update, never a put: of the fields written (all, or `fields`), those set are SET, those reset to None
         REMOVEd; anything else in the item is kept."""
@@ -72,11 +72,11 @@ class DynamoChannelSettings:
             **update_args(update, **given, updated_at=self._tables.clock()),
         )
 
-    def user_labels_off(self, user_id: str, *, workspace: str = "") -> bool:
+    def user_labels_off(self, user_id: str, *, workspace: str | None = None) -> bool:
         item = self._tables.get(self._tables.settings_table, {"channel_id": user_key(user_id, workspace)}) or {}
         return bool(item.get("labels_off"))
 
-    def set_user_labels_off(self, user_id: str, off: bool, *, workspace: str = "") -> None:
+    def set_user_labels_off(self, user_id: str, off: bool, *, workspace: str | None = None) -> None:
         self._tables.client.update_item(
             TableName=self._tables.settings_table,
             Key=to_wire({"channel_id": user_key(user_id, workspace)}),
@@ -84,5 +84,5 @@ class DynamoChannelSettings:
         )
 
 
-def user_key(user_id: str, workspace: str = "") -> str:
+def user_key(user_id: str, workspace: str | None = None) -> str:
     return "user#" + in_workspace(workspace, user_id)

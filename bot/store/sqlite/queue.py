@@ -6,6 +6,7 @@ import json
 import sqlite3
 from dataclasses import replace
 
+from bot.install_context import workspace_or_current
 from bot.render import ImageResult
 from bot.store.encoding import result_to_dict
 from bot.store.protocols import TURN_SECONDS, Job, QueueStats
@@ -29,8 +30,9 @@ class SqliteJobQueue:
         user_id: str = "",
         channel_type: str = "",
         refused: str | None = None,
-        workspace: str = "",
+        workspace: str | None = None,
     ) -> int:
+        workspace = workspace_or_current(workspace)
         now = self._database.clock()
         state = "queued" if refused is None else "done"
         with self._database.transaction() as db:

@@ -35,9 +35,9 @@ class SqliteReplyState:
                 ).fetchone()
             ):
                 return None
-            row = db.execute(
+            row = db.execute(  # a deleted message gets no reply
                 "UPDATE messages SET reply_state='posting', posting_since=? WHERE channel_id=? AND message_ts=?"
-                " AND reply_state='waiting' AND deleted_at IS NULL RETURNING thread_ts, reply_ts",  # deleted: no reply
+                " AND reply_state='waiting' AND deleted_at IS NULL RETURNING thread_ts, reply_ts, workspace",
                 (self._database.clock(), *key),
             ).fetchone()
             if row is None:
@@ -46,7 +46,10 @@ class SqliteReplyState:
                 "SELECT result_json FROM jobs WHERE channel_id=? AND message_ts=? ORDER BY position", key
             ).fetchall()
         return ClaimedReply(
-            row["thread_ts"], [result_from_dict(json.loads(r["result_json"])) for r in results], row["reply_ts"] or ""
+            row["thread_ts"],
+            [result_from_dict(json.loads(r["result_json"])) for r in results],
+            row["reply_ts"] or "",
+            row["workspace"],
         )
 
     def mark_replied(self, channel_id: str, message_ts: str, reply_ts: str) -> None:
@@ -102,13 +105,13 @@ class SqliteReplyState:
             ).fetchone()
         return None if row is None else row["message_ts"]
 
-    def replies_to_delete(self) -> list[tuple[str, str, str]]:
+    def replies_to_delete(self) -> list[tuple[str, str, str, str]]:
         with self._database.reading() as db:
             rows = db.execute(
-                "SELECT channel_id, message_ts, reply_ts FROM messages WHERE deleted_at IS NOT NULL"
+                "SELECT channel_id, message_ts, reply_ts, workspace FROM messages WHERE deleted_at IS NOT NULL"
                 " AND reply_deleted = 0 AND reply_state='posted' AND COALESCE(reply_ts, '') != ''"
             ).fetchall()
-        return [(r["channel_id"], r["message_ts"], r["reply_ts"]) for r in rows]
+        return [(r["channel_id"], r["message_ts"], r["reply_ts"], r["workspace"]) for r in rows]
 
     def claim_reply_deletion(self, channel_id: str, message_ts: str) -> bool:
         now = self._database.clock()

@@ -70,7 +70,7 @@ class SqliteChannelSettings:
     def __init__(self, database: SqliteDatabase) -> None:
         self._database = database
 
-    def get_overrides(self, channel_id: str, *, workspace: str = "") -> ChannelOverrides:
+    def get_overrides(self, channel_id: str, *, workspace: str | None = None) -> ChannelOverrides:
         with self._database.reading() as db:
             row = db.execute(
                 f"SELECT {', '.join(SETTINGS_COLUMNS)} FROM channel_settings WHERE channel_id=?",
@@ -100,7 +100,7 @@ class SqliteChannelSettings:
         overrides: ChannelOverrides,
         *,
         fields: Collection[str] | None = None,
-        workspace: str = "",
+        workspace: str | None = None,
     ) -> None:
         def as_json(values: tuple[str, ...] | None) -> str | None:
             return None if values is None else json.dumps(list(values))
@@ -128,14 +128,14 @@ class SqliteChannelSettings:
                 (in_workspace(workspace, channel_id), *values.values(), self._database.clock()),
             )
 
-    def user_labels_off(self, user_id: str, *, workspace: str = "") -> bool:
+    def user_labels_off(self, user_id: str, *, workspace: str | None = None) -> bool:
         with self._database.reading() as db:
             row = db.execute(
                 "SELECT labels_off FROM user_settings WHERE user_id=?", (in_workspace(workspace, user_id),)
             ).fetchone()
         return row is not None and bool(row["labels_off"])
 
-    def set_user_labels_off(self, user_id: str, off: bool, *, workspace: str = "") -> None:
+    def set_user_labels_off(self, user_id: str, off: bool, *, workspace: str | None = None) -> None:
         with self._database.transaction() as db:
             db.execute(
                 "INSERT INTO user_settings (user_id, labels_off, updated_at) VALUES (?,?,?)"

@@ -1,0 +1,146 @@
+"""One deployment, many workspaces ("Add to Slack", issue 30): installed through the bot's own /slack/install and
+/slack/oauth_redirect (a browser played with urllib, Slack's authorize page by the fake), then images and commands
+from each workspace answered with that workspace's own token, in both runtimes. The fake Slack refuses a token in
+another workspace's channel (channel_not_found) and its files (the sign-in page), as Slack does."""
+
+from __future__ import annotations
+
+import html
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+import pytest
+
+from bot.config import ConfigError, load_config
+from bot.oauth import INSTALL_PATH, REDIRECT_PATH
+from tests.conftest import both_runtimes, fixture_bytes
+from tests.fakes.slack_oauth import CLIENT_ID, CLIENT_SECRET, Workspace
+from tests.slack_requests import file_share_event
+
+pytestmark = both_runtimes
+
+ONE = Workspace(team_id="T0ONE", team_name="Team One", bot_user_id="UBOTONE", bot_id="BBOTONE")
+TWO = Workspace(team_id="T0TWO", team_name="チーム二", bot_user_id="UBOTTWO", bot_id="BBOTTWO")
+MANY = {"SLACK_BOT_TOKEN": "", "SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": CLIENT_SECRET}
+
+
+@dataclass
+class Page:
+    status: int
+    body: str
+    headers: dict[str, str]
+
+
+def browse(url: str, cookie: str | None = None) -> Page:
+    """A browser's GET (no redirects followed: the test plays where the browser goes next)."""
+    request = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return Page(response.status, response.read().decode(), {k.lower(): v for k, v in response.headers.items()})
+    except urllib.error.HTTPError as error:
+        return Page(error.code, error.read().decode(), {k.lower(): v for k, v in error.headers.items()})
+
+
+def install(bot, fake_slack, workspace: Workspace, installer: str = "UINSTALLER") -> Page:
+    """Open the bot's install page, press Add to Slack, approve on Slack's page, come back: the page shown."""
+    fake_slack.oauth.redirect_url = bot.url + REDIRECT_PATH
+    page = browse(bot.url + INSTALL_PATH)
+    assert page.status == 200, page.body
+    [authorize] = re.findall(r'<a href="([^"]+)"', page.body)
+    cookie = page.headers["set-cookie"].split(";")[0]
+    back = fake_slack.oauth.approve(html.unescape(authorize), workspace, installer=installer)
+    return browse(back, cookie)
+
+
+def photo(fake_slack, file_id: str, team: str) -> dict:
+    return fake_slack.add_file(file_id, fixture_bytes("cat.jpg"), "cat.jpg", "image/jpeg", "jpg", team=team)
+
+
+def token_of(fake_slack, team: str) -> str:
+    [token] = [t for t, w in fake_slack.oauth.issued.items() if w.team_id == team]
+    return token
+
+
+def calls_with(fake_slack, method: str) -> list[tuple[str, dict]]:
+    """(token, args) of each call of `method` Slack answered ok."""
+    return [
+        (call.headers.get("authorization", "").removeprefix("Bearer "), call.args)
+        for call in fake_slack.calls
+        if call.method == method and call.args.get("_ok")
+    ]
+
+
+def test_two_workspaces_install_then_each_image_is_answered_with_its_workspaces_token(start_bot, fake_slack, aws_env):
+    bot = start_bot(**MANY)
+    fake_slack.channel_teams.update(C0ONE="T0ONE", C0TWO="T0TWO")
+
+    first, second = install(bot, fake_slack, ONE), install(bot, fake_slack, TWO)
+
+    assert first.status == 200 and "Team One" in first.body and "/invite @labelbot" in first.body
+    assert second.status == 200 and "チーム二" in second.body
+    one, two = token_of(fake_slack, "T0ONE"), token_of(fake_slack, "T0TWO")
+    bot.post_event(file_share_event("C0ONE", [photo(fake_slack, "F1", "T0ONE")]), team="T0ONE")
+    bot.post_event(file_share_event("C0TWO", [photo(fake_slack, "F2", "T0TWO")]), team="T0TWO")
+
+    posts = {post["channel"]: post for post in fake_slack.wait_for_posts(2)}
+    assert posts["C0ONE"]["text"].startswith("Cat 99.2%") and posts["C0TWO"]["text"].startswith("Cat 99.2%")
+    assert {args["channel"]: token for token, args in calls_with(fake_slack, "chat.postMessage")} == {
+        "C0ONE": one,
+        "C0TWO": two,
+    }
+    downloads = {f: fake_slack.files[f].downloads[0]["authorization"] for f in ("F1", "F2")}
+    assert downloads == {"F1": f"Bearer {one}", "F2": f"Bearer {two}"}
+    # The same bytes in two workspaces: two DetectLabels calls, never one workspace's answer reused in the other
+    assert len(aws_env.calls) == 2
+
+
+def test_an_event_of_a_workspace_without_an_install_is_acked_and_ignored(start_bot, fake_slack, aws_env):
+    bot = start_bot(**MANY)
+    install(bot, fake_slack, ONE)
+    fake_slack.channel_teams.update(C0ELSE="T0ELSE")
+
+    answer = bot.post_event(file_share_event("C0ELSE", [photo(fake_slack, "F9", "T0ELSE")]), team="T0ELSE")
+
+    assert answer.status == 200  # Slack would retry anything else
+    assert bot.services.stores.queue.queue_stats().depth == 0
+    assert fake_slack.posts() == [] and aws_env.calls == []
+
+
+def test_requests_are_authorised_from_the_kept_install_without_asking_slack(start_bot, fake_slack):
+    bot = start_bot(**MANY)
+    fake_slack.channel_teams.update(C0ONE="T0ONE")
+    install(bot, fake_slack, ONE)
+    tests_before = len([c for c in fake_slack.calls if c.method == "auth.test"])
+
+    for n in range(3):
+        bot.post_event(file_share_event("C0ONE", [photo(fake_slack, f"F{n}", "T0ONE")]), team="T0ONE")
+        answer = bot.command("status", channel="C0ONE", team="T0ONE")
+        assert answer.status == 200 and "threshold" in answer.json()["text"].lower()
+    fake_slack.wait_for_posts(3)
+
+    assert len([c for c in fake_slack.calls if c.method == "auth.test"]) == tests_before  # none per request
+    assert bot.services.workspaces.store_reads <= 2  # read once, kept (on Lambda: once per instance and cache)
+
+
+@pytest.mark.server_only
+def test_many_workspaces_config_is_checked_and_socket_mode_refused(tmp_path):
+    base = {"SLACK_SIGNING_SECRET": "s", "LABELBOT_DB": str(tmp_path / "db.sqlite3")}
+    assert load_config({**base, **MANY}, mode="http").many_workspaces
+    refused = [
+        ({**MANY, "SLACK_APP_TOKEN": "xapp-1"}, "auto", "Socket Mode serves one workspace"),
+        ({**MANY}, "socket", "Socket Mode serves one workspace"),
+        ({**MANY, "SLACK_BOT_TOKEN": "xoxb-1"}, "http", "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set"),
+        ({"SLACK_CLIENT_ID": CLIENT_ID}, "http", "SLACK_CLIENT_SECRET is not set"),
+        ({"SLACK_CLIENT_SECRET": CLIENT_SECRET}, "http", "SLACK_CLIENT_ID is not set"),
+        ({**MANY, "SLACK_CLIENT_ID": "labelbot"}, "http", "SLACK_CLIENT_ID must be the app's Client ID"),
+        ({**MANY, "LABELBOT_ADMINS": "U1"}, "http", "LABELBOT_ADMINS names one workspace's"),
+        ({**MANY, "LABELBOT_MODERATION_CHANNEL": "C1"}, "http", "/labels moderation channel"),
+        ({**MANY, "SLACK_REDIRECT_URI": "https://x.example/oauth"}, "http", "SLACK_REDIRECT_URI must be"),
+    ]
+    for environ, mode, message in refused:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_config({**base, **environ}, mode=mode)
+    config = load_config({**base, **MANY}, mode="http")
+    assert CLIENT_SECRET in config.secrets and config.bot_token == ""
