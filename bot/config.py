@@ -70,8 +70,11 @@ class Config:
     text_read_seconds: float = 20.0  # LABELBOT_TEXT_READ_SECONDS: a local read's deadline, from its start
     # LABELBOT_PRICE_PER_CALL_USD over bot.pricing.PRICES_USD: USD per Rekognition call, by API
     prices_usd: dict[str, float] = field(default_factory=lambda: dict(PRICES_USD))
-    # LABELBOT_MONTHLY_CALL_LIMIT: Rekognition calls a UTC month, all APIs together, at most (None: no cap)
+    # LABELBOT_MONTHLY_CALL_LIMIT: Rekognition calls a UTC month, all APIs together, at most (None: no cap); with many
+    # workspaces, each workspace's
     monthly_call_limit: int | None = None
+    # LABELBOT_TOTAL_MONTHLY_CALL_LIMIT (many workspaces only): every workspace's calls together, at most
+    total_monthly_call_limit: int | None = None
     # LABELBOT_DRAIN_SECONDS: on SIGTERM, how long images in flight may take to finish (gunicorn waits 5 s more)
     drain_seconds: int = 20
     metrics_port: int | None = None  # LABELBOT_METRICS_PORT: Socket Mode serves GET /metrics on it (HTTP: on PORT)
@@ -141,8 +144,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
     elif bot_token is None:
         raise ConfigError(
             "SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) from the app's "
-            "OAuth & Permissions page into .env (or, to install in many workspaces with Add to Slack, set "
-            "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET instead)"
+            "OAuth & Permissions page into .env"
         )
     elif not bot_token.startswith("xoxb-"):
         raise ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
@@ -220,12 +222,23 @@ def load_config(environ: Mapping[str, str] | None = None, *, mode: str = "auto")
         text_read_seconds=_number(get, "LABELBOT_TEXT_READ_SECONDS", 20.0, 1.0, 120.0),
         prices_usd=_prices(get("LABELBOT_PRICE_PER_CALL_USD")),
         monthly_call_limit=_optional_int(get, "LABELBOT_MONTHLY_CALL_LIMIT", 1, 10**12),
+        total_monthly_call_limit=_total_call_limit(get, many_workspaces=client_id is not None),
         metrics_port=_optional_int(get, "LABELBOT_METRICS_PORT", 1, 65535),
         drain_seconds=_int(get, "LABELBOT_DRAIN_SECONDS", 20, 1, 600),
         client_id=client_id,
         client_secret=client_secret,
         redirect_uri=_redirect_uri(get("SLACK_REDIRECT_URI")) if client_id is not None else None,
     )
+
+
+def _total_call_limit(get, *, many_workspaces: bool) -> int | None:
+    limit = _optional_int(get, "LABELBOT_TOTAL_MONTHLY_CALL_LIMIT", 1, 10**12)
+    if limit is not None and not many_workspaces:
+        raise ConfigError(
+            "LABELBOT_TOTAL_MONTHLY_CALL_LIMIT caps many workspaces' calls together (SLACK_CLIENT_ID); with one "
+            "workspace set LABELBOT_MONTHLY_CALL_LIMIT"
+        )
+    return limit
 
 
 def _client_credentials(get, *, has_bot_token: bool) -> tuple[str | None, str | None]:

@@ -28,11 +28,12 @@ from bot.show_where import ShowWhere
 from bot.slack_api import BoundedRateLimitRetryHandler, GuardedWebClient, build_web_client
 from bot.slack_files import SlackFileDownloader
 from bot.store import JobQueue, Stores, open_stores
+from bot.store.protocols import ALL_INSTALLS
 from bot.tag_search import TagSearch
 from bot.upkeep import Upkeep
 from bot.usage import CallCounter, usage_month
 from bot.usage_notices import CallLimitNotices
-from bot.workspaces import Workspaces, current
+from bot.workspaces import ONE_WORKSPACE, Workspaces, current
 
 if TYPE_CHECKING:  # the labelling's modules (Pillow, botocore) load where the labelling runs, not in the web process
     from bot.analysis import AnalysisStep
@@ -304,8 +305,11 @@ def build_metrics(config: Config, stores: Stores) -> Metrics:
 
         return CloudWatchMetrics()
     metrics = PrometheusMetrics()
-    month_calls = lambda: stores.usage.month_usage(usage_month(time.time()), busiest=0).total_calls  # noqa: E731
-    metrics.add_collector(StoreGauges(stores.queue.queue_stats, month_calls, config.monthly_call_limit))
+    # With many installs: every install's calls together, against the overall cap
+    every = ALL_INSTALLS if config.many_workspaces else ONE_WORKSPACE
+    month = lambda: stores.usage.month_usage(usage_month(time.time()), busiest=0, workspace=every)  # noqa: E731
+    limit = config.total_monthly_call_limit if config.many_workspaces else config.monthly_call_limit
+    metrics.add_collector(StoreGauges(stores.queue.queue_stats, lambda: month().total_calls, limit))
     return metrics
 
 
@@ -386,7 +390,7 @@ def _build_labelling(
     from bot.pipeline import Pipeline
     from bot.reactions import ReactionQueue
 
-    count = CallCounter(stores.usage, limit=config.monthly_call_limit)
+    count = CallCounter(stores.usage, limit=config.monthly_call_limit, total_limit=config.total_monthly_call_limit)
     steps = analysis_steps(config, stores, rekognition_client, count, metrics)
     pipeline = Pipeline(
         stores=stores,

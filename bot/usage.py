@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from bot.install_context import current_or_one
 from bot.store import UsageCounters
 
 log = logging.getLogger(__name__)
@@ -28,19 +29,28 @@ class CallCounter:
     count, never the call (one log line): the limit is not enforced while the store can't say."""
 
     def __init__(
-        self, usage: UsageCounters, *, limit: int | None = None, clock: Callable[[], float] = time.time
+        self,
+        usage: UsageCounters,
+        *,
+        limit: int | None = None,
+        total_limit: int | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """limit: the install's month (each install's, where there are many: the current one's); total_limit: every
+        install's together (LABELBOT_TOTAL_MONTHLY_CALL_LIMIT)."""
         self._usage = usage
         self.limit = limit
+        self.total_limit = total_limit
         self._clock = clock
         self._lock = threading.Lock()
-        self._latest: tuple[str, int] = ("", 0)  # the month, and its total as this process last counted it
+        # Each install's month, and its total as this process last counted it
+        self._latest: dict[str, tuple[str, int]] = {}
 
     def __call__(self, api: str) -> bool:
         """Count one call of `api`; False: the month's limit is reached, don't make it."""
         month = usage_month(self._clock())
         try:
-            total = self._usage.count_call(month, api, limit=self.limit)
+            total = self._usage.count_call(month, api, limit=self.limit, total_limit=self.total_limit)
         except Exception:
             log.exception("counting a %s call in the usage failed", api)
             return True
@@ -48,12 +58,13 @@ class CallCounter:
         return total is not None
 
     def _note(self, month: str, total: int) -> None:
+        workspace = current_or_one()
         with self._lock:
-            if (month, total) > self._latest:
-                self._latest = (month, total)
+            if (month, total) > self._latest.get(workspace, ("", 0)):
+                self._latest[workspace] = (month, total)
 
     def month_total(self, month: str) -> int:
-        """The month's calls as this process last counted them (0: none counted here this month)."""
+        """The current install's month's calls as this process last counted them (0: none counted here this month)."""
         with self._lock:
-            latest_month, total = self._latest
+            latest_month, total = self._latest.get(current_or_one(), ("", 0))
         return total if latest_month == month else 0

@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.i18n import ENGLISH, Words
+from bot.install_context import current_or_one
 from bot.store import UsageCounters
 from bot.usage import CallCounter, usage_month
 from bot.usage_report import month_name
@@ -76,7 +77,7 @@ class CallLimitNotices:
         self._admin_destinations = tuple(sorted(admins)) or ((fallback_channel,) if fallback_channel else ())
         self._words_for = words_for
         self._clock = clock
-        self._settled: set[tuple[str, str]] = set()  # (month, notice) claimed already, here or elsewhere
+        self._settled: set[tuple[str, str, str]] = set()  # (install, month, notice) claimed, here or elsewhere
 
     def after_job(self, channel_id: str, *, limited: bool) -> None:
         """After each job: `limited` if the job's image (or its text) wasn't sent for the limit. Never raises."""
@@ -99,12 +100,13 @@ class CallLimitNotices:
     def _claim(self, month: str, notice: str) -> bool:
         """True if this process is the one to send the notice; one store write per notice and process at most, so a
         month past 80 % doesn't cost a write per job."""
-        if (month, notice) in self._settled:
+        settled = (current_or_one(), month, notice)
+        if settled in self._settled:
             return False
         if len(self._settled) > 10_000:  # a year of days in many channels: start again (the store still decides)
             self._settled.clear()
         claimed = self._usage.claim_notice(month, notice)
-        self._settled.add((month, notice))
+        self._settled.add(settled)
         return claimed
 
     def _tell_admins(self, line: Callable[[Words], str], mark: int) -> None:

@@ -3,7 +3,12 @@ to."""
 
 from __future__ import annotations
 
+import time
+
+from bot.install_context import working_for
+from bot.render import Label
 from bot.settings import ChannelOverrides
+from bot.store import IndexedImage
 
 
 def test_a_job_knows_the_install_its_message_came_through(make_store):
@@ -35,3 +40,69 @@ def test_a_channels_settings_and_a_users_opt_out_are_each_installs_own(make_stor
     assert settings.get_overrides("C1", workspace="E0ORG:-") == ChannelOverrides()
     assert settings.user_labels_off("U1", workspace="-:T0ONE") is True
     assert settings.user_labels_off("U1") is False and settings.user_labels_off("U1", workspace="-:T0TWO") is False
+
+
+def test_usage_is_each_installs_own_and_counted_together_under_the_overall_cap(make_store):
+    usage = make_store().usage
+    month = "2026-12"
+    assert usage.count_call(month, "DetectLabels") == 1  # the one workspace, as before
+    assert usage.count_call(month, "DetectLabels", limit=2, total_limit=3, workspace="-:T0ONE") == 1
+    assert usage.count_call(month, "DetectText", limit=2, total_limit=3, workspace="-:T0ONE") == 2
+    assert usage.count_call(month, "DetectLabels", limit=2, total_limit=3, workspace="-:T0ONE") is None  # its cap
+    assert usage.count_call(month, "DetectLabels", limit=2, total_limit=3, workspace="-:T0TWO") == 1
+    assert usage.count_call(month, "DetectLabels", limit=2, total_limit=3, workspace="-:T0TWO") is None  # overall
+    usage.count_images(month, "C1", {"seen": 1, "labelled": 1}, workspace="-:T0ONE")
+    usage.count_images(month, "C1", {"seen": 2}, workspace="-:T0TWO")
+    usage.count_translation(month, 40, workspace="-:T0TWO")
+
+    one, two = (usage.month_usage(month, workspace=w) for w in ("-:T0ONE", "-:T0TWO"))
+    assert (one.month, one.total_calls, one.images["seen"], one.busiest) == (month, 2, 1, (("C1", 1),))
+    assert (two.total_calls, two.images["seen"], two.translate_characters) == (1, 2, 40)
+    assert one.translate_calls == 0
+    assert usage.month_usage(month, workspace="*").total_calls == 3  # every install's, not the one workspace's
+    assert usage.month_usage(month).total_calls == 1 and usage.month_usage(month).images["seen"] == 0
+    assert usage.claim_notice(month, "admins:80", workspace="-:T0ONE")
+    assert usage.claim_notice(month, "admins:80", workspace="-:T0TWO")
+    assert not usage.claim_notice(month, "admins:80", workspace="-:T0ONE")
+
+
+NOW = f"{int(time.time())}.00000"  # + a digit: a message posted now
+
+
+def indexed(channel: str, ts: str, file_id: str, label: str, channel_type: str = "channel") -> IndexedImage:
+    return IndexedImage(
+        channel_id=channel,
+        channel_type=channel_type,
+        message_ts=ts,
+        thread_ts=ts,
+        file_id=file_id,
+        user_id="U1",
+        labels=(Label(label, 99.0),),
+    )
+
+
+def test_the_search_index_is_each_installs_own(make_store):
+    """A Slack Connect channel (C1) indexed by two installs and by the one workspace; C2 only by install ONE."""
+    store = make_store()
+    tags, one, two = store.tags, "-:T0ONE", "-:T0TWO"
+    tags.index_images([indexed("C1", NOW + "1", "F0", "Cat")])  # the one workspace, as before
+    tags.index_images([indexed("C1", NOW + "2", "F1", "Cat"), indexed("C2", NOW + "3", "F2", "Cat")], workspace=one)
+    tags.index_images([indexed("C1", NOW + "4", "F4", "Cat", channel_type="group")], workspace=two)
+
+    def found(workspace, channel=None):
+        return [
+            (i.channel_id, i.file_id) for i in tags.search_images(("cat",), channel_id=channel, workspace=workspace)
+        ]
+
+    assert found(one) == [("C2", "F2"), ("C1", "F1")]  # every channel: the install's alone, IDs as Slack's
+    assert found(one, "C1") == [("C1", "F1")] and found(two, "C1") == [("C1", "F4")]
+    assert found("", "C1") == [("C1", "F0")] and found("") == [("C1", "F0")]
+    assert found("E0ORG:-") == []
+    assert tags.channel_is_public("C1", workspace=one) and not tags.channel_is_public("C1", workspace=two)
+    assert not tags.channel_is_public("C2", workspace=two)
+
+    with working_for(two):  # a deletion heard through install TWO deletes its entry only
+        store.deletions.forget_message("C1", NOW + "4")
+    with working_for(one):
+        store.deletions.forget_message("C1", NOW + "2")
+    assert found(two, "C1") == [] and found(one, "C1") == [] and found("", "C1") == [("C1", "F0")]

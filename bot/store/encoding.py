@@ -131,3 +131,14 @@ def in_workspace(workspace: str | None, key: str) -> str:
     install's (bot.install_context)."""
     workspace = workspace_or_current(workspace)
     return f"{workspace}/{key}" if workspace else key
+
+
+def workspace_id(key: str) -> str:
+    """The ID in a key in_workspace made: "<workspace>/C1" -> "C1", "C1" -> "C1"."""
+    return key.rpartition("/")[2]
+
+
+def of_workspace(workspace: str | None, key: str) -> bool:
+    """Whether a key in_workspace made is the install's (workspace None: the current one's)."""
+    workspace = workspace_or_current(workspace)
+    return key.startswith(workspace + "/") if workspace else "/" not in key

@@ -285,9 +285,10 @@ class StepAnswerCache(Protocol):
 class TagIndex(Protocol):
     """The search index of labelled images (/labels find)."""
 
-    def index_images(self, images: list[IndexedImage]) -> int:
+    def index_images(self, images: list[IndexedImage], *, workspace: str | None = None) -> int:
         """Add (or replace) labelled images, skipping those whose message or file was deleted meanwhile; returns
-        how many."""
+        how many. Each install's images are its own: searched, checked and deleted by it alone (workspace None: the
+        current install, bot.install_context)."""
 
     def search_images(
         self,
@@ -297,12 +298,14 @@ class TagIndex(Protocol):
         since: float | None = None,
         limit: int = 10,
         phrases: tuple[tuple[str, ...], ...] = (),
+        workspace: str | None = None,
     ) -> list[IndexedImage]:
-        """Images with every word among their labels, parents, aliases or indexed text, and every phrase (its words)
-        in their indexed text, in order and adjacent, newest first. Words and phrases are stemmed as the index stems
-        (so "connections refused" finds "connection refused"); no word and no phrase finds nothing."""
+        """The install's images with every word among their labels, parents, aliases or indexed text, and every
+        phrase (its words) in their indexed text, in order and adjacent, newest first. Words and phrases are stemmed
+        as the index stems (so "connections refused" finds "connection refused"); no word and no phrase finds
+        nothing."""
 
-    def channel_is_public(self, channel_id: str) -> bool:
+    def channel_is_public(self, channel_id: str, *, workspace: str | None = None) -> bool:
         """Whether the index has images of this channel and none was posted while it was private (a channel type
         Slack didn't give counts as neither: the caller asks Slack whether the channel is public now)."""
 
@@ -387,26 +390,44 @@ class MonthUsage:
         return sum(self.calls.values())
 
 
+ALL_INSTALLS = "*"  # the usage key of every install's calls together (no install's key is "*")
+
+
 class UsageCounters(Protocol):
-    """Usage (the cost issue): counted as it happens, kept across restarts, one set of counters per month."""
+    """Usage (the cost issue): counted as it happens, kept across restarts, one set of counters per month and install
+    (workspace: bot.install_context; None, the default, is the current install's). ALL_INSTALLS is the installs'
+    calls together, counted beside each install's where there are many."""
 
-    def count_call(self, month: str, api: str, *, limit: int | None = None) -> int | None:
-        """Count one Rekognition call of `api` in `month` and return the month's calls (all APIs together) with it;
-        with a limit, only while they are under it, atomically across processes: None, and nothing counted, once it
-        is reached."""
+    def count_call(
+        self,
+        month: str,
+        api: str,
+        *,
+        limit: int | None = None,
+        total_limit: int | None = None,
+        workspace: str | None = None,
+    ) -> int | None:
+        """Count one Rekognition call of `api` in `month` and return the install's month's calls (all APIs together)
+        with it; with a limit, only while they are under it, atomically across processes: None, and nothing counted,
+        once it is reached. total_limit (many installs): also counted in ALL_INSTALLS, and refused once that is at
+        it."""
 
-    def count_translation(self, month: str, characters: int) -> None:
+    def count_translation(self, month: str, characters: int, *, workspace: str | None = None) -> None:
         """Count one Amazon Translate TranslateText call in `month` and the characters it sent. Never capped, and
         never in count_call's total: the monthly limit is on Rekognition calls."""
 
-    def claim_notice(self, month: str, notice: str) -> bool:
+    def claim_notice(self, month: str, notice: str, *, workspace: str | None = None) -> bool:
         """True the first time `notice` (a name such as "limit:C123:2026-12-07") is claimed in `month`, atomically
         across processes; False ever after: a notice due once is sent once."""
 
-    def count_images(self, month: str, channel_id: str, counts: dict[str, int]) -> None:
+    def count_images(
+        self, month: str, channel_id: str, counts: dict[str, int], *, workspace: str | None = None
+    ) -> None:
         """Add these images (outcome in IMAGE_OUTCOMES: how many) in the channel, in one write."""
 
-    def month_usage(self, month: str, *, channel_id: str | None = None, busiest: int = 5) -> MonthUsage: ...
+    def month_usage(
+        self, month: str, *, channel_id: str | None = None, busiest: int = 5, workspace: str | None = None
+    ) -> MonthUsage: ...
 
 
 class LabelTranslations(Protocol):

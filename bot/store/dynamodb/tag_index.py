@@ -33,7 +33,7 @@ from bot.screen_text import INDEX_GAP, text_for_index
 from bot.store.dynamodb import messages
 from bot.store.dynamodb.base import DynamoTables, batched, is_live
 from bot.store.dynamodb.wire import to_wire
-from bot.store.encoding import label_from_dict, label_names, label_to_dict, ts_microseconds
+from bot.store.encoding import in_workspace, label_from_dict, label_names, label_to_dict, of_workspace, ts_microseconds
 from bot.store.protocols import IndexedImage
 from bot.store.stemmer import index_stems, search_stems
 
@@ -46,10 +46,10 @@ class DynamoTagIndex:
         self._tables = tables
         self._registered_channels: set[str] = set()
 
-    def index_images(self, images: list[IndexedImage]) -> int:
-        return sum(self._index_image(image) for image in images)
+    def index_images(self, images: list[IndexedImage], *, workspace: str | None = None) -> int:
+        return sum(self._index_image(image, in_workspace(workspace, image.channel_id)) for image in images)
 
-    def _index_image(self, image: IndexedImage) -> bool:
+    def _index_image(self, image: IndexedImage, channel_key: str) -> bool:
         """Write the image's item and one entry per stem; False (and nothing left) when the message or the file was
         deleted meanwhile. Checked after writing: a deletion in between either sees the entries or is seen."""
         labels = sorted(image.labels, key=lambda label: label.confidence, reverse=True)
@@ -58,7 +58,7 @@ class DynamoTagIndex:
         sk = index_sort_key(image.message_ts, image.file_id)
         expires_at = int(image.posted_at + self._tables.retention)
         item = {
-            "pk": "image#" + image.channel_id,
+            "pk": "image#" + channel_key,  # the install's channel (bot.store.encoding.in_workspace)
             "sk": sk,
             "file_id": image.file_id,  # by_file
             "channel_id": image.channel_id,
@@ -71,7 +71,7 @@ class DynamoTagIndex:
             "expires_at": expires_at,
             **({"text": image.text} if image.text else {}),
         }
-        self._register_channel(image.channel_id)
+        self._register_channel(channel_key)
         puts = [item, *({**key, "stems": stems, "expires_at": expires_at} for key in word_keys(item))]
         private = posted_while_private(image.channel_type)
         if private:
@@ -106,6 +106,7 @@ class DynamoTagIndex:
         since: float | None = None,
         limit: int = 10,
         phrases: tuple[tuple[str, ...], ...] = (),
+        workspace: str | None = None,
     ) -> list[IndexedImage]:
         # A word is one stem, or (a Japanese word of more than two characters, see bot.index_terms) the run of its
         # pairs, adjacent in a label's name or in the text; a phrase, its words' terms adjacent in the text.
@@ -117,7 +118,11 @@ class DynamoTagIndex:
         word_stems = [stem[0] for stem in stems if len(stem) == 1]
         word_runs = [stem for stem in stems if len(stem) > 1]
         wanted = list(dict.fromkeys(itertools.chain(word_stems, *word_runs, *phrase_stems)))
-        channels = [channel_id] if channel_id is not None else self._channels()
+        channels = (
+            [in_workspace(workspace, channel_id)]
+            if channel_id is not None
+            else [key for key in self._channels() if of_workspace(workspace, key)]
+        )
         # Newest first across channels: each channel's entries come newest first, so merging them is enough.
         entries = heapq.merge(
             *(self._matching_entries(c, wanted, since) for c in channels),
@@ -177,7 +182,8 @@ class DynamoTagIndex:
                 return None
         return min(stems, key=counts.__getitem__)
 
-    def channel_is_public(self, channel_id: str) -> bool:
+    def channel_is_public(self, channel_id: str, *, workspace: str | None = None) -> bool:
+        channel_id = in_workspace(workspace, channel_id)
         now = self._tables.clock()
         live = "#expires_at > :now"
         has_images = self._tables.query(
@@ -224,7 +230,8 @@ def drop_images(tables: DynamoTables, images: Iterable[dict]) -> None:
 
 
 def message_images(tables: DynamoTables, channel_id: str, message_ts: str) -> list[dict]:
-    """The message's index items."""
+    """The message's index items (the current install's)."""
+    channel_id = in_workspace(None, channel_id)
     prefix = index_sort_key(message_ts, "")
     return [
         item
@@ -243,7 +250,13 @@ def file_images(tables: DynamoTables, file_id: str, jobs: list[dict]) -> list[di
         (k["pk"], k["sk"])
         for k in tables.query(tables.tags_table, "#file_id = :file_id", {"file_id": file_id}, index="by_file")
     }
-    keys |= {("image#" + job["channel_id"], index_sort_key(job["message_ts"], file_id)) for job in jobs}
+    keys |= {
+        (
+            "image#" + in_workspace(job.get("workspace", ""), job["channel_id"]),
+            index_sort_key(job["message_ts"], file_id),
+        )
+        for job in jobs
+    }
     return tables.get_many(tables.tags_table, [{"pk": pk, "sk": sk} for pk, sk in keys])
 
 

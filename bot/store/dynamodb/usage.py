@@ -3,14 +3,17 @@ one counter per API; sk "channel#<id>" one counter per outcome; sk "translations
 characters (an item of its own: never in the Rekognition total the cap reads); sk "notice#<name>" marks a notice
 sent. A capped count is one conditional update (ADD, on condition that the total is under the limit), so Lambda
 instances together never pass the cap. The items expire 400 days after the month (last month stays for /labels
-usage; a year back for whoever asks)."""
+usage; a year back for whoever asks). Another install's partitions are "usage#<workspace>/<month>", all installs'
+calls together "usage#*/<month>" (counted first where there is an overall cap, and given back if the install's own
+cap refuses the call); the one workspace's as they always were."""
 
 from __future__ import annotations
 
 import calendar
 
 from bot.store.dynamodb.base import DynamoTables
-from bot.store.protocols import IMAGE_OUTCOMES, REKOGNITION_APIS, MonthUsage
+from bot.store.encoding import in_workspace
+from bot.store.protocols import ALL_INSTALLS, IMAGE_OUTCOMES, REKOGNITION_APIS, MonthUsage
 
 KEPT_DAYS = 400
 
@@ -23,12 +26,33 @@ class DynamoUsageCounters:
     def __init__(self, tables: DynamoTables) -> None:
         self._tables = tables
 
-    def count_call(self, month: str, api: str, *, limit: int | None = None) -> int | None:
+    def count_call(
+        self,
+        month: str,
+        api: str,
+        *,
+        limit: int | None = None,
+        total_limit: int | None = None,
+        workspace: str | None = None,
+    ) -> int | None:
         if api not in REKOGNITION_APIS:
             raise ValueError(f"unknown Rekognition API {api!r}")
+        if total_limit is not None and self._count(in_workspace(ALL_INSTALLS, month), month, api, total_limit) is None:
+            return None
+        counted = self._count(in_workspace(workspace, month), month, api, limit)
+        if counted is None and total_limit is not None:  # the install's own cap: the call isn't made after all
+            self._tables.update(
+                self._tables.jobs_table,
+                {"pk": usage_pk(in_workspace(ALL_INSTALLS, month)), "sk": "calls"},
+                f"ADD #total :less, #{api} :less",
+                less=-1,
+            )
+        return counted
+
+    def _count(self, key: str, month: str, api: str, limit: int | None) -> int | None:
         counted = self._tables.update(
             self._tables.jobs_table,
-            {"pk": usage_pk(month), "sk": "calls"},
+            {"pk": usage_pk(key), "sk": "calls"},
             f"ADD #total :one, #{api} :one SET #expires_at = :expires_at",
             None if limit is None else "attribute_not_exists(#total) OR #total < :limit",
             one=1,
@@ -37,42 +61,47 @@ class DynamoUsageCounters:
         )
         return None if counted is None else int(counted["total"])
 
-    def count_translation(self, month: str, characters: int) -> None:
+    def count_translation(self, month: str, characters: int, *, workspace: str | None = None) -> None:
         self._tables.update(
             self._tables.jobs_table,
-            {"pk": usage_pk(month), "sk": "translations"},
+            {"pk": usage_pk(in_workspace(workspace, month)), "sk": "translations"},
             "ADD #calls :one, #characters :characters SET #expires_at = :expires_at",
             one=1,
             characters=characters,
             expires_at=_expires_at(month),
         )
 
-    def claim_notice(self, month: str, notice: str) -> bool:
+    def claim_notice(self, month: str, notice: str, *, workspace: str | None = None) -> bool:
         claimed = self._tables.update(
             self._tables.jobs_table,
-            {"pk": usage_pk(month), "sk": f"notice#{notice}"},
+            {"pk": usage_pk(in_workspace(workspace, month)), "sk": f"notice#{notice}"},
             "SET #expires_at = :expires_at",
             "attribute_not_exists(#pk)",
             expires_at=_expires_at(month),
         )
         return claimed is not None
 
-    def count_images(self, month: str, channel_id: str, counts: dict[str, int]) -> None:
+    def count_images(
+        self, month: str, channel_id: str, counts: dict[str, int], *, workspace: str | None = None
+    ) -> None:
         unknown = set(counts) - set(IMAGE_OUTCOMES)
         if unknown:
             raise ValueError(f"unknown outcomes {sorted(unknown)}")
         added = ", ".join(f"#{outcome} :{outcome}" for outcome in counts)
         self._tables.update(
             self._tables.jobs_table,
-            {"pk": usage_pk(month), "sk": f"channel#{channel_id}"},
+            {"pk": usage_pk(in_workspace(workspace, month)), "sk": f"channel#{channel_id}"},
             f"ADD {added} SET #channel_id = :channel, #expires_at = :expires_at",
             channel=channel_id,
             expires_at=_expires_at(month),
             **counts,
         )
 
-    def month_usage(self, month: str, *, channel_id: str | None = None, busiest: int = 5) -> MonthUsage:
-        items = list(self._tables.query(self._tables.jobs_table, "#pk = :pk", {"pk": usage_pk(month)}))
+    def month_usage(
+        self, month: str, *, channel_id: str | None = None, busiest: int = 5, workspace: str | None = None
+    ) -> MonthUsage:
+        pk = usage_pk(in_workspace(workspace, month))
+        items = list(self._tables.query(self._tables.jobs_table, "#pk = :pk", {"pk": pk}))
         totals = next((item for item in items if item["sk"] == "calls"), {})
         translated = next((item for item in items if item["sk"] == "translations"), {})
         channels = [

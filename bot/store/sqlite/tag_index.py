@@ -6,11 +6,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 
 from bot.index_terms import index_string, search_terms
+from bot.install_context import workspace_or_current
 from bot.render import Label
 from bot.screen_text import text_for_index
-from bot.store.encoding import TAG_TOKENIZER, label_from_dict, label_names, label_to_dict, ts_microseconds
+from bot.store.encoding import (
+    TAG_TOKENIZER,
+    in_workspace,
+    label_from_dict,
+    label_names,
+    label_to_dict,
+    ts_microseconds,
+    workspace_id,
+)
 from bot.store.protocols import IndexedImage
 from bot.store.sqlite import messages
 from bot.store.sqlite.database import SqliteDatabase
@@ -75,13 +85,14 @@ class SqliteTagIndex:
     def __init__(self, database: SqliteDatabase) -> None:
         self._database = database
 
-    def index_images(self, images: list[IndexedImage]) -> int:
+    def index_images(self, images: list[IndexedImage], *, workspace: str | None = None) -> int:
         added = 0
         with self._database.transaction() as db:
-            for image in images:
-                key = (image.channel_id, image.message_ts)
-                if messages.was_deleted(db, *key, image.file_id):
+            for posted in images:
+                if messages.was_deleted(db, posted.channel_id, posted.message_ts, posted.file_id):
                     continue  # the message or the file was deleted while it was being labelled
+                image = replace(posted, channel_id=in_workspace(workspace, posted.channel_id))
+                key = (image.channel_id, image.message_ts)
                 row = db.execute(
                     "SELECT id FROM tagged_images WHERE channel_id=? AND message_ts=? AND file_id=?",
                     (*key, image.file_id),
@@ -120,6 +131,7 @@ class SqliteTagIndex:
         since: float | None = None,
         limit: int = 10,
         phrases: tuple[tuple[str, ...], ...] = (),
+        workspace: str | None = None,
     ) -> list[IndexedImage]:
         words = tuple(word for word in words if search_terms(word))
         phrases = tuple(phrase for phrase in phrases if any(search_terms(word) for word in phrase))
@@ -132,8 +144,16 @@ class SqliteTagIndex:
         terms += [f"text : {_fts_string(' '.join(t for w in phrase for t in search_terms(w)))}" for phrase in phrases]
         query = " AND ".join(terms)
         lowest = 0 if since is None else int(since * 1_000_000) * ID_SLOTS
-        same_channel, channel_params = "", ()
+        workspace = workspace_or_current(workspace)
+        # Every channel of the install: its keys' range ("<workspace>/" up to "<workspace>0"), or the one
+        # workspace's keys, which have no "/"
+        same_channel, channel_params = (
+            (" AND +t.channel_id > ? AND +t.channel_id < ?", (workspace + "/", workspace + "0"))
+            if workspace
+            else (" AND instr(t.channel_id, '/') = 0", ())
+        )
         if channel_id is not None:
+            channel_id = in_workspace(workspace, channel_id)
             # The channel term narrows the full-text walk, but the stemmer can fold two ids into one term
             # (C0ABCDEY and C0ABCDEI both become c0abcdei), so the row's own channel decides. (`+`: no index on
             # it, so the walk stays newest first over the full-text matches.)
@@ -151,7 +171,8 @@ class SqliteTagIndex:
             ).fetchall()
         return [_found(r) for r in rows]
 
-    def channel_is_public(self, channel_id: str) -> bool:
+    def channel_is_public(self, channel_id: str, *, workspace: str | None = None) -> bool:
+        channel_id = in_workspace(workspace, channel_id)
         with self._database.reading() as db:
             (public,) = db.execute(
                 # An index range, not a scan of the channel's rows: group, im and mpim sort after 'channel'; ''
@@ -181,7 +202,7 @@ class SqliteTagIndex:
 def _found(row: sqlite3.Row) -> IndexedImage:
     labels = tuple(label_from_dict(x) for x in json.loads(row["labels_json"]))
     return IndexedImage(
-        channel_id=row["channel_id"],
+        channel_id=workspace_id(row["channel_id"]),
         channel_type=row["channel_type"],
         message_ts=row["message_ts"],
         thread_ts=row["thread_ts"],
@@ -194,8 +215,9 @@ def _found(row: sqlite3.Row) -> IndexedImage:
 
 
 def drop_message_images(db: sqlite3.Connection, channel_id: str, message_ts: str) -> int:
-    """In the caller's transaction: drop the message's images from the index; returns how many."""
-    key = (channel_id, message_ts)
+    """In the caller's transaction: drop the message's images from the index (the current install's); returns how
+    many."""
+    key = (in_workspace(None, channel_id), message_ts)
     ids = [r["id"] for r in db.execute("SELECT id FROM tagged_images WHERE channel_id=? AND message_ts=?", key)]
     _drop_index_rows(db, ids)
     return len(ids)

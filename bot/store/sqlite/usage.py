@@ -1,10 +1,13 @@
 """Usage counters on SQLite: Rekognition calls per month and API, images per month, channel and outcome, Amazon
 Translate calls and characters per month (a table of their own: never in the Rekognition total). A capped count is one
-write transaction (SQLite's lock: a BEGIN IMMEDIATE), so processes sharing the file never pass the cap."""
+write transaction (SQLite's lock: a BEGIN IMMEDIATE), so processes sharing the file never pass the cap. Another
+install's months are keyed "<workspace>/<month>" (bot.store.encoding.in_workspace), all installs' calls together
+"*/<month>"; the one workspace's as they always were."""
 
 from __future__ import annotations
 
-from bot.store.protocols import IMAGE_OUTCOMES, REKOGNITION_APIS, MonthUsage
+from bot.store.encoding import in_workspace
+from bot.store.protocols import ALL_INSTALLS, IMAGE_OUTCOMES, REKOGNITION_APIS, MonthUsage
 from bot.store.sqlite.database import SqliteDatabase
 
 SCHEMA = """
@@ -38,35 +41,51 @@ class SqliteUsageCounters:
     def __init__(self, database: SqliteDatabase) -> None:
         self._database = database
 
-    def count_call(self, month: str, api: str, *, limit: int | None = None) -> int | None:
+    def count_call(
+        self,
+        month: str,
+        api: str,
+        *,
+        limit: int | None = None,
+        total_limit: int | None = None,
+        workspace: str | None = None,
+    ) -> int | None:
+        key = in_workspace(workspace, month)
+        counted = [key] if total_limit is None else [key, in_workspace(ALL_INSTALLS, month)]
         with self._database.transaction() as db:
             query = "SELECT COALESCE(SUM(calls), 0) FROM usage_calls WHERE month=?"
-            (total,) = db.execute(query, (month,)).fetchone()
+            (total,) = db.execute(query, (key,)).fetchone()
             if limit is not None and total >= limit:
                 return None
-            db.execute(
+            if total_limit is not None and db.execute(query, (counted[1],)).fetchone()[0] >= total_limit:
+                return None
+            db.executemany(
                 "INSERT INTO usage_calls (month, api, calls) VALUES (?, ?, 1)"
                 " ON CONFLICT (month, api) DO UPDATE SET calls = calls + 1",
-                (month, api),
+                [(month_key, api) for month_key in counted],
             )
             return int(total) + 1
 
-    def count_translation(self, month: str, characters: int) -> None:
+    def count_translation(self, month: str, characters: int, *, workspace: str | None = None) -> None:
         with self._database.transaction() as db:
             db.execute(
                 "INSERT INTO usage_translations (month, calls, characters) VALUES (?, 1, ?)"
                 " ON CONFLICT (month) DO UPDATE SET calls = calls + 1, characters = characters + excluded.characters",
-                (month, characters),
+                (in_workspace(workspace, month), characters),
             )
 
-    def claim_notice(self, month: str, notice: str) -> bool:
+    def claim_notice(self, month: str, notice: str, *, workspace: str | None = None) -> bool:
         with self._database.transaction() as db:
             inserted = db.execute(
-                "INSERT INTO usage_notices (month, notice) VALUES (?, ?) ON CONFLICT DO NOTHING", (month, notice)
+                "INSERT INTO usage_notices (month, notice) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (in_workspace(workspace, month), notice),
             )
             return inserted.rowcount == 1
 
-    def count_images(self, month: str, channel_id: str, counts: dict[str, int]) -> None:
+    def count_images(
+        self, month: str, channel_id: str, counts: dict[str, int], *, workspace: str | None = None
+    ) -> None:
+        key = in_workspace(workspace, month)
         unknown = set(counts) - set(IMAGE_OUTCOMES)
         if unknown:
             raise ValueError(f"unknown outcomes {sorted(unknown)}")
@@ -74,13 +93,16 @@ class SqliteUsageCounters:
             db.executemany(
                 "INSERT INTO usage_images (month, channel_id, outcome, images) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (month, channel_id, outcome) DO UPDATE SET images = images + excluded.images",
-                [(month, channel_id, outcome, count) for outcome, count in counts.items()],
+                [(key, channel_id, outcome, count) for outcome, count in counts.items()],
             )
 
-    def month_usage(self, month: str, *, channel_id: str | None = None, busiest: int = 5) -> MonthUsage:
-        where, params = ("month=? AND channel_id=?", (month, channel_id)) if channel_id else ("month=?", (month,))
+    def month_usage(
+        self, month: str, *, channel_id: str | None = None, busiest: int = 5, workspace: str | None = None
+    ) -> MonthUsage:
+        key = in_workspace(workspace, month)
+        where, params = ("month=? AND channel_id=?", (key, channel_id)) if channel_id else ("month=?", (key,))
         with self._database.reading() as db:
-            calls = dict(db.execute("SELECT api, calls FROM usage_calls WHERE month=?", (month,)).fetchall())
+            calls = dict(db.execute("SELECT api, calls FROM usage_calls WHERE month=?", (key,)).fetchall())
             images = dict(
                 db.execute(f"SELECT outcome, SUM(images) FROM usage_images WHERE {where} GROUP BY outcome", params)
             )
@@ -89,9 +111,7 @@ class SqliteUsageCounters:
                 " ORDER BY images DESC, channel_id LIMIT ?",
                 (*params, busiest),
             ).fetchall()
-            translated = db.execute(
-                "SELECT calls, characters FROM usage_translations WHERE month=?", (month,)
-            ).fetchone()
+            translated = db.execute("SELECT calls, characters FROM usage_translations WHERE month=?", (key,)).fetchone()
         return MonthUsage(
             month,
             {api: int(calls.get(api, 0)) for api in REKOGNITION_APIS},
