@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.answers import KeptAnswers
+from bot.install_context import current_or_one
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,11 @@ class PublicChannels:
         self, slack: WebClient, *, cache_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._slack = slack
-        self._answers: KeptAnswers[str, bool] = KeptAnswers(cache_seconds, clock)
+        self._answers: KeptAnswers[tuple[str, str], bool] = KeptAnswers(cache_seconds, clock)
 
     def is_public(self, channel_id: str) -> bool | None:
-        """True or False; None when Slack didn't answer (nothing is remembered then)."""
-        return self._answers.get(channel_id, lambda: self._ask(channel_id))
+        """True or False, as the current install sees it; None when Slack didn't answer (nothing is remembered)."""
+        return self._answers.get((current_or_one(), channel_id), lambda: self._ask(channel_id))
 
     def _ask(self, channel_id: str) -> bool | None:
         try:

@@ -59,6 +59,13 @@ class SetModeration:
 
 
 @dataclass(frozen=True)
+class SetModerationChannel:
+    """moderation channel #CHANNEL: where the install's held images' notices go (many workspaces); None: nowhere."""
+
+    channel_id: str | None
+
+
+@dataclass(frozen=True)
 class SetModerationThreshold:
     value: float
 
@@ -151,7 +158,18 @@ Change = (
     | SetLanguage
     | Reset
 )
-Command = Change | Find | ShowTags | ShowStatus | ShowUsage | ShowHelp | SetMine | ShowMine | CommandError
+Command = (
+    Change
+    | Find
+    | ShowTags
+    | ShowStatus
+    | ShowUsage
+    | ShowHelp
+    | SetMine
+    | ShowMine
+    | SetModerationChannel
+    | CommandError
+)
 
 VERBS = (
     "on",
@@ -171,7 +189,7 @@ VERBS = (
     "reset",
     "help",
 )
-MODERATION_VERBS = ("on", "off", "threshold", "ignore")
+MODERATION_VERBS = ("on", "off", "threshold", "ignore", "channel")
 
 
 def parse_command(text: str, tr: Words = ENGLISH) -> Command:
@@ -335,6 +353,18 @@ def _parse_moderation(args: list[str], rest: str, tr: Words) -> Command:
         return value if isinstance(value, CommandError) else SetModerationThreshold(value)
     if word == "ignore":
         return _parse_ignore(rest[len(args[0]) :].strip(), tr)
+    if word == "channel":
+        if len(more) == 1 and more[0].lower() == "none":
+            return SetModerationChannel(None)
+        match = re.fullmatch(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>", more[0]) if len(more) == 1 else None
+        if match is None:
+            return _usage(
+                tr(
+                    "Pick the channel from Slack's suggestions, e.g. `/labels moderation channel #mod-review` "
+                    "(`/labels moderation channel none` to stop the notices)."
+                )
+            )
+        return SetModerationChannel(match.group(1))
     guess = difflib.get_close_matches(word, MODERATION_VERBS, n=1, cutoff=0.6)
     unknown = tr("I don't know `%(word)s`.", word="/labels moderation " + literal(args[0]))
     if guess:

@@ -20,6 +20,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.i18n import N_, Words
+from bot.install_context import ONE_WORKSPACE, working_for
 from bot.metrics import Metrics
 from bot.moderation_notice import (
     KEEP_ACTION,
@@ -34,6 +35,7 @@ from bot.rate_limit import ChannelPacer
 from bot.readers import Readers
 from bot.render import ImageResult, Reply
 from bot.store import HeldImage, Job, Stores
+from bot.store.protocols import ALL_INSTALLS
 
 log = logging.getLogger(__name__)
 
@@ -74,19 +76,32 @@ class ModerationReview:
         clock: Callable[[], float] = time.time,
         pacer: ChannelPacer | None = None,
         metrics: Metrics | None = None,
+        per_install: bool = False,
     ) -> None:
+        """per_install (many workspaces): each install's notices go to its own moderation channel (set with
+        /labels moderation channel), not to notice_channel or admins."""
         self._stores = stores
+        self._per_install = per_install
         self._metrics = metrics or Metrics()
         self._slack = slack
         self._permission = permission
         self._readers = readers
         # The moderation channel, else a DM to each admin (chat.postMessage to a user ID opens the app's DM).
-        self.destinations = (notice_channel,) if notice_channel else tuple(sorted(admins))
+        self._configured = (notice_channel,) if notice_channel else tuple(sorted(admins))
         self._clock = clock
         # A burst of held images sends its notices to one channel: one at a time, each a second after the last one's
         # answer (the pacer spaces the starts of posts already waiting only from their reservations)
         self._pacer = pacer or ChannelPacer()
         self._posting = threading.Lock()
+
+    @property
+    def destinations(self) -> tuple[str, ...]:
+        """Where the current install's notices go: LABELBOT_MODERATION_CHANNEL, else each of LABELBOT_ADMINS; with
+        many workspaces the install's moderation channel, if one of its admins set it."""
+        if not self._per_install:
+            return self._configured
+        channel = self._stores.settings.moderation_channel()
+        return (channel,) if channel else ()
 
     # ---- holding (the pipeline) ---------------------------------------------------------------------------------
 
@@ -101,6 +116,7 @@ class ModerationReview:
             content_key=result.content_key,
             categories=result.held,
             held_at=self._clock(),
+            workspace=job.workspace,
         )
         if self._stores.moderation.hold(image):
             self._metrics.count("moderation_holds")
@@ -153,11 +169,19 @@ class ModerationReview:
         """The upkeep's second chance: a notice for each image held this week, still waiting, whose notice could not
         be posted (Slack refused or failed) and was held over NOTICE_GRACE_SECONDS ago (not one being sent now).
         Returns how many were sent."""
-        if not self.destinations:
+        if not self._per_install and not self.destinations:
             return 0
-        waiting = self._stores.moderation.held_since(now - MISSING_NOTICE_DAYS * 86400, limit=MAX_MISSING_NOTICES)
+        waiting = self._stores.moderation.held_since(
+            now - MISSING_NOTICE_DAYS * 86400,
+            limit=MAX_MISSING_NOTICES,
+            workspace=ALL_INSTALLS if self._per_install else ONE_WORKSPACE,
+        )
         missing = [i for i in waiting if not i.notice_ts and i.decision is None and i.held_at <= now - NOTICE_GRACE]
-        return sum(self.send_notice(image, "") for image in reversed(missing))  # oldest first
+        sent = 0
+        for image in reversed(missing):  # oldest first, each for its install
+            with working_for(image.workspace):
+                sent += bool(self.destinations) and self.send_notice(image, "")
+        return sent
 
     def _permalink(self, image: HeldImage) -> str | None:
         try:

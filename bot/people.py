@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.answers import KeptAnswers
 from bot.i18n import language_of_locale
+from bot.install_context import current_or_one
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +41,12 @@ class People:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._slack = slack
-        self._answers: KeptAnswers[str, Person] = KeptAnswers(cache_seconds, clock)
+        self._answers: KeptAnswers[tuple[str, str], Person] = KeptAnswers(cache_seconds, clock)
 
     def person(self, user_id: str) -> Person | None:
-        """What Slack says of the user (kept CACHE_SECONDS); None when it couldn't say in time (not kept)."""
-        return self._answers.get(user_id, lambda: self._ask(user_id))
+        """What Slack says of the user in the current install's workspace (kept CACHE_SECONDS: an admin of one
+        workspace is no admin of another); None when it couldn't say in time (not kept)."""
+        return self._answers.get((current_or_one(), user_id), lambda: self._ask(user_id))
 
     def _ask(self, user_id: str) -> Person | None:
         try:

@@ -231,6 +231,7 @@ def build_services(
         notice_channel=config.moderation_channel,
         admins=config.admins,
         metrics=metrics,
+        per_install=config.many_workspaces,
     )
     # Label names a channel's table lacks: for its replies (the pipeline) and its Show where pictures
     from bot.label_translation import LabelTranslator, build_translate_client
@@ -412,6 +413,7 @@ def _build_labelling(
             config.admins,
             fallback_channel=config.moderation_channel,
             words_for=readers.of_destination,
+            destinations=(lambda: review.destinations) if config.many_workspaces else None,
         ),
         metrics=metrics,
         moderation_frames=config.moderation_frames,

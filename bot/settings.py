@@ -88,6 +88,7 @@ class ModerationNotices:
     channel_id: str | None = None  # LABELBOT_MODERATION_CHANNEL
     admins: bool = False  # LABELBOT_ADMINS is set: without a channel, each of them gets the notice as a DM
     channel_access: ChannelAccess | None = None  # None: no channel, or Slack didn't say just now
+    per_install: bool = False  # many workspaces: the channel is the install's, set with /labels moderation channel
 
     @property
     def has_reviewers(self) -> bool:
@@ -125,6 +126,10 @@ NO_REVIEWERS = N_(
     "LABELBOT_MODERATION_CHANNEL to a channel ID the bot is in, or LABELBOT_ADMINS to the admins' user IDs (they get "
     "a DM). Nothing was changed."
 )
+NO_INSTALL_REVIEWERS = N_(
+    "Moderation needs someone to review the images it holds, and no channel is set for them: a workspace admin or "
+    "owner chooses one with `/labels moderation channel #channel`. Nothing was changed."
+)
 TOO_MANY_FILTER_LABELS = {
     "include": N_("Rekognition takes at most %(limit)s labels to include; that would make %(count)s."),
     "exclude": N_("Rekognition takes at most %(limit)s labels to exclude; that would make %(count)s."),
@@ -132,12 +137,19 @@ TOO_MANY_FILTER_LABELS = {
 
 
 def check_change(
-    overrides: ChannelOverrides, change: Change, defaults: ChannelSettings, tr: Words, *, has_reviewers: bool
+    overrides: ChannelOverrides,
+    change: Change,
+    defaults: ChannelSettings,
+    tr: Words,
+    *,
+    has_reviewers: bool,
+    per_install: bool = False,
 ) -> str | None:
     """A reason the change can't apply (e.g. too many filter labels, or moderation on with no one to tell:
-    has_reviewers says whether held images' notices can go anywhere), in tr's language, or None."""
+    has_reviewers says whether held images' notices can go anywhere; per_install, that the install chooses where
+    with /labels moderation channel), in tr's language, or None."""
     if isinstance(change, SetModeration) and change.value and not has_reviewers:
-        return tr(NO_REVIEWERS)
+        return tr(NO_INSTALL_REVIEWERS if per_install else NO_REVIEWERS)
     if isinstance(change, AddFilterLabels) and change.labels:
         merged = _merge(getattr(overrides.apply_to(defaults), change.kind), change.labels)
         if len(merged) > MAX_FILTER_LABELS:
@@ -336,6 +348,11 @@ def _describe_notices(notices: ModerationNotices, tr: Words) -> str:
         return line
     if notices.admins:
         return tr("• moderation notices go as DMs to the admins (LABELBOT_ADMINS)")
+    if notices.per_install:
+        return tr(
+            "• moderation notices: nowhere yet, so moderation can't be turned on (a workspace admin or owner chooses "
+            "a channel with `/labels moderation channel #channel`)"
+        )
     return tr(
         "• moderation notices: nowhere yet, so moderation can't be turned on (it needs LABELBOT_MODERATION_CHANNEL "
         "or LABELBOT_ADMINS)"

@@ -67,14 +67,16 @@ class CallLimitNotices:
         fallback_channel: str | None = None,
         words_for: Callable[[str], Words] = lambda destination: ENGLISH,
         clock: Callable[[], float] = time.time,
+        destinations: Callable[[], Collection[str]] | None = None,
     ) -> None:
         """admins: who gets the DMs; without any, fallback_channel (LABELBOT_MODERATION_CHANNEL) gets them, and
         without that they are WARNING lines in the log. words_for: the language of a destination (a channel's, an
-        admin's)."""
+        admin's). destinations (many workspaces): the current install's, instead of admins and fallback_channel."""
         self._usage = usage
         self._slack = slack
         self._counter = counter
-        self._admin_destinations = tuple(sorted(admins)) or ((fallback_channel,) if fallback_channel else ())
+        configured = tuple(sorted(admins)) or ((fallback_channel,) if fallback_channel else ())
+        self._admin_destinations = destinations or (lambda: configured)
         self._words_for = words_for
         self._clock = clock
         self._settled: set[tuple[str, str, str]] = set()  # (install, month, notice) claimed, here or elsewhere
@@ -112,9 +114,10 @@ class CallLimitNotices:
     def _tell_admins(self, line: Callable[[Words], str], mark: int) -> None:
         """line(tr): the notice in a destination's language."""
         log.warning("Rekognition calls this month reached %d %% of LABELBOT_MONTHLY_CALL_LIMIT", mark)
-        if not self._admin_destinations:
+        destinations = tuple(self._admin_destinations())
+        if not destinations:
             log.warning("no LABELBOT_ADMINS to tell: %s", line(ENGLISH))
-        for destination in self._admin_destinations:
+        for destination in destinations:
             self._post(destination, line(self._words_for(destination)), f"the admins' {mark} % notice")
 
     def _post(self, channel: str, text: str, what: str) -> None:

@@ -144,3 +144,53 @@ def test_many_workspaces_config_is_checked_and_socket_mode_refused(tmp_path):
             load_config({**base, **environ}, mode=mode)
     config = load_config({**base, **MANY}, mode="http")
     assert CLIENT_SECRET in config.secrets and config.bot_token == ""
+
+
+VIOLENCE = [
+    {"Name": "Violence", "Confidence": 91.0, "ParentName": "", "TaxonomyLevel": 1},
+    {"Name": "Graphic Violence", "Confidence": 91.0, "ParentName": "Violence", "TaxonomyLevel": 2},
+]
+
+
+def test_each_workspace_chooses_its_moderation_channel_and_sees_only_its_own_usage(start_bot, fake_slack, aws_env):
+    bot = start_bot(**MANY)
+    fake_slack.channel_teams.update(C0ONE="T0ONE", C0TWO="T0TWO", C0MODTWO="T0TWO")
+    fake_slack.users.update(UOWNER={"is_owner": True}, UMEMBER={})
+    install(bot, fake_slack, ONE)
+    install(bot, fake_slack, TWO)
+
+    def command(text: str, team: str, channel: str, user: str = "UOWNER") -> str:
+        answer = bot.command(text, channel=channel, team=team, user=user)
+        assert answer.status == 200
+        return answer.json()["text"]
+
+    assert "Only workspace admins and owners" in command(
+        "moderation channel <#C0MODTWO|mod>", "T0TWO", "C0TWO", user="UMEMBER"
+    )
+    assert "<#C0MODTWO>" in command("moderation channel <#C0MODTWO|mod>", "T0TWO", "C0TWO")
+    assert command("moderation on", "T0TWO", "C0TWO").startswith("Done: turned moderation on in this channel")
+    refused = command("moderation on", "T0ONE", "C0ONE")  # ONE chose no channel: no one would see its notices
+    assert "/labels moderation channel #channel" in refused and "Nothing was changed" in refused
+    assert "<#C0MODTWO>" in command("status", "T0TWO", "C0TWO")
+    assert "<#C0MODTWO>" not in command("status", "T0ONE", "C0ONE")
+
+    aws_env.moderation_labels = VIOLENCE
+    bot.post_event(file_share_event("C0TWO", [photo(fake_slack, "F2", "T0TWO")], user="UPOSTER"), team="T0TWO")
+    notices = fake_slack.wait_for_calls("chat.postMessage", 2)
+    [notice] = [call for call in notices if call["channel"] == "C0MODTWO"]
+    assert any(block["type"] == "actions" for block in notice["blocks"])  # the admins' buttons
+    two = token_of(fake_slack, "T0TWO")
+    assert [token for token, args in calls_with(fake_slack, "chat.postMessage") if args["channel"] == "C0MODTWO"] == [
+        two
+    ]
+    store = bot.services.stores.moderation
+    assert [image.file_id for image in store.held_since(0, workspace="-:T0TWO")] == ["F2"]
+    assert store.held_since(0, workspace="-:T0ONE") == [] and store.held_since(0, workspace="") == []
+
+    # the held line in the thread (after the settings change's announcement and the notice): counted before it
+    assert any(post.get("thread_ts") for post in fake_slack.wait_for_posts(3))
+    # An owner sees their workspace's month: TWO's one held image and one call; ONE's nothing
+    assert re.search(r"images seen +1 +0\n", command("usage", "T0TWO", "C0TWO"))
+    assert re.search(r"DetectModerationLabels +1 +0\n", command("usage", "T0TWO", "C0TWO"))
+    assert re.search(r"images seen +0 +0\n", command("usage", "T0ONE", "C0ONE"))
+    assert re.search(r"Rekognition calls +0 +0\n", command("usage", "T0ONE", "C0ONE"))

@@ -12,11 +12,12 @@ import time
 from slack_bolt import App, BoltContext
 from slack_sdk.errors import SlackApiError
 
-from bot.i18n import Words, words_for
+from bot.i18n import N_, Words, words_for
 from bot.labels_command import (
     CommandError,
     Find,
     SetMine,
+    SetModerationChannel,
     ShowHelp,
     ShowMine,
     ShowStatus,
@@ -41,6 +42,8 @@ from bot.usage import usage_month
 from bot.usage_report import describe_usage, previous_month
 
 log = logging.getLogger(__name__)
+
+ONLY_OWNERS = N_("Only workspace admins and owners can choose where held images' notices go.")
 
 ANNOUNCEMENT = "labelbot_announcement"  # the context key of a saved change's channel line
 
@@ -102,11 +105,20 @@ def handle_labels_command(command: dict, services: Services) -> tuple[str, str |
             overrides, services.defaults, moderation_notices(services), tr, text_engine=services.text_engine
         )
         return status + "\n" + mine_line(services.stores.settings.user_labels_off(user_id), tr), None
+    if isinstance(parsed, SetModerationChannel):
+        return set_moderation_channel(services, parsed, user_id, tr), None
     allowed = services.permission.decide_as(user_id, person)
     if not allowed:
         return tr(UNCHECKED if allowed is None else DENIED), None
     has_reviewers = bool(services.review.destinations)  # the moderation channel, or the admins' DMs
-    problem = check_change(overrides, parsed, services.defaults, tr, has_reviewers=has_reviewers)
+    problem = check_change(
+        overrides,
+        parsed,
+        services.defaults,
+        tr,
+        has_reviewers=has_reviewers,
+        per_install=services.config.many_workspaces,
+    )
     if problem:
         return problem, None
     changed = apply_change(overrides, parsed, services.defaults)
@@ -131,12 +143,39 @@ def usage_answer(services: Services, channel_id: str, user_id: str, tr: Words) -
     )
 
 
+def set_moderation_channel(services: Services, parsed: SetModerationChannel, user_id: str, tr: Words) -> str:
+    """/labels moderation channel #CHANNEL: with many workspaces, where this install's held images' notices go; set by
+    one of its admins or owners."""
+    if not services.config.many_workspaces:
+        return tr(
+            "This labelbot serves one workspace: its moderation channel is LABELBOT_MODERATION_CHANNEL in its "
+            "configuration (or, without one, LABELBOT_ADMINS get the notices)."
+        )
+    allowed = services.permission.may_review(user_id)
+    if not allowed:
+        return tr(UNCHECKED) if allowed is None else tr(ONLY_OWNERS)
+    services.stores.settings.set_moderation_channel(parsed.channel_id)
+    if parsed.channel_id is None:
+        return tr(
+            "Held images' notices go nowhere now, so moderation can't be turned on in a channel. Choose a channel "
+            "with `/labels moderation channel #channel`."
+        )
+    return tr(
+        "Held images' notices now go to %(channel)s, where workspace admins and owners decide on them. Invite me "
+        "there with `/invite @labelbot` if I'm not in it yet.",
+        channel=f"<#{parsed.channel_id}>",
+    )
+
+
 def moderation_notices(services: Services) -> ModerationNotices:
     """Where held images' notices go, and whether the bot is in that channel: the answer remembered from start-up or
     the last status (younger than a minute), else one conversations.info call with a 2 s timeout."""
     config = services.config
     return ModerationNotices(
-        channel_id=config.moderation_channel,
+        channel_id=services.review.destinations[0]
+        if config.many_workspaces and services.review.destinations
+        else config.moderation_channel,
         admins=bool(config.admins),
         channel_access=services.moderation_channel.access(),
+        per_install=config.many_workspaces,
     )

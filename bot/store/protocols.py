@@ -119,6 +119,7 @@ class HeldImage:
     decision: str | None = None  # "released" | "kept"; None while it waits for an admin
     decided_by: str = ""  # the admin's user id
     decided_at: float | None = None
+    workspace: str = ""  # the install whose job held it (Job.workspace)
 
 
 DECISIONS = frozenset({"released", "kept"})
@@ -148,6 +149,11 @@ class ChannelSettingsStore(Protocol):
         """Whether the user opted out (/labels me off): their images get no labels, text, index entry or tags."""
 
     def set_user_labels_off(self, user_id: str, off: bool, *, workspace: str | None = None) -> None: ...
+
+    def moderation_channel(self, *, workspace: str | None = None) -> str | None:
+        """Where the install's held images' notices go (many workspaces: /labels moderation channel), or None."""
+
+    def set_moderation_channel(self, channel_id: str | None, *, workspace: str | None = None) -> None: ...
 
 
 class JobQueue(Protocol):
@@ -496,10 +502,16 @@ class ModerationDecisions(Protocol):
         outlives the deletion of the message it was decided on; only the purge drops it."""
 
     def held_since(
-        self, since: float, *, channel_ids: Collection[str] | None = None, limit: int = 50
+        self,
+        since: float,
+        *,
+        channel_ids: Collection[str] | None = None,
+        limit: int = 50,
+        workspace: str | None = None,
     ) -> list[HeldImage]:
-        """Images held at or after `since` (epoch seconds), decided or waiting, newest first, at most `limit`; only
-        those channels' if given (the Home tab's)."""
+        """The install's images held at or after `since` (epoch seconds), decided or waiting, newest first, at most
+        `limit`; only those channels' if given (the Home tab's). workspace: None the current install's, ALL_INSTALLS
+        every install's (the upkeep's)."""
 
     def forget_message(self, channel_id: str, message_ts: str) -> int:
         """The message was deleted in Slack: drop its held records; returns how many."""

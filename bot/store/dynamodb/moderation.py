@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from bot.install_context import workspace_or_current
 from bot.store.dynamodb import messages
 from bot.store.dynamodb.base import DynamoTables, is_live
 from bot.store.dynamodb.wire import condition_args, to_wire
 from bot.store.encoding import categories_from_json, categories_to_json
-from bot.store.protocols import DECISIONS, HeldImage
+from bot.store.protocols import ALL_INSTALLS, DECISIONS, HeldImage
 
 
 class DynamoModerationDecisions:
@@ -45,6 +46,7 @@ class DynamoModerationDecisions:
             "held_at": image.held_at,
             "notice_channel": image.notice_channel,
             "notice_ts": image.notice_ts,
+            **({"workspace": image.workspace} if image.workspace else {}),  # absent: the one workspace's
             "state_key": "held",  # by_state: the purge finds them oldest first
             "state_since": image.held_at,
             "expires_at": expires_at,
@@ -118,11 +120,18 @@ class DynamoModerationDecisions:
         return item is not None and is_live(item, self._tables.clock())
 
     def held_since(
-        self, since: float, *, channel_ids: Collection[str] | None = None, limit: int = 50
+        self,
+        since: float,
+        *,
+        channel_ids: Collection[str] | None = None,
+        limit: int = 50,
+        workspace: str | None = None,
     ) -> list[HeldImage]:
-        """by_state "held", newest first (a Query, never a Scan); the channels filtered as the pages come."""
+        """by_state "held", newest first (a Query, never a Scan); the install and channels filtered as the pages
+        come."""
         if channel_ids is not None and not channel_ids:
             return []
+        workspace = workspace_or_current(workspace)
         now, found = self._tables.clock(), []
         for item in self._tables.query(
             self._tables.jobs_table,
@@ -131,6 +140,8 @@ class DynamoModerationDecisions:
             index="by_state",
             forward=False,
         ):
+            if workspace != ALL_INSTALLS and item.get("workspace", "") != workspace:
+                continue
             if is_live(item, now) and (channel_ids is None or item["channel_id"] in channel_ids):
                 found.append(_image(item))
                 if len(found) >= limit:
@@ -212,4 +223,5 @@ def _image(item: dict) -> HeldImage:
         decision=item.get("decision"),
         decided_by=item.get("decided_by", ""),
         decided_at=None if item.get("decided_at") is None else float(item["decided_at"]),
+        workspace=item.get("workspace", ""),
     )

@@ -2,12 +2,14 @@
 UpdateItem (SET/REMOVE of the fields a command changed: `/labels max 3` leaves a threshold someone else just set
 alone). A user who opted out of labelling (/labels me off) is an item of the same table, channel_id "user#<id>"
 (channel IDs start with C, G or D: no channel has that key). Another install's are keyed "<workspace>/<id>" and
-"user#<workspace>/<id>" (bot.store.encoding.in_workspace); the one workspace's as they always were."""
+"user#<workspace>/<id>" (bot.store.encoding.in_workspace); the one workspace's as they always were. An install's own
+settings (its moderation channel) are the item "install#<workspace>"."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
+from bot.install_context import workspace_or_current
 from bot.settings import ChannelOverrides
 from bot.store.dynamodb.base import DynamoTables
 from bot.store.dynamodb.wire import to_wire, update_args
@@ -82,6 +84,26 @@ class DynamoChannelSettings:
             Key=to_wire({"channel_id": user_key(user_id, workspace)}),
             **update_args("SET #labels_off = :off, #updated_at = :now", off=off, now=self._tables.clock()),
         )
+
+    def moderation_channel(self, *, workspace: str | None = None) -> str | None:
+        item = self._tables.get(self._tables.settings_table, {"channel_id": install_key(workspace)}) or {}
+        return item.get("moderation_channel") or None
+
+    def set_moderation_channel(self, channel_id: str | None, *, workspace: str | None = None) -> None:
+        self._tables.client.update_item(
+            TableName=self._tables.settings_table,
+            Key=to_wire({"channel_id": install_key(workspace)}),
+            **update_args(
+                "SET #moderation_channel = :channel, #updated_at = :now",
+                channel=channel_id or "",
+                now=self._tables.clock(),
+            ),
+        )
+
+
+def install_key(workspace: str | None = None) -> str:
+    """The item of an install's own settings (no channel's key starts with "install#")."""
+    return "install#" + workspace_or_current(workspace)
 
 
 def user_key(user_id: str, workspace: str | None = None) -> str:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection
 
+from bot.install_context import workspace_or_current
 from bot.store.encoding import categories_from_json, categories_to_json
-from bot.store.protocols import DECISIONS, HeldImage
+from bot.store.protocols import ALL_INSTALLS, DECISIONS, HeldImage
 from bot.store.sqlite import messages
 from bot.store.sqlite.database import SqliteDatabase
 
@@ -40,6 +41,8 @@ CREATE TABLE IF NOT EXISTS released_content (
 CREATE INDEX IF NOT EXISTS released_content_by_age ON released_content (released_at);
 """
 
+COLUMNS_ADDED = {"held_images": (("workspace", "TEXT NOT NULL DEFAULT ''"),)}  # HeldImage.workspace
+
 _KEY = "channel_id=? AND message_ts=? AND file_id=?"
 
 
@@ -54,7 +57,7 @@ class SqliteModerationDecisions:
             return (
                 db.execute(
                     "INSERT OR IGNORE INTO held_images (channel_id, message_ts, file_id, user_id, content_key,"
-                    " categories_json, held_at, notice_channel, notice_ts) VALUES (?,?,?,?,?,?,?,?,?)",
+                    " categories_json, held_at, notice_channel, notice_ts, workspace) VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (
                         image.channel_id,
                         image.message_ts,
@@ -65,6 +68,7 @@ class SqliteModerationDecisions:
                         image.held_at,
                         image.notice_channel,
                         image.notice_ts,
+                        image.workspace,
                     ),
                 ).rowcount
                 == 1
@@ -107,11 +111,20 @@ class SqliteModerationDecisions:
             return bool(db.execute("SELECT 1 FROM released_content WHERE content_key=?", (content_key,)).fetchone())
 
     def held_since(
-        self, since: float, *, channel_ids: Collection[str] | None = None, limit: int = 50
+        self,
+        since: float,
+        *,
+        channel_ids: Collection[str] | None = None,
+        limit: int = 50,
+        workspace: str | None = None,
     ) -> list[HeldImage]:
         if channel_ids is not None and not channel_ids:
             return []
         where, args = "held_at >= ?", [since]
+        workspace = workspace_or_current(workspace)
+        if workspace != ALL_INSTALLS:
+            where += " AND workspace=?"
+            args.append(workspace)
         if channel_ids is not None:
             where += f" AND channel_id IN ({','.join('?' * len(channel_ids))})"
             args += list(channel_ids)
@@ -166,4 +179,5 @@ def _image(row: sqlite3.Row) -> HeldImage:
         decision=row["decision"],
         decided_by=row["decided_by"],
         decided_at=row["decided_at"],
+        workspace=row["workspace"],
     )

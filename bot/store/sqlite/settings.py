@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 
+from bot.install_context import workspace_or_current
 from bot.settings import ChannelOverrides
 from bot.store.encoding import in_workspace
 from bot.store.sqlite.database import SqliteDatabase
@@ -31,6 +32,12 @@ CREATE TABLE IF NOT EXISTS channel_settings (
 CREATE TABLE IF NOT EXISTS user_settings (
     user_id TEXT PRIMARY KEY,
     labels_off INTEGER NOT NULL,
+    updated_at REAL NOT NULL
+);
+-- Each install's own settings (many workspaces): where its held images' notices go (/labels moderation channel).
+CREATE TABLE IF NOT EXISTS install_settings (
+    workspace TEXT PRIMARY KEY,
+    moderation_channel TEXT,
     updated_at REAL NOT NULL
 );
 """
@@ -141,4 +148,20 @@ class SqliteChannelSettings:
                 "INSERT INTO user_settings (user_id, labels_off, updated_at) VALUES (?,?,?)"
                 " ON CONFLICT (user_id) DO UPDATE SET labels_off=excluded.labels_off, updated_at=excluded.updated_at",
                 (in_workspace(workspace, user_id), int(off), self._database.clock()),
+            )
+
+    def moderation_channel(self, *, workspace: str | None = None) -> str | None:
+        with self._database.reading() as db:
+            row = db.execute(
+                "SELECT moderation_channel FROM install_settings WHERE workspace=?", (workspace_or_current(workspace),)
+            ).fetchone()
+        return row["moderation_channel"] if row is not None else None
+
+    def set_moderation_channel(self, channel_id: str | None, *, workspace: str | None = None) -> None:
+        with self._database.transaction() as db:
+            db.execute(
+                "INSERT INTO install_settings (workspace, moderation_channel, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (workspace) DO UPDATE SET moderation_channel=excluded.moderation_channel,"
+                " updated_at=excluded.updated_at",
+                (workspace_or_current(workspace), channel_id, self._database.clock()),
             )
