@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.token_rotation import TokenRotator
 
 from bot.config import Config, ConfigError
 from bot.conversations import ModerationChannelCheck
@@ -115,6 +116,20 @@ def bot_token(config: Config, workspaces: Workspaces | None) -> str | Callable[[
     return config.bot_token if workspaces is None else workspaces.token
 
 
+def build_workspaces(config: Config, stores: Stores) -> Workspaces | None:
+    """Many workspaces: each install's token from the store, refreshed with the app's credentials where the app
+    has token rotation on (oauth.v2.access, a 10 s timeout). None with one workspace."""
+    if not config.many_workspaces:
+        return None
+    assert config.client_id and config.client_secret
+    rotator = TokenRotator(
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        client=WebClient(base_url=config.slack_api_url, timeout=10),
+    )
+    return Workspaces(stores.installations, rotator=rotator)
+
+
 def forget_refused_tokens(slack: GuardedWebClient, workspaces: Workspaces) -> None:
     """Many installs: a token Slack refuses is one install's (uninstalled, revoked, or replaced by a reinstall):
     read again from the store next time; the other installs go on."""
@@ -198,7 +213,7 @@ def build_services(
     process (bot.labelling_process); then no pipeline is built here."""
     stores = stores or open_stores(config, exclusive=labelling is None)
     metrics = build_metrics(config, stores)
-    workspaces = Workspaces(stores.installations) if config.many_workspaces else None
+    workspaces = build_workspaces(config, stores)
     slack = build_slack_client(config, metrics, workspaces)
     quick_slack = build_quick_slack_client(config, metrics, workspaces)
     search = TagSearch(

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.authorize import Authorize
+from slack_sdk.errors import SlackTokenRotationError
 from slack_sdk.oauth.installation_store import Bot
+from slack_sdk.oauth.token_rotation import TokenRotator
 
 from bot.install_context import ONE_WORKSPACE, current, current_or_one, working_for
 from bot.store.installations import KeptInstallations, workspace_key
@@ -35,6 +37,9 @@ __all__ = ["ONE_WORKSPACE", "current", "current_or_one", "working_for"]
 log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 600.0  # how long a process trusts the bot token it read for an install
+ROTATE_BEFORE_SECONDS = 7200  # token rotation: a token is refreshed 2 hours before it expires (Bolt's default)
+ROTATION_CLAIM_SECONDS = 30.0  # a process's claim to refresh an install's token lapses after this
+ROTATION_WAIT_SECONDS = 1.5  # how long another caller waits for that refresh (inside an ack) before going on
 TEAM_URL = "team_url"  # the install's workspace URL, kept with its bot (bot.oauth.InstallFlow)
 
 
@@ -66,20 +71,27 @@ class KnownBot:
 
 
 class Workspaces:
-    """The installs' bot tokens, from the installation store, kept in memory CACHE_SECONDS."""
+    """The installs' bot tokens, from the installation store, kept in memory CACHE_SECONDS; where the app has token
+    rotation on, a token due to expire within ROTATE_BEFORE_SECONDS is refreshed first, by one caller in any process
+    (a claim in the store), while the others keep the current token, still good until it expires."""
 
     def __init__(
         self,
         installations: KeptInstallations,
         *,
+        rotator: TokenRotator | None = None,
         cache_seconds: float = CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._installations = installations
+        self._rotator = rotator
         self._cache_seconds = cache_seconds
         self._clock = clock
+        self._wall_clock = wall_clock
         self._known: dict[str, KnownBot] = {}
         self._lock = threading.Lock()
+        self._rotating: dict[str, threading.Lock] = {}
         self.store_reads = 0  # for tests and benchmarks: how often the store was asked
 
     def bot(self, key: str) -> Bot | None:
@@ -87,15 +99,71 @@ class Workspaces:
         now = self._clock()
         with self._lock:
             known = self._known.get(key)
-            if known is not None and now - known.read_at < self._cache_seconds:
-                return known.bot
+        if known is not None and now - known.read_at < self._cache_seconds and not self._due(known.bot):
+            return known.bot
+        bot = self._read(key)
+        if bot is not None and self._due(bot):
+            bot = self._rotate(key, bot)
+        return bot
+
+    def _read(self, key: str) -> Bot | None:
         bot = self._installations.find_bot_by_key(key)
         with self._lock:
             self.store_reads += 1
             if bot is None:
                 self._known.pop(key, None)
             else:
-                self._known[key] = KnownBot(bot, now)
+                self._known[key] = KnownBot(bot, self._clock())
+        return bot
+
+    def _due(self, bot: Bot) -> bool:
+        """Whether the bot's token is to be refreshed now (rotation on, and it expires within ROTATE_BEFORE)."""
+        expires_at = bot.bot_token_expires_at
+        return bool(
+            self._rotator is not None
+            and bot.bot_refresh_token
+            and expires_at is not None
+            and expires_at - self._wall_clock() < ROTATE_BEFORE_SECONDS
+        )
+
+    def _rotate(self, key: str, bot: Bot) -> Bot:
+        """The install's refreshed bot: refreshed here, or by another thread or process meanwhile; the current one
+        when another process is still at it or Slack refused (logged), as it works until it expires."""
+        assert self._rotator is not None
+        with self._lock:
+            lock = self._rotating.setdefault(key, threading.Lock())
+        with lock:
+            fresh = self._read(key) or bot  # another thread of this process may have done it
+            if not self._due(fresh):
+                return fresh
+            if not self._installations.claim(key, "rotation", ROTATION_CLAIM_SECONDS):
+                return self._wait_for_rotation(key, fresh)
+            try:
+                refreshed = self._rotator.perform_bot_token_rotation(
+                    bot=fresh, minutes_before_expiration=ROTATE_BEFORE_SECONDS // 60
+                )
+                if refreshed is None:
+                    return fresh
+                self._installations.save_bot(refreshed)
+                log.info("refreshed the bot token of the install %s (token rotation)", key)
+                with self._lock:
+                    self._known[key] = KnownBot(refreshed, self._clock())
+                return refreshed
+            except SlackTokenRotationError as exc:
+                log.error(
+                    "refreshing the bot token of the install %s failed: %s", key, exc.api_error.response.get("error")
+                )
+                return fresh
+            finally:
+                self._installations.release(key, "rotation")
+
+    def _wait_for_rotation(self, key: str, bot: Bot) -> Bot:
+        deadline = self._clock() + ROTATION_WAIT_SECONDS
+        while self._clock() < deadline:
+            time.sleep(0.1)
+            fresh = self._read(key)
+            if fresh is not None and not self._due(fresh):
+                return fresh
         return bot
 
     def token(self, key: str | None = None) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import pytest
 
 from bot.config import ConfigError, load_config
 from bot.oauth import INSTALL_PATH, REDIRECT_PATH
+from bot.services import build_workspaces
 from tests.conftest import both_runtimes, fixture_bytes
 from tests.fakes.slack_oauth import CLIENT_ID, CLIENT_SECRET, Workspace
 from tests.slack_requests import file_share_event
@@ -194,3 +196,46 @@ def test_each_workspace_chooses_its_moderation_channel_and_sees_only_its_own_usa
     assert re.search(r"DetectModerationLabels +1 +0\n", command("usage", "T0TWO", "C0TWO"))
     assert re.search(r"images seen +0 +0\n", command("usage", "T0ONE", "C0ONE"))
     assert re.search(r"Rekognition calls +0 +0\n", command("usage", "T0ONE", "C0ONE"))
+
+
+def test_a_rotating_token_is_refreshed_once_when_many_threads_and_processes_need_it_at_once(
+    start_bot, fake_slack, aws_env
+):
+    fake_slack.oauth.rotation = True
+    fake_slack.oauth.expires_in = 3600  # due: refreshed within 2 hours of its expiry
+    bot = start_bot(**MANY)
+    fake_slack.channel_teams.update(C0ONE="T0ONE")
+    install(bot, fake_slack, ONE)
+    [first] = fake_slack.oauth.issued
+    # another process (or Lambda instance) on the same store, with its own memory
+    other = build_workspaces(bot.config, bot.services.stores)
+
+    tokens = at_once(8, lambda n: (bot.services.workspaces if n % 2 else other).token("-:T0ONE"))
+
+    assert len(fake_slack.oauth.refreshes) == 1  # one oauth.v2.access with the refresh token
+    [refreshed] = [token for token in fake_slack.oauth.issued if token != first]
+    assert set(tokens) <= {first, refreshed} and refreshed in tokens  # the old one still works until it expires
+    kept = bot.services.stores.installations.find_bot(enterprise_id=None, team_id="T0ONE")
+    assert kept.bot_token == refreshed and kept.bot_refresh_token in fake_slack.oauth.refresh_tokens
+    fake_slack.oauth.expiry[first] = 0  # the old token expires
+    bot.post_event(file_share_event("C0ONE", [photo(fake_slack, "F1", "T0ONE")]), team="T0ONE")
+    [post] = fake_slack.wait_for_posts(1)
+    assert post["text"].startswith("Cat 99.2%")
+    assert {token for token, _ in calls_with(fake_slack, "chat.postMessage")} == {refreshed}
+    assert len(fake_slack.oauth.refreshes) == 1
+
+
+def at_once(count: int, call) -> list:
+    """call(n) for n in range(count), all released at the same moment from their own threads."""
+    start, results = threading.Barrier(count), [None] * count
+
+    def run(n: int) -> None:
+        start.wait()
+        results[n] = call(n)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results

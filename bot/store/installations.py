@@ -50,13 +50,20 @@ class KeptInstallations(InstallationStore):
         put: Callable[[str, str, str], None],
         delete: Callable[[str, str | None], None],
         entries: Callable[[str], list[str]],
+        claim: Callable[[str, str, float, float], bool],
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """get(key, entry) -> JSON or None; put(key, entry, JSON); delete(key, entry): one entry, or with None every
-        entry of the key; entries(key): the key's entries (one partition or index range: never a scan)."""
+        entry of the key; entries(key): the key's entries (one partition or index range: never a scan);
+        claim(key, entry, until, now): one conditional write of the entry unless another's claim is held past now,
+        True for one caller at a time."""
         self._get = get
         self._put = put
         self._delete = delete
         self._entries = entries
+        self._claim = claim
+        self._clock = clock
 
     @property
     def logger(self) -> logging.Logger:
@@ -105,6 +112,15 @@ class KeptInstallations(InstallationStore):
             installation.bot_refresh_token = bot.bot_refresh_token
             installation.bot_token_expires_at = bot.bot_token_expires_at
         return installation
+
+    def claim(self, key: str, what: str, seconds: float) -> bool:
+        """Whether this caller does `what` for the install now (e.g. rotating its token): True for one caller, in
+        any process, until it releases the claim or `seconds` pass."""
+        now = self._clock()
+        return self._claim(key, f"claim:{what}", now + seconds, now)
+
+    def release(self, key: str, what: str) -> None:
+        self._delete(key, f"claim:{what}")
 
     def delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         self._delete(workspace_key(enterprise_id, team_id), "bot")

@@ -317,6 +317,9 @@ class FakeSlack:
         if token in self.oauth.revoked:
             self._notify()
             return Response(200, {"ok": False, "error": "token_revoked"})
+        if self.oauth.expired(token):
+            self._notify()
+            return Response(200, {"ok": False, "error": "token_expired"})
         if token != "xoxb-test-token" and token not in self.oauth.issued and method != "apps.connections.open":
             self._notify()
             return Response(200, {"ok": False, "error": "invalid_auth"})

@@ -55,6 +55,15 @@ class OAuth:
     issued: dict[str, Workspace] = field(default_factory=dict)  # token -> workspace
     exchanges: list[dict] = field(default_factory=list)  # each oauth.v2.access call's answer
     revoked: set[str] = field(default_factory=set)  # tokens of uninstalled apps: every call is token_revoked
+    # Token rotation (the app's setting): an install's token then expires after expires_in seconds and comes with a
+    # refresh token; oauth.v2.access with grant_type=refresh_token gives a new pair (the refreshed token lasts
+    # refreshed_expires_in). A token past its expiry is token_expired; a refresh token works once.
+    rotation: bool = False
+    expires_in: int = 43200
+    refreshed_expires_in: int = 43200
+    expiry: dict[str, float] = field(default_factory=dict)  # token -> when it expires
+    refresh_tokens: dict[str, Workspace] = field(default_factory=dict)
+    refreshes: list[str] = field(default_factory=list)  # each refresh token spent, in order
     _tokens: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def approve(self, authorize_url: str, workspace: Workspace, installer: str = "UINSTALLER") -> str:
@@ -82,7 +91,7 @@ class OAuth:
         return f"{redirect}?{urlencode(params)}"
 
     def access(self, args: dict, headers: dict) -> dict:
-        """oauth.v2.access."""
+        """oauth.v2.access: a code for an install's token, or (grant_type=refresh_token) a refresh."""
         client_id, client_secret = args.get("client_id"), args.get("client_secret")
         basic = headers.get("authorization", "")
         if basic.startswith("Basic "):
@@ -91,6 +100,8 @@ class OAuth:
             return {"ok": False, "error": "invalid_client_id"}
         if client_secret != self.client_secret:
             return {"ok": False, "error": "bad_client_secret"}
+        if args.get("grant_type") == "refresh_token":
+            return self._refresh(str(args.get("refresh_token")))
         grant = self.grants.get(str(args.get("code")))
         if grant is None or grant.used or grant.expires_at < time.time():
             return {"ok": False, "error": "invalid_code"}
@@ -98,8 +109,7 @@ class OAuth:
             return {"ok": False, "error": "bad_redirect_uri"}
         grant.used = True
         workspace = grant.workspace
-        token = f"xoxb-{workspace.team_id or workspace.enterprise_id}-{next(self._tokens)}-{secrets.token_hex(8)}"
-        self.issued[token] = workspace
+        token = self._issue(workspace, self.expires_in)
         answer = {
             "ok": True,
             "app_id": APP_ID,
@@ -113,9 +123,44 @@ class OAuth:
             ),
             "is_enterprise_install": workspace.is_enterprise_install,
             "authed_user": {"id": grant.installer},
+            **self._rotation_fields(token, workspace, self.expires_in),
         }
         self.exchanges.append(answer)
         return answer
+
+    def _issue(self, workspace: Workspace, expires_in: int) -> str:
+        token = f"xoxb-{workspace.team_id or workspace.enterprise_id}-{next(self._tokens)}-{secrets.token_hex(8)}"
+        self.issued[token] = workspace
+        if self.rotation:
+            self.expiry[token] = time.time() + expires_in
+        return token
+
+    def _rotation_fields(self, token: str, workspace: Workspace, expires_in: int) -> dict:
+        if not self.rotation:
+            return {}
+        refresh = f"xoxe-1-{secrets.token_hex(12)}"
+        self.refresh_tokens[refresh] = workspace
+        return {"refresh_token": refresh, "expires_in": expires_in}
+
+    def _refresh(self, refresh_token: str) -> dict:
+        workspace = self.refresh_tokens.pop(refresh_token, None)
+        if workspace is None:
+            return {"ok": False, "error": "invalid_refresh_token"}
+        self.refreshes.append(refresh_token)
+        token = self._issue(workspace, self.refreshed_expires_in)
+        return {
+            "ok": True,
+            "app_id": APP_ID,
+            "access_token": token,
+            "token_type": "bot",
+            "scope": ",".join(workspace.scopes),
+            "bot_user_id": workspace.bot_user_id,
+            "team": None if workspace.is_enterprise_install else {"id": workspace.team_id, "name": workspace.team_name},
+            **self._rotation_fields(token, workspace, self.refreshed_expires_in),
+        }
+
+    def expired(self, token: str) -> bool:
+        return token in self.expiry and self.expiry[token] <= time.time()
 
     def uninstall(self, team_or_org: str) -> list[str]:
         """The app was uninstalled from a workspace (or org): its tokens stop working. Returns them."""

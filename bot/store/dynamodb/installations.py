@@ -33,7 +33,18 @@ def dynamo_installations(tables: DynamoTables) -> KeptInstallations:
     def delete(key: str, entry: str | None) -> None:
         tables.write_many(table, deletes=[item_key(key, sk) for sk in ([entry] if entry else entries(key))])
 
-    return KeptInstallations(get, put, delete, entries)
+    def claim(key: str, entry: str, until: float, now: float) -> bool:
+        claimed = tables.update(
+            table,
+            item_key(key, entry),
+            "SET #until = :until, #saved_at = :now",
+            "attribute_not_exists(#pk) OR #until <= :now",
+            until=until,
+            now=now,
+        )
+        return claimed is not None
+
+    return KeptInstallations(get, put, delete, entries, claim, clock=tables.clock)
 
 
 def dynamo_oauth_states(tables: DynamoTables) -> KeptOAuthStates:

@@ -9,7 +9,7 @@ SCHEMA = """
 -- Each workspace's (or org's) install: its bot and who installed it, slack_sdk's values as JSON, tokens included.
 CREATE TABLE IF NOT EXISTS installations (
     workspace TEXT NOT NULL,  -- "<enterprise id or ->:<team id or ->" (bot.store.installations.workspace_key)
-    entry TEXT NOT NULL,      -- bot | installer | installer:<user id>
+    entry TEXT NOT NULL,      -- bot | installer | installer:<user id> | claim:<what> (saved: until when)
     saved TEXT NOT NULL,
     saved_at REAL NOT NULL,
     PRIMARY KEY (workspace, entry)
@@ -46,7 +46,19 @@ def sqlite_installations(database: SqliteDatabase) -> KeptInstallations:
         with database.reading() as db:
             return [row["entry"] for row in db.execute("SELECT entry FROM installations WHERE workspace=?", (key,))]
 
-    return KeptInstallations(get, put, delete, entries)
+    def claim(key: str, entry: str, until: float, now: float) -> bool:
+        with database.transaction() as db:
+            return (
+                db.execute(
+                    "INSERT INTO installations (workspace, entry, saved, saved_at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (workspace, entry) DO UPDATE SET saved=excluded.saved, saved_at=excluded.saved_at"
+                    " WHERE CAST(installations.saved AS REAL) <= ?",
+                    (key, entry, repr(until), now, now),
+                ).rowcount
+                == 1
+            )
+
+    return KeptInstallations(get, put, delete, entries, claim, clock=database.clock)
 
 
 def sqlite_oauth_states(database: SqliteDatabase) -> KeptOAuthStates:
