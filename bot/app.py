@@ -9,14 +9,18 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 
 from bot.config import Config
-from bot.listeners import commands, files, home, moderation, shortcuts, where
+from bot.i18n import N_, words_for
+from bot.listeners import commands, files, home, installs, moderation, shortcuts, where
 from bot.oauth import InstallFlow, oauth_settings
 from bot.services import Services
 from bot.workspaces import ContextCopyingExecutor, WorkspaceAuthorize, request_workspace, working_for
 
 log = logging.getLogger(__name__)
 
-MALFORMED_EVENT = "labelbot_malformed_event"  # what an Events API envelope's unusable `event` becomes
+MALFORMED_EVENT = "labelbot_malformed_event"
+NOT_INSTALLED = N_(
+    "labelbot isn't installed in this workspace any more. A workspace admin can add it again with Add to Slack."
+)  # what an Events API envelope's unusable `event` becomes
 
 
 class LabelbotApp(App):
@@ -65,6 +69,7 @@ def build_app(config: Config, services: Services) -> App:
     shortcuts.register(app, services)
     moderation.register(app, services)
     where.register(app, services)
+    installs.register(app, services)
     return app
 
 
@@ -81,6 +86,8 @@ def install_options(config: Config, services: Services) -> dict:
     )
     return {
         "oauth_flow": InstallFlow(settings=settings, client=WebClient(base_url=config.slack_api_url)),
+        # What a command or button of an install labelbot no longer has is answered (its language is gone with it)
+        "user_facing_authorize_error_message": "\n".join(words_for(code)(NOT_INSTALLED) for code in ("en", "ja")),
         "authorize": WorkspaceAuthorize(services.workspaces),
         "listener_executor": ContextCopyingExecutor(thread_name_prefix="labelbot-lazy"),
     }

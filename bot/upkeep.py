@@ -124,7 +124,8 @@ class Upkeep:
         for picture in self._stores.pictures.picture_files_to_delete():
             file_id = picture.file_id
             try:
-                self._slack.files_delete(file=file_id)
+                with working_for(picture.workspace):
+                    self._slack.files_delete(file=file_id)
             except SlackApiError as exc:
                 error = str(exc.response.get("error", "unknown"))
                 if error in TRANSIENT_DELETE_ERRORS or error == "missing_scope" or token_refused(exc):

@@ -136,6 +136,7 @@ def post_command(
     team: str = TEAM_ID,
     enterprise: str | None = None,
     enterprise_install: bool = False,
+    response_url: str = "http://127.0.0.1:9/unused",
     **sign,
 ) -> HttpAnswer:
     org = {"enterprise_id": enterprise, "is_enterprise_install": str(enterprise_install).lower()} if enterprise else {}
@@ -150,7 +151,7 @@ def post_command(
             "user_name": "alice",
             "command": "/labels",
             "text": text,
-            "response_url": "http://127.0.0.1:9/unused",
+            "response_url": response_url,
             "trigger_id": "1.2.3",
             "api_app_id": "A0001",
         }

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ import pytest
 from bot.config import ConfigError, load_config
 from bot.oauth import INSTALL_PATH, REDIRECT_PATH
 from bot.services import build_workspaces
+from bot.usage import usage_month
+from tests import slack_requests
 from tests.conftest import both_runtimes, fixture_bytes
 from tests.fakes.slack_oauth import CLIENT_ID, CLIENT_SECRET, Workspace
 from tests.slack_requests import file_share_event
@@ -239,3 +242,63 @@ def at_once(count: int, call) -> list:
     for thread in threads:
         thread.join(30)
     return results
+
+
+def everything_naming(stores, key: str) -> list[str]:
+    """Every stored value that names the install `key` ("-:T0ONE", in a column, a key or an attribute): read
+    table by table (a test may scan; the bot never does)."""
+    backend, found = stores.backend, []
+    if hasattr(backend, "reading"):  # SQLite
+        with backend.reading() as db:
+            tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            for table in tables:
+                if table.startswith("tag_words_"):  # the full-text index's own tables: tag_words is read instead
+                    continue
+                for row in db.execute(f"SELECT * FROM {table}"):
+                    found += [f"{table}: {value}" for value in tuple(row) if isinstance(value, str) and key in value]
+        return found
+    for table in (backend.settings_table, backend.jobs_table, backend.tags_table):
+        for page in backend.client.get_paginator("scan").paginate(TableName=table):
+            for item in page["Items"]:
+                found += [f"{table}: {item}" for value in item.values() if key in str(value.get("S", ""))][:1]
+    return found
+
+
+def test_an_uninstall_deletes_that_workspaces_token_and_records_and_nothing_else(start_bot, fake_slack, aws_env):
+    bot = start_bot(**MANY)
+    fake_slack.channel_teams.update(C0ONE="T0ONE", C0TWO="T0TWO", C0MOD="T0ONE")
+    fake_slack.users.update(UOWNER={"is_owner": True})
+    install(bot, fake_slack, ONE)
+    install(bot, fake_slack, TWO)
+    for team, channel, file_id in (("T0ONE", "C0ONE", "F1"), ("T0TWO", "C0TWO", "F2")):
+        bot.command("threshold 90", channel=channel, team=team, user="UOWNER")
+        bot.command("me off", channel=channel, team=team, user="UMUTED")
+        bot.command("moderation channel <#C0MOD|mod>", channel=channel, team=team, user="UOWNER")
+        bot.post_event(file_share_event(channel, [photo(fake_slack, file_id, team)]), team=team)
+    fake_slack.wait_for_posts(4)  # two announcements and two replies
+    stores = bot.services.stores
+    assert everything_naming(stores, "-:T0ONE") and everything_naming(stores, "-:T0TWO")
+
+    answer = bot.post_event({"type": "app_uninstalled"}, team="T0ONE")
+    assert answer.status == 200
+    fake_slack.oauth.uninstall("T0ONE")
+
+    deadline = time.monotonic() + 15
+    while everything_naming(stores, "-:T0ONE") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert everything_naming(stores, "-:T0ONE") == []
+    assert stores.installations.find_bot(enterprise_id=None, team_id="T0ONE") is None
+    # TWO is untouched: its token, settings, index and usage
+    assert stores.installations.find_bot(enterprise_id=None, team_id="T0TWO") is not None
+    assert stores.settings.get_overrides("C0TWO", workspace="-:T0TWO").threshold == 90.0
+    assert [i.file_id for i in stores.tags.search_images(("cat",), channel_id=None, workspace="-:T0TWO")] == ["F2"]
+    assert stores.usage.month_usage(usage_month(time.time()), workspace="-:T0TWO").total_calls == 1
+    # Slack's later requests for ONE are acked and ignored
+    posts = len(fake_slack.posts())
+    later = bot.post_event(file_share_event("C0ONE", [photo(fake_slack, "F3", "T0ONE")]), team="T0ONE")
+    where = f"{fake_slack.url}/api/response_url.status"
+    status = slack_requests.post_command(bot.events_url, "status", channel="C0ONE", team="T0ONE", response_url=where)
+    assert later.status == 200 and status.status == 200
+    [said] = [call.args["text"] for call in fake_slack.calls if call.method == "response_url.status"]
+    assert said.startswith("labelbot isn't installed in this workspace any more.") and "インストール" in said
+    assert everything_naming(stores, "-:T0ONE") == [] and len(fake_slack.posts()) == posts

@@ -66,6 +66,7 @@ from bot.store.protocols import (
     StepAnswerCache,
     StoreBackend,
     TagIndex,
+    Uninstalls,
     UsageCounters,
     WherePictures,
 )
@@ -123,6 +124,7 @@ class Stores:
     # (bot.store.installations; tests/test_installations.py)
     installations: KeptInstallations
     oauth_states: OAuthStateStore
+    uninstalls: Uninstalls  # many workspaces: an uninstalled install's records deleted
 
     def check(self) -> None:
         """At start-up: raise ConfigError, naming the variable to fix, if the store can't be used."""

@@ -136,6 +136,10 @@ class KeptInstallations(InstallationStore):
             if entry == "installer" or entry.startswith("installer:"):
                 self._delete(key, entry)
 
+    def delete_install(self, key: str) -> None:
+        """Every entry of the install kept under `key` (its bot, installers and claims): an uninstall."""
+        self._delete(key, None)
+
     def delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         self._delete(workspace_key(enterprise_id, team_id), None)
 

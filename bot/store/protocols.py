@@ -338,6 +338,7 @@ class PictureFile:
 
     file_id: str  # the uploaded file's
     channel_id: str
+    workspace: str = ""  # the install that uploaded it (its token deletes it)
 
 
 class WherePictures(Protocol):
@@ -522,6 +523,14 @@ class ModerationDecisions(Protocol):
     def purge(self, older_than: float) -> int:
         """Drop records held before older_than (epoch seconds), decided or not, and releases decided before it;
         returns how many held records went."""
+
+
+class Uninstalls(Protocol):
+    """Many workspaces: an uninstalled install's records, all of them, deleted (bot.listeners.installs)."""
+
+    def forget_install(self, workspace: str) -> dict[str, int]:
+        """Delete every record kept for the install `workspace` (never the one workspace's, ""), its installation
+        too; returns how many of each kind went."""
 
 
 class StoreBackend(Protocol):

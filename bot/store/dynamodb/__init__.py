@@ -32,6 +32,7 @@ from bot.store.dynamodb.replies import DynamoReplyState
 from bot.store.dynamodb.settings import DynamoChannelSettings
 from bot.store.dynamodb.summary import DynamoLabellingSummaries
 from bot.store.dynamodb.tag_index import DynamoTagIndex
+from bot.store.dynamodb.uninstalls import DynamoUninstalls
 from bot.store.dynamodb.usage import DynamoUsageCounters
 from bot.store.dynamodb.where_pictures import DynamoWherePictures
 from bot.store.stemmer import index_stems
@@ -48,13 +49,14 @@ def open_dynamodb_stores(
 ) -> Stores:
     """Every concern over the tables {"Settings": name, "Jobs": name, "Tags": name}; see DynamoTables."""
     shared = DynamoTables(tables, client=client, retention_days=retention_days, clock=clock)
+    tags = DynamoTagIndex(shared)
     return Stores(
         settings=DynamoChannelSettings(shared),
         queue=DynamoJobQueue(shared),
         replies=DynamoReplyState(shared),
         label_cache=DynamoLabelCache(shared),
         answers=DynamoAnswerCache(shared),
-        tags=DynamoTagIndex(shared),
+        tags=tags,
         deletions=DynamoDeletions(shared),
         summary=DynamoLabellingSummaries(shared),
         moderation=DynamoModerationDecisions(shared),
@@ -64,4 +66,5 @@ def open_dynamodb_stores(
         backend=shared,
         installations=dynamo_installations(shared),
         oauth_states=dynamo_oauth_states(shared),
+        uninstalls=DynamoUninstalls(shared, tags),
     )

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from bot.analysis import ANALYSIS_CACHE_DAYS
-from bot.store.dynamodb.base import DAY, DynamoTables, is_live
+from bot.store.dynamodb.base import DAY, DynamoTables, is_live, of_install
 from bot.store.dynamodb.wire import to_wire
 
 STATE = "answer-cache"
@@ -39,6 +39,7 @@ class DynamoAnswerCache:
             "state_key": STATE,  # by_state: the purge finds them oldest first
             "state_since": now,
             "expires_at": int(now + ANALYSIS_CACHE_DAYS * DAY),
+            **of_install(),
         }
         self._tables.client.put_item(TableName=self._tables.jobs_table, Item=to_wire(item))
 

@@ -15,8 +15,10 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.config import DYNAMODB_TABLE_VARIABLES, ConfigError
+from bot.install_context import workspace_or_current
 from bot.rekognition import aws_client
 from bot.store.dynamodb.wire import condition_args, expression_args, from_wire, to_wire, update_args
+from bot.store.protocols import ALL_INSTALLS
 
 DAY = 86400
 TRIES = 8  # a write that meets a concurrent change (or a transaction another one) is tried this often at most
@@ -228,6 +230,13 @@ class DynamoTables:
                 pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
                 if pending:
                     time.sleep(random.uniform(0.01, 0.05))  # noqa: S311 - jitter, not a secret
+
+
+def of_install(workspace: str | None = None) -> dict:
+    """The attribute naming an item's install, for the by_install index an uninstall reads: {"workspace": key} for
+    another install's item (workspace None: the current install's), nothing for the one workspace's."""
+    workspace = workspace_or_current(workspace)
+    return {"workspace": workspace} if workspace and workspace != ALL_INSTALLS else {}
 
 
 def primary_key(item: dict) -> dict:

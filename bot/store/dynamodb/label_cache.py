@@ -7,7 +7,7 @@ import json
 
 from bot.analysis import ANALYSIS_CACHE_DAYS
 from bot.render import Label
-from bot.store.dynamodb.base import DAY, DynamoTables, is_live
+from bot.store.dynamodb.base import DAY, DynamoTables, is_live, of_install
 from bot.store.dynamodb.wire import to_wire
 from bot.store.encoding import label_from_dict, label_to_dict
 
@@ -32,6 +32,7 @@ class DynamoLabelCache:
             "state_key": "cache",  # by_state: the purge finds them oldest first
             "state_since": now,
             "expires_at": int(now + ANALYSIS_CACHE_DAYS * DAY),
+            **of_install(),
         }
         self._tables.client.put_item(TableName=self._tables.jobs_table, Item=to_wire(item))
 

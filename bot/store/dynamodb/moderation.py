@@ -22,7 +22,7 @@ from collections.abc import Collection
 
 from bot.install_context import workspace_or_current
 from bot.store.dynamodb import messages
-from bot.store.dynamodb.base import DynamoTables, is_live
+from bot.store.dynamodb.base import DynamoTables, is_live, of_install
 from bot.store.dynamodb.wire import condition_args, to_wire
 from bot.store.encoding import categories_from_json, categories_to_json
 from bot.store.protocols import ALL_INSTALLS, DECISIONS, HeldImage
@@ -46,13 +46,14 @@ class DynamoModerationDecisions:
             "held_at": image.held_at,
             "notice_channel": image.notice_channel,
             "notice_ts": image.notice_ts,
-            **({"workspace": image.workspace} if image.workspace else {}),  # absent: the one workspace's
+            **of_install(image.workspace),  # absent: the one workspace's
             "state_key": "held",  # by_state: the purge finds them oldest first
             "state_since": image.held_at,
             "expires_at": expires_at,
         }
         pointer = {
             **file_pointer_key(image.channel_id, image.message_ts, image.file_id),
+            **of_install(image.workspace),
             "channel_id": image.channel_id,
             "message_ts": image.message_ts,
             "expires_at": expires_at,
@@ -111,6 +112,7 @@ class DynamoModerationDecisions:
                 "state_key": "released",
                 "state_since": now,
                 "expires_at": int(now + self._tables.retention),
+                **of_install(item.get("workspace", "")),
             }
             self._tables.client.put_item(TableName=self._tables.jobs_table, Item=to_wire(release))
         return _image(item)

@@ -2,8 +2,9 @@
 compares them), and tests create them from here in a local DynamoDB. Each item kind is written by one concern's
 module (named in brackets); a new concern adds its items under a pk prefix of its own, here.
 
-Settings: one item per channel (`channel_id`), and one per user who opted out of labelling (`channel_id` "user#<id>")
-  [settings.py].
+Settings: one item per channel (`channel_id`), and one per user who opted out of labelling (`channel_id` "user#<id>"),
+  and with many workspaces one per install ("install#<workspace>") [settings.py]. Index by_install (workspace,
+  channel_id): another install's items, for its uninstall [uninstalls.py].
 
 Jobs (`pk`, `sk`), items by kind:
 - a message:  pk "msg#<channel>#<ts>", sk "message" [queue.py records it; replies.py and deletions.py change its
@@ -37,6 +38,8 @@ Jobs (`pk`, `sk`), items by kind:
 - by_channel_waiting (waiting_channel, message_ts): a channel's messages whose reply is not settled, in order
 - by_finish_day (finished_day "YYYY-MM-DD", finished_at): finished jobs, for the Home tab's last 7 days [summary.py]
 - by_file (file_id, pk): a file's jobs, for file_deleted
+- by_install (workspace, pk): with many workspaces, every item of an install other than the one workspace's (the
+  attribute `workspace`, written with each: bot.store.dynamodb.base.of_install), for its uninstall [uninstalls.py]
 
 Tags (`pk`, `sk`), the /labels find index [tag_index.py]:
 - a word of an image: pk "word#<channel>#<stem>", sk "<message_ts>#<file_id>" (newest first = descending sk; the
@@ -72,7 +75,11 @@ def _index(name: str, hash_key: str, range_key: str, projection: str = "ALL") ->
 TABLES: dict[str, dict] = {
     "Settings": {
         "KeySchema": _keys("channel_id"),
-        "AttributeDefinitions": [{"AttributeName": "channel_id", "AttributeType": "S"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "channel_id", "AttributeType": "S"},
+            {"AttributeName": "workspace", "AttributeType": "S"},
+        ],
+        "GlobalSecondaryIndexes": [_index("by_install", "workspace", "channel_id", "KEYS_ONLY")],
         "ttl": False,
     },
     "Jobs": {
@@ -89,6 +96,7 @@ TABLES: dict[str, dict] = {
                 ("finished_day", "S"),
                 ("finished_at", "N"),
                 ("file_id", "S"),
+                ("workspace", "S"),
             )
         ],
         "GlobalSecondaryIndexes": [
@@ -96,6 +104,7 @@ TABLES: dict[str, dict] = {
             _index("by_channel_waiting", "waiting_channel", "message_ts", "KEYS_ONLY"),
             _index("by_finish_day", "finished_day", "finished_at"),
             _index("by_file", "file_id", "pk", "KEYS_ONLY"),
+            _index("by_install", "workspace", "pk", "KEYS_ONLY"),
         ],
         "ttl": True,
     },

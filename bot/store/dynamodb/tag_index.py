@@ -206,6 +206,17 @@ class DynamoTagIndex:
         )
         return next(private, None) is None
 
+    def forget_install(self, workspace: str) -> int:
+        """An uninstall: the install's images (each of its channels in the registry) and its registry entries."""
+        dropped = 0
+        for channel_key in [key for key in self._channels() if of_workspace(workspace, key)]:
+            images = list(self._tables.query(self._tables.tags_table, "#pk = :pk", {"pk": "image#" + channel_key}))
+            drop_images(self._tables, images)
+            self._tables.write_many(self._tables.tags_table, deletes=[{"pk": "channels", "sk": channel_key}])
+            self._registered_channels.discard(channel_key)
+            dropped += len(images)
+        return dropped
+
     def purge_index(self, older_than: float, *, batch: int = 1000) -> int:
         """Each channel's images posted before older_than (their entries with them). Deleted files' markers go by
         TTL."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import calendar
 
-from bot.store.dynamodb.base import DynamoTables
+from bot.store.dynamodb.base import DynamoTables, of_install
 from bot.store.encoding import in_workspace
 from bot.store.protocols import ALL_INSTALLS, IMAGE_OUTCOMES, REKOGNITION_APIS, MonthUsage
 
@@ -37,9 +37,9 @@ class DynamoUsageCounters:
     ) -> int | None:
         if api not in REKOGNITION_APIS:
             raise ValueError(f"unknown Rekognition API {api!r}")
-        if total_limit is not None and self._count(in_workspace(ALL_INSTALLS, month), month, api, total_limit) is None:
+        if total_limit is not None and self._count(ALL_INSTALLS, month, api, total_limit) is None:
             return None
-        counted = self._count(in_workspace(workspace, month), month, api, limit)
+        counted = self._count(workspace, month, api, limit)
         if counted is None and total_limit is not None:  # the install's own cap: the call isn't made after all
             self._tables.update(
                 self._tables.jobs_table,
@@ -49,15 +49,16 @@ class DynamoUsageCounters:
             )
         return counted
 
-    def _count(self, key: str, month: str, api: str, limit: int | None) -> int | None:
+    def _count(self, workspace: str | None, month: str, api: str, limit: int | None) -> int | None:
         counted = self._tables.update(
             self._tables.jobs_table,
-            {"pk": usage_pk(key), "sk": "calls"},
-            f"ADD #total :one, #{api} :one SET #expires_at = :expires_at",
+            {"pk": usage_pk(in_workspace(workspace, month)), "sk": "calls"},
+            f"ADD #total :one, #{api} :one SET #expires_at = :expires_at" + _install_set(workspace),
             None if limit is None else "attribute_not_exists(#total) OR #total < :limit",
             one=1,
             limit=limit,
             expires_at=_expires_at(month),
+            **of_install(workspace),
         )
         return None if counted is None else int(counted["total"])
 
@@ -65,19 +66,21 @@ class DynamoUsageCounters:
         self._tables.update(
             self._tables.jobs_table,
             {"pk": usage_pk(in_workspace(workspace, month)), "sk": "translations"},
-            "ADD #calls :one, #characters :characters SET #expires_at = :expires_at",
+            "ADD #calls :one, #characters :characters SET #expires_at = :expires_at" + _install_set(workspace),
             one=1,
             characters=characters,
             expires_at=_expires_at(month),
+            **of_install(workspace),
         )
 
     def claim_notice(self, month: str, notice: str, *, workspace: str | None = None) -> bool:
         claimed = self._tables.update(
             self._tables.jobs_table,
             {"pk": usage_pk(in_workspace(workspace, month)), "sk": f"notice#{notice}"},
-            "SET #expires_at = :expires_at",
+            "SET #expires_at = :expires_at" + _install_set(workspace),
             "attribute_not_exists(#pk)",
             expires_at=_expires_at(month),
+            **of_install(workspace),
         )
         return claimed is not None
 
@@ -91,9 +94,10 @@ class DynamoUsageCounters:
         self._tables.update(
             self._tables.jobs_table,
             {"pk": usage_pk(in_workspace(workspace, month)), "sk": f"channel#{channel_id}"},
-            f"ADD {added} SET #channel_id = :channel, #expires_at = :expires_at",
+            f"ADD {added} SET #channel_id = :channel, #expires_at = :expires_at" + _install_set(workspace),
             channel=channel_id,
             expires_at=_expires_at(month),
+            **of_install(workspace),
             **counts,
         )
 
@@ -118,6 +122,11 @@ class DynamoUsageCounters:
             translate_calls=int(translated.get("calls", 0)),
             translate_characters=int(translated.get("characters", 0)),
         )
+
+
+def _install_set(workspace: str | None) -> str:
+    """The SET of the item's install (by_install: an uninstall finds it), where it is another install's."""
+    return ", #workspace = :workspace" if of_install(workspace) else ""
 
 
 def _expires_at(month: str) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from bot.store.dynamodb import messages
-from bot.store.dynamodb.base import DynamoTables
+from bot.store.dynamodb.base import DynamoTables, of_install
 from bot.store.encoding import result_from_dict
 from bot.store.protocols import LabelledImage, PictureFile, PictureState
 
@@ -46,11 +46,14 @@ class DynamoWherePictures:
     def claim_picture(self, channel_id: str, message_ts: str, *, stale_before: float) -> tuple[PictureState, str]:
         now = self._tables.clock()
         key = picture_key(channel_id, message_ts)
+        install = of_install()
         claimed = self._tables.update(
             self._tables.jobs_table,
             key,
-            "SET #state = :drawing, #claimed_at = :now, #expires_at = :expires_at",
+            "SET #state = :drawing, #claimed_at = :now, #expires_at = :expires_at"
+            + (", #workspace = :workspace" if install else ""),
             "attribute_not_exists(#pk) OR (#state = :drawing AND #claimed_at < :stale) OR #expires_at <= :now",
+            **install,
             drawing="drawing",
             now=now,
             stale=stale_before,
@@ -75,7 +78,12 @@ class DynamoWherePictures:
             uploads=dict(uploads),
         )
         pointers = [
-            {**image_pointer_key(image, channel_id, message_ts), "upload_id": upload, "channel_id": channel_id}
+            {
+                **image_pointer_key(image, channel_id, message_ts),
+                "upload_id": upload,
+                "channel_id": channel_id,
+                **of_install(),
+            }
             for image, upload in uploads.items()
         ]
         tables.write_many(tables.jobs_table, puts=pointers)
@@ -90,7 +98,7 @@ class DynamoWherePictures:
         queued = self._tables.query(
             self._tables.jobs_table, "#state_key = :queued", {"queued": TO_DELETE}, index="by_state", consistent=False
         )
-        return [PictureFile(item["upload_id"], item["channel_id"]) for item in queued]
+        return [PictureFile(item["upload_id"], item["channel_id"], item.get("workspace", "")) for item in queued]
 
     def picture_file_deleted(self, file_id: str) -> None:
         self._tables.write_many(self._tables.jobs_table, deletes=[deletion_key(file_id)])
@@ -109,7 +117,14 @@ def _queue(tables: DynamoTables, uploads: list[tuple[str, str]]) -> None:
     """(upload id, channel) pairs into the deletion queue."""
     now = tables.clock()
     items = [
-        {**deletion_key(upload), "upload_id": upload, "channel_id": channel, "state_key": TO_DELETE, "state_since": now}
+        {
+            **deletion_key(upload),
+            "upload_id": upload,
+            "channel_id": channel,
+            "state_key": TO_DELETE,
+            "state_since": now,
+            **of_install(),  # whose token deletes it (PictureFile.workspace)
+        }
         for upload, channel in uploads
     ]
     tables.write_many(tables.jobs_table, puts=items)

@@ -33,6 +33,7 @@ from bot.store.sqlite.replies import SqliteReplyState
 from bot.store.sqlite.settings import SqliteChannelSettings
 from bot.store.sqlite.summary import SqliteLabellingSummaries
 from bot.store.sqlite.tag_index import SqliteTagIndex
+from bot.store.sqlite.uninstalls import SqliteUninstalls
 from bot.store.sqlite.usage import SqliteUsageCounters
 from bot.store.sqlite.where_pictures import SqliteWherePictures
 
@@ -84,4 +85,5 @@ def open_sqlite_stores(
         backend=database,
         installations=sqlite_installations(database),
         oauth_states=sqlite_oauth_states(database),
+        uninstalls=SqliteUninstalls(database),
     )

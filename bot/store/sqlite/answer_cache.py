@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.install_context import current_or_one
 from bot.store.sqlite.database import SqliteDatabase
 
 SCHEMA = """
@@ -20,6 +21,9 @@ CREATE TABLE IF NOT EXISTS answer_cache (
 );
 CREATE INDEX IF NOT EXISTS answer_cache_by_age ON answer_cache (created_at);
 """
+
+# The install whose image it was ("" the one workspace's), so uninstalling deletes it (bot.store.sqlite.uninstalls)
+COLUMNS_ADDED = {"answer_cache": (("workspace", "TEXT NOT NULL DEFAULT ''"),)}
 
 
 class SqliteAnswerCache:
@@ -37,8 +41,9 @@ class SqliteAnswerCache:
     def cache_answer(self, step: str, key: str, answer: Any) -> None:
         with self._database.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO answer_cache (step, cache_key, answer_json, created_at) VALUES (?,?,?,?)",
-                (step, key, json.dumps(answer), self._database.clock()),
+                "INSERT OR REPLACE INTO answer_cache (step, cache_key, answer_json, created_at, workspace)"
+                " VALUES (?,?,?,?,?)",
+                (step, key, json.dumps(answer), self._database.clock(), current_or_one()),
             )
 
     def purge_answers(self, older_than: float) -> int:

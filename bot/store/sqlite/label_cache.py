@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from bot.install_context import current_or_one
 from bot.render import Label
 from bot.store.encoding import label_from_dict, label_to_dict
 from bot.store.sqlite.database import SqliteDatabase
@@ -18,6 +19,9 @@ CREATE TABLE IF NOT EXISTS label_cache (
 );
 CREATE INDEX IF NOT EXISTS label_cache_by_age ON label_cache (created_at);
 """
+
+# The install whose image it was ("" the one workspace's), so uninstalling deletes it (bot.store.sqlite.uninstalls)
+COLUMNS_ADDED = {"label_cache": (("workspace", "TEXT NOT NULL DEFAULT ''"),)}
 
 
 class SqliteLabelCache:
@@ -34,8 +38,13 @@ class SqliteLabelCache:
     def cache_labels(self, cache_key: str, labels: tuple[Label, ...]) -> None:
         with self._database.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO label_cache (cache_key, labels_json, created_at) VALUES (?,?,?)",
-                (cache_key, json.dumps([label_to_dict(label) for label in labels]), self._database.clock()),
+                "INSERT OR REPLACE INTO label_cache (cache_key, labels_json, created_at, workspace) VALUES (?,?,?,?)",
+                (
+                    cache_key,
+                    json.dumps([label_to_dict(label) for label in labels]),
+                    self._database.clock(),
+                    current_or_one(),
+                ),
             )
 
     def purge_label_cache(self, older_than: float) -> int:

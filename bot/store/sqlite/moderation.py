@@ -41,7 +41,11 @@ CREATE TABLE IF NOT EXISTS released_content (
 CREATE INDEX IF NOT EXISTS released_content_by_age ON released_content (released_at);
 """
 
-COLUMNS_ADDED = {"held_images": (("workspace", "TEXT NOT NULL DEFAULT ''"),)}  # HeldImage.workspace
+# HeldImage.workspace, and a release's install (its content key names it too), so uninstalling deletes them
+COLUMNS_ADDED = {
+    "held_images": (("workspace", "TEXT NOT NULL DEFAULT ''"),),
+    "released_content": (("workspace", "TEXT NOT NULL DEFAULT ''"),),
+}
 
 _KEY = "channel_id=? AND message_ts=? AND file_id=?"
 
@@ -101,8 +105,8 @@ class SqliteModerationDecisions:
             image = _read(db, channel_id, message_ts, file_id)
             if image is not None and decision == "released":
                 db.execute(
-                    "INSERT OR REPLACE INTO released_content (content_key, released_at) VALUES (?,?)",
-                    (image.content_key, now),
+                    "INSERT OR REPLACE INTO released_content (content_key, released_at, workspace) VALUES (?,?,?)",
+                    (image.content_key, now, image.workspace),
                 )
             return image
 

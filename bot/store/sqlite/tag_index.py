@@ -191,7 +191,7 @@ class SqliteTagIndex:
             with self._database.transaction() as db:
                 rows = db.execute("SELECT id FROM tagged_images WHERE id < ? LIMIT ?", (below, batch)).fetchall()
                 ids = [r["id"] for r in rows]
-                _drop_index_rows(db, ids)
+                drop_index_rows(db, ids)
             purged += len(ids)
             if len(ids) < batch:
                 with self._database.transaction() as db:
@@ -219,14 +219,14 @@ def drop_message_images(db: sqlite3.Connection, channel_id: str, message_ts: str
     many."""
     key = (in_workspace(None, channel_id), message_ts)
     ids = [r["id"] for r in db.execute("SELECT id FROM tagged_images WHERE channel_id=? AND message_ts=?", key)]
-    _drop_index_rows(db, ids)
+    drop_index_rows(db, ids)
     return len(ids)
 
 
 def drop_file_images(db: sqlite3.Connection, file_id: str) -> int:
     """In the caller's transaction: drop the file's images (in every message it was shared in); returns how many."""
     ids = [r["id"] for r in db.execute("SELECT id FROM tagged_images WHERE file_id=?", (file_id,))]
-    _drop_index_rows(db, ids)
+    drop_index_rows(db, ids)
     return len(ids)
 
 
@@ -242,7 +242,7 @@ def _free_index_id(db: sqlite3.Connection, message_ts: str) -> int:
     return highest + 1
 
 
-def _drop_index_rows(db: sqlite3.Connection, ids: list[int]) -> None:
+def drop_index_rows(db: sqlite3.Connection, ids: list[int]) -> None:
     db.executemany("DELETE FROM tag_words WHERE rowid=?", [(i,) for i in ids])
     db.executemany("DELETE FROM tagged_images WHERE id=?", [(i,) for i in ids])
 

@@ -43,6 +43,13 @@ CREATE TABLE IF NOT EXISTS where_picture_deletions (
 """
 
 
+# An upload's install, whose token deletes it: its message's (PictureFile.workspace)
+COLUMNS_ADDED = {"where_picture_deletions": (("workspace", "TEXT NOT NULL DEFAULT ''"),)}
+MESSAGE_INSTALL = (
+    "COALESCE((SELECT m.workspace FROM messages m WHERE m.channel_id=u.channel_id AND m.message_ts=u.message_ts), '')"
+)
+
+
 class SqliteWherePictures:
     def __init__(self, database: SqliteDatabase) -> None:
         self._database = database
@@ -90,18 +97,19 @@ class SqliteWherePictures:
             for image, upload in uploads.items():
                 if messages.was_deleted(db, channel_id, message_ts, image):
                     db.execute(
-                        "INSERT OR IGNORE INTO where_picture_deletions (upload_id, channel_id, queued_at)"
-                        " VALUES (?,?,?)",
-                        (upload, channel_id, self._database.clock()),
+                        "INSERT OR IGNORE INTO where_picture_deletions (upload_id, channel_id, queued_at, workspace)"
+                        f" SELECT u.upload_id, u.channel_id, ?, {MESSAGE_INSTALL} FROM where_picture_uploads u"
+                        " WHERE u.upload_id=?",
+                        (self._database.clock(), upload),
                     )
                     db.execute("DELETE FROM where_picture_uploads WHERE upload_id=?", (upload,))
 
     def picture_files_to_delete(self) -> list[PictureFile]:
         with self._database.reading() as db:
             rows = db.execute(
-                "SELECT upload_id, channel_id FROM where_picture_deletions ORDER BY queued_at, upload_id"
+                "SELECT upload_id, channel_id, workspace FROM where_picture_deletions ORDER BY queued_at, upload_id"
             ).fetchall()
-        return [PictureFile(row["upload_id"], row["channel_id"]) for row in rows]
+        return [PictureFile(row["upload_id"], row["channel_id"], row["workspace"]) for row in rows]
 
     def picture_file_deleted(self, file_id: str) -> None:
         with self._database.transaction() as db:
@@ -125,8 +133,9 @@ def queue_message_uploads(db: sqlite3.Connection, channel_id: str, message_ts: s
     """The message was deleted: every file uploaded for its images is queued for deletion, and its picture forgotten
     (a press now finds nothing to show)."""
     db.execute(
-        "INSERT OR IGNORE INTO where_picture_deletions (upload_id, channel_id, queued_at)"
-        " SELECT upload_id, channel_id, ? FROM where_picture_uploads WHERE channel_id=? AND message_ts=?",
+        "INSERT OR IGNORE INTO where_picture_deletions (upload_id, channel_id, queued_at, workspace)"
+        f" SELECT u.upload_id, u.channel_id, ?, {MESSAGE_INSTALL} FROM where_picture_uploads u"
+        " WHERE u.channel_id=? AND u.message_ts=?",
         (now, channel_id, message_ts),
     )
     db.execute("DELETE FROM where_picture_uploads WHERE channel_id=? AND message_ts=?", (channel_id, message_ts))
@@ -140,8 +149,9 @@ def queue_file_uploads(db: sqlite3.Connection, image_file_id: str, now: float) -
         "SELECT DISTINCT channel_id, message_ts FROM where_picture_uploads WHERE image_file_id=?", (image_file_id,)
     ).fetchall()
     db.execute(
-        "INSERT OR IGNORE INTO where_picture_deletions (upload_id, channel_id, queued_at)"
-        " SELECT upload_id, channel_id, ? FROM where_picture_uploads WHERE image_file_id=?",
+        "INSERT OR IGNORE INTO where_picture_deletions (upload_id, channel_id, queued_at, workspace)"
+        f" SELECT u.upload_id, u.channel_id, ?, {MESSAGE_INSTALL} FROM where_picture_uploads u"
+        " WHERE u.image_file_id=?",
         (now, image_file_id),
     )
     db.execute("DELETE FROM where_picture_uploads WHERE image_file_id=?", (image_file_id,))

@@ -1,0 +1,63 @@
+"""Uninstalls (many workspaces): `app_uninstalled`, and `tokens_revoked` naming the bot's token. The ack deletes the
+install's token at once, so Slack's later requests for it are ignored (bot.workspaces.WorkspaceAuthorize finds no
+install); after the ack every record labelbot keeps for it is deleted, in both stores (bot.store's Uninstalls). The
+other installs are untouched. With one workspace (SLACK_BOT_TOKEN) there is nothing to delete: Slack refusing the
+token already stops the work (bot.services.stop_when_token_refused)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from slack_bolt import App
+
+from bot.install_context import current
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+SECOND_PASS_SECONDS = 3.0  # DynamoDB's by_install index lags a moment behind the writes: a second look after this
+
+
+def register(app: App, services: Services) -> None:
+    def forget_token(ack, event: dict) -> None:
+        ack()
+        key = current()
+        if services.workspaces is None or not key or not revokes_the_bot(event):
+            return
+        services.stores.installations.delete_install(key)  # from now on Slack's requests for it are ignored
+        services.workspaces.forget(key)
+        log.info("labelbot was uninstalled from %s (%s): its token is deleted", key, event.get("type"))
+
+    def forget_records(event: dict) -> None:
+        key = current()
+        if services.workspaces is None or not key or not revokes_the_bot(event):
+            return
+        forget_install(services, key)
+
+    for event_type in ("app_uninstalled", "tokens_revoked"):
+        app.event(event_type)(ack=forget_token, lazy=[forget_records])
+
+
+def revokes_the_bot(event: dict) -> bool:
+    """app_uninstalled, or tokens_revoked naming a bot token (labelbot keeps no user token)."""
+    if event.get("type") == "app_uninstalled":
+        return True
+    tokens = event.get("tokens") if isinstance(event.get("tokens"), dict) else {}
+    return bool(tokens.get("bot"))
+
+
+def forget_install(services: Services, key: str) -> dict[str, int]:
+    """Delete every record of the install `key`; a second pass catches what an index showed late. Returns the
+    counts of both passes together (logged)."""
+    counts = services.stores.uninstalls.forget_install(key)
+    if services.config.store == "dynamodb":
+        time.sleep(SECOND_PASS_SECONDS)
+        for what, count in services.stores.uninstalls.forget_install(key).items():
+            counts[what] = counts.get(what, 0) + count
+    log.info(
+        "deleted the records of the uninstalled %s: %s",
+        key,
+        ", ".join(f"{count} {what}" for what, count in sorted(counts.items()) if count) or "none",
+    )
+    return counts
