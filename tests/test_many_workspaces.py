@@ -302,3 +302,35 @@ def test_an_uninstall_deletes_that_workspaces_token_and_records_and_nothing_else
     [said] = [call.args["text"] for call in fake_slack.calls if call.method == "response_url.status"]
     assert said.startswith("labelbot isn't installed in this workspace any more.") and "インストール" in said
     assert everything_naming(stores, "-:T0ONE") == [] and len(fake_slack.posts()) == posts
+
+
+def test_an_org_wide_install_answers_every_workspace_of_the_org_with_its_one_token(start_bot, fake_slack, aws_env):
+    org = Workspace(
+        team_id=None,
+        team_name="",
+        enterprise_id="E0ORG",
+        enterprise_name="Org",
+        is_enterprise_install=True,
+        bot_user_id="UBOTORG",
+        bot_id="BBOTORG",
+    )
+    bot = start_bot(**MANY)
+    fake_slack.team_orgs.update(T0EAST="E0ORG", T0WEST="E0ORG")
+    fake_slack.channel_teams.update(C0EAST="T0EAST", C0WEST="T0WEST")
+    page = install(bot, fake_slack, org)
+    assert page.status == 200 and "every workspace of Org" in page.body
+    [token] = fake_slack.oauth.issued
+
+    for team, channel, file_id in (("T0EAST", "C0EAST", "F1"), ("T0WEST", "C0WEST", "F2")):
+        photo_file = photo(fake_slack, file_id, team)
+        answer = bot.post_event(
+            file_share_event(channel, [photo_file]), team=team, enterprise="E0ORG", enterprise_install=True
+        )
+        assert answer.status == 200
+    assert {post["channel"] for post in fake_slack.wait_for_posts(2)} == {"C0EAST", "C0WEST"}
+    assert {t for t, _ in calls_with(fake_slack, "chat.postMessage")} == {token}
+    # Kept per org, as Slack scopes an org's channels: a search from either workspace finds both
+    found = bot.services.stores.tags.search_images(("cat",), channel_id=None, workspace="E0ORG:-")
+    assert sorted(i.channel_id for i in found) == ["C0EAST", "C0WEST"]
+    command = bot.command("status", channel="C0WEST", team="T0WEST", enterprise="E0ORG", enterprise_install=True)
+    assert command.status == 200 and "threshold" in command.json()["text"].lower()

@@ -19,6 +19,7 @@ import pytest
 
 from bot.aws_lambda import SWEEP_EVENT
 from bot.config import DYNAMODB_TABLE_VARIABLES, ConfigError, load_config
+from bot.oauth import INSTALL_PATH, REDIRECT_PATH
 from bot.serve import EVENTS_PATH
 from bot.store.dynamodb.tables import TABLES, TTL_ATTRIBUTE
 
@@ -205,11 +206,16 @@ def test_only_api_gateway_and_the_schedule_may_invoke_the_functions(translated):
     }
     assert {name: (p["FunctionName"], p["Principal"]) for name, p in permissions.items()} == {
         "EventsFunctionSlackPermission": ({"Ref": "EventsFunction"}, "apigateway.amazonaws.com"),
+        "EventsFunctionSlackInstallPermission": ({"Ref": "EventsFunction"}, "apigateway.amazonaws.com"),
+        "EventsFunctionSlackOAuthRedirectPermission": ({"Ref": "EventsFunction"}, "apigateway.amazonaws.com"),
         "LabelFunctionSweepPermission": ({"Ref": "LabelFunction"}, "events.amazonaws.com"),
     }
-    assert _render(permissions["EventsFunctionSlackPermission"]["SourceArn"]).endswith(
-        ":${ServerlessHttpApi}/*/POST" + EVENTS_PATH
-    )
+    for permission, route in (
+        ("EventsFunctionSlackPermission", "POST" + EVENTS_PATH),
+        ("EventsFunctionSlackInstallPermission", "GET" + INSTALL_PATH),  # many workspaces: Add to Slack
+        ("EventsFunctionSlackOAuthRedirectPermission", "GET" + REDIRECT_PATH),
+    ):
+        assert _render(permissions[permission]["SourceArn"]).endswith(":${ServerlessHttpApi}/*/" + route)
     assert permissions["LabelFunctionSweepPermission"]["SourceArn"] == {"Fn::GetAtt": ["LabelFunctionSweep", "Arn"]}
 
 
@@ -240,7 +246,11 @@ def test_functions_as_designed(translated):
     assert target["Arn"] == {"Fn::GetAtt": ["LabelFunction", "Arn"]}
 
     routes = resources["ServerlessHttpApi"]["Properties"]["Body"]["paths"]
-    assert {path: list(methods) for path, methods in routes.items()} == {EVENTS_PATH: ["post"]}
+    assert {path: list(methods) for path, methods in routes.items()} == {
+        EVENTS_PATH: ["post"],
+        INSTALL_PATH: ["get"],
+        REDIRECT_PATH: ["get"],
+    }
     assert "${EventsFunction.Arn}" in routes[EVENTS_PATH]["post"]["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
 
     for function, group in (("EventsFunction", "EventsLogGroup"), ("LabelFunction", "LabelLogGroup")):
@@ -310,9 +320,9 @@ def test_parameters_defaults_are_the_apps_and_the_environment_loads(source, tran
     token = "xoxb-1234-5678-abcdefgh"
     assert re.fullmatch(parameters["SlackBotToken"]["AllowedPattern"], token)
     values = {
+        **{name: str(spec["Default"]) for name, spec in parameters.items() if "Default" in spec},
         "SlackBotToken": token,
         "SlackSigningSecret": "8f742231b10e8888abcd99yyyzzz85a5",
-        **{name: str(spec["Default"]) for name, spec in parameters.items() if "Default" in spec},
         **{f"{logical}Table": f"labelbot-{logical}Table-1A2B3C" for logical in TABLES},
         "LabelFunction": "labelbot-LabelFunction-1A2B3C",
     }
@@ -558,3 +568,38 @@ def test_text_engine_is_passed_to_both_functions_and_allows_what_the_config_acce
     assert len({repr(config) for config in loaded.values()}) == len(TEXT_ENGINES)  # each value means something
     with pytest.raises(ConfigError, match="LABELBOT_TEXT_ENGINE"):
         load_config({**environ, "LABELBOT_TEXT_ENGINE": "tesseract"}, mode="lambda")
+
+
+def test_many_workspaces_parameters_reach_both_functions_and_the_config_serves_add_to_slack(source, translated):
+    parameters = source["Parameters"]
+    assert parameters["SlackClientSecret"]["NoEcho"] and parameters["SlackBotToken"]["NoEcho"]
+    assert all(parameters[name]["Default"] == "" for name in ("SlackBotToken", "SlackClientId", "SlackClientSecret"))
+    assert re.fullmatch(parameters["SlackClientId"]["AllowedPattern"], "1111111111.2222222222")
+    assert not re.fullmatch(parameters["SlackClientId"]["AllowedPattern"], "labelbot")
+    # CloudFormation refuses a stack with neither a bot token nor a client ID, and one with both
+    assertions = source["Rules"]["OneWorkspaceOrMany"]["Assertions"]
+    assert [a["Assert"] for a in assertions] == [
+        {"Fn::Or": [{"Fn::Not": [{"Fn::Equals": [{"Ref": name}, ""]}]} for name in ("SlackBotToken", "SlackClientId")]},
+        {"Fn::Or": [{"Fn::Equals": [{"Ref": name}, ""]} for name in ("SlackBotToken", "SlackClientId")]},
+    ]
+    names = {
+        "SLACK_CLIENT_ID": "SlackClientId",
+        "SLACK_CLIENT_SECRET": "SlackClientSecret",
+        "SLACK_REDIRECT_URI": "SlackRedirectUri",
+        "LABELBOT_TOTAL_MONTHLY_CALL_LIMIT": "TotalMonthlyCallLimit",
+    }
+    tables = {variable: f"labelbot-{logical}Table-1A2B3C" for logical, variable in DYNAMODB_TABLE_VARIABLES.items()}
+    for function in ("EventsFunction", "LabelFunction"):
+        variables = _environment(translated, function)
+        assert {name: variables[name] for name in names} == {name: {"Ref": ref} for name, ref in names.items()}
+    environ = {
+        "SLACK_BOT_TOKEN": "",
+        "SLACK_SIGNING_SECRET": "8f742231b1",
+        "SLACK_CLIENT_ID": "1111111111.2222222222",
+        "SLACK_CLIENT_SECRET": "0123456789abcdef",
+        "SLACK_REDIRECT_URI": "",
+        "LABELBOT_TOTAL_MONTHLY_CALL_LIMIT": "5000",
+        **tables,
+    }
+    config = load_config(environ, mode="lambda")
+    assert config.many_workspaces and config.total_monthly_call_limit == 5000 and config.redirect_uri is None
