@@ -12,6 +12,7 @@ import yaml
 from jsonschema import Draft7Validator
 
 from bot.labels_command import VERBS
+from bot.oauth import REDIRECT_PATH
 
 SCHEMAS = Path(__file__).parent / "schemas"
 MANIFEST = Path(__file__).parent.parent / "manifest.yml"
@@ -112,3 +113,13 @@ def test_the_labels_usage_hint_shows_subcommands_the_grammar_knows_moderation_am
     assert set(verbs) <= set(VERBS)
     assert "moderation" in verbs
     assert len(hint) <= 1000  # Slack's limit (the schema's maxLength), checked above too
+
+
+def test_the_redirect_url_is_the_bots_and_uninstalls_are_heard():
+    """Many workspaces (README, "Add to Slack"): Slack sends installs back to the bot's own redirect path, and tells
+    it of an uninstall, whose records it then deletes."""
+    manifest = load_manifest()
+    [redirect] = manifest["oauth_config"]["redirect_urls"]
+    assert urlsplit(redirect).scheme == "https" and urlsplit(redirect).path == REDIRECT_PATH
+    assert {"app_uninstalled", "tokens_revoked"} <= set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert REDIRECT_PATH in (MANIFEST.parent / "README.md").read_text(encoding="utf-8")
