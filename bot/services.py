@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 QUICK_TIMEOUT_SECONDS = 2
 REACTIONS_STOP_SECONDS = 0.5
 WORKSPACE_URL_RETRY_SECONDS = 30.0
+START_UP_CODE = "labelbot-start-up-check"  # a code no install has: oauth.v2.access then checks only the credentials
 
 
 @dataclass
@@ -181,7 +182,11 @@ def build_quick_slack_client(
 
 
 def verify_slack_token(config: Config) -> None:
-    """Ask Slack (auth.test) whether the token works, so a bad one stops start-up with one line."""
+    """Ask Slack (auth.test) whether the token works, so a bad one stops start-up with one line. With many
+    workspaces there is no token: the app's credentials are checked instead (verify_client_credentials)."""
+    if config.many_workspaces:
+        verify_client_credentials(config)
+        return
     try:
         build_slack_client(config).auth_test()
     except SlackApiError as exc:
@@ -189,6 +194,31 @@ def verify_slack_token(config: Config) -> None:
             f"SLACK_BOT_TOKEN was refused by Slack ({exc.response.get('error', 'unknown error')}); "
             "copy it again from the app's OAuth & Permissions page"
         ) from None
+    except OSError as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ConfigError(f"cannot reach Slack at SLACK_API_URL {config.slack_api_url}: {reason}") from None
+
+
+def verify_client_credentials(config: Config) -> None:
+    """Many workspaces: oauth.v2.access with a code no install has. Slack checks the client ID and secret before
+    the code, so invalid_code means both are right; a wrong one stops start-up naming its variable."""
+    client = WebClient(base_url=config.slack_api_url, timeout=10)
+    try:
+        client.oauth_v2_access(client_id=config.client_id, client_secret=config.client_secret, code=START_UP_CODE)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        if error in ("invalid_client_id", "invalid_client"):
+            raise ConfigError(
+                f"SLACK_CLIENT_ID was refused by Slack ({error}); copy the Client ID again from the app's Basic "
+                "Information page"
+            ) from None
+        if error == "bad_client_secret":
+            raise ConfigError(
+                "SLACK_CLIENT_SECRET was refused by Slack (bad_client_secret); copy the Client Secret again from the "
+                "app's Basic Information page"
+            ) from None
+        if error != "invalid_code":
+            log.warning("checking SLACK_CLIENT_ID and SLACK_CLIENT_SECRET with Slack: %s", error)
     except OSError as exc:
         reason = getattr(exc, "reason", exc)
         raise ConfigError(f"cannot reach Slack at SLACK_API_URL {config.slack_api_url}: {reason}") from None

@@ -10,15 +10,18 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
 
 from tests.bot_processes import APP_TOKEN, free_port
 from tests.conftest import BOT_TOKEN, FIXTURES, fixture_bytes
+from tests.fakes.slack_oauth import CLIENT_ID, CLIENT_SECRET
 from tests.fakes.socket_mode import FakeSocketModeServer
 from tests.pictures import rendered_screenshot
 from tests.slack_requests import SIGNING_SECRET, envelope, file_share_event, post_event
+from tests.test_many_workspaces import ONE, TWO, install, token_of
 
 
 @pytest.fixture
@@ -94,6 +97,9 @@ def test_a_misconfiguration_stops_start_up_with_one_line_naming_the_variable(pro
     assert "Traceback" not in result.stderr
 
 
+MANY = {"SLACK_BOT_TOKEN": "", "SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": CLIENT_SECRET}
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
@@ -102,6 +108,13 @@ def test_a_misconfiguration_stops_start_up_with_one_line_naming_the_variable(pro
         ({"SLACK_BOT_TOKEN": "xoxb-..."}, "SLACK_BOT_TOKEN is still the placeholder from .env.example"),
         ({"SLACK_APP_TOKEN": "xapp-..."}, "SLACK_APP_TOKEN is still the placeholder"),
         ({"LABELBOT_DB": "/nonexistent/folder/labelbot.sqlite3"}, "LABELBOT_DB is '/nonexistent/folder"),
+        # Many workspaces: Slack checks the app's credentials (oauth.v2.access with a code no install has)
+        (
+            {**MANY, "SLACK_CLIENT_SECRET": "not-the-secret"},
+            "SLACK_CLIENT_SECRET was refused by Slack (bad_client_secret)",
+        ),
+        ({**MANY, "SLACK_CLIENT_ID": "1.2"}, "SLACK_CLIENT_ID was refused by Slack (invalid_client_id)"),
+        ({**MANY, "SLACK_APP_TOKEN": "xapp-1-A1-1-abc"}, "SLACK_APP_TOKEN: Socket Mode serves one workspace"),
     ],
 )
 def test_a_token_slack_refuses_or_an_unusable_setting_stops_start_up(
@@ -299,6 +312,39 @@ def test_http_mode_under_gunicorn_labels_an_image_and_stops_on_sigterm(process_e
     assert code == 0
     assert "Traceback" not in output
     assert BOT_TOKEN not in output and SIGNING_SECRET not in output
+
+
+def test_http_mode_under_gunicorn_installs_two_workspaces_and_answers_each_with_its_token(
+    process_env, fake_slack, aws_env, tmp_path
+):
+    """Many workspaces as a user runs it: the web process serves the install page and redirect, the labelling
+    process (a process of its own) labels each image with its install's token, read from the SQLite file."""
+    port = free_port()
+    env = {**process_env, **MANY, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": fake_slack.api_url}
+    process = start_bot_process(["http"], {**env, "PORT": str(port)}, tmp_path)
+    fake_slack.channel_teams.update(C0ONE="T0ONE", C0TWO="T0TWO")
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}/healthz", process)
+        running = SimpleNamespace(url=f"http://127.0.0.1:{port}")
+        for workspace in (ONE, TWO):
+            assert install(running, fake_slack, workspace).status == 200
+        for team, channel in (("T0ONE", "C0ONE"), ("T0TWO", "C0TWO")):
+            photo = fake_slack.add_file(f"F{team}", fixture_bytes("cat.jpg"), "c.jpg", "image/jpeg", "jpg", team=team)
+            answer = post_event(f"{running.url}/slack/events", file_share_event(channel, [photo]), team=team)
+            assert answer.status == 200
+        posts = fake_slack.wait_for_posts(2, timeout=30)
+        assert sorted(post["channel"] for post in posts) == ["C0ONE", "C0TWO"]
+        sent = {
+            c.args["channel"]: c.headers["authorization"] for c in fake_slack.calls if c.method == "chat.postMessage"
+        }
+        assert sent == {
+            channel: f"Bearer {token_of(fake_slack, team)}"
+            for team, channel in (("T0ONE", "C0ONE"), ("T0TWO", "C0TWO"))
+        }
+    finally:
+        code, output = stop(process)
+    assert code == 0 and "Traceback" not in output
+    assert CLIENT_SECRET not in output and not any(token in output for token in fake_slack.oauth.issued)
 
 
 def socket_mode_env(process_env: dict, fake_slack, socket_server: FakeSocketModeServer) -> dict:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 
 from bot.install_context import working_for
-from bot.render import Label
+from bot.render import ImageResult, Label
 from bot.settings import ChannelOverrides
-from bot.store import IndexedImage
+from bot.store import HeldImage, IndexedImage
+from bot.store.protocols import ALL_INSTALLS
 
 
 def test_a_job_knows_the_install_its_message_came_through(make_store):
@@ -106,3 +107,41 @@ def test_the_search_index_is_each_installs_own(make_store):
     with working_for(one):
         store.deletions.forget_message("C1", NOW + "2")
     assert found(two, "C1") == [] and found(one, "C1") == [] and found("", "C1") == [("C1", "F0")]
+
+
+def held(channel: str, ts: str, file_id: str, workspace: str) -> HeldImage:
+    return HeldImage(
+        channel_id=channel,
+        message_ts=ts,
+        file_id=file_id,
+        user_id="U1",
+        content_key=f"key-{file_id}",
+        categories=(("Violence", 91.0),),
+        held_at=time.time(),
+        workspace=workspace,
+    )
+
+
+def test_held_images_and_the_home_tabs_summary_are_each_installs_own(make_store):
+    store = make_store()
+    one, two = "-:T0ONE", "-:T0TWO"
+    for channel, ts, file_id, workspace in (
+        ("C0", "1.1", "F0", ""),
+        ("C1", "1.2", "F1", one),
+        ("C2", "1.3", "F2", two),
+    ):
+        store.queue.enqueue_message(channel, ts, ts, [{"id": file_id}], workspace=workspace)
+        store.moderation.hold(held(channel, ts, file_id, workspace))
+        job = store.queue.claim_message_jobs(channel, ts)[0]
+        store.queue.finish_job(job.id, ImageResult(file_id, "a.jpg", labels=(Label(f"Label{file_id}", 99.0),)))
+
+    def held_files(workspace):
+        return sorted(image.file_id for image in store.moderation.held_since(0, workspace=workspace))
+
+    assert held_files(one) == ["F1"] and held_files(two) == ["F2"] and held_files("") == ["F0"]
+    assert held_files(ALL_INSTALLS) == ["F0", "F1", "F2"]  # the upkeep's missing notices: each sent for its install
+    with working_for(two):
+        assert held_files(None) == ["F2"]
+        summary = store.summary.labelling_summary(0)
+    assert [name for name, _ in summary.top_labels] == ["LabelF2"] and summary.images_labelled == 1
+    assert [name for name, _ in store.summary.labelling_summary(0, workspace="").top_labels] == ["LabelF0"]

@@ -474,8 +474,9 @@ class LabellingSummaries(Protocol):
         top_labels: int = 10,
         recent_errors: int = 10,
         channel_ids: Collection[str] | None = None,
+        workspace: str | None = None,
     ) -> LabellingSummary:
-        """Jobs finished at or after `since` (epoch seconds); only those channels' if given."""
+        """The install's jobs finished at or after `since` (epoch seconds); only those channels' if given."""
 
 
 class ModerationDecisions(Protocol):

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Collection
 
+from bot.install_context import workspace_or_current
 from bot.store.dynamodb.base import DynamoTables, utc_days
 from bot.store.encoding import result_from_dict
 from bot.store.protocols import LabellingError, LabellingSummary
@@ -22,7 +23,9 @@ class DynamoLabellingSummaries:
         top_labels: int = 10,
         recent_errors: int = 10,
         channel_ids: Collection[str] | None = None,
+        workspace: str | None = None,
     ) -> LabellingSummary:
+        workspace = workspace_or_current(workspace)
         now = self._tables.clock()
         finished = [
             item
@@ -34,7 +37,7 @@ class DynamoLabellingSummaries:
                 index="by_finish_day",
                 where="attribute_not_exists(#expires_at) OR #expires_at > :now",
             )
-            if channel_ids is None or item["channel_id"] in channel_ids
+            if (channel_ids is None or item["channel_id"] in channel_ids) and item.get("workspace", "") == workspace
         ]
         return summarize(finished, top_labels, recent_errors)
 

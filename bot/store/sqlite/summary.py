@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 
+from bot.install_context import workspace_or_current
 from bot.store.encoding import reason_from_dict
 from bot.store.protocols import LabellingError, LabellingSummary
 from bot.store.sqlite.database import SqliteDatabase
@@ -21,14 +22,17 @@ class SqliteLabellingSummaries:
         top_labels: int = 10,
         recent_errors: int = 10,
         channel_ids: Collection[str] | None = None,
+        workspace: str | None = None,
     ) -> LabellingSummary:
         # A done job's updated_at is when it finished; result_json holds its labels or its short error.
         finished = (
             "jobs.state='done' AND jobs.updated_at >= ? AND jobs.result_json IS NOT NULL"
             " AND (? IS NULL OR jobs.channel_id IN (SELECT value FROM json_each(?)))"
+            " AND EXISTS (SELECT 1 FROM messages m WHERE m.channel_id=jobs.channel_id AND m.message_ts=jobs.message_ts"
+            " AND m.workspace=?)"  # the install's own
         )
         channels = None if channel_ids is None else json.dumps(sorted(channel_ids))
-        scope = (since, channels, channels)
+        scope = (since, channels, channels, workspace_or_current(workspace))
         error = "json_extract(jobs.result_json, '$.error')"
         skipped = "COALESCE(json_extract(jobs.result_json, '$.skipped'), 0)"
         held = "COALESCE(json_array_length(jobs.result_json, '$.held'), 0) > 0"  # held for review: not labelled
