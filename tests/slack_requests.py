@@ -165,7 +165,9 @@ def post_interaction(url: str, payload: dict, **sign) -> HttpAnswer:
     return post(url, body, signed_headers(body, **sign), "application/x-www-form-urlencoded")
 
 
-def block_actions(message: dict, action_id: str, *, user: str, response_url: str = "http://127.0.0.1:9/unused") -> dict:
+def block_actions(
+    message: dict, action_id: str, *, user: str, response_url: str = "http://127.0.0.1:9/unused", team: str = TEAM_ID
+) -> dict:
     """Slack's block_actions payload for a press of the button `action_id` in a message the bot posted (as the fake
     Slack holds it: channel, ts, blocks)."""
     block, button = next(
@@ -180,8 +182,8 @@ def block_actions(message: dict, action_id: str, *, user: str, response_url: str
         "type": "block_actions",
         "token": "legacy-verification-token",
         "api_app_id": "A0001",
-        "team": {"id": TEAM_ID, "domain": "fake"},
-        "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+        "team": {"id": team, "domain": "fake"},
+        "user": {"id": user, "username": user.lower(), "team_id": team},
         "container": {
             "type": "message",
             "message_ts": message["ts"],

@@ -17,12 +17,13 @@ import pytest
 
 from bot.config import ConfigError, load_config
 from bot.oauth import INSTALL_PATH, REDIRECT_PATH
+from bot.render import SHOW_WHERE_ACTION
 from bot.services import build_workspaces
 from bot.usage import usage_month
 from tests import slack_requests
 from tests.conftest import both_runtimes, fixture_bytes
 from tests.fakes.slack_oauth import CLIENT_ID, CLIENT_SECRET, Workspace
-from tests.slack_requests import file_share_event
+from tests.slack_requests import block_actions, file_share_event
 
 pytestmark = both_runtimes
 
@@ -334,3 +335,51 @@ def test_an_org_wide_install_answers_every_workspace_of_the_org_with_its_one_tok
     assert sorted(i.channel_id for i in found) == ["C0EAST", "C0WEST"]
     command = bot.command("status", channel="C0WEST", team="T0WEST", enterprise="E0ORG", enterprise_install=True)
     assert command.status == 200 and "threshold" in command.json()["text"].lower()
+
+    # A workspace-level install inside another org is a workspace of its own, with its own token
+    north = Workspace(team_id="T0NORTH", team_name="North", enterprise_id="E0OTHER", enterprise_name="Other")
+    fake_slack.channel_teams["C0NORTH"] = "T0NORTH"
+    install(bot, fake_slack, north)
+    event = file_share_event("C0NORTH", [photo(fake_slack, "F3", "T0NORTH")])
+    assert bot.post_event(event, team="T0NORTH", enterprise="E0OTHER").status == 200
+    fake_slack.wait_for_posts(3)
+    sent = {args["channel"]: t for t, args in calls_with(fake_slack, "chat.postMessage")}
+    assert sent["C0NORTH"] == token_of(fake_slack, "T0NORTH") != token
+    assert bot.services.stores.tags.search_images(("cat",), channel_id=None, workspace="E0OTHER:T0NORTH")
+
+
+def test_show_where_draws_uploads_and_deletes_with_the_workspaces_own_token(start_bot, fake_slack, aws_env):
+    aws_env.labels = BOXED
+    bot = start_bot(**MANY)
+    fake_slack.channel_teams.update(C0ONE="T0ONE")
+    install(bot, fake_slack, ONE)
+    install(bot, fake_slack, TWO)
+    one = token_of(fake_slack, "T0ONE")
+    event = file_share_event("C0ONE", [photo(fake_slack, "F1", "T0ONE")])
+    bot.post_event(event, team="T0ONE")
+    fake_slack.wait_for_posts(1)
+    reply = next(m for m in fake_slack.thread_messages if m.get("thread_ts") == event["ts"])
+
+    payload = block_actions(reply, SHOW_WHERE_ACTION, user="UBOB", team="T0ONE")
+    assert slack_requests.post_interaction(bot.events_url, payload).status == 200
+    [upload] = fake_slack.wait_for_uploads(1)
+    deleted = {"type": "message", "subtype": "message_deleted", "channel": "C0ONE", "deleted_ts": event["ts"]}
+    assert bot.post_event({**deleted, "hidden": True}, team="T0ONE").status == 200
+    deadline = time.monotonic() + 15
+    while not fake_slack.calls_to("files.delete") and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    methods = ("files.getUploadURLExternal", "files.completeUploadExternal", "files.delete")
+    assert {token for token, _ in (pair for m in methods for pair in calls_with(fake_slack, m))} == {one}
+    assert [call["file"] for call in fake_slack.calls_to("files.delete")] == [upload["id"]]
+
+
+BOXED = [
+    {
+        "Name": "Cat",
+        "Confidence": 99.2,
+        "Parents": [{"Name": "Animal"}],
+        "Instances": [{"BoundingBox": {"Left": 0.2, "Top": 0.1, "Width": 0.5, "Height": 0.8}, "Confidence": 98.7}],
+    },
+    {"Name": "Animal", "Confidence": 99.2, "Parents": [], "Instances": []},
+]
