@@ -84,6 +84,9 @@ class Pipeline:
     # Whether a channel's text may be read by the local reader (bot.analysis.TextStep.reads_locally): a tall
     # screenshot is then downloaded whole and read from a copy of its own (bot.images.reading_copy)
     reads_text_locally: Callable[[ChannelSettings], bool] = lambda settings: False
+    # Many workspaces: whether an install still has labelbot (asked of the store before and after each job, so a job in
+    # flight during an uninstall keeps nothing of that workspace)
+    still_installed: Callable[[str], bool] = lambda workspace: True
 
     def settings_for(self, channel_id: str, workspace: str = "") -> ChannelSettings:
         return self.stores.settings.get_overrides(channel_id, workspace=workspace).apply_to(self.defaults)
@@ -95,6 +98,9 @@ class Pipeline:
             self._run_job(job)
 
     def _run_job(self, job: Job) -> None:
+        if job.workspace and not self.still_installed(job.workspace):
+            log.info("job %s dropped: its workspace uninstalled labelbot", job.id)
+            return
         started = time.perf_counter()
         metrics = JobMetrics()
         try:
@@ -117,6 +123,9 @@ class Pipeline:
             result = ImageResult(
                 job.file["id"], _file_name(job.file), error=Sentence("Something went wrong labelling this image.")
             )
+        if job.workspace and not self.still_installed(job.workspace):  # uninstalled while it was labelled
+            log.info("job %s dropped: its workspace uninstalled labelbot", job.id)
+            return
         if (result.labels or result.text) and result.error is None and not result.skipped:
             self.index_labels(job, result)  # before finish_job: a crash in between re-runs the job, re-indexing it
         if result.held:

@@ -464,6 +464,7 @@ def _build_labelling(
         moderation_frames=config.moderation_frames,
         translator=translator,
         words_for_user=readers.of_user,
+        still_installed=lambda key: stores.installations.find_bot_by_key(key) is not None,
     )
     upkeep = Upkeep(stores, slack, config.retention_days, search=search, review=review)
     if config.on_lambda:

@@ -60,8 +60,10 @@ def install(bot, fake_slack, workspace: Workspace, installer: str = "UINSTALLER"
     return browse(back, cookie)
 
 
-def photo(fake_slack, file_id: str, team: str) -> dict:
-    return fake_slack.add_file(file_id, fixture_bytes("cat.jpg"), "cat.jpg", "image/jpeg", "jpg", team=team)
+def photo(fake_slack, file_id: str, team: str, tail: bytes = b"") -> dict:
+    """A cat photo posted in `team`; a tail (bytes after the JPEG's end) makes it another image for the caches."""
+    data = fixture_bytes("cat.jpg") + tail
+    return fake_slack.add_file(file_id, data, "cat.jpg", "image/jpeg", "jpg", team=team)
 
 
 def token_of(fake_slack, team: str) -> str:
@@ -265,7 +267,10 @@ def everything_naming(stores, key: str) -> list[str]:
     return found
 
 
-def test_an_uninstall_deletes_that_workspaces_token_and_records_and_nothing_else(start_bot, fake_slack, aws_env):
+def test_an_uninstall_deletes_that_workspaces_token_and_records_and_nothing_else(
+    start_bot, fake_slack, aws_env, monkeypatch
+):
+    monkeypatch.setattr("bot.listeners.installs.SECOND_PASS_SECONDS", 0.5)
     bot = start_bot(**MANY)
     fake_slack.channel_teams.update(C0ONE="T0ONE", C0TWO="T0TWO", C0MOD="T0ONE")
     fake_slack.users.update(UOWNER={"is_owner": True})
@@ -277,7 +282,21 @@ def test_an_uninstall_deletes_that_workspaces_token_and_records_and_nothing_else
         bot.command("moderation channel <#C0MOD|mod>", channel=channel, team=team, user="UOWNER")
         bot.post_event(file_share_event(channel, [photo(fake_slack, file_id, team)]), team=team)
     fake_slack.wait_for_posts(4)  # two announcements and two replies
+    # ONE also has a Show where picture and a held image (with its notice), and a cached moderation answer
+    aws_env.labels = BOXED
+    event = file_share_event("C0ONE", [photo(fake_slack, "F5", "T0ONE", b"boxed")])
+    bot.post_event(event, team="T0ONE")
+    fake_slack.wait_for_posts(5)
+    reply = next(m for m in fake_slack.thread_messages if m.get("thread_ts") == event["ts"])
+    slack_requests.post_interaction(bot.events_url, block_actions(reply, SHOW_WHERE_ACTION, user="UBOB", team="T0ONE"))
+    fake_slack.wait_for_uploads(1)
+    bot.command("moderation on", channel="C0ONE", team="T0ONE", user="UOWNER")
+    aws_env.moderation_labels = VIOLENCE
+    bot.post_event(file_share_event("C0ONE", [photo(fake_slack, "F6", "T0ONE", b"flagged")]), team="T0ONE")
+    fake_slack.wait_for_posts(8)  # the announcement, the notice and the held line
+    aws_env.moderation_labels = []
     stores = bot.services.stores
+    assert stores.moderation.held_since(0, workspace="-:T0ONE")
     assert everything_naming(stores, "-:T0ONE") and everything_naming(stores, "-:T0TWO")
 
     answer = bot.post_event({"type": "app_uninstalled"}, team="T0ONE")
@@ -296,6 +315,7 @@ def test_an_uninstall_deletes_that_workspaces_token_and_records_and_nothing_else
     assert stores.usage.month_usage(usage_month(time.time()), workspace="-:T0TWO").total_calls == 1
     # Slack's later requests for ONE are acked and ignored
     posts = len(fake_slack.posts())
+    assert stores.moderation.held_since(0, workspace="-:T0ONE") == []
     later = bot.post_event(file_share_event("C0ONE", [photo(fake_slack, "F3", "T0ONE")]), team="T0ONE")
     where = f"{fake_slack.url}/api/response_url.status"
     status = slack_requests.post_command(bot.events_url, "status", channel="C0ONE", team="T0ONE", response_url=where)
@@ -383,3 +403,22 @@ BOXED = [
     },
     {"Name": "Animal", "Confidence": 99.2, "Parents": [], "Instances": []},
 ]
+
+
+@pytest.mark.server_only
+def test_a_job_whose_workspace_uninstalled_meanwhile_is_dropped_unlabelled(start_bot, fake_slack, aws_env):
+    """A job claimed after another process deleted its install (this one still holding the token in memory) costs no
+    call and keeps nothing."""
+    bot = start_bot(start_workers=False, **MANY)
+    fake_slack.channel_teams.update(C0ONE="T0ONE")
+    install(bot, fake_slack, ONE)
+    assert bot.services.workspaces.token("-:T0ONE")  # kept in this process's memory
+    queue = bot.services.stores.queue
+    queue.enqueue_message("C0ONE", "1.000001", "1.000001", [photo(fake_slack, "F1", "T0ONE")], workspace="-:T0ONE")
+    [job] = queue.claim_message_jobs("C0ONE", "1.000001")
+    bot.services.stores.installations.delete_install("-:T0ONE")  # the uninstall, heard by another process
+
+    bot.services.pipeline.run_job(job)
+
+    assert aws_env.calls == [] and fake_slack.posts() == [] and fake_slack.files["F1"].downloads == []
+    assert bot.services.stores.tags.search_images(("cat",), channel_id=None, workspace="-:T0ONE") == []

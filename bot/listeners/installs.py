@@ -7,7 +7,6 @@ token already stops the work (bot.services.stop_when_token_refused)."""
 from __future__ import annotations
 
 import logging
-import time
 
 from slack_bolt import App
 
@@ -16,7 +15,9 @@ from bot.services import Services
 
 log = logging.getLogger(__name__)
 
-SECOND_PASS_SECONDS = 3.0  # DynamoDB's by_install index lags a moment behind the writes: a second look after this
+# A second pass this much later deletes what a job in flight at the uninstall wrote before it saw the install gone
+# (bot.pipeline checks before and after each job), and what DynamoDB's by_install index listed late.
+SECOND_PASS_SECONDS = 30.0
 
 
 def register(app: App, services: Services) -> None:
@@ -48,13 +49,12 @@ def revokes_the_bot(event: dict) -> bool:
 
 
 def forget_install(services: Services, key: str) -> dict[str, int]:
-    """Delete every record of the install `key`; a second pass catches what an index showed late. Returns the
-    counts of both passes together (logged)."""
+    """Delete every record of the install `key`, and SECOND_PASS_SECONDS later what was written meanwhile. Returns
+    the counts of both passes together (logged)."""
     counts = services.stores.uninstalls.forget_install(key)
-    if services.config.store == "dynamodb":
-        time.sleep(SECOND_PASS_SECONDS)
-        for what, count in services.stores.uninstalls.forget_install(key).items():
-            counts[what] = counts.get(what, 0) + count
+    services.stopped.wait(SECOND_PASS_SECONDS)  # a stopping bot does the second pass at once
+    for what, count in services.stores.uninstalls.forget_install(key).items():
+        counts[what] = counts.get(what, 0) + count
     log.info(
         "deleted the records of the uninstalled %s: %s",
         key,

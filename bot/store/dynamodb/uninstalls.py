@@ -4,7 +4,7 @@
 them; the search index's items are found through its channel registry, and the installation by its partition.
 
 The index is eventually consistent: an item written a moment before may not be listed yet, so the listener looks a
-second time a few seconds later (bot.listeners.installs)."""
+second time later (bot.listeners.installs)."""
 
 from __future__ import annotations
 
