@@ -6,8 +6,8 @@ another workspace's channel (channel_not_found) and its files (the sign-in page)
 from __future__ import annotations
 
 import html
+import itertools
 import re
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +24,8 @@ from tests import slack_requests
 from tests.conftest import both_runtimes, fixture_bytes
 from tests.fakes.slack_oauth import CLIENT_ID, CLIENT_SECRET, Workspace
 from tests.slack_requests import block_actions, file_share_event
+from tests.test_show_where import BOXED
+from tests.test_store import at_once
 
 pytestmark = both_runtimes
 
@@ -216,7 +218,8 @@ def test_a_rotating_token_is_refreshed_once_when_many_threads_and_processes_need
     # another process (or Lambda instance) on the same store, with its own memory
     other = build_workspaces(bot.config, bot.services.stores)
 
-    tokens = at_once(8, lambda n: (bot.services.workspaces if n % 2 else other).token("-:T0ONE"))
+    both = itertools.cycle([bot.services.workspaces, other])
+    tokens = at_once(8, lambda: next(both).token("-:T0ONE"))
 
     assert len(fake_slack.oauth.refreshes) == 1  # one oauth.v2.access with the refresh token
     [refreshed] = [token for token in fake_slack.oauth.issued if token != first]
@@ -229,22 +232,6 @@ def test_a_rotating_token_is_refreshed_once_when_many_threads_and_processes_need
     assert post["text"].startswith("Cat 99.2%")
     assert {token for token, _ in calls_with(fake_slack, "chat.postMessage")} == {refreshed}
     assert len(fake_slack.oauth.refreshes) == 1
-
-
-def at_once(count: int, call) -> list:
-    """call(n) for n in range(count), all released at the same moment from their own threads."""
-    start, results = threading.Barrier(count), [None] * count
-
-    def run(n: int) -> None:
-        start.wait()
-        results[n] = call(n)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return results
 
 
 def everything_naming(stores, key: str) -> list[str]:
@@ -392,17 +379,6 @@ def test_show_where_draws_uploads_and_deletes_with_the_workspaces_own_token(star
     methods = ("files.getUploadURLExternal", "files.completeUploadExternal", "files.delete")
     assert {token for token, _ in (pair for m in methods for pair in calls_with(fake_slack, m))} == {one}
     assert [call["file"] for call in fake_slack.calls_to("files.delete")] == [upload["id"]]
-
-
-BOXED = [
-    {
-        "Name": "Cat",
-        "Confidence": 99.2,
-        "Parents": [{"Name": "Animal"}],
-        "Instances": [{"BoundingBox": {"Left": 0.2, "Top": 0.1, "Width": 0.5, "Height": 0.8}, "Confidence": 98.7}],
-    },
-    {"Name": "Animal", "Confidence": 99.2, "Parents": [], "Instances": []},
-]
 
 
 @pytest.mark.server_only

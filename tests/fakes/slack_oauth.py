@@ -110,21 +110,7 @@ class OAuth:
         grant.used = True
         workspace = grant.workspace
         token = self._issue(workspace, self.expires_in)
-        answer = {
-            "ok": True,
-            "app_id": APP_ID,
-            "access_token": token,
-            "token_type": "bot",
-            "scope": ",".join(workspace.scopes),
-            "bot_user_id": workspace.bot_user_id,
-            "team": None if workspace.is_enterprise_install else {"id": workspace.team_id, "name": workspace.team_name},
-            "enterprise": (
-                {"id": workspace.enterprise_id, "name": workspace.enterprise_name} if workspace.enterprise_id else None
-            ),
-            "is_enterprise_install": workspace.is_enterprise_install,
-            "authed_user": {"id": grant.installer},
-            **self._rotation_fields(token, workspace, self.expires_in),
-        }
+        answer = {**self._grant(token, workspace, self.expires_in), "authed_user": {"id": grant.installer}}
         self.exchanges.append(answer)
         return answer
 
@@ -148,6 +134,10 @@ class OAuth:
             return {"ok": False, "error": "invalid_refresh_token"}
         self.refreshes.append(refresh_token)
         token = self._issue(workspace, self.refreshed_expires_in)
+        return self._grant(token, workspace, self.refreshed_expires_in)
+
+    def _grant(self, token: str, workspace: Workspace, expires_in: int) -> dict:
+        """oauth.v2.access's answer for a token it gave: an install's, or a refresh's."""
         return {
             "ok": True,
             "app_id": APP_ID,
@@ -156,7 +146,11 @@ class OAuth:
             "scope": ",".join(workspace.scopes),
             "bot_user_id": workspace.bot_user_id,
             "team": None if workspace.is_enterprise_install else {"id": workspace.team_id, "name": workspace.team_name},
-            **self._rotation_fields(token, workspace, self.refreshed_expires_in),
+            "enterprise": (
+                {"id": workspace.enterprise_id, "name": workspace.enterprise_name} if workspace.enterprise_id else None
+            ),
+            "is_enterprise_install": workspace.is_enterprise_install,
+            **self._rotation_fields(token, workspace, expires_in),
         }
 
     def expired(self, token: str) -> bool:
