@@ -10,10 +10,11 @@ from slack_sdk import WebClient
 
 from bot.config import Config
 from bot.i18n import N_, words_for
+from bot.install_context import working_for
 from bot.listeners import commands, files, home, installs, moderation, shortcuts, where
 from bot.oauth import InstallFlow, oauth_settings
 from bot.services import Services
-from bot.workspaces import ContextCopyingExecutor, WorkspaceAuthorize, request_workspace, working_for
+from bot.workspaces import ContextCopyingExecutor, WorkspaceAuthorize, request_workspace
 
 log = logging.getLogger(__name__)
 
@@ -89,5 +90,5 @@ def install_options(config: Config, services: Services) -> dict:
         # What a command or button of an install labelbot no longer has is answered (its language is gone with it)
         "user_facing_authorize_error_message": "\n".join(words_for(code)(NOT_INSTALLED) for code in ("en", "ja")),
         "authorize": WorkspaceAuthorize(services.workspaces),
-        "listener_executor": ContextCopyingExecutor(thread_name_prefix="labelbot-lazy"),
+        "listener_executor": ContextCopyingExecutor(max_workers=5, thread_name_prefix="labelbot-lazy"),  # Bolt's 5
     }

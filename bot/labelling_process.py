@@ -301,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         refused.set()
         stop.set()
 
-    services.slack.on_token_refused(token_refused)  # after the services' own handler, which logs it
+    if services.workspaces is None:  # with many installs a refused token is one install's: the others go on
+        services.slack.on_token_refused(token_refused)  # after the services' own handler, which logs it
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)

@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.i18n import N_, Words
-from bot.install_context import ONE_WORKSPACE, working_for
+from bot.install_context import ONE_WORKSPACE, current_or_one, working_for
 from bot.metrics import Metrics
 from bot.moderation_notice import (
     KEEP_ACTION,
@@ -206,6 +206,10 @@ class ModerationReview:
         if not allowed:
             return Decision(tr(UNCHECKED if allowed is None else ONLY_ADMINS))
         channel_id, message_ts, file_id = named
+        earlier = self._stores.moderation.held(channel_id, message_ts, file_id)
+        if earlier is not None and earlier.workspace != current_or_one():  # another install's (a shared channel)
+            log.warning("ignoring a moderation button of an image another install held")
+            return Decision(tr(NO_LONGER_HELD))
         decided = self._stores.moderation.decide(channel_id, message_ts, file_id, decision, user_id)
         if decided is not None:
             self._metrics.count("moderation_decisions", decision=decision)

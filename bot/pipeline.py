@@ -17,6 +17,7 @@ from bot.download_budget import ByteBudget
 from bot.emoji_tags import EmojiMap
 from bot.i18n import ENGLISH, N_, Sentence, Words
 from bot.images import FramedImage, ImageError, moderation_frames, prepare_for_rekognition, reading_copy
+from bot.install_context import working_for
 from bot.job_log import JobMetrics, job_outcome, log_job, ms_since
 from bot.label_translation import LabelTranslator
 from bot.metrics import Metrics
@@ -36,7 +37,6 @@ from bot.store import IndexedImage, Job, Stores
 from bot.store.protocols import ClaimedReply
 from bot.usage import usage_month
 from bot.usage_notices import CallLimitNotices
-from bot.workspaces import working_for
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class Pipeline:
 
     def _run_job(self, job: Job) -> None:
         if job.workspace and not self.still_installed(job.workspace):
-            log.info("job %s dropped: its workspace uninstalled labelbot", job.id)
+            self._drop(job)
             return
         started = time.perf_counter()
         metrics = JobMetrics()
@@ -124,7 +124,7 @@ class Pipeline:
                 job.file["id"], _file_name(job.file), error=Sentence("Something went wrong labelling this image.")
             )
         if job.workspace and not self.still_installed(job.workspace):  # uninstalled while it was labelled
-            log.info("job %s dropped: its workspace uninstalled labelbot", job.id)
+            self._drop(job)
             return
         if (result.labels or result.text) and result.error is None and not result.skipped:
             self.index_labels(job, result)  # before finish_job: a crash in between re-runs the job, re-indexing it
@@ -143,6 +143,12 @@ class Pipeline:
         finally:
             metrics.post_ms = ms_since(posting)
             log_job(job, result, metrics, ms_since(started), self.metrics)
+
+    def _drop(self, job: Job) -> None:
+        """Its workspace uninstalled labelbot: nothing of the image is kept, and the job is done (never claimed
+        again); no reply, as the bot's token is gone."""
+        log.info("job %s dropped: its workspace uninstalled labelbot", job.id)
+        self.stores.queue.finish_job(job.id, ImageResult(job.file["id"], _file_name(job.file), skipped=True))
 
     def index_labels(self, job: Job, result: ImageResult) -> None:
         """Make the image findable with /labels find; a failure here costs the search entry, not the reply."""

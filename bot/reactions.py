@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.install_context import current, working_for
 from bot.slack_api import rate_limited, retry_after_seconds
-from bot.workspaces import current, working_for
 
 log = logging.getLogger(__name__)
 

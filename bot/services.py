@@ -17,6 +17,7 @@ from slack_sdk.oauth.token_rotation import TokenRotator
 from bot.config import Config, ConfigError
 from bot.conversations import ModerationChannelCheck
 from bot.emoji_tags import EmojiMap
+from bot.install_context import ONE_WORKSPACE, current
 from bot.jobs import InvocationWork, Work, WorkerPool
 from bot.metrics import Metrics, PrometheusMetrics, StoreGauges
 from bot.moderation_review import ModerationReview
@@ -34,7 +35,7 @@ from bot.tag_search import TagSearch
 from bot.upkeep import Upkeep
 from bot.usage import CallCounter, usage_month
 from bot.usage_notices import CallLimitNotices
-from bot.workspaces import ONE_WORKSPACE, Workspaces, current
+from bot.workspaces import Workspaces
 
 if TYPE_CHECKING:  # the labelling's modules (Pillow, botocore) load where the labelling runs, not in the web process
     from bot.analysis import AnalysisStep

@@ -13,11 +13,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.analysis import ANALYSIS_CACHE_DAYS
+from bot.install_context import working_for
 from bot.moderation_review import ModerationReview
 from bot.slack_api import token_refused
 from bot.store import Stores
 from bot.tag_search import TagSearch
-from bot.workspaces import working_for
 
 log = logging.getLogger(__name__)
 

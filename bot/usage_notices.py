@@ -83,7 +83,9 @@ class CallLimitNotices:
 
     def after_job(self, channel_id: str, *, limited: bool) -> None:
         """After each job: `limited` if the job's image (or its text) wasn't sent for the limit. Never raises."""
-        limit = self._counter.limit
+        # The install's own cap; where only every install's together is set (LABELBOT_TOTAL_MONTHLY_CALL_LIMIT), that
+        # one for the channel's line (the admins' marks are of the install's own calls: for its own cap only)
+        limit = self._counter.limit if self._counter.limit is not None else self._counter.total_limit
         if limit is None:
             return
         now = self._clock()
@@ -93,7 +95,7 @@ class CallLimitNotices:
                 line = limit_reached_line(limit, self._words_for(channel_id))
                 self._post(channel_id, line, "the channel's limit notice")
             total = self._counter.month_total(month)
-            for mark in ADMIN_MARKS:
+            for mark in ADMIN_MARKS if self._counter.limit is not None else ():
                 if total * 100 >= limit * mark and self._claim(month, f"admins:{mark}"):
                     self._tell_admins(lambda tr: admin_line(mark, total, limit, month, tr), mark)  # noqa: B023
         except Exception:

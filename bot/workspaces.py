@@ -29,10 +29,8 @@ from slack_sdk.errors import SlackTokenRotationError
 from slack_sdk.oauth.installation_store import Bot
 from slack_sdk.oauth.token_rotation import TokenRotator
 
-from bot.install_context import ONE_WORKSPACE, current, current_or_one, working_for
+from bot.install_context import current
 from bot.store.installations import KeptInstallations, workspace_key
-
-__all__ = ["ONE_WORKSPACE", "current", "current_or_one", "working_for"]
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +137,9 @@ class Workspaces:
             if not self._installations.claim(key, "rotation", ROTATION_CLAIM_SECONDS):
                 return self._wait_for_rotation(key, fresh)
             try:
+                fresh = self._read(key) or fresh  # another process may have refreshed it just before the claim
+                if not self._due(fresh):
+                    return fresh
                 refreshed = self._rotator.perform_bot_token_rotation(
                     bot=fresh, minutes_before_expiration=ROTATE_BEFORE_SECONDS // 60
                 )
@@ -153,6 +154,9 @@ class Workspaces:
                 log.error(
                     "refreshing the bot token of the install %s failed: %s", key, exc.api_error.response.get("error")
                 )
+                return fresh
+            except Exception as exc:  # Slack unreachable, the store failing: the current token works until it expires
+                log.error("refreshing the bot token of the install %s failed: %s", key, type(exc).__name__)
                 return fresh
             finally:
                 self._installations.release(key, "rotation")

@@ -341,10 +341,23 @@ def test_http_mode_under_gunicorn_installs_two_workspaces_and_answers_each_with_
             channel: f"Bearer {token_of(fake_slack, team)}"
             for team, channel in (("T0ONE", "C0ONE"), ("T0TWO", "C0TWO"))
         }
+        # Slack revokes ONE's token (its uninstall event not heard yet): the labelling process sees it refused on
+        # ONE's next image, and goes on labelling TWO's
+        revoked, seen = fake_slack.oauth.uninstall("T0ONE"), len(fake_slack.calls)
+        late = fake_slack.add_file("F3", fixture_bytes("cat.jpg"), "c.jpg", "image/jpeg", "jpg", team="T0ONE")
+        assert post_event(f"{running.url}/slack/events", file_share_event("C0ONE", [late]), team="T0ONE").status == 200
+        deadline = time.monotonic() + 30
+        while not any(c.headers.get("authorization") == f"Bearer {revoked[0]}" for c in fake_slack.calls[seen:]):
+            assert time.monotonic() < deadline, "ONE's revoked token was never used"
+            time.sleep(0.05)
+        again = fake_slack.add_file("F4", fixture_bytes("cat.jpg"), "c.jpg", "image/jpeg", "jpg", team="T0TWO")
+        assert post_event(f"{running.url}/slack/events", file_share_event("C0TWO", [again]), team="T0TWO").status == 200
+        assert [p["channel"] for p in fake_slack.wait_for_posts(3, timeout=30)][2] == "C0TWO"
     finally:
         code, output = stop(process)
     assert code == 0 and "Traceback" not in output
-    assert CLIENT_SECRET not in output and not any(token in output for token in fake_slack.oauth.issued)
+    tokens = [*fake_slack.oauth.issued, *fake_slack.oauth.revoked]
+    assert CLIENT_SECRET not in output and not any(token in output for token in tokens)
 
 
 def socket_mode_env(process_env: dict, fake_slack, socket_server: FakeSocketModeServer) -> dict:

@@ -398,3 +398,25 @@ def test_a_job_whose_workspace_uninstalled_meanwhile_is_dropped_unlabelled(start
 
     assert aws_env.calls == [] and fake_slack.posts() == [] and fake_slack.files["F1"].downloads == []
     assert bot.services.stores.tags.search_images(("cat",), channel_id=None, workspace="-:T0ONE") == []
+    queue.requeue_stalled(older_than=time.time() + 1)
+    assert queue.claim_job() is None  # done, never claimed again
+
+
+def test_a_workspace_that_installs_again_right_after_uninstalling_keeps_its_new_install(
+    start_bot, fake_slack, aws_env, monkeypatch
+):
+    monkeypatch.setattr("bot.listeners.installs.SECOND_PASS_SECONDS", 1.0)
+    bot = start_bot(**MANY)
+    fake_slack.channel_teams.update(C0ONE="T0ONE")
+    install(bot, fake_slack, ONE)
+    assert bot.post_event({"type": "app_uninstalled"}, team="T0ONE").status == 200
+    fake_slack.oauth.uninstall("T0ONE")
+
+    install(bot, fake_slack, ONE)  # within the uninstall's second pass
+    bot.post_event(file_share_event("C0ONE", [photo(fake_slack, "F1", "T0ONE")]), team="T0ONE")
+    fake_slack.wait_for_posts(1)
+    time.sleep(1.5)
+
+    stores = bot.services.stores
+    assert stores.installations.find_bot(enterprise_id=None, team_id="T0ONE").bot_token == token_of(fake_slack, "T0ONE")
+    assert [i.file_id for i in stores.tags.search_images(("cat",), channel_id=None, workspace="-:T0ONE")] == ["F1"]

@@ -61,6 +61,8 @@ def test_usage_is_each_installs_own_and_counted_together_under_the_overall_cap(m
     assert (two.total_calls, two.images["seen"], two.translate_characters) == (1, 2, 40)
     assert one.translate_calls == 0
     assert usage.month_usage(month, workspace="*").total_calls == 3  # every install's, not the one workspace's
+    assert usage.count_call(month, "DetectText", workspace="-:T0THREE") == 1  # no caps: counted in both all the same
+    assert usage.month_usage(month, workspace="*").total_calls == 4
     assert usage.month_usage(month).total_calls == 1 and usage.month_usage(month).images["seen"] == 0
     assert usage.claim_notice(month, "admins:80", workspace="-:T0ONE")
     assert usage.claim_notice(month, "admins:80", workspace="-:T0TWO")

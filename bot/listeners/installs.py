@@ -49,12 +49,17 @@ def revokes_the_bot(event: dict) -> bool:
 
 
 def forget_install(services: Services, key: str) -> dict[str, int]:
-    """Delete every record of the install `key`, and SECOND_PASS_SECONDS later what was written meanwhile. Returns
-    the counts of both passes together (logged)."""
-    counts = services.stores.uninstalls.forget_install(key)
-    services.stopped.wait(SECOND_PASS_SECONDS)  # a stopping bot does the second pass at once
-    for what, count in services.stores.uninstalls.forget_install(key).items():
-        counts[what] = counts.get(what, 0) + count
+    """Delete every record of the install `key`, and SECOND_PASS_SECONDS later what was written meanwhile; neither
+    once the workspace installed labelbot again (its new records are its own). Returns the counts of both passes
+    together (logged)."""
+    counts: dict[str, int] = {}
+    for wait in (0.0, SECOND_PASS_SECONDS):
+        services.stopped.wait(wait)  # a stopping bot does the second pass at once
+        if services.stores.installations.find_bot_by_key(key) is not None:
+            log.info("%s installed labelbot again: its new records stay", key)
+            break
+        for what, count in services.stores.uninstalls.forget_install(key).items():
+            counts[what] = counts.get(what, 0) + count
     log.info(
         "deleted the records of the uninstalled %s: %s",
         key,

@@ -416,8 +416,8 @@ class UsageCounters(Protocol):
     ) -> int | None:
         """Count one Rekognition call of `api` in `month` and return the install's month's calls (all APIs together)
         with it; with a limit, only while they are under it, atomically across processes: None, and nothing counted,
-        once it is reached. total_limit (many installs): also counted in ALL_INSTALLS, and refused once that is at
-        it."""
+        once it is reached. Another install's calls (not the one workspace's) are also counted in ALL_INSTALLS, and
+        with a total_limit refused once that is at it."""
 
     def count_translation(self, month: str, characters: int, *, workspace: str | None = None) -> None:
         """Count one Amazon Translate TranslateText call in `month` and the characters it sent. Never capped, and
@@ -530,8 +530,8 @@ class Uninstalls(Protocol):
     """Many workspaces: an uninstalled install's records, all of them, deleted (bot.listeners.installs)."""
 
     def forget_install(self, workspace: str) -> dict[str, int]:
-        """Delete every record kept for the install `workspace` (never the one workspace's, ""), its installation
-        too; returns how many of each kind went."""
+        """Delete every record kept for the install `workspace` (never the one workspace's, ""), but its
+        installation (deleted before: KeptInstallations.delete_install); returns how many of each kind went."""
 
 
 class StoreBackend(Protocol):

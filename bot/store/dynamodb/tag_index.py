@@ -26,6 +26,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import time
 from collections.abc import Iterable, Iterator
 
 from bot.index_terms import index_string
@@ -41,10 +42,15 @@ SEARCH_PAGE = 100  # word entries read per request of a search
 COUNT_LIMIT = 25  # entries a search's count of one stem reads at most, choosing the rarest stem's partition
 
 
+REGISTRY_KEPT_SECONDS = 600.0  # how long a process trusts that a channel it registered is still in the registry
+
+
 class DynamoTagIndex:
     def __init__(self, tables: DynamoTables) -> None:
         self._tables = tables
-        self._registered_channels: set[str] = set()
+        # Channels this process registered, and when: written again after REGISTRY_KEPT_SECONDS, so a channel an
+        # uninstall (in another process) took out of the registry is back in it soon after a reinstall
+        self._registered_channels: dict[str, float] = {}
 
     def index_images(self, images: list[IndexedImage], *, workspace: str | None = None) -> int:
         return sum(self._index_image(image, in_workspace(workspace, image.channel_id)) for image in images)
@@ -89,11 +95,12 @@ class DynamoTagIndex:
 
     def _register_channel(self, channel_id: str) -> None:
         """The registry the purge walks and a search of every channel reads (instead of a Scan)."""
-        if channel_id not in self._registered_channels:
+        now = time.monotonic()
+        if now - self._registered_channels.get(channel_id, -REGISTRY_KEPT_SECONDS) >= REGISTRY_KEPT_SECONDS:
             self._tables.client.put_item(
                 TableName=self._tables.tags_table, Item=to_wire({"pk": "channels", "sk": channel_id})
             )
-            self._registered_channels.add(channel_id)
+            self._registered_channels[channel_id] = now
 
     def _channels(self) -> list[str]:
         return [item["sk"] for item in self._tables.query(self._tables.tags_table, "#pk = :pk", {"pk": "channels"})]
@@ -213,7 +220,7 @@ class DynamoTagIndex:
             images = list(self._tables.query(self._tables.tags_table, "#pk = :pk", {"pk": "image#" + channel_key}))
             drop_images(self._tables, images)
             self._tables.write_many(self._tables.tags_table, deletes=[{"pk": "channels", "sk": channel_key}])
-            self._registered_channels.discard(channel_key)
+            self._registered_channels.pop(channel_key, None)
             dropped += len(images)
         return dropped
 

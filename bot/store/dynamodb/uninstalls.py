@@ -1,7 +1,8 @@
 """An uninstall on DynamoDB: every item labelbot keeps for the install, found without a Scan and deleted in batches
 (many workspaces: bot.listeners.installs). Each item of another install than the one workspace carries its key in
 `workspace` (bot.store.dynamodb.base.of_install), so the by_install index of the Jobs and Settings tables lists
-them; the search index's items are found through its channel registry, and the installation by its partition.
+them; the search index's items are found through its channel registry. (The installation itself is deleted first,
+by the uninstall's ack: KeptInstallations.delete_install.)
 
 The index is eventually consistent: an item written a moment before may not be listed yet, so the listener looks a
 second time later (bot.listeners.installs)."""
@@ -27,7 +28,4 @@ class DynamoUninstalls:
             keys = [primary_key(item) for item in found]
             tables.write_many(table, deletes=keys)
             counts[what] = len(keys)
-        installation = list(tables.query(tables.jobs_table, "#pk = :pk", {"pk": f"installation#{workspace}"}))
-        tables.write_many(tables.jobs_table, deletes=installation)
-        counts["installation"] = len(installation)
         return counts

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 
+from bot.install_context import workspace_or_current
 from bot.store.dynamodb.base import DynamoTables, of_install
 from bot.store.encoding import in_workspace
 from bot.store.protocols import ALL_INSTALLS, IMAGE_OUTCOMES, REKOGNITION_APIS, MonthUsage
@@ -37,10 +38,12 @@ class DynamoUsageCounters:
     ) -> int | None:
         if api not in REKOGNITION_APIS:
             raise ValueError(f"unknown Rekognition API {api!r}")
-        if total_limit is not None and self._count(ALL_INSTALLS, month, api, total_limit) is None:
+        # An install's calls count in every install's month first (the overall cap, the metrics' gauge)
+        every = bool(workspace_or_current(workspace))
+        if every and self._count(ALL_INSTALLS, month, api, total_limit) is None:
             return None
         counted = self._count(workspace, month, api, limit)
-        if counted is None and total_limit is not None:  # the install's own cap: the call isn't made after all
+        if counted is None and every:  # the install's own cap: the call isn't made after all
             self._tables.update(
                 self._tables.jobs_table,
                 {"pk": usage_pk(in_workspace(ALL_INSTALLS, month)), "sk": "calls"},

@@ -1,7 +1,7 @@
 """An uninstall on SQLite: every record labelbot keeps for the install, deleted in one transaction (many workspaces:
 bot.listeners.installs). What identifies them: the install's key in a column (messages, held images, releases, the
 caches, its own settings), or in the keys in_workspace made ("<workspace>/<id>": channel and user settings, the
-search index, usage months); a message's jobs and Show where records go with the message."""
+search index, usage months); a message's jobs go with the message."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from bot.store.sqlite.database import SqliteDatabase
 # (what, the DELETE) for each concern; ? is the install's key, or (LIKE) the prefix of its keys
 _BY_MESSAGE = "(channel_id, message_ts) IN (SELECT channel_id, message_ts FROM messages WHERE workspace=?)"
 DELETES = (
-    ("Show where pictures", f"DELETE FROM where_pictures WHERE {_BY_MESSAGE}", "key"),
-    ("Show where uploads", f"DELETE FROM where_picture_uploads WHERE {_BY_MESSAGE}", "key"),
+    ("Show where pictures", "DELETE FROM where_pictures WHERE workspace=?", "key"),
+    ("Show where uploads", "DELETE FROM where_picture_uploads WHERE workspace=?", "key"),
     ("Show where uploads", "DELETE FROM where_picture_deletions WHERE workspace=?", "key"),
     ("jobs", f"DELETE FROM jobs WHERE {_BY_MESSAGE}", "key"),
     ("messages", "DELETE FROM messages WHERE workspace=?", "key"),
@@ -28,7 +28,6 @@ DELETES = (
     ("usage", "DELETE FROM usage_images WHERE month LIKE ?", "prefix"),
     ("usage", "DELETE FROM usage_translations WHERE month LIKE ?", "prefix"),
     ("usage", "DELETE FROM usage_notices WHERE month LIKE ?", "prefix"),
-    ("installation", "DELETE FROM installations WHERE workspace=?", "key"),
 )
 
 

@@ -6,6 +6,7 @@ install's months are keyed "<workspace>/<month>" (bot.store.encoding.in_workspac
 
 from __future__ import annotations
 
+from bot.install_context import workspace_or_current
 from bot.store.encoding import in_workspace
 from bot.store.protocols import ALL_INSTALLS, IMAGE_OUTCOMES, REKOGNITION_APIS, MonthUsage
 from bot.store.sqlite.database import SqliteDatabase
@@ -51,13 +52,18 @@ class SqliteUsageCounters:
         workspace: str | None = None,
     ) -> int | None:
         key = in_workspace(workspace, month)
-        counted = [key] if total_limit is None else [key, in_workspace(ALL_INSTALLS, month)]
+        # An install's calls count in every install's month too (the overall cap, the metrics' gauge)
+        counted = [key, in_workspace(ALL_INSTALLS, month)] if workspace_or_current(workspace) else [key]
         with self._database.transaction() as db:
             query = "SELECT COALESCE(SUM(calls), 0) FROM usage_calls WHERE month=?"
             (total,) = db.execute(query, (key,)).fetchone()
             if limit is not None and total >= limit:
                 return None
-            if total_limit is not None and db.execute(query, (counted[1],)).fetchone()[0] >= total_limit:
+            if (
+                total_limit is not None
+                and len(counted) > 1
+                and db.execute(query, (counted[1],)).fetchone()[0] >= total_limit
+            ):
                 return None
             db.executemany(
                 "INSERT INTO usage_calls (month, api, calls) VALUES (?, ?, 1)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from bot.install_context import current_or_one
 from bot.store.encoding import result_from_dict
 from bot.store.protocols import LabelledImage, PictureFile, PictureState
 from bot.store.sqlite import messages
@@ -43,11 +44,13 @@ CREATE TABLE IF NOT EXISTS where_picture_deletions (
 """
 
 
-# An upload's install, whose token deletes it: its message's (PictureFile.workspace)
-COLUMNS_ADDED = {"where_picture_deletions": (("workspace", "TEXT NOT NULL DEFAULT ''"),)}
-MESSAGE_INSTALL = (
-    "COALESCE((SELECT m.workspace FROM messages m WHERE m.channel_id=u.channel_id AND m.message_ts=u.message_ts), '')"
-)
+# The install that drew a picture and uploaded its files (the one whose Show where was pressed): an uninstall deletes
+# its records, and its token deletes an upload (PictureFile.workspace). Kept on each row: the messages row it was
+# drawn from may be purged before the picture goes.
+COLUMNS_ADDED = {
+    table: (("workspace", "TEXT NOT NULL DEFAULT ''"),)
+    for table in ("where_pictures", "where_picture_uploads", "where_picture_deletions")
+}
 
 
 class SqliteWherePictures:
@@ -76,9 +79,9 @@ class SqliteWherePictures:
             if row is not None and row["claimed_at"] >= stale_before:
                 return "drawing", ""
             db.execute(
-                "INSERT OR REPLACE INTO where_pictures (channel_id, message_ts, state, claimed_at)"
-                " VALUES (?, ?, 'drawing', ?)",
-                (*key, self._database.clock()),
+                "INSERT OR REPLACE INTO where_pictures (channel_id, message_ts, state, claimed_at, workspace)"
+                " VALUES (?, ?, 'drawing', ?, ?)",
+                (*key, self._database.clock(), current_or_one()),
             )
             return "claimed", ""
 
@@ -89,16 +92,16 @@ class SqliteWherePictures:
                 (permalink, channel_id, message_ts),
             )
             db.executemany(
-                "INSERT OR REPLACE INTO where_picture_uploads (upload_id, channel_id, message_ts, image_file_id)"
-                " VALUES (?,?,?,?)",
-                [(upload, channel_id, message_ts, image) for image, upload in uploads.items()],
+                "INSERT OR REPLACE INTO where_picture_uploads (upload_id, channel_id, message_ts, image_file_id,"
+                " workspace) VALUES (?,?,?,?,?)",
+                [(upload, channel_id, message_ts, image, current_or_one()) for image, upload in uploads.items()],
             )
             # An image deleted (or its message) while the picture was being made: its upload goes at once.
             for image, upload in uploads.items():
                 if messages.was_deleted(db, channel_id, message_ts, image):
                     db.execute(
                         "INSERT OR IGNORE INTO where_picture_deletions (upload_id, channel_id, queued_at, workspace)"
-                        f" SELECT u.upload_id, u.channel_id, ?, {MESSAGE_INSTALL} FROM where_picture_uploads u"
+                        " SELECT u.upload_id, u.channel_id, ?, u.workspace FROM where_picture_uploads u"
                         " WHERE u.upload_id=?",
                         (self._database.clock(), upload),
                     )
@@ -134,7 +137,7 @@ def queue_message_uploads(db: sqlite3.Connection, channel_id: str, message_ts: s
     (a press now finds nothing to show)."""
     db.execute(
         "INSERT OR IGNORE INTO where_picture_deletions (upload_id, channel_id, queued_at, workspace)"
-        f" SELECT u.upload_id, u.channel_id, ?, {MESSAGE_INSTALL} FROM where_picture_uploads u"
+        " SELECT u.upload_id, u.channel_id, ?, u.workspace FROM where_picture_uploads u"
         " WHERE u.channel_id=? AND u.message_ts=?",
         (now, channel_id, message_ts),
     )
@@ -150,7 +153,7 @@ def queue_file_uploads(db: sqlite3.Connection, image_file_id: str, now: float) -
     ).fetchall()
     db.execute(
         "INSERT OR IGNORE INTO where_picture_deletions (upload_id, channel_id, queued_at, workspace)"
-        f" SELECT u.upload_id, u.channel_id, ?, {MESSAGE_INSTALL} FROM where_picture_uploads u"
+        " SELECT u.upload_id, u.channel_id, ?, u.workspace FROM where_picture_uploads u"
         " WHERE u.image_file_id=?",
         (now, image_file_id),
     )
