@@ -420,3 +420,31 @@ def test_a_workspace_that_installs_again_right_after_uninstalling_keeps_its_new_
     stores = bot.services.stores
     assert stores.installations.find_bot(enterprise_id=None, team_id="T0ONE").bot_token == token_of(fake_slack, "T0ONE")
     assert [i.file_id for i in stores.tags.search_images(("cat",), channel_id=None, workspace="-:T0ONE")] == ["F1"]
+
+
+def test_the_redirect_refuses_a_reused_state_another_browser_and_a_cancel_installing_nothing(
+    start_bot, fake_slack, aws_env
+):
+    bot = start_bot(**MANY)
+    assert install(bot, fake_slack, ONE).status == 200
+    [exchange] = fake_slack.oauth.exchanges
+
+    def started() -> tuple[str, str]:
+        page = browse(bot.url + INSTALL_PATH)
+        [authorize] = re.findall(r'<a href="([^"]+)"', page.body)
+        return html.unescape(authorize), page.headers["set-cookie"].split(";")[0]
+
+    authorize, cookie = started()
+    back = fake_slack.oauth.approve(authorize, TWO)
+    elsewhere = browse(back)  # the redirect in a browser without the install page's cookie
+    assert elsewhere.status == 400 and "another browser" in elsewhere.body
+    assert browse(back, cookie).status == 200  # the same link in the browser that started it
+    reused = browse(back, cookie)
+    assert reused.status == 401 and "expired or was already used" in reused.body
+    authorize, cookie = started()
+    cancelled = browse(fake_slack.oauth.cancel(authorize), cookie)
+    assert cancelled.status == 200 and "You cancelled the installation" in cancelled.body
+
+    assert len(fake_slack.oauth.exchanges) == 2 and fake_slack.oauth.exchanges[0] == exchange  # ONE's and TWO's
+    installed = bot.services.stores.installations
+    assert installed.find_bot(enterprise_id=None, team_id="T0TWO").bot_token == token_of(fake_slack, "T0TWO")
