@@ -18,10 +18,11 @@ from bot.workspaces import ContextCopyingExecutor, WorkspaceAuthorize, request_w
 
 log = logging.getLogger(__name__)
 
-MALFORMED_EVENT = "labelbot_malformed_event"
+MALFORMED_EVENT = "labelbot_malformed_event"  # what an Events API envelope's unusable `event` becomes
+# The answer to a command or button of a workspace labelbot no longer has (many workspaces; its language went with it)
 NOT_INSTALLED = N_(
     "labelbot isn't installed in this workspace any more. A workspace admin can add it again with Add to Slack."
-)  # what an Events API envelope's unusable `event` becomes
+)
 
 
 class LabelbotApp(App):
@@ -87,7 +88,6 @@ def install_options(config: Config, services: Services) -> dict:
     )
     return {
         "oauth_flow": InstallFlow(settings=settings, client=WebClient(base_url=config.slack_api_url)),
-        # What a command or button of an install labelbot no longer has is answered (its language is gone with it)
         "user_facing_authorize_error_message": "\n".join(words_for(code)(NOT_INSTALLED) for code in ("en", "ja")),
         "authorize": WorkspaceAuthorize(services.workspaces),
         "listener_executor": ContextCopyingExecutor(max_workers=5, thread_name_prefix="labelbot-lazy"),  # Bolt's 5

@@ -171,10 +171,8 @@ def build_quick_slack_client(
 ) -> WebClient:
     """For the few calls made inside a 3-second ack (users.info, conversations.info): a short timeout, no retries
     (a 429 is only counted); a caller that gets no answer says so instead of waiting."""
-    token = bot_token(config, workspaces)
     return GuardedWebClient(
-        token=None if callable(token) else token,
-        token_source=token if callable(token) else None,
+        token=bot_token(config, workspaces),
         base_url=config.slack_api_url,
         timeout=QUICK_TIMEOUT_SECONDS,
         metrics=metrics,

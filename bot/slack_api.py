@@ -107,14 +107,14 @@ def _never_connected(error: BaseException | None) -> bool:
 
 class GuardedWebClient(WebClient):
     """A WebClient that notices when Slack refuses the bot token (on any call) and tells on_token_refused: once for
-    its one token; with a token_source (many installs: bot.workspaces), at each refusal, from the refused call's
-    thread (so for the install it worked for)."""
+    its one token; with a token that is a function (many installs: bot.workspaces.Workspaces.token, read at each
+    call), at each refusal, from the refused call's thread (so for the install it worked for)."""
 
     def __init__(
-        self, *args, metrics: Metrics | None = None, token_source: Callable[[], str] | None = None, **kwargs
+        self, *, token: str | Callable[[], str] | None = None, metrics: Metrics | None = None, **kwargs
     ) -> None:
-        self._token_source = token_source
-        super().__init__(*args, **kwargs)
+        self._token_source = token if callable(token) else None
+        super().__init__(token=None if callable(token) else token, **kwargs)
         self._metrics = metrics or Metrics()
         self._token_refused_callbacks: list[Callable[[str, str], None]] = []
         self._refused = threading.Event()
@@ -122,7 +122,7 @@ class GuardedWebClient(WebClient):
 
     @property
     def token(self) -> str | None:
-        """The token each call sends: the one given, or token_source's (read at each call)."""
+        """The token each call sends: the one given, or its function's answer now."""
         return self._token_source() if self._token_source is not None else self._token
 
     @token.setter
@@ -170,8 +170,7 @@ def build_web_client(
     MAX_RETRY_AFTER_SECONDS) and 500/503 a few times; counts its calls and 429s by method in `metrics`. token: the
     bot token, or what gives the current install's (bot.workspaces.Workspaces.token)."""
     return GuardedWebClient(
-        token=None if callable(token) else token,
-        token_source=token if callable(token) else None,
+        token=token,
         base_url=base_url,
         timeout=timeout,
         metrics=metrics,

@@ -23,29 +23,29 @@ SECOND_PASS_SECONDS = 30.0
 def register(app: App, services: Services) -> None:
     def forget_token(ack, event: dict) -> None:
         ack()
-        key = current()
-        if services.workspaces is None or not key or not revokes_the_bot(event):
+        if (key := uninstalled(services, event)) is None:
             return
+        assert services.workspaces is not None  # uninstalled: many workspaces
         services.stores.installations.delete_install(key)  # from now on Slack's requests for it are ignored
         services.workspaces.forget(key)
         log.info("labelbot was uninstalled from %s (%s): its token is deleted", key, event.get("type"))
 
     def forget_records(event: dict) -> None:
-        key = current()
-        if services.workspaces is None or not key or not revokes_the_bot(event):
-            return
-        forget_install(services, key)
+        if (key := uninstalled(services, event)) is not None:
+            forget_install(services, key)
 
     for event_type in ("app_uninstalled", "tokens_revoked"):
         app.event(event_type)(ack=forget_token, lazy=[forget_records])
 
 
-def revokes_the_bot(event: dict) -> bool:
-    """app_uninstalled, or tokens_revoked naming a bot token (labelbot keeps no user token)."""
-    if event.get("type") == "app_uninstalled":
-        return True
+def uninstalled(services: Services, event: dict) -> str | None:
+    """The install the event uninstalls (many workspaces): app_uninstalled, or tokens_revoked naming a bot token
+    (labelbot keeps no user token); None for any other event, or with one workspace."""
+    key = current()
+    if services.workspaces is None or not key:
+        return None
     tokens = event.get("tokens") if isinstance(event.get("tokens"), dict) else {}
-    return bool(tokens.get("bot"))
+    return key if event.get("type") == "app_uninstalled" or tokens.get("bot") else None
 
 
 def forget_install(services: Services, key: str) -> dict[str, int]:

@@ -239,6 +239,13 @@ def of_install(workspace: str | None = None) -> dict:
     return {"workspace": workspace} if workspace and workspace != ALL_INSTALLS else {}
 
 
+def install_set(workspace: str | None = None) -> tuple[str, dict]:
+    """of_install for an update: the SET clause's addition (", #workspace = :workspace", or "" for the one
+    workspace's item) and its value."""
+    install = of_install(workspace)
+    return (", #workspace = :workspace" if install else ""), install
+
+
 def primary_key(item: dict) -> dict:
     """The item's key: pk and sk (Jobs, Tags), or channel_id (Settings)."""
     return {"pk": item["pk"], "sk": item["sk"]} if "pk" in item else {"channel_id": item["channel_id"]}

@@ -11,7 +11,7 @@ from collections.abc import Collection
 
 from bot.install_context import workspace_or_current
 from bot.settings import ChannelOverrides
-from bot.store.dynamodb.base import DynamoTables, of_install
+from bot.store.dynamodb.base import DynamoTables, install_set
 from bot.store.dynamodb.wire import to_wire, update_args
 from bot.store.encoding import in_workspace
 
@@ -64,8 +64,8 @@ class DynamoChannelSettings:
         REMOVEd; anything else in the item is kept."""
         values = {name: getattr(overrides, name) for name in SETTINGS_FIELDS if fields is None or name in fields}
         given = {name: list(v) if isinstance(v, tuple) else v for name, v in values.items() if v is not None}
-        install = of_install(workspace)  # by_install: an uninstall finds it
-        update = "SET " + ", ".join(f"#{name} = :{name}" for name in [*given, "updated_at", *install])
+        also, install = install_set(workspace)  # by_install: an uninstall finds it
+        update = "SET " + ", ".join(f"#{name} = :{name}" for name in [*given, "updated_at"]) + also
         reset = [name for name, value in values.items() if value is None]
         if reset:
             update += " REMOVE " + ", ".join(f"#{name}" for name in reset)
@@ -80,12 +80,12 @@ class DynamoChannelSettings:
         return bool(item.get("labels_off"))
 
     def set_user_labels_off(self, user_id: str, off: bool, *, workspace: str | None = None) -> None:
-        install = of_install(workspace)
+        also, install = install_set(workspace)
         self._tables.client.update_item(
             TableName=self._tables.settings_table,
             Key=to_wire({"channel_id": user_key(user_id, workspace)}),
             **update_args(
-                "SET #labels_off = :off, #updated_at = :now" + (", #workspace = :workspace" if install else ""),
+                "SET #labels_off = :off, #updated_at = :now" + also,
                 off=off,
                 now=self._tables.clock(),
                 **install,
@@ -97,13 +97,12 @@ class DynamoChannelSettings:
         return item.get("moderation_channel") or None
 
     def set_moderation_channel(self, channel_id: str | None, *, workspace: str | None = None) -> None:
-        install = of_install(workspace)
+        also, install = install_set(workspace)
         self._tables.client.update_item(
             TableName=self._tables.settings_table,
             Key=to_wire({"channel_id": install_key(workspace)}),
             **update_args(
-                "SET #moderation_channel = :channel, #updated_at = :now"
-                + (", #workspace = :workspace" if install else ""),
+                "SET #moderation_channel = :channel, #updated_at = :now" + also,
                 channel=channel_id or "",
                 now=self._tables.clock(),
                 **install,

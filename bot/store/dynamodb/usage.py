@@ -3,16 +3,17 @@ one counter per API; sk "channel#<id>" one counter per outcome; sk "translations
 characters (an item of its own: never in the Rekognition total the cap reads); sk "notice#<name>" marks a notice
 sent. A capped count is one conditional update (ADD, on condition that the total is under the limit), so Lambda
 instances together never pass the cap. The items expire 400 days after the month (last month stays for /labels
-usage; a year back for whoever asks). Another install's partitions are "usage#<workspace>/<month>", all installs'
-calls together "usage#*/<month>" (counted first where there is an overall cap, and given back if the install's own
-cap refuses the call); the one workspace's as they always were."""
+usage; a year back for whoever asks). Another install's partitions are "usage#<workspace>/<month>", each of its
+items naming it (by_install); all installs' calls together "usage#*/<month>" (each install's call counted there
+first, under the overall cap if there is one, and given back if the install's own cap refuses it); the one
+workspace's as they always were."""
 
 from __future__ import annotations
 
 import calendar
 
 from bot.install_context import workspace_or_current
-from bot.store.dynamodb.base import DynamoTables, of_install
+from bot.store.dynamodb.base import DynamoTables, install_set
 from bot.store.encoding import in_workspace
 from bot.store.protocols import ALL_INSTALLS, IMAGE_OUTCOMES, REKOGNITION_APIS, MonthUsage
 
@@ -53,39 +54,24 @@ class DynamoUsageCounters:
         return counted
 
     def _count(self, workspace: str | None, month: str, api: str, limit: int | None) -> int | None:
-        counted = self._tables.update(
-            self._tables.jobs_table,
-            {"pk": usage_pk(in_workspace(workspace, month)), "sk": "calls"},
-            f"ADD #total :one, #{api} :one SET #expires_at = :expires_at" + _install_set(workspace),
+        counted = self._update(
+            workspace,
+            month,
+            "calls",
+            f"#total :one, #{api} :one",
             None if limit is None else "attribute_not_exists(#total) OR #total < :limit",
             one=1,
             limit=limit,
-            expires_at=_expires_at(month),
-            **of_install(workspace),
         )
         return None if counted is None else int(counted["total"])
 
     def count_translation(self, month: str, characters: int, *, workspace: str | None = None) -> None:
-        self._tables.update(
-            self._tables.jobs_table,
-            {"pk": usage_pk(in_workspace(workspace, month)), "sk": "translations"},
-            "ADD #calls :one, #characters :characters SET #expires_at = :expires_at" + _install_set(workspace),
-            one=1,
-            characters=characters,
-            expires_at=_expires_at(month),
-            **of_install(workspace),
+        self._update(
+            workspace, month, "translations", "#calls :one, #characters :characters", one=1, characters=characters
         )
 
     def claim_notice(self, month: str, notice: str, *, workspace: str | None = None) -> bool:
-        claimed = self._tables.update(
-            self._tables.jobs_table,
-            {"pk": usage_pk(in_workspace(workspace, month)), "sk": f"notice#{notice}"},
-            "SET #expires_at = :expires_at" + _install_set(workspace),
-            "attribute_not_exists(#pk)",
-            expires_at=_expires_at(month),
-            **of_install(workspace),
-        )
-        return claimed is not None
+        return self._update(workspace, month, f"notice#{notice}", "", "attribute_not_exists(#pk)") is not None
 
     def count_images(
         self, month: str, channel_id: str, counts: dict[str, int], *, workspace: str | None = None
@@ -94,14 +80,33 @@ class DynamoUsageCounters:
         if unknown:
             raise ValueError(f"unknown outcomes {sorted(unknown)}")
         added = ", ".join(f"#{outcome} :{outcome}" for outcome in counts)
-        self._tables.update(
+        self._update(workspace, month, f"channel#{channel_id}", added, channel=channel_id, **counts)
+
+    def _update(
+        self,
+        workspace: str | None,
+        month: str,
+        sk: str,
+        add: str,
+        condition: str | None = None,
+        *,
+        channel: str | None = None,
+        **values,
+    ) -> dict | None:
+        """Update one item of the install's month: ADD `add` (the counters), SET its channel if given, its expiry
+        (with the month) and its install (by_install); None when the condition failed."""
+        also, install = install_set(workspace)
+        sets = ("#channel_id = :channel, " if channel is not None else "") + "#expires_at = :expires_at" + also
+        if channel is not None:
+            values["channel"] = channel
+        return self._tables.update(
             self._tables.jobs_table,
-            {"pk": usage_pk(in_workspace(workspace, month)), "sk": f"channel#{channel_id}"},
-            f"ADD {added} SET #channel_id = :channel, #expires_at = :expires_at" + _install_set(workspace),
-            channel=channel_id,
+            {"pk": usage_pk(in_workspace(workspace, month)), "sk": sk},
+            (f"ADD {add} " if add else "") + "SET " + sets,
+            condition,
             expires_at=_expires_at(month),
-            **of_install(workspace),
-            **counts,
+            **install,
+            **values,
         )
 
     def month_usage(
@@ -125,11 +130,6 @@ class DynamoUsageCounters:
             translate_calls=int(translated.get("calls", 0)),
             translate_characters=int(translated.get("characters", 0)),
         )
-
-
-def _install_set(workspace: str | None) -> str:
-    """The SET of the item's install (by_install: an uninstall finds it), where it is another install's."""
-    return ", #workspace = :workspace" if of_install(workspace) else ""
 
 
 def _expires_at(month: str) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from bot.store.dynamodb import messages
-from bot.store.dynamodb.base import DynamoTables, of_install
+from bot.store.dynamodb.base import DynamoTables, install_set, of_install
 from bot.store.encoding import result_from_dict
 from bot.store.protocols import LabelledImage, PictureFile, PictureState
 
@@ -46,12 +46,11 @@ class DynamoWherePictures:
     def claim_picture(self, channel_id: str, message_ts: str, *, stale_before: float) -> tuple[PictureState, str]:
         now = self._tables.clock()
         key = picture_key(channel_id, message_ts)
-        install = of_install()
+        also, install = install_set()
         claimed = self._tables.update(
             self._tables.jobs_table,
             key,
-            "SET #state = :drawing, #claimed_at = :now, #expires_at = :expires_at"
-            + (", #workspace = :workspace" if install else ""),
+            "SET #state = :drawing, #claimed_at = :now, #expires_at = :expires_at" + also,
             "attribute_not_exists(#pk) OR (#state = :drawing AND #claimed_at < :stale) OR #expires_at <= :now",
             **install,
             drawing="drawing",
