@@ -88,7 +88,7 @@ class Pipeline:
     # flight during an uninstall keeps nothing of that workspace)
     still_installed: Callable[[str], bool] = lambda workspace: True
 
-    def settings_for(self, channel_id: str, workspace: str = "") -> ChannelSettings:
+    def settings_for(self, channel_id: str, workspace: str | None = None) -> ChannelSettings:
         return self.stores.settings.get_overrides(channel_id, workspace=workspace).apply_to(self.defaults)
 
     def run_job(self, job: Job) -> None:

@@ -171,10 +171,10 @@ def moderation_notices(services: Services) -> ModerationNotices:
     """Where held images' notices go, and whether the bot is in that channel: the answer remembered from start-up or
     the last status (younger than a minute), else one conversations.info call with a 2 s timeout."""
     config = services.config
+    # With many workspaces, the install's own channel (/labels moderation channel): one read of its settings
+    install_channel = next(iter(services.review.destinations), None) if config.many_workspaces else None
     return ModerationNotices(
-        channel_id=services.review.destinations[0]
-        if config.many_workspaces and services.review.destinations
-        else config.moderation_channel,
+        channel_id=install_channel if config.many_workspaces else config.moderation_channel,
         admins=bool(config.admins),
         channel_access=services.moderation_channel.access(),
         per_install=config.many_workspaces,
